@@ -1,0 +1,219 @@
+"""Every event the tracer records, as frozen dataclasses. No I/O, no third-party imports.
+
+Times are nanoseconds since the capture started (host clock) unless a field says otherwise.
+Addresses and register values are unsigned 64-bit integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, TypeAlias
+
+SegReg: TypeAlias = Literal["fs", "gs", "kgs"]
+"""Which base: FS base, GS base, or KERNEL_GS_BASE (the value swapgs exchanges with GS base)."""
+
+PtRegsValues: TypeAlias = tuple[tuple[str, int], ...]
+"""pt_regs as (field, value) pairs in the layout's order (Linux names: r15 ... ss)."""
+
+UserMemory: TypeAlias = tuple[tuple[int, bytes | None], ...]
+"""Guest memory read for syscall arguments: (argument index, bytes or None when unreadable)."""
+
+
+class EventKind(StrEnum):
+    SYSCALL_ENTRY = "syscall_entry"
+    SYSCALL_EXIT = "syscall_exit"
+    MSR_WRITE = "msr_write"
+    MSR_READ = "msr_read"
+    SEGBASE = "segbase"
+    PROCESS = "process"
+    GAP = "gap"
+    NOTE = "note"
+
+
+class SegCause(StrEnum):
+    """Why a segment base changed."""
+
+    SWAPGS = "swapgs"
+    WRMSR = "wrmsr"
+    WRFSBASE = "wrfsbase"
+    WRGSBASE = "wrgsbase"
+    ARCH_PRCTL = "arch_prctl"
+    SYSCALL_ENTRY = "syscall_entry"
+    SYSCALL_EXIT = "syscall_exit"
+    CONTEXT_SWITCH = "context_switch"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SegBases:
+    fs_base: int
+    gs_base: int
+    kernel_gs_base: int
+
+    def get(self, which: SegReg) -> int:
+        return {"fs": self.fs_base, "gs": self.gs_base, "kgs": self.kernel_gs_base}[which]
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallEntry:
+    """The kernel has built pt_regs for a syscall and is about to dispatch it."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    cr3: int
+    nr: int
+    args: tuple[int, int, int, int, int, int]
+    user_rip: int
+    user_rsp: int
+    user_rflags: int
+    regs_addr: int
+    regs: PtRegsValues
+    bases: SegBases
+    pc: int
+    memory: UserMemory = ()
+    kind: EventKind = field(default=EventKind.SYSCALL_ENTRY, init=False)
+
+    def reg(self, name: str) -> int | None:
+        return _reg(self.regs, name)
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallExit:
+    """The kernel is about to return to user space from a syscall."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    cr3: int
+    nr: int
+    ret: int
+    entry_seq: int | None
+    user_rip: int
+    user_rsp: int
+    user_rflags: int
+    regs: PtRegsValues
+    bases: SegBases
+    pc: int
+    memory: UserMemory = ()
+    kind: EventKind = field(default=EventKind.SYSCALL_EXIT, init=False)
+
+    def reg(self, name: str) -> int | None:
+        return _reg(self.regs, name)
+
+    @property
+    def ret_signed(self) -> int:
+        return self.ret - (1 << 64) if self.ret >= 1 << 63 else self.ret
+
+
+@dataclass(frozen=True, slots=True)
+class MsrWrite:
+    """A `wrmsr` executed: `old` is the value before (None when the tracer could not know it)."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    msr: int
+    old: int | None
+    new: int
+    pc: int
+    kind: EventKind = field(default=EventKind.MSR_WRITE, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MsrRead:
+    """An MSR value read on demand by running one `rdmsr` in the guest."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    msr: int
+    value: int
+    pc: int
+    kind: EventKind = field(default=EventKind.MSR_READ, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SegBaseChange:
+    """FS base, GS base or KERNEL_GS_BASE changed.
+
+    `inferred` is True when the change was reconstructed from the entry path's disassembly
+    between two stops rather than observed at a stop on the instruction itself.
+    """
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    which: SegReg
+    old: int
+    new: int
+    cause: SegCause
+    pc: int
+    inferred: bool = False
+    kind: EventKind = field(default=EventKind.SEGBASE, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessEvent:
+    """A process (address space) seen for the first time, or known to have ended."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    cr3: int
+    action: Literal["start", "exit"]
+    name: str
+    status: int | None = None
+    kind: EventKind = field(default=EventKind.PROCESS, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Events that could not be recorded (a lost batch, an unreadable state, a cut capture)."""
+
+    seq: int
+    time_ns: int
+    reason: str
+    count: int | None = None
+    kind: EventKind = field(default=EventKind.GAP, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something the capture wants the reader to know (guest powered off, timeout hit, ...)."""
+
+    seq: int
+    time_ns: int
+    text: str
+    level: Literal["info", "warning", "error"] = "info"
+    kind: EventKind = field(default=EventKind.NOTE, init=False)
+
+
+Event: TypeAlias = (
+    SyscallEntry | SyscallExit | MsrWrite | MsrRead | SegBaseChange | ProcessEvent | Gap | Note
+)
+
+EVENT_TYPES: dict[EventKind, type] = {
+    EventKind.SYSCALL_ENTRY: SyscallEntry,
+    EventKind.SYSCALL_EXIT: SyscallExit,
+    EventKind.MSR_WRITE: MsrWrite,
+    EventKind.MSR_READ: MsrRead,
+    EventKind.SEGBASE: SegBaseChange,
+    EventKind.PROCESS: ProcessEvent,
+    EventKind.GAP: Gap,
+    EventKind.NOTE: Note,
+}
+
+
+def _reg(regs: PtRegsValues, name: str) -> int | None:
+    for key, value in regs:
+        if key == name:
+            return value
+    return None
