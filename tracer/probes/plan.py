@@ -1,0 +1,147 @@
+"""The probe plan: where to break and how to read each stop, learned from the kernel image."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tracer.decode.ptregs import LINUX_PT_REGS
+from tracer.image import ElfImage, EntryPath, analyze_syscall_entry, scan_sites, struct_layout
+
+ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
+PT_REGS_NEEDED = {"orig_ax", "ax", "di", "si", "dx", "r10", "r8", "r9", "ip", "sp", "flags"}
+
+
+class Mode(StrEnum):
+    """default: ~2 stops per syscall, the rest reconstructed; exhaustive: stop at every site."""
+
+    DEFAULT = "default"
+    EXHAUSTIVE = "exhaustive"
+
+
+ALL_PROBES = frozenset({"syscall", "msr", "segbase"})
+
+
+class PlanError(Exception):
+    """The kernel image lacks what a probe needs."""
+
+
+@dataclass(frozen=True)
+class AgentProbe:
+    addr: int
+    kind: str
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"addr": self.addr, "kind": self.kind, **dict(self.extra)}
+
+
+@dataclass
+class ProbePlan:
+    mode: Mode
+    probes: list[AgentProbe] = field(default_factory=list)
+    entry: EntryPath | None = None
+    ptregs_layout: tuple[tuple[str, int, int], ...] = LINUX_PT_REGS
+    ptregs_size: int = 168
+    ptregs_from_dwarf: bool = False
+    notes: list[str] = field(default_factory=list)
+    wants_lstar_stop: bool = False
+
+    def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
+        return {
+            "probes": [p.to_json() for p in self.probes],
+            "ptregs_layout": [list(f) for f in self.ptregs_layout],
+            "ptregs_size": self.ptregs_size,
+            "stop_first_syscall": stop_first_syscall,
+            "stop_on_lstar": self.wants_lstar_stop,
+        }
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.probes if p.kind == kind)
+
+
+def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], int, bool]:
+    """pt_regs from DWARF when the kernel has it, else Linux's layout."""
+    layout = struct_layout(image, "pt_regs") if image.has_dwarf else None
+    if layout is None:
+        return LINUX_PT_REGS, 168, False
+    fields = tuple((f.name, f.offset, f.size) for f in layout.fields)
+    missing = PT_REGS_NEEDED - {f[0] for f in fields}
+    if missing:
+        return LINUX_PT_REGS, 168, False
+    return fields, layout.size, True
+
+
+def find_entry(image: ElfImage) -> int | None:
+    for name in ENTRY_SYMBOLS:
+        sym = image.symbol(name)
+        if sym is not None:
+            return int(sym.addr)
+    return None
+
+
+def syscall_probes(entry: EntryPath, mode: Mode) -> list[AgentProbe]:
+    probes = [
+        AgentProbe(entry.dispatch_call, "syscall_entry", (("regs_pointer", entry.regs_pointer),))
+    ]
+    for addr, kind in entry.exit_sites:
+        probes.append(AgentProbe(addr, "syscall_exit", (("exit_kind", kind),)))
+    return probes
+
+
+_REG_OPERAND = re.compile(r"^\s*([a-z0-9]+)\s*$")
+
+
+def base_write_probes(image: ElfImage) -> list[AgentProbe]:
+    probes = []
+    for site in scan_sites(image, {"wrfsbase", "wrgsbase"}):
+        match = _REG_OPERAND.match(site.text.split(None, 1)[1] if " " in site.text else "")
+        extra = (("source", match.group(1)),) if match else ()
+        probes.append(AgentProbe(site.addr, site.kind, extra))
+    return probes
+
+
+def build_plan(
+    image: ElfImage,
+    mode: Mode = Mode.DEFAULT,
+    probes: frozenset[str] = ALL_PROBES,
+    entry_addr: int | None = None,
+) -> ProbePlan:
+    """Everything to arm before the guest runs. The entry may be unknown until LSTAR is written."""
+    layout, size, from_dwarf = ptregs_layout(image)
+    plan = ProbePlan(mode, ptregs_layout=layout, ptregs_size=size, ptregs_from_dwarf=from_dwarf)
+    if not from_dwarf:
+        plan.notes.append("no struct pt_regs in DWARF: using Linux's x86-64 layout")
+    wrmsr_sites = scan_sites(image, {"wrmsr"})
+    if "msr" in probes or "segbase" in probes or "syscall" in probes:
+        plan.probes += [AgentProbe(s.addr, "wrmsr") for s in wrmsr_sites]
+    if "segbase" in probes:
+        plan.probes += base_write_probes(image)
+    if "syscall" in probes:
+        entry_addr = entry_addr if entry_addr is not None else find_entry(image)
+        if entry_addr is None:
+            plan.wants_lstar_stop = True
+            plan.notes.append("no syscall entry symbol: waiting for the LSTAR write")
+        else:
+            add_entry(plan, image, entry_addr)
+    return plan
+
+
+def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
+    """Analyse the syscall entry path and add its probes; returns the probes added."""
+    entry = analyze_syscall_entry(image, entry_addr)
+    if entry.dispatch_call is None:
+        raise PlanError(f"no dispatcher call found in the syscall entry at {entry_addr:#x}")
+    plan.entry = entry
+    added = syscall_probes(entry, plan.mode)
+    # swapgs off the syscall path (first entry to user mode, interrupt entries) is always
+    # probed; on the path only in exhaustive mode, since default mode rebuilds it.
+    on_path = set(entry.swapgs_sites)
+    for site in scan_sites(image, {"swapgs"}):
+        if plan.mode is Mode.EXHAUSTIVE or site.addr not in on_path:
+            added.append(AgentProbe(site.addr, "swapgs"))
+    plan.probes += added
+    plan.wants_lstar_stop = False
+    return added

@@ -1,0 +1,318 @@
+"""The tracer's hot path, loaded into gdb with `source`.
+
+Each probe is a gdb breakpoint whose `stop()` reads what its kind needs (registers, pt_regs, user
+buffers), appends one record to a batch and returns False, so the guest never waits on the tracer.
+Batches go to the tracer as JSON lines on a pipe inherited from it (fd in TRACER_AGENT_FD), written
+when large or every 50 ms by a flusher thread that never calls gdb. A probe returns True (a real
+stop, seen over MI) only when the tracer asked for it: the LSTAR write when the entry is not yet
+known, or the first syscall when MSRs are to be read.
+
+Runs in gdb's own Python: stdlib and `gdb` only, plus `tracer.decode` (pure) for argument reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+import gdb  # type: ignore[import-not-found]
+
+MASK64 = (1 << 64) - 1
+PAGE = 4096
+BATCH_RECORDS = 256
+FLUSH_SECONDS = 0.05
+
+AGENT = None
+
+
+def _u64(value) -> int:
+    return int(value) & MASK64
+
+
+class Batch:
+    """Records waiting to go to the tracer; shared with the flusher thread under a lock."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.records: list[str] = []
+        self.written = 0
+        self.closed = False
+
+    def add(self, record: dict) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        with self.lock:
+            self.records.append(line)
+            full = len(self.records) >= BATCH_RECORDS
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.records or self.closed:
+                return
+            data = ("\n".join(self.records) + "\n").encode()
+            self.records = []
+            self.written += data.count(b"\n")
+            view = memoryview(data)
+            while view:
+                try:
+                    sent = os.write(self.fd, view)
+                except OSError:
+                    self.closed = True
+                    return
+                view = view[sent:]
+
+    def run_flusher(self) -> None:
+        while not self.closed:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+class Cpu:
+    """Register and memory access for the thread (vCPU) that hit a probe."""
+
+    def __init__(self) -> None:
+        self.frame = gdb.selected_frame()
+        self.inferior = gdb.selected_inferior()
+
+    def reg(self, name: str) -> int:
+        return _u64(self.frame.read_register(name))
+
+    def regs(self, names) -> dict:
+        return {name: self.reg(name) for name in names}
+
+    def read(self, addr: int, length: int) -> bytes | None:
+        if length <= 0:
+            return b""
+        try:
+            return bytes(self.inferior.read_memory(addr, length))
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+            return None
+
+    def read_cstr(self, addr: int, cap: int) -> bytes | None:
+        """Read a NUL-terminated string page by page, so a string near a hole still reads."""
+        out = b""
+        while len(out) < cap:
+            chunk_len = min(cap - len(out), PAGE - ((addr + len(out)) % PAGE))
+            chunk = self.read(addr + len(out), chunk_len)
+            if chunk is None:
+                return out if out else None
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                return out + chunk[:nul]
+            out += chunk
+        return out
+
+
+class Agent:
+    def __init__(self, plan: dict) -> None:
+        self.plan = plan
+        self.batch = Batch(int(os.environ["TRACER_AGENT_FD"]))
+        self.bases = plan.get("base_registers", ["fs_base", "gs_base", "k_gs_base"])
+        self.ptregs_size = int(plan.get("ptregs_size", 168))
+        self.ptregs_fields = {name: off for name, off, _size in plan.get("ptregs_layout", [])}
+        self.inflight: dict[int, dict] = {}
+        self.stop_first_syscall = bool(plan.get("stop_first_syscall", False))
+        self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
+        self.breakpoints: list[gdb.Breakpoint] = []
+        self.seq = 0
+        self.decode = _load_decoder()
+        thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
+        thread.start()
+
+    def emit(self, probe: str, pc: int, cpu: Cpu, **fields) -> dict:
+        self.seq += 1
+        record = {
+            "seq": self.seq,
+            "t": time.monotonic_ns(),
+            "probe": probe,
+            "pc": pc,
+            "cpu": gdb.selected_thread().num - 1,
+            "cr3": cpu.reg("cr3"),
+            "bases": [cpu.reg(name) for name in self.bases],
+        }
+        record.update(fields)
+        self.batch.add(record)
+        return record
+
+    def arm(self, probes: list) -> None:
+        for probe in probes:
+            self.breakpoints.append(Probe(self, probe))
+
+    def disarm(self) -> None:
+        for bp in self.breakpoints:
+            if bp.is_valid():
+                bp.delete()
+        self.breakpoints = []
+
+    def field(self, data: bytes | None, name: str) -> int | None:
+        off = self.ptregs_fields.get(name)
+        if data is None or off is None or off + 8 > len(data):
+            return None
+        return int.from_bytes(data[off : off + 8], "little")
+
+    def user_memory(self, cpu: Cpu, reads) -> list:
+        out = []
+        for read in reads:
+            if read.kind == "cstr":
+                data = cpu.read_cstr(read.addr, read.length)
+            else:
+                data = cpu.read(read.addr, read.length)
+            out.append([read.arg_index, None if data is None else data.hex()])
+        return out
+
+    # --- probe kinds -------------------------------------------------------------------------
+
+    def on_syscall_entry(self, probe: dict, cpu: Cpu) -> bool:
+        pc = cpu.reg("rip")
+        regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
+        data = cpu.read(regs_addr, self.ptregs_size)
+        nr = self.field(data, "orig_ax")
+        args = [self.field(data, n) or 0 for n in ("di", "si", "dx", "r10", "r8", "r9")]
+        memory = []
+        if nr is not None and self.decode is not None:
+            memory = self.user_memory(cpu, self.decode.entry_reads(nr, args))
+        record = self.emit(
+            "syscall_entry", pc, cpu,
+            regs_addr=regs_addr,
+            ptregs=None if data is None else data.hex(),
+            cpu_regs=cpu.regs(("rax", "rcx", "r11", "rsp")),
+            memory=memory,
+        )
+        self.inflight[record["cr3"]] = {"regs_addr": regs_addr, "nr": nr, "args": args}
+        if self.stop_first_syscall:
+            self.stop_first_syscall = False
+            return True
+        return False
+
+    def on_syscall_exit(self, probe: dict, cpu: Cpu) -> bool:
+        pc = cpu.reg("rip")
+        cr3 = cpu.reg("cr3")
+        entry = self.inflight.pop(cr3, None)
+        values = cpu.regs(("rax", "rcx", "r11", "rsp"))
+        data = None
+        memory = []
+        if entry is not None:
+            data = cpu.read(entry["regs_addr"], self.ptregs_size)
+            ret = self.field(data, "ax")
+            if ret is None:
+                ret = values["rax"]
+            if entry["nr"] is not None and self.decode is not None:
+                reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
+                memory = self.user_memory(cpu, reads)
+        frame = None
+        if probe.get("exit_kind") == "iretq":
+            raw = cpu.read(values["rsp"], 40)
+            if raw is not None:
+                frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, 40, 8)]
+        self.emit(
+            "syscall_exit", pc, cpu,
+            exit_kind=probe.get("exit_kind", "sysretq"),
+            regs_addr=None if entry is None else entry["regs_addr"],
+            ptregs=None if data is None else data.hex(),
+            cpu_regs=values,
+            iret_frame=frame,
+            memory=memory,
+        )
+        return False
+
+    def on_wrmsr(self, probe: dict, cpu: Cpu) -> bool:
+        pc = cpu.reg("rip")
+        values = cpu.regs(("rcx", "rax", "rdx"))
+        msr = values["rcx"] & 0xFFFFFFFF
+        value = ((values["rdx"] & 0xFFFFFFFF) << 32) | (values["rax"] & 0xFFFFFFFF)
+        self.emit("wrmsr", pc, cpu, msr=msr, value=value)
+        return self.stop_on_lstar and msr == 0xC0000082
+
+    def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
+        self.emit("swapgs", cpu.reg("rip"), cpu)
+        return False
+
+    def on_wrbase(self, probe: dict, cpu: Cpu) -> bool:
+        source = probe.get("source")
+        value = cpu.reg(source) if source else None
+        self.emit(probe["kind"], cpu.reg("rip"), cpu, value=value)
+        return False
+
+    def on_generic(self, probe: dict, cpu: Cpu) -> bool:
+        self.emit(probe["kind"], cpu.reg("rip"), cpu, cpu_regs=cpu.regs(probe.get("regs", ())))
+        return False
+
+
+HANDLERS = {
+    "syscall_entry": Agent.on_syscall_entry,
+    "syscall_exit": Agent.on_syscall_exit,
+    "wrmsr": Agent.on_wrmsr,
+    "swapgs": Agent.on_swapgs,
+    "wrfsbase": Agent.on_wrbase,
+    "wrgsbase": Agent.on_wrbase,
+}
+
+
+class Probe(gdb.Breakpoint):
+    def __init__(self, agent: Agent, probe: dict) -> None:
+        super().__init__(f"*{int(probe['addr']):#x}", internal=True)
+        self.agent = agent
+        self.probe = probe
+        self.handler = HANDLERS.get(probe["kind"], Agent.on_generic)
+
+    def stop(self) -> bool:
+        try:
+            return bool(self.handler(self.agent, self.probe, Cpu()))
+        except Exception as exc:  # a probe must never stop the guest by accident
+            self.agent.batch.add({"probe": "agent_error", "kind": self.probe["kind"],
+                                  "error": f"{type(exc).__name__}: {exc}"})
+            return False
+
+
+def _load_decoder():
+    root = os.environ.get("TRACER_PACKAGE_ROOT")
+    if root and root not in sys.path:
+        sys.path.append(root)
+    try:
+        from tracer.decode import strace  # noqa: PLC0415 - only once the path is known
+    except Exception:
+        return None
+    return strace
+
+
+def install(plan_json: str) -> None:
+    global AGENT
+    if AGENT is not None:
+        AGENT.disarm()
+    AGENT = Agent(json.loads(plan_json))
+    AGENT.arm(AGENT.plan.get("probes", []))
+    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+
+
+def install_file(path: str) -> None:
+    with open(path) as f:
+        install(f.read())
+
+
+def arm_file(path: str) -> None:
+    with open(path) as f:
+        arm(f.read())
+
+
+def arm(probes_json: str) -> None:
+    AGENT.arm(json.loads(probes_json))
+    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+
+
+def flush() -> None:
+    if AGENT is not None:
+        AGENT.batch.flush()
+        gdb.write(f"agent flushed {AGENT.batch.written}\n")
+
+
+def set_stop_first_syscall(value: bool) -> None:
+    AGENT.stop_first_syscall = bool(value)
+
+
+def set_stop_on_lstar(value: bool) -> None:
+    AGENT.stop_on_lstar = bool(value)

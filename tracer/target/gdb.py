@@ -1,0 +1,256 @@
+"""gdb behind an object with a lifecycle: MI control, the agent's pipe, typed results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tracer
+from tracer.target.errors import GdbDied, GdbError, TargetError, TargetTimeout, ToolMissing
+from tracer.target.mi import MiChannel, MiRecord, mi_quote
+from tracer.target.qemu import die_with_parent
+
+AGENT_SCRIPT = Path(__file__).parent / "agent" / "tracer_agent.py"
+
+# Settings that cut remote packets per stop (measured: always-inserted and
+# trust-readonly-sections matter most) and keep gdb from asking questions.
+FAST_SETTINGS = (
+    "set pagination off",
+    "set confirm off",
+    "set width 0",
+    "set height 0",
+    "set breakpoint always-inserted on",
+    "set trust-readonly-sections on",
+    "set auto-load safe-path /",
+    "set step-mode on",
+    "set print thread-events off",
+    "set print inferior-events off",
+    "set remotetimeout 10",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeHit:
+    """One record from the agent: what a probe saw when the guest passed it."""
+
+    seq: int
+    time_ns: int
+    probe: str
+    pc: int
+    cpu: int
+    cr3: int
+    bases: tuple[int, ...]
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StopEvent:
+    """The guest really stopped (an MI *stopped): why, and where."""
+
+    reason: str
+    pc: int | None
+    detail: str = ""
+
+
+def find_gdb() -> str:
+    path = shutil.which("gdb")
+    if path is None:
+        raise ToolMissing("gdb not found; install it with: apt-get install gdb")
+    return path
+
+
+def parse_hit(line: bytes) -> ProbeHit | dict[str, Any]:
+    """One agent line: a ProbeHit, or the raw dict for agent-side errors."""
+    record = json.loads(line)
+    if "seq" not in record:
+        return record
+    fields = {
+        k: v for k, v in record.items() if k not in ("seq", "t", "probe", "pc", "cpu", "cr3", "bases")
+    }
+    return ProbeHit(
+        seq=record["seq"],
+        time_ns=record["t"],
+        probe=record["probe"],
+        pc=record["pc"],
+        cpu=record["cpu"],
+        cr3=record["cr3"],
+        bases=tuple(record["bases"]),
+        fields=fields,
+    )
+
+
+class Gdb:
+    """One gdb process driven over MI, with the tracer's agent loaded."""
+
+    def __init__(self, kernel_elf: Path, gdb_path: str | None = None) -> None:
+        self.kernel_elf = kernel_elf
+        self._gdb = gdb_path or find_gdb()
+        self._read_fd, self._write_fd = os.pipe()
+        self._mi: MiChannel | None = None
+        self._hits_closed = threading.Event()
+
+    @property
+    def mi(self) -> MiChannel:
+        if self._mi is None:
+            raise GdbDied("gdb was not started")
+        return self._mi
+
+    @property
+    def pid(self) -> int | None:
+        return self._mi.pid if self._mi else None
+
+    @property
+    def hits_fd(self) -> int:
+        return self._read_fd
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["TRACER_AGENT_FD"] = str(self._write_fd)
+        env["TRACER_PACKAGE_ROOT"] = str(Path(tracer.__file__).resolve().parent.parent)
+        env.pop("PYTHONPATH", None)
+        env.pop("PYTHONHOME", None)
+        argv = [self._gdb, "--interpreter=mi3", "-nx", "-q", "--nh"]
+        self._mi = MiChannel(argv, pass_fds=[self._write_fd], env=env, preexec_fn=die_with_parent)
+        # Only gdb keeps the write end: when gdb dies, the reader sees EOF.
+        os.close(self._write_fd)
+        self._write_fd = -1
+        self.mi.command("-gdb-version", timeout=20)
+        for setting in FAST_SETTINGS:
+            self.mi.command(f"-interpreter-exec console {mi_quote(setting)}")
+        self.mi.command("-gdb-set mi-async on")
+        self.mi.command(f"-file-exec-and-symbols {mi_quote(str(self.kernel_elf))}", timeout=60)
+
+    def add_symbols(self, path: Path) -> None:
+        self.mi.console(f"add-symbol-file {path}", timeout=60)
+
+    def connect(self, socket: Path) -> None:
+        self.mi.command(f"-target-select remote {socket}", timeout=20)
+
+    def load_agent(self, plan: dict[str, Any], scratch: Path) -> str:
+        """Load the agent into gdb and arm the plan's probes (handed over as a file)."""
+        agent_dir = str(AGENT_SCRIPT.parent)
+        self.mi.console(f"python import sys; sys.path.insert(0, {agent_dir!r}); import tracer_agent")
+        plan_file = scratch / "plan.json"
+        plan_file.write_text(json.dumps(plan))
+        return self.python(f"tracer_agent.install_file({str(plan_file)!r})")
+
+    def python(self, statement: str, timeout: float = 30.0) -> str:
+        """Run one Python statement in gdb; `tracer_agent` names the agent module."""
+        return self.mi.console(f"python {statement}", timeout=timeout)
+
+    def arm(self, probes: Sequence[dict[str, Any]], scratch: Path) -> str:
+        probes_file = scratch / "probes.json"
+        probes_file.write_text(json.dumps(list(probes)))
+        return self.python(f"tracer_agent.arm_file({str(probes_file)!r})")
+
+    def flush_agent(self) -> None:
+        self.python("tracer_agent.flush()")
+
+    def cont(self) -> None:
+        self.mi.command("-exec-continue")
+
+    def interrupt(self) -> None:
+        self.mi.command("-exec-interrupt")
+
+    def step_instruction(self, timeout: float = 10.0) -> StopEvent:
+        self.mi.command("-exec-step-instruction")
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float) -> StopEvent:
+        """Wait for the next *stopped (or for gdb to report the target gone)."""
+        import queue
+
+        deadline_left = timeout
+        while True:
+            try:
+                record = self.mi.events.get(timeout=min(0.5, deadline_left))
+            except queue.Empty:
+                deadline_left -= 0.5
+                if not self.mi.alive:
+                    raise GdbDied("gdb exited") from None
+                if deadline_left <= 0:
+                    raise TargetTimeout(f"the guest did not stop within {timeout:g} s") from None
+                continue
+            stop = to_stop_event(record)
+            if stop is not None:
+                return stop
+
+    def async_records(self) -> Iterator[MiRecord]:
+        import queue
+
+        while True:
+            try:
+                yield self.mi.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def read_register(self, name: str) -> int:
+        text = self.mi.command(f"-data-evaluate-expression ${name}").get("value", "")
+        return int(text.split()[0], 0) & ((1 << 64) - 1)
+
+    def write_register(self, name: str, value: int) -> None:
+        self.mi.command(f"-data-evaluate-expression \"${name}={value:#x}\"")
+
+    def read_memory(self, addr: int, length: int) -> bytes:
+        result = self.mi.command(f"-data-read-memory-bytes {addr:#x} {length}")
+        blocks = result.get("memory", [])
+        if not blocks:
+            raise GdbError(f"cannot read {length} bytes at {addr:#x}")
+        return bytes.fromhex(blocks[0]["contents"])
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        self.mi.command(f"-data-write-memory-bytes {addr:#x} {data.hex()}")
+
+    def close(self) -> None:
+        if self._mi is not None:
+            self._mi.close()
+        for fd in (self._write_fd,):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._write_fd = -1
+
+    def close_hits(self) -> None:
+        if self._read_fd >= 0:
+            try:
+                os.close(self._read_fd)
+            except OSError:
+                pass
+            self._read_fd = -1
+
+
+def to_stop_event(record: MiRecord) -> StopEvent | None:
+    if record.kind != "notify":
+        return None
+    payload = record.payload if isinstance(record.payload, dict) else {}
+    if record.message == "stopped":
+        frame = payload.get("frame") or {}
+        addr = frame.get("addr")
+        pc = int(addr, 16) if isinstance(addr, str) and addr.startswith("0x") else None
+        reason = str(payload.get("reason", "signal-received" if "signal-name" in payload else ""))
+        return StopEvent(reason or "stopped", pc, str(payload.get("signal-name", "")))
+    if record.message == "thread-group-exited":
+        return StopEvent("exited", None, str(payload.get("exit-code", "")))
+    return None
+
+
+def read_hits(fd: int, on_hit: Callable[[ProbeHit | dict[str, Any]], None]) -> None:
+    """Read agent lines from the pipe until EOF; for a reader thread."""
+    with os.fdopen(fd, "rb", buffering=1 << 16, closefd=False) as stream:
+        for line in stream:
+            if line.strip():
+                try:
+                    on_hit(parse_hit(line))
+                except (ValueError, KeyError) as exc:
+                    on_hit({"probe": "agent_error", "error": f"bad agent record: {exc}"})
+
+
+__all__ = ["Gdb", "ProbeHit", "StopEvent", "TargetError", "read_hits", "to_stop_event"]

@@ -1,0 +1,153 @@
+"""One object that owns QEMU, gdb and the agent's pipe, and ends them all whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tracer.target.errors import GdbDied, TargetError
+from tracer.target.gdb import Gdb, ProbeHit, StopEvent, read_hits, to_stop_event
+from tracer.target.qemu import QemuConfig, QemuMachine
+
+
+class SessionState(StrEnum):
+    NEW = "new"
+    READY = "ready"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    CLOSED = "closed"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so `with` blocks unwind and clean up."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    qemu_returncode: int | None
+    console: str
+
+
+class TargetSession:
+    """QEMU halted at reset + gdb connected to it with the agent loaded.
+
+    Leaving the `with` block (normally, by exception, Ctrl-C or SIGTERM) flushes the agent,
+    drains its pipe, ends gdb and QEMU, and removes the private directory.
+    """
+
+    def __init__(self, kernel_elf: Path, qemu: QemuConfig, symbol_files: tuple[Path, ...] = ()):
+        self.kernel_elf = kernel_elf
+        self.qemu = QemuMachine(qemu)
+        self.gdb = Gdb(kernel_elf)
+        self.symbol_files = symbol_files
+        self.state = SessionState.NEW
+        self.hits: queue.Queue[ProbeHit | dict[str, Any] | None] = queue.Queue()
+        self._reader: threading.Thread | None = None
+        self._old_sigterm: Any = None
+
+    @property
+    def scratch(self) -> Path:
+        return self.qemu.files.directory
+
+    def open(self) -> TargetSession:
+        self._install_sigterm()
+        self.qemu.start()
+        self.gdb.start()
+        for path in self.symbol_files:
+            self.gdb.add_symbols(path)
+        self.gdb.connect(self.qemu.files.gdb_socket)
+        self._reader = threading.Thread(
+            target=self._read_hits, name="agent-reader", daemon=True
+        )
+        self._reader.start()
+        self.state = SessionState.READY
+        return self
+
+    def _read_hits(self) -> None:
+        try:
+            read_hits(self.gdb.hits_fd, self.hits.put)
+        finally:
+            self.hits.put(None)
+
+    def load_agent(self, plan: dict[str, Any]) -> str:
+        return self.gdb.load_agent(plan, self.scratch)
+
+    def resume(self) -> None:
+        self.gdb.cont()
+        self.state = SessionState.RUNNING
+
+    def poll_stop(self) -> StopEvent | None:
+        """A real stop or the target's end, if one was reported; never blocks."""
+        for record in self.gdb.async_records():
+            stop = to_stop_event(record)
+            if stop is not None:
+                self.state = SessionState.STOPPED
+                return stop
+        return None
+
+    def drain_hits(self, timeout: float = 0.05) -> Iterator[ProbeHit | dict[str, Any] | None]:
+        """Hits that arrived; None marks the end of the pipe (gdb gone)."""
+        try:
+            item = self.hits.get(timeout=timeout)
+        except queue.Empty:
+            return
+        yield item
+        while True:
+            try:
+                yield self.hits.get_nowait()
+            except queue.Empty:
+                return
+
+    def finish(self) -> SessionEnd:
+        """Flush the agent, end gdb and QEMU; the pipe then reaches EOF. Never raises."""
+        if self.gdb.mi.alive if self.gdb.pid else False:
+            with contextlib.suppress(TargetError, OSError):
+                self.gdb.flush_agent()
+        self.gdb.close()
+        self.qemu.close()
+        if self._reader is not None:
+            self._reader.join(timeout=5.0)
+        self.gdb.close_hits()
+        self.state = SessionState.CLOSED
+        return SessionEnd(self.qemu.returncode, self.qemu.serial_output())
+
+    def close(self) -> None:
+        if self.state is not SessionState.CLOSED:
+            self.finish()
+        self.qemu.remove_files()
+        self._restore_sigterm()
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            raise Terminated("terminated")
+
+        self._old_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _restore_sigterm(self) -> None:
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+    def __enter__(self) -> TargetSession:
+        try:
+            return self.open()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["GdbDied", "SessionEnd", "SessionState", "TargetSession", "Terminated"]
