@@ -120,6 +120,7 @@ class Agent:
         self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
         self.breakpoints: list[gdb.Breakpoint] = []
         self.seq = 0
+        self.skip_addr: int | None = None
         self.decode = _load_decoder()
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
@@ -261,6 +262,9 @@ class Probe(gdb.Breakpoint):
         self.handler = HANDLERS.get(probe["kind"], Agent.on_generic)
 
     def stop(self) -> bool:
+        if self.agent.skip_addr == self.probe["addr"]:
+            self.agent.skip_addr = None
+            return False
         try:
             return bool(self.handler(self.agent, self.probe, Cpu()))
         except Exception as exc:  # a probe must never stop the guest by accident
@@ -316,3 +320,8 @@ def set_stop_first_syscall(value: bool) -> None:
 
 def set_stop_on_lstar(value: bool) -> None:
     AGENT.stop_on_lstar = bool(value)
+
+
+def skip_next(addr: int) -> None:
+    """Let the next hit at addr pass unrecorded (after the tracer moved RIP back onto it)."""
+    AGENT.skip_addr = int(addr)

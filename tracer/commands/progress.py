@@ -1,0 +1,35 @@
+"""A progress line on stderr (events, rate, elapsed), shown only on a terminal."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from tracer.capture import CaptureStats
+
+
+class CaptureProgress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._status = None
+
+    def __enter__(self) -> CaptureProgress:
+        if self.enabled:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("starting QEMU and gdb...")
+            self._status.start()
+        return self
+
+    def update(self, stats: CaptureStats) -> None:
+        if self._status is None:
+            return
+        rate = stats.events / stats.elapsed if stats.elapsed > 0 else 0.0
+        self._status.update(
+            f"{stats.events} events, {stats.syscalls} syscalls, {rate:.0f} events/s, "
+            f"{stats.elapsed:.1f} s"
+        )
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()

@@ -1,0 +1,62 @@
+"""`tracer report`: print a trace as strace-like syscalls, the MSR timeline or base changes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="print a trace (strace-like by default)",
+                       description="Print a recorded trace: strace-like syscall lines with CPU "
+                       "and pid prefixes by default.")
+    p.add_argument("trace", type=Path)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
+    view.add_argument("--segbase", action="store_true",
+                      help="FS/GS/KERNEL_GS_BASE changes and values at each crossing")
+    view.add_argument("--json", action="store_true", help="every event as a JSON line")
+    p.add_argument("--pid", type=int, default=None, help="only this process")
+    p.add_argument("--kernel", type=Path, default=None,
+                   help="kernel ELF for symbols (default: the one the trace names)")
+    p.set_defaults(run=run)
+
+
+def _symbolizer(kernel: Path | None) -> Any:
+    if kernel is None or not kernel.exists():
+        return None
+    from tracer.image import ElfImage, ImageError
+
+    try:
+        return ElfImage.open(kernel).symbolize
+    except ImageError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer import report
+    from tracer.store import TraceFileError, TraceReader
+
+    try:
+        reader = TraceReader.open(args.trace)
+    except TraceFileError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    with reader:
+        kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
+        events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+        if args.msr:
+            lines = report.msr_lines(events, _symbolizer(kernel))
+        elif args.segbase:
+            lines = report.segbase_lines(events, _symbolizer(kernel))
+        elif args.json:
+            lines = report.json_lines(events)
+        else:
+            lines = report.strace_lines(events)
+        out = sys.stdout
+        for line in lines:
+            out.write(line + "\n")
+    return EXIT_OK

@@ -1,0 +1,156 @@
+"""Text reports built from events: strace-like syscalls, the MSR timeline, segment-base changes.
+
+Pure: events in, lines out. A symbolizer (address -> "func+0x12") is passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from tracer.decode.msr import describe_msr, msr_name
+from tracer.decode.strace import format_syscall
+from tracer.events import (
+    Event,
+    Gap,
+    MsrRead,
+    MsrWrite,
+    Note,
+    ProcessEvent,
+    SegBaseChange,
+    SyscallEntry,
+    SyscallExit,
+)
+
+Symbolizer = Callable[[int], str | None]
+BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
+
+
+def _where(pc: int, symbolize: Symbolizer | None) -> str:
+    name = symbolize(pc) if symbolize else None
+    return f"{pc:#x} <{name}>" if name else f"{pc:#x}"
+
+
+class Names:
+    """pid -> program name, learned from process events as they stream by."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+
+    def see(self, event: Event) -> None:
+        if isinstance(event, ProcessEvent):
+            self.names[event.pid] = event.name
+
+    def prefix(self, cpu: int, pid: int) -> str:
+        name = self.names.get(pid, "kernel" if pid == 0 else "?")
+        return f"[cpu{cpu} {pid}:{name}]"
+
+
+def _memory(*events: SyscallEntry | SyscallExit | None) -> dict[int, bytes | None]:
+    merged: dict[int, bytes | None] = {}
+    for event in events:
+        if event is None:
+            continue
+        for index, data in event.memory:
+            if data is not None or index not in merged:
+                merged[index] = data
+    return merged
+
+
+def syscall_line(entry: SyscallEntry, exit_: SyscallExit | None) -> str:
+    ret = exit_.ret if exit_ is not None else None
+    return format_syscall(entry.nr, entry.args, ret, _memory(entry, exit_))
+
+
+def strace_lines(events: Iterable[Event]) -> Iterator[str]:
+    """One line per syscall, like `strace -f`, with cpu/pid prefixes."""
+    names = Names()
+    pending: dict[int, SyscallEntry] = {}
+    for event in events:
+        names.see(event)
+        if isinstance(event, SyscallEntry):
+            previous = pending.pop(event.pid, None)
+            if previous is not None:
+                yield f"{names.prefix(previous.cpu, previous.pid)} {syscall_line(previous, None)}"
+            pending[event.pid] = event
+        elif isinstance(event, SyscallExit):
+            entry = pending.pop(event.pid, None)
+            if entry is not None:
+                yield f"{names.prefix(event.cpu, event.pid)} {syscall_line(entry, event)}"
+        elif isinstance(event, ProcessEvent) and event.action == "exit":
+            entry = pending.pop(event.pid, None)
+            if entry is not None:
+                yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
+            yield f"{names.prefix(event.cpu, event.pid)} +++ exited with {event.status} +++"
+        elif isinstance(event, Gap):
+            yield f"--- gap: {event.reason} ---"
+        elif isinstance(event, Note) and event.level != "info":
+            yield f"--- {event.level}: {event.text} ---"
+    for entry in pending.values():
+        yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
+
+
+def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:
+    """Every MSR write (old -> new, decoded, where) and every on-demand read."""
+    last: dict[int, int] = {}
+    for event in events:
+        if isinstance(event, MsrWrite):
+            old = "?" if event.old is None else f"{event.old:#x}"
+            desc = describe_msr(event.msr, event.new, symbolize)
+            yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
+                   f"{msr_name(event.msr):15} {old} -> {event.new:#x}  {desc}  "
+                   f"at {_where(event.pc, symbolize)}")
+            last[event.msr] = event.new
+        elif isinstance(event, MsrRead):
+            agree = ""
+            if event.msr in last:
+                agree = "  (= last write)" if last[event.msr] == event.value else (
+                    f"  (DIFFERS from last write {last[event.msr]:#x})")
+            desc = describe_msr(event.msr, event.value, symbolize)
+            yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  rdmsr "
+                   f"{msr_name(event.msr):15} = {event.value:#x}  {desc}{agree}")
+
+
+def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:
+    """Every FS/GS/KERNEL_GS_BASE change with its cause, and the bases at syscall boundaries."""
+    names = Names()
+    for event in events:
+        names.see(event)
+        if isinstance(event, SegBaseChange):
+            how = " (inferred)" if event.inferred else ""
+            yield (f"{names.prefix(event.cpu, event.pid)} {BASE_NAMES[event.which]:15} "
+                   f"{event.old:#018x} -> {event.new:#018x}  {event.cause.value}{how} "
+                   f"at {_where(event.pc, symbolize)}")
+        elif isinstance(event, SyscallEntry | SyscallExit):
+            b = event.bases
+            what = "entry" if isinstance(event, SyscallEntry) else "exit "
+            yield (f"{names.prefix(event.cpu, event.pid)} syscall {what} nr={event.nr:<4} "
+                   f"fs={b.fs_base:#x} gs={b.gs_base:#x} kgs={b.kernel_gs_base:#x}")
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """An event as a JSON-ready dict (bytes as hex, regs as an object)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.name == "regs":
+            value = dict(value)
+        elif f.name == "memory":
+            value = {str(i): (None if d is None else d.hex()) for i, d in value}
+        elif f.name == "bases":
+            value = dataclasses.asdict(value)
+        elif f.name == "args":
+            value = list(value)
+        elif hasattr(value, "value"):
+            value = value.value
+        out[f.name] = value
+    if isinstance(event, SyscallEntry):
+        out["text"] = format_syscall(event.nr, event.args, None, _memory(event))
+    return out
+
+
+def json_lines(events: Iterable[Event]) -> Iterator[str]:
+    for event in events:
+        yield json.dumps(event_to_json(event), separators=(",", ":"))
