@@ -52,13 +52,14 @@ class CaptureOptions:
     read_msrs: bool = True
     memory_mb: int = 256
     overwrite: bool = True
+    debugcon: Path | None = None
     meta: dict[str, str] = field(default_factory=dict)
 
     def qemu_config(self) -> QemuConfig:
         modules = tuple(Module(p.path, p.args) for p in self.programs)
         return QemuConfig(
             boot_image=self.boot_image, modules=modules, cmdline=self.cmdline,
-            memory_mb=self.memory_mb, icount=self.icount,
+            memory_mb=self.memory_mb, icount=self.icount, debugcon=self.debugcon,
         )
 
 

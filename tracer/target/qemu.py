@@ -51,6 +51,7 @@ class QemuConfig:
     accel: str = "tcg"
     icount: str | None = None
     debug_exit: bool = True
+    debugcon: Path | None = None  # where the guest's debug-port output goes (tests only)
     extra_args: tuple[str, ...] = ()
 
 
@@ -103,7 +104,7 @@ def build_argv(config: QemuConfig, files: QemuFiles, qemu: str = QEMU_BINARY) ->
         "-chardev", f"socket,id=gdb0,path={files.gdb_socket},server=on,wait=off",
         "-gdb", "chardev:gdb0",
         "-serial", f"file:{files.serial_log}",
-        "-debugcon", f"file:{files.debugcon_log}",
+        "-debugcon", f"file:{config.debugcon or files.debugcon_log}",
     ]
     if config.cmdline:
         argv += ["-append", config.cmdline]
