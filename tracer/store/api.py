@@ -1,0 +1,138 @@
+"""What every trace source offers: the reader API shared by saved files and live captures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+
+from tracer.events import Event, EventKind
+
+KindsArg: TypeAlias = EventKind | str | Iterable[EventKind | str] | None
+"""One kind or several; None means every kind."""
+
+TimeRange: TypeAlias = tuple[int, int]
+"""Half-open [start, end) in nanoseconds."""
+
+
+class TraceFileError(Exception):
+    """A trace file that cannot be read; `str()` is a one-line message naming the file."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a view shows. `kinds` holds kind values; an empty set matches nothing."""
+
+    kinds: frozenset[str] | None = None
+    cpu: int | None = None
+    pid: int | None = None
+    time_range: TimeRange | None = None
+
+    @classmethod
+    def of(
+        cls,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> EventFilter:
+        if kinds is None:
+            kind_set = None
+        elif isinstance(kinds, str):
+            kind_set = frozenset({EventKind(kinds).value})
+        else:
+            kind_set = frozenset(EventKind(kind).value for kind in kinds)
+        if time_range is not None:
+            start, end = time_range
+            time_range = (int(start), int(end))
+        return cls(kind_set, cpu, pid, time_range)
+
+    @property
+    def is_everything(self) -> bool:
+        return self.kinds is None and self.cpu is None and self.pid is None and not self.time_range
+
+    def matches(self, event: Event) -> bool:
+        if self.kinds is not None and event.kind.value not in self.kinds:
+            return False
+        if self.cpu is not None and getattr(event, "cpu", None) != self.cpu:
+            return False
+        if self.pid is not None and getattr(event, "pid", None) != self.pid:
+            return False
+        if self.time_range is not None:
+            start, end = self.time_range
+            return start <= event.time_ns < end
+        return True
+
+
+@runtime_checkable
+class TraceSource(Protocol):
+    """A trace read by row index, seq or time: a saved file or a capture still running.
+
+    Rows are events in seq order; a filtered view numbers its own rows from 0.
+    """
+
+    @property
+    def meta(self) -> dict[str, str]: ...
+
+    def count(
+        self,
+        kind: EventKind | str | None = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        *,
+        kinds: KindsArg = None,
+        time_range: TimeRange | None = None,
+    ) -> int: ...
+
+    def events(
+        self,
+        start_seq: int = 0,
+        limit: int | None = None,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> Iterator[Event]: ...
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> list[Event]: ...
+
+    def get(self, seq: int) -> Event | None: ...
+
+    def seq_at_time(self, time_ns: int) -> int | None: ...
+
+    def index_of(
+        self,
+        seq: int,
+        *,
+        nearest: bool = False,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> int | None: ...
+
+    def kinds(self) -> list[EventKind]: ...
+
+    def pids(self) -> list[int]: ...
+
+    def cpus(self) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: Any) -> None: ...

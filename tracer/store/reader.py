@@ -1,0 +1,298 @@
+"""Paged, streaming reader of a trace file; works on a file still being written (WAL)."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, Self
+
+from tracer.events import Event, EventKind
+from tracer.store import codec
+from tracer.store.api import EventFilter, KindsArg, TimeRange, TraceFileError
+from tracer.store.opening import corrupt, open_trace_database
+from tracer.store.schema import META_COMPLETE, META_EVENT_COUNT, META_EVENT_COUNTS
+from tracer.store.sqlview import ROW_COLUMNS, SqlView, clamp64
+
+CHUNK = 512
+"""Rows fetched per query while streaming."""
+
+ANCHOR_EVERY = 1024
+"""A filtered view remembers the seq of every this-many-th row, so paging by row index never
+skips more than this many rows (OFFSET costs one step per skipped row)."""
+
+_ANCHORED_VIEWS = 32
+
+
+class TraceReader:
+    """Read a trace file: `TraceReader.open(path)`; see `TraceSource` for the methods."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._conn: sqlite3.Connection | None = None
+        self._conn, self.schema_version = open_trace_database(self.path)
+        self._anchors: OrderedDict[EventFilter, list[int]] = OrderedDict()
+        self._counts: dict[EventFilter, tuple[int, int]] = {}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> TraceReader:
+        return cls(path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self._rows("SELECT key, value FROM meta"))
+
+    @property
+    def complete(self) -> bool:
+        """True once the writer closed the file; False while it is live (or was cut)."""
+        return self._scalar(f"SELECT value FROM meta WHERE key = '{META_COMPLETE}'") == "1"
+
+    def count(
+        self,
+        kind: EventKind | str | None = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        *,
+        kinds: KindsArg = None,
+        time_range: TimeRange | None = None,
+    ) -> int:
+        if kind is not None:
+            if kinds is not None:
+                raise ValueError("pass kind or kinds, not both")
+            kinds = kind
+        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+        if view_filter.cpu is None and view_filter.pid is None and not view_filter.time_range:
+            fast = self._count_from_meta(view_filter.kinds)
+            if fast is not None:
+                return fast
+        version = self._scalar("PRAGMA data_version")
+        cached = self._counts.get(view_filter)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        view = self._view(view_filter)
+        total = 0 if view.empty else int(self._scalar(*view.count()))
+        self._counts[view_filter] = (version, total)
+        return total
+
+    def events(
+        self,
+        start_seq: int = 0,
+        limit: int | None = None,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> Iterator[Event]:
+        """Events with seq >= start_seq in seq order, fetched CHUNK rows at a time."""
+        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+        return self._stream(view_filter, start_seq, limit)
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> list[Event]:
+        """Rows offset .. offset+limit-1 of the (filtered) view."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+        start = self._seq_of_row(view_filter, offset) if limit else None
+        if start is None:
+            return []
+        view = self._view(view_filter)
+        return self._decode_all(self._rows(*view.select(ROW_COLUMNS, start, limit=limit)))
+
+    def get(self, seq: int) -> Event | None:
+        rows = self._rows(f"SELECT {ROW_COLUMNS} FROM events WHERE seq = ?", (clamp64(seq),))
+        return self._decode_all(rows)[0] if rows else None
+
+    def seq_at_time(self, time_ns: int) -> int | None:
+        """Seq of the earliest event at or after `time_ns` (lowest seq on a tie)."""
+        return self._scalar(
+            "SELECT seq FROM events WHERE time_ns >= ? ORDER BY time_ns, seq LIMIT 1",
+            (clamp64(time_ns),),
+        )
+
+    def index_of(
+        self,
+        seq: int,
+        *,
+        nearest: bool = False,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> int | None:
+        """Row index of `seq` in the (filtered) view; None when it is not a row of the view.
+
+        With `nearest`, the index of the first row at or after `seq` (None past the end).
+        """
+        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+        view = self._view(view_filter)
+        if view.empty:
+            return None
+        sql, params = view.select("seq", seq, limit=1)
+        found = self._scalar(sql, params)
+        if found is None or (found != seq and not nearest):
+            return None
+        anchors = self._extend_anchors(view_filter, view, until_seq=found)
+        slot = bisect.bisect_right(anchors, found) - 1
+        if slot < 0:
+            return 0
+        return slot * ANCHOR_EVERY + int(self._scalar(*view.count(anchors[slot], found)))
+
+    def kinds(self) -> list[EventKind]:
+        known = {kind.value for kind in EventKind}
+        return [EventKind(value) for value in self._distinct("kind") if value in known]
+
+    def pids(self) -> list[int]:
+        return self._distinct("pid")
+
+    def cpus(self) -> list[int]:
+        return self._distinct("cpu")
+
+    # Internals.
+
+    def _stream(
+        self, view_filter: EventFilter, start_seq: int, limit: int | None
+    ) -> Iterator[Event]:
+        remaining = limit
+        next_seq = start_seq
+        while remaining is None or remaining > 0:
+            view = self._view(view_filter)  # re-resolved: a live file's time bounds may move
+            if view.empty:
+                return
+            want = CHUNK if remaining is None else min(CHUNK, remaining)
+            rows = self._rows(*view.select(ROW_COLUMNS, next_seq, limit=want))
+            yield from self._decode_all(rows)
+            if len(rows) < want:
+                return
+            next_seq = rows[-1][0] + 1
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def _seq_of_row(self, view_filter: EventFilter, index: int) -> int | None:
+        if view_filter.is_everything:
+            dense = self._dense_bounds()
+            if dense is not None:
+                first, last = dense
+                return first + index if first + index <= last else None
+        view = self._view(view_filter)
+        if view.empty:
+            return None
+        slot = index // ANCHOR_EVERY
+        anchors = self._extend_anchors(view_filter, view, until_slot=slot)
+        if slot >= len(anchors):
+            return None
+        skip = index - slot * ANCHOR_EVERY
+        return self._scalar(*view.select("seq", anchors[slot], limit=1, offset=skip))
+
+    def _extend_anchors(
+        self,
+        view_filter: EventFilter,
+        view: SqlView,
+        until_slot: int | None = None,
+        until_seq: int | None = None,
+    ) -> list[int]:
+        """The view's anchors, extended to cover row slot `until_slot` or row `until_seq`.
+
+        A view only grows at its end (seqs increase), so anchors stay valid while live.
+        """
+        anchors = self._anchors.pop(view_filter, [])
+        self._anchors[view_filter] = anchors  # most recently used last
+        if len(self._anchors) > _ANCHORED_VIEWS:
+            self._anchors.popitem(last=False)
+        while not (
+            (until_slot is not None and len(anchors) > until_slot)
+            or (until_seq is not None and anchors and anchors[-1] >= until_seq)
+        ):
+            if anchors:
+                sql, params = view.select("seq", anchors[-1], limit=1, offset=ANCHOR_EVERY)
+            else:
+                sql, params = view.select("seq", limit=1)
+            seq = self._scalar(sql, params)
+            if seq is None:
+                break
+            anchors.append(seq)
+        return anchors
+
+    def _view(self, view_filter: EventFilter) -> SqlView:
+        seq_range = None
+        if view_filter.time_range is not None and self._time_ordered():
+            start, end = view_filter.time_range
+            low = self.seq_at_time(start)
+            high = self.seq_at_time(end)
+            # No event at or after start: nothing in range; none at or after end: no upper bound.
+            seq_range = (0, 0) if low is None else (low, high)
+        return SqlView.build(
+            view_filter.kinds, view_filter.cpu, view_filter.pid, view_filter.time_range, seq_range
+        )
+
+    def _time_ordered(self) -> bool:
+        return self._scalar("SELECT value FROM meta WHERE key = 'time_ordered'") == "1"
+
+    def _dense_bounds(self) -> tuple[int, int] | None:
+        """(first, last) seq when seqs have no holes, so row index = seq - first."""
+        count, first, last = self._rows(
+            "SELECT (SELECT value FROM meta WHERE key = ?), min(seq), max(seq) FROM events",
+            (META_EVENT_COUNT,),
+        )[0]
+        if first is None or count is None or int(count) != last - first + 1:
+            return None
+        return first, last
+
+    def _count_from_meta(self, kinds: frozenset[str] | None) -> int | None:
+        if kinds is None:
+            value = self._scalar("SELECT value FROM meta WHERE key = ?", (META_EVENT_COUNT,))
+            return None if value is None else int(value)
+        text = self._scalar("SELECT value FROM meta WHERE key = ?", (META_EVENT_COUNTS,))
+        if text is None:
+            return None
+        counts = json.loads(text)
+        return sum(int(counts.get(kind, 0)) for kind in kinds)
+
+    def _distinct(self, column: str) -> list[Any]:
+        # Skip-scan over the column's index: one short lookup per distinct value.
+        values: list[Any] = []
+        value = self._scalar(f"SELECT min({column}) FROM events")
+        while value is not None:
+            values.append(value)
+            value = self._scalar(f"SELECT min({column}) FROM events WHERE {column} > ?", (value,))
+        return values
+
+    def _decode_all(self, rows: list[Any]) -> list[Event]:
+        try:
+            return [codec.decode(row) for row in rows]
+        except codec.CodecError as exc:
+            raise TraceFileError(self.path, str(exc)) from None
+
+    def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        if self._conn is None:
+            raise ValueError(f"trace reader is closed ({self.path})")
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise corrupt(self.path, exc) from None
+
+    def _scalar(self, sql: str, params: Any = ()) -> Any:
+        rows = self._rows(sql, params)
+        return rows[0][0] if rows else None
