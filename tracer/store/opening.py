@@ -102,7 +102,9 @@ def _check_schema(path: str, conn: sqlite3.Connection) -> int:
             raise TraceFileError(path, f"corrupt trace file: schema version {version}")
         conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events LIMIT 0").fetchall()
         # Reaches both ends of the events b-tree: most truncations and torn pages show here.
-        conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        conn.execute(
+            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
+        ).fetchone()
     except sqlite3.Error as exc:
         raise corrupt(path, exc) from None
     return int(version)

@@ -253,7 +253,8 @@ class TraceReader:
     def _dense_bounds(self) -> tuple[int, int] | None:
         """(first, last) seq when seqs have no holes, so row index = seq - first."""
         count, first, last = self._rows(
-            "SELECT (SELECT value FROM meta WHERE key = ?), min(seq), max(seq) FROM events",
+            "SELECT (SELECT value FROM meta WHERE key = ?),"
+            " (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)",
             (META_EVENT_COUNT,),
         )[0]
         if first is None or count is None or int(count) != last - first + 1:
