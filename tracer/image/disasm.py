@@ -64,6 +64,8 @@ class Site:
     size: int
     text: str  # as capstone prints it (Intel syntax): "wrmsr", "mov cr3, rax"
     function: str | None  # symbolized address: "setup_msrs+0x12"
+    section: str  # code in a section of instruction templates (Linux's .altinstr_replacement)
+    # is copied elsewhere at boot, so a caller may want to leave such sites out
 
 
 def new_capstone(*, detail: bool = False) -> capstone.Cs:
@@ -136,7 +138,7 @@ def scan_sites(image: ElfImage, kinds: Collection[SiteKind] = ALL_KINDS) -> list
                 kind = _site_kind(mnemonic, op_str)
                 if kind in wanted:
                     text = f"{mnemonic} {op_str}".rstrip()
-                    sites.append(Site(addr, kind, size, text, image.symbolize(addr)))
+                    sites.append(Site(addr, kind, size, text, image.symbolize(addr), section.name))
     sites.sort(key=lambda s: s.addr)
     return sites
 

@@ -26,7 +26,7 @@ T = TypeVar("T")
 # Everything pyelftools may raise on a damaged file; turned into one ImageError.
 _PARSE_ERRORS = (
     ELFError, ELFParseError, ConstructError, struct.error, ValueError, IndexError, KeyError,
-    EOFError, UnicodeDecodeError, AttributeError,
+    EOFError, UnicodeDecodeError, AttributeError, OverflowError, TypeError,
 )  # fmt: skip
 _EM_X86_64 = 62
 _MACHINE_NAMES = {
@@ -129,10 +129,14 @@ def _check_header(path: Path, data: bytes) -> None:
         raise ImageError(path, "truncated ELF header")
     phoff, shoff = struct.unpack_from("<QQ", data, 32)
     phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 54)
-    if phoff + phentsize * phnum > len(data) or shoff + shentsize * shnum > len(data):
-        raise ImageError(
-            path, f"truncated or corrupt: headers lie past the end ({len(data)} bytes)"
-        )
+    for table, offset, size in (
+        ("program", phoff, phentsize * phnum),
+        ("section", shoff, shentsize * shnum),
+    ):
+        if offset + size > len(data):
+            raise ImageError(
+                path, f"truncated: {table} headers lie past the end of the file ({len(data)} bytes)"
+            )
 
 
 class ElfImage:
@@ -275,6 +279,11 @@ class ElfImage:
         """`name+0x1a` for an address, or None when no symbol names it."""
         found = self.symtab.lookup(addr)
         return format_location(*found) if found is not None else None
+
+    def label_at(self, addr: int) -> str | None:
+        """The name of a symbol starting exactly at `addr` (inner labels of assembly included)."""
+        found = self.symtab.starting_at(addr)
+        return found[0].name if found else None
 
     def function_at(self, addr: int) -> Symbol | None:
         """The function (or code label, for assembly) that holds `addr`."""

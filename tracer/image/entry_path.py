@@ -47,7 +47,8 @@ class Block:
     """A run of consecutive instructions on the path, for display."""
 
     start: int
-    function: str | None
+    function: str | None  # symbolized start: "common_exception_return+0xa"
+    label: str | None  # a symbol exactly at the start: "swapgs_restore_regs_and_return_to_..."
     insns: tuple[Insn, ...]
 
 
@@ -281,7 +282,12 @@ def _blocks(image: ElfImage, order: list[capstone.CsInsn]) -> tuple[Block, ...]:
         else:
             runs.append([insn])
     return tuple(
-        Block(run[0].address, image.symbolize(run[0].address), tuple(map(_to_insn, run)))
+        Block(
+            run[0].address,
+            image.symbolize(run[0].address),
+            image.label_at(run[0].address),
+            tuple(map(_to_insn, run)),
+        )
         for run in runs
     )
 

@@ -135,6 +135,15 @@ class SymbolTable:
                 return sym
         return None
 
+    def starting_at(self, addr: int) -> list[Symbol]:
+        """Symbols whose address is exactly `addr`, best-ranked first."""
+        i = bisect_right(self._all_starts, addr)
+        found = []
+        while i > 0 and self._all[i - 1].addr == addr:
+            found.append(self._all[i - 1])
+            i -= 1
+        return sorted(found, key=lambda s: (_rank(s), s.size == 0, s.name))
+
     def lookup(self, addr: int) -> tuple[Symbol, int] | None:
         """The symbol that best names `addr`, and the offset into it."""
         sym = self.covering(addr) or self.preceding(addr)
