@@ -146,3 +146,12 @@ def test_decode_reports_rows_it_cannot_read() -> None:
     memory["memory"] = [[0, "not base64!"]]
     with pytest.raises(CodecError):
         decode([*encode(SAMPLES[1])[:7], json.dumps(memory)])
+
+
+def test_the_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from tracer.store import bench
+
+    bench.main(["--events", "3000"])
+    printed = capsys.readouterr().out
+    for label in ("write + close", "open", "page(0, 100)", "page(last 100)", "stream"):
+        assert label in printed

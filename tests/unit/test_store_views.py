@@ -63,14 +63,14 @@ def expected(events: list[Event], **view: Any) -> list[Event]:
     if isinstance(kinds, str):
         kinds = [kinds]
     wanted = None if kinds is None else {EventKind(kind) for kind in kinds}
-    start, end = view.get("time_range") or (None, None)
+    time_range = view.get("time_range")
     return [
         event
         for event in events
         if (wanted is None or event.kind in wanted)
         and ("cpu" not in view or getattr(event, "cpu", None) == view["cpu"])
         and ("pid" not in view or getattr(event, "pid", None) == view["pid"])
-        and (start is None or start <= event.time_ns < end)
+        and (time_range is None or time_range[0] <= event.time_ns < time_range[1])
     ]
 
 

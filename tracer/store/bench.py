@@ -131,23 +131,25 @@ def run(count: int, path: str) -> None:
 def _time_reads(reader: TraceReader) -> None:
     total = _timed("count()", reader.count)
     _timed("page(0, 100)", lambda: reader.page(0, 100), _seqs)
-    _timed("page(last 100)", lambda: reader.page(total - 100, 100), _seqs)
+    _timed("page(last 100)", lambda: reader.page(max(0, total - 100), 100), _seqs)
     exits = EventKind.SYSCALL_EXIT
     n_exits = _timed("count(kinds=syscall_exit)", lambda: reader.count(kinds=exits))
     _timed(
         "page(last 100, syscall_exit), cold",
-        lambda: reader.page(n_exits - 100, 100, kinds=exits),
+        lambda: reader.page(max(0, n_exits - 100), 100, kinds=exits),
         _seqs,
     )
     _timed(
         "page(last-1 100, syscall_exit), warm",
-        lambda: reader.page(n_exits - 200, 100, kinds=exits),
+        lambda: reader.page(max(0, n_exits - 200), 100, kinds=exits),
         _seqs,
     )
     rare = (EventKind.MSR_WRITE, EventKind.PROCESS)
     n_rare = _timed("count(kinds=msr_write|process)", lambda: reader.count(kinds=rare))
     _timed(
-        "page(last 10, msr_write|process)", lambda: reader.page(n_rare - 10, 10, kinds=rare), _seqs
+        "page(last 10, msr_write|process)",
+        lambda: reader.page(max(0, n_rare - 10), 10, kinds=rare),
+        _seqs,
     )
     _timed("count(cpu=1)", lambda: reader.count(cpu=1))
     _timed("count(pid=2, kinds=syscall_exit)", lambda: reader.count(pid=2, kinds=exits))
