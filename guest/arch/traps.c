@@ -1,0 +1,141 @@
+/* Exceptions and interrupts: a fault in ring 3 ends the process, in ring 0 it is a panic. */
+#include "arch.h"
+#include "console.h"
+#include "cpu.h"
+#include "gtlog.h"
+#include "mm.h"
+#include "msr.h"
+#include "ptrace.h"
+#include "task.h"
+#include "time.h"
+#include "uapi.h"
+
+static const struct {
+	const char *name;
+	int signal;
+} exceptions[32] = {
+	[0] = { "#DE", SIGFPE },   [1] = { "#DB", SIGTRAP },  [2] = { "NMI", SIGSEGV },
+	[3] = { "#BP", SIGTRAP },  [4] = { "#OF", SIGSEGV },  [5] = { "#BR", SIGSEGV },
+	[6] = { "#UD", SIGILL },   [7] = { "#NM", SIGSEGV },  [8] = { "#DF", SIGSEGV },
+	[9] = { "#MF9", SIGFPE },  [10] = { "#TS", SIGSEGV }, [11] = { "#NP", SIGBUS },
+	[12] = { "#SS", SIGBUS },  [13] = { "#GP", SIGSEGV }, [14] = { "#PF", SIGSEGV },
+	[15] = { "#15", SIGSEGV }, [16] = { "#MF", SIGFPE },  [17] = { "#AC", SIGBUS },
+	[18] = { "#MC", SIGBUS },  [19] = { "#XM", SIGFPE },  [20] = { "#VE", SIGSEGV },
+	[21] = { "#CP", SIGSEGV }, [22] = { "#22", SIGSEGV }, [23] = { "#23", SIGSEGV },
+	[24] = { "#24", SIGSEGV }, [25] = { "#25", SIGSEGV }, [26] = { "#26", SIGSEGV },
+	[27] = { "#27", SIGSEGV }, [28] = { "#HV", SIGSEGV }, [29] = { "#VC", SIGSEGV },
+	[30] = { "#SX", SIGSEGV }, [31] = { "#31", SIGSEGV },
+};
+
+extern struct percpu cpu0_percpu;
+
+static int safe_pid(void)
+{
+	/* GS may not point at the per-CPU area if we faulted in the middle of an entry. */
+	if (rdmsr(MSR_GS_BASE) != (u64)&cpu0_percpu || !cpu0_percpu.current_task)
+		return -1;
+	return current->pid;
+}
+
+static void show_regs(const struct pt_regs *r)
+{
+	printk("RIP: %04lx:%016lx RSP: %04lx:%016lx RFLAGS: %08lx\n", r->cs, r->ip, r->ss, r->sp,
+	       r->flags);
+	printk("RAX: %016lx RBX: %016lx RCX: %016lx\n", r->ax, r->bx, r->cx);
+	printk("RDX: %016lx RSI: %016lx RDI: %016lx\n", r->dx, r->si, r->di);
+	printk("RBP: %016lx R08: %016lx R09: %016lx\n", r->bp, r->r8, r->r9);
+	printk("R10: %016lx R11: %016lx R12: %016lx\n", r->r10, r->r11, r->r12);
+	printk("R13: %016lx R14: %016lx R15: %016lx\n", r->r13, r->r14, r->r15);
+	printk("CR2: %016lx CR3: %016lx GS_BASE: %016lx KERNEL_GS_BASE: %016lx\n", read_cr2(),
+	       read_cr3(), rdmsr(MSR_GS_BASE), rdmsr(MSR_KERNEL_GS_BASE));
+}
+
+void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long error_code)
+{
+	unsigned long cr2 = vector == 14 ? read_cr2() : 0;
+	const char *name = exceptions[vector & 31].name;
+
+	if (vector == 2 && !user_mode(regs)) {
+		printk("kernel: NMI received, ignored\n");
+		return;
+	}
+	if (user_mode(regs)) {
+		struct task *t = current;
+		/* A not-present fault below the stack grows it, like Linux's stack VMA. */
+		if (vector == 14 && !(error_code & 1) && mm_fault_in(t->mm, cr2)) {
+			exit_to_user_mode(regs);
+			return;
+		}
+		int sig = exceptions[vector].signal;
+		gtlog_fault(t->pid, vector, name, error_code, regs->ip, cr2);
+		printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid %d)\n", t->comm,
+		       name, regs->ip, cr2, error_code, t->pid);
+		do_exit(128 + sig, sig);
+	}
+	gtlog_fault(safe_pid(), vector, name, error_code, regs->ip, cr2);
+	printk("kernel: %s in kernel mode, error_code=0x%lx\n", name, error_code);
+	show_regs(regs);
+	panic("unexpected %s in the kernel at rip=0x%lx cr2=0x%lx", name, regs->ip, cr2);
+}
+
+#define PIC1 0x20
+#define PIC2 0xa0
+
+void pic_init(void)
+{
+	outb(PIC1, 0x11); /* ICW1: init, ICW4 needed */
+	outb(PIC2, 0x11);
+	outb(PIC1 + 1, IRQ0_VECTOR);     /* ICW2: vector offsets */
+	outb(PIC2 + 1, IRQ0_VECTOR + 8);
+	outb(PIC1 + 1, 0x04); /* ICW3: slave on IRQ2 */
+	outb(PIC2 + 1, 0x02);
+	outb(PIC1 + 1, 0x01); /* ICW4: 8086 mode */
+	outb(PIC2 + 1, 0x01);
+	outb(PIC1 + 1, 0xfe); /* only IRQ0 (the PIT) */
+	outb(PIC2 + 1, 0xff);
+}
+
+void timer_init(unsigned hz)
+{
+	u32 divisor = 1193182 / hz;
+	outb(0x43, 0x34); /* channel 0, lo/hi byte, rate generator */
+	outb(0x40, divisor & 0xff);
+	outb(0x40, divisor >> 8);
+}
+
+static bool pic_spurious(unsigned irq)
+{
+	u16 port = irq < 8 ? PIC1 : PIC2;
+	outb(port, 0x0b); /* read ISR */
+	bool real = inb(port) & (1 << (irq & 7));
+	if (!real && irq == 15)
+		outb(PIC1, 0x20); /* the master did see the cascade */
+	return !real;
+}
+
+static void timer_interrupt(void)
+{
+	jiffies++;
+	wake_sleepers();
+	/* Preemption (tls follow-up): another runnable task would set need_resched here. */
+}
+
+void do_irq(struct pt_regs *regs, unsigned long vector)
+{
+	cpu0_percpu.irq_count++;
+	if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
+		unsigned irq = vector - IRQ0_VECTOR;
+		if ((irq == 7 || irq == 15) && pic_spurious(irq))
+			goto out;
+		if (irq >= 8)
+			outb(PIC2, 0x20);
+		outb(PIC1, 0x20);
+		if (irq == 0)
+			timer_interrupt();
+	} else {
+		printk("kernel: unexpected interrupt vector %lu\n", vector);
+	}
+out:
+	if (user_mode(regs))
+		exit_to_user_mode(regs);
+}

@@ -1,0 +1,75 @@
+/* Processes, kernel stacks and the scheduler. */
+#ifndef GUEST_TASK_H
+#define GUEST_TASK_H
+
+#include "compiler.h"
+#include "percpu.h"
+#include "uapi.h"
+
+struct mm;
+struct pt_regs;
+struct boot_module;
+
+enum task_state {
+	TASK_RUNNING, /* runnable or running */
+	TASK_SLEEPING,
+	TASK_ZOMBIE,  /* exited; kernel stack still to be reclaimed */
+	TASK_DEAD,
+};
+
+/* Saved by the context switch; sp must stay the first field (TASK_thread_sp). */
+struct thread_struct {
+	unsigned long sp;      /* kernel RSP while switched out */
+	unsigned long fs_base; /* user FS base */
+	unsigned long gs_base; /* user GS base (lives in KERNEL_GS_BASE while in the kernel) */
+};
+
+struct fxregs_state {
+	u8 bytes[512];
+} __aligned(16);
+
+struct task {
+	struct thread_struct thread;
+	int pid;
+	enum task_state state;
+	struct mm *mm;             /* NULL for kernel threads (idle) */
+	unsigned long kstack;      /* base of the kernel stack (direct map) */
+	unsigned long kstack_top;
+	u64 wake_at_ns;
+	bool need_resched;
+	int exit_code;             /* 0..255 for exit(), 128 + signal when killed */
+	int exit_signal;
+	char comm[16];             /* basename of the executable */
+	char exe[256];             /* path as given on the command line */
+	unsigned long clear_child_tid;
+	unsigned long robust_list;
+	u64 sigmask;
+	struct kernel_sigaction sigaction[_NSIG];
+	struct user_stack_t altstack;
+	struct rlimit64 rlim[RLIM_NLIMITS];
+	unsigned open_fds;         /* bit n set: fd n (0..2, the console) is open */
+	struct fxregs_state fpu;   /* user SSE/x87 state while switched out */
+	struct task *next_task;    /* all tasks, in creation order */
+};
+
+static inline struct task *get_current(void)
+{
+	struct task *t;
+	__asm__("movq %%gs:%c1, %0" : "=r"(t) : "i"(PERCPU_current_task));
+	return t;
+}
+#define current get_current()
+
+extern struct task *task_list;
+
+void sched_init(void);
+struct task *task_create_user(const struct boot_module *mod, int *err);
+void schedule(void);
+void __noreturn cpu_idle_loop(void);
+void __noreturn do_exit(int exit_code, int signal);
+void sleep_until_ns(u64 deadline_ns);
+void wake_sleepers(void);
+void exit_to_user_mode(struct pt_regs *regs);
+void ret_from_fork(struct pt_regs *regs);
+
+#endif

@@ -1,0 +1,227 @@
+#include "gtlog.h"
+#include "cpu.h"
+#include "ptrace.h"
+#include "string.h"
+
+#define DEBUGCON_PORT 0xe9
+
+bool gtlog_enabled;
+
+static void gt_raw(struct gtline *l, const char *s)
+{
+	size_t n = strlen(s);
+	if (l->len + n < sizeof(l->buf) - 3) {
+		memcpy(l->buf + l->len, s, n);
+		l->len += n;
+	}
+}
+
+static void gt_key(struct gtline *l, const char *key)
+{
+	gt_raw(l, ",\"");
+	gt_raw(l, key);
+	gt_raw(l, "\":");
+}
+
+static void gt_num(struct gtline *l, u64 v)
+{
+	char tmp[24];
+	snprintf(tmp, sizeof(tmp), "%lu", v);
+	gt_raw(l, tmp);
+}
+
+void gt_begin(struct gtline *l, const char *ev)
+{
+	l->len = 0;
+	gt_raw(l, "{\"ev\":\"");
+	gt_raw(l, ev);
+	gt_raw(l, "\",\"tsc\":");
+	gt_num(l, rdtsc());
+}
+
+void gt_u64(struct gtline *l, const char *key, u64 v)
+{
+	gt_key(l, key);
+	gt_num(l, v);
+}
+
+void gt_str(struct gtline *l, const char *key, const char *s)
+{
+	gt_key(l, key);
+	gt_raw(l, "\"");
+	for (; *s && l->len < sizeof(l->buf) - 16; s++) {
+		unsigned char c = *s;
+		if (c == '"' || c == '\\') {
+			l->buf[l->len++] = '\\';
+			l->buf[l->len++] = c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			l->len += snprintf(l->buf + l->len, 7, "\\u%04x", c);
+		} else {
+			l->buf[l->len++] = c;
+		}
+	}
+	gt_raw(l, "\"");
+}
+
+void gt_end(struct gtline *l)
+{
+	l->buf[l->len++] = '}';
+	l->buf[l->len++] = '\n';
+	outsb(DEBUGCON_PORT, l->buf, l->len);
+}
+
+void gtlog_boot(const char *cmdline)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "boot");
+	gt_str(&l, "cmdline", cmdline);
+	gt_end(&l);
+}
+
+static const char *const pt_regs_names[] = {
+	"r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
+	"cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+};
+_Static_assert(sizeof(pt_regs_names) / sizeof(pt_regs_names[0]) == sizeof(struct pt_regs) / 8,
+	       "one name per pt_regs field");
+
+void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "syscall_entry");
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "nr", (u32)nr);
+	gt_raw(&l, ",\"args\":[");
+	const unsigned long args[6] = { regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9 };
+	for (int i = 0; i < 6; i++) {
+		if (i)
+			gt_raw(&l, ",");
+		gt_num(&l, args[i]);
+	}
+	gt_raw(&l, "]");
+	gt_u64(&l, "rip", regs->ip);
+	gt_u64(&l, "rsp", regs->sp);
+	gt_raw(&l, ",\"regs\":{");
+	const unsigned long *r = (const unsigned long *)regs;
+	for (size_t i = 0; i < ARRAY_SIZE(pt_regs_names); i++) {
+		gt_raw(&l, i ? ",\"" : "\"");
+		gt_raw(&l, pt_regs_names[i]);
+		gt_raw(&l, "\":");
+		gt_num(&l, r[i]);
+	}
+	gt_raw(&l, "}");
+	gt_end(&l);
+}
+
+void gtlog_syscall_exit(int pid, int nr, long ret)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "syscall_exit");
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "nr", (u32)nr);
+	gt_u64(&l, "ret", (u64)ret);
+	gt_end(&l);
+}
+
+void gtlog_msr_write(u32 msr, u64 value, u64 old)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "msr_write");
+	gt_u64(&l, "msr", msr);
+	gt_u64(&l, "value", value);
+	gt_u64(&l, "old", old);
+	gt_end(&l);
+}
+
+void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause, int pid)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "segbase");
+	gt_str(&l, "which", which);
+	gt_u64(&l, "old", old);
+	gt_u64(&l, "new", new_value);
+	gt_str(&l, "cause", cause);
+	gt_u64(&l, "pid", pid);
+	gt_end(&l);
+}
+
+void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "process_start");
+	gt_u64(&l, "pid", pid);
+	gt_str(&l, "path", path);
+	gt_u64(&l, "entry", entry);
+	gt_u64(&l, "sp", sp);
+	gt_end(&l);
+}
+
+void gtlog_process_exit(int pid, int status, int signal)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "process_exit");
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "status", (u32)status);
+	gt_u64(&l, "signal", (u32)signal);
+	gt_end(&l);
+}
+
+void gtlog_fault(int pid, int vector, const char *name, u64 error_code, u64 rip, u64 cr2)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "fault");
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "vector", vector);
+	gt_str(&l, "name", name);
+	gt_u64(&l, "error_code", error_code);
+	gt_u64(&l, "rip", rip);
+	gt_u64(&l, "cr2", cr2);
+	gt_end(&l);
+}
+
+void gtlog_context_switch(int from, int to)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "context_switch");
+	gt_u64(&l, "from", from);
+	gt_u64(&l, "to", to);
+	gt_end(&l);
+}
+
+void gtlog_poweroff(int code)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "poweroff");
+	gt_u64(&l, "code", code);
+	gt_end(&l);
+}
+
+void gtlog_panic(const char *msg)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "panic");
+	gt_str(&l, "msg", msg);
+	gt_end(&l);
+}

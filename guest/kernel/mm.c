@@ -1,0 +1,283 @@
+#include "mm.h"
+#include "console.h"
+#include "cpu.h"
+#include "errno.h"
+#include "string.h"
+#include "uapi.h"
+
+u64 pte_nx_bit;
+
+/* Physical pages: a bump pointer over free RAM plus a free list threaded through freed pages. */
+static u64 bump_next, bump_end;
+static u64 free_list;
+static unsigned long free_list_len;
+
+extern char _text[], _etext[], _rodata[], _erodata[], _data[], _end[];
+
+/* Kernel page tables (the upper half, shared by every address space). */
+static u64 kernel_pml4[512] __aligned(4096);
+static u64 dm_pdpt[512] __aligned(4096);
+static u64 dm_pd[512] __aligned(4096);
+static u64 kimg_pdpt[512] __aligned(4096);
+static u64 kimg_pd[512] __aligned(4096);
+static u64 kimg_pt[4][512] __aligned(4096);
+
+void mem_init(u64 reserved_end_phys, u64 mem_end_phys)
+{
+	bump_next = ALIGN_UP(reserved_end_phys, PAGE_SIZE);
+	bump_end = MIN(ALIGN_DOWN(mem_end_phys, PAGE_SIZE), DIRECT_MAP_SIZE);
+	if (bump_next >= bump_end)
+		panic("no free memory (reserved up to %lx, RAM ends at %lx)", reserved_end_phys,
+		      mem_end_phys);
+}
+
+u64 alloc_page(void)
+{
+	u64 p;
+	if (free_list) {
+		p = free_list;
+		free_list = *(u64 *)phys_to_virt(p);
+		free_list_len--;
+	} else if (bump_next < bump_end) {
+		p = bump_next;
+		bump_next += PAGE_SIZE;
+	} else {
+		return 0;
+	}
+	memset(phys_to_virt(p), 0, PAGE_SIZE);
+	return p;
+}
+
+void free_page(u64 phys)
+{
+	*(u64 *)phys_to_virt(phys) = free_list;
+	free_list = phys;
+	free_list_len++;
+}
+
+u64 alloc_pages_contig(unsigned n)
+{
+	if (bump_next + n * PAGE_SIZE > bump_end)
+		return 0;
+	u64 p = bump_next;
+	bump_next += n * PAGE_SIZE;
+	memset(phys_to_virt(p), 0, n * PAGE_SIZE);
+	return p;
+}
+
+unsigned long nr_free_pages(void)
+{
+	return free_list_len + (bump_end - bump_next) / PAGE_SIZE;
+}
+
+/*
+ * Final kernel mappings: the direct map (2 MiB pages, NX) and the kernel image with 4 KiB
+ * pages whose permissions follow its sections. Nothing is mapped in the lower half.
+ */
+void paging_init(void)
+{
+	u64 nx = pte_nx_bit;
+	for (int i = 0; i < 512; i++)
+		dm_pd[i] = ((u64)i << 21) | PTE_P | PTE_W | PTE_PS | PTE_G | nx;
+	dm_pdpt[0] = virt_to_phys(dm_pd) | PTE_P | PTE_W;
+	kernel_pml4[(PAGE_OFFSET >> 39) & 511] = virt_to_phys(dm_pdpt) | PTE_P | PTE_W;
+
+	u64 start = ALIGN_DOWN((u64)_text, PAGE_SIZE), end = ALIGN_UP((u64)_end, PAGE_SIZE);
+	if (end - __START_KERNEL_map > sizeof(kimg_pt) / 8 * PAGE_SIZE)
+		panic("kernel image too large for its page tables");
+	for (u64 va = start; va < end; va += PAGE_SIZE) {
+		u64 flags = PTE_P | PTE_G;
+		if (va >= (u64)_rodata)
+			flags |= nx;
+		if (va >= (u64)_data)
+			flags |= PTE_W;
+		u64 idx = (va - __START_KERNEL_map) >> PAGE_SHIFT;
+		kimg_pt[idx / 512][idx % 512] = (va - __START_KERNEL_map) | flags;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(kimg_pt); i++)
+		kimg_pd[i] = virt_to_phys(kimg_pt[i]) | PTE_P | PTE_W;
+	kimg_pdpt[510] = virt_to_phys(kimg_pd) | PTE_P | PTE_W;
+	kernel_pml4[511] = virt_to_phys(kimg_pdpt) | PTE_P | PTE_W;
+	write_cr3(virt_to_phys(kernel_pml4));
+}
+
+struct mm *mm_create(void)
+{
+	u64 p = alloc_page();
+	if (!p)
+		return NULL;
+	struct mm *mm = phys_to_virt(p); /* struct mm lives in its own page, after the PML4 */
+	u64 t = alloc_page();
+	if (!t) {
+		free_page(p);
+		return NULL;
+	}
+	mm->pml4 = phys_to_virt(t);
+	memcpy(mm->pml4 + 256, kernel_pml4 + 256, 256 * sizeof(u64));
+	mm->mmap_base = mm->mmap_hint = USER_MMAP_TOP;
+	mm->stack_top = USER_STACK_TOP;
+	return mm;
+}
+
+static void free_table(u64 *table, int level)
+{
+	for (int i = 0; i < 512; i++) {
+		u64 e = table[i];
+		if (!(e & (PTE_P | PTE_PROTNONE)))
+			continue;
+		if (level > 1)
+			free_table(phys_to_virt(e & PTE_ADDR_MASK), level - 1);
+		else if (e & PTE_ADDR_MASK) /* PROT_NONE reservations have no frame */
+			free_page(e & PTE_ADDR_MASK);
+	}
+	free_page(virt_to_phys(table));
+}
+
+void mm_destroy(struct mm *mm)
+{
+	for (int i = 0; i < 256; i++)
+		if (mm->pml4[i] & PTE_P)
+			free_table(phys_to_virt(mm->pml4[i] & PTE_ADDR_MASK), 3);
+	free_page(virt_to_phys(mm->pml4));
+	free_page(virt_to_phys(mm));
+}
+
+void mm_activate(struct mm *mm)
+{
+	write_cr3(virt_to_phys(mm ? mm->pml4 : kernel_pml4));
+}
+
+u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
+{
+	if (va >= TASK_SIZE_MAX)
+		return NULL;
+	u64 *table = mm->pml4;
+	for (int shift = 39; shift > 12; shift -= 9) {
+		u64 *e = &table[(va >> shift) & 511];
+		if (!(*e & PTE_P)) {
+			if (!alloc)
+				return NULL;
+			u64 p = alloc_page();
+			if (!p)
+				return NULL;
+			*e = p | PTE_P | PTE_W | PTE_U; /* leaf entries carry the real permissions */
+		}
+		table = phys_to_virt(*e & PTE_ADDR_MASK);
+	}
+	return &table[(va >> 12) & 511];
+}
+
+bool mm_mapped(struct mm *mm, unsigned long va)
+{
+	u64 *pte = mm_walk(mm, va, false);
+	return pte && (*pte & (PTE_P | PTE_PROTNONE));
+}
+
+int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
+{
+	u64 *pte = mm_walk(mm, va, true);
+	if (!pte)
+		return -ENOMEM;
+	if ((*pte & (PTE_P | PTE_PROTNONE)) && (*pte & PTE_ADDR_MASK)) {
+		free_page(*pte & PTE_ADDR_MASK);
+		mm->nr_pages--;
+	}
+	u64 p = alloc_page();
+	if (!p) {
+		*pte = 0;
+		return -ENOMEM;
+	}
+	*pte = p | pte_flags;
+	mm->nr_pages++;
+	return 0;
+}
+
+int mm_map_range(struct mm *mm, unsigned long start, unsigned long end, u64 pte_flags)
+{
+	if ((end - start) / PAGE_SIZE + 64 > nr_free_pages())
+		return -ENOMEM;
+	for (unsigned long va = start; va < end; va += PAGE_SIZE) {
+		int err = mm_map_zero_page(mm, va, pte_flags);
+		if (err) {
+			mm_unmap_range(mm, start, va);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The PTE for va, or NULL with *next set past the whole absent table that would hold it, so
+ * walks over huge sparse ranges (munmap of most of the address space) stay cheap.
+ */
+static u64 *walk_or_skip(struct mm *mm, unsigned long va, unsigned long *next)
+{
+	u64 *table = mm->pml4;
+	for (int shift = 39; shift > 12; shift -= 9) {
+		u64 e = table[(va >> shift) & 511];
+		if (!(e & PTE_P)) {
+			*next = ALIGN_DOWN(va, 1UL << shift) + (1UL << shift);
+			return NULL;
+		}
+		table = phys_to_virt(e & PTE_ADDR_MASK);
+	}
+	*next = va + PAGE_SIZE;
+	return &table[(va >> 12) & 511];
+}
+
+void mm_unmap_range(struct mm *mm, unsigned long start, unsigned long end)
+{
+	bool active = read_cr3() == virt_to_phys(mm->pml4);
+	unsigned long next;
+	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
+		u64 *pte = walk_or_skip(mm, va, &next);
+		if (!pte || !(*pte & (PTE_P | PTE_PROTNONE)))
+			continue;
+		u64 frame = *pte & PTE_ADDR_MASK;
+		if (frame) {
+			free_page(frame);
+			mm->nr_pages--;
+		}
+		*pte = 0;
+		if (active)
+			invlpg(va);
+	}
+}
+
+unsigned long mm_first_mapped(struct mm *mm, unsigned long start, unsigned long end)
+{
+	unsigned long next;
+	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
+		u64 *pte = walk_or_skip(mm, va, &next);
+		if (pte && (*pte & (PTE_P | PTE_PROTNONE)))
+			return va;
+	}
+	return end;
+}
+
+bool mm_range_free(struct mm *mm, unsigned long start, unsigned long end)
+{
+	return mm_first_mapped(mm, start, end) >= end;
+}
+
+u64 prot_to_pte(unsigned long prot)
+{
+	if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return PTE_PROTNONE | PTE_U;
+	u64 f = PTE_P | PTE_U;
+	if (prot & PROT_WRITE)
+		f |= PTE_W;
+	if (!(prot & PROT_EXEC))
+		f |= pte_nx_bit;
+	return f;
+}
+
+bool mm_fault_in(struct mm *mm, unsigned long va)
+{
+	va = ALIGN_DOWN(va, PAGE_SIZE);
+	if (va >= mm->stack_top || va < mm->stack_top - USER_STACK_MAX)
+		return false;
+	if (mm_mapped(mm, va))
+		return false;
+	return mm_map_zero_page(mm, va, PTE_P | PTE_U | PTE_W | pte_nx_bit) == 0;
+}

@@ -1,0 +1,219 @@
+/*
+ * Scheduling. The kernel is not preemptible: it runs with interrupts off except while idle
+ * (sti; hlt). User programs run one after another for now, but each has its own kernel stack
+ * and saved context, so running them interleaved only needs a different start policy and a
+ * timer-driven need_resched.
+ */
+#include "arch.h"
+#include "boot.h"
+#include "console.h"
+#include "cpu.h"
+#include "gtlog.h"
+#include "mm.h"
+#include "msr.h"
+#include "ptrace.h"
+#include "string.h"
+#include "task.h"
+#include "time.h"
+#include "uaccess.h"
+
+struct task *task_list;
+static struct task idle_task;
+static int next_module;
+static int final_status = EXIT_ALL_OK;
+struct fxregs_state init_fpu_state;
+
+void __switch_to_asm(struct task *prev, struct task *next);
+void kstack_free(unsigned long kstack);
+
+extern char boot_stack_top[];
+
+static void fxsave(struct fxregs_state *s) { __asm__ volatile("fxsave64 %0" : "=m"(*s)); }
+static void fxrstor(const struct fxregs_state *s) { __asm__ volatile("fxrstor64 %0" ::"m"(*s)); }
+
+void sched_init(void)
+{
+	idle_task.pid = 0;
+	idle_task.state = TASK_RUNNING;
+	strlcpy(idle_task.comm, "swapper", sizeof(idle_task.comm));
+	idle_task.kstack_top = (unsigned long)boot_stack_top;
+	task_list = &idle_task;
+	cpu0_percpu.current_task = &idle_task;
+	__asm__ volatile("fninit");
+	u32 mxcsr = 0x1f80;
+	__asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
+	fxsave(&init_fpu_state);
+}
+
+static void set_user_segbase(u32 msr, const char *which, unsigned long *loaded, unsigned long value,
+			     int pid)
+{
+	u64 old = rdmsr(msr);
+	if (old == value)
+		return;
+	wrmsr(msr, value);
+	gtlog_segbase(which, old, value, "context_switch", pid);
+	if (loaded)
+		*loaded = value;
+}
+
+static void context_switch(struct task *prev, struct task *next)
+{
+	if (prev->mm) {
+		fxsave(&prev->fpu);
+		prev->thread.fs_base = rdmsr(MSR_FS_BASE);
+		prev->thread.gs_base = rdmsr(MSR_KERNEL_GS_BASE); /* the user's GS while we run */
+	}
+	if (next->mm) {
+		fxrstor(&next->fpu);
+		set_user_segbase(MSR_FS_BASE, "fs", &cpu0_percpu.fs_base_loaded, next->thread.fs_base,
+				 next->pid);
+		set_user_segbase(MSR_KERNEL_GS_BASE, "kgs", NULL, next->thread.gs_base, next->pid);
+	}
+	mm_activate(next->mm);
+	set_kernel_stack(next->kstack_top);
+	cpu0_percpu.current_task = next;
+	gtlog_context_switch(prev->pid, next->pid);
+	__switch_to_asm(prev, next);
+}
+
+static struct task *pick_next_task(struct task *prev)
+{
+	struct task *t = prev->next_task ? prev->next_task : task_list;
+	for (struct task *start = t;;) {
+		if (t != &idle_task && t->state == TASK_RUNNING)
+			return t;
+		t = t->next_task ? t->next_task : task_list;
+		if (t == start)
+			break;
+	}
+	return &idle_task;
+}
+
+void schedule(void)
+{
+	struct task *prev = current;
+	prev->need_resched = false;
+	struct task *next = pick_next_task(prev);
+	if (next == &idle_task && prev->state == TASK_RUNNING)
+		next = prev; /* nothing else to run: keep going */
+	if (next != prev)
+		context_switch(prev, next);
+}
+
+void exit_to_user_mode(struct pt_regs *regs)
+{
+	(void)regs;
+	if (current->need_resched)
+		schedule();
+}
+
+void wake_sleepers(void)
+{
+	u64 now = ktime_get_ns();
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t->state == TASK_SLEEPING && t->wake_at_ns <= now)
+			t->state = TASK_RUNNING;
+}
+
+void sleep_until_ns(u64 deadline_ns)
+{
+	struct task *t = current;
+	if (ktime_get_ns() >= deadline_ns)
+		return;
+	t->wake_at_ns = deadline_ns;
+	t->state = TASK_SLEEPING;
+	while (t->state == TASK_SLEEPING)
+		schedule();
+}
+
+void __noreturn do_exit(int exit_code, int signal)
+{
+	struct task *t = current;
+	if (t->clear_child_tid)
+		put_user_u32(0, t->clear_child_tid); /* errors ignored, as in Linux */
+	gtlog_process_exit(t->pid, exit_code, signal);
+	if (exit_code && final_status < EXIT_PROCESS_FAILED)
+		final_status = EXIT_PROCESS_FAILED;
+	if (boot_params.verbose || (exit_code && !signal))
+		printk("kernel: pid %d (%s) exited with status %d\n", t->pid, t->comm, exit_code);
+	t->exit_code = exit_code;
+	t->exit_signal = signal;
+	mm_activate(NULL);
+	mm_destroy(t->mm);
+	t->mm = NULL;
+	t->state = TASK_ZOMBIE;
+	schedule();
+	panic("zombie pid %d was scheduled", t->pid);
+}
+
+static bool user_tasks_alive(void)
+{
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t != &idle_task && (t->state == TASK_RUNNING || t->state == TASK_SLEEPING))
+			return true;
+	return false;
+}
+
+static void reap_zombies(void)
+{
+	struct task **pp = &task_list;
+	while (*pp) {
+		struct task *t = *pp;
+		if (t->state == TASK_ZOMBIE) {
+			*pp = t->next_task;
+			kstack_free(t->kstack);
+			free_page(virt_to_phys(t));
+		} else {
+			pp = &t->next_task;
+		}
+	}
+}
+
+static void start_next_program(void)
+{
+	int err;
+	struct task *t = task_create_user(&boot_modules[next_module++], &err);
+	if (!t) {
+		final_status = EXIT_BAD_PROGRAM;
+		return;
+	}
+	struct task **pp = &task_list;
+	while (*pp)
+		pp = &(*pp)->next_task;
+	*pp = t;
+}
+
+static u64 earliest_wakeup(void)
+{
+	u64 w = ~0UL;
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t->state == TASK_SLEEPING && t->wake_at_ns < w)
+			w = t->wake_at_ns;
+	return w;
+}
+
+void __noreturn cpu_idle_loop(void)
+{
+	for (;;) {
+		reap_zombies();
+		if (!user_tasks_alive()) {
+			if (next_module < nr_boot_modules) {
+				start_next_program();
+				continue;
+			}
+			poweroff(final_status);
+		}
+		wake_sleepers();
+		if (pick_next_task(&idle_task) != &idle_task) {
+			schedule();
+			continue;
+		}
+		/* Short waits spin on the TSC; longer ones sleep until the next timer tick. */
+		u64 wake = earliest_wakeup(), now = ktime_get_ns();
+		if (wake <= now || wake - now < TICK_NSEC)
+			cpu_relax();
+		else
+			safe_halt();
+	}
+}

@@ -1,0 +1,301 @@
+/* Process, identity, signal and thread-area syscalls. */
+#include "console.h"
+#include "errno.h"
+#include "layout.h"
+#include "gtlog.h"
+#include "msr.h"
+#include "random.h"
+#include "string.h"
+#include "syscalls.h"
+#include "task.h"
+#include "time.h"
+#include "uaccess.h"
+#include "uapi.h"
+
+long sys_exit(ulong code)
+{
+	do_exit(code & 0xff, 0);
+}
+
+long sys_exit_group(ulong code)
+{
+	do_exit(code & 0xff, 0);
+}
+
+long sys_getpid(void) { return current->pid; }
+long sys_gettid(void) { return current->pid; }
+long sys_getppid(void) { return 0; }
+long sys_getuid(void) { return 0; }   /* also getgid, geteuid, getegid: everyone is root */
+long sys_umask(void) { return 022; }
+long sys_wait4(void) { return -ECHILD; }
+long sys_rseq(void) { return -ENOSYS; } /* glibc then does without restartable sequences */
+
+long sys_sched_yield(void)
+{
+	schedule();
+	return 0;
+}
+
+long sys_set_tid_address(ulong tidptr)
+{
+	current->clear_child_tid = tidptr;
+	return current->pid;
+}
+
+long sys_set_robust_list(ulong head, ulong len)
+{
+	if (len != 24) /* sizeof(struct robust_list_head) */
+		return -EINVAL;
+	current->robust_list = head;
+	return 0;
+}
+
+long sys_prlimit64(ulong pid, ulong resource, ulong new_rlim, ulong old_rlim)
+{
+	struct rlimit64 nr;
+	struct task *t = current;
+	if ((int)pid != 0 && (int)pid != t->pid)
+		return -ESRCH;
+	if ((unsigned)resource >= RLIM_NLIMITS)
+		return -EINVAL;
+	if (new_rlim) {
+		if (copy_from_user(&nr, new_rlim, sizeof(nr)))
+			return -EFAULT;
+		if (nr.rlim_cur > nr.rlim_max)
+			return -EINVAL;
+	}
+	if (old_rlim && copy_to_user(old_rlim, &t->rlim[(unsigned)resource], sizeof(nr)))
+		return -EFAULT;
+	if (new_rlim)
+		t->rlim[(unsigned)resource] = nr;
+	return 0;
+}
+
+long sys_getrlimit(ulong resource, ulong rlim)
+{
+	if ((unsigned)resource >= RLIM_NLIMITS)
+		return -EINVAL;
+	return copy_to_user(rlim, &current->rlim[(unsigned)resource], sizeof(struct rlimit64))
+		       ? -EFAULT : 0;
+}
+
+long sys_setrlimit(ulong resource, ulong rlim)
+{
+	return sys_prlimit64(0, resource, rlim, 0);
+}
+
+long sys_arch_prctl(ulong option, ulong addr)
+{
+	struct task *t = current;
+	u64 old;
+	switch (option) {
+	case ARCH_SET_FS:
+		if (addr >= TASK_SIZE_MAX)
+			return -EPERM;
+		old = rdmsr(MSR_FS_BASE);
+		wrmsr(MSR_FS_BASE, addr);
+		t->thread.fs_base = addr;
+		cpu0_percpu.fs_base_loaded = addr;
+		gtlog_segbase("fs", old, addr, "arch_prctl", t->pid);
+		return 0;
+	case ARCH_SET_GS:
+		if (addr >= TASK_SIZE_MAX)
+			return -EPERM;
+		/* In the kernel the user's GS base is parked in KERNEL_GS_BASE (after swapgs). */
+		old = rdmsr(MSR_KERNEL_GS_BASE);
+		wrmsr(MSR_KERNEL_GS_BASE, addr);
+		t->thread.gs_base = addr;
+		gtlog_segbase("gs", old, addr, "arch_prctl", t->pid);
+		return 0;
+	case ARCH_GET_FS:
+		return put_user_u64(rdmsr(MSR_FS_BASE), addr) ? -EFAULT : 0;
+	case ARCH_GET_GS:
+		return put_user_u64(rdmsr(MSR_KERNEL_GS_BASE), addr) ? -EFAULT : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+long sys_uname(ulong buf)
+{
+	static const struct new_utsname uts = {
+		.sysname = "Linux",
+		.nodename = "tracer-guest",
+		.release = "6.1.0-tracer",
+		.version = "#1 SMP PREEMPT_DYNAMIC tracer guest kernel",
+		.machine = "x86_64",
+		.domainname = "(none)",
+	};
+	return copy_to_user(buf, &uts, sizeof(uts)) ? -EFAULT : 0;
+}
+
+/* Signals are never delivered to handlers; a fatal one sent to ourselves ends the process. */
+static long signal_self(int sig)
+{
+	struct task *t = current;
+	if (sig < 0 || sig > _NSIG)
+		return -EINVAL;
+	if (sig == 0)
+		return 0;
+	bool ignored_by_default = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH ||
+				  sig == SIGCONT || (sig >= SIGSTOP && sig <= 22);
+	unsigned long handler = t->sigaction[sig - 1].handler;
+	if (sig != SIGKILL && (handler == SIG_IGN || (handler == SIG_DFL && ignored_by_default)))
+		return 0;
+	if (sig != SIGKILL && (t->sigmask & (1UL << (sig - 1))))
+		return 0; /* stays pending forever: we have no delivery */
+	printk("%s: killed by signal %d (pid %d)\n", t->comm, sig, t->pid);
+	do_exit(128 + sig, sig);
+}
+
+long sys_kill(ulong pid, ulong sig)
+{
+	int p = (int)pid;
+	if (p != 0 && p != -1 && p != current->pid && p != -current->pid)
+		return (unsigned)sig > _NSIG ? -EINVAL : -ESRCH;
+	return signal_self((int)sig);
+}
+
+long sys_tkill(ulong tid, ulong sig)
+{
+	if ((int)tid <= 0)
+		return -EINVAL;
+	if ((int)tid != current->pid)
+		return -ESRCH;
+	return signal_self((int)sig);
+}
+
+long sys_tgkill(ulong tgid, ulong tid, ulong sig)
+{
+	if ((int)tgid <= 0 || (int)tid <= 0)
+		return -EINVAL;
+	if ((int)tgid != current->pid || (int)tid != current->pid)
+		return -ESRCH;
+	return signal_self((int)sig);
+}
+
+long sys_rt_sigaction(ulong sig, ulong act, ulong oact, ulong sigsetsize)
+{
+	struct kernel_sigaction new_sa;
+	struct task *t = current;
+	if (sigsetsize != 8)
+		return -EINVAL;
+	if (act && copy_from_user(&new_sa, act, sizeof(new_sa)))
+		return -EFAULT;
+	if ((int)sig < 1 || (int)sig > _NSIG || (act && (sig == SIGKILL || sig == SIGSTOP)))
+		return -EINVAL;
+	if (oact && copy_to_user(oact, &t->sigaction[sig - 1], sizeof(new_sa)))
+		return -EFAULT;
+	if (act)
+		t->sigaction[sig - 1] = new_sa;
+	return 0;
+}
+
+long sys_rt_sigprocmask(ulong how, ulong set, ulong oset, ulong sigsetsize)
+{
+	struct task *t = current;
+	u64 new_set = 0, old = t->sigmask;
+	if (sigsetsize != 8)
+		return -EINVAL;
+	if (set) {
+		if (copy_from_user(&new_set, set, sizeof(new_set)))
+			return -EFAULT;
+		new_set &= ~((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)));
+		switch (how) {
+		case SIG_BLOCK:
+			t->sigmask |= new_set;
+			break;
+		case SIG_UNBLOCK:
+			t->sigmask &= ~new_set;
+			break;
+		case SIG_SETMASK:
+			t->sigmask = new_set;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (oset && copy_to_user(oset, &old, sizeof(old))) {
+		t->sigmask = old;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+long sys_sigaltstack(ulong uss, ulong uoss)
+{
+	struct user_stack_t ss, old = current->altstack;
+	if (uss) {
+		if (copy_from_user(&ss, uss, sizeof(ss)))
+			return -EFAULT;
+		unsigned flags = (unsigned)ss.ss_flags & ~SS_AUTODISARM;
+		if (flags != 0 && flags != SS_DISABLE && flags != SS_ONSTACK)
+			return -EINVAL;
+		if (flags == SS_DISABLE) {
+			ss.ss_size = 0;
+			ss.ss_sp = 0;
+		} else if (ss.ss_size < MINSIGSTKSZ) {
+			return -ENOMEM;
+		}
+	}
+	if (uoss && copy_to_user(uoss, &old, sizeof(old)))
+		return -EFAULT;
+	if (uss)
+		current->altstack = ss;
+	return 0;
+}
+
+/*
+ * Minimal futex for single-threaded programs: nobody else can wake a waiter, so a wait whose
+ * value matches returns at once (-EINTR without a timeout, as a spurious wakeup would).
+ */
+long sys_futex(ulong uaddr, ulong op, ulong val, ulong utimeout)
+{
+	u32 cur;
+	int cmd = op & ~(128UL | 256UL); /* FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
+	if (uaddr & 3)
+		return -EINVAL;
+	switch (cmd) {
+	case FUTEX_WAKE:
+	case 10: /* FUTEX_WAKE_BITSET */
+		return 0;
+	case FUTEX_WAIT:
+	case 9: /* FUTEX_WAIT_BITSET */
+		if (copy_from_user(&cur, uaddr, sizeof(cur)))
+			return -EFAULT;
+		if (cur != (u32)val)
+			return -EAGAIN;
+		if (utimeout) {
+			struct timespec ts;
+			if (copy_from_user(&ts, utimeout, sizeof(ts)))
+				return -EFAULT;
+			if (ts.tv_sec < 0 || (unsigned long)ts.tv_nsec >= NSEC_PER_SEC)
+				return -EINVAL;
+			return -ETIMEDOUT;
+		}
+		return -EINTR;
+	default:
+		return -ENOSYS;
+	}
+}
+
+long sys_getrandom(ulong buf, ulong count, ulong flags)
+{
+	if (flags & ~(ulong)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE))
+		return -EINVAL;
+	if ((flags & GRND_INSECURE) && (flags & GRND_RANDOM))
+		return -EINVAL;
+	if (!access_ok(buf, count))
+		return -EFAULT;
+	count = MIN(count, (ulong)MAX_RW_COUNT);
+	ulong done = 0;
+	while (done < count) {
+		size_t c = MIN(count - done, PAGE_SIZE - ((buf + done) & (PAGE_SIZE - 1)));
+		void *p = user_page_ptr(current->mm, buf + done, true);
+		if (!p)
+			return done ? (long)done : -EFAULT;
+		get_random_bytes(p, c);
+		done += c;
+	}
+	return done;
+}
