@@ -151,6 +151,13 @@ def _time_reads(reader: TraceReader) -> None:
         lambda: reader.page(max(0, n_rare - 10), 10, kinds=rare),
         _seqs,
     )
+    msr = EventKind.MSR_WRITE
+    n_msr = _timed("count(kinds=msr_write, cpu=1)", lambda: reader.count(kinds=msr, cpu=1))
+    _timed(
+        "page(last 10, msr_write, cpu=1)",
+        lambda: reader.page(max(0, n_msr - 10), 10, kinds=msr, cpu=1),
+        _seqs,
+    )
     _timed("count(cpu=1)", lambda: reader.count(cpu=1))
     _timed("count(pid=2, kinds=syscall_exit)", lambda: reader.count(pid=2, kinds=exits))
     middle = _timed("seq_at_time(middle)", lambda: reader.seq_at_time(_middle_time(reader)))

@@ -47,8 +47,8 @@ class TraceWriter:
 
     Events must arrive in increasing `seq` order. They are committed every `batch_size` events,
     or at the first `append` (or `flush_if_due`) once `flush_interval` seconds have passed since
-    the last commit, and on `flush()` / `close()`. `close()` may be called more than once and
-    from a signal handler that interrupted `append` or `flush`.
+    the last commit, and on `flush()` / `close()`. `close()` may be called more than once, from
+    a signal handler that interrupted `append` or `flush`, or from another thread.
     """
 
     def __init__(
@@ -109,23 +109,24 @@ class TraceWriter:
 
     def append(self, event: Event, summary: str | None = None) -> None:
         """Buffer one event (and its one-line summary, if the caller has one)."""
-        if self._conn is None or self._closing:
-            raise ValueError(f"append to a closed trace writer ({self.path})")
-        seq = event.seq
-        if self._last_seq is not None and seq <= self._last_seq:
-            raise ValueError(f"event seq {seq} does not follow seq {self._last_seq}")
-        row = codec.encode(event)
-        if summary is not None:
-            row = (*row[:6], summary, row[7])
-        self._pending.append(row)
-        self._last_seq = seq
-        if self._last_time_ns is not None and event.time_ns < self._last_time_ns:
-            self._time_ordered = False
-        self._last_time_ns = event.time_ns
-        if len(self._pending) >= self.batch_size:
-            self.flush()
-        else:
-            self.flush_if_due()
+        with self._lock:  # a close from another thread waits for this append to land
+            if self._conn is None or self._closing:
+                raise ValueError(f"append to a closed trace writer ({self.path})")
+            seq = event.seq
+            if self._last_seq is not None and seq <= self._last_seq:
+                raise ValueError(f"event seq {seq} does not follow seq {self._last_seq}")
+            row = codec.encode(event)
+            if summary is not None:
+                row = (*row[:6], summary, row[7])
+            self._pending.append(row)
+            self._last_seq = seq
+            if self._last_time_ns is not None and event.time_ns < self._last_time_ns:
+                self._time_ordered = False
+            self._last_time_ns = event.time_ns
+            if len(self._pending) >= self.batch_size:
+                self.flush()
+            else:
+                self.flush_if_due()
 
     def flush_if_due(self) -> bool:
         """Commit pending events if `flush_interval` has passed; for an idle capture loop."""
