@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from elftools.dwarf.die import DIE
-from elftools.dwarf.dwarf_expr import DWARFExprParser
-from elftools.dwarf.dwarfinfo import DWARFInfo
 
+from .dwarf_index import AGGREGATES, DwarfIndex, die_name, dwarf_index, is_declaration, type_of
 from .elf import ElfImage
 
-_AGGREGATES = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}
 _QUALIFIERS = {
     "DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile",
     "DW_TAG_restrict_type": "restrict", "DW_TAG_atomic_type": "_Atomic",
@@ -54,114 +52,6 @@ class StructLayout:
         return tuple(f.name for f in self.fields)
 
 
-def _name(die: DIE) -> str | None:
-    attr = die.attributes.get("DW_AT_name")
-    if attr is None:
-        return None
-    value = attr.value
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _type_of(die: DIE) -> DIE | None:
-    if "DW_AT_type" in die.attributes:
-        return die.get_DIE_from_attribute("DW_AT_type")
-    if "DW_AT_specification" in die.attributes:
-        return _type_of(die.get_DIE_from_attribute("DW_AT_specification"))
-    return None
-
-
-def _is_declaration(die: DIE) -> bool:
-    attr = die.attributes.get("DW_AT_declaration")
-    return attr is not None and bool(attr.value)
-
-
-class DwarfIndex:
-    """Top-level DWARF names, filled in one compile unit at a time, on demand."""
-
-    def __init__(self, dwarf: DWARFInfo) -> None:
-        self.dwarf = dwarf
-        self._cus = dwarf.iter_CUs()
-        self._exhausted = False
-        self.aggregates: dict[str, DIE] = {}  # "struct x" / "union x" -> complete definition
-        self.typedefs: dict[str, DIE] = {}
-        self.variables: dict[str, DIE] = {}
-        self.definitions: list[DIE] = []  # every complete top-level struct/union, in DWARF order
-        self.typedef_names: dict[int, str] = {}  # anonymous aggregate offset -> its typedef name
-        self._expr = DWARFExprParser(dwarf.structs)
-
-    def _note(self, die: DIE) -> None:
-        tag = str(die.tag)
-        if tag in _AGGREGATES and not _is_declaration(die):
-            self.definitions.append(die)
-            name = _name(die)
-            if name is not None:
-                self.aggregates.setdefault(f"{_AGGREGATES[tag]} {name}", die)
-        elif tag == "DW_TAG_typedef":
-            name = _name(die)
-            if name is not None:
-                self.typedefs.setdefault(name, die)
-                target = _type_of(die)
-                if target is not None and target.tag in _AGGREGATES and _name(target) is None:
-                    self.typedef_names.setdefault(target.offset, name)
-        elif tag == "DW_TAG_variable":
-            name = _name(die)
-            if name is None and "DW_AT_specification" in die.attributes:
-                name = _name(die.get_DIE_from_attribute("DW_AT_specification"))
-            current = self.variables.get(name) if name is not None else None
-            if name is not None and (
-                current is None or (_is_declaration(current) and not _is_declaration(die))
-            ):
-                self.variables[name] = die
-
-    def walk_next_cu(self) -> bool:
-        """Index one more compile unit; False when all have been seen."""
-        if self._exhausted:
-            return False
-        cu = next(self._cus, None)
-        if cu is None:
-            self._exhausted = True
-            return False
-        for die in cu.get_top_DIE().iter_children():
-            self._note(die)
-        return True
-
-    def find(self, table: dict[str, DIE], key: str) -> DIE | None:
-        while key not in table and self.walk_next_cu():
-            pass
-        return table.get(key)
-
-    def iter_definitions(self) -> Iterator[DIE]:
-        """Every complete struct/union, walking further compile units only as needed."""
-        i = 0
-        while True:
-            while i < len(self.definitions):
-                yield self.definitions[i]
-                i += 1
-            if not self.walk_next_cu():
-                return
-
-    def member_offset(self, member: DIE) -> int:
-        attr = member.attributes.get("DW_AT_data_member_location")
-        if attr is None:
-            return 0
-        if isinstance(attr.value, int):
-            return attr.value
-        offset = 0
-        for op in self._expr.parse_expr(attr.value):
-            if op.op_name == "DW_OP_plus_uconst":
-                offset += op.args[0]
-            elif op.op_name in ("DW_OP_constu", "DW_OP_consts"):
-                offset = op.args[0]
-        return offset
-
-
-def _index(image: ElfImage) -> DwarfIndex | None:
-    dwarf = image.dwarf_info()
-    if dwarf is None:
-        return None
-    return image.cached("dwarf_index", lambda: DwarfIndex(dwarf))
-
-
 # -- types ------------------------------------------------------------------------------------
 
 
@@ -173,7 +63,7 @@ def _strip(die: DIE | None, *, arrays: bool = False) -> DIE | None:
         strip_array = arrays and die.tag == "DW_TAG_array_type"
         if die.tag != "DW_TAG_typedef" and die.tag not in _QUALIFIERS and not strip_array:
             return die
-        die = _type_of(die)
+        die = type_of(die)
     return die
 
 
@@ -202,7 +92,7 @@ def type_size(die: DIE | None) -> int | None:
     if die.tag in ("DW_TAG_pointer_type", "DW_TAG_reference_type"):
         return int(die.cu["address_size"])
     if die.tag == "DW_TAG_array_type":
-        elem = type_size(_type_of(die))
+        elem = type_size(type_of(die))
         counts = _array_counts(die)
         if elem is None:
             return None
@@ -219,13 +109,13 @@ def type_name(die: DIE | None, depth: int = 0) -> str:
         return "void"
     if depth > _TYPE_DEPTH:
         return "..."
-    tag, name = str(die.tag), _name(die)
-    if tag in _AGGREGATES or tag == "DW_TAG_enumeration_type":
-        kind = _AGGREGATES.get(tag, "enum")
+    tag, name = str(die.tag), die_name(die)
+    if tag in AGGREGATES or tag == "DW_TAG_enumeration_type":
+        kind = AGGREGATES.get(tag, "enum")
         return f"{kind} {name}" if name else f"{kind} <anonymous>"
     if name is not None:
         return name
-    inner = type_name(_type_of(die), depth + 1)
+    inner = type_name(type_of(die), depth + 1)
     if tag == "DW_TAG_pointer_type":
         return f"{inner} *" if not inner.endswith("*") else f"{inner}*"
     if tag in _QUALIFIERS:
@@ -246,11 +136,11 @@ def _fields(index: DwarfIndex, aggregate: DIE, base: int) -> Iterator[Field]:
         if member.tag != "DW_TAG_member":
             continue
         offset = base + index.member_offset(member)
-        member_type = _type_of(member)
-        name = _name(member)
+        member_type = type_of(member)
+        name = die_name(member)
         if name is None:
             inner = _strip(member_type)
-            if inner is not None and inner.tag in _AGGREGATES:
+            if inner is not None and inner.tag in AGGREGATES:
                 yield from _fields(index, inner, offset)
         elif "DW_AT_bit_size" in member.attributes:
             yield _bit_field(member, name, offset, member_type)
@@ -279,23 +169,23 @@ def _layout(index: DwarfIndex, aggregate: DIE, name: str) -> StructLayout:
 
 
 def _display_name(index: DwarfIndex, aggregate: DIE) -> str:
-    name = _name(aggregate)
+    name = die_name(aggregate)
     if name is not None:
-        return f"{_AGGREGATES[str(aggregate.tag)]} {name}"
+        return f"{AGGREGATES[str(aggregate.tag)]} {name}"
     return index.typedef_names.get(aggregate.offset, type_name(aggregate))
 
 
 def _complete(index: DwarfIndex, die: DIE) -> DIE | None:
     """A complete definition for an aggregate that may only be declared where it was found."""
-    if not _is_declaration(die):
+    if not is_declaration(die):
         return die
-    name = _name(die)
-    return index.find(index.aggregates, f"{_AGGREGATES[str(die.tag)]} {name}") if name else None
+    name = die_name(die)
+    return index.find(index.aggregates, f"{AGGREGATES[str(die.tag)]} {name}") if name else None
 
 
 def struct_layout(image: ElfImage, name: str) -> StructLayout | None:
     """The layout of `struct name`, `union name` or a typedef of one; None if DWARF lacks it."""
-    index = _index(image)
+    index = dwarf_index(image)
     if index is None:
         return None
     name = " ".join(name.split())
@@ -307,31 +197,49 @@ def struct_layout(image: ElfImage, name: str) -> StructLayout | None:
         return _layout(index, die, f"struct {name}")
     typedef = index.find(index.typedefs, name)
     target = _strip(typedef) if typedef is not None else None
-    if target is None or target.tag not in _AGGREGATES:
+    if target is None or target.tag not in AGGREGATES:
         die = index.find(index.aggregates, f"union {name}")
         return _layout(index, die, f"union {name}") if die is not None else None
     target = _complete(index, target)
     return _layout(index, target, name) if target is not None else None
 
 
+def _member_names(aggregate: DIE) -> Iterator[str]:
+    """Field names as `_fields` flattens them, without computing offsets or types."""
+    for member in aggregate.iter_children():
+        if member.tag != "DW_TAG_member":
+            continue
+        name = die_name(member)
+        if name is not None:
+            yield name
+            continue
+        inner = _strip(type_of(member))
+        if inner is not None and inner.tag in AGGREGATES:
+            yield from _member_names(inner)
+
+
 def find_struct_with_fields(image: ElfImage, required: set[str]) -> StructLayout | None:
     """The first struct (in DWARF order) that has every one of `required` as a field name."""
-    index = _index(image)
-    if index is None:
+    index = dwarf_index(image)
+    if index is None or not index.mentions(*required):
         return None
+    checked: set[str] = set()
     for die in index.iter_definitions():
-        layout = _layout(index, die, "")
-        if required <= set(layout.field_names):
-            return _layout(index, die, _display_name(index, die))
+        name = _display_name(index, die)
+        if name in checked:  # the same header's struct, seen again in another compile unit
+            continue
+        checked.add(name)
+        if required <= set(_member_names(die)):
+            return _layout(index, die, name)
     return None
 
 
 def _variable_type(image: ElfImage, var_name: str) -> DIE | None:
-    index = _index(image)
+    index = dwarf_index(image)
     if index is None:
         return None
     var = index.find(index.variables, var_name)
-    return _type_of(var) if var is not None else None
+    return type_of(var) if var is not None else None
 
 
 def variable_type_name(image: ElfImage, var_name: str) -> str | None:
@@ -342,8 +250,8 @@ def variable_type_name(image: ElfImage, var_name: str) -> str | None:
 
 def struct_of_variable(image: ElfImage, var_name: str) -> str | None:
     """The struct a global variable is (or is an array of), named for `struct_layout`."""
-    index = _index(image)
+    index = dwarf_index(image)
     die = _strip(_variable_type(image, var_name), arrays=True)
-    if index is None or die is None or die.tag not in _AGGREGATES:
+    if index is None or die is None or die.tag not in AGGREGATES:
         return None
     return _display_name(index, die)

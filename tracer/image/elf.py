@@ -213,7 +213,10 @@ class ElfImage:
     def _parse_interp(self) -> str | None:
         for seg in self._elf.iter_segments():
             if isinstance(seg, InterpSegment):
-                return str(seg.get_interp_name())
+                # Read from the file's bytes: separate debug files keep the header, not the path.
+                start, size = seg.header["p_offset"], seg.header["p_filesz"]
+                raw = self.data[start : start + size].split(b"\0", 1)[0]
+                return raw.decode("utf-8", "replace")
         return None
 
     def _parse_tls_segment(self) -> TlsSegment | None:
