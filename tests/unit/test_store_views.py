@@ -51,6 +51,8 @@ def _filters(events: list[Event]) -> list[Filter]:
         {"pid": 999},
         {"kinds": EventKind.SYSCALL_ENTRY, "cpu": 0},
         {"kinds": ["segbase", "gap"], "pid": 7},
+        {"kinds": [EventKind.MSR_WRITE, EventKind.PROCESS], "cpu": 0},
+        {"kinds": "msr_write", "time_range": (end // 3, end)},
         {"time_range": (end // 3, 2 * end // 3)},
         {"time_range": (end // 3, 2 * end // 3), "kinds": "syscall_exit", "cpu": 1},
         {"time_range": (0, 1)},

@@ -1,6 +1,6 @@
 """Trace-file benchmark: write a synthetic trace, then time what a viewer does first.
 
-    python -m tracer.store.bench [--events 1000000] [--path trace.db] [--keep]
+    python -m tracer.store.bench [--events 1000000] [--path trace.db [--reuse]] [--keep]
 
 Prints figures only; nothing here asserts a time.
 """
@@ -112,17 +112,18 @@ def _timed(label: str, action: Callable[[], Any], note: Callable[[Any], str] = s
     return result
 
 
-def run(count: int, path: str) -> None:
-    print(f"writing {count:,} synthetic events to {path}")
-    start = time.perf_counter()
-    with TraceWriter(path, {"source": "tracer.store.bench"}, overwrite=True) as writer:
-        for event in synthetic_events(count):
-            writer.append(event)
-    elapsed = time.perf_counter() - start
-    size = os.path.getsize(path)
-    print(f"  write + close {elapsed:8.2f} s   {count / elapsed:,.0f} events/s")
-    print(f"  file size     {size / 1e6:8.1f} MB  {size / count:,.0f} bytes/event")
-    print("reading")
+def run(count: int, path: str, write: bool = True) -> None:
+    if write:
+        print(f"writing {count:,} synthetic events to {path}")
+        start = time.perf_counter()
+        with TraceWriter(path, {"source": "tracer.store.bench"}, overwrite=True) as writer:
+            for event in synthetic_events(count):
+                writer.append(event)
+        elapsed = time.perf_counter() - start
+        size = os.path.getsize(path)
+        print(f"  write + close {elapsed:8.2f} s   {count / elapsed:,.0f} events/s")
+        print(f"  file size     {size / 1e6:8.1f} MB  {size / count:,.0f} bytes/event")
+    print(f"reading {path}")
     reader = _timed("open", lambda: TraceReader.open(path), lambda r: f"schema v{r.schema_version}")
     with reader:
         _time_reads(reader)
@@ -183,9 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--path", help="trace file to write (replaced); default: a temp file")
     parser.add_argument("--keep", action="store_true", help="keep the temp file")
+    parser.add_argument("--reuse", action="store_true", help="only read the --path file")
     options = parser.parse_args(argv)
     if options.path:
-        run(options.events, options.path)
+        run(options.events, options.path, write=not options.reuse)
         return
     tmp = tempfile.mkdtemp(prefix="tracer-bench-")
     try:

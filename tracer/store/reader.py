@@ -14,7 +14,12 @@ from tracer.events import Event, EventKind
 from tracer.store import codec
 from tracer.store.api import EventFilter, KindsArg, TimeRange, TraceFileError
 from tracer.store.opening import corrupt, open_trace_database
-from tracer.store.schema import META_COMPLETE, META_EVENT_COUNT, META_EVENT_COUNTS
+from tracer.store.schema import (
+    META_COMPLETE,
+    META_EVENT_COUNT,
+    META_EVENT_COUNTS,
+    META_TIME_ORDERED,
+)
 from tracer.store.sqlview import ROW_COLUMNS, SqlView, clamp64
 
 CHUNK = 512
@@ -24,11 +29,19 @@ ANCHOR_EVERY = 1024
 """A filtered view remembers the seq of every this-many-th row, so paging by row index never
 skips more than this many rows (OFFSET costs one step per skipped row)."""
 
+RARE_KIND_SHARE = 8
+"""A kind filtered with a CPU or pid walks its own index when it is at most this rare."""
+
 _ANCHORED_VIEWS = 32
+_COUNTED_VIEWS = 256
 
 
 class TraceReader:
-    """Read a trace file: `TraceReader.open(path)`; see `TraceSource` for the methods."""
+    """Read a trace file: `TraceReader.open(path)`; see `TraceSource` for the methods.
+
+    Every query sees the batches committed so far, so a file still being written can be
+    followed. Use one reader from one thread at a time.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -59,7 +72,7 @@ class TraceReader:
     @property
     def complete(self) -> bool:
         """True once the writer closed the file; False while it is live (or was cut)."""
-        return self._scalar(f"SELECT value FROM meta WHERE key = '{META_COMPLETE}'") == "1"
+        return self._scalar("SELECT value FROM meta WHERE key = ?", (META_COMPLETE,)) == "1"
 
     def count(
         self,
@@ -85,6 +98,8 @@ class TraceReader:
             return cached[1]
         view = self._view(view_filter)
         total = 0 if view.empty else int(self._scalar(*view.count()))
+        if len(self._counts) >= _COUNTED_VIEWS:
+            self._counts.clear()
         self._counts[view_filter] = (version, total)
         return total
 
@@ -244,11 +259,28 @@ class TraceReader:
             # No event at or after start: nothing in range; none at or after end: no upper bound.
             seq_range = (0, 0) if low is None else (low, high)
         return SqlView.build(
-            view_filter.kinds, view_filter.cpu, view_filter.pid, view_filter.time_range, seq_range
+            view_filter.kinds,
+            view_filter.cpu,
+            view_filter.pid,
+            view_filter.time_range,
+            seq_range,
+            self._rare_kinds(view_filter),
+        )
+
+    def _rare_kinds(self, view_filter: EventFilter) -> frozenset[str]:
+        """Kinds of at most 1/RARE_KIND_SHARE of all events (from the writer's counts)."""
+        others = (view_filter.cpu, view_filter.pid, view_filter.time_range)
+        if not view_filter.kinds or all(other is None for other in others):
+            return frozenset()
+        text = self._scalar("SELECT value FROM meta WHERE key = ?", (META_EVENT_COUNTS,))
+        counts = json.loads(text) if text else {}
+        total = sum(counts.values())
+        return frozenset(
+            kind for kind in view_filter.kinds if counts.get(kind, 0) * RARE_KIND_SHARE <= total
         )
 
     def _time_ordered(self) -> bool:
-        return self._scalar("SELECT value FROM meta WHERE key = 'time_ordered'") == "1"
+        return self._scalar("SELECT value FROM meta WHERE key = ?", (META_TIME_ORDERED,)) == "1"
 
     def _dense_bounds(self) -> tuple[int, int] | None:
         """(first, last) seq when seqs have no holes, so row index = seq - first."""
