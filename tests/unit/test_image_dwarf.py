@@ -10,6 +10,7 @@ from test_image_support import build_kernel
 from tracer.image import (
     ElfImage,
     Field,
+    ImageError,
     find_struct_with_fields,
     struct_layout,
     struct_of_variable,
@@ -119,3 +120,17 @@ def test_no_dwarf_means_no_answers(tmp_path: Path) -> None:
     assert find_struct_with_fields(image, {"ip"}) is None
     assert struct_of_variable(image, "percpu_area") is None
     assert variable_type_name(image, "percpu_area") is None
+
+
+@pytest.mark.parametrize("section", [".debug_abbrev", ".debug_info"])
+def test_damaged_dwarf_is_an_image_error(tmp_path: Path, section: str) -> None:
+    good = ElfImage.open(build_kernel(tmp_path))
+    sec = good.section(section)
+    assert sec is not None
+    data = bytearray(good.data)
+    start = sec.offset + (12 if section == ".debug_info" else 0)  # keep the CU header
+    data[start : sec.offset + sec.size] = b"\xff" * (sec.offset + sec.size - start)
+    damaged = tmp_path / "damaged.elf"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="corrupt DWARF"):
+        struct_layout(ElfImage.open(damaged), "struct pt_regs")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_image_support import GUEST_KERNEL, build_kernel
+from test_image_support import GUEST_KERNEL, assemble_program, build_kernel
 
 from tracer.image import (
     ElfImage,
@@ -141,3 +141,76 @@ def test_guest_kernel() -> None:
     if image.has_dwarf:
         layout = struct_layout(image, "struct pt_regs")
         assert layout is not None and layout.size == 8 * len(path.pushes)
+
+
+RIP_RELATIVE_SOURCE = r"""
+	.data
+	.globl	percpu_scratch, percpu_top
+percpu_scratch:	.quad 0
+percpu_top:	.quad 0
+
+	.text
+	.globl	_start
+_start:
+	hlt
+
+	.globl	rip_entry
+	.type	rip_entry, @function
+rip_entry:				/* per-CPU slots as Linux >= 6.x spells PER_CPU_VAR */
+	swapgs
+	movq	%rsp, %gs:percpu_scratch(%rip)
+	movq	%gs:percpu_top(%rip), %rsp
+	pushq	%rcx
+	pushq	%r11
+	pushq	%rax
+	leaq	(%rsp), %rdi
+	call	handle_syscall
+	swapgs
+	jmp	*%rcx
+	.size	rip_entry, . - rip_entry
+
+	.globl	odd_entry
+	.type	odd_entry, @function
+odd_entry:				/* RDI points past the frame: not taken as &pt_regs */
+	pushq	%rax
+	pushq	%rcx
+	leaq	8(%rsp), %rdi
+	call	handle_syscall
+	popq	%rcx
+	popq	%rax
+	sysretq
+	.size	odd_entry, . - odd_entry
+
+	.type	handle_syscall, @function
+handle_syscall:
+	ret
+	.size	handle_syscall, . - handle_syscall
+	.section .note.GNU-stack, "", @progbits
+"""
+
+
+@pytest.fixture(scope="module")
+def rip_relative(tmp_path_factory: pytest.TempPathFactory) -> ElfImage:
+    out = tmp_path_factory.mktemp("rip")
+    return ElfImage.open(assemble_program(out, "rip", RIP_RELATIVE_SOURCE))
+
+
+def test_rip_relative_per_cpu_slots(rip_relative: ElfImage) -> None:
+    image = rip_relative
+    path = analyze_syscall_entry(image, _addr(image, "rip_entry"))
+    save, load = path.user_rsp_save, path.kernel_stack_load
+    assert save is not None and save.gs_offset == _addr(image, "percpu_scratch")
+    assert load is not None and load.gs_offset == _addr(image, "percpu_top")
+    assert path.dispatcher_name == "handle_syscall" and path.regs_pointer == "rdi"
+    assert len(path.entry_swapgs) == 1 and len(path.exit_swapgs) == 1
+    assert path.exit_sites == ()
+    assert len(path.notes) == 1 and path.notes[0].startswith("path ends at an indirect jump: ")
+    assert path.notes[0].endswith("jmp rcx")
+
+
+def test_rdi_not_copied_from_rsp_is_noted(rip_relative: ElfImage) -> None:
+    path = analyze_syscall_entry(rip_relative, _addr(rip_relative, "odd_entry"))
+    assert path.regs_pointer == "rsp"
+    assert path.exit_sites == (ExitSite(path.exit_sites[0].addr, "sysretq"),)
+    assert "no swapgs before the dispatch call" in path.notes
+    assert any("lea rdi, [rsp + 8]" in note for note in path.notes)

@@ -7,8 +7,10 @@ the asked-for name has a complete definition and resumes from there for the next
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 from elftools.dwarf.die import DIE
 
@@ -128,6 +130,23 @@ def type_name(die: DIE | None, depth: int = 0) -> str:
     return tag.removeprefix("DW_TAG_")
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _dwarf_errors(
+    func: Callable[Concatenate[ElfImage, P], R],
+) -> Callable[Concatenate[ElfImage, P], R]:
+    """DIEs are parsed lazily, so damage shows up here: report it as an ImageError."""
+
+    @functools.wraps(func)
+    def wrapper(image: ElfImage, *args: P.args, **kwargs: P.kwargs) -> R:
+        with image.parsing("DWARF"):
+            return func(image, *args, **kwargs)
+
+    return wrapper
+
+
 # -- layouts ----------------------------------------------------------------------------------
 
 
@@ -183,6 +202,7 @@ def _complete(index: DwarfIndex, die: DIE) -> DIE | None:
     return index.find(index.aggregates, f"{AGGREGATES[str(die.tag)]} {name}") if name else None
 
 
+@_dwarf_errors
 def struct_layout(image: ElfImage, name: str) -> StructLayout | None:
     """The layout of `struct name`, `union name` or a typedef of one; None if DWARF lacks it."""
     index = dwarf_index(image)
@@ -218,6 +238,7 @@ def _member_names(aggregate: DIE) -> Iterator[str]:
             yield from _member_names(inner)
 
 
+@_dwarf_errors
 def find_struct_with_fields(image: ElfImage, required: set[str]) -> StructLayout | None:
     """The first struct (in DWARF order) that has every one of `required` as a field name."""
     index = dwarf_index(image)
@@ -242,12 +263,14 @@ def _variable_type(image: ElfImage, var_name: str) -> DIE | None:
     return type_of(var) if var is not None else None
 
 
+@_dwarf_errors
 def variable_type_name(image: ElfImage, var_name: str) -> str | None:
     """The C type of a global variable, as DWARF spells it ("struct percpu [4]")."""
     die = _variable_type(image, var_name)
     return type_name(die) if die is not None else None
 
 
+@_dwarf_errors
 def struct_of_variable(image: ElfImage, var_name: str) -> str | None:
     """The struct a global variable is (or is an array of), named for `struct_layout`."""
     index = dwarf_index(image)

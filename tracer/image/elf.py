@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -103,6 +104,10 @@ class TlsSymbol:
     tp_offset: int | None  # offset from the thread pointer (negative, x86-64 variant II)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -168,12 +173,17 @@ class ElfImage:
         data = _read_file(path)
         _check_header(path, data)
         try:
-            image = cls(path, data, ELFFile(io.BytesIO(data)), require_symbols=require_symbols)
-        except ImageError:
-            raise
+            return cls(path, data, ELFFile(io.BytesIO(data)), require_symbols=require_symbols)
         except _PARSE_ERRORS as exc:
-            raise ImageError(path, f"corrupt ELF: {exc}") from None
-        return image
+            raise ImageError(path, f"corrupt ELF: {_one_line(exc)}") from None
+
+    @contextmanager
+    def parsing(self, what: str) -> Iterator[None]:
+        """Turn pyelftools' errors while lazily parsing `what` into one ImageError."""
+        try:
+            yield
+        except _PARSE_ERRORS as exc:
+            raise ImageError(self.path, f"corrupt {what}: {_one_line(exc)}") from None
 
     def __repr__(self) -> str:
         return f"ElfImage({str(self.path)!r}, {len(self.symtab)} symbols)"
@@ -361,9 +371,7 @@ class ElfImage:
             return None
 
         def build() -> DWARFInfo:
-            try:
+            with self.parsing("DWARF"):
                 return self._elf.get_dwarf_info(relocate_dwarf_sections=True)
-            except _PARSE_ERRORS as exc:
-                raise ImageError(self.path, f"corrupt DWARF: {exc}") from None
 
         return self.cached("dwarf_info", build)

@@ -117,8 +117,8 @@ class _Walker:
             return insn.address + insn.size
         target = _direct_target(insn)
         if target is None:
-            self.note(f"path ends at an indirect jump: {self.where(insn.address)}: {insn.mnemonic}"
-                      f" {insn.op_str}")  # fmt: skip
+            text = f"{insn.mnemonic} {insn.op_str}"
+            self.note(f"path ends at an indirect jump: {self.where(insn.address)}: {text}")
             return None
         if insn.mnemonic != "jmp":
             pending.append(target)
@@ -164,10 +164,11 @@ def _push_runs(order: list[capstone.CsInsn]) -> list[list[capstone.CsInsn]]:
 
 
 def _writes_rsp(insn: capstone.CsInsn) -> bool:
-    if not insn.operands or insn.mnemonic == "push":
+    """An explicit stack-pointer change (push's own implicit one does not count)."""
+    if insn.mnemonic == "push":
         return False
-    dest = insn.operands[0]
-    return bool(dest.type == x86.X86_OP_REG and dest.reg == x86.X86_REG_RSP)
+    _, written = insn.regs_access()
+    return x86.X86_REG_RSP in written
 
 
 def _longest(runs: list[list[capstone.CsInsn]]) -> list[capstone.CsInsn]:

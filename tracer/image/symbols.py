@@ -67,7 +67,7 @@ def _rank(sym: Symbol) -> tuple[int, int]:
     return type_rank, bind_rank
 
 
-def _mentions_only_local_label(name: str) -> bool:
+def _is_assembler_local(name: str) -> bool:
     # Assemblers keep `.L` names out of .symtab, but some toolchains leak `$x`/`.L` style ones.
     return name.startswith((".L", "$"))
 
@@ -77,7 +77,7 @@ class SymbolTable:
 
     def __init__(self, symbols: Iterable[Symbol], sections: Sequence[tuple[str, int, int]]) -> None:
         self.symbols: tuple[Symbol, ...] = tuple(
-            s for s in symbols if s.type != "tls" and not _mentions_only_local_label(s.name)
+            s for s in symbols if s.type != "tls" and not _is_assembler_local(s.name)
         )
         self._by_name: dict[str, Symbol] = {}
         for sym in sorted(self.symbols, key=_rank):
