@@ -104,6 +104,10 @@ unsized_label:
 	.globl	gap_code
 gap_code:
 	sysretq
+	.globl	iret_forms
+iret_forms:
+	iretl				/* 0xcf alone: not a 64-bit kernel's return, not a site */
+	iretq
 	.section .note.GNU-stack, "", @progbits
 """
 
@@ -117,6 +121,7 @@ def test_sweep_restarts_at_every_symbol(tmp_path: Path) -> None:
         (after, "wrmsr", "after_junk"),
         (after + 2, "swapgs", "after_junk+0x2"),
         (_addr(image, "gap_code"), "sysretq", "gap_code"),
+        (_addr(image, "iret_forms") + 1, "iretq", "iret_forms+0x1"),
     ]
 
 

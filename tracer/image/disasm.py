@@ -16,14 +16,14 @@ SiteKind: TypeAlias = Literal[
     "sysexit", "iretq", "syscall", "sysenter", "mov_cr3", "int", "hlt",
 ]  # fmt: skip
 
-# Capstone mnemonic -> site kind. The 32-bit-operand forms (sysret, iretd, sysexit) leave the
-# kernel the same way, so they count as the same kind; `Site.text` keeps the exact spelling.
+# Capstone mnemonic -> site kind. The 32-bit-operand sysret/sysexit (back to compatibility mode)
+# count as the same kind; `Site.text` keeps the exact spelling. A lone 0xcf (iretd) is left
+# out: no 64-bit kernel returns that way, and the byte is common in data swept as code.
 _KIND_OF_MNEMONIC: dict[str, SiteKind] = {
     "wrmsr": "wrmsr", "rdmsr": "rdmsr", "swapgs": "swapgs",
     "wrfsbase": "wrfsbase", "wrgsbase": "wrgsbase", "rdfsbase": "rdfsbase", "rdgsbase": "rdgsbase",
     "sysretq": "sysretq", "sysret": "sysretq", "sysexit": "sysexit", "sysexitq": "sysexit",
-    "iretq": "iretq", "iretd": "iretq", "iret": "iretq",
-    "syscall": "syscall", "sysenter": "sysenter", "int": "int", "hlt": "hlt",
+    "iretq": "iretq", "syscall": "syscall", "sysenter": "sysenter", "int": "int", "hlt": "hlt",
 }  # fmt: skip
 
 # Byte strings every encoding of a kind contains; code without any is not disassembled.
