@@ -24,7 +24,7 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
 )
-from tracer.probes.plan import Mode, ProbePlan
+from tracer.probes.plan import Mode, ProbePlan, exit_swapgs_for
 from tracer.target.gdb import ProbeHit
 
 MSR_FS_BASE = 0xC0000100
@@ -145,6 +145,7 @@ class EventBuilder:
         handler = {
             "syscall_entry": self._on_entry,
             "syscall_exit": self._on_exit,
+            "return_to_user": self._on_return_to_user,
             "wrmsr": self._on_wrmsr,
             "swapgs": self._on_swapgs,
             "wrfsbase": self._on_wrbase,
@@ -203,11 +204,17 @@ class EventBuilder:
             self.processes.pop(hit.cr3, None)
             self.inflight.pop(hit.cr3, None)
 
+    def _exit_sites(self, hit: ProbeHit) -> list[int]:
+        entry = self.plan.entry
+        site = exit_swapgs_for(entry, hit.pc) if entry is not None else None
+        return [] if site is None else [site]
+
+    def _on_return_to_user(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
+
     def _on_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         pid = self.pid_of(hit.cr3)
-        entry = self.plan.entry
-        sites = entry.exit_swapgs if entry is not None else []
-        self._inferred_swaps(hit, observed, sites, out)
+        self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
         inflight = self.inflight.pop(hit.cr3, None)
         raw = hit.fields.get("ptregs")
         regs = decode_pt_regs(bytes.fromhex(raw), self.plan.ptregs_layout) if raw else ()

@@ -82,6 +82,12 @@ def find_entry(image: ElfImage) -> int | None:
     return None
 
 
+def exit_swapgs_for(entry: EntryPath, exit_addr: int) -> int | None:
+    """The swapgs that runs just before this exit instruction, if the path has one."""
+    before = [a for a in entry.exit_swapgs if a < exit_addr and exit_addr - a <= 64]
+    return max(before) if before else None
+
+
 def syscall_probes(entry: EntryPath, mode: Mode) -> list[AgentProbe]:
     probes = [
         AgentProbe(entry.dispatch_call, "syscall_entry", (("regs_pointer", entry.regs_pointer),))

@@ -37,7 +37,7 @@ class Module:
 
     def initrd_spec(self) -> str:
         # QEMU splits -initrd on commas; ",," is a literal comma.
-        words = [str(self.path), *self.args]
+        words = [str(self.path.resolve()), *self.args]
         return " ".join(words).replace(",", ",,")
 
 

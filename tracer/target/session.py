@@ -64,6 +64,9 @@ class TargetSession:
         for path in self.symbol_files:
             self.gdb.add_symbols(path)
         self.gdb.connect(self.qemu.files.gdb_socket)
+        # The halt at reset is reported asynchronously; it is not a stop the caller asked for.
+        for _ in self.gdb.async_records():
+            pass
         self._reader = threading.Thread(
             target=self._read_hits, name="agent-reader", daemon=True
         )

@@ -194,17 +194,19 @@ class Agent:
         pc = cpu.reg("rip")
         cr3 = cpu.reg("cr3")
         entry = self.inflight.pop(cr3, None)
+        if entry is None:
+            # The iretq path is shared with exception returns: no syscall in flight here.
+            self.emit("return_to_user", pc, cpu, exit_kind=probe.get("exit_kind"))
+            return False
         values = cpu.regs(("rax", "rcx", "r11", "rsp"))
-        data = None
         memory = []
-        if entry is not None:
-            data = cpu.read(entry["regs_addr"], self.ptregs_size)
-            ret = self.field(data, "ax")
-            if ret is None:
-                ret = values["rax"]
-            if entry["nr"] is not None and self.decode is not None:
-                reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
-                memory = self.user_memory(cpu, reads)
+        data = cpu.read(entry["regs_addr"], self.ptregs_size)
+        ret = self.field(data, "ax")
+        if ret is None:
+            ret = values["rax"]
+        if entry["nr"] is not None and self.decode is not None:
+            reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
+            memory = self.user_memory(cpu, reads)
         frame = None
         if probe.get("exit_kind") == "iretq":
             raw = cpu.read(values["rsp"], 40)
@@ -213,7 +215,7 @@ class Agent:
         self.emit(
             "syscall_exit", pc, cpu,
             exit_kind=probe.get("exit_kind", "sysretq"),
-            regs_addr=None if entry is None else entry["regs_addr"],
+            regs_addr=entry["regs_addr"],
             ptregs=None if data is None else data.hex(),
             cpu_regs=values,
             iret_frame=frame,
