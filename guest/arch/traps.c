@@ -68,8 +68,12 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 		}
 		int sig = exceptions[vector].signal;
 		gtlog_fault(t->pid, vector, name, error_code, regs->ip, cr2);
-		printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid %d)\n", t->comm,
-		       name, regs->ip, cr2, error_code, t->pid);
+		if (error_code == -1UL)
+			printk("%s: killed by %s at rip=0x%lx (pid %d)\n", t->comm, name, regs->ip,
+			       t->pid);
+		else
+			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid %d)\n",
+			       t->comm, name, regs->ip, cr2, error_code, t->pid);
 		do_exit(128 + sig, sig);
 	}
 	gtlog_fault(safe_pid(), vector, name, error_code, regs->ip, cr2);

@@ -188,7 +188,11 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 		goto fail_nothing;
 	struct task *t = phys_to_virt(tp);
 	init_task_state(t);
-	strlcpy(t->exe, path, sizeof(t->exe));
+	/* /proc/self/exe is absolute (glibc asserts it); the guest's working directory is "/". */
+	const char *rel = path;
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	snprintf(t->exe, sizeof(t->exe), "%s%s", rel[0] == '/' ? "" : "/", rel);
 	const char *base = strrchr(path, '/');
 	strlcpy(t->comm, base ? base + 1 : path, sizeof(t->comm));
 	t->kstack = kstack_alloc();

@@ -1,0 +1,41 @@
+/*
+ * Faults on purpose, so tests can check that the kernel ends only this process.
+ *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|ok
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void say(const char *mode)
+{
+	write(1, "crash: ", 7);
+	write(1, mode, strlen(mode));
+	write(1, "\n", 1);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "null";
+	say(mode);
+	if (!strcmp(mode, "null"))
+		*(volatile int *)0 = 1;
+	else if (!strcmp(mode, "ud2"))
+		__asm__ volatile("ud2");
+	else if (!strcmp(mode, "div0")) /* in asm: gcc rewrites 1/x without a divide */
+		__asm__ volatile("xorl %%edx, %%edx; xorl %%ecx, %%ecx; movl $1, %%eax; divl %%ecx"
+				 ::: "eax", "ecx", "edx");
+	else if (!strcmp(mode, "gp"))
+		__asm__ volatile("hlt"); /* privileged: #GP in ring 3 */
+	else if (!strcmp(mode, "kernel"))
+		(void)*(volatile long *)0xffffffff80100000UL;
+	else if (!strcmp(mode, "noncanonical"))
+		(void)*(volatile long *)0x8000000000000000UL;
+	else if (!strcmp(mode, "int80"))
+		__asm__ volatile("int $0x80");
+	else if (!strcmp(mode, "abort"))
+		abort();
+	else if (!strcmp(mode, "ok"))
+		return 0;
+	say("still alive?!");
+	return 2;
+}

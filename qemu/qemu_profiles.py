@@ -1,0 +1,94 @@
+"""Reads qemu/profiles.json and builds QEMU command lines for the guest (used by boot, gdb-attach)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+QEMU_DIR = Path(__file__).resolve().parent
+REPO_ROOT = QEMU_DIR.parent
+PROFILES_FILE = QEMU_DIR / "profiles.json"
+
+# Guest power-off codes (isa-debug-exit value), as the kernel writes them.
+EXIT_ALL_OK = 0
+EXIT_PROCESS_FAILED = 1
+EXIT_PANIC = 2
+EXIT_BAD_PROGRAM = 3
+
+
+def load() -> dict:
+    with open(PROFILES_FILE) as f:
+        return json.load(f)
+
+
+def profile_names() -> list[str]:
+    return sorted(load()["profiles"])
+
+
+def initrd_spec(programs: list[list[str]]) -> str:
+    """QEMU -initrd: modules separated by commas (a literal comma is ",,"), each 'path args'."""
+    specs = []
+    for words in programs:
+        for w in words:
+            if not w or any(c.isspace() for c in w):
+                raise ValueError(f"guest arguments cannot be empty or contain spaces: {w!r}")
+        specs.append(" ".join(words).replace(",", ",,"))
+    return ",".join(specs)
+
+
+def qemu_argv(
+    profile: str,
+    programs: list[list[str]],
+    cmdline: str = "",
+    serial: str = "stdio",
+    debugcon: str | None = None,
+    gdb_socket: str | None = None,
+    halted: bool = False,
+) -> list[str]:
+    conf = load()
+    try:
+        p = conf["profiles"][profile]
+    except KeyError:
+        known = ", ".join(profile_names())
+        raise ValueError(f"unknown profile {profile!r}; known: {known}") from None
+    argv = [conf["qemu"], *conf["common_args"]]
+    argv += ["-machine", p["machine"], "-accel", p["accel"], "-cpu", p["cpu"]]
+    argv += ["-m", f"{p['memory_mb']}M"]
+    if p.get("icount"):
+        argv += ["-icount", p["icount"]]
+    argv += list(p.get("extra_args", []))
+    argv += ["-device", conf["debug_exit"]["device"]]
+    argv += ["-kernel", str(REPO_ROOT / conf["boot_image"])]
+    if cmdline:
+        argv += ["-append", cmdline]
+    if programs:
+        argv += ["-initrd", initrd_spec(programs)]
+    argv += ["-serial", serial]
+    if debugcon:
+        argv += ["-debugcon", f"file:{debugcon}"]
+    if gdb_socket:
+        argv += ["-chardev", f"socket,path={gdb_socket},server=on,wait=off,id=gdb0"]
+        argv += ["-gdb", "chardev:gdb0"]
+    if halted:
+        argv += ["-S"]
+    return argv
+
+
+def guest_code(qemu_status: int) -> int | None:
+    """The value the guest wrote to isa-debug-exit, or None if QEMU ended another way."""
+    if qemu_status > 0 and qemu_status % 2 == 1:
+        return qemu_status >> 1
+    return None
+
+
+def ensure_built(build: bool = True) -> None:
+    """Run make for the kernel when it is out of date; fail if there is still no image."""
+    guest = REPO_ROOT / "guest"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    if build and subprocess.run(["make", "-C", str(guest), "-q", "kernel"], **quiet).returncode:
+        subprocess.run(["make", "-C", str(guest), "-s", "kernel"], check=True,
+                       stdout=subprocess.DEVNULL)
+    image = REPO_ROOT / load()["boot_image"]
+    if not image.exists():
+        raise FileNotFoundError(f"{image} is missing: run make -C guest")
