@@ -1,4 +1,4 @@
-"""Reads qemu/profiles.json and builds QEMU command lines for the guest (used by boot, gdb-attach)."""
+"""Reads qemu/profiles.json and builds QEMU command lines (for qemu/boot and qemu/gdb-attach)."""
 
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def ensure_built(build: bool = True) -> None:
     guest = REPO_ROOT / "guest"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     if build and subprocess.run(["make", "-C", str(guest), "-q", "kernel"], **quiet).returncode:
-        subprocess.run(["make", "-C", str(guest), "-s", "kernel"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["make", "-C", str(guest), "-s", "kernel"], check=True, stdout=subprocess.DEVNULL
+        )
     image = REPO_ROOT / load()["boot_image"]
     if not image.exists():
         raise FileNotFoundError(f"{image} is missing: run make -C guest")

@@ -12,6 +12,11 @@
 
 #define SYM_FUNC_START(name) .globl name; .type name, @function; .p2align 4; name:
 #define SYM_FUNC_END(name) .size name, . - name
+
+/* Entry points have no caller: tell debuggers to stop unwinding here (no .eh_frame). */
+	.cfi_sections .debug_frame
+#define ENTRY_CFI_START .cfi_startproc simple; .cfi_def_cfa %rsp, 0; .cfi_undefined %rip
+#define ENTRY_CFI_END .cfi_endproc
 #define SYM_INNER_LABEL(name) .globl name; name:
 
 /* Push the general registers below orig_ax so the stack holds a complete struct pt_regs. */
@@ -58,6 +63,7 @@
  * IF, TF, DF, AC (and the rest of SYSCALL_MASK) are already clear; RSP is still the user's.
  */
 SYM_FUNC_START(entry_SYSCALL_64)
+	ENTRY_CFI_START
 	swapgs
 	movq %rsp, %gs:PERCPU_user_rsp_scratch
 	movq %gs:PERCPU_top_of_stack, %rsp
@@ -104,6 +110,7 @@ SYM_INNER_LABEL(entry_SYSRETQ_unsafe_stack)
 	swapgs
 	sysretq
 SYM_INNER_LABEL(entry_SYSRETQ_end)
+	ENTRY_CFI_END
 SYM_FUNC_END(entry_SYSCALL_64)
 
 /* SYSCALL from compatibility mode: we have no 32-bit ABI (and no 32-bit user code segment). */
@@ -127,6 +134,7 @@ SYM_FUNC_END(entry_SYSCALL_compat)
 
 .macro IDTENTRY vector, name, has_error_code
 SYM_FUNC_START(asm_exc_\name)
+	ENTRY_CFI_START
 	.if \has_error_code == 0
 	pushq $-1
 	.endif
@@ -137,6 +145,7 @@ SYM_FUNC_START(asm_exc_\name)
 	movq $-1, PTREGS_ORIG_AX(%rsp)
 	call do_exception
 	jmp common_exception_return
+	ENTRY_CFI_END
 SYM_FUNC_END(asm_exc_\name)
 .endm
 
@@ -186,12 +195,14 @@ SYM_FUNC_START(irq_entries_start)
 SYM_FUNC_END(irq_entries_start)
 
 SYM_FUNC_START(asm_common_interrupt)
+	ENTRY_CFI_START
 	ENTRY_SAVE_REGS
 	movq %rsp, %rdi
 	movq PTREGS_ORIG_AX(%rsp), %rsi
 	movq $-1, PTREGS_ORIG_AX(%rsp)
 	call do_irq
 	jmp common_exception_return
+	ENTRY_CFI_END
 SYM_FUNC_END(asm_common_interrupt)
 
 SYM_FUNC_START(common_exception_return)
@@ -234,7 +245,9 @@ SYM_FUNC_END(__switch_to_asm)
 
 /* A new user task's first kernel-side instruction: finish the switch, then IRET to ring 3. */
 SYM_FUNC_START(ret_from_fork_asm)
+	ENTRY_CFI_START
 	movq %rsp, %rdi                          /* the task's pt_regs sit right here */
 	call ret_from_fork
 	jmp swapgs_restore_regs_and_return_to_usermode
+	ENTRY_CFI_END
 SYM_FUNC_END(ret_from_fork_asm)
