@@ -21,6 +21,7 @@ enum tls_scheme {
 struct boot_params {
 	bool gtlog;
 	bool verbose;
+	bool kfault; /* fault in the kernel on purpose once booted (to test panics) */
 	enum tls_scheme tls;
 };
 

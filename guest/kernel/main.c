@@ -42,6 +42,8 @@ static void parse_option(const char *key, const char *value)
 		boot_params.gtlog = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "verbose")) {
 		boot_params.verbose = strcmp(value, "0") != 0;
+	} else if (!strcmp(key, "kfault")) {
+		boot_params.kfault = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "tls")) {
 		static const char *const names[] = { "linux", "osv", "gs", "broken" };
 		for (unsigned i = 0; i < ARRAY_SIZE(names); i++)
@@ -135,6 +137,11 @@ void __noreturn kernel_main(u32 magic, u32 mbi_phys)
 	if (boot_params.verbose)
 		printk("kernel: %lu MiB free, TSC %lu kHz, %d program(s), tls=%d\n",
 		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules, tls_scheme);
+	if (boot_params.kfault) { /* tests the panic path: a ring-0 page fault */
+		volatile int *bad = (volatile int *)0x10;
+		__asm__("" : "+r"(bad)); /* hide the constant from -Warray-bounds */
+		*bad = 1;
+	}
 	if (!nr_boot_modules) {
 		printk("kernel: no programs to run (pass them as multiboot modules)\n");
 		poweroff(EXIT_BAD_PROGRAM);

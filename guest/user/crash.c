@@ -1,10 +1,35 @@
 /*
  * Faults on purpose, so tests can check that the kernel ends only this process.
- *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|ok
+ *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|stack|oom|ok
+ * "oom" is the exception: it maps memory until the kernel says ENOMEM, then exits 0.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+static int recurse(volatile char *prev)
+{
+	volatile char frame[4096];
+	frame[0] = prev ? prev[0] + 1 : 0;
+	return recurse(frame) + frame[1];
+}
+
+static int exhaust_memory(void)
+{
+	long mib = 0;
+	for (;;) {
+		char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		p[0] = p[(1 << 20) - 1] = 1;
+		mib++;
+	}
+	printf("crash: oom: mapped %ld MiB before ENOMEM\n", mib);
+	return mib > 16 ? 0 : 1;
+}
 
 static void say(const char *mode)
 {
@@ -34,6 +59,10 @@ int main(int argc, char **argv)
 		__asm__ volatile("int $0x80");
 	else if (!strcmp(mode, "abort"))
 		abort();
+	else if (!strcmp(mode, "stack"))
+		recurse(NULL); /* past the 8 MiB stack limit */
+	else if (!strcmp(mode, "oom"))
+		return exhaust_memory();
 	else if (!strcmp(mode, "ok"))
 		return 0;
 	say("still alive?!");

@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 # qemu/boot exit statuses
-ALL_OK, PROCESS_FAILED, BAD_PROGRAM = 0, 1, 3
+ALL_OK, PROCESS_FAILED, PANIC, BAD_PROGRAM = 0, 1, 2, 3
 
 SYSCALL_NAMES = {
     0: "read",
@@ -265,6 +265,28 @@ def test_ring3_fault_ends_only_that_process(
     exits = {e["pid"]: e for e in run.gtlog if e["ev"] == "process_exit"}
     assert exits[1]["status"] >= 128 and exits[1]["signal"] > 0
     assert exits[2]["status"] == 0
+
+
+def test_stack_overflow_and_memory_exhaustion_are_survived(built: None) -> None:
+    run = boot(
+        [USER / "crash", "stack"],
+        [USER / "crash", "oom"],
+        [USER / "crash", "oom"],
+        [USER / "hello-glibc"],
+    )
+    assert run.status == PROCESS_FAILED, run.console  # the stack overflow
+    assert "crash: killed by #PF" in run.console
+    mapped = [line for line in run.console.splitlines() if "before ENOMEM" in line]
+    assert len(mapped) == 2 and mapped[0] == mapped[1]  # all memory came back in between
+    assert "Hello, world!" in run.console
+
+
+def test_kernel_fault_panics_with_its_own_status(built: None, tmp_path: Path) -> None:
+    run = boot([USER / "hello-glibc"], cmdline="kfault=1", gtlog=tmp_path / "gt.log")
+    assert run.status == PANIC, run.console
+    assert "Kernel panic: unexpected #PF in the kernel" in run.console
+    assert "Hello, world!" not in run.console
+    assert [e["ev"] for e in run.gtlog][-2:] == ["panic", "poweroff"]
 
 
 def test_null_dereference_reports_cr2(built: None) -> None:
