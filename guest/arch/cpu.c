@@ -50,7 +50,7 @@ static char *const exception_entries[32] = {
 	asm_exc_vmm_communication, asm_exc_security_exception, asm_exc_reserved_31,
 };
 
-void wrmsr(u32 msr, u64 val)
+__attribute__((noinline)) void wrmsr(u32 msr, u64 val)
 {
 	u64 old = rdmsr(msr);
 	native_wrmsr(msr, val);

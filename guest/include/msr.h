@@ -30,7 +30,7 @@ static inline void native_wrmsr(u32 msr, u64 val)
 	__asm__ volatile("wrmsr" ::"c"(msr), "a"((u32)val), "d"((u32)(val >> 32)) : "memory");
 }
 
-/* Writes the MSR and records it in the ground-truth log (msr_write event). */
+/* The one 64-bit wrmsr site: writes the MSR and records it in the ground-truth log. */
 void wrmsr(u32 msr, u64 val);
 #endif
 
