@@ -101,6 +101,8 @@ const char *elf_load(struct mm *mm, const u8 *image, size_t size, struct elf_ima
 	if (!nr_load)
 		return "no loadable segments";
 	info->entry = eh->e_entry + bias;
+	if (info->entry >= TASK_SIZE_MAX) /* the first IRET would fault in ring 0 */
+		return "entry point outside user space";
 	info->phdr = phdr_addr;
 	info->phnum = eh->e_phnum;
 	info->load_bias = bias;

@@ -151,7 +151,8 @@ static long signal_self(int sig)
 long sys_kill(ulong pid, ulong sig)
 {
 	int p = (int)pid;
-	if (p != 0 && p != -1 && p != current->pid && p != -current->pid)
+	/* kill(-1) reaches every process but the caller (and init): there are none */
+	if (p != 0 && p != current->pid && p != -current->pid)
 		return (unsigned)sig > _NSIG ? -EINVAL : -ESRCH;
 	return signal_self((int)sig);
 }

@@ -1,7 +1,8 @@
 /*
  * Faults on purpose, so tests can check that the kernel ends only this process.
- *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|stack|oom|ok
- * "oom" is the exception: it maps memory until the kernel says ENOMEM, then exits 0.
+ *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|stack|oom|badrsp|ok
+ * "oom" and "badrsp" are expected to survive and exit 0: oom maps memory until the kernel
+ * says ENOMEM; badrsp makes syscalls and takes timer interrupts with a non-canonical RSP.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,27 @@ static int recurse(volatile char *prev)
 	volatile char frame[4096];
 	frame[0] = prev ? prev[0] + 1 : 0;
 	return recurse(frame) + frame[1];
+}
+
+/* RSP = a non-canonical value across syscalls (SYSRET) and timer interrupts (IRET). */
+static int bad_rsp(void)
+{
+	long pid;
+	__asm__ volatile("movq %%rsp, %%r12\n\t"
+			 "movabsq $0x8000000000000000, %%rsp\n\t"
+			 "movl $39, %%eax\n\t"
+			 "syscall\n\t"
+			 "movq %%rax, %%r13\n\t"
+			 "movl $100000000, %%ecx\n"
+			 "1:\tdecl %%ecx\n\t"
+			 "jnz 1b\n\t"
+			 "movq %%r12, %%rsp\n\t"
+			 "movq %%r13, %0"
+			 : "=r"(pid)
+			 :
+			 : "rax", "rcx", "r11", "r12", "r13", "memory");
+	printf("crash: badrsp: survived, getpid() = %ld\n", pid);
+	return pid == getpid() ? 0 : 1;
 }
 
 static int exhaust_memory(void)
@@ -63,6 +85,8 @@ int main(int argc, char **argv)
 		recurse(NULL); /* past the 8 MiB stack limit */
 	else if (!strcmp(mode, "oom"))
 		return exhaust_memory();
+	else if (!strcmp(mode, "badrsp"))
+		return bad_rsp();
 	else if (!strcmp(mode, "ok"))
 		return 0;
 	say("still alive?!");

@@ -309,6 +309,26 @@ def test_unloadable_programs_are_refused_and_the_rest_run(built: None, tmp_path:
     assert "Hello, world!" in run.console
 
 
+def test_malformed_elf_files_are_refused(built: None, tmp_path: Path) -> None:
+    image = (USER / "hello-glibc").read_bytes()
+    bad_entry = tmp_path / "bad-entry"
+    bad_entry.write_bytes(image[:24] + (0x8000000000000000).to_bytes(8, "little") + image[32:])
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(image[:2000])
+    run = boot([bad_entry], [truncated], [USER / "hello-musl"])
+    assert run.status == BAD_PROGRAM, run.console
+    assert "entry point outside user space" in run.console
+    assert "segment outside the file" in run.console
+    assert "Hello, world!" in run.console
+
+
+def test_non_canonical_user_rsp_is_harmless(built: None) -> None:
+    # syscalls (SYSRET) and timer interrupts (IRET) with RSP = 0x8000000000000000
+    run = boot([USER / "crash", "badrsp"])
+    assert run.status == ALL_OK, run.console
+    assert "crash: badrsp: survived" in run.console
+
+
 def kernel_symbol(name: str) -> int:
     from elftools.elf.elffile import ELFFile
 
