@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from tracer.decode.xlat import enum_table, flag_table, format_hex
+from tracer.decode.xlat import enum_table, flag_table, format_hex, to_signed
 
 AT_FDCWD: Final = -100
 
@@ -192,19 +192,13 @@ TABLES: Final = (
 
 def format_dirfd(value: int) -> str:
     """`AT_FDCWD` for -100, else the descriptor as a C int."""
-    fd = _s32(value)
+    fd = to_signed(value, 32)
     return "AT_FDCWD" if fd == AT_FDCWD else str(fd)
 
 
 def format_mode(value: int) -> str:
     """A `umode_t` (16 bits) as strace's `%#03o`: `0644`, `000`, `022`."""
-    value &= 0xFFFF
-    return f"0{value:o}".rjust(3, "0") if value else "000"
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+    return f"0{value & 0xFFFF:o}".rjust(3, "0")
 
 
 IoctlArg = Literal["none", "ptr", "int", "hex"]

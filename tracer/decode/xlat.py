@@ -48,6 +48,18 @@ def format_hex(value: int) -> str:
     return f"{value:#x}" if value else "0"
 
 
+def format_ptr(value: int) -> str:
+    """An address: `NULL` for zero, else hex."""
+    value &= (1 << 64) - 1
+    return f"{value:#x}" if value else "NULL"
+
+
+def to_signed(value: int, bits: int) -> int:
+    """The low `bits` of a register as a two's-complement number (`0xffffffff` -> -1 for 32)."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
 def format_enum(table: EnumTable, value: int) -> str:
     value &= _mask(table.width)
     name = table.values.get(value)
