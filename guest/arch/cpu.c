@@ -39,15 +39,38 @@ extern char asm_exc_divide_error[], asm_exc_debug[], asm_exc_nmi[], asm_exc_int3
 	asm_exc_security_exception[], asm_exc_reserved_31[];
 
 static char *const exception_entries[32] = {
-	asm_exc_divide_error, asm_exc_debug, asm_exc_nmi, asm_exc_int3, asm_exc_overflow,
-	asm_exc_bounds, asm_exc_invalid_op, asm_exc_device_not_available, asm_exc_double_fault,
-	asm_exc_coproc_segment_overrun, asm_exc_invalid_tss, asm_exc_segment_not_present,
-	asm_exc_stack_segment, asm_exc_general_protection, asm_exc_page_fault,
-	asm_exc_spurious_interrupt_bug, asm_exc_coprocessor_error, asm_exc_alignment_check,
-	asm_exc_machine_check, asm_exc_simd_coprocessor_error, asm_exc_virtualization_exception,
-	asm_exc_control_protection, asm_exc_reserved_22, asm_exc_reserved_23, asm_exc_reserved_24,
-	asm_exc_reserved_25, asm_exc_reserved_26, asm_exc_reserved_27, asm_exc_hypervisor_injection,
-	asm_exc_vmm_communication, asm_exc_security_exception, asm_exc_reserved_31,
+	asm_exc_divide_error,
+	asm_exc_debug,
+	asm_exc_nmi,
+	asm_exc_int3,
+	asm_exc_overflow,
+	asm_exc_bounds,
+	asm_exc_invalid_op,
+	asm_exc_device_not_available,
+	asm_exc_double_fault,
+	asm_exc_coproc_segment_overrun,
+	asm_exc_invalid_tss,
+	asm_exc_segment_not_present,
+	asm_exc_stack_segment,
+	asm_exc_general_protection,
+	asm_exc_page_fault,
+	asm_exc_spurious_interrupt_bug,
+	asm_exc_coprocessor_error,
+	asm_exc_alignment_check,
+	asm_exc_machine_check,
+	asm_exc_simd_coprocessor_error,
+	asm_exc_virtualization_exception,
+	asm_exc_control_protection,
+	asm_exc_reserved_22,
+	asm_exc_reserved_23,
+	asm_exc_reserved_24,
+	asm_exc_reserved_25,
+	asm_exc_reserved_26,
+	asm_exc_reserved_27,
+	asm_exc_hypervisor_injection,
+	asm_exc_vmm_communication,
+	asm_exc_security_exception,
+	asm_exc_reserved_31,
 };
 
 __attribute__((noinline)) void wrmsr(u32 msr, u64 val)
@@ -91,8 +114,8 @@ static void set_gate(int vector, void *handler, int ist, int dpl)
 
 static void gdt_init(void)
 {
-	gdt_table[GDT_ENTRY_KERNEL_CS] = 0x00af9b000000ffffUL;       /* 64-bit code, DPL 0 */
-	gdt_table[GDT_ENTRY_KERNEL_DS] = 0x00cf93000000ffffUL;       /* data, DPL 0 */
+	gdt_table[GDT_ENTRY_KERNEL_CS] = 0x00af9b000000ffffUL;	     /* 64-bit code, DPL 0 */
+	gdt_table[GDT_ENTRY_KERNEL_DS] = 0x00cf93000000ffffUL;	     /* data, DPL 0 */
 	gdt_table[GDT_ENTRY_DEFAULT_USER_DS] = 0x00cff3000000ffffUL; /* data, DPL 3 */
 	gdt_table[GDT_ENTRY_DEFAULT_USER_CS] = 0x00affb000000ffffUL; /* 64-bit code, DPL 3 */
 	/* KERNEL32_CS and USER32_CS stay null: nothing here runs in compatibility mode. */
@@ -156,10 +179,11 @@ void cpu_init(void)
 	unsigned long cr0;
 	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
 	cr0 |= (1UL << 1) | (1UL << 5) | (1UL << 16); /* MP, NE, WP */
-	cr0 &= ~((1UL << 2) | (1UL << 3));            /* EM, TS: user code uses SSE */
+	cr0 &= ~((1UL << 2) | (1UL << 3));	      /* EM, TS: user code uses SSE */
 	__asm__ volatile("mov %0, %%cr0" ::"r"(cr0));
 
-	unsigned long cr4 = read_cr4() | X86_CR4_PGE | X86_CR4_OSFXSR | (1UL << 10) /* OSXMMEXCPT */;
+	unsigned long cr4 =
+		read_cr4() | X86_CR4_PGE | X86_CR4_OSFXSR | (1UL << 10) /* OSXMMEXCPT */;
 	if (boot_cpu.fsgsbase)
 		cr4 |= X86_CR4_FSGSBASE;
 	/* The kernel reaches user memory only through the direct map, so SMEP/SMAP cost nothing. */
@@ -181,9 +205,10 @@ void syscall_init(void)
 	wrmsr(MSR_LSTAR, (u64)entry_SYSCALL_64);
 	wrmsr(MSR_CSTAR, (u64)entry_SYSCALL_compat);
 	wrmsr(MSR_SYSCALL_MASK, X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF |
-					X86_EFLAGS_SF | X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF |
-					X86_EFLAGS_OF | X86_EFLAGS_IOPL | X86_EFLAGS_NT | X86_EFLAGS_RF |
-					X86_EFLAGS_AC | X86_EFLAGS_ID);
+					X86_EFLAGS_SF | X86_EFLAGS_TF | X86_EFLAGS_IF |
+					X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |
+					X86_EFLAGS_NT | X86_EFLAGS_RF | X86_EFLAGS_AC |
+					X86_EFLAGS_ID);
 }
 
 void percpu_init(void)

@@ -17,7 +17,7 @@ static const struct {
 	[0] = { "#DE", SIGFPE },   [1] = { "#DB", SIGTRAP },  [2] = { "NMI", SIGSEGV },
 	[3] = { "#BP", SIGTRAP },  [4] = { "#OF", SIGSEGV },  [5] = { "#BR", SIGSEGV },
 	[6] = { "#UD", SIGILL },   [7] = { "#NM", SIGSEGV },  [8] = { "#DF", SIGSEGV },
-	[9] = { "#MF9", SIGFPE },  [10] = { "#TS", SIGSEGV }, [11] = { "#NP", SIGBUS },
+	[9] = { "#CSO", SIGFPE },  [10] = { "#TS", SIGSEGV }, [11] = { "#NP", SIGBUS },
 	[12] = { "#SS", SIGBUS },  [13] = { "#GP", SIGSEGV }, [14] = { "#PF", SIGSEGV },
 	[15] = { "#15", SIGSEGV }, [16] = { "#MF", SIGFPE },  [17] = { "#AC", SIGBUS },
 	[18] = { "#MC", SIGBUS },  [19] = { "#XM", SIGFPE },  [20] = { "#VE", SIGSEGV },
@@ -72,7 +72,8 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 			printk("%s: killed by %s at rip=0x%lx (pid %d)\n", t->comm, name, regs->ip,
 			       t->pid);
 		else
-			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid %d)\n",
+			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid "
+			       "%d)\n",
 			       t->comm, name, regs->ip, cr2, error_code, t->pid);
 		do_exit(128 + sig, sig);
 	}
@@ -89,7 +90,7 @@ void pic_init(void)
 {
 	outb(PIC1, 0x11); /* ICW1: init, ICW4 needed */
 	outb(PIC2, 0x11);
-	outb(PIC1 + 1, IRQ0_VECTOR);     /* ICW2: vector offsets */
+	outb(PIC1 + 1, IRQ0_VECTOR); /* ICW2: vector offsets */
 	outb(PIC2 + 1, IRQ0_VECTOR + 8);
 	outb(PIC1 + 1, 0x04); /* ICW3: slave on IRQ2 */
 	outb(PIC2 + 1, 0x02);

@@ -7,14 +7,14 @@
 #define MAX_BOOT_MODULES 16
 
 struct boot_module {
-	u64 start, end;     /* physical */
-	char cmdline[512];  /* "path arg1 arg2 ..." */
+	u64 start, end;	   /* physical */
+	char cmdline[512]; /* "path arg1 arg2 ..." */
 };
 
 enum tls_scheme {
 	TLS_LINUX,  /* per-CPU data through GS + swapgs; the kernel never touches user FS */
 	TLS_OSV,    /* reserved: kernel __thread on FS, switched on entry/exit */
-	TLS_GS,     /* reserved: kernel thread-locals through GS only */
+	TLS_GS,	    /* reserved: kernel thread-locals through GS only */
 	TLS_BROKEN, /* reserved: osv without the switch */
 };
 

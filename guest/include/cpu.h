@@ -4,8 +4,14 @@
 
 #include "compiler.h"
 
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outb(u16 port, u8 v)
+{
+	__asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(u16 port, u32 v)
+{
+	__asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
 static inline u8 inb(u16 port)
 {
 	u8 v;
@@ -41,19 +47,37 @@ static inline unsigned long read_cr3(void)
 	__asm__ volatile("mov %%cr3, %0" : "=r"(v));
 	return v;
 }
-static inline void write_cr3(unsigned long v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+static inline void write_cr3(unsigned long v)
+{
+	__asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory");
+}
 static inline unsigned long read_cr4(void)
 {
 	unsigned long v;
 	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
 	return v;
 }
-static inline void write_cr4(unsigned long v) { __asm__ volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
-static inline void invlpg(unsigned long va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+static inline void write_cr4(unsigned long v)
+{
+	__asm__ volatile("mov %0, %%cr4" ::"r"(v) : "memory");
+}
+static inline void invlpg(unsigned long va)
+{
+	__asm__ volatile("invlpg (%0)" ::"r"(va) : "memory");
+}
+static inline void cli(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
 /* sti;hlt is atomic with respect to interrupts: no wakeup is lost in between. */
-static inline void safe_halt(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void safe_halt(void)
+{
+	__asm__ volatile("sti; hlt; cli" ::: "memory");
+}
+static inline void cpu_relax(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
 
 #define X86_CR4_PGE (1UL << 7)
 #define X86_CR4_OSFXSR (1UL << 9)
@@ -62,7 +86,7 @@ static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 #define X86_CR4_SMAP (1UL << 21)
 
 struct cpu_features {
-	u32 hwcap;  /* CPUID.1:EDX, what Linux reports as AT_HWCAP */
+	u32 hwcap; /* CPUID.1:EDX, what Linux reports as AT_HWCAP */
 	bool fsgsbase, smep, smap, rdrand, nx;
 };
 extern struct cpu_features boot_cpu;

@@ -46,7 +46,7 @@ struct mm;
 
 struct elf_image_info {
 	unsigned long entry;
-	unsigned long phdr;     /* user address of the program headers (AT_PHDR) */
+	unsigned long phdr; /* user address of the program headers (AT_PHDR) */
 	unsigned long phnum;
 	unsigned long load_bias;
 	unsigned long brk;

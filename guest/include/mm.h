@@ -16,7 +16,10 @@
 #define PTE_NX (1UL << 63)
 #define PTE_ADDR_MASK 0x000ffffffffff000UL
 
-static inline void *phys_to_virt(u64 phys) { return (void *)(phys + PAGE_OFFSET); }
+static inline void *phys_to_virt(u64 phys)
+{
+	return (void *)(phys + PAGE_OFFSET);
+}
 static inline u64 virt_to_phys(const void *v)
 {
 	u64 a = (u64)v;
@@ -24,26 +27,26 @@ static inline u64 virt_to_phys(const void *v)
 }
 
 struct mm {
-	u64 *pml4;                 /* through the direct map */
+	u64 *pml4; /* through the direct map */
 	unsigned long start_brk, brk;
-	unsigned long mmap_base;   /* top-down search for mmap starts below this */
-	unsigned long mmap_hint;   /* where the last top-down search ended */
-	unsigned long stack_top;   /* the stack may grow down to stack_top - USER_STACK_MAX */
-	unsigned long nr_pages;    /* user pages mapped */
+	unsigned long mmap_base; /* top-down search for mmap starts below this */
+	unsigned long mmap_hint; /* where the last top-down search ended */
+	unsigned long stack_top; /* the stack may grow down to stack_top - USER_STACK_MAX */
+	unsigned long nr_pages;	 /* user pages mapped */
 };
 
 extern u64 pte_nx_bit; /* PTE_NX when the CPU supports NX, else 0 */
 
 void mem_init(u64 reserved_end_phys, u64 mem_end_phys);
 void paging_init(void);
-u64 alloc_page(void);               /* a zeroed page (physical address), 0 when out of memory */
+u64 alloc_page(void); /* a zeroed page (physical address), 0 when out of memory */
 void free_page(u64 phys);
 u64 alloc_pages_contig(unsigned n); /* never freed back; used for kernel stacks */
 unsigned long nr_free_pages(void);
 
 struct mm *mm_create(void);
 void mm_destroy(struct mm *mm);
-void mm_activate(struct mm *mm);    /* CR3 = mm's tables, or the kernel's for NULL */
+void mm_activate(struct mm *mm); /* CR3 = mm's tables, or the kernel's for NULL */
 
 u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc);
 bool mm_mapped(struct mm *mm, unsigned long va);

@@ -14,14 +14,14 @@
 struct task;
 
 struct percpu {
-	struct percpu *self;            /* first word points to the area itself */
+	struct percpu *self;		/* first word points to the area itself */
 	unsigned long user_rsp_scratch; /* user RSP parked here by entry_SYSCALL_64 */
-	unsigned long top_of_stack;     /* kernel stack top of the current task (= TSS.rsp0) */
+	unsigned long top_of_stack;	/* kernel stack top of the current task (= TSS.rsp0) */
 	int cpu;
 	struct task *current_task;
-	unsigned long irq_count;        /* interrupts taken on this CPU */
-	unsigned long fs_base_loaded;   /* what FS_BASE currently holds (user value) */
-	unsigned long kernel_tcb;       /* reserved for the tls=osv scheme */
+	unsigned long irq_count;      /* interrupts taken on this CPU */
+	unsigned long fs_base_loaded; /* what FS_BASE currently holds (user value) */
+	unsigned long kernel_tcb;     /* reserved for the tls=osv scheme */
 };
 
 extern struct percpu cpu0_percpu;

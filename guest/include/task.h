@@ -13,7 +13,7 @@ struct boot_module;
 enum task_state {
 	TASK_RUNNING, /* runnable or running */
 	TASK_SLEEPING,
-	TASK_ZOMBIE,  /* exited; kernel stack still to be reclaimed */
+	TASK_ZOMBIE, /* exited; kernel stack still to be reclaimed */
 	TASK_DEAD,
 };
 
@@ -32,24 +32,24 @@ struct task {
 	struct thread_struct thread;
 	int pid;
 	enum task_state state;
-	struct mm *mm;             /* NULL for kernel threads (idle) */
-	unsigned long kstack;      /* base of the kernel stack (direct map) */
+	struct mm *mm;	      /* NULL for kernel threads (idle) */
+	unsigned long kstack; /* base of the kernel stack (direct map) */
 	unsigned long kstack_top;
 	u64 wake_at_ns;
 	bool need_resched;
-	int exit_code;             /* 0..255 for exit(), 128 + signal when killed */
+	int exit_code; /* 0..255 for exit(), 128 + signal when killed */
 	int exit_signal;
-	char comm[16];             /* basename of the executable */
-	char exe[256];             /* path as given on the command line */
+	char comm[16]; /* basename of the executable */
+	char exe[256]; /* path as given on the command line */
 	unsigned long clear_child_tid;
 	unsigned long robust_list;
 	u64 sigmask;
 	struct kernel_sigaction sigaction[_NSIG];
 	struct user_stack_t altstack;
 	struct rlimit64 rlim[RLIM_NLIMITS];
-	unsigned open_fds;         /* bit n set: fd n (0..2, the console) is open */
-	struct fxregs_state fpu;   /* user SSE/x87 state while switched out */
-	struct task *next_task;    /* all tasks, in creation order */
+	unsigned open_fds;	 /* bit n set: fd n (0..2, the console) is open */
+	struct fxregs_state fpu; /* user SSE/x87 state while switched out */
+	struct task *next_task;	 /* all tasks, in creation order */
 };
 
 static inline struct task *get_current(void)

@@ -12,7 +12,7 @@ extern volatile u64 jiffies;
 extern u64 tsc_khz;
 
 void time_init(void);
-u64 ktime_get_ns(void);          /* monotonic, since boot */
-u64 ktime_get_real_ns(void);     /* wall clock, since the epoch */
+u64 ktime_get_ns(void);	     /* monotonic, since boot */
+u64 ktime_get_real_ns(void); /* wall clock, since the epoch */
 
 #endif

@@ -81,8 +81,8 @@ void gtlog_boot(const char *cmdline)
 }
 
 static const char *const pt_regs_names[] = {
-	"r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax",
-	"cx", "dx", "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+	"r15", "r14", "r13", "r12", "bp",      "bx", "r11", "r10",   "r9", "r8", "ax",
+	"cx",  "dx",  "si",  "di",  "orig_ax", "ip", "cs",  "flags", "sp", "ss",
 };
 _Static_assert(sizeof(pt_regs_names) / sizeof(pt_regs_names[0]) == sizeof(struct pt_regs) / 8,
 	       "one name per pt_regs field");
@@ -96,7 +96,9 @@ void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr)
 	gt_u64(&l, "pid", pid);
 	gt_u64(&l, "nr", (u32)nr);
 	gt_raw(&l, ",\"args\":[");
-	const unsigned long args[6] = { regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9 };
+	const unsigned long args[6] = {
+		regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9
+	};
 	for (int i = 0; i < 6; i++) {
 		if (i)
 			gt_raw(&l, ",");

@@ -97,7 +97,8 @@ static u64 read_multiboot(u64 mbi_phys, u64 *mem_end)
 		for (u32 i = 0; i < mbi->mods_count; i++) {
 			reserved = MAX(reserved, mods[i].mod_end);
 			if (i >= MAX_BOOT_MODULES) {
-				printk("kernel: more than %d programs, ignoring the rest\n", MAX_BOOT_MODULES);
+				printk("kernel: more than %d programs, ignoring the rest\n",
+				       MAX_BOOT_MODULES);
 				continue;
 			}
 			struct boot_module *m = &boot_modules[nr_boot_modules++];

@@ -160,7 +160,8 @@ u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
 			u64 p = alloc_page();
 			if (!p)
 				return NULL;
-			*e = p | PTE_P | PTE_W | PTE_U; /* leaf entries carry the real permissions */
+			*e = p | PTE_P | PTE_W |
+			     PTE_U; /* leaf entries carry the real permissions */
 		}
 		table = phys_to_virt(*e & PTE_ADDR_MASK);
 	}

@@ -70,14 +70,14 @@ static const char *setup_stack(struct mm *mm, int argc, char **argv, const char 
 	unsigned long argv_addr[MAX_ARGS], envp_addr[8];
 	int envc = 0;
 
-#define PUT_STRING(s, addr_out)                                          \
-	do {                                                             \
-		size_t n_ = strlen(s) + 1;                               \
-		if (slen + n_ > sizeof(strings) - 64)                    \
-			return "arguments too long";                     \
-		memcpy(strings + slen, (s), n_);                         \
-		(addr_out) = slen;                                       \
-		slen += n_;                                              \
+#define PUT_STRING(s, addr_out)                                                                    \
+	do {                                                                                       \
+		size_t n_ = strlen(s) + 1;                                                         \
+		if (slen + n_ > sizeof(strings) - 64)                                              \
+			return "arguments too long";                                               \
+		memcpy(strings + slen, (s), n_);                                                   \
+		(addr_out) = slen;                                                                 \
+		slen += n_;                                                                        \
 	} while (0)
 
 	unsigned long execfn_off, platform_off;
@@ -101,10 +101,10 @@ static const char *setup_stack(struct mm *mm, int argc, char **argv, const char 
 	for (int i = 0; i < envc; i++)
 		words[n++] = strings_base + envp_addr[i];
 	words[n++] = 0;
-#define AUX(k, v)                  \
-	do {                       \
-		words[n++] = (k);  \
-		words[n++] = (v);  \
+#define AUX(k, v)                                                                                  \
+	do {                                                                                       \
+		words[n++] = (k);                                                                  \
+		words[n++] = (v);                                                                  \
 	} while (0)
 	AUX(AT_PHDR, info->phdr);
 	AUX(AT_PHENT, sizeof(Elf64_Phdr));
@@ -150,13 +150,13 @@ static void init_task_state(struct task *t)
 		t->rlim[i] = (struct rlimit64){ RLIM_INFINITY, RLIM_INFINITY };
 	t->rlim[RLIMIT_STACK] = (struct rlimit64){ USER_STACK_MAX, RLIM_INFINITY };
 	t->rlim[RLIMIT_NOFILE] = (struct rlimit64){ 1024, 4096 };
-	t->rlim[4] = (struct rlimit64){ 0, RLIM_INFINITY }; /* RLIMIT_CORE */
+	t->rlim[4] = (struct rlimit64){ 0, RLIM_INFINITY };	/* RLIMIT_CORE */
 	t->rlim[8] = (struct rlimit64){ 8UL << 20, 8UL << 20 }; /* RLIMIT_MEMLOCK */
-	t->rlim[6] = (struct rlimit64){ 1024, 1024 }; /* RLIMIT_NPROC */
-	t->rlim[11] = (struct rlimit64){ 1024, 1024 }; /* RLIMIT_SIGPENDING */
-	t->rlim[12] = (struct rlimit64){ 819200, 819200 }; /* RLIMIT_MSGQUEUE */
-	t->rlim[13] = (struct rlimit64){ 0, 0 }; /* RLIMIT_NICE */
-	t->rlim[14] = (struct rlimit64){ 0, 0 }; /* RLIMIT_RTPRIO */
+	t->rlim[6] = (struct rlimit64){ 1024, 1024 };		/* RLIMIT_NPROC */
+	t->rlim[11] = (struct rlimit64){ 1024, 1024 };		/* RLIMIT_SIGPENDING */
+	t->rlim[12] = (struct rlimit64){ 819200, 819200 };	/* RLIMIT_MSGQUEUE */
+	t->rlim[13] = (struct rlimit64){ 0, 0 };		/* RLIMIT_NICE */
+	t->rlim[14] = (struct rlimit64){ 0, 0 };		/* RLIMIT_RTPRIO */
 	t->altstack.ss_flags = SS_DISABLE;
 	t->fpu = init_fpu_state;
 }

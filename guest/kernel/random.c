@@ -4,7 +4,10 @@
 
 static u64 s[4];
 
-static u64 rotl(u64 x, int k) { return (x << k) | (x >> (64 - k)); }
+static u64 rotl(u64 x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
 
 static u64 splitmix(u64 *x)
 {

@@ -28,8 +28,14 @@ void kstack_free(unsigned long kstack);
 
 extern char boot_stack_top[];
 
-static void fxsave(struct fxregs_state *s) { __asm__ volatile("fxsave64 %0" : "=m"(*s)); }
-static void fxrstor(const struct fxregs_state *s) { __asm__ volatile("fxrstor64 %0" ::"m"(*s)); }
+static void fxsave(struct fxregs_state *s)
+{
+	__asm__ volatile("fxsave64 %0" : "=m"(*s));
+}
+static void fxrstor(const struct fxregs_state *s)
+{
+	__asm__ volatile("fxrstor64 %0" ::"m"(*s));
+}
 
 void sched_init(void)
 {
@@ -66,8 +72,8 @@ static void context_switch(struct task *prev, struct task *next)
 	}
 	if (next->mm) {
 		fxrstor(&next->fpu);
-		set_user_segbase(MSR_FS_BASE, "fs", &cpu0_percpu.fs_base_loaded, next->thread.fs_base,
-				 next->pid);
+		set_user_segbase(MSR_FS_BASE, "fs", &cpu0_percpu.fs_base_loaded,
+				 next->thread.fs_base, next->pid);
 		set_user_segbase(MSR_KERNEL_GS_BASE, "kgs", NULL, next->thread.gs_base, next->pid);
 	}
 	mm_activate(next->mm);

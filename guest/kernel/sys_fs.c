@@ -108,7 +108,8 @@ long sys_writev(ulong fd, ulong uiov, ulong iovcnt)
 	for (ulong i = 0; i < iovcnt; i++) {
 		if (!iov[i].iov_len)
 			continue;
-		long n = console_write_user(iov[i].iov_base, MIN(iov[i].iov_len, (ulong)(MAX_RW_COUNT - done)));
+		long n = console_write_user(iov[i].iov_base,
+					    MIN(iov[i].iov_len, (ulong)(MAX_RW_COUNT - done)));
 		if (n < 0)
 			return done ? done : n;
 		done += n;
@@ -151,7 +152,7 @@ long sys_fcntl(ulong fd, ulong cmd)
 	case 2: /* F_SETFD */
 	case 4: /* F_SETFL */
 		return 0;
-	case 3: /* F_GETFL */
+	case 3:		  /* F_GETFL */
 		return 2; /* O_RDWR */
 	default:
 		return -EINVAL;

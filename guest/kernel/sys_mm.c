@@ -87,7 +87,8 @@ long sys_mmap(ulong addr, ulong len, ulong prot, ulong flags, ulong fd, ulong of
 	if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
 		return -EINVAL;
 	if (!(flags & MAP_ANONYMOUS))
-		return (int)fd >= 0 && fd < 3 && (current->open_fds & (1u << fd)) ? -ENODEV : -EBADF;
+		return (int)fd >= 0 && fd < 3 && (current->open_fds & (1u << fd)) ? -ENODEV
+										  : -EBADF;
 	if (!len)
 		return -EINVAL;
 	if (prot & ~(ulong)PROT_VALID)

@@ -22,13 +22,34 @@ long sys_exit_group(ulong code)
 	do_exit(code & 0xff, 0);
 }
 
-long sys_getpid(void) { return current->pid; }
-long sys_gettid(void) { return current->pid; }
-long sys_getppid(void) { return 0; }
-long sys_getuid(void) { return 0; }   /* also getgid, geteuid, getegid: everyone is root */
-long sys_umask(void) { return 022; }
-long sys_wait4(void) { return -ECHILD; }
-long sys_rseq(void) { return -ENOSYS; } /* glibc then does without restartable sequences */
+long sys_getpid(void)
+{
+	return current->pid;
+}
+long sys_gettid(void)
+{
+	return current->pid;
+}
+long sys_getppid(void)
+{
+	return 0;
+}
+long sys_getuid(void)
+{
+	return 0;
+} /* also getgid, geteuid, getegid: everyone is root */
+long sys_umask(void)
+{
+	return 022;
+}
+long sys_wait4(void)
+{
+	return -ECHILD;
+}
+long sys_rseq(void)
+{
+	return -ENOSYS;
+} /* glibc then does without restartable sequences */
 
 long sys_sched_yield(void)
 {
@@ -76,7 +97,8 @@ long sys_getrlimit(ulong resource, ulong rlim)
 	if ((unsigned)resource >= RLIM_NLIMITS)
 		return -EINVAL;
 	return copy_to_user(rlim, &current->rlim[(unsigned)resource], sizeof(struct rlimit64))
-		       ? -EFAULT : 0;
+		       ? -EFAULT
+		       : 0;
 }
 
 long sys_setrlimit(ulong resource, ulong rlim)

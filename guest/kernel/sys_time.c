@@ -88,8 +88,9 @@ static long get_timespec_ns(ulong uts, u64 *ns)
 	if (ts.tv_sec < 0 || (unsigned long)ts.tv_nsec >= NSEC_PER_SEC)
 		return -EINVAL;
 	/* saturate instead of overflowing: about 584 years is "forever" */
-	*ns = (u64)ts.tv_sec > (~0UL - ts.tv_nsec) / NSEC_PER_SEC ? ~0UL
-								     : ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+	*ns = (u64)ts.tv_sec > (~0UL - ts.tv_nsec) / NSEC_PER_SEC
+		      ? ~0UL
+		      : ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 	return 0;
 }
 

@@ -81,7 +81,8 @@ void do_syscall_64(struct pt_regs *regs, int nr)
 
 	gtlog_syscall_entry(pid, regs, nr);
 	if (unr < NR_syscalls && sys_call_table[unr])
-		ret = sys_call_table[unr](regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9);
+		ret = sys_call_table[unr](regs->di, regs->si, regs->dx, regs->r10, regs->r8,
+					  regs->r9);
 	regs->ax = ret;
 	gtlog_syscall_exit(pid, nr, ret);
 	exit_to_user_mode(regs);

@@ -15,7 +15,7 @@ static u64 calibrate_tsc_khz(void)
 {
 	const u32 latch = PIT_HZ * CALIBRATE_MS / 1000;
 	outb(0x61, (inb(0x61) & ~0x02) | 0x01); /* gate channel 2 on, speaker off */
-	outb(0x43, 0xb0);                        /* channel 2, lo/hi byte, mode 0 */
+	outb(0x43, 0xb0);			/* channel 2, lo/hi byte, mode 0 */
 	outb(0x42, latch & 0xff);
 	outb(0x42, latch >> 8);
 	u64 t0 = rdtsc();
@@ -31,7 +31,10 @@ static u8 cmos_read(u8 reg)
 	return inb(0x71);
 }
 
-static unsigned bcd(u8 v, bool binary) { return binary ? v : (v & 15) + (v >> 4) * 10; }
+static unsigned bcd(u8 v, bool binary)
+{
+	return binary ? v : (v & 15) + (v >> 4) * 10;
+}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 static s64 days_from_civil(s64 y, unsigned m, unsigned d)

@@ -72,10 +72,12 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			break;
 		}
 		case 'u':
-			put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 10, false, width, pad);
+			put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 10,
+				false, width, pad);
 			break;
 		case 'x':
-			put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 16, false, width, pad);
+			put_num(&o, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 16,
+				false, width, pad);
 			break;
 		case 'p':
 			put(&o, '0');

@@ -52,7 +52,8 @@ static long raw(long n, long a, long b, long c, long d, long e, long f)
 #define S2(n, a, b) raw(n, (long)(a), (long)(b), 0, 0, 0, 0)
 #define S3(n, a, b, c) raw(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define S4(n, a, b, c, d) raw(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define S6(n, a, b, c, d, e, f) raw(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define S6(n, a, b, c, d, e, f)                                                                    \
+	raw(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 static void expect(const char *what, long got, long want)
 {
@@ -88,7 +89,10 @@ struct kstat {
 static void io_checks(void)
 {
 	static const char msg[] = "allsyscalls: write works\n";
-	struct { const void *base; unsigned long len; } iov[2] = { { "allsyscalls: ", 13 }, { "writev works\n", 13 } };
+	struct {
+		const void *base;
+		unsigned long len;
+	} iov[2] = { { "allsyscalls: ", 13 }, { "writev works\n", 13 } };
 	char buf[64];
 
 	expect("write(1, msg)", S3(SYS_write, 1, msg, sizeof(msg) - 1), sizeof(msg) - 1);
@@ -127,9 +131,11 @@ static void io_checks(void)
 	expect("fstat(1, NULL)", S2(SYS_fstat, 1, 0), -EFAULT);
 	expect("newfstatat(1, \"\", AT_EMPTY_PATH)", S4(SYS_newfstatat, 1, "", &st, 0x1000), 0);
 	expect("newfstatat(1, \"\", 0)", S4(SYS_newfstatat, 1, "", &st, 0), -ENOENT);
-	expect("newfstatat(AT_FDCWD, /nonexistent)", S4(SYS_newfstatat, -100, "/nonexistent", &st, 0), -ENOENT);
+	expect("newfstatat(AT_FDCWD, /nonexistent)",
+	       S4(SYS_newfstatat, -100, "/nonexistent", &st, 0), -ENOENT);
 	expect("newfstatat(bad flags)", S4(SYS_newfstatat, 1, "", &st, 0x1), -EINVAL);
-	expect("newfstatat(1, \"\", kernel buf)", S4(SYS_newfstatat, 1, "", KERNEL_ADDR, 0x1000), -EFAULT);
+	expect("newfstatat(1, \"\", kernel buf)", S4(SYS_newfstatat, 1, "", KERNEL_ADDR, 0x1000),
+	       -EFAULT);
 
 	expect("getcwd(buf, 64)", S2(SYS_getcwd, buf, 64), 2);
 	expect_true("getcwd is /", !strcmp(buf, "/"));
@@ -148,11 +154,14 @@ static void readlink_checks(const char *path)
 	expect("readlink(/proc/self/exe) length", n, (long)strlen(argv0));
 	expect_true("readlink(/proc/self/exe) is the absolute argv[0]", !strcmp(buf, argv0));
 	expect("readlink(/proc/self/exe, buf, 3)", S3(SYS_readlink, "/proc/self/exe", buf, 3), 3);
-	expect("readlinkat(AT_FDCWD, /proc/self/exe)", S4(SYS_readlinkat, -100, "/proc/self/exe", buf, sizeof(buf)), (long)strlen(argv0));
-	expect("readlink(/nonexistent)", S3(SYS_readlink, "/nonexistent", buf, sizeof(buf)), -ENOENT);
+	expect("readlinkat(AT_FDCWD, /proc/self/exe)",
+	       S4(SYS_readlinkat, -100, "/proc/self/exe", buf, sizeof(buf)), (long)strlen(argv0));
+	expect("readlink(/nonexistent)", S3(SYS_readlink, "/nonexistent", buf, sizeof(buf)),
+	       -ENOENT);
 	expect("readlink(bufsiz 0)", S3(SYS_readlink, "/proc/self/exe", buf, 0), -EINVAL);
 	expect("readlink(NULL path)", S3(SYS_readlink, 0, buf, sizeof(buf)), -EFAULT);
-	expect("readlink(kernel buf)", S3(SYS_readlink, "/proc/self/exe", KERNEL_ADDR, 16), -EFAULT);
+	expect("readlink(kernel buf)", S3(SYS_readlink, "/proc/self/exe", KERNEL_ADDR, 16),
+	       -EFAULT);
 }
 
 static void memory_checks(void)
@@ -175,22 +184,44 @@ static void memory_checks(void)
 	expect("write(1, PROT_NONE page, 1)", S3(SYS_write, 1, p, 1), -EFAULT);
 	expect("mprotect(p, 4096, RW)", S3(SYS_mprotect, p, 4096, PROT_READ | PROT_WRITE), 0);
 	expect_true("contents survive PROT_NONE", ((unsigned char *)p)[100] == 1);
-	expect("MAP_FIXED_NOREPLACE over p", S6(SYS_mmap, p, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0), -EEXIST);
-	expect("MAP_FIXED over p", S6(SYS_mmap, p, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), p);
+	expect("MAP_FIXED_NOREPLACE over p",
+	       S6(SYS_mmap, p, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		  -1, 0),
+	       -EEXIST);
+	expect("MAP_FIXED over p",
+	       S6(SYS_mmap, p, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+	       p);
 	expect_true("MAP_FIXED gives a fresh zero page", ((unsigned char *)p)[100] == 0);
 	expect("munmap(p, 8192)", S2(SYS_munmap, p, 8192), 0);
 	expect("mprotect(unmapped)", S3(SYS_mprotect, p, 4096, PROT_READ), -ENOMEM);
 
-	expect("mmap(len 0)", S6(SYS_mmap, 0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), -EINVAL);
-	expect("mmap(no MAP_PRIVATE/SHARED)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0), -EINVAL);
-	expect("mmap(fd 1, file mapping)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, 1, 0), -ENODEV);
-	expect("mmap(fd 99, file mapping)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, 99, 0), -EBADF);
-	expect("mmap(offset 1)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 1), -EINVAL);
-	expect("mmap(bad prot)", S6(SYS_mmap, 0, 4096, 0x100, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), -EINVAL);
-	expect("mmap(MAP_FIXED 0x1000)", S6(SYS_mmap, 0x1000, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), -EPERM);
-	expect("mmap(MAP_FIXED unaligned)", S6(SYS_mmap, 0x10000001, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), -EINVAL);
-	expect("mmap(MAP_FIXED kernel)", S6(SYS_mmap, KERNEL_ADDR, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), -ENOMEM);
-	expect("mmap(64 TiB)", S6(SYS_mmap, 0, 1UL << 46, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), -ENOMEM);
+	expect("mmap(len 0)", S6(SYS_mmap, 0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+	       -EINVAL);
+	expect("mmap(no MAP_PRIVATE/SHARED)",
+	       S6(SYS_mmap, 0, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0), -EINVAL);
+	expect("mmap(fd 1, file mapping)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, 1, 0),
+	       -ENODEV);
+	expect("mmap(fd 99, file mapping)", S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, 99, 0),
+	       -EBADF);
+	expect("mmap(offset 1)",
+	       S6(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 1), -EINVAL);
+	expect("mmap(bad prot)", S6(SYS_mmap, 0, 4096, 0x100, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+	       -EINVAL);
+	expect("mmap(MAP_FIXED 0x1000)",
+	       S6(SYS_mmap, 0x1000, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		  0),
+	       -EPERM);
+	expect("mmap(MAP_FIXED unaligned)",
+	       S6(SYS_mmap, 0x10000001, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		  -1, 0),
+	       -EINVAL);
+	expect("mmap(MAP_FIXED kernel)",
+	       S6(SYS_mmap, KERNEL_ADDR, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		  -1, 0),
+	       -ENOMEM);
+	expect("mmap(64 TiB)",
+	       S6(SYS_mmap, 0, 1UL << 46, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), -ENOMEM);
 	expect("munmap(unaligned)", S2(SYS_munmap, 0x10000001, 4096), -EINVAL);
 	expect("munmap(len 0)", S2(SYS_munmap, 0x10000000, 0), -EINVAL);
 	expect("munmap(kernel)", S2(SYS_munmap, KERNEL_ADDR, 4096), -EINVAL);
@@ -209,7 +240,8 @@ static void arch_prctl_checks(void)
 	expect("arch_prctl(ARCH_SET_FS, same)", S2(SYS_arch_prctl, 0x1002, fs), 0);
 	expect("arch_prctl(ARCH_GET_FS, NULL)", S2(SYS_arch_prctl, 0x1003, 0), -EFAULT);
 	expect("arch_prctl(ARCH_GET_FS, kernel)", S2(SYS_arch_prctl, 0x1003, KERNEL_ADDR), -EFAULT);
-	expect("arch_prctl(ARCH_SET_FS, non-canonical)", S2(SYS_arch_prctl, 0x1002, NONCANONICAL), -EPERM);
+	expect("arch_prctl(ARCH_SET_FS, non-canonical)", S2(SYS_arch_prctl, 0x1002, NONCANONICAL),
+	       -EPERM);
 	expect("arch_prctl(ARCH_SET_FS, kernel)", S2(SYS_arch_prctl, 0x1002, KERNEL_ADDR), -EPERM);
 	expect("arch_prctl(0x3001 ARCH_CET_STATUS)", S2(SYS_arch_prctl, 0x3001, &fs), -EINVAL);
 	expect("arch_prctl(0)", S2(SYS_arch_prctl, 0, 0), -EINVAL);
@@ -257,7 +289,9 @@ static void process_checks(void)
 	expect("tgkill(self, 4242, SIGTERM)", S3(SYS_tgkill, pid, 4242, 15), -ESRCH);
 	expect("tgkill(self, self, 65)", S3(SYS_tgkill, pid, pid, 65), -EINVAL);
 
-	struct { unsigned long handler, flags, restorer, mask; } sa = { 1, 0, 0, 0 }, old;
+	struct {
+		unsigned long handler, flags, restorer, mask;
+	} sa = { 1, 0, 0, 0 }, old;
 	unsigned long set = 1UL << 9, oldset;
 	expect("rt_sigaction(SIGUSR1, SIG_IGN)", S4(SYS_rt_sigaction, 10, &sa, &old, 8), 0);
 	expect("rt_sigaction(SIGUSR1) reads back", S4(SYS_rt_sigaction, 10, 0, &old, 8), 0);
@@ -270,17 +304,25 @@ static void process_checks(void)
 	expect("rt_sigprocmask(how 5)", S4(SYS_rt_sigprocmask, 5, &set, 0, 8), -EINVAL);
 	expect("rt_sigprocmask(sigsetsize 4)", S4(SYS_rt_sigprocmask, 0, &set, 0, 4), -EINVAL);
 	expect("rt_sigprocmask(SIG_SETMASK, old)", S4(SYS_rt_sigprocmask, 2, &oldset, 0, 8), 0);
-	struct { unsigned long sp; int flags; unsigned long size; } ss;
+	struct {
+		unsigned long sp;
+		int flags;
+		unsigned long size;
+	} ss;
 	expect("sigaltstack(NULL, &old)", S2(SYS_sigaltstack, 0, &ss), 0);
 	expect("sigaltstack disabled", ss.flags, 2);
 
 	int futex_word = 5;
 	expect("futex(FUTEX_WAKE)", S6(SYS_futex, &futex_word, 1, 1, 0, 0, 0), 0);
-	expect("futex(FUTEX_WAIT, wrong value)", S6(SYS_futex, &futex_word, 0, 4, 0, 0, 0), -EAGAIN);
+	expect("futex(FUTEX_WAIT, wrong value)", S6(SYS_futex, &futex_word, 0, 4, 0, 0, 0),
+	       -EAGAIN);
 	expect("futex(misaligned)", S6(SYS_futex, (char *)&futex_word + 1, 0, 5, 0, 0, 0), -EINVAL);
-	expect("futex(FUTEX_WAIT, kernel addr)", S6(SYS_futex, KERNEL_ADDR, 0, 0, 0, 0, 0), -EFAULT);
+	expect("futex(FUTEX_WAIT, kernel addr)", S6(SYS_futex, KERNEL_ADDR, 0, 0, 0, 0, 0),
+	       -EFAULT);
 
-	struct { char f[6][65]; } uts;
+	struct {
+		char f[6][65];
+	} uts;
 	expect("uname()", S1(SYS_uname, &uts), 0);
 	expect_true("uname sysname Linux", !strcmp(uts.f[0], "Linux"));
 	expect_true("uname machine x86_64", !strcmp(uts.f[4], "x86_64"));
@@ -296,7 +338,9 @@ static void process_checks(void)
 
 static void time_checks(void)
 {
-	struct { long sec, nsec; } a, b, req = { 0, 2000000 }, bad = { 0, 2000000000L };
+	struct {
+		long sec, nsec;
+	} a, b, req = { 0, 2000000 }, bad = { 0, 2000000000L };
 	expect("clock_gettime(MONOTONIC)", S2(SYS_clock_gettime, 1, &a), 0);
 	expect("nanosleep(2 ms)", S2(SYS_nanosleep, &req, 0), 0);
 	expect("clock_gettime(MONOTONIC) again", S2(SYS_clock_gettime, 1, &b), 0);
@@ -323,7 +367,8 @@ static void unknown_checks(void)
 	expect("syscall 335", S0(335), -ENOSYS);
 	expect("syscall -1", S0(-1), -ENOSYS);
 	expect("syscall 0x40000027 (x32 getpid)", S0(0x40000027), -ENOSYS);
-	expect("syscall 0x100000027 (upper bits ignored: getpid)", S0(0x100000027L), S0(SYS_getpid));
+	expect("syscall 0x100000027 (upper bits ignored: getpid)", S0(0x100000027L),
+	       S0(SYS_getpid));
 	expect("rt_sigreturn without a signal", S0(SYS_rt_sigreturn), -ENOSYS);
 }
 

@@ -43,7 +43,8 @@ static int exhaust_memory(void)
 {
 	long mib = 0;
 	for (;;) {
-		char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
 		if (p == MAP_FAILED)
 			break;
 		p[0] = p[(1 << 20) - 1] = 1;
@@ -69,8 +70,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "ud2"))
 		__asm__ volatile("ud2");
 	else if (!strcmp(mode, "div0")) /* in asm: gcc rewrites 1/x without a divide */
-		__asm__ volatile("xorl %%edx, %%edx; xorl %%ecx, %%ecx; movl $1, %%eax; divl %%ecx"
-				 ::: "eax", "ecx", "edx");
+		__asm__ volatile(
+			"xorl %%edx, %%edx; xorl %%ecx, %%ecx; movl $1, %%eax; divl %%ecx" ::
+				: "eax", "ecx", "edx");
 	else if (!strcmp(mode, "gp"))
 		__asm__ volatile("hlt"); /* privileged: #GP in ring 3 */
 	else if (!strcmp(mode, "kernel"))

@@ -21,9 +21,10 @@ static const long short_sleep[2] = { 0, 1000 };
 static unsigned long results[5]; /* ok, EFAULT, EINVAL, ENOSYS, other errors */
 
 static const int implemented[] = {
-	0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 24, 35, 39,
-	61, 62, 63, 72, 79, 89, 95, 96, 97, 102, 104, 107, 108, 110, 131, 158, 160, 186, 200,
-	201, 202, 218, 228, 229, 230, 234, 257, 262, 267, 269, 273, 295, 296, 302, 318, 334, 439,
+	0,   1,	  2,   3,   4,	 5,   6,   8,	9,   10,  11,  12,  13,	 14,  16,
+	17,  18,  19,  20,  21,	 24,  35,  39,	61,  62,  63,  72,  79,	 89,  95,
+	96,  97,  102, 104, 107, 108, 110, 131, 158, 160, 186, 200, 201, 202, 218,
+	228, 229, 230, 234, 257, 262, 267, 269, 273, 295, 296, 302, 318, 334, 439,
 };
 
 static unsigned long rnd(void)
@@ -50,15 +51,24 @@ static long raw(long n, long a, long b, long c, long d, long e, long f)
 static unsigned long random_address(void)
 {
 	switch (rnd() % 9) {
-	case 0: return 0;
-	case 1: return rnd() % 0x10000;                                  /* low, unmapped */
-	case 2: return 0xffffffff80000000UL + rnd() % (16UL << 20);      /* kernel image */
-	case 3: return 0xffff888000000000UL + rnd() % (256UL << 20);     /* direct map */
-	case 4: return 0x0000800000000000UL + rnd() % (1UL << 40);       /* non-canonical */
-	case 5: return 0x8000000000000000UL | rnd();                     /* non-canonical */
-	case 6: return (unsigned long)arena + rnd() % (ARENA_PAGES * PAGE);
-	case 7: return (unsigned long)arena + (rnd() % ARENA_PAGES) * PAGE; /* page-aligned */
-	default: return rnd();
+	case 0:
+		return 0;
+	case 1:
+		return rnd() % 0x10000; /* low, unmapped */
+	case 2:
+		return 0xffffffff80000000UL + rnd() % (16UL << 20); /* kernel image */
+	case 3:
+		return 0xffff888000000000UL + rnd() % (256UL << 20); /* direct map */
+	case 4:
+		return 0x0000800000000000UL + rnd() % (1UL << 40); /* non-canonical */
+	case 5:
+		return 0x8000000000000000UL | rnd(); /* non-canonical */
+	case 6:
+		return (unsigned long)arena + rnd() % (ARENA_PAGES * PAGE);
+	case 7:
+		return (unsigned long)arena + (rnd() % ARENA_PAGES) * PAGE; /* page-aligned */
+	default:
+		return rnd();
 	}
 }
 
@@ -69,24 +79,36 @@ static unsigned long random_address(void)
 static unsigned long random_mm_address(void)
 {
 	switch (rnd() % 6) {
-	case 0: return 0xffffffff80000000UL + rnd() % (16UL << 20);
-	case 1: return 0xffff888000000000UL + rnd() % (256UL << 20);
-	case 2: return 0x0000800000000000UL | rnd();
-	case 3: return (unsigned long)arena + rnd() % (ARENA_PAGES * PAGE);
-	default: return (unsigned long)arena + (rnd() % ARENA_PAGES) * PAGE;
+	case 0:
+		return 0xffffffff80000000UL + rnd() % (16UL << 20);
+	case 1:
+		return 0xffff888000000000UL + rnd() % (256UL << 20);
+	case 2:
+		return 0x0000800000000000UL | rnd();
+	case 3:
+		return (unsigned long)arena + rnd() % (ARENA_PAGES * PAGE);
+	default:
+		return (unsigned long)arena + (rnd() % ARENA_PAGES) * PAGE;
 	}
 }
 
 static unsigned long random_arg(void)
 {
 	switch (rnd() % 10) {
-	case 0: return 0;
-	case 1: return rnd() % 8;
-	case 2: return rnd() % 4096;
-	case 3: return (unsigned long)-(long)(rnd() % 4096);
-	case 4: return 0x7fffffff;
-	case 5: return 1UL << (rnd() % 64);
-	default: return random_address();
+	case 0:
+		return 0;
+	case 1:
+		return rnd() % 8;
+	case 2:
+		return rnd() % 4096;
+	case 3:
+		return (unsigned long)-(long)(rnd() % 4096);
+	case 4:
+		return 0x7fffffff;
+	case 5:
+		return 1UL << (rnd() % 64);
+	default:
+		return random_address();
 	}
 }
 
@@ -98,10 +120,14 @@ static long random_nr(void)
 	if (r < 9)
 		return rnd() % 600;
 	switch (rnd() % 4) {
-	case 0: return -1;
-	case 1: return 0x40000000 | (rnd() % 600); /* x32 ABI bit */
-	case 2: return (long)((rnd() << 32) | (rnd() % 600)); /* upper half ignored */
-	default: return (long)rnd();
+	case 0:
+		return -1;
+	case 1:
+		return 0x40000000 | (rnd() % 600); /* x32 ABI bit */
+	case 2:
+		return (long)((rnd() << 32) | (rnd() % 600)); /* upper half ignored */
+	default:
+		return (long)rnd();
 	}
 }
 
@@ -109,26 +135,36 @@ static long random_nr(void)
 static int steer(unsigned nr, unsigned long a[6])
 {
 	switch (nr) {
-	case 60: case 231:                 /* exit, exit_group */
+	case 60:
+	case 231: /* exit, exit_group */
 		return 0;
-	case 62: case 200:                 /* kill, tkill: existence checks only */
+	case 62:
+	case 200: /* kill, tkill: existence checks only */
 		a[1] = 0;
 		return 1;
-	case 234:                          /* tgkill */
+	case 234: /* tgkill */
 		a[2] = 0;
 		return 1;
-	case 1: case 18: case 20: case 296: /* writes: not to the console (noise), fd stays bad */
-	case 3:                            /* close: keep stdout */
+	case 1:
+	case 18:
+	case 20:
+	case 296: /* writes: not to the console (noise), fd stays bad */
+	case 3:	  /* close: keep stdout */
 		if (a[0] < 3)
 			a[0] = 1000 + a[0];
 		return 1;
-	case 35:                           /* nanosleep: the arena may hold a real, long timespec */
+	case 35: /* nanosleep: the arena may hold a real, long timespec */
 		a[0] = rnd() % 2 ? (unsigned long)short_sleep : random_mm_address() | (1UL << 47);
 		return 1;
-	case 230:                          /* clock_nanosleep */
+	case 230: /* clock_nanosleep */
 		a[2] = rnd() % 2 ? (unsigned long)short_sleep : random_mm_address() | (1UL << 47);
 		return 1;
-	case 9: case 10: case 11: case 12: case 25: case 28: /* mmap mprotect munmap brk mremap madvise */
+	case 9:
+	case 10:
+	case 11:
+	case 12:
+	case 25:
+	case 28: /* mmap mprotect munmap brk mremap madvise */
 		a[0] = random_mm_address();
 		if (a[0] < 0x0000800000000000UL) /* in the arena: stay inside it */
 			a[1] %= (unsigned long)arena + ARENA_PAGES * PAGE - a[0] + 1;
@@ -182,12 +218,13 @@ int main(int argc, char **argv)
 			continue;
 		long ret = raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 		unsigned nr32 = (unsigned)nr;
-		if (nr32 == 158) {                 /* put our TLS and GS back */
+		if (nr32 == 158) { /* put our TLS and GS back */
 			raw(158, 0x1002, (long)saved_fs, 0, 0, 0, 0);
 			raw(158, 0x1001, 0, 0, 0, 0, 0);
 		}
-		if (nr32 == 9 && ret > 0 && ((unsigned long)ret < (unsigned long)arena ||
-					      (unsigned long)ret >= (unsigned long)arena + ARENA_PAGES * PAGE))
+		if (nr32 == 9 && ret > 0 &&
+		    ((unsigned long)ret < (unsigned long)arena ||
+		     (unsigned long)ret >= (unsigned long)arena + ARENA_PAGES * PAGE))
 			raw(11, ret, (long)(a[1] ? a[1] : 1), 0, 0, 0, 0); /* don't leak memory */
 		results[ret >= 0 ? 0 : ret == -14 ? 1 : ret == -22 ? 2 : ret == -38 ? 3 : 4]++;
 		if (i % 1024 == 0)

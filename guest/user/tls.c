@@ -27,7 +27,10 @@ static __thread unsigned long tls_array[16];
 static unsigned long seed;
 static int failures;
 
-static unsigned long expected_array(int i, int round) { return seed * 31 + i * 7 + round; }
+static unsigned long expected_array(int i, int round)
+{
+	return seed * 31 + i * 7 + round;
+}
 
 static void fill(int round)
 {
@@ -70,7 +73,8 @@ int main(int argc, char **argv)
 	struct timespec ts = { 0, 1000 };
 	seed = (unsigned long)getpid();
 
-	if (tls_init != 0x1234567890abcdefL || tls_zero != 0 || strcmp(tls_text, "thread-local text"))
+	if (tls_init != 0x1234567890abcdefL || tls_zero != 0 ||
+	    strcmp(tls_text, "thread-local text"))
 		failures++, printf("tls: bad initial values\n");
 	for (int i = 0; i < 16; i++)
 		if (tls_array[i])
@@ -91,7 +95,8 @@ int main(int argc, char **argv)
 		if (syscall(SYS_brk, cur + 4096) != cur + 4096 || syscall(SYS_brk, cur) != cur)
 			failures++, printf("tls: brk failed\n");
 		check("brk", round);
-		void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
 		if (p == MAP_FAILED || munmap(p, 8192))
 			failures++, printf("tls: mmap/munmap failed\n");
 		check("mmap/munmap", round);
