@@ -14,7 +14,7 @@ paths 4096 bytes (PATH_MAX), since strace prints paths whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -141,7 +141,7 @@ def _format_memory(
     return format_buffer(data, length, hex_escape=kind is ArgKind.BUF_OUT_HEX)
 
 
-_SCALAR: Final = {
+_SCALAR: Final[dict[ArgKind, Callable[[int], str]]] = {
     ArgKind.INT: lambda v: str(to_signed(v, 32)),
     ArgKind.FD: lambda v: str(to_signed(v, 32)),
     ArgKind.UINT: lambda v: str(v & 0xFFFFFFFF),
