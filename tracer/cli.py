@@ -7,13 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from tracer import __version__
-from tracer.commands import capture, doctor, report
+from tracer.commands import capture, doctor, report, tui
 from tracer.commands.common import EXIT_USAGE, UsageError, fail
 
 COMMANDS = {
     "capture": capture,
     "report": report,
     "doctor": doctor,
+    "tui": tui,  # imports textual only when run
 }
 
 

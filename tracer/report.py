@@ -100,7 +100,7 @@ def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
             old = "?" if event.old is None else f"{event.old:#x}"
             desc = describe_msr(event.msr, event.new, symbolize)
             yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
-                   f"{msr_name(event.msr):15} {old} -> {event.new:#x}  {desc}  "
+                   f"{msr_name(event.msr):15} {old} -> {desc}  "
                    f"at {_where(event.pc, symbolize)}")
             last[event.msr] = event.new
         elif isinstance(event, MsrRead):
@@ -110,7 +110,7 @@ def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
                     f"  (DIFFERS from last write {last[event.msr]:#x})")
             desc = describe_msr(event.msr, event.value, symbolize)
             yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  rdmsr "
-                   f"{msr_name(event.msr):15} = {event.value:#x}  {desc}{agree}")
+                   f"{msr_name(event.msr):15} = {desc}{agree}")
 
 
 def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:

@@ -34,6 +34,9 @@ BASE_MSRS: dict[int, SegReg] = {MSR_FS_BASE: "fs", MSR_GS_BASE: "gs", MSR_KERNEL
 NR_ARCH_PRCTL = 158
 EXIT_SYSCALLS = {60, 231}
 SYSCALL_ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
+# Probes that only fire on a way into or out of user mode: their CR3 is a process's.
+USER_CROSSINGS = {"syscall_entry", "syscall_exit", "swapgs", "return_to_user"}
+CR3_FLAGS = 0xFFF  # PCID / PWT / PCD bits: not part of the address-space identity
 
 
 def with_base(bases: SegBases, which: SegReg, value: int) -> SegBases:
@@ -83,18 +86,19 @@ class EventBuilder:
         return max(0, hit.time_ns - self.t0)
 
     def pid_of(self, cr3: int) -> int:
-        proc = self.processes.get(cr3)
+        proc = self.processes.get(cr3 & ~CR3_FLAGS)
         return proc.pid if proc else 0
 
     def _process_for(self, hit: ProbeHit, out: list[Event]) -> int:
-        proc = self.processes.get(hit.cr3)
+        key = hit.cr3 & ~CR3_FLAGS
+        proc = self.processes.get(key)
         if proc is None:
             pid = self.next_pid
             self.next_pid += 1
             index = pid - 1
             name = self.program_names[index] if index < len(self.program_names) else f"pid{pid}"
             proc = _Process(pid, name)
-            self.processes[hit.cr3] = proc
+            self.processes[key] = proc
             out.append(
                 ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "start", name)
             )
@@ -153,6 +157,8 @@ class EventBuilder:
         }.get(hit.probe)
         if handler is None:
             return out
+        if hit.probe in USER_CROSSINGS:
+            self._process_for(hit, out)
         handler(hit, observed, out)
         return out
 
@@ -201,7 +207,7 @@ class EventBuilder:
                 ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "exit",
                              self.process_name(pid), status=args[0] & 0xFF)
             )
-            self.processes.pop(hit.cr3, None)
+            self.processes.pop(hit.cr3 & ~CR3_FLAGS, None)
             self.inflight.pop(hit.cr3, None)
 
     def _exit_sites(self, hit: ProbeHit) -> list[int]:

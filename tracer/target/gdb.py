@@ -94,6 +94,7 @@ class Gdb:
         self._read_fd, self._write_fd = os.pipe()
         self._mi: MiChannel | None = None
         self._hits_closed = threading.Event()
+        self._registers: dict[str, int] | None = None
 
     @property
     def mi(self) -> MiChannel:
@@ -191,11 +192,25 @@ class Gdb:
                 return
 
     def read_register(self, name: str) -> int:
-        text = self.mi.command(f"-data-evaluate-expression ${name}").get("value", "")
-        return int(text.split()[0], 0) & ((1 << 64) - 1)
+        number = self._register_numbers().get(name)
+        if number is None:
+            raise GdbError(f"the target has no register {name}")
+        result = self.mi.command(f"-data-list-register-values x {number}")
+        values = result.get("register-values") or [{}]
+        text = str(values[0].get("value", ""))
+        try:
+            return int(text, 16) & ((1 << 64) - 1)
+        except ValueError:
+            raise GdbError(f"unexpected value for ${name}: {text!r}") from None
+
+    def _register_numbers(self) -> dict[str, int]:
+        if self._registers is None:
+            names = self.mi.command("-data-list-register-names").get("register-names", [])
+            self._registers = {n: i for i, n in enumerate(names) if n}
+        return self._registers
 
     def write_register(self, name: str, value: int) -> None:
-        self.mi.command(f"-data-evaluate-expression \"${name}={value:#x}\"")
+        self.mi.command(f"-data-evaluate-expression {mi_quote(f'${name}={value:#x}')}")
 
     def read_memory(self, addr: int, length: int) -> bytes:
         result = self.mi.command(f"-data-read-memory-bytes {addr:#x} {length}")

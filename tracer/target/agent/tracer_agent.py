@@ -121,6 +121,8 @@ class Agent:
         self.breakpoints: list[gdb.Breakpoint] = []
         self.seq = 0
         self.skip_addr: int | None = None
+        self.last_hit: tuple[int, int] | None = None
+        self.duplicates = 0
         self.decode = _load_decoder()
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
@@ -246,6 +248,8 @@ class Agent:
         return False
 
 
+REPORTED_TWICE = {"syscall_exit", "swapgs"}
+
 HANDLERS = {
     "syscall_entry": Agent.on_syscall_entry,
     "syscall_exit": Agent.on_syscall_exit,
@@ -264,9 +268,17 @@ class Probe(gdb.Breakpoint):
         self.handler = HANDLERS.get(probe["kind"], Agent.on_generic)
 
     def stop(self) -> bool:
-        if self.agent.skip_addr == self.probe["addr"]:
-            self.agent.skip_addr = None
+        agent = self.agent
+        if agent.skip_addr == self.probe["addr"]:
+            agent.skip_addr = None
             return False
+        where = (gdb.selected_thread().num, self.probe["addr"])
+        if where == agent.last_hit and self.probe["kind"] in REPORTED_TWICE:
+            # gdb's step over a breakpoint on a ring-crossing instruction is now and then
+            # reported as a second hit; a return to user cannot happen twice in a row.
+            agent.duplicates += 1
+            return False
+        agent.last_hit = where
         try:
             return bool(self.handler(self.agent, self.probe, Cpu()))
         except Exception as exc:  # a probe must never stop the guest by accident

@@ -1,0 +1,117 @@
+"""Stop-rate measurements on the same guest and workload, side by side in one run.
+
+- bare gdb: a gdb Python breakpoint whose stop() only counts and returns False, with the best
+  settings: the ceiling for anything gdb-driven.
+- MI round trip: a plain breakpoint reported over MI, and one -exec-continue per stop.
+- the tracer: its real probes (the agent reading pt_regs, bases, user buffers).
+Each rate is measured from the first to the last stop, so boot time is left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import textwrap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracer.target.gdb import FAST_SETTINGS, find_gdb, to_stop_event
+from tracer.target.mi import MiChannel, mi_quote
+from tracer.target.qemu import QemuConfig, QemuMachine, die_with_parent
+
+
+@dataclass(frozen=True)
+class Rate:
+    stops: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.stops / self.seconds if self.seconds > 0 else 0.0
+
+
+_BARE_SCRIPT = """
+import gdb, time
+_t = []
+class _Count(gdb.Breakpoint):
+    def stop(self):
+        _t.append(time.monotonic())
+        return False
+for _a in {addrs!r}:
+    _Count("*%#x" % _a, internal=True)
+def _report():
+    span = (_t[-1] - _t[0]) if len(_t) > 1 else 0.0
+    with open({out!r}, "w") as f:
+        f.write("%d %.9f\\n" % (len(_t), span))
+"""
+
+
+def bare_gdb_rate(kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path,
+                  timeout: float = 300.0) -> Rate:
+    """The ceiling: gdb's own Python breakpoints, nothing read, nothing sent anywhere."""
+    out = scratch / "bare.out"
+    script = scratch / "bare.py"
+    script.write_text(textwrap.dedent(_BARE_SCRIPT.format(addrs=list(addrs), out=str(out))))
+    with QemuMachine(qemu) as machine:
+        argv = [find_gdb(), "-nx", "-q", "-batch"]
+        for setting in FAST_SETTINGS:
+            argv += ["-ex", setting]
+        argv += ["-ex", f"file {kernel}", "-ex", f"target remote {machine.files.gdb_socket}",
+                 "-x", str(script), "-ex", "continue", "-ex", "python _report()"]
+        subprocess.run(argv, capture_output=True, timeout=timeout, check=False,
+                       preexec_fn=die_with_parent)
+    stops, span = out.read_text().split()
+    return Rate(int(stops), float(span))
+
+
+def mi_roundtrip_rate(kernel: Path, qemu: QemuConfig, addrs: Sequence[int],
+                      max_stops: int = 2000, timeout: float = 300.0) -> Rate:
+    """One *stopped reported over MI and one -exec-continue per stop."""
+    with QemuMachine(qemu) as machine:
+        mi = MiChannel([find_gdb(), "--interpreter=mi3", "-nx", "-q"], preexec_fn=die_with_parent)
+        try:
+            for setting in FAST_SETTINGS:
+                mi.command(f"-interpreter-exec console {mi_quote(setting)}")
+            mi.command(f"-file-exec-and-symbols {mi_quote(str(kernel))}")
+            mi.command(f"-target-select remote {machine.files.gdb_socket}")
+            for addr in addrs:
+                mi.command(f"-break-insert *{addr:#x}")
+            _drain(mi)
+            times: list[float] = []
+            deadline = time.monotonic() + timeout
+            while len(times) < max_stops and time.monotonic() < deadline:
+                try:
+                    mi.command("-exec-continue", timeout=30)
+                except Exception:
+                    break
+                if not _wait_stopped(mi, deadline):
+                    break
+                times.append(time.monotonic())
+        finally:
+            mi.close()
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    return Rate(len(times), span)
+
+
+def _drain(mi: MiChannel) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            mi.events.get_nowait()
+
+
+def _wait_stopped(mi: MiChannel, deadline: float) -> bool:
+    import queue
+
+    while time.monotonic() < deadline:
+        try:
+            record = mi.events.get(timeout=0.5)
+        except queue.Empty:
+            if not mi.alive:
+                return False
+            continue
+        stop = to_stop_event(record)
+        if stop is not None:
+            return stop.reason not in ("exited", "exited-normally", "exited-signalled")
+    return False

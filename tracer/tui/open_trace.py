@@ -1,0 +1,147 @@
+"""A trace opened for viewing: its source, what the TUI indexed from it, and the kernel image it
+names (loaded on demand, for symbols and the entry path). No Textual here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tracer.events import Event
+from tracer.store.api import TraceSource
+from tracer.tui.view_models.trace_index import OWNER_KINDS, RARE_KINDS, TraceIndex
+
+_SCAN_CHUNK = 2048
+
+
+class OpenTrace:
+    """The trace the TUI shows; `source` is a `TraceReader` (replay) or `MemoryTrace` (live)."""
+
+    def __init__(self, source: TraceSource, path: str | os.PathLike[str] | None = None,
+                 *, live: bool = False, kernel: Path | None = None) -> None:
+        self.source = source
+        self.path = None if path is None else os.fspath(path)
+        self.live = live
+        self.index = TraceIndex()
+        self.index.feed(source.events(kinds=RARE_KINDS))
+        self._owner_next_seq = 0
+        self._kernel_override = kernel
+        self._images: dict[str, Any] = {}
+        self._image_errors: dict[str, str] = {}
+        self._entry: Any = None
+        self._entry_error: str | None = None
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return self.source.meta
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path) if self.path else "live capture"
+
+    def add_events(self, events: list[Event]) -> None:
+        """Live: events appended to the source; index the ones the scan would have found."""
+        self.index.feed(events)
+        if events:
+            self._owner_next_seq = events[-1].seq + 1
+            self.index.owners_scanned_to = events[-1].seq
+
+    # Owners of base values: arch_prctl calls are among all syscalls, so they are scanned for.
+
+    def owner_scan(self) -> Iterator[float]:
+        """Index owner evidence a chunk at a time; yields the fraction of events scanned."""
+        total = max(1, self.source.count(kinds=OWNER_KINDS))
+        seen = 0
+        while True:
+            chunk = list(self.source.events(self._owner_next_seq, _SCAN_CHUNK, kinds=OWNER_KINDS))
+            self.index.feed(chunk)
+            seen += len(chunk)
+            if chunk:
+                self._owner_next_seq = chunk[-1].seq + 1
+                self.index.owners_scanned_to = chunk[-1].seq
+            if len(chunk) < _SCAN_CHUNK:
+                self.index.owner_scan_done = True
+                return
+            yield min(1.0, seen / total)
+
+    # The kernel image.
+
+    @property
+    def kernel_path(self) -> Path | None:
+        if self._kernel_override is not None:
+            return self._kernel_override
+        text = self.meta.get("kernel")
+        return Path(text) if text else None
+
+    def image(self, path: Path | None) -> Any:
+        """An `ElfImage`, opened once; None when missing or unreadable (see `image_error`)."""
+        if path is None:
+            return None
+        key = str(path)
+        if key in self._images:
+            return self._images[key]
+        from tracer.image import ElfImage, ImageError
+
+        image = None
+        try:
+            image = ElfImage.open(path)
+        except (ImageError, OSError) as exc:
+            self._image_errors[key] = str(exc)
+        self._images[key] = image
+        return image
+
+    def image_error(self, path: Path | None) -> str:
+        if path is None:
+            return "the trace names no kernel (meta 'kernel')"
+        return self._image_errors.get(str(path), "")
+
+    def kernel_image(self) -> Any:
+        return self.image(self.kernel_path)
+
+    def kernel_loaded(self) -> bool:
+        path = self.kernel_path
+        return path is not None and str(path) in self._images
+
+    def symbolize(self, addr: int) -> str | None:
+        path = self.kernel_path
+        image = self._images.get(str(path)) if path is not None else None
+        return image.symbolize(addr) if image is not None else None
+
+    def entry_path(self) -> tuple[Any, tuple[str, ...], str | None]:
+        """(EntryPath or None, pt_regs field names, why not) for the kernel's syscall entry."""
+        from tracer.decode.ptregs import LINUX_PT_REGS_FIELDS
+
+        if self._entry is not None or self._entry_error is not None:
+            return self._entry, self._fields, self._entry_error
+        self._fields: tuple[str, ...] = tuple(LINUX_PT_REGS_FIELDS)
+        image = self.kernel_image()
+        if image is None:
+            self._entry_error = self.image_error(self.kernel_path) or "no kernel image"
+            return None, self._fields, self._entry_error
+        from tracer.image import ImageError, analyze_syscall_entry
+        from tracer.probes.plan import find_entry, ptregs_layout
+        from tracer.tui.view_models.moment import LSTAR
+
+        lstar = self.index.msr_at(LSTAR, 1 << 62)
+        entry_addr = lstar.value if lstar is not None else find_entry(image)
+        if entry_addr is None:
+            self._entry_error = "no LSTAR value in the trace and no entry symbol in the kernel"
+            return None, self._fields, self._entry_error
+        try:
+            layout, _size, _from_dwarf = ptregs_layout(image)
+            self._fields = tuple(name for name, _offset, _size in layout)
+            self._entry = analyze_syscall_entry(image, entry_addr)
+        except ImageError as exc:
+            self._entry_error = str(exc)
+        return self._entry, self._fields, self._entry_error
+
+    def program_path(self, name: str) -> Path | None:
+        """The program file the trace's meta lists under this process name."""
+        for text in self.meta.get("programs", "").split():
+            if os.path.basename(text) == name:
+                return Path(text)
+        return None
+
+    def console(self) -> str | None:
+        return self.meta.get("console")

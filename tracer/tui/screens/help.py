@@ -1,0 +1,43 @@
+"""`?`: every key, grouped, from the same table as the bindings and the command palette."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tracer.tui.keys import help_lines
+
+FILTER_HELP = (
+    "Filter words (all must hold): kind:syscall,entry,exit,msr,segbase,process,gap,note "
+    "pid:N cpu:N sys:write,openat, plain text, or /regex/.  Search (/) takes text or /regex/."
+)
+
+
+def help_table() -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(ratio=1)
+    previous = None
+    for group, keys, description in help_lines():
+        table.add_row(group if group != previous else "", keys, description)
+        previous = group
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "close", show=False)]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(Text("tracer: keys  (Esc or q closes)", style="bold"))
+            yield Static(help_table())
+            yield Static(Text(FILTER_HELP, style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,81 @@
+"""The CPU panel's rows: RIP, ring, CR3, the syscall MSRs decoded, and the three bases with owners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tracer.decode.msr import describe_msr, msr_name
+from tracer.tui.view_models.moment import BASES, Moment, changed
+
+Symbolizer = Callable[[int], str | None]
+BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
+
+
+@dataclass(frozen=True, slots=True)
+class CpuRow:
+    key: str
+    name: str
+    value: str  # 16 hex digits, or "not recorded"
+    detail: str  # symbol, decoded fields or owner
+    source: str  # where the value comes from: "wrmsr #12", "at syscall entry #40"
+    changed: bool = False
+    known: bool = True
+
+
+def msr_detail(msr: int, value: int, symbolize: Symbolizer | None) -> str:
+    """describe_msr without the value it starts with: "SCE|LME", "entry_SYSCALL_64"."""
+    text = describe_msr(msr, value, symbolize)
+    head = f"{value:#x}"
+    if text.startswith(head):
+        text = text[len(head) :].strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    return text
+
+
+def hex64(value: int) -> str:
+    return f"{value:016x}"
+
+
+def _source(how: str, seq: int | None) -> str:
+    return how if seq is None else f"{how} #{seq}"
+
+
+def cpu_rows(now: Moment, before: Moment | None, symbolize: Symbolizer | None = None) -> list[CpuRow]:
+    diff = changed(now, before)
+    rows = []
+    if now.rip is None:
+        rows.append(CpuRow("rip", "RIP", "not recorded", "this event has no pc", "", known=False))
+    else:
+        symbol = symbolize(now.rip) if symbolize else None
+        rows.append(CpuRow("rip", "RIP", hex64(now.rip), symbol or "", "probe pc", "rip" in diff))
+    ring = "not recorded" if now.ring is None else str(now.ring)
+    ring_detail = {0: "kernel", 3: "user"}.get(now.ring or -1, "") if now.ring is not None else ""
+    rows.append(CpuRow("ring", "ring", ring, ring_detail, "from RIP", "ring" in diff,
+                       now.ring is not None))
+    if now.cr3 is None:
+        rows.append(CpuRow("cr3", "CR3", "not recorded", "", "", known=False))
+    else:
+        rows.append(CpuRow("cr3", "CR3", hex64(now.cr3), now.process, "last stop", "cr3" in diff))
+    for msr, value in now.msrs.items():
+        key = f"msr:{msr:#x}"
+        name = msr_name(msr)
+        if value is None:
+            rows.append(CpuRow(key, name, "not recorded", "no wrmsr or rdmsr before this", "",
+                               known=False))
+            continue
+        detail = msr_detail(msr, value.value, symbolize)
+        rows.append(CpuRow(key, name, hex64(value.value), detail,
+                           _source(value.how, value.seq), key in diff))
+    for which in BASES:
+        base = now.bases[which]
+        if base.value is None:
+            rows.append(CpuRow(which, BASE_LABELS[which], "not recorded", "", "", known=False))
+            continue
+        owner = base.owner or "owner unknown"
+        rows.append(CpuRow(which, BASE_LABELS[which], hex64(base.value), owner,
+                           _source(base.how, base.seq), which in diff))
+    return rows

@@ -1,0 +1,79 @@
+"""The entry-path tab: the syscall entry stub as capstone reads it, with what the tracer knows
+about each instruction (probe sites, swapgs, the pushes that build pt_regs, the per-CPU RSP
+slots, the exits) and the instruction the selected event stopped at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tracer.image import EntryPath
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLine:
+    addr: int | None  # None for a label line
+    text: str
+    marks: tuple[str, ...] = ()
+    style: str = "insn"  # label, insn, swapgs, probe, push, exit, gs
+    here: bool = False
+
+
+def push_fields(path: EntryPath, fields: Sequence[str]) -> dict[int, str]:
+    """Which pt_regs field each push fills: pushes go from the top of the struct (ss) down."""
+    return {addr: fields[-(i + 1)] for i, addr in enumerate(path.pushes) if i < len(fields)}
+
+
+def entry_lines(path: EntryPath, fields: Sequence[str], pc: int | None = None) -> list[EntryLine]:
+    pushed = push_fields(path, fields)
+    exits = dict(path.exit_sites)
+    entry_swapgs = set(path.entry_swapgs)
+    exit_swapgs = set(path.exit_swapgs)
+    lines: list[EntryLine] = []
+    for block in path.blocks:
+        title = block.label or block.function or f"{block.start:#x}"
+        lines.append(EntryLine(None, f"{title}:", style="label"))
+        for insn in block.insns:
+            marks: list[str] = []
+            style = "insn"
+            if insn.addr in entry_swapgs:
+                marks.append("swapgs: GS base <-> KERNEL_GS_BASE (entry)")
+                style = "swapgs"
+            elif insn.addr in exit_swapgs:
+                marks.append("swapgs: back to the user GS base (exit)")
+                style = "swapgs"
+            if path.user_rsp_save and insn.addr == path.user_rsp_save.addr:
+                marks.append(f"user RSP saved in per-CPU gs:{path.user_rsp_save.gs_offset:#x}")
+                style = "gs"
+            if path.kernel_stack_load and insn.addr == path.kernel_stack_load.addr:
+                marks.append(f"kernel stack from gs:{path.kernel_stack_load.gs_offset:#x}")
+                style = "gs"
+            if insn.addr in pushed:
+                marks.append(f"pt_regs.{pushed[insn.addr]}")
+                style = "push"
+            if insn.addr == path.dispatch_call:
+                target = path.dispatcher_name or "the dispatcher"
+                marks.append(f"PROBE syscall entry: pt_regs complete, {path.regs_pointer} = "
+                             f"&pt_regs, calls {target}")
+                style = "probe"
+            if insn.addr in exits:
+                marks.append(f"PROBE syscall exit ({exits[insn.addr]})")
+                style = "exit"
+            lines.append(EntryLine(insn.addr, insn.text, tuple(marks), style, insn.addr == pc))
+    return lines
+
+
+def here_line(lines: Sequence[EntryLine]) -> int | None:
+    return next((i for i, line in enumerate(lines) if line.here), None)
+
+
+def path_summary(path: EntryPath, fields: Sequence[str], symbolize: object = None) -> list[str]:
+    """A few lines above the listing: entry, dispatcher, counts."""
+    out = [
+        f"entry {path.entry:#x}, {len(path.instructions)} instructions in {len(path.blocks)} "
+        f"blocks; {len(path.pushes)} pushes build pt_regs ({len(fields)} fields)",
+        f"swapgs at entry {len(path.entry_swapgs)}, at exit {len(path.exit_swapgs)}; exits: "
+        + (", ".join(kind for _, kind in path.exit_sites) or "none found"),
+    ]
+    out.extend(path.notes)
+    return out

@@ -1,0 +1,201 @@
+"""The CPU at one moment of the trace: RIP, ring, CR3, MSRs and segment bases, with owners.
+
+A trace records changes, not states, so the state at an event is folded from the events before
+it on the same CPU: the nearest syscall stop (which carries every base and CR3), the base
+changes and MSR writes after it. A window of recent events covers almost every moment; queries
+by kind cover the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracer.events import (
+    Event,
+    EventKind,
+    MsrRead,
+    MsrWrite,
+    ProcessEvent,
+    SegBaseChange,
+    SyscallEntry,
+    SyscallExit,
+)
+from tracer.store.api import TraceSource
+from tracer.tui.view_models.lookup import last_at_or_before, window_before
+from tracer.tui.view_models.trace_index import (
+    MSR_FS_BASE,
+    MSR_GS_BASE,
+    MSR_KERNEL_GS_BASE,
+    MsrValue,
+    TraceIndex,
+    in_kernel,
+)
+
+EFER, STAR, LSTAR, CSTAR, FMASK = 0xC000_0080, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084
+CONTROL_MSRS = (EFER, STAR, LSTAR, FMASK)
+BASE_MSRS = {"fs": MSR_FS_BASE, "gs": MSR_GS_BASE, "kgs": MSR_KERNEL_GS_BASE}
+BASES = ("fs", "gs", "kgs")
+WINDOW = 256
+_SYSCALL_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SYSCALL_EXIT)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseValue:
+    """FS base, GS base or KERNEL_GS_BASE at a moment, and where the tracer saw it."""
+
+    value: int | None
+    seq: int | None = None
+    how: str = "not recorded"
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Moment:
+    event: Event
+    cpu: int | None
+    pid: int | None
+    process: str
+    rip: int | None
+    ring: int | None
+    cr3: int | None
+    msrs: dict[int, MsrValue | None] = field(default_factory=dict)
+    bases: dict[str, BaseValue] = field(default_factory=dict)
+
+    @property
+    def seq(self) -> int:
+        return self.event.seq
+
+
+def _pc(event: Event) -> int | None:
+    pc = getattr(event, "pc", None)
+    return pc if pc else None
+
+
+def _base_from(event: Event, which: str) -> BaseValue | None:
+    if isinstance(event, SegBaseChange) and event.which == which:
+        how = f"{event.cause}" + (", inferred" if event.inferred else "")
+        return BaseValue(event.new, event.seq, how)
+    if isinstance(event, MsrWrite) and event.msr == BASE_MSRS[which]:
+        return BaseValue(event.new, event.seq, "wrmsr")
+    if isinstance(event, MsrRead) and event.msr == BASE_MSRS[which]:
+        return BaseValue(event.value, event.seq, "rdmsr")
+    if isinstance(event, SyscallEntry | SyscallExit):
+        side = "entry" if isinstance(event, SyscallEntry) else "exit"
+        return BaseValue(event.bases.get(which), event.seq, f"at syscall {side}")  # type: ignore[arg-type]
+    return None
+
+
+def _fold(events: list[Event], end: int, cpu: int | None) -> tuple[dict[str, BaseValue], int | None]:
+    """Bases and CR3 from events[:end+1] on `cpu`, newest first; missing ones left out."""
+    bases: dict[str, BaseValue] = {}
+    cr3: int | None = None
+    for position in range(end, -1, -1):
+        event = events[position]
+        if getattr(event, "cpu", cpu) != cpu:
+            continue
+        for which in BASES:
+            if which not in bases:
+                found = _base_from(event, which)
+                if found is not None:
+                    bases[which] = found
+        if cr3 is None and isinstance(event, SyscallEntry | SyscallExit | ProcessEvent):
+            cr3 = event.cr3
+        if cr3 is not None and len(bases) == len(BASES):
+            break
+    return bases, cr3
+
+
+def _fallback(
+    source: TraceSource, index: TraceIndex, seq: int, cpu: int | None,
+    bases: dict[str, BaseValue], cr3: int | None,
+) -> tuple[dict[str, BaseValue], int | None]:
+    """What the window missed: the last syscall stop on this CPU, and base MSR writes."""
+    stop = last_at_or_before(source, seq, kinds=_SYSCALL_KINDS, cpu=cpu)
+    for which in BASES:
+        if which in bases:
+            continue
+        candidates = []
+        if stop is not None:
+            candidates.append(_base_from(stop, which))
+        msr = index.msr_at(BASE_MSRS[which], seq, cpu)
+        if msr is not None:
+            candidates.append(BaseValue(msr.value, msr.seq, msr.how))
+        known = [c for c in candidates if c is not None]
+        if known:
+            bases[which] = max(known, key=lambda c: c.seq or -1)
+    if cr3 is None and isinstance(stop, SyscallEntry | SyscallExit):
+        cr3 = stop.cr3
+    return bases, cr3
+
+
+def _moment(
+    source: TraceSource, index: TraceIndex, events: list[Event], end: int, *, fallback: bool
+) -> Moment:
+    event = events[end]
+    cpu = getattr(event, "cpu", None)
+    pid = getattr(event, "pid", None)
+    bases, cr3 = _fold(events, end, cpu)
+    if fallback and (cr3 is None or len(bases) < len(BASES)):
+        bases, cr3 = _fallback(source, index, event.seq, cpu, bases, cr3)
+    owned = {
+        which: BaseValue(
+            value.value, value.seq, value.how,
+            None if value.value is None else index.owner(value.value, event.seq),
+        )
+        for which, value in bases.items()
+    }
+    for which in BASES:
+        owned.setdefault(which, BaseValue(None))
+    pc = _pc(event)
+    return Moment(
+        event=event,
+        cpu=cpu,
+        pid=pid,
+        process=index.process_label(pid),
+        rip=pc,
+        ring=None if pc is None else (0 if in_kernel(pc) else 3),
+        cr3=cr3,
+        msrs={msr: index.msr_at(msr, event.seq, cpu) for msr in _msrs_to_show(index)},
+        bases=owned,
+    )
+
+
+def _msrs_to_show(index: TraceIndex) -> tuple[int, ...]:
+    seen = index.msrs_seen()
+    return CONTROL_MSRS + ((CSTAR,) if CSTAR in seen else ())
+
+
+def build_moments(
+    source: TraceSource, index: TraceIndex, seq: int, window: int = WINDOW
+) -> tuple[Moment | None, Moment | None]:
+    """The moment at `seq` and the one at the previous event on the same CPU (for changes)."""
+    events = window_before(source, seq, window)
+    if not events or events[-1].seq != seq:
+        return None, None
+    end = len(events) - 1
+    now = _moment(source, index, events, end, fallback=True)
+    for position in range(end - 1, -1, -1):
+        if getattr(events[position], "cpu", now.cpu) == now.cpu:
+            return now, _moment(source, index, events, position, fallback=True)
+    return now, None
+
+
+def changed(now: Moment, before: Moment | None) -> set[str]:
+    """Names of the rows whose value differs from the previous moment on this CPU."""
+    if before is None:
+        return set()
+    names = set()
+    if now.rip != before.rip:
+        names.add("rip")
+    if now.ring != before.ring:
+        names.add("ring")
+    if now.cr3 != before.cr3:
+        names.add("cr3")
+    for msr, value in now.msrs.items():
+        old = before.msrs.get(msr)
+        if (value and value.value) != (old and old.value):
+            names.add(f"msr:{msr:#x}")
+    for which in BASES:
+        if now.bases[which].value != before.bases[which].value:
+            names.add(which)
+    return names

@@ -1,0 +1,134 @@
+"""One timeline row per event: time, CPU, process, kind and an strace-style summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracer.decode.msr import describe_msr, msr_name
+from tracer.decode.strace import format_return, format_syscall, syscall_name
+from tracer.events import (
+    Event,
+    Gap,
+    MsrRead,
+    MsrWrite,
+    Note,
+    ProcessEvent,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+    SyscallExit,
+)
+from tracer.tui.view_models.trace_index import TraceIndex
+
+BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
+KIND_LABELS = {
+    "syscall_entry": "entry",
+    "syscall_exit": "exit",
+    "msr_write": "wrmsr",
+    "msr_read": "rdmsr",
+    "segbase": "segbase",
+    "process": "process",
+    "gap": "GAP",
+    "note": "note",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    seq: int
+    time: str
+    cpu: str
+    process: str
+    kind: str
+    summary: str
+    style: str  # which colour: entry, exit, error, msr, segbase, process, gap, note, warning
+    flagged: bool = False  # a gap, a warning, a base change with no known cause
+
+    @property
+    def text(self) -> str:
+        """What text search and text filters look at."""
+        return f"{self.time} cpu{self.cpu} {self.process} {self.kind} {self.summary}"
+
+
+def format_time(time_ns: int) -> str:
+    """Seconds since the capture started, to the microsecond."""
+    return f"{time_ns / 1e9:.6f}"
+
+
+def is_flagged(event: Event) -> bool:
+    """What today's trace can flag by itself, until `tracer check` names violations."""
+    if isinstance(event, Gap):
+        return True
+    if isinstance(event, Note):
+        return event.level != "info"
+    if isinstance(event, SegBaseChange):
+        return event.cause == SegCause.UNKNOWN
+    return False
+
+
+def merged_memory(*events: SyscallEntry | SyscallExit | None) -> dict[int, bytes | None]:
+    """Argument buffers read at entry and at exit, the readable copy winning."""
+    merged: dict[int, bytes | None] = {}
+    for event in events:
+        if event is None:
+            continue
+        for index, data in event.memory:
+            if data is not None or index not in merged:
+                merged[index] = data
+    return merged
+
+
+def syscall_text(entry: SyscallEntry | None, exit_: SyscallExit | None) -> str:
+    """The strace line for a call: `write(1, "hi\\n", 3) = 3`; half known, half shown."""
+    if entry is not None:
+        ret = exit_.ret if exit_ is not None else None
+        return format_syscall(entry.nr, entry.args, ret, merged_memory(entry, exit_))
+    assert exit_ is not None
+    return f"<... {syscall_name(exit_.nr)} resumed> = {format_return(exit_.nr, exit_.ret)}"
+
+
+def summarize(event: Event, entry: SyscallEntry | None = None) -> tuple[str, str]:
+    """(summary, style) of one event; `entry` is the call an exit returns from, if known."""
+    if isinstance(event, SyscallEntry):
+        text = syscall_text(event, None)
+        return (text[: -len(" = ?")] if text.endswith(" = ?") else text), "entry"
+    if isinstance(event, SyscallExit):
+        style = "error" if -4096 < event.ret_signed < 0 else "exit"
+        return syscall_text(entry, event), style
+    if isinstance(event, MsrWrite):
+        old = "?" if event.old is None else f"{event.old:#x}"
+        desc = describe_msr(event.msr, event.new, None)
+        return f"{msr_name(event.msr)} {old} -> {event.new:#x}  {desc}".rstrip(), "msr"
+    if isinstance(event, MsrRead):
+        desc = describe_msr(event.msr, event.value, None)
+        return f"{msr_name(event.msr)} = {event.value:#x}  {desc}".rstrip(), "msr"
+    if isinstance(event, SegBaseChange):
+        how = ", inferred" if event.inferred else ""
+        text = f"{BASE_NAMES[event.which]} {event.old:#x} -> {event.new:#x}  ({event.cause}{how})"
+        return text, "warning" if event.cause == SegCause.UNKNOWN else "segbase"
+    if isinstance(event, ProcessEvent):
+        if event.action == "start":
+            return f"start {event.name} cr3={event.cr3:#x}", "process"
+        return f"exit {event.name} status {event.status}", "process"
+    if isinstance(event, Gap):
+        lost = f" ({event.count} events lost)" if event.count else ""
+        return f"{event.reason}{lost}", "gap"
+    assert isinstance(event, Note)
+    style = "note" if event.level == "info" else ("gap" if event.level == "error" else "warning")
+    return (event.text if event.level == "info" else f"{event.level}: {event.text}"), style
+
+
+def timeline_row(event: Event, index: TraceIndex, entry: SyscallEntry | None = None) -> TimelineRow:
+    summary, style = summarize(event, entry)
+    cpu = getattr(event, "cpu", None)
+    pid = getattr(event, "pid", None)
+    return TimelineRow(
+        seq=event.seq,
+        time=format_time(event.time_ns),
+        cpu="" if cpu is None else str(cpu),
+        process=index.process_label(pid),
+        kind=KIND_LABELS.get(event.kind.value, event.kind.value),
+        summary=summary,
+        style=style,
+        flagged=is_flagged(event),
+    )

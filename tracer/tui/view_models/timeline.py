@@ -1,0 +1,301 @@
+"""The timeline's rows: a filtered view of a trace source, paged on demand and cached.
+
+Kind, CPU and pid filters are the store's own views (instant at any size); syscall-name and
+text filters need every candidate event looked at, so a `FilterScan` collects the matching seqs
+a slice at a time while the view shows what it has found so far.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tracer.events import Event, SyscallEntry, SyscallExit
+from tracer.store.api import TraceSource
+from tracer.tui.view_models.filters import TextMatcher, ViewFilter
+from tracer.tui.view_models.rows import TimelineRow, timeline_row
+from tracer.tui.view_models.trace_index import TraceIndex
+
+PAGE = 128
+_CACHED_PAGES = 64
+_SCAN_CHUNK = 512
+
+Match = Callable[[Event, TimelineRow], bool]
+
+
+class FilterScan:
+    """Seqs of the events a scan-only filter (syscall names, text) accepts, found so far."""
+
+    def __init__(self, source: TraceSource, index: TraceIndex, view_filter: ViewFilter) -> None:
+        self.source = source
+        self.index = index
+        self.view_filter = view_filter
+        self.matcher: TextMatcher | None = view_filter.matcher()
+        self.seqs = array("q")
+        self.next_seq = 0
+        self.examined = 0
+        self.done = False
+        self._entries: OrderedDict[int, SyscallEntry] = OrderedDict()
+
+    def accepts(self, event: Event) -> bool:
+        syscalls = self.view_filter.syscalls
+        if syscalls is not None and getattr(event, "nr", None) not in syscalls:
+            return False
+        if isinstance(event, SyscallEntry):
+            self._entries[event.seq] = event
+            if len(self._entries) > 4096:
+                self._entries.popitem(last=False)
+        if self.matcher is None:
+            return True
+        entry = None
+        if isinstance(event, SyscallExit) and event.entry_seq is not None:
+            entry = self._entries.get(event.entry_seq)
+            if entry is None:
+                found = self.source.get(event.entry_seq)
+                entry = found if isinstance(found, SyscallEntry) else None
+        return self.matcher.matches(timeline_row(event, self.index, entry).text)
+
+    def step(self, limit: int = _SCAN_CHUNK) -> bool:
+        """Look at up to `limit` more events; True once the end of the source is reached."""
+        query = self.view_filter.store_query()
+        chunk = list(self.source.events(self.next_seq, limit, **query))  # type: ignore[arg-type]
+        for event in chunk:
+            if self.accepts(event):
+                self.seqs.append(event.seq)
+        self.examined += len(chunk)
+        if chunk:
+            self.next_seq = chunk[-1].seq + 1
+        self.done = len(chunk) < limit
+        return self.done
+
+    def resume(self) -> None:
+        """The source grew (live): look again from where the scan stopped."""
+        self.done = False
+
+
+class TimelineRows:
+    """Row i of the filtered timeline as (event, row), for a Line-API widget to draw."""
+
+    def __init__(
+        self, source: TraceSource, index: TraceIndex, view_filter: ViewFilter | None = None
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.view_filter = view_filter or ViewFilter()
+        self.scan = FilterScan(source, index, self.view_filter) if self.view_filter.needs_scan else None
+        self._pages: OrderedDict[int, list[tuple[Event, TimelineRow]]] = OrderedDict()
+        self._count: int | None = None
+        self._first_seq: int | None = None
+
+    # Size and growth.
+
+    def count(self) -> int:
+        if self.scan is not None:
+            return len(self.scan.seqs)
+        if self._count is None:
+            self._count = self.source.count(**self.view_filter.store_query())  # type: ignore[arg-type]
+        return self._count
+
+    def grew(self) -> None:
+        """New events were appended to a live source: forget the size and the last page."""
+        old = self._count
+        self._count = None
+        if self.scan is not None:
+            self.scan.resume()
+        if old is not None:
+            self._pages.pop(old // PAGE, None)
+        for number in [n for n, rows in self._pages.items() if len(rows) < PAGE]:
+            del self._pages[number]
+
+    def names_changed(self) -> None:
+        """Process names became known: rows already formatted show stale names."""
+        self._pages.clear()
+
+    # Rows.
+
+    def row(self, index: int) -> tuple[Event, TimelineRow] | None:
+        if index < 0:
+            return None
+        rows = self._page(index // PAGE)
+        offset = index % PAGE
+        return rows[offset] if offset < len(rows) else None
+
+    def event(self, index: int) -> Event | None:
+        found = self.row(index)
+        return found[0] if found else None
+
+    def _page(self, number: int) -> list[tuple[Event, TimelineRow]]:
+        rows = self._pages.get(number)
+        if rows is not None:
+            self._pages.move_to_end(number)
+            return rows
+        events = self._fetch(number * PAGE, PAGE)
+        rows = self._format(events)
+        self._pages[number] = rows
+        if len(self._pages) > _CACHED_PAGES:
+            self._pages.popitem(last=False)
+        return rows
+
+    def _fetch(self, offset: int, limit: int) -> list[Event]:
+        if self.scan is None:
+            return self.source.page(offset, limit, **self.view_filter.store_query())  # type: ignore[arg-type]
+        seqs = self.scan.seqs[offset : offset + limit]
+        return [event for seq in seqs if (event := self.source.get(seq)) is not None]
+
+    def _format(self, events: list[Event]) -> list[tuple[Event, TimelineRow]]:
+        entries = {e.seq: e for e in events if isinstance(e, SyscallEntry)}
+        rows = []
+        for event in events:
+            entry = None
+            if isinstance(event, SyscallExit) and event.entry_seq is not None:
+                entry = entries.get(event.entry_seq)
+                if entry is None:
+                    found = self.source.get(event.entry_seq)
+                    entry = found if isinstance(found, SyscallEntry) else None
+            rows.append((event, timeline_row(event, self.index, entry)))
+        return rows
+
+    # Where a seq is.
+
+    def index_of(self, seq: int, nearest: bool = True) -> int | None:
+        """Row of `seq`, or with `nearest` the first row after it (the last row past the end)."""
+        if self.scan is not None:
+            import bisect
+
+            position = bisect.bisect_left(self.scan.seqs, seq)
+            exact = position < len(self.scan.seqs) and self.scan.seqs[position] == seq
+            if exact:
+                return position
+            if not nearest or not self.scan.seqs:
+                return None
+            return min(position, len(self.scan.seqs) - 1)
+        if self.view_filter.is_everything:
+            guess = self._dense_index(seq)
+            if guess is not None:
+                return guess
+        found = self.source.index_of(seq, nearest=nearest, **self.view_filter.store_query())  # type: ignore[arg-type]
+        if found is None and nearest:
+            total = self.count()
+            return total - 1 if total else None
+        return found
+
+    def _dense_index(self, seq: int) -> int | None:
+        """Seqs without holes make row = seq - first; checked by reading that row."""
+        if self._first_seq is None:
+            first = self.source.page(0, 1)
+            if not first:
+                return None
+            self._first_seq = first[0].seq
+        guess = seq - self._first_seq
+        if guess < 0:
+            return 0
+        found = self.row(guess)
+        if found is not None and found[0].seq == seq:
+            return guess
+        return None
+
+    # Search.
+
+    def search(
+        self, start: int, forward: bool, match: Match, *, include_start: bool = False
+    ) -> Iterator[int]:
+        """Walk rows from `start` (exclusive unless `include_start`) one page at a time.
+
+        Yields how many rows it has looked at after each page; returns (StopIteration.value)
+        the first matching row, or None.
+        """
+        step = 1 if forward else -1
+        index = start if include_start else start + step
+        looked = 0
+        while True:
+            total = self.count()
+            if index < 0 or index >= total:
+                return None
+            page_number = index // PAGE
+            rows = self._page(page_number)
+            offset = index - page_number * PAGE
+            positions = range(offset, len(rows)) if forward else range(min(offset, len(rows) - 1), -1, -1)
+            for position in positions:
+                event, row = rows[position]
+                if match(event, row):
+                    return page_number * PAGE + position  # noqa: B901
+            looked += len(positions)
+            index = (page_number + 1) * PAGE if forward else page_number * PAGE - 1
+            yield looked
+
+
+    def find(
+        self,
+        start: int,
+        forward: bool,
+        kinds: frozenset[str],
+        predicate: Callable[[Event], bool] = lambda event: True,
+    ) -> Iterator[int]:
+        """The next row (from `start`, exclusive) whose event is of `kinds` and passes `predicate`.
+
+        Asks the store for just those kinds when the view allows it, so a jump to a rare kind
+        costs what the store's kind index costs, not a walk over every row in between.
+        """
+        view_kinds = self.view_filter.store_kinds()
+        wanted = kinds if view_kinds is None else kinds & view_kinds
+        if self.scan is not None:
+            found = yield from self.search(
+                start, forward, lambda event, _row: event.kind.value in wanted and predicate(event)
+            )
+            return found
+        if not wanted:
+            return None
+        here = self.event(start)
+        if here is None:
+            return None
+        query = {"kinds": wanted, "cpu": self.view_filter.cpu, "pid": self.view_filter.pid}
+        if forward:
+            found_seq = yield from _stream_find(self.source, here.seq + 1, query, predicate)
+        else:
+            found_seq = yield from _page_back_find(self.source, here.seq, query, predicate)
+        return None if found_seq is None else self.index_of(found_seq, nearest=False)
+
+
+def _stream_find(
+    source: TraceSource, start_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
+) -> Iterator[int]:
+    looked = 0
+    while True:
+        chunk = list(source.events(start_seq, _SCAN_CHUNK, **query))
+        for event in chunk:
+            if predicate(event):
+                return event.seq  # noqa: B901
+        looked += len(chunk)
+        if len(chunk) < _SCAN_CHUNK:
+            return None
+        start_seq = chunk[-1].seq + 1
+        yield looked
+
+
+def _page_back_find(
+    source: TraceSource, before_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
+) -> Iterator[int]:
+    after = source.index_of(before_seq, nearest=True, **query)
+    end = source.count(**query) if after is None else after  # rows before `before_seq`
+    looked = 0
+    while end > 0:
+        begin = max(0, end - _SCAN_CHUNK)
+        chunk = source.page(begin, end - begin, **query)
+        for event in reversed(chunk):
+            if event.seq < before_seq and predicate(event):
+                return event.seq  # noqa: B901
+        looked += len(chunk)
+        end = begin
+        yield looked
+    return None
+
+
+def run_to_end(steps: Iterator[Any]) -> Any:
+    """Drive a generator to its end and give back what it returned (tests, small traces)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value

@@ -1,0 +1,150 @@
+"""What the TUI learns once from a trace: process names, MSR history, and who owns an address.
+
+Fed with events in any order (each list is kept sorted by seq), so the rare kinds can be read at
+open and the common ones (syscalls, base changes) scanned later in the background.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tracer.events import (
+    Event,
+    EventKind,
+    MsrRead,
+    MsrWrite,
+    ProcessEvent,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+)
+
+MSR_FS_BASE = 0xC000_0100
+MSR_GS_BASE = 0xC000_0101
+MSR_KERNEL_GS_BASE = 0xC000_0102
+ARCH_PRCTL = 158
+ARCH_SET_FS = 0x1002
+KERNEL_HALF = 0xFFFF_8000_0000_0000
+
+RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
+"""Read whole at open: a trace has few of them."""
+
+OWNER_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SEGBASE)
+"""Scanned in the background: arch_prctl calls and base changes name the app TCBs."""
+
+
+def in_kernel(pc: int | None) -> bool:
+    return pc is not None and pc >= KERNEL_HALF
+
+
+@dataclass(frozen=True, slots=True)
+class MsrValue:
+    """An MSR's value as last seen: written by `wrmsr` or read on demand."""
+
+    msr: int
+    value: int
+    seq: int
+    cpu: int
+    how: str  # "wrmsr" or "rdmsr"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose block an address is, from the moment `since` (a seq) on."""
+
+    label: str
+    since: int
+
+
+@dataclass
+class _History:
+    seqs: list[int] = field(default_factory=list)
+    values: list[MsrValue] = field(default_factory=list)
+
+    def add(self, value: MsrValue) -> None:
+        at = bisect.bisect_left(self.seqs, value.seq)
+        if at < len(self.seqs) and self.seqs[at] == value.seq:
+            return
+        self.seqs.insert(at, value.seq)
+        self.values.insert(at, value)
+
+    def at(self, seq: int, cpu: int | None) -> MsrValue | None:
+        """The last value at or before `seq`, on `cpu` if that CPU has one, else on any CPU."""
+        end = bisect.bisect_right(self.seqs, seq)
+        fallback = None
+        for position in range(end - 1, -1, -1):
+            value = self.values[position]
+            if cpu is None or value.cpu == cpu:
+                return value
+            if fallback is None:
+                fallback = value
+        return fallback
+
+
+class TraceIndex:
+    """Process names, MSR values over time and the owners of FS/GS base values."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self._msrs: dict[int, _History] = {}
+        self._owners: dict[int, list[Owner]] = {}
+        self.owner_scan_done = False
+        self.owners_scanned_to: int = -1  # owners are complete for moments up to this seq
+
+    def feed(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self._feed_one(event)
+
+    def _feed_one(self, event: Event) -> None:
+        if isinstance(event, ProcessEvent):
+            if event.action == "start" or event.pid not in self.names:
+                self.names[event.pid] = event.name
+        elif isinstance(event, MsrWrite | MsrRead):
+            value = event.new if isinstance(event, MsrWrite) else event.value
+            how = "wrmsr" if isinstance(event, MsrWrite) else "rdmsr"
+            history = self._msrs.setdefault(event.msr, _History())
+            history.add(MsrValue(event.msr, value, event.seq, event.cpu, how))
+            # GS base as the kernel sets it is the per-CPU area (Linux's wrmsr in cpu_init).
+            if event.msr == MSR_GS_BASE and value and in_kernel(event.pc):
+                self._own(value, Owner(f"per-CPU area of CPU {event.cpu}", event.seq))
+        elif isinstance(event, SyscallEntry):
+            if event.nr == ARCH_PRCTL and event.args[0] == ARCH_SET_FS and event.args[1]:
+                self._own(event.args[1], Owner(self._app_tcb(event.pid), event.seq))
+        elif isinstance(event, SegBaseChange):
+            if event.which == "fs" and event.cause == SegCause.ARCH_PRCTL and event.new:
+                self._own(event.new, Owner(self._app_tcb(event.pid), event.seq))
+
+    def _app_tcb(self, pid: int) -> str:
+        name = self.names.get(pid)
+        return f"app TCB of pid {pid}" + (f" ({name})" if name else "")
+
+    def _own(self, value: int, owner: Owner) -> None:
+        owners = self._owners.setdefault(value, [])
+        if any(o.since == owner.since for o in owners):
+            return
+        bisect.insort(owners, owner, key=lambda o: o.since)
+
+    def msr_at(self, msr: int, seq: int, cpu: int | None = None) -> MsrValue | None:
+        history = self._msrs.get(msr)
+        return history.at(seq, cpu) if history else None
+
+    def msrs_seen(self) -> list[int]:
+        return sorted(self._msrs)
+
+    def owner(self, value: int, seq: int) -> str | None:
+        """Who `value` belongs to at `seq`: "zero", a per-CPU area, an app TCB, or None."""
+        if value == 0:
+            return "zero"
+        owners = self._owners.get(value)
+        if not owners:
+            return None
+        known = [o for o in owners if o.since <= seq]
+        return known[-1].label if known else None
+
+    def process_label(self, pid: int | None) -> str:
+        if pid is None:
+            return ""
+        name = self.names.get(pid, "kernel" if pid == 0 else "?")
+        return f"{pid}:{name}"

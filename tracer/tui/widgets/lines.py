@@ -1,0 +1,110 @@
+"""A scrolling list of pre-rendered text lines with a cursor (entry path, console, findings)."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class LinesView(ScrollView, can_focus=True):
+    COMPONENT_CLASSES = {"lines--cursor", "lines--here"}
+
+    BINDINGS = [
+        Binding("j,down", "move(1)", "down", show=False),
+        Binding("k,up", "move(-1)", "up", show=False),
+        Binding("g,home", "jump(0)", "first", show=False),
+        Binding("G,end", "jump(-1)", "last", show=False),
+        Binding("pagedown,ctrl+d", "page(1)", "page down", show=False),
+        Binding("pageup,ctrl+u", "page(-1)", "page up", show=False),
+        Binding("enter", "choose", "go to", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, init=False)
+
+    class Chosen(Message):
+        """Enter on a line."""
+
+        def __init__(self, view: LinesView, index: int) -> None:
+            super().__init__()
+            self.view = view
+            self.index = index
+
+        @property
+        def control(self) -> LinesView:
+            return self.view
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.lines: list[Text] = []
+        self.here: int | None = None
+        self._strips: dict[tuple[int, int], list[Segment]] = {}
+
+    def set_lines(self, lines: list[Text], here: int | None = None) -> None:
+        self.lines = lines
+        self._strips.clear()
+        self.virtual_size = Size(max((line.cell_len for line in lines), default=0), len(lines))
+        self.set_here(here)
+        self.refresh()
+
+    def set_here(self, here: int | None) -> None:
+        """Mark one line (the selected event's) and bring it into view."""
+        self.here = here
+        if here is not None:
+            self.cursor = here
+            self._center(here)
+        self.refresh()
+
+    def _center(self, index: int) -> None:
+        height = self.scrollable_content_region.height or self.size.height or 1
+        self.scroll_to(y=max(0, index - height // 3), animate=False, immediate=True)
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self.lines) - 1))
+
+    def watch_cursor(self, value: int) -> None:
+        height = self.scrollable_content_region.height or 1
+        top = int(self.scroll_y)
+        if value < top:
+            self.scroll_to(y=value, animate=False, immediate=True)
+        elif value >= top + height:
+            self.scroll_to(y=value - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        self.cursor += delta
+
+    def action_jump(self, where: int) -> None:
+        self.cursor = where if where >= 0 else len(self.lines) - 1
+
+    def action_page(self, direction: int) -> None:
+        self.cursor += direction * max(1, self.scrollable_content_region.height - 1)
+
+    def action_choose(self) -> None:
+        if self.lines:
+            self.post_message(self.Chosen(self, self.cursor))
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width or self.size.width
+        if index >= len(self.lines):
+            return Strip.blank(width, self.rich_style)
+        segments = list(self.lines[index].render(self.app.console))
+        strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
+        strip = strip.apply_style(self.rich_style).adjust_cell_length(width, self.rich_style)
+        if index == self.here:
+            strip = strip.apply_style(self.get_component_rich_style("lines--here"))
+        if index == self.cursor and self.has_focus:
+            strip = strip.apply_style(self.get_component_rich_style("lines--cursor"))
+        return strip
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()

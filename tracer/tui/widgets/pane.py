@@ -1,0 +1,53 @@
+"""A tab that shows the selected moment; it redraws only when visible and the moment changed."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from tracer.events import Event
+from tracer.tui.open_trace import OpenTrace
+
+
+def moment_title(trace: OpenTrace, event: Event) -> Text:
+    cpu = getattr(event, "cpu", None)
+    pid = getattr(event, "pid", None)
+    parts = [f"#{event.seq}", f"{event.time_ns / 1e9:.6f} s"]
+    if cpu is not None:
+        parts.append(f"cpu{cpu}")
+    if pid is not None:
+        parts.append(trace.index.process_label(pid))
+    parts.append(event.kind.value.replace("_", " "))
+    return Text("  ".join(parts), style="bold")
+
+
+class MomentPane(VerticalScroll):
+    """Subclasses implement `render_event` and return what the body shows."""
+
+    def __init__(self, trace: OpenTrace, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.trace = trace
+        self._shown: tuple[int, int] | None = None  # (seq, generation)
+        self.generation = 0  # bumped when what the pane depends on changes (kernel loaded...)
+        self.body = Static(Text("no event selected", style="dim"), classes="pane-body")
+
+    def compose(self) -> ComposeResult:
+        yield self.body
+
+    def show_event(self, event: Event | None) -> None:
+        if event is None:
+            return
+        key = (event.seq, self.generation)
+        if key == self._shown:
+            return
+        self._shown = key
+        self.body.update(self.render_event(event))
+
+    def invalidate(self) -> None:
+        self.generation += 1
+
+    def render_event(self, event: Event) -> RenderableType:
+        raise NotImplementedError

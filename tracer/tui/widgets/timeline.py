@@ -1,0 +1,209 @@
+"""The timeline: one row per event, drawn a line at a time from pages of the trace source."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from tracer.events import Event
+from tracer.tui.view_models.rows import TimelineRow
+from tracer.tui.view_models.timeline import TimelineRows
+
+TIME_WIDTH = 10
+CPU_WIDTH = 3
+PROCESS_WIDTH = 13
+KIND_WIDTH = 7
+ROW_STYLES = ("entry", "exit", "error", "msr", "segbase", "process", "gap", "note", "warning")
+
+
+def header_text(width: int) -> str:
+    text = (f" {'time s':>{TIME_WIDTH}} {'cpu':<{CPU_WIDTH}} {'process':<{PROCESS_WIDTH}} "
+            f"{'kind':<{KIND_WIDTH}} summary")
+    return text[:width]
+
+
+class TimelineHeader(Static):
+    """Column titles above the timeline."""
+
+    def on_resize(self) -> None:
+        self.update(header_text(self.size.width))
+
+
+class Timeline(ScrollView, can_focus=True):
+    """Every event of the (filtered) trace; the cursor row is the selected moment."""
+
+    COMPONENT_CLASSES = {
+        "timeline--cursor",
+        "timeline--mark",
+        "timeline--flag",
+        "timeline--dim",
+        *(f"timeline--{style}" for style in ROW_STYLES),
+    }
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "down", show=False),
+        Binding("k,up", "cursor_up", "up", show=False),
+        Binding("g,home", "first", "first event", show=False),
+        Binding("G,end", "last", "last event", show=False),
+        Binding("pagedown,space,ctrl+f", "page_down", "page down", show=False),
+        Binding("pageup,b,ctrl+b", "page_up", "page up", show=False),
+        Binding("ctrl+d", "half_down", "half page down", show=False),
+        Binding("ctrl+u", "half_up", "half page up", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class Selected(Message):
+        """The cursor moved to another event."""
+
+        def __init__(self, timeline: Timeline, index: int, event: Event) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.index = index
+            self.event = event
+
+        @property
+        def control(self) -> Timeline:
+            return self.timeline
+
+    def __init__(self, rows: TimelineRows, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows = rows
+        self.marks: dict[int, str] = {}  # seq -> bookmark letter
+        self.follow = False  # live: keep the cursor on the newest event
+        self._selected_seq: int | None = None
+
+    # Data.
+
+    def set_rows(self, rows: TimelineRows, keep_seq: int | None = None) -> None:
+        """Show another view of the trace (a new filter); stay near `keep_seq` if given."""
+        self.rows = rows
+        self._selected_seq = None
+        self._resize_virtual()
+        index = rows.index_of(keep_seq) if keep_seq is not None else None
+        self.cursor = index if index is not None else 0
+        self.refresh()
+
+    def grew(self) -> None:
+        """The rows' source has more events (live capture, or a filter scan found more)."""
+        old = self.virtual_size.height
+        self.rows.grew()
+        self._resize_virtual()
+        if self.follow and self.rows.count():
+            self.cursor = self.rows.count() - 1
+        elif old == 0 and self.rows.count():
+            self.cursor = 0
+        self.refresh()
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self.size.width, self.rows.count())
+
+    def on_resize(self) -> None:
+        self._resize_virtual()
+
+    @property
+    def selected_event(self) -> Event | None:
+        return self.rows.event(self.cursor)
+
+    def select_seq(self, seq: int) -> bool:
+        """Put the cursor on `seq` (or the nearest row after it); False if the view is empty."""
+        index = self.rows.index_of(seq, nearest=True)
+        if index is None:
+            return False
+        self.cursor = index
+        return True
+
+    # Cursor.
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, self.rows.count() - 1))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        event = self.rows.event(new)
+        if event is not None and event.seq != self._selected_seq:
+            self._selected_seq = event.seq
+            self.post_message(self.Selected(self, new, event))
+
+    def _scroll_cursor_into_view(self) -> None:
+        height = self.scrollable_content_region.height or 1
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    @property
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height)
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = self.rows.count() - 1
+
+    def action_page_down(self) -> None:
+        self.cursor += self._page
+
+    def action_page_up(self) -> None:
+        self.cursor -= self._page
+
+    def action_half_down(self) -> None:
+        self.cursor += self._page // 2 or 1
+
+    def action_half_up(self) -> None:
+        self.cursor -= self._page // 2 or 1
+
+    # Drawing.
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.scrollable_content_region.width or self.size.width
+        found = self.rows.row(index)
+        if found is None:
+            return Strip.blank(width, self.rich_style)
+        _, row = found
+        segments = self._segments(row, width)
+        strip = Strip(segments).adjust_cell_length(width, self.rich_style)
+        if index == self.cursor:
+            strip = strip.apply_style(self.get_component_rich_style("timeline--cursor"))
+        return strip
+
+    def _segments(self, row: TimelineRow, width: int) -> list[Segment]:
+        style = self.get_component_rich_style
+        base = self.rich_style
+        kind_style = base + style(f"timeline--{row.style}")
+        dim = base + style("timeline--dim")
+        mark = self.marks.get(row.seq)
+        if mark is not None:
+            flag = Segment(mark, base + style("timeline--mark"))
+        elif row.flagged:
+            flag = Segment("!", base + style("timeline--flag"))
+        else:
+            flag = Segment(" ", base)
+        process = row.process[:PROCESS_WIDTH]
+        fixed = [
+            flag,
+            Segment(f"{row.time:>{TIME_WIDTH}} ", dim),
+            Segment(f"{row.cpu:<{CPU_WIDTH}} ", base),
+            Segment(f"{process:<{PROCESS_WIDTH}} ", base),
+            Segment(f"{row.kind:<{KIND_WIDTH}} ", kind_style),
+        ]
+        used = sum(segment.cell_length for segment in fixed)
+        summary = row.summary[: max(0, width - used)]
+        return [*fixed, Segment(summary, kind_style if row.style != "entry" else base + Style())]
