@@ -75,12 +75,15 @@ class Batch:
 class Cpu:
     """Register and memory access for the thread (vCPU) that hit a probe."""
 
+    inferior = None
+
     def __init__(self) -> None:
         self.frame = gdb.selected_frame()
-        self.inferior = gdb.selected_inferior()
+        if Cpu.inferior is None:
+            Cpu.inferior = gdb.selected_inferior()
 
     def reg(self, name: str) -> int:
-        return _u64(self.frame.read_register(name))
+        return int(self.frame.read_register(name)) & MASK64
 
     def regs(self, names) -> dict:
         return {name: self.reg(name) for name in names}
@@ -123,6 +126,8 @@ class Agent:
         self.skip_addr: int | None = None
         self.last_hit: tuple[int, int] | None = None
         self.duplicates = 0
+        self.handler_ns = 0
+        self.handled = 0
         self.decode = _load_decoder()
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
@@ -183,7 +188,7 @@ class Agent:
             "syscall_entry", pc, cpu,
             regs_addr=regs_addr,
             ptregs=None if data is None else data.hex(),
-            cpu_regs=cpu.regs(("rax", "rcx", "r11", "rsp")),
+            cpu_regs={} if data is not None else cpu.regs(("rax", "rcx", "r11", "rsp")),
             memory=memory,
         )
         self.inflight[record["cr3"]] = {"regs_addr": regs_addr, "nr": nr, "args": args}
@@ -279,12 +284,16 @@ class Probe(gdb.Breakpoint):
             agent.duplicates += 1
             return False
         agent.last_hit = where
+        started = time.perf_counter_ns()
         try:
             return bool(self.handler(self.agent, self.probe, Cpu()))
         except Exception as exc:  # a probe must never stop the guest by accident
             self.agent.batch.add({"probe": "agent_error", "kind": self.probe["kind"],
                                   "error": f"{type(exc).__name__}: {exc}"})
             return False
+        finally:
+            agent.handler_ns += time.perf_counter_ns() - started
+            agent.handled += 1
 
 
 def _load_decoder():
@@ -339,3 +348,10 @@ def set_stop_on_lstar(value: bool) -> None:
 def skip_next(addr: int) -> None:
     """Let the next hit at addr pass unrecorded (after the tracer moved RIP back onto it)."""
     AGENT.skip_addr = int(addr)
+
+
+def stats() -> None:
+    """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
+    a = AGENT
+    gdb.write(f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
+              f"duplicates={a.duplicates} written={a.batch.written}\n")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracer.decode.msr import describe_msr, msr_name
+from tracer.decode.msr import msr_name
 from tracer.tui.view_models.moment import BASES, Moment, changed
+from tracer.tui.view_models.rows import Symbolizer, msr_detail
 
-Symbolizer = Callable[[int], str | None]
 BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
 
 
@@ -23,24 +22,12 @@ class CpuRow:
     known: bool = True
 
 
-def msr_detail(msr: int, value: int, symbolize: Symbolizer | None) -> str:
-    """describe_msr without the value it starts with: "SCE|LME", "entry_SYSCALL_64"."""
-    text = describe_msr(msr, value, symbolize)
-    head = f"{value:#x}"
-    if text.startswith(head):
-        text = text[len(head) :].strip()
-    if text.startswith("(") and text.endswith(")"):
-        text = text[1:-1]
-    if text.startswith("<") and text.endswith(">"):
-        text = text[1:-1]
-    return text
-
-
 def hex64(value: int) -> str:
     return f"{value:016x}"
 
 
 def _source(how: str, seq: int | None) -> str:
+    how = how.removeprefix("at syscall ").replace(", inferred", "?")
     return how if seq is None else f"{how} #{seq}"
 
 

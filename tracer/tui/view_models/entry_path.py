@@ -69,11 +69,10 @@ def here_line(lines: Sequence[EntryLine]) -> int | None:
 
 def path_summary(path: EntryPath, fields: Sequence[str], symbolize: object = None) -> list[str]:
     """A few lines above the listing: entry, dispatcher, counts."""
+    exits = ", ".join(kind for _, kind in path.exit_sites) or "none found"
     out = [
-        f"entry {path.entry:#x}, {len(path.instructions)} instructions in {len(path.blocks)} "
-        f"blocks; {len(path.pushes)} pushes build pt_regs ({len(fields)} fields)",
-        f"swapgs at entry {len(path.entry_swapgs)}, at exit {len(path.exit_swapgs)}; exits: "
-        + (", ".join(kind for _, kind in path.exit_sites) or "none found"),
+        f"{len(path.instructions)} instructions, {len(path.pushes)} pushes build pt_regs, "
+        f"swapgs {len(path.entry_swapgs)} in / {len(path.exit_swapgs)} out, exits: {exits}",
     ]
     out.extend(path.notes)
     return out

@@ -184,18 +184,16 @@ def changed(now: Moment, before: Moment | None) -> set[str]:
     """Names of the rows whose value differs from the previous moment on this CPU."""
     if before is None:
         return set()
-    names = set()
-    if now.rip != before.rip:
-        names.add("rip")
-    if now.ring != before.ring:
-        names.add("ring")
-    if now.cr3 != before.cr3:
-        names.add("cr3")
+    pairs: list[tuple[str, int | None, int | None]] = [
+        ("rip", now.rip, before.rip),
+        ("ring", now.ring, before.ring),
+        ("cr3", now.cr3, before.cr3),
+    ]
     for msr, value in now.msrs.items():
         old = before.msrs.get(msr)
-        if (value and value.value) != (old and old.value):
-            names.add(f"msr:{msr:#x}")
+        pairs.append((f"msr:{msr:#x}", value.value if value else None,
+                      old.value if old else None))
     for which in BASES:
-        if now.bases[which].value != before.bases[which].value:
-            names.add(which)
-    return names
+        pairs.append((which, now.bases[which].value, before.bases[which].value))
+    # A value that only became known (nothing recorded before) is not a change.
+    return {name for name, new, old in pairs if new is not None and old is not None and new != old}

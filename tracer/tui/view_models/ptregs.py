@@ -20,6 +20,11 @@ _NR_FIELDS = ("orig_ax", "orig_rax")
 _RET_FIELDS = ("ax", "rax")
 _FLAGS_FIELDS = ("flags", "eflags", "rflags", "r11")
 _SELECTOR_FIELDS = ("cs", "ss")
+SYSCALL_ORDER = (
+    "orig_ax", "orig_rax", "ax", "rax", "di", "rdi", "si", "rsi", "dx", "rdx", "r10", "r8", "r9",
+    "ip", "rip", "sp", "rsp", "flags", "eflags", "cs", "ss", "cx", "rcx", "r11",
+)  # fmt: skip
+"""The fields a syscall is about come first; the callee-saved rest follow in layout order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,8 @@ def build_ptregs_view(
     for event in (entry, exit_):
         if event is not None:
             names.extend(name for name, _ in event.regs if name not in names)
+    rank = {name: i for i, name in enumerate(SYSCALL_ORDER)}
+    names.sort(key=lambda name: rank.get(name, len(rank)))
     at_entry = dict(entry.regs) if entry else {}
     at_exit = dict(exit_.regs) if exit_ else {}
     rows = tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracer.decode.msr import describe_msr, msr_name
@@ -20,6 +21,7 @@ from tracer.events import (
 )
 from tracer.tui.view_models.trace_index import TraceIndex
 
+Symbolizer = Callable[[int], str | None]
 BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
 KIND_LABELS = {
     "syscall_entry": "entry",
@@ -48,6 +50,19 @@ class TimelineRow:
     def text(self) -> str:
         """What text search and text filters look at."""
         return f"{self.time} cpu{self.cpu} {self.process} {self.kind} {self.summary}"
+
+
+def msr_detail(msr: int, value: int, symbolize: Symbolizer | None) -> str:
+    """describe_msr without the value it starts with: "SCE|LME", "entry_SYSCALL_64"."""
+    text = describe_msr(msr, value, symbolize)
+    head = f"{value:#x}"
+    if text.startswith(head):
+        text = text[len(head) :].strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    return text
 
 
 def format_time(time_ns: int) -> str:
@@ -97,10 +112,10 @@ def summarize(event: Event, entry: SyscallEntry | None = None) -> tuple[str, str
         return syscall_text(entry, event), style
     if isinstance(event, MsrWrite):
         old = "?" if event.old is None else f"{event.old:#x}"
-        desc = describe_msr(event.msr, event.new, None)
+        desc = msr_detail(event.msr, event.new, None)
         return f"{msr_name(event.msr)} {old} -> {event.new:#x}  {desc}".rstrip(), "msr"
     if isinstance(event, MsrRead):
-        desc = describe_msr(event.msr, event.value, None)
+        desc = msr_detail(event.msr, event.value, None)
         return f"{msr_name(event.msr)} = {event.value:#x}  {desc}".rstrip(), "msr"
     if isinstance(event, SegBaseChange):
         how = ", inferred" if event.inferred else ""

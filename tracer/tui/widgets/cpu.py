@@ -32,7 +32,7 @@ class CpuPanel(MomentPane):
             table.add_row(name, Text(row.value, style=value_style), Text(row.detail),
                           Text(row.source, style=style("cpu--source")))
         title = moment_title(self.trace, event)
-        hint = Text(" (* changed since the previous event on this CPU)", style="dim")
+        hint = Text("   * changed", style="dim")
         if not self.trace.index.owner_scan_done and event.seq > self.trace.index.owners_scanned_to:
             hint.append("  owners: still indexing", style="dim italic")
         return Group(title + hint, table)

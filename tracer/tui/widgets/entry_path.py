@@ -55,8 +55,7 @@ class EntryPathPanel(Vertical):
             self.listing.set_lines([])
             return
         self._lines = entry_lines(path, fields, self._pc)
-        head = Text(f"{self.trace.kernel_path}\n", style="bold")
-        head.append("\n".join(path_summary(path, fields)), style="dim")
+        head = Text("\n".join(path_summary(path, fields)), style="dim")
         self.summary.update(head)
         self._show_lines()
 

@@ -23,6 +23,8 @@ class LinesView(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+d", "page(1)", "page down", show=False),
         Binding("pageup,ctrl+u", "page(-1)", "page up", show=False),
         Binding("enter", "choose", "go to", show=False),
+        Binding("h,left", "scroll_columns(-8)", "left", show=False),
+        Binding("l,right", "scroll_columns(8)", "right", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, init=False)
@@ -85,6 +87,9 @@ class LinesView(ScrollView, can_focus=True):
     def action_page(self, direction: int) -> None:
         self.cursor += direction * max(1, self.scrollable_content_region.height - 1)
 
+    def action_scroll_columns(self, delta: int) -> None:
+        self.scroll_to(x=max(0, self.scroll_x + delta), animate=False, immediate=True)
+
     def action_choose(self) -> None:
         if self.lines:
             self.post_message(self.Chosen(self, self.cursor))
@@ -94,14 +99,17 @@ class LinesView(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         if index >= len(self.lines):
             return Strip.blank(width, self.rich_style)
-        segments = list(self.lines[index].render(self.app.console))
+        segments = list(Segment.apply_style(self.lines[index].render(self.app.console),
+                                             style=self.rich_style))
         strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
-        strip = strip.apply_style(self.rich_style).adjust_cell_length(width, self.rich_style)
-        if index == self.here:
-            strip = strip.apply_style(self.get_component_rich_style("lines--here"))
-        if index == self.cursor and self.has_focus:
-            strip = strip.apply_style(self.get_component_rich_style("lines--cursor"))
-        return strip
+        fill = self.rich_style
+        for applies, name in ((index == self.here, "lines--here"),
+                              (index == self.cursor and self.has_focus, "lines--cursor")):
+            if applies:
+                post = self.get_component_rich_style(name)
+                strip = Strip(Segment.apply_style(list(strip), post_style=post))
+                fill = fill + post
+        return strip.adjust_cell_length(width, fill)
 
     def on_focus(self) -> None:
         self.refresh()

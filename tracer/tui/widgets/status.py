@@ -11,7 +11,7 @@ class TraceBar(Static):
     """`tracer  trace.db  12,345 events  kernel.elf  complete`"""
 
     def show(self, name: str, events: int, kernel: str, state: str) -> None:
-        text = Text(" tracer ", style="bold reverse")
+        text = Text(" tracer", style="bold")
         text.append(f" {name}", style="bold")
         text.append(f"  {events:,} events", style="")
         if kernel:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.segment import Segment
-from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -179,10 +178,11 @@ class Timeline(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         _, row = found
         segments = self._segments(row, width)
-        strip = Strip(segments).adjust_cell_length(width, self.rich_style)
         if index == self.cursor:
-            strip = strip.apply_style(self.get_component_rich_style("timeline--cursor"))
-        return strip
+            cursor = self.get_component_rich_style("timeline--cursor")
+            segments = list(Segment.apply_style(segments, post_style=cursor))
+            return Strip(segments).adjust_cell_length(width, self.rich_style + cursor)
+        return Strip(segments).adjust_cell_length(width, self.rich_style)
 
     def _segments(self, row: TimelineRow, width: int) -> list[Segment]:
         style = self.get_component_rich_style
@@ -206,4 +206,4 @@ class Timeline(ScrollView, can_focus=True):
         ]
         used = sum(segment.cell_length for segment in fixed)
         summary = row.summary[: max(0, width - used)]
-        return [*fixed, Segment(summary, kind_style if row.style != "entry" else base + Style())]
+        return [*fixed, Segment(summary, kind_style)]
