@@ -27,6 +27,11 @@ class EventKind(StrEnum):
     MSR_READ = "msr_read"
     SEGBASE = "segbase"
     PROCESS = "process"
+    CONTEXT_SWITCH = "context_switch"
+    INTERRUPT = "interrupt"
+    TLS_SNAPSHOT = "tls_snapshot"
+    FUNC_ENTRY = "func_entry"
+    FUNC_EXIT = "func_exit"
     GAP = "gap"
     NOTE = "note"
 
@@ -42,6 +47,10 @@ class SegCause(StrEnum):
     SYSCALL_ENTRY = "syscall_entry"
     SYSCALL_EXIT = "syscall_exit"
     CONTEXT_SWITCH = "context_switch"
+    INTERRUPT_ENTRY = "interrupt_entry"
+    INTERRUPT_EXIT = "interrupt_exit"
+    EXCEPTION_ENTRY = "exception_entry"
+    EXCEPTION_EXIT = "exception_exit"
     UNKNOWN = "unknown"
 
 
@@ -156,6 +165,8 @@ class SegBaseChange:
     cause: SegCause
     pc: int
     inferred: bool = False
+    old_owner: str = ""
+    new_owner: str = ""
     kind: EventKind = field(default=EventKind.SEGBASE, init=False)
 
 
@@ -172,6 +183,96 @@ class ProcessEvent:
     name: str
     status: int | None = None
     kind: EventKind = field(default=EventKind.PROCESS, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSwitch:
+    """The CPU moved from one thread to another (pid 0 is the kernel's own thread)."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    prev_pid: int
+    next_pid: int
+    prev_name: str
+    next_name: str
+    pc: int
+    kind: EventKind = field(default=EventKind.CONTEXT_SWITCH, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """An interrupt or exception taken (action "entry") or returned from ("exit").
+
+    `from_ring` is the ring the CPU was in when it was taken; `rip` the interrupted RIP;
+    `cr2` the faulting address for page faults.
+    """
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    action: Literal["entry", "exit"]
+    vector: int
+    name: str
+    error_code: int | None
+    cr2: int | None
+    from_ring: int
+    rip: int
+    pc: int
+    kind: EventKind = field(default=EventKind.INTERRUPT, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSnapshot:
+    """A thread-local block read at an event: does fs:0 point to itself, and the named
+    thread-local variables (from TLS symbols and TP offsets) with their values."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    fs_base: int
+    self_pointer: int | None
+    owner: str
+    variables: tuple[tuple[str, int | None], ...] = ()
+    kind: EventKind = field(default=EventKind.TLS_SNAPSHOT, init=False)
+
+    @property
+    def self_pointer_ok(self) -> bool:
+        return self.self_pointer == self.fs_base
+
+
+@dataclass(frozen=True, slots=True)
+class FuncEntry:
+    """A kernel (or user) function was entered. `guest_ns` is guest time when the source can
+    read it honestly (the guest's TSC from its ring buffer), else None."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    addr: int
+    depth: int
+    guest_ns: int | None = None
+    source: Literal["ringbuf", "breakpoint"] = "ringbuf"
+    kind: EventKind = field(default=EventKind.FUNC_ENTRY, init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FuncExit:
+    """A function returned; `retval` is RAX at the return when the source recorded it."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    pid: int
+    addr: int
+    depth: int
+    guest_ns: int | None = None
+    retval: int | None = None
+    source: Literal["ringbuf", "breakpoint"] = "ringbuf"
+    kind: EventKind = field(default=EventKind.FUNC_EXIT, init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +298,8 @@ class Note:
 
 
 Event: TypeAlias = (
-    SyscallEntry | SyscallExit | MsrWrite | MsrRead | SegBaseChange | ProcessEvent | Gap | Note
+    SyscallEntry | SyscallExit | MsrWrite | MsrRead | SegBaseChange | ProcessEvent
+    | ContextSwitch | Interrupt | TlsSnapshot | FuncEntry | FuncExit | Gap | Note
 )
 
 EVENT_TYPES: dict[EventKind, type] = {
@@ -207,6 +309,11 @@ EVENT_TYPES: dict[EventKind, type] = {
     EventKind.MSR_READ: MsrRead,
     EventKind.SEGBASE: SegBaseChange,
     EventKind.PROCESS: ProcessEvent,
+    EventKind.CONTEXT_SWITCH: ContextSwitch,
+    EventKind.INTERRUPT: Interrupt,
+    EventKind.TLS_SNAPSHOT: TlsSnapshot,
+    EventKind.FUNC_ENTRY: FuncEntry,
+    EventKind.FUNC_EXIT: FuncExit,
     EventKind.GAP: Gap,
     EventKind.NOTE: Note,
 }

@@ -9,6 +9,11 @@ import pytest
 
 from tracer.events import (
     EVENT_TYPES,
+    ContextSwitch,
+    FuncEntry,
+    FuncExit,
+    Interrupt,
+    TlsSnapshot,
     Event,
     EventKind,
     Gap,
@@ -67,6 +72,17 @@ def _samples() -> list[Event]:
         Gap(15, 23, "cut", count=0),
         Note(16, 24, "guest powered off"),
         Note(17, 25, "line\nbreak \x00 nul", level="error"),
+        SegBaseChange(30, 16, 0, 1, "fs", 1, 2, SegCause.CONTEXT_SWITCH, 0, False,
+                      "app-tcb[hello:1]", "kernel-tcb[thread 2]"),
+        ContextSwitch(31, 16, 0, 1, 2, "tls-glibc", "tls-glibc", U64),
+        Interrupt(32, 16, 0, 1, "entry", 14, "#PF", U64, U64, 3, U64, 0),
+        Interrupt(33, 16, 0, 1, "exit", 32, "timer", None, None, 0, 0, U64),
+        TlsSnapshot(34, 16, 0, 1, U64, None, "app-tcb[x:1]", (("a", 1), ("b", None), ("c", U64))),
+        TlsSnapshot(35, 16, 0, 1, 0, 0, ""),
+        FuncEntry(36, 16, 0, 1, U64, 0),
+        FuncEntry(37, 16, 0, 1, 0, 63, guest_ns=U64, source="breakpoint"),
+        FuncExit(38, 16, 0, 1, U64, 0, None, None),
+        FuncExit(39, 16, 0, 1, U64, 2, 12, U64, source="breakpoint"),
         Note((1 << 63) - 1, U64, "last", level="warning"),
     ]
 
