@@ -1,8 +1,8 @@
 """`tracer tui`: browse a trace file, or capture live and watch the events arrive.
 
-    tracer tui trace.db                      replay a recorded trace
-    tracer tui [--kernel K --program P ...]  capture (options as for `tracer capture`) and watch
-    tracer tui trace.db --screenshots DIR    write screenshots of every pane and exit
+tracer tui trace.db                      replay a recorded trace
+tracer tui [--kernel K --program P ...]  capture (options as for `tracer capture`) and watch
+tracer tui trace.db --screenshots DIR    write screenshots of every pane and exit
 """
 
 from __future__ import annotations
@@ -27,14 +27,20 @@ def _capture_options_parser() -> argparse.ArgumentParser:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "tui", parents=[_capture_options_parser()], add_help=False,
+        "tui",
+        parents=[_capture_options_parser()],
+        add_help=False,
         help="browse a trace in a terminal UI (or capture live into it)",
         description="Browse a trace file: timeline, CPU state, pt_regs, TLS, entry path. "
         "Without a file, boot the guest (options as for `capture`) and watch live.",
     )
     p.add_argument("trace", type=Path, nargs="?", help="trace file to browse (omit for live)")
-    p.add_argument("--screenshots", type=Path, metavar="DIR",
-                   help="write SVG and PNG screenshots of every pane to DIR and exit")
+    p.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="write SVG and PNG screenshots of every pane to DIR and exit",
+    )
     p.set_defaults(run=run)
 
 

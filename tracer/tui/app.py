@@ -33,5 +33,6 @@ class TracerApp(App[None]):
             for action in ACTIONS:
                 if action.palette:
                     keys = action.shown or action.keys
-                    yield SystemCommand(action.title, f"key: {keys}",
-                                        partial(screen.run_action, action.action))
+                    yield SystemCommand(
+                        action.title, f"key: {keys}", partial(screen.run_action, action.action)
+                    )

@@ -18,8 +18,14 @@ _SCAN_CHUNK = 2048
 class OpenTrace:
     """The trace the TUI shows; `source` is a `TraceReader` (replay) or `MemoryTrace` (live)."""
 
-    def __init__(self, source: TraceSource, path: str | os.PathLike[str] | None = None,
-                 *, live: bool = False, kernel: Path | None = None) -> None:
+    def __init__(
+        self,
+        source: TraceSource,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        live: bool = False,
+        kernel: Path | None = None,
+    ) -> None:
         self.source = source
         self.path = None if path is None else os.fspath(path)
         self.live = live
@@ -72,7 +78,14 @@ class OpenTrace:
         if self._kernel_override is not None:
             return self._kernel_override
         text = self.meta.get("kernel")
-        return Path(text) if text else None
+        return self._resolve(text) if text else None
+
+    def _resolve(self, text: str) -> Path:
+        """Meta paths relative to the trace file's folder (a trace moved with its binaries)."""
+        path = Path(text)
+        if not path.is_absolute() and self.path is not None:
+            path = Path(self.path).resolve().parent / path
+        return path
 
     def image(self, path: Path | None) -> Any:
         """An `ElfImage`, opened once; None when missing or unreadable (see `image_error`)."""
@@ -140,7 +153,7 @@ class OpenTrace:
         """The program file the trace's meta lists under this process name."""
         for text in self.meta.get("programs", "").split():
             if os.path.basename(text) == name:
-                return Path(text)
+                return self._resolve(text)
         return None
 
     def console(self) -> str | None:

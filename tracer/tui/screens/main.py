@@ -169,8 +169,13 @@ class MainScreen(Screen[None]):
         self.panes["tls"].invalidate()
         self.show_active_pane()
 
-    async def run_sliced(self, steps: Iterator[Any], label: str, percent: bool = False,
-                         on_slice: Callable[[], None] | None = None) -> Any:
+    async def run_sliced(
+        self,
+        steps: Iterator[Any],
+        label: str,
+        percent: bool = False,
+        on_slice: Callable[[], None] | None = None,
+    ) -> Any:
         """Drive a generator a slice of time at a time, keeping the keyboard answered."""
         while True:
             deadline = time.perf_counter() + _SLICE
@@ -234,7 +239,9 @@ class MainScreen(Screen[None]):
         kinds, predicate = JUMP_KINDS[what]
         start = self.timeline.cursor
         steps = self.timeline.rows.find(start, direction > 0, kinds, predicate)
-        found = await self.run_sliced(steps, f"looking for the {'next' if direction > 0 else 'previous'} {what}")
+        found = await self.run_sliced(
+            steps, f"looking for the {'next' if direction > 0 else 'previous'} {what}"
+        )
         if found is None:
             self.say(f"no {'next' if direction > 0 else 'previous'} {what} in this view")
         else:
@@ -258,8 +265,11 @@ class MainScreen(Screen[None]):
 
         value = str(self.search) if self.search else ""
         self.app.push_screen(
-            PromptScreen("search /", value=value, hint="text, or /regex/; n and N repeat",
-                         check=check), done)
+            PromptScreen(
+                "search /", value=value, hint="text, or /regex/; n and N repeat", check=check
+            ),
+            done,
+        )
 
     def action_search_again(self, direction: int) -> None:
         if self.search is None:
@@ -271,8 +281,9 @@ class MainScreen(Screen[None]):
     async def run_search(self, direction: int) -> None:
         matcher = self.search
         assert matcher is not None
-        steps = self.timeline.rows.search(self.timeline.cursor, direction > 0,
-                                          lambda event, row: matcher.matches(row.text))
+        steps = self.timeline.rows.search(
+            self.timeline.cursor, direction > 0, lambda event, row: matcher.matches(row.text)
+        )
         found = await self.run_sliced(steps, f"searching {matcher}")
         if found is None:
             self.say(f"{matcher}: no {'more' if direction > 0 else 'earlier'} matches")
@@ -294,10 +305,15 @@ class MainScreen(Screen[None]):
             if text is not None:
                 self.apply_filter(parse_filter(text))
 
-        self.app.push_screen(PromptScreen(
-            "filter", value=self.view_filter.describe(), check=check,
-            hint="kind:syscall,segbase,msr pid:N cpu:N sys:write text /regex/ (empty: all)",
-        ), done)
+        self.app.push_screen(
+            PromptScreen(
+                "filter",
+                value=self.view_filter.describe(),
+                check=check,
+                hint="kind:syscall,segbase,msr pid:N cpu:N sys:write text /regex/ (empty: all)",
+            ),
+            done,
+        )
 
     def action_clear_filter(self) -> None:
         self.apply_filter(ViewFilter())
@@ -306,8 +322,9 @@ class MainScreen(Screen[None]):
         event = self.selected
         current = self.view_filter
         if what == "syscall":
-            self.apply_filter(current.replace(kinds=None if current.kinds == SYSCALL_KINDS
-                                              else SYSCALL_KINDS))
+            self.apply_filter(
+                current.replace(kinds=None if current.kinds == SYSCALL_KINDS else SYSCALL_KINDS)
+            )
             return
         value = getattr(event, what, None) if event is not None else None
         if getattr(current, what) is not None:
@@ -379,8 +396,9 @@ class MainScreen(Screen[None]):
             elif letter:
                 self.say(f"no bookmark {letter}")
 
-        self.app.push_screen(LetterScreen("jump to bookmark: a letter, or ' to go back",
-                                          self.marks), done)
+        self.app.push_screen(
+            LetterScreen("jump to bookmark: a letter, or ' to go back", self.marks), done
+        )
 
     # Panes, help, live.
 

@@ -1,4 +1,4 @@
-"""The CPU panel's rows: RIP, ring, CR3, the syscall MSRs decoded, and the three bases with owners."""
+"""The CPU panel's rows: RIP and ring, CR3, the syscall MSRs decoded, the bases with owners."""
 
 from __future__ import annotations
 
@@ -31,18 +31,22 @@ def _source(how: str, seq: int | None) -> str:
     return how if seq is None else f"{how} #{seq}"
 
 
-def cpu_rows(now: Moment, before: Moment | None, symbolize: Symbolizer | None = None) -> list[CpuRow]:
+def cpu_rows(
+    now: Moment, before: Moment | None, symbolize: Symbolizer | None = None
+) -> list[CpuRow]:
     diff = changed(now, before)
     rows = []
     if now.rip is None:
         rows.append(CpuRow("rip", "RIP", "not recorded", "this event has no pc", "", known=False))
     else:
         symbol = symbolize(now.rip) if symbolize else None
-        rows.append(CpuRow("rip", "RIP", hex64(now.rip), symbol or "", "probe pc", "rip" in diff))
-    ring = "not recorded" if now.ring is None else str(now.ring)
-    ring_detail = {0: "kernel", 3: "user"}.get(now.ring or -1, "") if now.ring is not None else ""
-    rows.append(CpuRow("ring", "ring", ring, ring_detail, "from RIP", "ring" in diff,
-                       now.ring is not None))
+        ring = f"ring {now.ring}" if now.ring is not None else ""
+        detail = f"{ring}  {symbol}" if symbol else ring
+        rows.append(
+            CpuRow(
+                "rip", "RIP", hex64(now.rip), detail, "probe pc", "rip" in diff or "ring" in diff
+            )
+        )
     if now.cr3 is None:
         rows.append(CpuRow("cr3", "CR3", "not recorded", "", "", known=False))
     else:
@@ -51,18 +55,30 @@ def cpu_rows(now: Moment, before: Moment | None, symbolize: Symbolizer | None = 
         key = f"msr:{msr:#x}"
         name = msr_name(msr)
         if value is None:
-            rows.append(CpuRow(key, name, "not recorded", "no wrmsr or rdmsr before this", "",
-                               known=False))
+            rows.append(
+                CpuRow(key, name, "not recorded", "no wrmsr or rdmsr before this", "", known=False)
+            )
             continue
         detail = msr_detail(msr, value.value, symbolize)
-        rows.append(CpuRow(key, name, hex64(value.value), detail,
-                           _source(value.how, value.seq), key in diff))
+        rows.append(
+            CpuRow(
+                key, name, hex64(value.value), detail, _source(value.how, value.seq), key in diff
+            )
+        )
     for which in BASES:
         base = now.bases[which]
         if base.value is None:
             rows.append(CpuRow(which, BASE_LABELS[which], "not recorded", "", "", known=False))
             continue
         owner = base.owner or "owner unknown"
-        rows.append(CpuRow(which, BASE_LABELS[which], hex64(base.value), owner,
-                           _source(base.how, base.seq), which in diff))
+        rows.append(
+            CpuRow(
+                which,
+                BASE_LABELS[which],
+                hex64(base.value),
+                owner,
+                _source(base.how, base.seq),
+                which in diff,
+            )
+        )
     return rows

@@ -4,7 +4,7 @@ slots, the exits) and the instruction the selected event stopped at."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tracer.image import EntryPath
@@ -24,7 +24,25 @@ def push_fields(path: EntryPath, fields: Sequence[str]) -> dict[int, str]:
     return {addr: fields[-(i + 1)] for i, addr in enumerate(path.pushes) if i < len(fields)}
 
 
-def entry_lines(path: EntryPath, fields: Sequence[str], pc: int | None = None) -> list[EntryLine]:
+def _with_target(text: str, mnemonic: str, symbolize: Callable[[int], str | None] | None) -> str:
+    """`call 0xffffffff8010e300 <do_syscall_64>`: name a direct call or jump target."""
+    if symbolize is None or not (mnemonic == "call" or mnemonic.startswith("j")):
+        return text
+    operand = text.split(None, 1)[1] if " " in text else ""
+    try:
+        target = int(operand, 16)
+    except ValueError:
+        return text
+    name = symbolize(target)
+    return f"{text} <{name}>" if name else text
+
+
+def entry_lines(
+    path: EntryPath,
+    fields: Sequence[str],
+    pc: int | None = None,
+    symbolize: Callable[[int], str | None] | None = None,
+) -> list[EntryLine]:
     pushed = push_fields(path, fields)
     exits = dict(path.exit_sites)
     entry_swapgs = set(path.entry_swapgs)
@@ -52,14 +70,15 @@ def entry_lines(path: EntryPath, fields: Sequence[str], pc: int | None = None) -
                 marks.append(f"pt_regs.{pushed[insn.addr]}")
                 style = "push"
             if insn.addr == path.dispatch_call:
-                target = path.dispatcher_name or "the dispatcher"
-                marks.append(f"PROBE syscall entry: pt_regs complete, {path.regs_pointer} = "
-                             f"&pt_regs, calls {target}")
+                marks.append(
+                    f"PROBE syscall entry: pt_regs complete, {path.regs_pointer} = &pt_regs"
+                )
                 style = "probe"
             if insn.addr in exits:
                 marks.append(f"PROBE syscall exit ({exits[insn.addr]})")
                 style = "exit"
-            lines.append(EntryLine(insn.addr, insn.text, tuple(marks), style, insn.addr == pc))
+            text = _with_target(insn.text, insn.mnemonic, symbolize)
+            lines.append(EntryLine(insn.addr, text, tuple(marks), style, insn.addr == pc))
     return lines
 
 
@@ -71,8 +90,8 @@ def path_summary(path: EntryPath, fields: Sequence[str], symbolize: object = Non
     """A few lines above the listing: entry, dispatcher, counts."""
     exits = ", ".join(kind for _, kind in path.exit_sites) or "none found"
     out = [
-        f"{len(path.instructions)} instructions, {len(path.pushes)} pushes build pt_regs, "
-        f"swapgs {len(path.entry_swapgs)} in / {len(path.exit_swapgs)} out, exits: {exits}",
+        f"{len(path.instructions)} insns; {len(path.pushes)} pushes build pt_regs; "
+        f"swapgs {len(path.entry_swapgs)} in, {len(path.exit_swapgs)} out; exits: {exits}",
     ]
     out.extend(path.notes)
     return out

@@ -85,7 +85,9 @@ def _base_from(event: Event, which: str) -> BaseValue | None:
     return None
 
 
-def _fold(events: list[Event], end: int, cpu: int | None) -> tuple[dict[str, BaseValue], int | None]:
+def _fold(
+    events: list[Event], end: int, cpu: int | None
+) -> tuple[dict[str, BaseValue], int | None]:
     """Bases and CR3 from events[:end+1] on `cpu`, newest first; missing ones left out."""
     bases: dict[str, BaseValue] = {}
     cr3: int | None = None
@@ -106,8 +108,12 @@ def _fold(events: list[Event], end: int, cpu: int | None) -> tuple[dict[str, Bas
 
 
 def _fallback(
-    source: TraceSource, index: TraceIndex, seq: int, cpu: int | None,
-    bases: dict[str, BaseValue], cr3: int | None,
+    source: TraceSource,
+    index: TraceIndex,
+    seq: int,
+    cpu: int | None,
+    bases: dict[str, BaseValue],
+    cr3: int | None,
 ) -> tuple[dict[str, BaseValue], int | None]:
     """What the window missed: the last syscall stop on this CPU, and base MSR writes."""
     stop = last_at_or_before(source, seq, kinds=_SYSCALL_KINDS, cpu=cpu)
@@ -139,7 +145,9 @@ def _moment(
         bases, cr3 = _fallback(source, index, event.seq, cpu, bases, cr3)
     owned = {
         which: BaseValue(
-            value.value, value.seq, value.how,
+            value.value,
+            value.seq,
+            value.how,
             None if value.value is None else index.owner(value.value, event.seq),
         )
         for which, value in bases.items()
@@ -191,8 +199,7 @@ def changed(now: Moment, before: Moment | None) -> set[str]:
     ]
     for msr, value in now.msrs.items():
         old = before.msrs.get(msr)
-        pairs.append((f"msr:{msr:#x}", value.value if value else None,
-                      old.value if old else None))
+        pairs.append((f"msr:{msr:#x}", value.value if value else None, old.value if old else None))
     for which in BASES:
         pairs.append((which, now.bases[which].value, before.bases[which].value))
     # A value that only became known (nothing recorded before) is not a change.

@@ -50,7 +50,9 @@ class PtRegsView:
     regs_addr: int | None = None
 
 
-def find_syscall(source: TraceSource, event: Event) -> tuple[SyscallEntry | None, SyscallExit | None, str]:
+def find_syscall(
+    source: TraceSource, event: Event
+) -> tuple[SyscallEntry | None, SyscallExit | None, str]:
     """The entry and exit of the syscall an event belongs to, or the last one on its CPU."""
     context = ""
     if not isinstance(event, SyscallEntry | SyscallExit):
@@ -59,21 +61,25 @@ def find_syscall(source: TraceSource, event: Event) -> tuple[SyscallEntry | None
         found = last_at_or_before(source, event.seq, kinds=kinds, cpu=cpu)
         if not isinstance(found, SyscallEntry | SyscallExit):
             return None, None, ""
-        context = (f"the syscall {'in flight' if isinstance(found, SyscallEntry) else 'last'} "
-                   f"on cpu{cpu} at #{event.seq}")
+        context = (
+            f"the syscall {'in flight' if isinstance(found, SyscallEntry) else 'last'} "
+            f"on cpu{cpu} at #{event.seq}"
+        )
         event = found
     if isinstance(event, SyscallExit):
         entry = source.get(event.entry_seq) if event.entry_seq is not None else None
         return (entry if isinstance(entry, SyscallEntry) else None), event, context
-    for later in source.events(event.seq + 1, _PAIR_LOOKAHEAD, kinds=EventKind.SYSCALL_EXIT,
-                               pid=event.pid):
+    for later in source.events(
+        event.seq + 1, _PAIR_LOOKAHEAD, kinds=EventKind.SYSCALL_EXIT, pid=event.pid
+    ):
         if isinstance(later, SyscallExit) and later.entry_seq == event.seq:
             return event, later, context
     return event, None, context
 
 
-def _note(name: str, entry: SyscallEntry | None, exit_: SyscallExit | None,
-          value: int | None) -> str:
+def _note(
+    name: str, entry: SyscallEntry | None, exit_: SyscallExit | None, value: int | None
+) -> str:
     nr = (entry or exit_).nr if (entry or exit_) else None
     if name in _NR_FIELDS and nr is not None:
         return f"syscall {syscall_name(nr)}"
@@ -106,8 +112,12 @@ def build_ptregs_view(
     at_entry = dict(entry.regs) if entry else {}
     at_exit = dict(exit_.regs) if exit_ else {}
     rows = tuple(
-        PtRegsRow(name, at_entry.get(name), at_exit.get(name),
-                  _note(name, entry, exit_, at_exit.get(name, at_entry.get(name))))
+        PtRegsRow(
+            name,
+            at_entry.get(name),
+            at_exit.get(name),
+            _note(name, entry, exit_, at_exit.get(name, at_entry.get(name))),
+        )
         for name in names
     )
     if exit_ is None:

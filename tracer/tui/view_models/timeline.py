@@ -84,7 +84,9 @@ class TimelineRows:
         self.source = source
         self.index = index
         self.view_filter = view_filter or ViewFilter()
-        self.scan = FilterScan(source, index, self.view_filter) if self.view_filter.needs_scan else None
+        self.scan = (
+            FilterScan(source, index, self.view_filter) if self.view_filter.needs_scan else None
+        )
         self._pages: OrderedDict[int, list[tuple[Event, TimelineRow]]] = OrderedDict()
         self._count: int | None = None
         self._first_seq: int | None = None
@@ -216,7 +218,9 @@ class TimelineRows:
             page_number = index // PAGE
             rows = self._page(page_number)
             offset = index - page_number * PAGE
-            positions = range(offset, len(rows)) if forward else range(min(offset, len(rows) - 1), -1, -1)
+            positions = (
+                range(offset, len(rows)) if forward else range(min(offset, len(rows) - 1), -1, -1)
+            )
             for position in positions:
                 event, row = rows[position]
                 if match(event, row):
@@ -224,7 +228,6 @@ class TimelineRows:
             looked += len(positions)
             index = (page_number + 1) * PAGE if forward else page_number * PAGE - 1
             yield looked
-
 
     def find(
         self,

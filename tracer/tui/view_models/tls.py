@@ -48,8 +48,10 @@ def build_tls_view(
     fs = moment.bases["fs"]
     notes = []
     if fs0 is None:
-        notes.append("this trace records no TLS block contents: fs:0 and variable values are "
-                     "not recorded (TLS events arrive with issue 4)")
+        notes.append(
+            "this trace records no TLS block contents: fs:0 and variable values are "
+            "not recorded (TLS events arrive with issue 4)"
+        )
     return TlsView(
         fs=fs,
         gs=moment.bases["gs"],

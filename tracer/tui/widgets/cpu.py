@@ -26,11 +26,18 @@ class CpuPanel(MomentPane):
         table.add_column("detail", ratio=3, overflow="ellipsis", no_wrap=True)
         table.add_column("source", ratio=1, overflow="ellipsis", no_wrap=True)
         for row in cpu_rows(now, before, self.trace.symbolize):
-            value_style = style("cpu--changed") if row.changed else (
-                style("cpu--unknown") if not row.known else "")
+            value_style = (
+                style("cpu--changed")
+                if row.changed
+                else (style("cpu--unknown") if not row.known else "")
+            )
             name = Text(row.name + (" *" if row.changed else ""), style=style("cpu--name"))
-            table.add_row(name, Text(row.value, style=value_style), Text(row.detail),
-                          Text(row.source, style=style("cpu--source")))
+            table.add_row(
+                name,
+                Text(row.value, style=value_style),
+                Text(row.detail),
+                Text(row.source, style=style("cpu--source")),
+            )
         title = moment_title(self.trace, event)
         hint = Text("   * changed", style="dim")
         if not self.trace.index.owner_scan_done and event.seq > self.trace.index.owners_scanned_to:

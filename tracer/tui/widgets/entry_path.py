@@ -33,6 +33,7 @@ def render_line(line: EntryLine, style: StyleOf) -> Text:
 
 class EntryPathPanel(Vertical):
     COMPONENT_CLASSES = {f"entry--{name}" for name in LINE_STYLES}
+
     def __init__(self, trace: OpenTrace, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.trace = trace
@@ -54,7 +55,7 @@ class EntryPathPanel(Vertical):
             self.summary.update(Text(f"entry path unavailable: {error}", style="dim"))
             self.listing.set_lines([])
             return
-        self._lines = entry_lines(path, fields, self._pc)
+        self._lines = entry_lines(path, fields, self._pc, self.trace.symbolize)
         head = Text("\n".join(path_summary(path, fields)), style="dim")
         self.summary.update(head)
         self._show_lines()
@@ -74,7 +75,9 @@ class EntryPathPanel(Vertical):
         if not self._lines:
             return
         self._lines = [
-            EntryLine(line.addr, line.text, line.marks, line.style, line.addr == pc and pc is not None)
+            EntryLine(
+                line.addr, line.text, line.marks, line.style, line.addr == pc and pc is not None
+            )
             for line in self._lines
         ]
         self._show_lines()

@@ -60,6 +60,7 @@ class LinesView(ScrollView, can_focus=True):
         if here is not None:
             self.cursor = here
             self._center(here)
+            self.call_after_refresh(self._center, here)  # again once laid out (a hidden tab)
         self.refresh()
 
     def _center(self, index: int) -> None:
@@ -99,12 +100,15 @@ class LinesView(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         if index >= len(self.lines):
             return Strip.blank(width, self.rich_style)
-        segments = list(Segment.apply_style(self.lines[index].render(self.app.console),
-                                             style=self.rich_style))
+        segments = list(
+            Segment.apply_style(self.lines[index].render(self.app.console), style=self.rich_style)
+        )
         strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
         fill = self.rich_style
-        for applies, name in ((index == self.here, "lines--here"),
-                              (index == self.cursor and self.has_focus, "lines--cursor")):
+        for applies, name in (
+            (index == self.here, "lines--here"),
+            (index == self.cursor and self.has_focus, "lines--cursor"),
+        ):
             if applies:
                 post = self.get_component_rich_style(name)
                 strip = Strip(Segment.apply_style(list(strip), post_style=post))

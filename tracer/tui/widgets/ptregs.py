@@ -34,8 +34,9 @@ class PtRegsPanel(MomentPane):
             sub.append(f"  pt_regs @ {view.regs_addr:#x}", style="dim")
         if view.context:
             sub.append(f"\n{view.context}", style="italic dim")
-        table = Table(box=None, padding=(0, 1), expand=True, pad_edge=False,
-                      header_style="bold dim")
+        table = Table(
+            box=None, padding=(0, 1), expand=True, pad_edge=False, header_style="bold dim"
+        )
         table.add_column("field", no_wrap=True, width=8)
         table.add_column("entry", no_wrap=True, width=16)
         table.add_column("exit", no_wrap=True, width=16)
@@ -43,8 +44,12 @@ class PtRegsPanel(MomentPane):
         for row in view.rows:
             changed = style("ptregs--changed") if row.changed else ""
             name = Text(row.name + ("*" if row.changed else ""))
-            table.add_row(name, _hex(row.entry), Text(_hex(row.exit), style=changed),
-                          Text(row.note, style=style("ptregs--note")))
+            table.add_row(
+                name,
+                _hex(row.entry),
+                Text(_hex(row.exit), style=changed),
+                Text(row.note, style=style("ptregs--note")),
+            )
         if not view.rows:
             table.add_row("", "not recorded", "", "")
         return Group(head, sub, table)

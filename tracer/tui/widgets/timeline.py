@@ -23,8 +23,10 @@ ROW_STYLES = ("entry", "exit", "error", "msr", "segbase", "process", "gap", "not
 
 
 def header_text(width: int) -> str:
-    text = (f" {'time s':>{TIME_WIDTH}} {'cpu':<{CPU_WIDTH}} {'process':<{PROCESS_WIDTH}} "
-            f"{'kind':<{KIND_WIDTH}} summary")
+    text = (
+        f" {'time s':>{TIME_WIDTH}} {'cpu':<{CPU_WIDTH}} {'process':<{PROCESS_WIDTH}} "
+        f"{'kind':<{KIND_WIDTH}} summary"
+    )
     return text[:width]
 
 

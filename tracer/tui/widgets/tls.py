@@ -47,14 +47,22 @@ class TlsPanel(MomentPane):
             else:
                 lines.add_row(label, f"{base.value:#018x}  {base.owner or 'owner unknown'}")
         unknown = view.self_pointer == "not recorded"
-        lines.add_row("fs:0 == FS base", Text(view.self_pointer,
-                                              style=style("tls--unknown") if unknown else ""))
+        lines.add_row(
+            "fs:0 == FS base",
+            Text(view.self_pointer, style=style("tls--unknown") if unknown else ""),
+        )
         parts: list[RenderableType] = [moment_title(self.trace, event), lines]
         for title, variables, missing in (
-            ("kernel __thread variables", view.kernel_variables,
-             "kernel image not loaded yet" if kernel is None else "none in the kernel image"),
-            (f"{view.program or 'program'} __thread variables", view.program_variables,
-             _program_missing(name, program_path)),
+            (
+                "kernel __thread variables",
+                view.kernel_variables,
+                "kernel image not loaded yet" if kernel is None else "none in the kernel image",
+            ),
+            (
+                f"{view.program or 'program'} __thread variables",
+                view.program_variables,
+                _program_missing(name, program_path),
+            ),
         ):
             parts.append(Text(title, style="bold"))
             if not variables:
@@ -65,8 +73,11 @@ class TlsPanel(MomentPane):
             table.add_column(no_wrap=True, style="dim")
             table.add_column(no_wrap=True, style=style("tls--unknown"))
             for variable in variables[:40]:
-                table.add_row(f"  {variable.name}", f"{_offset(variable.tp_offset)} "
-                              f"({variable.size} bytes)", variable.value)
+                table.add_row(
+                    f"  {variable.name}",
+                    f"{_offset(variable.tp_offset)} ({variable.size} bytes)",
+                    variable.value,
+                )
             parts.append(table)
         parts.extend(Text(note, style="dim italic") for note in view.notes)
         return Group(*parts)
