@@ -61,7 +61,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.trace = trace
         self.view_filter = ViewFilter()
-        self.timeline = Timeline(TimelineRows(trace.source, trace.index), id="timeline")
+        self.timeline = Timeline(self.rows_for(ViewFilter()), id="timeline")
         self.status = StatusBar(id="status")
         self.bar = TraceBar(id="tracebar")
         self.panes: dict[str, Any] = {
@@ -71,12 +71,15 @@ class MainScreen(Screen[None]):
             "entry": EntryPathPanel(trace, id="entry-panel"),
             "console": ConsolePanel(trace.console(), id="console-panel"),
             "findings": FindingsPanel(trace, id="findings-panel"),
-            "graph": GraphPanel(id="graph-panel"),
+            "graph": GraphPanel(trace, id="graph-panel"),
         }
         self.marks: dict[str, int] = {}
         self.last_jump_from: int | None = None
         self.search: TextMatcher | None = None
         self.selected: Event | None = None
+
+    def rows_for(self, view_filter: ViewFilter) -> TimelineRows:
+        return TimelineRows(self.trace.source, self.trace.index, view_filter, self.trace.symbolize)
 
     def compose(self) -> ComposeResult:
         yield self.bar
@@ -138,7 +141,7 @@ class MainScreen(Screen[None]):
 
     def show_active_pane(self) -> None:
         pane = self.active_pane()
-        if isinstance(pane, MomentPane | EntryPathPanel):
+        if isinstance(pane, MomentPane | EntryPathPanel | GraphPanel):
             pane.show_event(self.selected)
 
     def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
@@ -157,6 +160,8 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self.kernel_ready)
 
     def kernel_ready(self) -> None:
+        self.timeline.rows.reformat()  # function names in func rows
+        self.timeline.refresh()
         for key in ("cpu", "tls"):
             self.panes[key].invalidate()
         self.panes["entry"].kernel_ready()
@@ -337,7 +342,7 @@ class MainScreen(Screen[None]):
     def apply_filter(self, view_filter: ViewFilter) -> None:
         keep = self.selected.seq if self.selected else None
         self.view_filter = view_filter
-        rows = TimelineRows(self.trace.source, self.trace.index, view_filter)
+        rows = self.rows_for(view_filter)
         self.timeline.set_rows(rows, keep)
         self.update_position()
         if rows.scan is not None:

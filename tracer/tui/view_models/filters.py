@@ -25,7 +25,10 @@ KIND_ALIASES: dict[str, frozenset[str]] = {
     "wrmsr": frozenset({EventKind.MSR_WRITE.value}),
     "rdmsr": frozenset({EventKind.MSR_READ.value}),
     "seg": frozenset({EventKind.SEGBASE.value}),
-    "tls": frozenset({EventKind.SEGBASE.value}),
+    "tls": frozenset({EventKind.SEGBASE.value, EventKind.TLS_SNAPSHOT.value}),
+    "switch": frozenset({EventKind.CONTEXT_SWITCH.value}),
+    "irq": frozenset({EventKind.INTERRUPT.value}),
+    "func": frozenset({EventKind.FUNC_ENTRY.value, EventKind.FUNC_EXIT.value}),
     **{kind.value: frozenset({kind.value}) for kind in EventKind},
 }
 

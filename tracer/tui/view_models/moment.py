@@ -28,6 +28,7 @@ from tracer.tui.view_models.trace_index import (
     MSR_KERNEL_GS_BASE,
     MsrValue,
     TraceIndex,
+    event_pid,
     in_kernel,
 )
 
@@ -139,7 +140,7 @@ def _moment(
 ) -> Moment:
     event = events[end]
     cpu = getattr(event, "cpu", None)
-    pid = getattr(event, "pid", None)
+    pid = event_pid(event)
     bases, cr3 = _fold(events, end, cpu)
     if fallback and (cr3 is None or len(bases) < len(BASES)):
         bases, cr3 = _fallback(source, index, event.seq, cpu, bases, cr3)

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from tracer.decode.msr import describe_msr, msr_name
 from tracer.decode.strace import format_return, format_syscall, syscall_name
 from tracer.events import (
+    ContextSwitch,
     Event,
+    FuncEntry,
+    FuncExit,
     Gap,
+    Interrupt,
     MsrRead,
     MsrWrite,
     Note,
@@ -18,8 +22,9 @@ from tracer.events import (
     SegCause,
     SyscallEntry,
     SyscallExit,
+    TlsSnapshot,
 )
-from tracer.tui.view_models.trace_index import TraceIndex
+from tracer.tui.view_models.trace_index import TraceIndex, event_pid
 
 Symbolizer = Callable[[int], str | None]
 BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
@@ -30,6 +35,11 @@ KIND_LABELS = {
     "msr_read": "rdmsr",
     "segbase": "segbase",
     "process": "process",
+    "context_switch": "switch",
+    "interrupt": "irq",
+    "tls_snapshot": "tls",
+    "func_entry": "func",
+    "func_exit": "func",
     "gap": "GAP",
     "note": "note",
 }
@@ -78,6 +88,8 @@ def is_flagged(event: Event) -> bool:
         return event.level != "info"
     if isinstance(event, SegBaseChange):
         return event.cause == SegCause.UNKNOWN
+    if isinstance(event, TlsSnapshot):
+        return event.self_pointer is not None and not event.self_pointer_ok
     return False
 
 
@@ -102,7 +114,30 @@ def syscall_text(entry: SyscallEntry | None, exit_: SyscallExit | None) -> str:
     return f"<... {syscall_name(exit_.nr)} resumed> = {format_return(exit_.nr, exit_.ret)}"
 
 
-def summarize(event: Event, entry: SyscallEntry | None = None) -> tuple[str, str]:
+def _interrupt_text(event: Interrupt) -> str:
+    text = f"{event.name or f'vector {event.vector}'} {event.action} from ring {event.from_ring}"
+    text += f" rip={event.rip:#x}"
+    if event.error_code is not None:
+        text += f" error={event.error_code:#x}"
+    if event.cr2 is not None:
+        text += f" cr2={event.cr2:#x}"
+    return text
+
+
+def _tls_text(event: TlsSnapshot) -> str:
+    if event.self_pointer is None:
+        pointer = "fs:0 unread"
+    elif event.self_pointer_ok:
+        pointer = "fs:0 -> itself"
+    else:
+        pointer = f"fs:0 = {event.self_pointer:#x} (NOT itself)"
+    owner = f" {event.owner}" if event.owner else ""
+    return f"FS {event.fs_base:#x}{owner}: {pointer}, {len(event.variables)} variables"
+
+
+def summarize(
+    event: Event, entry: SyscallEntry | None = None, symbolize: Symbolizer | None = None
+) -> tuple[str, str]:
     """(summary, style) of one event; `entry` is the call an exit returns from, if known."""
     if isinstance(event, SyscallEntry):
         text = syscall_text(event, None)
@@ -120,7 +155,26 @@ def summarize(event: Event, entry: SyscallEntry | None = None) -> tuple[str, str
     if isinstance(event, SegBaseChange):
         how = ", inferred" if event.inferred else ""
         text = f"{BASE_NAMES[event.which]} {event.old:#x} -> {event.new:#x}  ({event.cause}{how})"
+        if event.old_owner or event.new_owner:
+            text += f"  {event.old_owner or '?'} -> {event.new_owner or '?'}"
         return text, "warning" if event.cause == SegCause.UNKNOWN else "segbase"
+    if isinstance(event, ContextSwitch):
+        return (
+            f"{event.prev_name}:{event.prev_pid} => {event.next_name}:{event.next_pid}",
+            "process",
+        )
+    if isinstance(event, Interrupt):
+        return _interrupt_text(event), "interrupt"
+    if isinstance(event, TlsSnapshot):
+        return _tls_text(event), "warning" if is_flagged(event) else "segbase"
+    if isinstance(event, FuncEntry | FuncExit):
+        name = symbolize(event.addr) if symbolize else None
+        name = name or f"{event.addr:#x}"
+        indent = "  " * max(0, event.depth)
+        if isinstance(event, FuncEntry):
+            return f"{indent}{name}() {{", "func"
+        ret = f" = {event.retval:#x}" if event.retval is not None else ""
+        return f"{indent}}} /* {name} */{ret}", "func"
     if isinstance(event, ProcessEvent):
         if event.action == "start":
             return f"start {event.name} cr3={event.cr3:#x}", "process"
@@ -133,10 +187,15 @@ def summarize(event: Event, entry: SyscallEntry | None = None) -> tuple[str, str
     return (event.text if event.level == "info" else f"{event.level}: {event.text}"), style
 
 
-def timeline_row(event: Event, index: TraceIndex, entry: SyscallEntry | None = None) -> TimelineRow:
-    summary, style = summarize(event, entry)
+def timeline_row(
+    event: Event,
+    index: TraceIndex,
+    entry: SyscallEntry | None = None,
+    symbolize: Symbolizer | None = None,
+) -> TimelineRow:
+    summary, style = summarize(event, entry, symbolize)
     cpu = getattr(event, "cpu", None)
-    pid = getattr(event, "pid", None)
+    pid = event_pid(event)
     return TimelineRow(
         seq=event.seq,
         time=format_time(event.time_ns),

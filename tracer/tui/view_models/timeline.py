@@ -15,7 +15,7 @@ from typing import Any
 from tracer.events import Event, SyscallEntry, SyscallExit
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.filters import TextMatcher, ViewFilter
-from tracer.tui.view_models.rows import TimelineRow, timeline_row
+from tracer.tui.view_models.rows import Symbolizer, TimelineRow, timeline_row
 from tracer.tui.view_models.trace_index import TraceIndex
 
 PAGE = 128
@@ -28,9 +28,16 @@ Match = Callable[[Event, TimelineRow], bool]
 class FilterScan:
     """Seqs of the events a scan-only filter (syscall names, text) accepts, found so far."""
 
-    def __init__(self, source: TraceSource, index: TraceIndex, view_filter: ViewFilter) -> None:
+    def __init__(
+        self,
+        source: TraceSource,
+        index: TraceIndex,
+        view_filter: ViewFilter,
+        symbolize: Symbolizer | None = None,
+    ) -> None:
         self.source = source
         self.index = index
+        self.symbolize = symbolize
         self.view_filter = view_filter
         self.matcher: TextMatcher | None = view_filter.matcher()
         self.seqs = array("q")
@@ -55,7 +62,7 @@ class FilterScan:
             if entry is None:
                 found = self.source.get(event.entry_seq)
                 entry = found if isinstance(found, SyscallEntry) else None
-        return self.matcher.matches(timeline_row(event, self.index, entry).text)
+        return self.matcher.matches(timeline_row(event, self.index, entry, self.symbolize).text)
 
     def step(self, limit: int = _SCAN_CHUNK) -> bool:
         """Look at up to `limit` more events; True once the end of the source is reached."""
@@ -79,13 +86,20 @@ class TimelineRows:
     """Row i of the filtered timeline as (event, row), for a Line-API widget to draw."""
 
     def __init__(
-        self, source: TraceSource, index: TraceIndex, view_filter: ViewFilter | None = None
+        self,
+        source: TraceSource,
+        index: TraceIndex,
+        view_filter: ViewFilter | None = None,
+        symbolize: Symbolizer | None = None,
     ) -> None:
         self.source = source
         self.index = index
+        self.symbolize = symbolize
         self.view_filter = view_filter or ViewFilter()
         self.scan = (
-            FilterScan(source, index, self.view_filter) if self.view_filter.needs_scan else None
+            FilterScan(source, index, self.view_filter, symbolize)
+            if self.view_filter.needs_scan
+            else None
         )
         self._pages: OrderedDict[int, list[tuple[Event, TimelineRow]]] = OrderedDict()
         self._count: int | None = None
@@ -111,8 +125,8 @@ class TimelineRows:
         for number in [n for n, rows in self._pages.items() if len(rows) < PAGE]:
             del self._pages[number]
 
-    def names_changed(self) -> None:
-        """Process names became known: rows already formatted show stale names."""
+    def reformat(self) -> None:
+        """Names or symbols became known: rows already formatted are stale."""
         self._pages.clear()
 
     # Rows.
@@ -156,7 +170,7 @@ class TimelineRows:
                 if entry is None:
                     found = self.source.get(event.entry_seq)
                     entry = found if isinstance(found, SyscallEntry) else None
-            rows.append((event, timeline_row(event, self.index, entry)))
+            rows.append((event, timeline_row(event, self.index, entry, self.symbolize)))
         return rows
 
     # Where a seq is.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracer.events import TlsSnapshot
 from tracer.tui.view_models.moment import BaseValue, Moment
 
 NOT_RECORDED = "not recorded"
@@ -37,21 +38,46 @@ def self_pointer_text(fs_base: int | None, fs0: int | None) -> str:
     return f"NO: fs:0 = {fs0:#x}, FS base {fs_base:#x}"
 
 
+def _with_values(
+    variables: tuple[TlsVariable, ...], values: dict[str, int | None]
+) -> tuple[TlsVariable, ...]:
+    def text(value: int | None) -> str:
+        return NOT_RECORDED if value is None else f"{value:#x} ({value})"
+
+    out = [TlsVariable(v.name, v.tp_offset, v.size, text(values.get(v.name))) for v in variables]
+    named = {v.name for v in variables}
+    # Recorded, but not among the image's TLS symbols (another image, or a stripped one).
+    out.extend(TlsVariable(n, None, 0, text(v)) for n, v in values.items() if n not in named)
+    return tuple(out)
+
+
 def build_tls_view(
     moment: Moment,
     kernel_variables: tuple[TlsVariable, ...] = (),
     program_variables: tuple[TlsVariable, ...] = (),
     program: str = "",
-    fs0: int | None = None,
+    snapshot: TlsSnapshot | None = None,
 ) -> TlsView:
-    """`fs0` is the word at fs:0 if the trace recorded it (no event carries it yet)."""
+    """`snapshot` is the last TLS block the trace read on this CPU, if any; it counts only
+    while FS base still holds the block it read."""
     fs = moment.bases["fs"]
     notes = []
-    if fs0 is None:
+    if snapshot is not None and fs.value is not None and snapshot.fs_base != fs.value:
         notes.append(
-            "this trace records no TLS block contents: fs:0 and variable values are "
-            "not recorded (TLS events arrive with issue 4)"
+            f"the last TLS snapshot (#{snapshot.seq}) read another block ({snapshot.fs_base:#x})"
         )
+        snapshot = None
+    fs0 = None
+    if snapshot is None:
+        notes.append(
+            "no TLS snapshot at this moment: fs:0 and variable values are not recorded "
+            "(captures record them with the TLS probes of issue 4)"
+        )
+    else:
+        fs0 = snapshot.self_pointer
+        program_variables = _with_values(program_variables, dict(snapshot.variables))
+        owner = f" ({snapshot.owner})" if snapshot.owner else ""
+        notes.append(f"values from the TLS snapshot #{snapshot.seq}{owner}")
     return TlsView(
         fs=fs,
         gs=moment.bases["gs"],

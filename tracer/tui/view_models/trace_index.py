@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracer.events import (
+    ContextSwitch,
     Event,
     EventKind,
     MsrRead,
@@ -31,12 +32,20 @@ KERNEL_HALF = 0xFFFF_8000_0000_0000
 RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
 """Read whole at open: a trace has few of them."""
 
-OWNER_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SEGBASE)
-"""Scanned in the background: arch_prctl calls and base changes name the app TCBs."""
+OWNER_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SEGBASE, EventKind.CONTEXT_SWITCH)
+"""Scanned in the background: arch_prctl calls and base changes name the app TCBs; context
+switches name threads."""
 
 
 def in_kernel(pc: int | None) -> bool:
     return pc is not None and pc >= KERNEL_HALF
+
+
+def event_pid(event: Event) -> int | None:
+    """The process an event belongs to (a context switch: the one switched to)."""
+    if isinstance(event, ContextSwitch):
+        return event.next_pid
+    return getattr(event, "pid", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +122,15 @@ class TraceIndex:
             if event.nr == ARCH_PRCTL and event.args[0] == ARCH_SET_FS and event.args[1]:
                 self._own(event.args[1], Owner(self._app_tcb(event.pid), event.seq))
         elif isinstance(event, SegBaseChange):
-            if event.which == "fs" and event.cause == SegCause.ARCH_PRCTL and event.new:
+            if event.new_owner and event.new:
+                # The capture named the owner itself (issue 4): that wins over a guess.
+                self._own(event.new, Owner(event.new_owner, event.seq))
+            elif event.which == "fs" and event.cause == SegCause.ARCH_PRCTL and event.new:
                 self._own(event.new, Owner(self._app_tcb(event.pid), event.seq))
+        elif isinstance(event, ContextSwitch):
+            for pid, name in ((event.prev_pid, event.prev_name), (event.next_pid, event.next_name)):
+                if name and pid not in self.names:
+                    self.names[pid] = name
 
     def _app_tcb(self, pid: int) -> str:
         name = self.names.get(pid)

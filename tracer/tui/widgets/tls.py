@@ -8,7 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tracer.events import Event
+from tracer.events import Event, EventKind, TlsSnapshot
+from tracer.tui.view_models.lookup import last_at_or_before
 from tracer.tui.view_models.moment import build_moments
 from tracer.tui.view_models.tls import TlsVariable, build_tls_view
 from tracer.tui.widgets.pane import MomentPane, moment_title
@@ -36,7 +37,16 @@ class TlsPanel(MomentPane):
         program_path = self.trace.program_path(name) if name else None
         kernel = self.trace.kernel_image() if self.trace.kernel_loaded() else None
         program = self.trace.image(program_path) if program_path else None
-        view = build_tls_view(now, _variables(kernel), _variables(program), name)
+        snapshot = last_at_or_before(
+            self.trace.source, event.seq, kinds=EventKind.TLS_SNAPSHOT, cpu=now.cpu
+        )
+        view = build_tls_view(
+            now,
+            _variables(kernel),
+            _variables(program),
+            name,
+            snapshot if isinstance(snapshot, TlsSnapshot) else None,
+        )
         style = self.get_component_rich_style
         lines = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False, expand=True)
         lines.add_column(width=16, no_wrap=True, style=style("tls--label"))
