@@ -1,13 +1,18 @@
-"""A small, plausible trace built in code: boot MSR writes, two processes, their syscalls with
-swapgs around them, arch_prctl setting FS, a base change of unknown cause, a gap and a warning."""
+"""A small, plausible trace built in code: boot MSR writes, two processes switched between,
+their syscalls with swapgs around them, arch_prctl setting FS, a TLS snapshot, a page fault,
+function events inside one write, a base change of unknown cause, a gap and a warning."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from tracer.events import (
+    ContextSwitch,
     Event,
+    FuncEntry,
+    FuncExit,
     Gap,
+    Interrupt,
     MsrRead,
     MsrWrite,
     Note,
@@ -17,16 +22,21 @@ from tracer.events import (
     SegCause,
     SyscallEntry,
     SyscallExit,
+    TlsSnapshot,
 )
 
 KERNEL = "guest/build/kernel.elf"
+DO_SYSCALL_64 = 0xFFFF_FFFF_8010_E300
+NAMES = {1: "hello-glibc", 2: "tls-musl"}
 PERCPU = 0xFFFF_FFFF_8011_70C0
 TCB = {1: 0x4C_8380, 2: 0x4D_1000}
-ENTRY_PC = 0xFFFF_FFFF_8010_6070
-EXIT_PC = 0xFFFF_FFFF_8010_60E8
+ENTRY_PC = 0xFFFF_FFFF_8010_6063  # the call to do_syscall_64 in the fixture kernel
+EXIT_PC = 0xFFFF_FFFF_8010_60EE  # its sysretq
 SWAPGS_IN_PC = 0xFFFF_FFFF_8010_6020
-SWAPGS_OUT_PC = 0xFFFF_FFFF_8010_60E5
+SWAPGS_OUT_PC = 0xFFFF_FFFF_8010_60EB
 WRMSR_PC = 0xFFFF_FFFF_8010_7F60
+SWITCH_PC = 0xFFFF_FFFF_8010_8000
+PF_PC = 0xFFFF_FFFF_8010_6200
 FIELDS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 HELLO = b"Hello, world!\n"
 
@@ -112,6 +122,13 @@ def _syscall(
         fs = padded[1]
     if nr in (60, 231):
         return events
+    if nr == 1 and pid == 1:
+        guest = 5_000_000
+        for depth, addr, leaf in ((0, DO_SYSCALL_64, False), (1, DO_SYSCALL_64 + 0x40, True)):
+            events.append(FuncEntry(*clock(10), cpu, pid, addr, depth, guest + depth * 100))
+            if leaf:
+                events.append(FuncExit(*clock(10), cpu, pid, addr, depth, guest + 15_000, 14))
+        events.append(FuncExit(*clock(10), cpu, pid, DO_SYSCALL_64, 0, guest + 150_000, 14))
     exit_bases = SegBases(fs, PERCPU, 0)
     events.append(
         SyscallExit(
@@ -158,31 +175,41 @@ def demo_events() -> Iterator[Event]:
         (2, 1, (1, 0x4D_2000, 6), 6, ((1, b"tls: 1"),), ()),
     ]
     first = True
+    running = 1
     for pid, nr, args, ret, memory, exit_memory in script:
+        if pid != running:
+            yield ContextSwitch(*clock(), 0, running, pid, NAMES[running], NAMES[pid], SWITCH_PC)
+            running = pid
         events = _syscall(clock, 0, pid, nr, args, ret, fs[pid], memory, exit_memory)
         for event in events:
             if isinstance(event, SegBaseChange) and event.which == "fs":
                 fs[pid] = event.new
             yield event
+        if nr == 158 and pid == 2:
+            yield TlsSnapshot(
+                *clock(),
+                0,
+                2,
+                TCB[2],
+                TCB[2],
+                "app TCB of pid 2",
+                (("tls_init", 42), ("tls_zero", 0), ("tls_text", None)),
+            )
         if first:
             for msr, value in ((0xC000_0080, 0xD01), (0xC000_0101, PERCPU), (0xC000_0102, 0)):
                 yield MsrRead(*clock(), 0, 0, msr, value, ENTRY_PC)
             first = False
+    yield Interrupt(*clock(), 0, 2, "entry", 14, "#PF", 6, 0x4D_3000, 3, 0x40_1234, PF_PC)
+    yield Interrupt(*clock(), 0, 2, "exit", 14, "#PF", None, None, 3, 0x40_1234, PF_PC + 0x80)
     yield SegBaseChange(*clock(), 0, 2, "fs", TCB[2], 0xDEAD_0000, SegCause.UNKNOWN, 0)
     yield Gap(*clock(), "agent pipe overflow", 12)
     yield Note(*clock(), "guest printed to an unknown port", "warning")
     for pid in (1, 2):
-        for event in _syscall(clock, 0, pid, 231, (0,), 0, fs[pid]):
-            yield event
-        yield ProcessEvent(
-            *clock(),
-            0,
-            pid,
-            0x20_0000 + pid * 0x1000,
-            "exit",
-            {1: "hello-glibc", 2: "tls-musl"}[pid],
-            0,
-        )
+        if pid != running:
+            yield ContextSwitch(*clock(), 0, running, pid, NAMES[running], NAMES[pid], SWITCH_PC)
+            running = pid
+        yield from _syscall(clock, 0, pid, 231, (0,), 0, fs[pid])
+        yield ProcessEvent(*clock(), 0, pid, 0x20_0000 + pid * 0x1000, "exit", NAMES[pid], 0)
     yield Note(*clock(), "guest powered off")
 
 

@@ -1,0 +1,351 @@
+"""The panes' view models, without a terminal: what each pane would show for a moment."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.demo_trace import PERCPU, TCB, demo_events
+from tracer.events import (
+    EventKind,
+    Gap,
+    MsrWrite,
+    Note,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+    SyscallExit,
+)
+from tracer.store import MemoryTrace, TraceReader
+from tracer.tui.view_models.cpu import cpu_rows
+from tracer.tui.view_models.filters import FilterError, TextMatcher, ViewFilter, parse_filter
+from tracer.tui.view_models.graph import duration_column, graph_lines
+from tracer.tui.view_models.moment import FMASK, LSTAR, build_moments, changed
+from tracer.tui.view_models.ptregs import build_ptregs_view, find_syscall
+from tracer.tui.view_models.rows import is_flagged, summarize, timeline_row
+from tracer.tui.view_models.timeline import TimelineRows, run_to_end
+from tracer.tui.view_models.tls import build_tls_view
+from tracer.tui.view_models.trace_index import RARE_KINDS, TraceIndex
+
+EVENTS = list(demo_events())
+
+
+def index_of_all() -> TraceIndex:
+    index = TraceIndex()
+    index.feed(EVENTS)
+    return index
+
+
+def by_seq(seq: int):  # type: ignore[no-untyped-def]
+    return next(e for e in EVENTS if e.seq == seq)
+
+
+# The index: names, MSR history, owners.
+
+
+def test_index_learns_names_msrs_and_owners_in_any_order() -> None:
+    index = TraceIndex()
+    index.feed(reversed(EVENTS))
+    assert index.names == {1: "hello-glibc", 2: "tls-musl"}
+    assert index.msr_at(LSTAR, 1_000).value == 0xFFFF_FFFF_8010_6020
+    assert index.msr_at(LSTAR, 2) is None  # written at seq 3
+    assert index.owner(PERCPU, 10) == "per-CPU area of CPU 0"
+    assert index.owner(TCB[1], 15) is None  # before the arch_prctl at seq 16
+    assert index.owner(TCB[1], 16) == "app TCB of pid 1 (hello-glibc)"
+    assert index.owner(0, 0) == "zero"
+
+
+def test_msr_values_prefer_the_cpu_asked_for() -> None:
+    index = TraceIndex()
+    index.feed(
+        [
+            MsrWrite(1, 1, 0, 0, 0xC000_0101, 0, 0xA, 0xFFFF_FFFF_8000_0000),
+            MsrWrite(2, 2, 1, 0, 0xC000_0101, 0, 0xB, 0xFFFF_FFFF_8000_0000),
+        ]
+    )
+    assert index.msr_at(0xC000_0101, 10, cpu=0).value == 0xA
+    assert index.msr_at(0xC000_0101, 10, cpu=1).value == 0xB
+    assert index.msr_at(0xC000_0101, 10, cpu=7).value == 0xB  # no value on cpu7: latest
+
+
+def test_a_user_space_gs_write_is_not_a_per_cpu_area() -> None:
+    index = TraceIndex()
+    index.feed([MsrWrite(1, 1, 0, 0, 0xC000_0101, 0, 0x7000, 0x40_1000)])
+    assert index.owner(0x7000, 5) is None
+
+
+def test_an_owner_the_capture_named_wins() -> None:
+    index = TraceIndex()
+    index.feed(
+        [
+            SegBaseChange(
+                1,
+                1,
+                0,
+                3,
+                "fs",
+                0,
+                0x5000,
+                SegCause.CONTEXT_SWITCH,
+                0,
+                new_owner="kernel TCB of thread 3",
+            )
+        ]
+    )
+    assert index.owner(0x5000, 1) == "kernel TCB of thread 3"
+
+
+# Filters and text matching.
+
+
+def test_parse_filter_words() -> None:
+    parsed = parse_filter("kind:syscall pid:2 cpu:0 sys:write,openat")
+    assert parsed.kinds == {"syscall_entry", "syscall_exit"}
+    assert (parsed.pid, parsed.cpu) == (2, 0)
+    assert parsed.syscalls == {1, 257}
+    assert parsed.needs_scan
+    assert parse_filter(parsed.describe()) == parsed
+    assert parse_filter("") == ViewFilter()
+    regex = parse_filter("kind:msr /EFER|STAR/")
+    assert regex.regex and regex.text == "EFER|STAR"
+    assert parse_filter("hello world").text == "hello world"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("kind:bogus", "unknown kind"),
+        ("sys:nosuchcall", "unknown syscall"),
+        ("pid:x", "takes a number"),
+        ("/[/", "bad regular expression"),
+        ("pid:", "value"),
+    ],
+)
+def test_parse_filter_errors_name_the_word(spec: str, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        parse_filter(spec)
+
+
+def test_text_matcher() -> None:
+    assert TextMatcher.parse("WRITE").matches("write(1, ...)")
+    assert TextMatcher.parse("/wr.te\\(1/").matches("write(1, ...)")
+    assert not TextMatcher.parse("/^write/").matches("pwrite64(1)")
+
+
+# Timeline rows.
+
+
+def test_rows_summaries_and_styles() -> None:
+    index = index_of_all()
+    entry = by_seq(33)  # write(1, "Hello, world!\n", 14)
+    exit_ = by_seq(38)
+    assert summarize(entry) == ('write(1, "Hello, world!\\n", 14)', "entry")
+    assert summarize(exit_, entry) == ('write(1, "Hello, world!\\n", 14) = 14', "exit")
+    assert summarize(exit_)[0] == "<... write resumed> = 14"
+    failed = by_seq(30)  # access() = -ENOENT
+    assert summarize(failed, by_seq(29))[1] == "error"
+    assert "SCE|LME|LMA|NXE" in summarize(by_seq(1))[0]
+    assert summarize(by_seq(20))[0] == "hello-glibc:1 => tls-musl:2"
+    assert "#PF entry from ring 3" in summarize(by_seq(49))[0]
+    assert "cr2=0x4d3000" in summarize(by_seq(49))[0]
+    assert "fs:0 -> itself" in summarize(by_seq(26))[0]
+    assert summarize(by_seq(34), symbolize=lambda a: "do_syscall_64")[0] == "do_syscall_64() {"
+    row = timeline_row(entry, index)
+    assert (row.process, row.kind, row.cpu) == ("1:hello-glibc", "entry", "0")
+    assert "hello-glibc" in row.text and "write" in row.text
+
+
+def test_flagged_events() -> None:
+    assert is_flagged(Gap(1, 1, "lost"))
+    assert is_flagged(Note(1, 1, "x", "warning"))
+    assert not is_flagged(Note(1, 1, "x"))
+    assert is_flagged(by_seq(51))  # a base change of unknown cause
+    assert not is_flagged(by_seq(17))
+
+
+@pytest.fixture(params=["memory", "file"])
+def source(request, demo_file):  # type: ignore[no-untyped-def]
+    if request.param == "memory":
+        yield MemoryTrace(EVENTS)
+    else:
+        with TraceReader.open(demo_file) as reader:
+            yield reader
+
+
+def _scan_all(rows: TimelineRows) -> None:
+    while rows.scan is not None and not rows.scan.step(7):
+        pass
+
+
+def test_rows_page_and_find_seqs(source) -> None:  # type: ignore[no-untyped-def]
+    rows = TimelineRows(source, index_of_all())
+    assert rows.count() == len(EVENTS)
+    assert rows.event(33).seq == 33
+    assert rows.index_of(40) == 40
+    assert rows.row(len(EVENTS)) is None
+    pid2 = TimelineRows(source, index_of_all(), ViewFilter(pid=2))
+    expected = [e.seq for e in EVENTS if getattr(e, "pid", None) == 2]
+    assert [pid2.event(i).seq for i in range(pid2.count())] == expected
+    assert pid2.index_of(expected[3]) == 3
+    assert pid2.index_of(expected[3] + 1, nearest=True) == 4  # hidden seq: the next row
+
+
+@pytest.mark.parametrize("spec", ["sys:write", "hello", "/= -1 E/", "sys:arch_prctl tls"])
+def test_scan_filters_match_a_plain_list_filter(source, spec: str) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    view_filter = parse_filter(spec)
+    rows = TimelineRows(source, index, view_filter)
+    _scan_all(rows)
+    everything = TimelineRows(source, index)
+    expected = []
+    matcher = view_filter.matcher()
+    for i in range(everything.count()):
+        event, row = everything.row(i)
+        if (
+            view_filter.syscalls is not None
+            and getattr(event, "nr", None) not in view_filter.syscalls
+        ):
+            continue
+        if view_filter.syscalls is not None and event.kind.value not in (
+            "syscall_entry",
+            "syscall_exit",
+        ):
+            continue
+        if matcher is not None and not matcher.matches(row.text):
+            continue
+        expected.append(event.seq)
+    assert expected, "the case should match something"
+    assert [rows.event(i).seq for i in range(rows.count())] == expected
+
+
+def test_search_walks_both_ways(source) -> None:  # type: ignore[no-untyped-def]
+    rows = TimelineRows(source, index_of_all())
+    writes = [e.seq for e in EVENTS if isinstance(e, SyscallEntry) and e.nr == 1]
+
+    def is_write(event, row) -> bool:  # type: ignore[no-untyped-def]
+        return row.kind == "entry" and row.summary.startswith("write(")
+
+    assert run_to_end(rows.search(0, True, is_write)) == writes[0]
+    assert run_to_end(rows.search(writes[0], True, is_write)) == writes[1]
+    assert run_to_end(rows.search(writes[1], False, is_write)) == writes[0]
+    assert run_to_end(rows.search(writes[0], False, is_write)) is None
+
+
+@pytest.mark.parametrize(
+    "view", [ViewFilter(), ViewFilter(pid=2), parse_filter("sys:write,exit_group")]
+)
+def test_find_by_kind_agrees_with_a_walk(source, view: ViewFilter) -> None:  # type: ignore[no-untyped-def]
+    rows = TimelineRows(source, index_of_all(), view)
+    _scan_all(rows)
+    kinds = frozenset({EventKind.SYSCALL_ENTRY.value})
+    for start in range(rows.count()):
+        for forward in (True, False):
+            fast = run_to_end(rows.find(start, forward, kinds))
+            walk = run_to_end(
+                rows.search(start, forward, lambda event, row: event.kind.value in kinds)
+            )
+            assert fast == walk, (start, forward)
+
+
+# The CPU at a moment.
+
+
+def test_moment_at_a_syscall_entry(source) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    now, before = build_moments(source, index, 33)
+    assert now.pid == 1 and now.process == "1:hello-glibc"
+    assert now.ring == 0 and now.rip == 0xFFFF_FFFF_8010_6063
+    assert now.cr3 == 0x20_1000
+    assert now.bases["fs"].value == TCB[1]
+    assert now.bases["fs"].owner == "app TCB of pid 1 (hello-glibc)"
+    assert now.bases["gs"].owner == "per-CPU area of CPU 0"
+    assert now.msrs[FMASK].value == 0x4_7700
+    assert before.seq == 32
+    assert changed(now, before) == {"rip"}
+
+
+def test_moment_after_a_context_switch_sees_the_other_tls(source) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    now, _ = build_moments(source, index, 42)  # getpid of pid 2
+    assert now.bases["fs"].value == TCB[2]
+    assert now.bases["fs"].owner == "app TCB of pid 2 (tls-musl)"
+
+
+def test_moment_falls_back_to_queries_beyond_its_window(source) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    near, _ = build_moments(source, index, 36, window=256)
+    far, _ = build_moments(source, index, 36, window=1)
+    assert far.bases == near.bases and far.cr3 == near.cr3
+
+
+def test_cpu_rows_mark_changes_and_unknowns(source) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    now, before = build_moments(source, index, 23)  # arch_prctl's FS change for pid 2
+    rows = {row.key: row for row in cpu_rows(now, before, lambda a: "sym")}
+    assert rows["fs"].changed and rows["fs"].value == f"{TCB[2]:016x}"
+    assert rows["fs"].detail == "app TCB of pid 2 (tls-musl)"
+    assert rows["msr:0xc0000082"].detail == "sym"
+    assert not rows["gs"].changed
+    first, _ = build_moments(source, index, 0)
+    rows = {row.key: row for row in cpu_rows(first, None)}
+    assert not rows["rip"].known and rows["cr3"].value == "not recorded"
+
+
+# pt_regs.
+
+
+def test_ptregs_pairs_entry_and_exit_from_either_side(source) -> None:  # type: ignore[no-untyped-def]
+    entry, exit_, context = find_syscall(source, by_seq(33))
+    assert (entry.seq, exit_.seq, context) == (33, 38, "")
+    assert find_syscall(source, by_seq(38))[:2] == (entry, exit_)
+    entry2, exit2, context2 = find_syscall(source, by_seq(35))  # a function event inside write
+    assert (entry2.seq, exit2.seq) == (33, 38) and "in flight" in context2
+    view = build_ptregs_view(entry, exit_)
+    names = [row.name for row in view.rows]
+    assert names[:3] == ["orig_ax", "ax", "di"] and set(names) == {n for n, _ in entry.regs}
+    ax = next(row for row in view.rows if row.name == "ax")
+    assert ax.changed and ax.exit == 14 and ax.note == "return: 14"
+    assert view.call == 'write(1, "Hello, world!\\n", 14) = 14'
+
+
+def test_ptregs_of_a_call_that_never_returned(source) -> None:  # type: ignore[no-untyped-def]
+    entry, exit_, _ = find_syscall(source, by_seq(56))  # exit_group
+    view = build_ptregs_view(entry, exit_)
+    assert exit_ is None and view.status.startswith("in flight")
+    assert all(row.exit is None and not row.changed for row in view.rows)
+
+
+# TLS.
+
+
+def test_tls_view_without_and_with_a_snapshot(source) -> None:  # type: ignore[no-untyped-def]
+    index = index_of_all()
+    now, _ = build_moments(source, index, 33)
+    view = build_tls_view(now)
+    assert view.self_pointer == "not recorded"
+    now2, _ = build_moments(source, index, 42)
+    snapshot = by_seq(26)
+    view2 = build_tls_view(now2, snapshot=snapshot)
+    assert view2.self_pointer.startswith("yes")
+    assert {v.name: v.value for v in view2.program_variables}["tls_init"] == "0x2a (42)"
+    other = build_tls_view(now, snapshot=snapshot)  # pid 1's FS: the snapshot read pid 2's
+    assert other.self_pointer == "not recorded"
+
+
+# The function graph.
+
+
+def test_graph_lines_in_ftrace_layout() -> None:
+    events = [e for e in EVENTS if 33 <= e.seq <= 38]
+    lines = graph_lines(events, lambda addr: {0xFFFF_FFFF_8010_E300: "do_syscall_64"}.get(addr))
+    texts = [line.text for line in lines]
+    assert texts[0].endswith('/* write(1, "Hello, world!\\n", 14) */')
+    assert texts[1].endswith("|   do_syscall_64() {")
+    assert "0xffffffff8010e340();" in texts[2] and "14.900 us" in texts[2]
+    assert texts[3].endswith("|   }") and "!  150.000 us" in texts[3]  # > 100 us
+    assert duration_column(None).strip() == ""
+    assert duration_column(2_000_000).startswith("#")
+
+
+def test_rare_kinds_are_the_ones_read_at_open() -> None:
+    assert EventKind.PROCESS in RARE_KINDS
+    assert all(not isinstance(e, SyscallExit) for e in EVENTS if e.kind in RARE_KINDS)
