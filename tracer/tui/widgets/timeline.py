@@ -19,7 +19,10 @@ TIME_WIDTH = 10
 CPU_WIDTH = 3
 PROCESS_WIDTH = 13
 KIND_WIDTH = 7
-ROW_STYLES = ("entry", "exit", "error", "msr", "segbase", "process", "gap", "note", "warning")
+ROW_STYLES = (
+    "entry", "exit", "error", "msr", "segbase", "process", "interrupt", "func", "gap", "note",
+    "warning",
+)  # fmt: skip
 
 
 def header_text(width: int) -> str:
