@@ -77,6 +77,7 @@ class MainScreen(Screen[None]):
         self.last_jump_from: int | None = None
         self.search: TextMatcher | None = None
         self.selected: Event | None = None
+        self.painted_at: float | None = None  # perf_counter of the first frame (bench)
 
     def rows_for(self, view_filter: ViewFilter) -> TimelineRows:
         return TimelineRows(self.trace.source, self.trace.index, view_filter, self.trace.symbolize)
@@ -100,8 +101,12 @@ class MainScreen(Screen[None]):
         if self.timeline.rows.count():
             self.timeline.cursor = 0
         self.update_position()
+        self.call_after_refresh(self._painted)
         self.load_kernel()
         self.scan_owners()
+
+    def _painted(self) -> None:
+        self.painted_at = time.perf_counter()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
