@@ -1,0 +1,370 @@
+"""Linux's function_graph text (kernel/trace/trace_functions_graph.c) from a call forest.
+
+Columns, duration markers, the interrupt arrows and the context-switch block are ftrace's; the
+options are its funcgraph-* flags, max_graph_depth and tracing_thresh. Durations are guest time:
+a call without it shows `? us`, and the header says why.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+from tracer.analysis.callgraph import CallForest, CallNode, Ending, NodeKind, build_call_tree
+from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap
+from tracer.export.labels import (
+    Symbolizer,
+    comment_text,
+    function_name,
+    irq_comment,
+    syscall_entry_comment,
+    syscall_exit_comment,
+)
+
+INDENT = 2  # TRACE_GRAPH_INDENT
+PROC_WIDTH = 14  # TRACE_GRAPH_PROCINFO_LENGTH
+COMM_LEN = 7  # ftrace cuts comm to 7 characters in this column
+SEPARATOR = " ------------------------------------------"
+FILL_FULL = "              |  "
+UNKNOWN_DURATION = "  ? us        |  "
+MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000, "#"),
+         (100_000, "!"), (10_000, "+"))
+END = math.inf  # where lines closing calls still open at the end of the trace sort
+
+
+@dataclass(frozen=True, slots=True)
+class GraphOptions:
+    """ftrace's function_graph options. Times are nanoseconds; `time_range` is [start, end) on
+    the trace's common clock (host time since the capture started), like `--pid` a filter
+    applied to events before the tree is built."""
+
+    cpu: bool = True  # funcgraph-cpu
+    duration: bool = True  # funcgraph-duration
+    overhead: bool = True  # funcgraph-overhead: the + ! # * @ $ markers
+    abstime: bool = False  # funcgraph-abstime
+    proc: bool = False  # funcgraph-proc
+    tail: bool = False  # funcgraph-tail
+    retval: bool = False  # funcgraph-retval
+    irqs: bool = True  # funcgraph-irqs
+    max_depth: int = 0  # max_graph_depth; 0 means no limit
+    min_duration_ns: int = 0  # tracing_thresh; 0 shows every call
+    pid: int | None = None
+    time_range: tuple[int | None, int | None] | None = None
+    header: bool = True
+
+
+class _Col(Enum):
+    FILL = "fill"  # no duration: an entry `{` or a comment
+    DURATION = "duration"
+    ARROW = "arrow"
+    SWITCH = "switch"
+    GAP = "gap"
+
+
+class _Row(NamedTuple):
+    seq: float
+    col: _Col
+    cpu: int
+    pid: int
+    stamp_ns: int | None
+    duration_ns: int | None
+    depth: int
+    text: str
+    switch: ContextSwitch | None = None
+
+
+def graph_lines(events: Iterable[Event], options: GraphOptions | None = None,
+                symbolize: Symbolizer | None = None) -> Iterator[str]:
+    """function_graph lines for a trace's events (in seq order)."""
+    options = options or GraphOptions()
+    forest = build_call_tree(filter_events(events, options))
+    yield from forest_lines(forest, options, symbolize)
+
+
+def filter_events(events: Iterable[Event], options: GraphOptions) -> Iterator[Event]:
+    start, end = options.time_range or (None, None)
+    for event in events:
+        if start is not None and event.time_ns < start:
+            continue
+        if end is not None and event.time_ns >= end:
+            continue
+        if options.pid is not None:
+            if isinstance(event, ContextSwitch):
+                if options.pid not in (event.prev_pid, event.next_pid):
+                    continue
+            elif getattr(event, "pid", options.pid) != options.pid:
+                continue
+        yield event
+
+
+def forest_lines(forest: CallForest, options: GraphOptions | None = None,
+                 symbolize: Symbolizer | None = None) -> Iterator[str]:
+    """function_graph lines for a built forest (the TUI keeps one and re-renders it)."""
+    options = options or GraphOptions()
+    renderer = _Renderer(forest, options, symbolize)
+    if options.header:
+        yield from renderer.header()
+    yield from renderer.lines()
+
+
+# -- ftrace's columns ---------------------------------------------------------------------------
+
+
+def duration_mark(ns: int) -> str:
+    """trace_find_mark: `$` > 1 s, `@` > 100 ms, `*` > 10 ms, `#` > 1 ms, `!` > 100 us,
+    `+` > 10 us, else a space."""
+    for threshold, mark in MARKS:
+        if ns > threshold:
+            return mark
+    return " "
+
+
+def format_duration(ns: int) -> str:
+    """trace_print_graph_duration: `1.382 us    `, `1837.709 us `, `33998.59 us `, padded to
+    eight characters of number (at most seven digits before the point)."""
+    usecs, nsecs = divmod(ns, 1000)
+    text = str(usecs)
+    length = len(text)
+    if length < 7:
+        fraction = f"{nsecs:03d}"[: min(5, 8 - length) - 1]
+        text += "." + fraction
+        length += len(fraction) + 1
+    return text + " us " + " " * max(0, 8 - length)
+
+
+def duration_column(ns: int | None, overhead: bool = True) -> str:
+    if ns is None or ns < 0:
+        return UNKNOWN_DURATION
+    mark = duration_mark(ns) if overhead else " "
+    return f"{mark} {format_duration(ns)}|  "
+
+
+def proc_column(comm: str, pid: int) -> str:
+    """print_graph_proc: `comm-pid` centred in 14 columns, comm cut to 7 characters."""
+    text = f"{comm[:COMM_LEN]}-{pid}"
+    spaces = max(0, PROC_WIDTH - len(text))
+    return " " * (spaces // 2) + text + " " * (spaces - spaces // 2)
+
+
+def abstime_column(ns: int | None) -> str:
+    if ns is None:
+        return " " * 16
+    secs, rem = divmod(ns, 1_000_000_000)
+    return f"{secs:5d}.{rem // 1000:06d} |  "
+
+
+def retval_text(retval: int) -> str:
+    """funcgraph-retval: an error code (-4095..-1, also as a sign-extended int) in decimal,
+    anything else in hex."""
+    value = retval & (1 << 64) - 1
+    if value & (1 << 31) and value >> 32 == 0:
+        value |= ((1 << 32) - 1) << 32
+    signed = value - (1 << 64) if value >= 1 << 63 else value
+    return str(signed) if -4095 <= signed < 0 else f"{retval & (1 << 64) - 1:#x}"
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+class _Renderer:
+    def __init__(self, forest: CallForest, options: GraphOptions,
+                 symbolize: Symbolizer | None) -> None:
+        self.forest = forest
+        self.options = options
+        self.symbolize = symbolize
+        self.guest_clock = forest.timed_calls > 0
+        self.cpu_width = len(str(max(forest.cpus, default=0)))
+        self.visible: dict[int, bool] = {}
+
+    # header
+
+    def header(self) -> Iterator[str]:
+        options, forest = self.options, self.forest
+        yield "# tracer: function_graph"
+        yield "#"
+        for note in self.notes():
+            yield f"# {note}"
+        if self.notes():
+            yield "#"
+        first, second = "#", "#"
+        if options.abstime:
+            first += "     TIME       "
+            second += "      |         "
+        if options.cpu:
+            first += " CPU"
+            second += " |  "
+        if options.proc:
+            first += "  TASK/PID       "
+            second += "   |    |        "
+        if options.duration:
+            first += "  DURATION   "
+            second += "   |   |      "
+        yield first + "               FUNCTION CALLS"
+        yield second + "               |   |   |   |"
+        del forest
+
+    def notes(self) -> list[str]:
+        forest, notes = self.forest, []
+        if forest.calls == 0:
+            notes.append("no function entry/exit events: syscalls, interrupts and switches only")
+        elif forest.durations_known:
+            notes.append("durations: guest time")
+        else:
+            unknown = forest.calls - forest.timed_calls
+            notes.append(f"durations: guest time unknown for {unknown} of {forest.calls} calls "
+                         "(shown as `? us`); host time is not shown as guest time")
+        if self.options.abstime:
+            notes.append("TIME: guest clock (blank where an event has none)" if self.guest_clock
+                         else "TIME: host clock, since the capture started (no guest time)")
+        return notes
+
+    # rows
+
+    def lines(self) -> Iterator[str]:
+        streams: list[Iterable[_Row]] = [self._task_rows(task.roots)
+                                         for task in self.forest.tasks.values()]
+        streams.append(_Row(s.seq, _Col.SWITCH, s.cpu, s.next_pid, None, None, 0, "", s)
+                       for s in self.forest.switches)
+        streams.append(self._gap_row(gap) for gap in self.forest.gaps)
+        last_pid: dict[int, int] = {}
+        for row in heapq.merge(*streams, key=lambda row: row.seq):
+            if row.col is _Col.GAP:
+                yield row.text
+                continue
+            if row.col is _Col.SWITCH:
+                assert row.switch is not None
+                yield from self._switch_block(row.cpu, row.switch.prev_pid, row.pid)
+            elif row.seq != END and last_pid.get(row.cpu, row.pid) != row.pid:
+                yield from self._switch_block(row.cpu, last_pid[row.cpu], row.pid)
+            last_pid[row.cpu] = row.pid
+            if row.col is not _Col.SWITCH:
+                yield self._format(row)
+
+    def _gap_row(self, gap: Gap) -> _Row:
+        count = "?" if gap.count is None else str(gap.count)
+        return _Row(gap.seq, _Col.GAP, 0, 0, None, None, 0, f"[LOST {count} EVENTS: {gap.reason}]")
+
+    def _switch_block(self, cpu: int, prev: int, next_: int) -> Iterator[str]:
+        name = self.forest.task_name
+        yield SEPARATOR
+        yield (f"{self._cpu(cpu)}{proc_column(name(prev), prev)} => "
+               f"{proc_column(name(next_), next_)}")
+        yield SEPARATOR
+        yield ""
+
+    def _cpu(self, cpu: int) -> str:
+        return f" {cpu:>{self.cpu_width}d}) "
+
+    def _format(self, row: _Row) -> str:
+        options = self.options
+        prefix = abstime_column(row.stamp_ns) if options.abstime else ""
+        if options.cpu:
+            prefix += self._cpu(row.cpu)
+        if options.proc:
+            prefix += proc_column(self.forest.task_name(row.pid), row.pid) + " | "
+        if row.col is _Col.ARROW:
+            return prefix + ("  " + row.text + " |" if options.duration else row.text)
+        if options.duration:
+            prefix += (FILL_FULL if row.col is _Col.FILL
+                       else duration_column(row.duration_ns, options.overhead))
+        return prefix + " " * (row.depth * INDENT) + row.text
+
+    def _stamp(self, event: Event | None) -> int | None:
+        if event is None or not self.options.abstime:
+            return None
+        if self.guest_clock:
+            return event.guest_ns if isinstance(event, FuncEntry | FuncExit) else None
+        return event.time_ns
+
+    def _row(self, col: _Col, node: CallNode, event: Event | None, text: str,
+             duration: int | None = None) -> _Row:
+        seq = event.seq if event is not None else (
+            node.close_seq if node.close_seq is not None else END)
+        cpu = getattr(event, "cpu", node.cpu) if event is not None else node.cpu
+        return _Row(seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text)
+
+    def _task_rows(self, nodes: list[CallNode]) -> Iterator[_Row]:
+        for node in nodes:
+            if not self._is_visible(node):
+                continue
+            if node.kind is NodeKind.CALL:
+                yield from self._call_rows(node)
+            elif node.kind is NodeKind.SYSCALL:
+                yield from self._syscall_rows(node)
+            elif node.kind is NodeKind.IRQ:
+                yield from self._irq_rows(node)
+            else:
+                text = f"/* {comment_text(node.event, self.symbolize)} */"
+                yield self._row(_Col.FILL, node, node.entry, text)
+
+    def _call_rows(self, node: CallNode) -> Iterator[_Row]:
+        name = function_name(node.addr, self.symbolize)
+        retval = node.retval if self.options.retval else None
+        shown = [child for child in node.children if self._is_visible(child)]
+        if node.entry is not None and node.exit is not None and not shown:
+            text = f"{name}();" + (f" /* = {retval_text(retval)} */" if retval is not None
+                                   else "")
+            yield self._row(_Col.DURATION, node, node.entry, text, node.duration_ns)
+            return
+        if node.entry is not None:
+            yield self._row(_Col.FILL, node, node.entry, f"{name}() {{")
+        yield from self._task_rows(shown)
+        yield self._row(_Col.DURATION, node, node.exit, self._closing(node, name, retval),
+                        node.duration_ns)
+
+    def _closing(self, node: CallNode, name: str, retval: int | None) -> str:
+        if node.ending is Ending.RETURNED:
+            if retval is not None:
+                return f"}} /* {name} = {retval_text(retval)} */"
+            return f"}} /* {name} */" if node.entry is None or self.options.tail else "}"
+        why = {Ending.NO_EXIT: "exit not recorded", Ending.TASK_EXITED: "the task exited",
+               Ending.TRUNCATED: "still running when the trace ended"}
+        return f"}} /* {name}: {why.get(node.ending or Ending.TRUNCATED)} */"
+
+    def _syscall_rows(self, node: CallNode) -> Iterator[_Row]:
+        if node.entry is not None:
+            text = f"/* {syscall_entry_comment(node, self.symbolize)} */"
+            yield self._row(_Col.FILL, node, node.entry, text)
+        yield from self._task_rows(node.children)
+        text = f"/* {syscall_exit_comment(node, self.symbolize)} */"
+        yield self._row(_Col.FILL, node, node.exit, text)
+
+    def _irq_rows(self, node: CallNode) -> Iterator[_Row]:
+        if node.entry is not None:
+            yield self._row(_Col.ARROW, node, node.entry, "==========>")
+            text = f"/* {irq_comment(node, self.symbolize)} */"
+            yield self._row(_Col.FILL, node, node.entry, text)
+        yield from self._task_rows(node.children)
+        if node.ending is Ending.RETURNED:
+            yield self._row(_Col.ARROW, node, node.exit, "<==========")
+        else:
+            why = ("return not recorded" if node.ending is Ending.NO_EXIT
+                   else "still in the handler when the trace ended")
+            yield self._row(_Col.FILL, node, None, f"/* interrupt: {why} */")
+
+    # filters: max_graph_depth, tracing_thresh, funcgraph-irqs
+
+    def _is_visible(self, node: CallNode) -> bool:
+        known = self.visible.get(id(node))
+        if known is None:
+            known = self.visible[id(node)] = self._decide(node)
+        return known
+
+    def _decide(self, node: CallNode) -> bool:
+        options = self.options
+        if options.max_depth and node.depth >= options.max_depth:
+            return False
+        if node.kind is NodeKind.IRQ and not options.irqs:
+            return False
+        if not options.min_duration_ns or node.kind is NodeKind.COMMENT:
+            return True
+        if node.kind is NodeKind.CALL:
+            duration = node.duration_ns
+            if duration is None or duration >= options.min_duration_ns:
+                return True  # unmeasured calls cannot be judged, so they stay
+        return any(self._is_visible(child) for child in node.children
+                   if child.kind is not NodeKind.COMMENT)

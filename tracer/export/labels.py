@@ -1,0 +1,131 @@
+"""Names and one-line texts for call-tree nodes, shared by the ftrace text and the exporters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tracer.analysis.callgraph import CallNode, Ending, NodeKind
+from tracer.decode.msr import describe_msr, msr_name
+from tracer.decode.strace import format_return, format_syscall
+from tracer.decode.syscall_table import syscall_name
+from tracer.events import (
+    Event,
+    Interrupt,
+    MsrWrite,
+    ProcessEvent,
+    SegBaseChange,
+    SyscallEntry,
+    SyscallExit,
+    TlsSnapshot,
+)
+
+Symbolizer = Callable[[int], str | None]
+BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
+SYSCALL_INSN_LEN = 2  # `syscall` is 0f 05; pt_regs->ip (user_rip) is the address after it
+
+
+def function_name(addr: int, symbolize: Symbolizer | None) -> str:
+    name = symbolize(addr) if symbolize is not None else None
+    return name or f"{addr:#x}"
+
+
+def kernel_location(pc: int, symbolize: Symbolizer | None) -> str:
+    name = symbolize(pc) if symbolize is not None else None
+    return f"{pc:#x} <{name}>" if name else f"{pc:#x}"
+
+
+def node_name(node: CallNode, symbolize: Symbolizer | None) -> str:
+    """What a slice is called: the function, the syscall's name, or the interrupt's."""
+    if node.kind is NodeKind.CALL:
+        return function_name(node.addr, symbolize)
+    if node.kind is NodeKind.SYSCALL:
+        return syscall_name(node.addr)
+    if node.kind is NodeKind.IRQ:
+        event = node.event
+        name = event.name if isinstance(event, Interrupt) and event.name else "irq"
+        return f"{name} (vector {node.addr})"
+    return comment_text(node.event, symbolize)
+
+
+def _memory(*events: Event | None) -> dict[int, bytes | None]:
+    merged: dict[int, bytes | None] = {}
+    for event in events:
+        if isinstance(event, SyscallEntry | SyscallExit):
+            for index, data in event.memory:
+                if data is not None or index not in merged:
+                    merged[index] = data
+    return merged
+
+
+def syscall_text(node: CallNode) -> str:
+    """`write(1, "hi\\n", 3) = 3` (strace's text); `write(...) = 3` when entered before the
+    trace; no ` = ...` while it has not returned."""
+    entry = node.entry if isinstance(node.entry, SyscallEntry) else None
+    exit_ = node.exit if isinstance(node.exit, SyscallExit) else None
+    if entry is None:
+        ret = f" = {format_return(node.addr, exit_.ret)}" if exit_ is not None else ""
+        return f"{syscall_name(node.addr)}(...){ret}"
+    text = format_syscall(entry.nr, entry.args, exit_.ret if exit_ else None,
+                          _memory(entry, exit_))
+    return text.removesuffix(" = ?") if exit_ is None else text
+
+
+def syscall_entry_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
+    entry = node.entry
+    assert isinstance(entry, SyscallEntry)
+    insn = entry.user_rip - SYSCALL_INSN_LEN
+    text = format_syscall(entry.nr, entry.args, None, _memory(entry)).removesuffix(" = ?")
+    return (f"ring 3 -> 0: syscall at {insn:#x}, in the kernel at "
+            f"{kernel_location(entry.pc, symbolize)}: {text}")
+
+
+def syscall_exit_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
+    text = syscall_text(node)
+    exit_ = node.exit
+    if isinstance(exit_, SyscallExit):
+        where = kernel_location(exit_.pc, symbolize)
+        before = " (entered before the trace)" if node.entry is None else ""
+        return f"ring 0 -> 3 at {where} to {exit_.user_rip:#x}: {text}{before}"
+    if node.ending is Ending.TASK_EXITED:
+        return f"{text} = ? (no return: the task exited)"
+    if node.ending is Ending.NO_EXIT:
+        return f"{text} = ? (return to user not recorded)"
+    return f"{text}: still in the kernel when the trace ended"
+
+
+def irq_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
+    event = node.entry
+    assert isinstance(event, Interrupt)
+    where = (f"{event.rip:#x}" if event.from_ring == 3
+             else kernel_location(event.rip, symbolize))
+    text = f"{node_name(node, symbolize)} from ring {event.from_ring} at {where}"
+    if event.error_code is not None:
+        text += f", error code {event.error_code:#x}"
+    if event.cr2 is not None:
+        text += f", cr2 {event.cr2:#x}"
+    return text
+
+
+def comment_text(event: Event, symbolize: Symbolizer | None) -> str:
+    """An inline event as one line: MSR writes, base changes, TLS snapshots, process exits."""
+    if isinstance(event, MsrWrite):
+        old = "?" if event.old is None else f"{event.old:#x}"
+        return (f"wrmsr {msr_name(event.msr)} {old} -> "
+                f"{describe_msr(event.msr, event.new, symbolize)}")
+    if isinstance(event, SegBaseChange):
+        how = ", inferred" if event.inferred else ""
+        owners = ""
+        if event.old_owner or event.new_owner:
+            owners = f" [{event.old_owner or '?'} -> {event.new_owner or '?'}]"
+        return (f"{BASE_NAMES[event.which]} {event.old:#x} -> {event.new:#x} "
+                f"({event.cause.value}{how}){owners}")
+    if isinstance(event, TlsSnapshot):
+        state = "ok" if event.self_pointer_ok else (
+            "unreadable" if event.self_pointer is None else f"BAD {event.self_pointer:#x}")
+        values = "".join(
+            f" {name}={'?' if value is None else hex(value)}" for name, value in event.variables
+        )
+        return f"TLS fs={event.fs_base:#x} owner={event.owner or '?'} fs:0 {state}{values}"
+    if isinstance(event, ProcessEvent):
+        return f"+++ {event.name} exited with {event.status} +++"
+    return event.kind.value
