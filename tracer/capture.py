@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +17,11 @@ from tracer.image import ElfImage
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import ALL_PROBES, Mode, ProbePlan, add_entry, build_plan
 from tracer.store import TraceWriter
-from tracer.target.errors import GdbDied, TargetError
+from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
 from tracer.target.gdb import ProbeHit, StopEvent
 from tracer.target.msr import read_msrs
 from tracer.target.qemu import Module, QemuConfig, guest_exit_status
-from tracer.target.session import TargetSession
+from tracer.target.session import SessionEnd, TargetSession, signals_deferred
 
 MSRS_ON_DEMAND = (0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084, 0xC0000101, 0xC0000102)
 LSTAR = 0xC0000082
@@ -54,6 +56,13 @@ class CaptureOptions:
     overwrite: bool = True
     debugcon: Path | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    until_event: Callable[[Event], bool] | None = None  # end at the first event it accepts
+    start_timeout: float = 10.0  # for QEMU's gdbstub socket to appear
+
+    def __post_init__(self) -> None:
+        # Paths are what a caller's strings become, whatever came in.
+        self.kernel, self.boot_image, self.output = (
+            Path(self.kernel), Path(self.boot_image), Path(self.output))
 
     def qemu_config(self) -> QemuConfig:
         modules = tuple(Module(p.path, p.args) for p in self.programs)
@@ -63,16 +72,43 @@ class CaptureOptions:
         )
 
 
+class StopRequest:
+    """Ask a running capture to end, from any thread; `reason` is what the trace records."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "stopped"
+
+    def request(self, reason: str = "stopped") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
 @dataclass
 class CaptureStats:
     events: int = 0
     syscalls: int = 0
     hits: int = 0
+    records: int = 0  # lines received from the agent's pipe (hits and agent errors)
+    agent_written: int | None = None  # lines the agent says it wrote (None: not known)
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def lost(self) -> int | None:
+        """Agent records written but never received (None when the agent could not say)."""
+        if self.agent_written is None:
+            return None
+        return max(0, self.agent_written - self.records)
 
 
 @dataclass
@@ -86,10 +122,48 @@ class CaptureResult:
     msr_values: dict[int, int]
     plan: ProbePlan
     error: str | None = None
+    triple_fault: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def failure(self) -> str | None:
+        """One line saying what went wrong (the tool or the guest), or None if nothing did."""
+        tail = console_tail(self.console)
+        where = f"; guest console: {tail}" if tail else ""
+        if self.error:
+            return f"{self.error}{where}"
+        problem = ABNORMAL_ENDS.get(self.reason)
+        if problem is not None:
+            return f"{problem}{where}"
+        if self.guest_status not in (0, None):
+            return f"the guest exited with status {self.guest_status}{where}"
+        return None
+
+
+# Ends that are failures of the guest though the capture itself worked.
+ABNORMAL_ENDS = {
+    "hang": "the guest hung (no event within the idle timeout)",
+    "timeout": "the capture timed out",
+    "triple-fault": "the guest triple-faulted (CPU reset)",
+}
+
+
+def console_tail(console: str, lines: int = 3) -> str:
+    """The last lines of the guest console, control characters dropped, joined on one line."""
+    kept = []
+    for line in console.splitlines():
+        text = "".join(ch for ch in _strip_ansi(line) if ch.isprintable()).strip()
+        if text:
+            kept.append(text)
+    return " | ".join(kept[-lines:])
+
+
+def _strip_ansi(line: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1bc", "", line)
 
 
 class _Capture:
@@ -97,31 +171,39 @@ class _Capture:
 
     def __init__(self, options: CaptureOptions, image: ElfImage, plan: ProbePlan,
                  writer: TraceWriter, on_event: Callable[[Event], None] | None,
-                 progress: Callable[[CaptureStats], None] | None) -> None:
+                 progress: Callable[[CaptureStats], None] | None,
+                 stop: StopRequest | None = None) -> None:
         self.options = options
         self.image = image
         self.plan = plan
         self.writer = writer
         self.on_event = on_event
         self.progress = progress
+        self.stop = stop
         self.stats = CaptureStats()
         self.builder = EventBuilder(plan, [p.name for p in options.programs], time.monotonic_ns())
         self.msr_values: dict[int, int] = {}
         self.done_reason: str | None = None
         self.last_activity = time.monotonic()
         self.want_msrs = options.read_msrs
+        self.error: str | None = None
+        self.qemu_exit: int | None = None  # QEMU's status when it ended by itself
 
     def record(self, event: Event) -> None:
         self.writer.append(event)
         self.stats.events += 1
+        self.last_activity = time.monotonic()
         if isinstance(event, SyscallEntry):
             self.stats.syscalls += 1
             if self.options.until.startswith("syscall:") and self._matches_until(event):
                 self.done_reason = f"until {self.options.until}"
         if self.on_event is not None:
             self.on_event(event)
+        if self.options.until_event is not None and self.done_reason is None:
+            if self.options.until_event(event):
+                self.done_reason = "until"
         if self.options.max_events is not None and self.stats.events >= self.options.max_events:
-            self.done_reason = "max-events"
+            self.done_reason = self.done_reason or "max-events"
 
     def _matches_until(self, event: SyscallEntry) -> bool:
         from tracer.decode.strace import syscall_name
@@ -136,7 +218,9 @@ class _Capture:
         return time.monotonic_ns() - self.builder.t0
 
     def take(self, item: ProbeHit | dict[str, Any]) -> None:
-        self.last_activity = time.monotonic()
+        # Activity is an event recorded, not a hit: a program spinning in user space still
+        # takes timer interrupts, and their returns to user are hits that record nothing.
+        self.stats.records += 1
         if isinstance(item, ProbeHit):
             self.stats.hits += 1
             for event in self.builder.feed(item):
@@ -155,11 +239,11 @@ class _Capture:
     def handle_stop(self, session: TargetSession, stop: StopEvent) -> bool:
         """A real stop: the LSTAR write, the MSR snapshot, or the end. True to keep going."""
         if stop.reason in ("exited", "exited-normally", "exited-signalled"):
-            self.done_reason = "guest-exit"
+            self.guest_ended(session)
             return False
         if stop.reason != "breakpoint-hit" and stop.reason != "stopped":
             if session.qemu.returncode is not None:
-                self.done_reason = "guest-exit"
+                self.guest_ended(session)
                 return False
         session.gdb.flush_agent()
         self.drain(session, 0.2)
@@ -170,6 +254,19 @@ class _Capture:
             self._snapshot_msrs(session, stop.pc)
         session.resume()
         return True
+
+    def guest_ended(self, session: TargetSession) -> None:
+        """QEMU is gone (or gdb says so): a power-off, a triple fault, or QEMU killed."""
+        code = session.qemu.wait(timeout=2.0)
+        if code is None:
+            raise GdbDied("gdb lost its connection to QEMU, which is still running")
+        if code < 0:
+            raise QemuDied(f"QEMU was killed by {_signal_name(-code)}")
+        self.qemu_exit = code
+        if session.qemu.triple_faulted():
+            self.done_reason = "triple-fault"
+        else:
+            self.done_reason = "guest-exit"
 
     def _arm_entry_from_lstar(self, session: TargetSession) -> None:
         lstar = self.builder.msr_values.get(LSTAR)
@@ -199,16 +296,21 @@ class _Capture:
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
         session.resume()
         last_progress = 0.0
+        self.last_activity = time.monotonic()
         while self.done_reason is None:
+            if self.stop is not None and self.stop.requested:
+                self.done_reason = self.stop.reason
+                break
             alive = self.drain(session, 0.05)
             stop = session.poll_stop()
             if stop is not None and not self.handle_stop(session, stop):
                 break
             if session.qemu.returncode is not None:
-                self.done_reason = "guest-exit"
+                self.drain(session, 0.1)
+                self.guest_ended(session)
                 break
             if not alive or not session.gdb.mi.alive:
-                raise GdbDied("gdb exited during the capture")
+                raise GdbDied(f"{session.gdb.mi.describe_exit()} during the capture")
             now = time.monotonic()
             if deadline is not None and now > deadline:
                 self.done_reason = "timeout"
@@ -218,7 +320,8 @@ class _Capture:
                 last_progress = now
                 self.progress(self.stats)
 
-    def finish(self, session: TargetSession) -> tuple[int | None, str]:
+    def finish(self, session: TargetSession) -> SessionEnd:
+        """End gdb and QEMU (once), then record every hit still queued."""
         end = session.finish()
         for item in session.drain_hits(0.0):
             if item is not None:
@@ -227,15 +330,53 @@ class _Capture:
             item = session.hits.get_nowait()
             if item is not None:
                 self.take(item)
-        return end.qemu_returncode, end.console
+        self.stats.agent_written = end.agent_written
+        return end
+
+    def fail(self, error: str, reason: str) -> None:
+        self.error = self.error or error
+        self.done_reason = reason
+
+    def conclude(self, end: SessionEnd | None) -> None:
+        """The last event says why the capture ended: a Gap when cut short, else a Note."""
+        reason = self.done_reason or "unknown"
+        console = console_tail(end.console) if end is not None else ""
+        with contextlib.suppress(Exception):
+            if self.error:
+                self.record(Gap(self.builder._seq(), self._now(), f"capture ended: {self.error}"))
+            elif reason in ABNORMAL_ENDS or (reason == "guest-exit" and self._status() not in
+                                             (0, None)):
+                what = ABNORMAL_ENDS.get(reason) or f"guest exited with status {self._status()}"
+                tail = f"; guest console: {console}" if console else ""
+                self.note(f"capture ended: {what}{tail}", "warning")
+            else:
+                self.note(f"capture ended: {reason}")
+
+    def _status(self) -> int | None:
+        return guest_exit_status(self.qemu_exit)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def capture(
     options: CaptureOptions,
     on_event: Callable[[Event], None] | None = None,
     progress: Callable[[CaptureStats], None] | None = None,
+    *,
+    stop: StopRequest | None = None,
+    on_start: Callable[[TargetSession], None] | None = None,
 ) -> CaptureResult:
-    """Run one capture to its end; the trace file holds every event seen, whatever happens."""
+    """Run one capture to its end; the trace file holds every event seen, whatever happens.
+
+    Tool failures (gdb or QEMU dying, Ctrl-C, SIGTERM) end in `result.error` and a Gap as the
+    last event; `stop` ends it early from another thread; `on_start` sees the live session
+    (QEMU and gdb pids, the private directory) once both processes are up.
+    """
     image = ElfImage.open(options.kernel)
     plan = build_plan(image, options.mode, options.probes)
     meta = {
@@ -246,42 +387,54 @@ def capture(
         **options.meta,
     }
     with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
-        run = _Capture(options, image, plan, writer, on_event, progress)
+        run = _Capture(options, image, plan, writer, on_event, progress, stop)
         for text in plan.notes:
             run.note(text)
-        error: str | None = None
-        session = TargetSession(
-            options.kernel, options.qemu_config(), tuple(p.path for p in options.programs)
-        )
-        returncode, console = None, ""
+        session: TargetSession | None = None
+        end: SessionEnd | None = None
         try:
+            session = TargetSession(
+                options.kernel, options.qemu_config(), tuple(p.path for p in options.programs),
+                start_timeout=options.start_timeout,
+            )
             with session:
+                if on_start is not None:
+                    on_start(session)
                 session.load_agent(plan.agent_plan(stop_first_syscall=options.read_msrs))
-                try:
-                    run.run(session)
-                except (TargetError, KeyboardInterrupt) as exc:
-                    run.done_reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-                    error = str(exc) or type(exc).__name__
-                    if isinstance(exc, KeyboardInterrupt):
-                        error = "interrupted"
-                returncode, console = run.finish(session)
+                run.run(session)
+                end = run.finish(session)
         except TargetError as exc:
-            error = str(exc)
-            run.done_reason = run.done_reason or "error"
+            run.fail(str(exc) or type(exc).__name__, "error")
+        except Terminated:
+            run.fail("terminated", "terminated")
+        except KeyboardInterrupt:
+            run.fail("interrupted", "interrupted")
+        except Exception as exc:  # a bug: the trace says so before the caller reports it
+            run.fail(f"internal error: {type(exc).__name__}: {exc}", "error")
+            raise
         finally:
-            if error:
-                with contextlib.suppress(Exception):
-                    run.record(Gap(run.builder._seq(), run._now(), f"capture ended: {error}"))
-            writer.set_meta("end_reason", run.done_reason or "unknown")
-            for msr, value in run.msr_values.items():
-                writer.set_meta(f"msr.{msr_name(msr)}", hex(value))
+            with signals_deferred():
+                if session is not None:
+                    with contextlib.suppress(Exception):
+                        end = run.finish(session)
+                run.stats.ended = time.monotonic()
+                run.conclude(end)
+                writer.set_meta("end_reason", run.done_reason or "unknown")
+                for msr, value in run.msr_values.items():
+                    writer.set_meta(f"msr.{msr_name(msr)}", hex(value))
+                if run.stats.agent_written is not None:
+                    writer.set_meta("agent_records", str(run.stats.agent_written))
+                    writer.set_meta("records_received", str(run.stats.records))
+        returncode = end.qemu_returncode if end is not None else None
         if returncode is not None:
             writer.set_meta("qemu_returncode", str(returncode))
-        status = guest_exit_status(returncode)
+        status = guest_exit_status(run.qemu_exit)
         if status is not None:
             writer.set_meta("guest_status", str(status))
     return CaptureResult(
         output=options.output, reason=run.done_reason or "unknown", stats=run.stats,
-        qemu_returncode=returncode, guest_status=status, console=console,
-        msr_values=run.msr_values, plan=plan, error=error,
+        qemu_returncode=returncode, guest_status=status,
+        console=end.console if end is not None else "",
+        msr_values=run.msr_values, plan=plan, error=run.error,
+        triple_fault=run.done_reason == "triple-fault",
     )

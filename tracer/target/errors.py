@@ -23,3 +23,7 @@ class QemuDied(TargetError):
 
 class TargetTimeout(TargetError):
     """Something did not answer in time (gdb, the gdbstub socket, the guest)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so `with` blocks unwind and clean up."""

@@ -65,14 +65,17 @@ def find_gdb() -> str:
     return path
 
 
+_HIT_KEYS = ("seq", "t", "probe", "pc", "cpu", "cr3", "bases")
+
+
 def parse_hit(line: bytes) -> ProbeHit | dict[str, Any]:
     """One agent line: a ProbeHit, or the raw dict for agent-side errors."""
     record = json.loads(line)
+    if not isinstance(record, dict):
+        raise ValueError(f"not a JSON object: {line[:60]!r}")
     if "seq" not in record:
         return record
-    fields = {
-        k: v for k, v in record.items() if k not in ("seq", "t", "probe", "pc", "cpu", "cr3", "bases")
-    }
+    fields = {k: v for k, v in record.items() if k not in _HIT_KEYS}
     return ProbeHit(
         seq=record["seq"],
         time_ns=record["t"],
@@ -128,15 +131,20 @@ class Gdb:
         self.mi.command(f"-file-exec-and-symbols {mi_quote(str(self.kernel_elf))}", timeout=60)
 
     def add_symbols(self, path: Path) -> None:
-        self.mi.console(f"add-symbol-file {path}", timeout=60)
+        self.mi.console(f"add-symbol-file {cli_quote(str(path))}", timeout=60)
 
     def connect(self, socket: Path) -> None:
+        # gdb's `target remote` takes the rest of the line as the path, quotes and all.
+        if any(ch.isspace() for ch in str(socket)):
+            raise GdbError(f"gdb cannot connect to a socket path with spaces: {socket}")
         self.mi.command(f"-target-select remote {socket}", timeout=20)
 
     def load_agent(self, plan: dict[str, Any], scratch: Path) -> str:
         """Load the agent into gdb and arm the plan's probes (handed over as a file)."""
         agent_dir = str(AGENT_SCRIPT.parent)
-        self.mi.console(f"python import sys; sys.path.insert(0, {agent_dir!r}); import tracer_agent")
+        self.mi.console(
+            f"python import sys; sys.path.insert(0, {agent_dir!r}); import tracer_agent"
+        )
         plan_file = scratch / "plan.json"
         plan_file.write_text(json.dumps(plan))
         return self.python(f"tracer_agent.install_file({str(plan_file)!r})")
@@ -152,6 +160,18 @@ class Gdb:
 
     def flush_agent(self) -> None:
         self.python("tracer_agent.flush()")
+
+    def agent_stats(self) -> dict[str, int]:
+        """The agent's counters: probes handled, records written to the pipe, duplicates."""
+        text = self.python("tracer_agent.stats()", timeout=10)
+        stats: dict[str, int] = {}
+        for line in text.splitlines():
+            if line.startswith("agent-stats "):
+                for word in line.split()[1:]:
+                    key, _, value = word.partition("=")
+                    if value.isdigit():
+                        stats[key] = int(value)
+        return stats
 
     def cont(self) -> None:
         self.mi.command("-exec-continue")
@@ -242,19 +262,36 @@ class Gdb:
             self._read_fd = -1
 
 
+def cli_quote(text: str) -> str:
+    """Quote one argument for gdb's CLI argument splitter (double quotes, backslash escapes)."""
+    if "\n" in text or "\r" in text:
+        raise GdbError(f"a path with a line break cannot be handed to gdb: {text!r}")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def to_stop_event(record: MiRecord) -> StopEvent | None:
     if record.kind != "notify":
         return None
     payload = record.payload if isinstance(record.payload, dict) else {}
     if record.message == "stopped":
-        frame = payload.get("frame") or {}
-        addr = frame.get("addr")
-        pc = int(addr, 16) if isinstance(addr, str) and addr.startswith("0x") else None
+        frame = payload.get("frame")
+        addr = frame.get("addr") if isinstance(frame, dict) else None
+        pc = _hex_or_none(addr)
         reason = str(payload.get("reason", "signal-received" if "signal-name" in payload else ""))
         return StopEvent(reason or "stopped", pc, str(payload.get("signal-name", "")))
     if record.message == "thread-group-exited":
         return StopEvent("exited", None, str(payload.get("exit-code", "")))
     return None
+
+
+def _hex_or_none(text: object) -> int | None:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
 
 
 def read_hits(fd: int, on_hit: Callable[[ProbeHit | dict[str, Any]], None]) -> None:
@@ -264,7 +301,7 @@ def read_hits(fd: int, on_hit: Callable[[ProbeHit | dict[str, Any]], None]) -> N
             if line.strip():
                 try:
                     on_hit(parse_hit(line))
-                except (ValueError, KeyError) as exc:
+                except (ValueError, KeyError, TypeError) as exc:
                     on_hit({"probe": "agent_error", "error": f"bad agent record: {exc}"})
 
 

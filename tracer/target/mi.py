@@ -7,8 +7,10 @@ costs. Asynchronous records (`*stopped`, `=thread-group-exited`, console output)
 
 from __future__ import annotations
 
+import collections
 import itertools
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -20,10 +22,13 @@ from pygdbmi import gdbmiparser
 
 from tracer.target.errors import GdbDied, GdbError, TargetTimeout
 
+# A gdb that has printed only non-MI lines for this long is not speaking MI at all.
+NOT_MI_AFTER = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class MiRecord:
-    """One MI output record. `kind` is result, notify (async *, =), console, log, target or output."""
+    """One MI output record: `kind` is result, notify (async *, =), console, log, target, output."""
 
     kind: str
     message: str | None
@@ -102,7 +107,9 @@ class MiChannel:
         self._current: _Pending | None = None
         self.events: queue.Queue[MiRecord] = queue.Queue()
         self._dead = threading.Event()
-        self._unparsed: list[str] = []
+        self._unparsed: collections.deque[str] = collections.deque(maxlen=20)
+        self._first_unparsed: float | None = None
+        self._mi_seen = False
         self._reader = threading.Thread(target=self._read_loop, name="gdb-mi-reader", daemon=True)
         self._reader.start()
 
@@ -120,13 +127,31 @@ class MiChannel:
 
     @property
     def unparsed_lines(self) -> list[str]:
-        """Lines gdb printed that were not MI (kept for error messages)."""
-        return list(self._unparsed[-20:])
+        """Lines gdb printed that were not MI (the last 20, kept for error messages)."""
+        return list(self._unparsed)
+
+    def describe_exit(self) -> str:
+        """How gdb ended, and the last thing it printed that was not MI, in one line."""
+        code = self._proc.poll()
+        if code is None:
+            text = "gdb closed its output"
+        elif code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            text = f"gdb was killed by {name}"
+        else:
+            text = f"gdb exited with status {code}"
+        if self._unparsed:
+            text += f"; it printed: {_clip(self._unparsed[-1])!r}"
+        return text
 
     def command(self, cmd: str, timeout: float = 30.0, *, check: bool = True) -> MiResult:
         """Run one MI command (or CLI command, which gdb wraps) and wait for its result record."""
+        name = cmd.split()[0] if cmd.split() else cmd
         if not self.alive:
-            raise GdbDied("gdb is not running")
+            raise GdbDied(f"{self.describe_exit()} (before {name})")
         token = next(self._tokens)
         pending = _Pending()
         with self._lock:
@@ -135,22 +160,30 @@ class MiChannel:
             assert self._proc.stdin is not None
             self._proc.stdin.write(f"{token}{cmd}\n".encode())
             self._proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
+        except (BrokenPipeError, OSError, ValueError):
             self._forget(token)
-            raise GdbDied(f"gdb closed its input: {exc}") from None
-        if not self._wait(pending, timeout):
-            self._forget(token)
-            if not self.alive:
-                raise GdbDied(f"gdb died while running {cmd.split()[0]}")
-            raise TargetTimeout(f"gdb did not answer {cmd.split()[0]} within {timeout:g} s")
+            raise GdbDied(f"{self.describe_exit()} (running {name})") from None
+        answered = self._wait(pending, timeout)
         self._forget(token)
+        if not answered or pending.result is None:
+            if self._speaks_no_mi():
+                raise GdbError(f"gdb does not speak gdb/MI; it printed: "
+                               f"{_clip(self._unparsed[0])!r}")
+            if not self.alive or pending.result is None and self._dead.is_set():
+                raise GdbDied(f"{self.describe_exit()} (running {name})")
+            raise TargetTimeout(f"gdb did not answer {name} within {timeout:g} s")
         record = pending.result
-        assert record is not None
         payload = record.payload if isinstance(record.payload, dict) else {}
         result = MiResult(str(record.message), payload, "".join(pending.console))
         if check and result.message == "error":
-            raise GdbError(str(payload.get("msg", "unknown gdb error")).strip())
+            message = " ".join(str(payload.get("msg", "unknown gdb error")).split())
+            raise GdbError(message)
         return result
+
+    def _speaks_no_mi(self) -> bool:
+        first = self._first_unparsed
+        return (not self._mi_seen and first is not None
+                and time.monotonic() - first >= NOT_MI_AFTER)
 
     def console(self, cli: str, timeout: float = 30.0) -> str:
         """Run a CLI command and return what it printed."""
@@ -159,8 +192,8 @@ class MiChannel:
 
     def _wait(self, pending: _Pending, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while not pending.done.wait(timeout=0.5):
-            if self._dead.is_set() or time.monotonic() > deadline:
+        while not pending.done.wait(timeout=0.25):
+            if self._dead.is_set() or time.monotonic() > deadline or self._speaks_no_mi():
                 return pending.done.is_set()
         return True
 
@@ -194,9 +227,11 @@ class MiChannel:
         if record is None:
             return
         if record.kind == "output":
+            if self._first_unparsed is None:
+                self._first_unparsed = time.monotonic()
             self._unparsed.append(record.text)
-            self.events.put(record)
             return
+        self._mi_seen = True
         with self._lock:
             if record.kind == "result" and record.token in self._pending:
                 pending = self._pending[record.token]
@@ -240,3 +275,8 @@ class MiChannel:
             except OSError:
                 pass
         self._reader.join(timeout=1.0)
+
+
+def _clip(line: str, width: int = 120) -> str:
+    line = "".join(ch if ch.isprintable() else "?" for ch in line)
+    return line if len(line) <= width else line[: width - 3] + "..."

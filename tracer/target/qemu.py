@@ -71,12 +71,14 @@ class QemuFiles:
     serial_log: Path = field(init=False)
     debugcon_log: Path = field(init=False)
     stderr_log: Path = field(init=False)
+    qemu_log: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.gdb_socket = self.directory / "gdb.sock"
         self.serial_log = self.directory / "serial.log"
         self.debugcon_log = self.directory / "debugcon.log"
         self.stderr_log = self.directory / "qemu.stderr"
+        self.qemu_log = self.directory / "qemu.log"
 
 
 def find_qemu() -> str:
@@ -88,8 +90,17 @@ def find_qemu() -> str:
     return path
 
 
+def option_value(path: Path) -> str:
+    """A path inside a QEMU `key=value,...` option: a literal comma is written twice."""
+    return str(path).replace(",", ",,")
+
+
 def build_argv(config: QemuConfig, files: QemuFiles, qemu: str = QEMU_BINARY) -> list[str]:
-    """The QEMU command line: halted (-S), gdbstub on a unix socket only, never TCP."""
+    """The QEMU command line: halted (-S), gdbstub on a unix socket only, never TCP.
+
+    `-d cpu_reset` logs "Triple fault" to a private file: with -no-reboot a triple fault ends
+    QEMU with status 0, like a clean power-off, and the log is how the two are told apart.
+    """
     argv = [
         qemu,
         "-nodefaults",
@@ -101,10 +112,12 @@ def build_argv(config: QemuConfig, files: QemuFiles, qemu: str = QEMU_BINARY) ->
         "-cpu", config.cpu,
         "-accel", config.accel,
         "-kernel", str(config.boot_image),
-        "-chardev", f"socket,id=gdb0,path={files.gdb_socket},server=on,wait=off",
+        "-chardev", f"socket,id=gdb0,path={option_value(files.gdb_socket)},server=on,wait=off",
         "-gdb", "chardev:gdb0",
         "-serial", f"file:{files.serial_log}",
         "-debugcon", f"file:{config.debugcon or files.debugcon_log}",
+        "-d", "cpu_reset",
+        "-D", str(files.qemu_log),
     ]
     if config.cmdline:
         argv += ["-append", config.cmdline]
@@ -172,6 +185,14 @@ class QemuMachine:
         except OSError:
             return "(no output)"
         return " | ".join(text.splitlines()[-lines:]) or "(no output)"
+
+    def triple_faulted(self) -> bool:
+        """Did the guest triple-fault (QEMU logged it before resetting or exiting)?"""
+        try:
+            with open(self.files.qemu_log, "rb") as log:
+                return any(b"Triple fault" in line for line in log)
+        except OSError:
+            return False
 
     def serial_output(self) -> str:
         try:

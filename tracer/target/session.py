@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tracer.target.errors import GdbDied, TargetError
+from tracer.target.errors import GdbDied, TargetError, Terminated
 from tracer.target.gdb import Gdb, ProbeHit, StopEvent, read_hits, to_stop_event
 from tracer.target.qemu import QemuConfig, QemuMachine
 
@@ -26,14 +26,35 @@ class SessionState(StrEnum):
     CLOSED = "closed"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so `with` blocks unwind and clean up."""
-
-
 @dataclass(frozen=True, slots=True)
 class SessionEnd:
     qemu_returncode: int | None
     console: str
+    triple_fault: bool = False
+    agent_written: int | None = None  # records the agent wrote to its pipe (None: unknown)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM while cleanup runs, so a second Ctrl-C cannot cut it short.
+
+    Yields the list of signals that arrived; only the main thread can do this (elsewhere the
+    block runs as is). Cleanup is bounded by its own timeouts, so nothing waits forever.
+    """
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    old = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield arrived
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 class TargetSession:
@@ -43,8 +64,10 @@ class TargetSession:
     drains its pipe, ends gdb and QEMU, and removes the private directory.
     """
 
-    def __init__(self, kernel_elf: Path, qemu: QemuConfig, symbol_files: tuple[Path, ...] = ()):
+    def __init__(self, kernel_elf: Path, qemu: QemuConfig, symbol_files: tuple[Path, ...] = (),
+                 *, start_timeout: float = 10.0) -> None:
         self.kernel_elf = kernel_elf
+        self.start_timeout = start_timeout
         self.qemu = QemuMachine(qemu)
         self.gdb = Gdb(kernel_elf)
         self.symbol_files = symbol_files
@@ -52,6 +75,7 @@ class TargetSession:
         self.hits: queue.Queue[ProbeHit | dict[str, Any] | None] = queue.Queue()
         self._reader: threading.Thread | None = None
         self._old_sigterm: Any = None
+        self._end: SessionEnd | None = None
 
     @property
     def scratch(self) -> Path:
@@ -59,7 +83,7 @@ class TargetSession:
 
     def open(self) -> TargetSession:
         self._install_sigterm()
-        self.qemu.start()
+        self.qemu.start(self.start_timeout)
         self.gdb.start()
         for path in self.symbol_files:
             self.gdb.add_symbols(path)
@@ -110,23 +134,36 @@ class TargetSession:
                 return
 
     def finish(self) -> SessionEnd:
-        """Flush the agent, end gdb and QEMU; the pipe then reaches EOF. Never raises."""
-        if self.gdb.mi.alive if self.gdb.pid else False:
-            with contextlib.suppress(TargetError, OSError):
-                self.gdb.flush_agent()
-        self.gdb.close()
-        self.qemu.close()
-        if self._reader is not None:
-            self._reader.join(timeout=5.0)
-        self.gdb.close_hits()
-        self.state = SessionState.CLOSED
-        return SessionEnd(self.qemu.returncode, self.qemu.serial_output())
+        """Flush the agent, end gdb and QEMU; the pipe then reaches EOF. Never raises.
+
+        Signals are held meanwhile: a second Ctrl-C must not leave QEMU or gdb behind.
+        """
+        if self._end is not None:
+            return self._end
+        with signals_deferred():
+            written = None
+            if self.gdb.pid is not None and self.gdb.mi.alive:
+                with contextlib.suppress(TargetError, OSError):
+                    self.gdb.flush_agent()
+                    written = self.gdb.agent_stats().get("written")
+            self.gdb.close()
+            self.qemu.close()
+            if self._reader is not None:
+                self._reader.join(timeout=5.0)
+            self.gdb.close_hits()
+            self.state = SessionState.CLOSED
+            self._end = SessionEnd(
+                self.qemu.returncode, self.qemu.serial_output(), self.qemu.triple_faulted(),
+                written,
+            )
+        return self._end
 
     def close(self) -> None:
-        if self.state is not SessionState.CLOSED:
-            self.finish()
-        self.qemu.remove_files()
-        self._restore_sigterm()
+        with signals_deferred():
+            if self.state is not SessionState.CLOSED:
+                self.finish()
+            self.qemu.remove_files()
+            self._restore_sigterm()
 
     def _install_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():
