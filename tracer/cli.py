@@ -7,12 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from tracer import __version__
-from tracer.commands import capture, doctor, report, tui
+from tracer.commands import capture, doctor, export, report, tui
 from tracer.commands.common import EXIT_USAGE, UsageError, fail
 
 COMMANDS = {
     "capture": capture,
     "report": report,
+    "export": export,
     "doctor": doctor,
     "tui": tui,  # imports textual only when run
 }

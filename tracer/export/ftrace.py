@@ -10,12 +10,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
 from tracer.analysis.callgraph import CallForest, CallNode, Ending, NodeKind, build_call_tree
 from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap
+from tracer.export.graph_options import GraphOptions, add_graph_arguments, options_from_args
 from tracer.export.labels import (
     Symbolizer,
     comment_text,
@@ -35,26 +35,8 @@ MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000
          (100_000, "!"), (10_000, "+"))
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
-
-@dataclass(frozen=True, slots=True)
-class GraphOptions:
-    """ftrace's function_graph options. Times are nanoseconds; `time_range` is [start, end) on
-    the trace's common clock (host time since the capture started), like `--pid` a filter
-    applied to events before the tree is built."""
-
-    cpu: bool = True  # funcgraph-cpu
-    duration: bool = True  # funcgraph-duration
-    overhead: bool = True  # funcgraph-overhead: the + ! # * @ $ markers
-    abstime: bool = False  # funcgraph-abstime
-    proc: bool = False  # funcgraph-proc
-    tail: bool = False  # funcgraph-tail
-    retval: bool = False  # funcgraph-retval
-    irqs: bool = True  # funcgraph-irqs
-    max_depth: int = 0  # max_graph_depth; 0 means no limit
-    min_duration_ns: int = 0  # tracing_thresh; 0 shows every call
-    pid: int | None = None
-    time_range: tuple[int | None, int | None] | None = None
-    header: bool = True
+__all__ = ["GraphOptions", "add_graph_arguments", "forest_lines", "graph_lines",
+           "options_from_args"]
 
 
 class _Col(Enum):
