@@ -8,7 +8,17 @@ from collections.abc import Sequence
 
 from tracer import __version__
 from tracer.commands import capture, doctor, export, report, tui
-from tracer.commands.common import EXIT_USAGE, UsageError, fail
+from tracer.commands.common import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    UsageError,
+    fail,
+    internal_error,
+    quiet_broken_pipe,
+    sigterm_raises,
+)
+from tracer.target.errors import Terminated
 
 COMMANDS = {
     "capture": capture,
@@ -39,19 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(args.run(args) or 0)
-    except UsageError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
-    except BrokenPipeError:
-        return 0
+    """Exit status: 0 ok, 1 a failed capture or guest, 2 bad input; 130/143 on SIGINT/SIGTERM.
+    No exception ends in a traceback unless TRACER_DEBUG=1."""
+    with sigterm_raises():
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.command is None:
+                parser.print_help(sys.stderr)
+                return EXIT_USAGE
+            return int(args.run(args) or 0)
+        except UsageError as exc:
+            return fail(str(exc), EXIT_USAGE)
+        except Terminated:
+            return fail("terminated", EXIT_TERMINATED)
+        except KeyboardInterrupt:
+            return fail("interrupted", EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+            return 0
+        except Exception as exc:
+            return internal_error(exc)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from typing import Any
 from tracer.commands.common import (
     BUILTIN_KERNEL,
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
     builtin_program,
@@ -68,40 +70,52 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run, programs=None)
 
 
-def _check_program(path: Path) -> None:
-    from tracer.image import ElfImage, ImageError
+def _usage(exc: Exception) -> UsageError:
+    return UsageError(str(exc))
 
-    try:
-        image = ElfImage.open(path)
-    except ImageError as exc:
-        raise UsageError(str(exc)) from None
-    if image.interp is not None:
-        raise UsageError(f"{path}: dynamically linked (needs {image.interp}); build it with -static")
+
+def _positive(value: float | int | None, option: str) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{option} must be positive (got {value:g})")
+
+
+def _check_output(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; -o takes a trace file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: directory {parent} does not exist")
 
 
 def build_options(args: argparse.Namespace) -> Any:
+    """Every input checked before anything boots: bad input is a UsageError (exit status 2)."""
+    from tracer.api import InputError, check_kernel, check_program
     from tracer.capture import CaptureOptions, Program
-    from tracer.image import ElfImage, ImageError
     from tracer.probes.plan import ALL_PROBES, Mode
 
     builtin = args.kernel is None
     if builtin or not args.programs:
-        ensure_guest_built(args.quiet)
+        ensure_guest_built(args.quiet or args.json)
     kernel = args.kernel or BUILTIN_KERNEL
-    if not kernel.exists():
-        raise UsageError(f"{kernel}: no such file")
     try:
-        ElfImage.open(kernel)
-    except ImageError as exc:
-        raise UsageError(str(exc)) from None
+        check_kernel(kernel)
+    except InputError as exc:
+        raise _usage(exc) from None
     boot_image = args.boot_image or find_boot_image(kernel)
+    if not boot_image.is_file():
+        raise UsageError(f"{boot_image}: no such boot image")
     raw_programs = args.programs or [[str(builtin_program("hello-glibc")), []]]
     programs = []
     for path_text, prog_args in raw_programs:
         path = Path(path_text)
-        if not path.exists():
-            raise UsageError(f"{path}: no such file")
-        _check_program(path)
+        try:
+            check_program(path)
+        except InputError as exc:
+            raise _usage(exc) from None
+        for arg in prog_args:
+            if any(ch.isspace() for ch in arg):
+                raise UsageError(f"{path}: argument {arg!r} has whitespace; the guest splits "
+                                 "its module line on spaces")
         programs.append(Program(path, tuple(prog_args)))
     probes = frozenset(p.strip() for p in args.probes.split(",") if p.strip())
     unknown = probes - ALL_PROBES
@@ -109,6 +123,11 @@ def build_options(args: argparse.Namespace) -> Any:
         raise UsageError(f"unknown probe(s): {', '.join(sorted(unknown))}")
     if args.until != "exit" and not args.until.startswith("syscall:"):
         raise UsageError("--until takes exit or syscall:NAME")
+    _positive(args.max_events, "--max-events")
+    _positive(args.timeout, "--timeout")
+    _positive(args.idle_timeout, "--idle-timeout")
+    _positive(args.memory, "--memory")
+    _check_output(args.output)
     cmdline = args.cmdline if args.cmdline is not None else ""
     return CaptureOptions(
         kernel=kernel, boot_image=boot_image, programs=programs, output=args.output,
@@ -118,44 +137,75 @@ def build_options(args: argparse.Namespace) -> Any:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from tracer.capture import capture
-    from tracer.commands.progress import CaptureProgress
-    from tracer.store import TraceFileError
-    from tracer.target.errors import TargetError
+def _exit_status(result: Any) -> int:
+    if result.reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if result.reason == "terminated":
+        return EXIT_TERMINATED
+    return EXIT_FAILURE if result.failure() else EXIT_OK
 
-    options = build_options(args)
-    show = not args.quiet and sys.stderr.isatty()
-    try:
-        with CaptureProgress(enabled=show) as progress:
-            result = capture(options, progress=progress.update)
-    except (TargetError, TraceFileError, FileExistsError, OSError) as exc:
-        return fail(str(exc), EXIT_FAILURE)
-    summary = {
+
+def _summary(result: Any, status: int) -> dict[str, Any]:
+    stats = result.stats
+    return {
+        "ok": status == EXIT_OK,
+        "exit_status": status,
         "output": str(result.output),
-        "events": result.stats.events,
-        "syscalls": result.stats.syscalls,
-        "stops": result.stats.hits,
-        "seconds": round(result.stats.elapsed, 3),
+        "events": stats.events,
+        "syscalls": stats.syscalls,
+        "stops": stats.hits,
+        "seconds": round(stats.elapsed, 3),
         "reason": result.reason,
         "guest_status": result.guest_status,
         "error": result.error,
+        "failure": result.failure(),
+        "agent_records": stats.agent_written,
+        "records_received": stats.records,
+        "lost": stats.lost,
     }
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.capture import capture
+    from tracer.commands.progress import CaptureProgress
+    from tracer.image import ImageError
+    from tracer.store import TraceFileError
+    from tracer.target.errors import TargetError
+
+    try:
+        options = build_options(args)
+    except UsageError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "exit_status": EXIT_USAGE, "error": str(exc)}))
+        raise
+    show = not args.quiet and not args.json and sys.stderr.isatty()
+    try:
+        with CaptureProgress(enabled=show) as progress:
+            result = capture(options, progress=progress.update)
+    except (ImageError, TraceFileError, FileExistsError) as exc:
+        return _early_failure(args, str(exc), EXIT_USAGE)
+    except (TargetError, OSError) as exc:
+        return _early_failure(args, str(exc), EXIT_FAILURE)
+    status = _exit_status(result)
     if args.json:
-        print(json.dumps(summary))
-    elif not args.quiet:
-        status = "" if result.guest_status is None else f", guest status {result.guest_status}"
+        print(json.dumps(_summary(result, status)))
+    failure = result.failure()
+    if failure:
+        kept = f"; {result.stats.events} events kept in {result.output}"
+        fail(failure + kept, status)
+    elif not args.quiet and not args.json:
+        status_text = "" if result.guest_status is None else f", guest status {result.guest_status}"
         print(f"{result.stats.events} events ({result.stats.syscalls} syscalls, "
               f"{result.stats.hits} stops) in {result.stats.elapsed:.2f} s -> {result.output}"
-              f" [{result.reason}{status}]", file=sys.stderr)
-    if result.error:
-        tail = " | ".join(result.console.strip().splitlines()[-3:])
-        return fail(f"{result.error}" + (f" (guest console: {tail})" if tail else ""))
-    if result.reason in ("hang", "timeout"):
-        tail = " | ".join(result.console.strip().splitlines()[-3:])
-        return fail(f"the guest {'hung' if result.reason == 'hang' else 'timed out'}"
-                    + (f"; console: {tail}" if tail else ""))
-    return EXIT_OK if result.guest_status in (0, None) else EXIT_FAILURE
+              f" [{result.reason}{status_text}]", file=sys.stderr)
+    return status
 
 
-__all__ = ["add_parser", "run", "EXIT_USAGE"]
+def _early_failure(args: argparse.Namespace, message: str, status: int) -> int:
+    """The capture could not start (no trace, or an empty one): one line, and JSON if asked."""
+    if args.json:
+        print(json.dumps({"ok": False, "exit_status": status, "error": message}))
+    return fail(message, status)
+
+
+__all__ = ["add_parser", "build_options", "run"]

@@ -19,10 +19,14 @@ def add_parser(sub: Any) -> None:
     view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
     view.add_argument("--segbase", action="store_true",
                       help="FS/GS/KERNEL_GS_BASE changes and values at each crossing")
+    view.add_argument("--tls", action="store_true",
+                      help="the TLS switch timeline: every FS/GS/KGS change with its owners")
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
     p.add_argument("--pid", type=int, default=None, help="only this process")
     p.add_argument("--kernel", type=Path, default=None,
                    help="kernel ELF for symbols (default: the one the trace names)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing; the exit status says whether the whole trace reads")
     p.set_defaults(run=run)
 
 
@@ -38,25 +42,37 @@ def _symbolizer(kernel: Path | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer import report
     from tracer.store import TraceFileError, TraceReader
 
     try:
         reader = TraceReader.open(args.trace)
     except TraceFileError as exc:
         return fail(str(exc), EXIT_USAGE)
-    with reader:
-        kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
-        events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
-        if args.msr:
-            lines = report.msr_lines(events, _symbolizer(kernel))
-        elif args.segbase:
-            lines = report.segbase_lines(events, _symbolizer(kernel))
-        elif args.json:
-            lines = report.json_lines(events)
-        else:
-            lines = report.strace_lines(events)
-        out = sys.stdout
-        for line in lines:
-            out.write(line + "\n")
+    try:
+        with reader:
+            _print(args, reader)
+    except TraceFileError as exc:  # damage found past the header, while reading the events
+        return fail(str(exc), EXIT_USAGE)
     return EXIT_OK
+
+
+def _print(args: argparse.Namespace, reader: Any) -> None:
+    from tracer import report
+
+    kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
+    events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+    if args.quiet:
+        for _ in events:
+            pass
+        return
+    if args.msr:
+        lines = report.msr_lines(events, _symbolizer(kernel))
+    elif args.segbase:
+        lines = report.segbase_lines(events, _symbolizer(kernel))
+    elif args.json:
+        lines = report.json_lines(events)
+    else:
+        lines = report.strace_lines(events)
+    out = sys.stdout
+    for line in lines:
+        out.write(line + "\n")

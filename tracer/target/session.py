@@ -84,10 +84,13 @@ class TargetSession:
     def open(self) -> TargetSession:
         self._install_sigterm()
         self.qemu.start(self.start_timeout)
-        self.gdb.start()
+        with _step("starting gdb"):
+            self.gdb.start()
         for path in self.symbol_files:
-            self.gdb.add_symbols(path)
-        self.gdb.connect(self.qemu.files.gdb_socket)
+            with _step(f"loading symbols from {path.name}"):
+                self.gdb.add_symbols(path)
+        with _step("connecting gdb to QEMU's gdbstub"):
+            self.gdb.connect(self.qemu.files.gdb_socket)
         # The halt at reset is reported asynchronously; it is not a stop the caller asked for.
         for _ in self.gdb.async_records():
             pass
@@ -105,7 +108,8 @@ class TargetSession:
             self.hits.put(None)
 
     def load_agent(self, plan: dict[str, Any]) -> str:
-        return self.gdb.load_agent(plan, self.scratch)
+        with _step("loading the agent into gdb"):
+            return self.gdb.load_agent(plan, self.scratch)
 
     def resume(self) -> None:
         self.gdb.cont()
@@ -188,6 +192,15 @@ class TargetSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    """Say which step of the start failed: "connecting gdb to QEMU's gdbstub: <gdb's words>"."""
+    try:
+        yield
+    except TargetError as exc:
+        raise type(exc)(f"{what}: {exc}") from None
 
 
 __all__ = ["GdbDied", "SessionEnd", "SessionState", "TargetSession", "Terminated"]

@@ -1,0 +1,348 @@
+"""Scripted captures: boot a kernel with programs, run until a condition, read typed events.
+
+    from tracer.api import Session, syscall
+
+    with Session(["guest/build/user/hello-glibc"]) as session:
+        for event in session.events(until=syscall("exit_group")):
+            print(event.seq, event.kind)
+    print(session.result.reason, session.output)
+
+`Session.run()` captures to the end and returns the `CaptureResult`; `Session.events()` yields
+the events live while the capture runs in a worker thread; `Session.trace()` and
+`open_trace(path)` read a saved trace through `TraceSource`, the reader API a live
+`MemoryTrace` shares. Inputs are checked before anything boots: `InputError` says in one line
+what is wrong with a kernel or a program.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeAlias
+
+from tracer.capture import (
+    CaptureOptions,
+    CaptureResult,
+    CaptureStats,
+    Program,
+    StopRequest,
+    capture,
+)
+from tracer.events import Event, SyscallEntry
+from tracer.probes.plan import ALL_PROBES, Mode
+from tracer.store import TraceFileError, TraceReader, TraceSource
+from tracer.target.session import TargetSession
+
+ProgramSpec: TypeAlias = str | os.PathLike[str] | Program | tuple[str | os.PathLike[str],
+                                                                 Sequence[str]]
+"""A program: a path, a (path, args) pair, or a `Program`."""
+
+Until: TypeAlias = Callable[[Event], bool]
+"""A predicate over events: the capture ends at the first event it accepts."""
+
+__all__ = [
+    "CaptureResult",
+    "Event",
+    "InputError",
+    "Session",
+    "TraceFileError",
+    "TraceReader",
+    "TraceSource",
+    "Until",
+    "any_of",
+    "check_kernel",
+    "check_program",
+    "open_trace",
+    "syscall",
+]
+
+
+class InputError(ValueError):
+    """A kernel, program or option the tracer cannot use; `str()` is one line."""
+
+
+def open_trace(path: str | os.PathLike[str]) -> TraceReader:
+    """A saved trace, read with the same API as a live one. Raises `TraceFileError`."""
+    return TraceReader.open(path)
+
+
+def syscall(*names: str | int) -> Until:
+    """Until the first entry to any of these syscalls (names as strace spells them, or numbers)."""
+    from tracer.decode.strace import syscall_name
+
+    wanted = {str(n) for n in names}
+
+    def matches(event: Event) -> bool:
+        return isinstance(event, SyscallEntry) and (
+            syscall_name(event.nr) in wanted or str(event.nr) in wanted
+        )
+
+    return matches
+
+
+def any_of(*predicates: Until) -> Until:
+    """Until the first event any of the predicates accepts."""
+    return lambda event: any(p(event) for p in predicates)
+
+
+def check_kernel(path: Path) -> None:
+    """An x86-64 ELF with symbols, or InputError."""
+    from tracer.image import ElfImage, ImageError
+
+    try:
+        ElfImage.open(path)
+    except ImageError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_program(path: Path) -> None:
+    """A static x86-64 executable with symbols that a multiboot module line can name."""
+    from tracer.image import ElfImage, ImageError
+
+    if any(ch.isspace() for ch in str(path)):
+        # The module line is "path arg arg": a space would split the path in the guest.
+        raise InputError(f"{path}: a program path cannot contain whitespace")
+    try:
+        image = ElfImage.open(path, require_symbols=False)
+    except ImageError as exc:
+        raise InputError(str(exc)) from None
+    if image.interp is not None:
+        raise InputError(f"{path}: dynamically linked (needs {image.interp}); "
+                         "build it with -static")
+    if not image.is_static_executable:
+        raise InputError(f"{path}: not an executable ({image.elf_type}); "
+                         "need a static x86-64 executable")
+    if not image.has_symtab:
+        raise InputError(f"{path}: stripped: no .symtab; the tracer needs symbols")
+
+
+def _program(spec: ProgramSpec) -> Program:
+    if isinstance(spec, Program):
+        return spec
+    if isinstance(spec, tuple):
+        path, args = spec
+        return Program(Path(path), tuple(str(a) for a in args))
+    return Program(Path(spec))
+
+
+def _check_args(program: Program) -> None:
+    for arg in program.args:
+        if not arg or any(ch.isspace() for ch in arg):
+            raise InputError(f"{program.path}: argument {arg!r} is empty or has whitespace; "
+                             "the guest splits its module line on spaces")
+
+
+@dataclass(frozen=True)
+class _Done:
+    """The worker's last word to `events()`: the result, or the exception that ended it."""
+
+    result: CaptureResult | None
+    error: BaseException | None
+
+
+class Session:
+    """One capture of a kernel (the built-in guest by default) running `programs` in order.
+
+    Use as a context manager, or call `close()`: a capture still running is stopped, its QEMU
+    and gdb ended. Without `output` the trace goes to a temporary directory, removed on close
+    unless `keep=True`.
+    """
+
+    def __init__(
+        self,
+        programs: Sequence[ProgramSpec] = (),
+        *,
+        kernel: str | os.PathLike[str] | None = None,
+        boot_image: str | os.PathLike[str] | None = None,
+        cmdline: str = "",
+        output: str | os.PathLike[str] | None = None,
+        keep: bool = False,
+        mode: Mode | str = Mode.DEFAULT,
+        probes: frozenset[str] = ALL_PROBES,
+        read_msrs: bool = True,
+        memory_mb: int = 256,
+        start_timeout: float = 10.0,
+        debugcon: str | os.PathLike[str] | None = None,
+    ) -> None:
+        from tracer.commands.common import (
+            BUILTIN_KERNEL,
+            UsageError,
+            builtin_program,
+            ensure_guest_built,
+            find_boot_image,
+        )
+
+        if kernel is None or not programs:
+            try:
+                ensure_guest_built(quiet=True)
+            except UsageError as exc:
+                raise InputError(str(exc)) from None
+        self.kernel = Path(kernel) if kernel is not None else BUILTIN_KERNEL
+        check_kernel(self.kernel)
+        try:
+            self.boot_image = Path(boot_image) if boot_image else find_boot_image(self.kernel)
+        except UsageError as exc:
+            raise InputError(str(exc)) from None
+        if not self.boot_image.is_file():
+            raise InputError(f"{self.boot_image}: no such boot image")
+        specs = programs or [builtin_program("hello-glibc")]
+        self.programs = [_program(p) for p in specs]
+        for program in self.programs:
+            check_program(program.path)
+            _check_args(program)
+        if unknown := set(probes) - ALL_PROBES:
+            raise InputError(f"unknown probe(s): {', '.join(sorted(unknown))}")
+        self._tmpdir: Path | None = None
+        if output is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="tracer-session-"))
+            output = self._tmpdir / "trace.db"
+        self.output = Path(output)
+        self.keep = keep or self._tmpdir is None
+        self.cmdline = cmdline
+        self.mode = Mode(mode)
+        self.probes = frozenset(probes)
+        self.read_msrs = read_msrs
+        self.memory_mb = memory_mb
+        self.start_timeout = start_timeout
+        self.debugcon = Path(debugcon) if debugcon is not None else None
+        self.result: CaptureResult | None = None
+        self.qemu_pid: int | None = None
+        self.gdb_pid: int | None = None
+        self.private_dir: Path | None = None
+        self._stop = StopRequest()
+        self._worker: threading.Thread | None = None
+        self._readers: list[TraceReader] = []
+
+    # --- running ---------------------------------------------------------------------------
+
+    def options(self, until: Until | None = None, *, until_syscall: str | None = None,
+                max_events: int | None = None, timeout: float | None = 300.0,
+                idle_timeout: float | None = 60.0) -> CaptureOptions:
+        """The capture's options; `run()` and `events()` take the same keywords."""
+        if max_events is not None and max_events < 1:
+            raise InputError("max_events must be at least 1")
+        return CaptureOptions(
+            kernel=self.kernel, boot_image=self.boot_image, programs=self.programs,
+            output=self.output, cmdline=self.cmdline, probes=self.probes, mode=self.mode,
+            until=f"syscall:{until_syscall}" if until_syscall else "exit",
+            max_events=max_events, timeout=timeout, idle_timeout=idle_timeout,
+            read_msrs=self.read_msrs, memory_mb=self.memory_mb, debugcon=self.debugcon,
+            until_event=until, start_timeout=self.start_timeout,
+        )
+
+    def run(self, until: Until | None = None, *,
+            progress: Callable[[CaptureStats], None] | None = None,
+            **limits: Any) -> CaptureResult:
+        """Capture until the guest powers off, `until` accepts an event, or a limit is hit.
+
+        Blocks; Ctrl-C ends the capture cleanly (trace kept, processes gone), then is raised.
+        """
+        self._claim()
+        options = self.options(until, **limits)
+        self.result = capture(options, progress=progress, stop=self._stop, on_start=self._started)
+        if self.result.reason in ("interrupted", "terminated"):
+            raise KeyboardInterrupt(self.result.reason)
+        return self.result
+
+    def events(self, until: Until | None = None, **limits: Any) -> Iterator[Event]:
+        """The events as they are recorded, while the capture runs in a worker thread.
+
+        Leaving the loop early stops the capture; `result` is set once the generator ends.
+        Events not consumed yet wait in memory, so iterate promptly or use `run()` instead.
+        """
+        self._claim()
+        options = self.options(until, **limits)
+        feed: queue.Queue[Event | _Done] = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = capture(options, on_event=feed.put, stop=self._stop,
+                                 on_start=self._started)
+            except BaseException as exc:  # handed to the consumer, raised there
+                feed.put(_Done(None, exc))
+            else:
+                feed.put(_Done(result, None))
+
+        self._worker = threading.Thread(target=work, name="tracer-capture", daemon=True)
+        self._worker.start()
+        finished = False
+        try:
+            while True:
+                item = feed.get()
+                if isinstance(item, _Done):
+                    finished = True
+                    if item.error is not None:
+                        raise item.error
+                    self.result = item.result
+                    return
+                yield item
+        except KeyboardInterrupt:
+            self._stop.request("interrupted")
+            raise
+        finally:
+            if not finished:
+                self._stop.request()
+            self._join()
+            if self.result is None and not finished:
+                self.result = _last_result(feed)
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask a running capture to end (from any thread); the trace records `reason`."""
+        self._stop.request(reason)
+
+    def _claim(self) -> None:
+        if self.result is not None or self._worker is not None:
+            raise RuntimeError("a Session captures once; open a new Session for another run")
+
+    def _started(self, session: TargetSession) -> None:
+        self.qemu_pid = session.qemu.pid
+        self.gdb_pid = session.gdb.pid
+        self.private_dir = session.scratch
+
+    def _join(self) -> None:
+        if self._worker is not None:
+            self._worker.join()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def trace(self) -> TraceReader:
+        """The saved trace (after the capture), closed with the session."""
+        if self.result is None:
+            raise RuntimeError("the session has not captured yet: call run() or events()")
+        reader = TraceReader.open(self.output)
+        self._readers.append(reader)
+        return reader
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._stop.request()
+        self._join()
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
+        if self._tmpdir is not None and not self.keep:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _last_result(feed: queue.Queue[Event | _Done]) -> CaptureResult | None:
+    """After the worker has ended: its result, skipping events nobody consumed."""
+    while True:
+        try:
+            item = feed.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(item, _Done):
+            return item.result
