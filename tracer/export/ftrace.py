@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from typing import NamedTuple
@@ -36,7 +37,13 @@ MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
 __all__ = ["GraphOptions", "add_graph_arguments", "forest_lines", "graph_lines",
-           "options_from_args"]
+           "normalize_graph", "options_from_args"]
+
+_NORMALIZE = (
+    (re.compile(r"[ +!#*@$] \d+(?:\.\d+)? us +\|"), "  <dur> us    |"),
+    (re.compile(r"^( *)\d+\.\d{6} \|"), r"\1<time>.000000 |"),
+    (re.compile(r"0x[0-9a-f]{5,}"), "0x<addr>"),
+)
 
 
 class _Col(Enum):
@@ -91,6 +98,14 @@ def forest_lines(forest: CallForest, options: GraphOptions | None = None,
     if options.header:
         yield from renderer.header()
     yield from renderer.lines()
+
+
+def normalize_graph(line: str) -> str:
+    """A graph line with durations, absolute times and long addresses replaced by
+    placeholders (uftrace's way of comparing graphs from different runs)."""
+    for pattern, replacement in _NORMALIZE:
+        line = pattern.sub(replacement, line)
+    return line
 
 
 # -- ftrace's columns ---------------------------------------------------------------------------
