@@ -13,7 +13,9 @@ from typing import Any
 
 from tracer.decode.msr import msr_name
 from tracer.events import Event, Gap, MsrRead, Note, SyscallEntry
-from tracer.image import ElfImage
+from tracer.decode.tls import TlsVariable
+from tracer.image import ElfImage, ImageError
+from tracer.probes.attribution import CauseFinder
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import ALL_PROBES, Mode, ProbePlan, add_entry, build_plan
 from tracer.store import TraceWriter
@@ -164,6 +166,27 @@ def _strip_ansi(line: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1bc", "", line)
+
+
+def tls_variables(image: ElfImage, programs: Sequence[Program]) -> dict[str, list[TlsVariable]]:
+    """The named thread-local variables of the kernel and of each program, by owner."""
+    out = {"kernel": _tls_of(image)}
+    for program in programs:
+        try:
+            out[program.name] = _tls_of(ElfImage.open(program.path, require_symbols=False))
+        except ImageError:
+            out[program.name] = []
+    return out
+
+
+def _tls_of(image: ElfImage) -> list[TlsVariable]:
+    return [TlsVariable(t.name, t.tp_offset, t.size) for t in image.tls_symbols()]
+
+
+def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:
+    stubs = [(stub.path, stub.vector is not None and stub.vector < 32)
+             for stub in plan.interrupt_stubs.values()]
+    return CauseFinder.build(image, plan.entry, stubs)
 
 
 class _Capture:

@@ -13,6 +13,7 @@ from typing import Any
 from tracer.decode.msr import describe_msr, msr_name
 from tracer.decode.strace import format_syscall
 from tracer.events import (
+    ContextSwitch,
     Event,
     Gap,
     MsrRead,
@@ -22,6 +23,7 @@ from tracer.events import (
     SegBaseChange,
     SyscallEntry,
     SyscallExit,
+    TlsSnapshot,
 )
 
 Symbolizer = Callable[[int], str | None]
@@ -128,6 +130,33 @@ def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) 
             what = "entry" if isinstance(event, SyscallEntry) else "exit "
             yield (f"{names.prefix(event.cpu, event.pid)} syscall {what} nr={event.nr:<4} "
                    f"fs={b.fs_base:#x} gs={b.gs_base:#x} kgs={b.kernel_gs_base:#x}")
+
+
+TLS_NAMES = {"fs": "FS", "gs": "GS", "kgs": "KGS"}
+
+
+def tls_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:
+    """Who owns FS/GS/KGS after each change: `cpu0 syscall_entry FS app-tcb[hello:1] -> ...`."""
+    names = Names()
+    for event in events:
+        names.see(event)
+        if isinstance(event, SegBaseChange):
+            old = event.old_owner or f"{event.old:#x}"
+            new = event.new_owner or f"{event.new:#x}"
+            how = " (inferred)" if event.inferred else ""
+            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms {event.pid}:"
+                   f"{names.names.get(event.pid, 'kernel' if event.pid == 0 else '?'):12} "
+                   f"{event.cause.value:16} {TLS_NAMES[event.which]:3} {old} -> {new}"
+                   f"  [{event.old:#x} -> {event.new:#x}]{how} at {_where(event.pc, symbolize)}")
+        elif isinstance(event, ContextSwitch):
+            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms ----- context switch "
+                   f"{event.prev_name}-{event.prev_pid} => {event.next_name}-{event.next_pid}")
+        elif isinstance(event, TlsSnapshot):
+            ok = "fs:0 -> itself" if event.self_pointer_ok else (
+                "fs:0 NOT self" if event.self_pointer is not None else "fs:0 unreadable")
+            values = ", ".join(f"{n}={'?' if v is None else hex(v)}" for n, v in event.variables)
+            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms      TLS block at "
+                   f"{event.fs_base:#x} ({event.owner}): {ok}" + (f"; {values}" if values else ""))
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def _entry_path() -> EntryPath:
 
 
 def _plan(mode: Mode = Mode.DEFAULT) -> ProbePlan:
-    return ProbePlan(mode, entry=_entry_path())
+    return ProbePlan(mode, entry=_entry_path(),
+                     exit_swapgs={SYSRET: SYSRET_SWAPGS, IRET: IRET_SWAPGS})
 
 
 def _regs(**values: int) -> str:

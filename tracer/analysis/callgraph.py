@@ -36,6 +36,8 @@ TaskKey: TypeAlias = tuple[int, int | None]
 """(pid, cpu): the cpu is set only for pid 0, the kernel's own thread, which runs on every CPU."""
 
 COMMENT_EVENTS = (MsrWrite, SegBaseChange, TlsSnapshot)
+MAX_NESTING = 200
+"""Open frames per task beyond which exits must have been lost (ftrace stops at 50 calls)."""
 
 
 class NodeKind(StrEnum):
@@ -286,9 +288,27 @@ class _Builder:
         return top.children if top is not None else self.tasks[key].roots
 
     def _push(self, key: TaskKey, node: CallNode) -> None:
-        node.parent = self.open[key]
+        top = self.open[key]
+        if top is not None and top.depth + 1 >= MAX_NESTING:
+            self._shed(key, node)
+            top = self.open[key]
+        node.depth = top.depth + 1 if top is not None else 0  # nesting while open
+        node.parent = top
         self._container(key).append(node)
         self.open[key] = node
+
+    def _shed(self, key: TaskKey, node: CallNode) -> None:
+        """Too deep to be real: close the calls a new entry cannot be inside (recorded depth
+        at or below its own), or failing that the whole stack, as exits not recorded."""
+        entry = node.entry
+        stop = self.open[key]
+        if isinstance(entry, FuncEntry):
+            while (stop is not None and isinstance(stop.entry, FuncEntry)
+                   and stop.entry.depth >= entry.depth):
+                stop = stop.parent
+        if stop is not None and stop.depth + 1 >= MAX_NESTING:
+            stop = None
+        self._close_down_to(key, stop, entry)
 
     def _comment(self, key: TaskKey, task: TaskCalls, event: Event) -> None:
         node = CallNode(NodeKind.COMMENT, task.pid, getattr(event, "cpu", 0), 0, event,

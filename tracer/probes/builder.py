@@ -1,20 +1,24 @@
 """Turn the agent's probe hits into events, reconstructing what happened between stops.
 
-Default mode stops only where pt_regs is complete and at the exit instruction; the swapgs on the
-syscall path are rebuilt from the state at those stops (swapgs exchanges GS base and
+Default mode stops only where pt_regs is complete and at the exit instruction; the swapgs on
+those paths are rebuilt from the state at the stops (swapgs exchanges GS base and
 KERNEL_GS_BASE exactly, so the state before it is the state after it, swapped). Any other change
 of a base between two stops that no probe explains is recorded with cause `unknown`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from tracer.analysis.tls import TlsOwners
 from tracer.decode.ptregs import decode_pt_regs
+from tracer.decode.tls import TlsVariable, decode_tls_block
 from tracer.events import (
+    ContextSwitch,
     Event,
     Gap,
+    Interrupt,
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
@@ -23,8 +27,12 @@ from tracer.events import (
     SegReg,
     SyscallEntry,
     SyscallExit,
+    TlsSnapshot,
 )
-from tracer.probes.plan import Mode, ProbePlan, exit_swapgs_for
+from tracer.probes.attribution import CauseFinder
+from tracer.probes.identity import Identity
+from tracer.probes.interrupts import vector_name
+from tracer.probes.plan import Mode, ProbePlan
 from tracer.target.gdb import ProbeHit
 
 MSR_FS_BASE = 0xC0000100
@@ -34,9 +42,8 @@ BASE_MSRS: dict[int, SegReg] = {MSR_FS_BASE: "fs", MSR_GS_BASE: "gs", MSR_KERNEL
 NR_ARCH_PRCTL = 158
 EXIT_SYSCALLS = {60, 231}
 SYSCALL_ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
-# Probes that only fire on a way into or out of user mode: their CR3 is a process's.
+# Probes that only fire on a way into or out of user mode: the thread is a user thread.
 USER_CROSSINGS = {"syscall_entry", "syscall_exit", "swapgs", "return_to_user"}
-CR3_FLAGS = 0xFFF  # PCID / PWT / PCD bits: not part of the address-space identity
 
 
 def with_base(bases: SegBases, which: SegReg, value: int) -> SegBases:
@@ -55,26 +62,24 @@ class _Inflight:
     args: tuple[int, int, int, int, int, int]
 
 
-@dataclass
-class _Process:
-    pid: int
-    name: str
-
-
 class EventBuilder:
     """Stateful: feed hits in order, get events in order."""
 
-    def __init__(self, plan: ProbePlan, program_names: Sequence[str], t0_ns: int) -> None:
+    def __init__(self, plan: ProbePlan, program_names: Sequence[str], t0_ns: int,
+                 symbolize: Callable[[int], str | None] | None = None,
+                 tls_variables: dict[str, Sequence[TlsVariable]] | None = None,
+                 causes: CauseFinder | None = None) -> None:
         self.plan = plan
-        self.program_names = list(program_names)
         self.t0 = t0_ns
         self.seq = 0
         self.bases: dict[int, SegBases] = {}
         self.msr_values: dict[int, int] = {}
-        self.processes: dict[int, _Process] = {}
-        self.next_pid = 1
-        self.inflight: dict[int, _Inflight] = {}
+        self.ids = Identity(list(program_names))
+        self.inflight: dict[int, _Inflight] = {}  # by cr3, like the agent's
         self.agent_errors: list[str] = []
+        self.owners = TlsOwners(symbolize=symbolize)
+        self.tls_variables = tls_variables or {}
+        self.causes = causes or CauseFinder()
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -85,50 +90,33 @@ class EventBuilder:
     def _time(self, hit: ProbeHit) -> int:
         return max(0, hit.time_ns - self.t0)
 
-    def pid_of(self, cr3: int) -> int:
-        proc = self.processes.get(cr3 & ~CR3_FLAGS)
-        return proc.pid if proc else 0
-
-    def _process_for(self, hit: ProbeHit, out: list[Event]) -> int:
-        key = hit.cr3 & ~CR3_FLAGS
-        proc = self.processes.get(key)
-        if proc is None:
-            pid = self.next_pid
-            self.next_pid += 1
-            index = pid - 1
-            name = self.program_names[index] if index < len(self.program_names) else f"pid{pid}"
-            proc = _Process(pid, name)
-            self.processes[key] = proc
-            out.append(
-                ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "start", name)
-            )
-        return proc.pid
-
     def process_name(self, pid: int) -> str:
-        for proc in self.processes.values():
-            if proc.pid == pid:
-                return proc.name
-        return "kernel" if pid == 0 else f"pid{pid}"
+        return self.ids.name(pid)
 
-    def _base_change(
-        self, hit: ProbeHit, which: SegReg, old: int, new: int, cause: SegCause, pc: int,
-        inferred: bool, out: list[Event],
-    ) -> None:
+    def _pid(self, hit: ProbeHit) -> int:
+        return self.ids.pid(hit.cpu, hit.cr3)
+
+    def _user_thread(self, hit: ProbeHit, out: list[Event]) -> int:
+        thread, first = self.ids.user_thread(hit.cpu, hit.cr3)
+        if first:
+            out.append(ProcessEvent(self._seq(), self._time(hit), hit.cpu, thread.pid, hit.cr3,
+                                    "start", thread.name))
+        return thread.pid
+
+    def _base_change(self, hit: ProbeHit, which: SegReg, old: int, new: int, cause: SegCause,
+                     pc: int, inferred: bool, out: list[Event]) -> None:
         if old == new:
             return
-        pid = self.pid_of(hit.cr3)
-        out.append(
-            SegBaseChange(self._seq(), self._time(hit), hit.cpu, pid, which, old, new, cause, pc,
-                          inferred)
-        )
+        out.append(SegBaseChange(self._seq(), self._time(hit), hit.cpu, self._pid(hit), which,
+                                 old, new, cause, pc, inferred))
 
     def _reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
         if last is not None:
             for which in ("fs", "gs", "kgs"):
-                old, new = last.get(which), expected.get(which)  # type: ignore[arg-type]
-                self._base_change(hit, which, old, new, SegCause.UNKNOWN, hit.pc, True, out)  # type: ignore[arg-type]
+                self._base_change(hit, which, last.get(which), expected.get(which),  # type: ignore[arg-type]
+                                  SegCause.UNKNOWN, hit.pc, True, out)
         self.bases[hit.cpu] = expected
 
     def _swapgs(self, hit: ProbeHit, before: SegBases, pc: int, inferred: bool,
@@ -140,32 +128,6 @@ class EventBuilder:
                           SegCause.SWAPGS, pc, inferred, out)
         self.bases[hit.cpu] = after
         return after
-
-    # --- hits --------------------------------------------------------------------------------
-
-    def feed(self, hit: ProbeHit) -> list[Event]:
-        out: list[Event] = []
-        observed = SegBases(*hit.bases[:3])
-        handler = {
-            "syscall_entry": self._on_entry,
-            "syscall_exit": self._on_exit,
-            "return_to_user": self._on_return_to_user,
-            "wrmsr": self._on_wrmsr,
-            "swapgs": self._on_swapgs,
-            "wrfsbase": self._on_wrbase,
-            "wrgsbase": self._on_wrbase,
-        }.get(hit.probe)
-        if handler is None:
-            return out
-        if hit.probe in USER_CROSSINGS:
-            self._process_for(hit, out)
-        handler(hit, observed, out)
-        return out
-
-    def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
-        text = str(record.get("error", "unknown agent error"))
-        self.agent_errors.append(text)
-        return Gap(self._seq(), max(0, time_ns - self.t0), f"probe failed: {text}", 1)
 
     def _inferred_swaps(self, hit: ProbeHit, observed: SegBases, sites: Sequence[int],
                         out: list[Event]) -> None:
@@ -181,50 +143,86 @@ class EventBuilder:
         for site in sites:
             state = self._swapgs(hit, state, site, True, out)
 
-    def _on_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        pid = self._process_for(hit, out)
-        entry = self.plan.entry
-        sites = entry.entry_swapgs if entry is not None else []
-        self._inferred_swaps(hit, observed, sites, out)
+    def _exit_sites(self, hit: ProbeHit) -> list[int]:
+        site = self.plan.exit_swapgs.get(hit.pc)
+        return [] if site is None else [site]
+
+    def _finish(self, out: list[Event]) -> list[Event]:
+        """Name the owners of every base change, learning from each event in order."""
+        done: list[Event] = []
+        for event in out:
+            if isinstance(event, SegBaseChange):
+                old, new = self.owners.label_change(event)
+                event = replace(event, old_owner=old, new_owner=new)
+            else:
+                self.owners.learn(event)
+            done.append(event)
+        return done
+
+    # --- hits --------------------------------------------------------------------------------
+
+    def feed(self, hit: ProbeHit) -> list[Event]:
+        out: list[Event] = []
+        observed = SegBases(*hit.bases[:3])
+        handler = {
+            "syscall_entry": self._on_entry,
+            "syscall_exit": self._on_exit,
+            "return_to_user": self._on_return_to_user,
+            "interrupt_entry": self._on_interrupt_entry,
+            "interrupt_exit": self._on_interrupt_exit,
+            "context_switch": self._on_switch,
+            "wrmsr": self._on_wrmsr,
+            "swapgs": self._on_swapgs,
+            "wrfsbase": self._on_wrbase,
+            "wrgsbase": self._on_wrbase,
+        }.get(hit.probe)
+        if handler is None:
+            return out
+        if hit.probe in USER_CROSSINGS:
+            self._user_thread(hit, out)
+        handler(hit, observed, out)
+        return self._finish(out)
+
+    def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
+        text = str(record.get("error", "unknown agent error"))
+        self.agent_errors.append(text)
+        return Gap(self._seq(), max(0, time_ns - self.t0), f"probe failed: {text}", 1)
+
+    def _regs(self, hit: ProbeHit) -> tuple[tuple[tuple[str, int], ...], dict[str, int]]:
         raw = hit.fields.get("ptregs")
         regs = decode_pt_regs(bytes.fromhex(raw), self.plan.ptregs_layout) if raw else ()
-        values = dict(regs)
+        return regs, dict(regs)
+
+    def _on_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        pid = self._pid(hit)
+        sites = self.plan.entry.entry_swapgs if self.plan.entry is not None else []
+        self._inferred_swaps(hit, observed, sites, out)
+        regs, values = self._regs(hit)
         cpu_regs = hit.fields.get("cpu_regs", {})
         nr = values.get("orig_ax", cpu_regs.get("rax", 0))
         args = tuple(values.get(name, 0) for name in SYSCALL_ARG_FIELDS)
         seq = self._seq()
-        out.append(
-            SyscallEntry(
-                seq, self._time(hit), hit.cpu, pid, hit.cr3, nr, args,  # type: ignore[arg-type]
-                user_rip=values.get("ip", 0), user_rsp=values.get("sp", 0),
-                user_rflags=values.get("flags", 0), regs_addr=hit.fields.get("regs_addr", 0),
-                regs=regs, bases=observed, pc=hit.pc, memory=_memory(hit),
-            )
-        )
+        out.append(SyscallEntry(
+            seq, self._time(hit), hit.cpu, pid, hit.cr3, nr, args,  # type: ignore[arg-type]
+            user_rip=values.get("ip", 0), user_rsp=values.get("sp", 0),
+            user_rflags=values.get("flags", 0), regs_addr=hit.fields.get("regs_addr", 0),
+            regs=regs, bases=observed, pc=hit.pc, memory=_memory(hit),
+        ))
         self.inflight[hit.cr3] = _Inflight(seq, nr, args)  # type: ignore[arg-type]
         if nr in EXIT_SYSCALLS:
-            out.append(
-                ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "exit",
-                             self.process_name(pid), status=args[0] & 0xFF)
-            )
-            self.processes.pop(hit.cr3 & ~CR3_FLAGS, None)
+            out.append(ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "exit",
+                                    self.process_name(pid), status=args[0] & 0xFF))
+            self.ids.exited(hit.cpu, hit.cr3)
             self.inflight.pop(hit.cr3, None)
-
-    def _exit_sites(self, hit: ProbeHit) -> list[int]:
-        entry = self.plan.entry
-        site = exit_swapgs_for(entry, hit.pc) if entry is not None else None
-        return [] if site is None else [site]
 
     def _on_return_to_user(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
 
     def _on_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        pid = self.pid_of(hit.cr3)
+        pid = self._pid(hit)
         self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
         inflight = self.inflight.pop(hit.cr3, None)
-        raw = hit.fields.get("ptregs")
-        regs = decode_pt_regs(bytes.fromhex(raw), self.plan.ptregs_layout) if raw else ()
-        values = dict(regs)
+        regs, values = self._regs(hit)
         cpu_regs = hit.fields.get("cpu_regs", {})
         ret = values.get("ax", cpu_regs.get("rax", 0))
         frame = hit.fields.get("iret_frame")
@@ -233,34 +231,71 @@ class EventBuilder:
         else:
             user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
             user_rsp = cpu_regs.get("rsp", 0)
-        out.append(
-            SyscallExit(
-                self._seq(), self._time(hit), hit.cpu, pid, hit.cr3,
-                inflight.nr if inflight else values.get("orig_ax", 0), ret,
-                inflight.entry_seq if inflight else None,
-                user_rip, user_rsp, user_rflags, regs, observed, hit.pc, _memory(hit),
-            )
-        )
+        out.append(SyscallExit(
+            self._seq(), self._time(hit), hit.cpu, pid, hit.cr3,
+            inflight.nr if inflight else values.get("orig_ax", 0), ret,
+            inflight.entry_seq if inflight else None,
+            user_rip, user_rsp, user_rflags, regs, observed, hit.pc, _memory(hit),
+        ))
+
+    def _on_interrupt_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        regs, values = self._regs(hit)
+        from_ring = values.get("cs", 0) & 3
+        if from_ring == 3:
+            self._user_thread(hit, out)
+        stub = self.plan.interrupt_stubs.get(hit.pc)
+        sites = stub.path.entry_swapgs if (stub is not None and from_ring == 3) else ()
+        self._inferred_swaps(hit, observed, sites, out)
+        vector = hit.fields.get("vector")
+        has_code = bool(hit.fields.get("has_error_code"))
+        out.append(Interrupt(
+            self._seq(), self._time(hit), hit.cpu, self._pid(hit), "entry",
+            -1 if vector is None else vector, vector_name(vector),
+            values.get("orig_ax") if has_code else None, hit.fields.get("cr2"), from_ring,
+            values.get("ip", 0), hit.pc,
+        ))
+
+    def _on_interrupt_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        frame = hit.fields.get("iret_frame") or [0, 0, 0, 0, 0]
+        to_ring = frame[1] & 3
+        self._inferred_swaps(hit, observed, self._exit_sites(hit) if to_ring == 3 else (), out)
+        vector = hit.fields.get("vector")
+        out.append(Interrupt(
+            self._seq(), self._time(hit), hit.cpu, self._pid(hit), "exit",
+            -1 if vector is None else vector, vector_name(vector), None, None, to_ring,
+            frame[0], hit.pc,
+        ))
+
+    def _on_switch(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        self._reconcile(hit, observed, out)
+        layout = self.plan.task_layout
+        tasks = hit.fields.get("tasks") or [None, None]
+        decoded = []
+        for raw, addr in zip(tasks, (hit.fields.get("prev", 0), hit.fields.get("next", 0)),
+                             strict=False):
+            pid, name = (layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, ""))
+            decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
+        (prev_pid, prev_name), (next_pid, next_name) = decoded
+        self.ids.switched(hit.cpu, prev_pid, prev_name)
+        self.ids.switched(hit.cpu, next_pid, next_name)
+        out.append(ContextSwitch(self._seq(), self._time(hit), hit.cpu, prev_pid, next_pid,
+                                 self.ids.name(prev_pid), self.ids.name(next_pid), hit.pc))
+
+    def _cause(self, hit: ProbeHit, default: SegCause) -> SegCause:
+        inflight = self.inflight.get(hit.cr3)
+        in_arch_prctl = inflight is not None and inflight.nr == NR_ARCH_PRCTL
+        return self.causes.cause(hit.fields.get("callers") or (), in_arch_prctl, default)
 
     def _on_wrmsr(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)
         msr, value = int(hit.fields["msr"]), int(hit.fields["value"])
         which = BASE_MSRS.get(msr)
         old = observed.get(which) if which else self.msr_values.get(msr)
-        pid = self.pid_of(hit.cr3)
-        out.append(MsrWrite(self._seq(), self._time(hit), hit.cpu, pid, msr, old, value, hit.pc))
+        out.append(MsrWrite(self._seq(), self._time(hit), hit.cpu, self._pid(hit), msr, old,
+                            value, hit.pc))
         self.msr_values[msr] = value
         if which is not None:
-            inflight = self.inflight.get(hit.cr3)
-            cause = SegCause.WRMSR
-            if inflight is not None and inflight.nr == NR_ARCH_PRCTL and pid:
-                cause = SegCause.ARCH_PRCTL
-            self._base_change(hit, which, observed.get(which), value, cause, hit.pc, False, out)
-            self.bases[hit.cpu] = with_base(observed, which, value)
-
-    def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._reconcile(hit, observed, out)
-        self._swapgs(hit, observed, hit.pc, False, out)
+            self._base_write(hit, which, observed, value, SegCause.WRMSR, out)
 
     def _on_wrbase(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)
@@ -268,12 +303,33 @@ class EventBuilder:
         if value is None:
             return
         which: SegReg = "fs" if hit.probe == "wrfsbase" else "gs"
-        cause = SegCause.WRFSBASE if which == "fs" else SegCause.WRGSBASE
-        inflight = self.inflight.get(hit.cr3)
-        if inflight is not None and inflight.nr == NR_ARCH_PRCTL:
-            cause = SegCause.ARCH_PRCTL
-        self._base_change(hit, which, observed.get(which), int(value), cause, hit.pc, False, out)
-        self.bases[hit.cpu] = with_base(observed, which, int(value))
+        default = SegCause.WRFSBASE if which == "fs" else SegCause.WRGSBASE
+        self._base_write(hit, which, observed, int(value), default, out)
+
+    def _base_write(self, hit: ProbeHit, which: SegReg, observed: SegBases, value: int,
+                    default: SegCause, out: list[Event]) -> None:
+        cause = self._cause(hit, default)
+        self._base_change(hit, which, observed.get(which), value, cause, hit.pc, False, out)
+        self.bases[hit.cpu] = with_base(observed, which, value)
+        if which == "fs" and hit.fields.get("tls_block") is not None:
+            out.append(self._tls_snapshot(hit, value, out))
+
+    def _tls_snapshot(self, hit: ProbeHit, fs_base: int, out: list[Event]) -> TlsSnapshot:
+        # The owner is known once the change before it has been learned (learning is
+        # idempotent, so _finish learning it again changes nothing).
+        for event in out:
+            self.owners.learn(event)
+        owner = self.owners.owner(fs_base, "fs")
+        key = "kernel" if owner.startswith("kernel-tcb") else self.ids.name(self._pid(hit))
+        variables = self.tls_variables.get(key, ())
+        block = decode_tls_block(fs_base, bytes.fromhex(hit.fields["tls_block"]),
+                                 self.plan.tls_span, variables)
+        return TlsSnapshot(self._seq(), self._time(hit), hit.cpu, self._pid(hit), fs_base,
+                           block.self_pointer, owner, block.values)
+
+    def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        self._reconcile(hit, observed, out)
+        self._swapgs(hit, observed, hit.pc, False, out)
 
 
 def _memory(hit: ProbeHit) -> tuple[tuple[int, bytes | None], ...]:

@@ -9,6 +9,8 @@ from typing import Any
 
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.image import ElfImage, EntryPath, analyze_syscall_entry, scan_sites, struct_layout
+from tracer.probes.interrupts import InterruptStub, find_interrupt_stubs
+from tracer.probes.sched import TaskLayout, find_switch, task_layout
 
 ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
 PT_REGS_NEEDED = {"orig_ax", "ax", "di", "si", "dx", "r10", "r8", "r9", "ip", "sp", "flags"}
@@ -21,7 +23,7 @@ class Mode(StrEnum):
     EXHAUSTIVE = "exhaustive"
 
 
-ALL_PROBES = frozenset({"syscall", "msr", "segbase"})
+ALL_PROBES = frozenset({"syscall", "msr", "segbase", "irq", "sched"})
 
 
 class PlanError(Exception):
@@ -48,6 +50,10 @@ class ProbePlan:
     ptregs_from_dwarf: bool = False
     notes: list[str] = field(default_factory=list)
     wants_lstar_stop: bool = False
+    interrupt_stubs: dict[int, InterruptStub] = field(default_factory=dict)  # by dispatch call
+    exit_swapgs: dict[int, int] = field(default_factory=dict)  # exit site -> its swapgs
+    task_layout: TaskLayout | None = None
+    tls_span: int = 0
 
     def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
         return {
@@ -56,6 +62,7 @@ class ProbePlan:
             "ptregs_size": self.ptregs_size,
             "stop_first_syscall": stop_first_syscall,
             "stop_on_lstar": self.wants_lstar_stop,
+            "tls_span": self.tls_span,
         }
 
     def count(self, kind: str) -> int:
@@ -88,15 +95,6 @@ def exit_swapgs_for(entry: EntryPath, exit_addr: int) -> int | None:
     return max(before) if before else None
 
 
-def syscall_probes(entry: EntryPath, mode: Mode) -> list[AgentProbe]:
-    probes = [
-        AgentProbe(entry.dispatch_call, "syscall_entry", (("regs_pointer", entry.regs_pointer),))
-    ]
-    for addr, kind in entry.exit_sites:
-        probes.append(AgentProbe(addr, "syscall_exit", (("exit_kind", kind),)))
-    return probes
-
-
 _REG_OPERAND = re.compile(r"^\s*([a-z0-9]+)\s*$")
 
 
@@ -114,17 +112,22 @@ def build_plan(
     mode: Mode = Mode.DEFAULT,
     probes: frozenset[str] = ALL_PROBES,
     entry_addr: int | None = None,
+    programs: tuple[ElfImage, ...] = (),
 ) -> ProbePlan:
     """Everything to arm before the guest runs. The entry may be unknown until LSTAR is written."""
     layout, size, from_dwarf = ptregs_layout(image)
     plan = ProbePlan(mode, ptregs_layout=layout, ptregs_size=size, ptregs_from_dwarf=from_dwarf)
     if not from_dwarf:
         plan.notes.append("no struct pt_regs in DWARF: using Linux's x86-64 layout")
+    plan.tls_span = tls_span([image, *programs])
     wrmsr_sites = scan_sites(image, {"wrmsr"})
-    if "msr" in probes or "segbase" in probes or "syscall" in probes:
-        plan.probes += [AgentProbe(s.addr, "wrmsr") for s in wrmsr_sites]
+    plan.probes += [AgentProbe(s.addr, "wrmsr") for s in wrmsr_sites]
     if "segbase" in probes:
         plan.probes += base_write_probes(image)
+    if "sched" in probes:
+        add_switch_probe(plan, image)
+    if "irq" in probes:
+        add_interrupt_probes(plan, image)
     if "syscall" in probes:
         entry_addr = entry_addr if entry_addr is not None else find_entry(image)
         if entry_addr is None:
@@ -132,7 +135,86 @@ def build_plan(
             plan.notes.append("no syscall entry symbol: waiting for the LSTAR write")
         else:
             add_entry(plan, image, entry_addr)
+    else:
+        add_swapgs_probes(plan, image)
     return plan
+
+
+def tls_span(images: list[ElfImage]) -> int:
+    """How much to read below a TCB to see every thread-local variable (capped at 4 KiB)."""
+    span = 0
+    for image in images:
+        seg = image.tls_segment
+        if seg is not None:
+            align = max(1, seg.align)
+            span = max(span, -(-seg.memsz // align) * align)
+    return min(span, 4096)
+
+
+def add_switch_probe(plan: ProbePlan, image: ElfImage) -> None:
+    addr = find_switch(image)
+    if addr is None:
+        plan.notes.append("no context-switch symbol (__switch_to_asm): switches not traced")
+        return
+    plan.task_layout = task_layout(image)
+    extra: tuple[tuple[str, Any], ...] = ()
+    if plan.task_layout is not None:
+        extra = (("task_span", plan.task_layout.span),)
+    else:
+        plan.notes.append("no task struct with a pid in DWARF: switches show task addresses")
+    plan.probes.append(AgentProbe(addr, "context_switch", extra))
+
+
+def add_interrupt_probes(plan: ProbePlan, image: ElfImage) -> None:
+    stubs = find_interrupt_stubs(image)
+    if not stubs:
+        plan.notes.append("no interrupt stubs (asm_exc_*, asm_common_interrupt) found")
+    for stub in stubs:
+        assert stub.path.dispatch_call is not None
+        plan.interrupt_stubs[stub.path.dispatch_call] = stub
+        extra: list[tuple[str, Any]] = [("regs_pointer", stub.path.regs_pointer or "rsp"),
+                                        ("stub", stub.name),
+                                        ("has_error_code", stub.has_error_code)]
+        if stub.vector is not None:
+            extra.append(("vector", stub.vector))
+        plan.probes.append(AgentProbe(stub.path.dispatch_call, "interrupt_entry", tuple(extra)))
+        _add_exits(plan, stub.path)
+
+
+def _add_exits(plan: ProbePlan, path: EntryPath) -> None:
+    armed = {p.addr for p in plan.probes if p.kind == "syscall_exit"}
+    for addr, kind in path.exit_sites:
+        swap = exit_swapgs_for(path, addr)
+        if swap is not None:
+            plan.exit_swapgs[addr] = swap
+        if addr not in armed:
+            plan.probes.append(AgentProbe(addr, "syscall_exit", (("exit_kind", kind),)))
+            armed.add(addr)
+
+
+def on_path_swapgs(plan: ProbePlan) -> set[int]:
+    """swapgs that default mode rebuilds instead of stopping at."""
+    sites: set[int] = set()
+    if plan.entry is not None:
+        sites |= set(plan.entry.swapgs_sites)
+    for stub in plan.interrupt_stubs.values():
+        sites |= set(stub.path.swapgs_sites)
+    return sites
+
+
+def add_swapgs_probes(plan: ProbePlan, image: ElfImage) -> list[AgentProbe]:
+    """swapgs off the rebuilt paths (e.g. the first entry to user mode) is always probed; on
+    them only in exhaustive mode."""
+    on_path = on_path_swapgs(plan)
+    armed = {p.addr for p in plan.probes if p.kind == "swapgs"}
+    added = []
+    for site in scan_sites(image, {"swapgs"}):
+        if site.addr in armed:
+            continue
+        if plan.mode is Mode.EXHAUSTIVE or site.addr not in on_path:
+            added.append(AgentProbe(site.addr, "swapgs"))
+    plan.probes += added
+    return added
 
 
 def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
@@ -141,13 +223,11 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     if entry.dispatch_call is None:
         raise PlanError(f"no dispatcher call found in the syscall entry at {entry_addr:#x}")
     plan.entry = entry
-    added = syscall_probes(entry, plan.mode)
-    # swapgs off the syscall path (first entry to user mode, interrupt entries) is always
-    # probed; on the path only in exhaustive mode, since default mode rebuilds it.
-    on_path = set(entry.swapgs_sites)
-    for site in scan_sites(image, {"swapgs"}):
-        if plan.mode is Mode.EXHAUSTIVE or site.addr not in on_path:
-            added.append(AgentProbe(site.addr, "swapgs"))
-    plan.probes += added
+    before = len(plan.probes)
+    plan.probes.append(
+        AgentProbe(entry.dispatch_call, "syscall_entry", (("regs_pointer", entry.regs_pointer),))
+    )
+    _add_exits(plan, entry)
+    add_swapgs_probes(plan, image)
     plan.wants_lstar_stop = False
-    return added
+    return plan.probes[before:]

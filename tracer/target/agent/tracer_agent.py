@@ -118,7 +118,10 @@ class Agent:
         self.bases = plan.get("base_registers", ["fs_base", "gs_base", "k_gs_base"])
         self.ptregs_size = int(plan.get("ptregs_size", 168))
         self.ptregs_fields = {name: off for name, off, _size in plan.get("ptregs_layout", [])}
-        self.inflight: dict[int, dict] = {}
+        self.inflight: dict[int, dict] = {}  # cr3 -> syscall in flight (for sysretq)
+        self.frames: dict[int, dict] = {}  # pt_regs address -> syscall/interrupt in flight
+        self.ip_offset = self.ptregs_fields.get("ip", 128)
+        self.tls_span = int(plan.get("tls_span", 0))
         self.stop_first_syscall = bool(plan.get("stop_first_syscall", False))
         self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
         self.breakpoints: list[gdb.Breakpoint] = []
@@ -191,21 +194,59 @@ class Agent:
             cpu_regs={} if data is not None else cpu.regs(("rax", "rcx", "r11", "rsp")),
             memory=memory,
         )
-        self.inflight[record["cr3"]] = {"regs_addr": regs_addr, "nr": nr, "args": args}
+        entry = {"kind": "syscall", "regs_addr": regs_addr, "nr": nr, "args": args,
+                 "cr3": record["cr3"]}
+        self.inflight[record["cr3"]] = entry
+        self.frames[regs_addr] = entry
         if self.stop_first_syscall:
             self.stop_first_syscall = False
             return True
         return False
 
-    def on_syscall_exit(self, probe: dict, cpu: Cpu) -> bool:
+    def on_interrupt_entry(self, probe: dict, cpu: Cpu) -> bool:
+        """At the call from an interrupt/exception stub to its C handler: pt_regs complete."""
         pc = cpu.reg("rip")
-        cr3 = cpu.reg("cr3")
-        entry = self.inflight.pop(cr3, None)
+        regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
+        data = cpu.read(regs_addr, self.ptregs_size)
+        vector = probe.get("vector")
+        if vector is None:
+            orig = self.field(data, "orig_ax")
+            vector = None if orig is None else orig & 0xFF
+        cr2 = cpu.reg("cr2") if vector == 14 else None
+        self.emit(
+            "interrupt_entry", pc, cpu, regs_addr=regs_addr,
+            ptregs=None if data is None else data.hex(), vector=vector,
+            has_error_code=bool(probe.get("has_error_code")), cr2=cr2,
+            stub=probe.get("stub", ""),
+        )
+        self.frames[regs_addr] = {"kind": "interrupt", "vector": vector, "regs_addr": regs_addr}
+        return False
+
+    def on_syscall_exit(self, probe: dict, cpu: Cpu) -> bool:
+        """At sysretq (keyed by address space) or iretq (keyed by the frame on the stack)."""
+        pc = cpu.reg("rip")
+        values = cpu.regs(("rax", "rcx", "r11", "rsp", "cr3"))
+        kind = probe.get("exit_kind", "sysretq")
+        frame = None
+        if kind == "iretq":
+            raw = cpu.read(values["rsp"], 40)
+            if raw is not None:
+                frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, 40, 8)]
+            entry = self.frames.pop((values["rsp"] - self.ip_offset) & MASK64, None)
+            if entry is not None and entry["kind"] == "syscall":
+                self.inflight.pop(entry["cr3"], None)
+        else:
+            entry = self.inflight.pop(values["cr3"], None)
+            if entry is not None:
+                self.frames.pop(entry["regs_addr"], None)
         if entry is None:
-            # The iretq path is shared with exception returns: no syscall in flight here.
-            self.emit("return_to_user", pc, cpu, exit_kind=probe.get("exit_kind"))
+            # First entry to user mode, or a frame the tracer did not see built.
+            self.emit("return_to_user", pc, cpu, exit_kind=kind, iret_frame=frame)
             return False
-        values = cpu.regs(("rax", "rcx", "r11", "rsp"))
+        if entry["kind"] == "interrupt":
+            self.emit("interrupt_exit", pc, cpu, exit_kind=kind, iret_frame=frame,
+                      vector=entry["vector"], regs_addr=entry["regs_addr"])
+            return False
         memory = []
         data = cpu.read(entry["regs_addr"], self.ptregs_size)
         ret = self.field(data, "ax")
@@ -214,14 +255,9 @@ class Agent:
         if entry["nr"] is not None and self.decode is not None:
             reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
             memory = self.user_memory(cpu, reads)
-        frame = None
-        if probe.get("exit_kind") == "iretq":
-            raw = cpu.read(values["rsp"], 40)
-            if raw is not None:
-                frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, 40, 8)]
         self.emit(
             "syscall_exit", pc, cpu,
-            exit_kind=probe.get("exit_kind", "sysretq"),
+            exit_kind=kind,
             regs_addr=entry["regs_addr"],
             ptregs=None if data is None else data.hex(),
             cpu_regs=values,
@@ -230,13 +266,49 @@ class Agent:
         )
         return False
 
+    def callers(self, depth: int = 4) -> list:
+        """Return addresses up the stack (gdb's unwinder, DWARF CFI), for attribution."""
+        out = []
+        try:
+            frame = gdb.selected_frame().older()
+            while frame is not None and len(out) < depth:
+                out.append(frame.pc())
+                frame = frame.older()
+        except gdb.error:
+            pass
+        return out
+
+    def tls_block(self, cpu: Cpu, base: int) -> str | None:
+        """The bytes below a TCB (where local-exec TLS lives) and its first word."""
+        size = self.tls_span
+        if not size or not base:
+            return None
+        data = cpu.read((base - size) & MASK64, size + 8)
+        return None if data is None else data.hex()
+
     def on_wrmsr(self, probe: dict, cpu: Cpu) -> bool:
         pc = cpu.reg("rip")
         values = cpu.regs(("rcx", "rax", "rdx"))
         msr = values["rcx"] & 0xFFFFFFFF
         value = ((values["rdx"] & 0xFFFFFFFF) << 32) | (values["rax"] & 0xFFFFFFFF)
-        self.emit("wrmsr", pc, cpu, msr=msr, value=value)
+        extra = {}
+        if msr in BASE_MSRS:
+            extra["callers"] = self.callers()
+            if msr == MSR_FS_BASE:
+                extra["tls_block"] = self.tls_block(cpu, value)
+        self.emit("wrmsr", pc, cpu, msr=msr, value=value, **extra)
         return self.stop_on_lstar and msr == 0xC0000082
+
+    def on_switch(self, probe: dict, cpu: Cpu) -> bool:
+        """Entry of the context-switch routine: prev and next tasks in rdi/rsi (Linux ABI)."""
+        prev, nxt = cpu.reg(probe.get("prev", "rdi")), cpu.reg(probe.get("next", "rsi"))
+        start, length = probe.get("task_span", (0, 0))
+        tasks = []
+        for task in (prev, nxt):
+            data = cpu.read(task + start, length) if length else None
+            tasks.append(None if data is None else data.hex())
+        self.emit("context_switch", cpu.reg("rip"), cpu, prev=prev, next=nxt, tasks=tasks)
+        return False
 
     def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
         self.emit("swapgs", cpu.reg("rip"), cpu)
@@ -245,7 +317,10 @@ class Agent:
     def on_wrbase(self, probe: dict, cpu: Cpu) -> bool:
         source = probe.get("source")
         value = cpu.reg(source) if source else None
-        self.emit(probe["kind"], cpu.reg("rip"), cpu, value=value)
+        extra = {"callers": self.callers()}
+        if probe["kind"] == "wrfsbase" and value:
+            extra["tls_block"] = self.tls_block(cpu, value)
+        self.emit(probe["kind"], cpu.reg("rip"), cpu, value=value, **extra)
         return False
 
     def on_generic(self, probe: dict, cpu: Cpu) -> bool:
@@ -253,11 +328,15 @@ class Agent:
         return False
 
 
-REPORTED_TWICE = {"syscall_exit", "swapgs"}
+MSR_FS_BASE = 0xC0000100
+BASE_MSRS = {0xC0000100, 0xC0000101, 0xC0000102}
+REPORTED_TWICE = {"syscall_exit", "swapgs", "interrupt_entry"}
 
 HANDLERS = {
     "syscall_entry": Agent.on_syscall_entry,
     "syscall_exit": Agent.on_syscall_exit,
+    "interrupt_entry": Agent.on_interrupt_entry,
+    "context_switch": Agent.on_switch,
     "wrmsr": Agent.on_wrmsr,
     "swapgs": Agent.on_swapgs,
     "wrfsbase": Agent.on_wrbase,

@@ -1,0 +1,73 @@
+"""`tracer check`: report invariant violations in a trace; exit status 1 when there are any."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("check", help="check a trace for TLS, swapgs, pt_regs and MSR violations",
+                       description="Check a recorded trace against the invariants of the "
+                       "user/kernel boundary: kernel code on an app TCB, GS base wrong for the "
+                       "ring, pt_regs disagreeing with SYSCALL's registers, sysret to a "
+                       "non-canonical RIP, STAR/GDT and FMASK mistakes, unexplained base "
+                       "changes. Exit status 1 when anything is found.")
+    p.add_argument("trace", type=Path)
+    p.add_argument("--json", action="store_true", help="findings as a JSON list")
+    p.add_argument("--kernel", type=Path, default=None,
+                   help="kernel ELF (default: the one the trace names)")
+    p.add_argument("--first", action="store_true", help="stop at the first finding")
+    p.set_defaults(run=run)
+
+
+def kernel_facts(kernel: Path | None, meta: dict[str, str]) -> tuple[Any, Any]:
+    """What the kernel image says (does it use FS, which functions touch %fs:), and symbols."""
+    from tracer.analysis.checks import KernelFacts
+    from tracer.image import ElfImage, ImageError
+    from tracer.image.segment_use import functions_using_segment
+
+    gdt = bytes.fromhex(meta["gdt"]) if meta.get("gdt") else None
+    if kernel is None or not kernel.exists():
+        return KernelFacts(gdt=gdt), None
+    try:
+        image = ElfImage.open(kernel)
+    except ImageError:
+        return KernelFacts(gdt=gdt), None
+    fs_functions = functions_using_segment(image, "fs")
+    uses_fs = bool(fs_functions) or image.tls_segment is not None
+    return KernelFacts(uses_fs, fs_functions, gdt), image.symbolize
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.analysis.checks import Checker
+    from tracer.store import TraceFileError, TraceReader
+
+    try:
+        reader = TraceReader.open(args.trace)
+    except TraceFileError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    with reader:
+        meta = reader.meta
+        kernel = args.kernel or (Path(meta["kernel"]) if meta.get("kernel") else None)
+        facts, symbolize = kernel_facts(kernel, meta)
+        findings = []
+        for finding in Checker(facts, symbolize).check(reader.events()):
+            findings.append(finding)
+            if args.first:
+                break
+    if args.json:
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        for f in findings:
+            where = f" at {f.pc:#x} <{f.function}>" if f.pc is not None and f.function else ""
+            who = f"[cpu{f.cpu} pid {f.pid}] " if f.cpu is not None else ""
+            print(f"event {f.seq}: {who}{f.rule}: {f.message}{where}")
+        print(f"{len(findings)} violation(s)" if findings else "no violations",
+              file=sys.stderr)
+    return EXIT_FAILURE if findings else EXIT_OK

@@ -1,0 +1,79 @@
+"""Why a base register was written, from where the write was called.
+
+The agent sends the return addresses above a `wrmsr`/`wr*base` (gdb's unwinder). A return
+address inside a rebuilt entry path, before its call to the C handler, means the write is the
+entry-side TLS switch; after it, the exit side. Inside the context-switch code it is a switch;
+during arch_prctl it is arch_prctl; otherwise a plain wrmsr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tracer.events import SegCause
+from tracer.image import ElfImage, EntryPath
+
+SWITCH_FUNCTIONS = ("__switch_to_asm", "__switch_to", "context_switch", "switch_to")
+
+
+@dataclass(frozen=True)
+class _PathCalls:
+    entry_returns: frozenset[int]
+    exit_returns: frozenset[int]
+    entry_cause: SegCause
+    exit_cause: SegCause
+
+
+def _path_calls(path: EntryPath, entry_cause: SegCause, exit_cause: SegCause) -> _PathCalls:
+    entry, exit_ = set(), set()
+    dispatch = path.dispatch_call
+    for insn in path.instructions:
+        if insn.mnemonic != "call" or insn.addr == dispatch:
+            continue
+        ret = insn.addr + insn.size
+        if dispatch is not None and path.entry <= insn.addr < dispatch:
+            entry.add(ret)
+        else:
+            exit_.add(ret)
+    return _PathCalls(frozenset(entry), frozenset(exit_), entry_cause, exit_cause)
+
+
+@dataclass
+class CauseFinder:
+    paths: list[_PathCalls] = field(default_factory=list)
+    switch_ranges: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, image: ElfImage | None, syscall: EntryPath | None,
+              stubs: Sequence[tuple[EntryPath, bool]]) -> CauseFinder:
+        """`stubs`: each interrupt stub's path and whether it is an exception."""
+        finder = cls()
+        if syscall is not None:
+            finder.paths.append(
+                _path_calls(syscall, SegCause.SYSCALL_ENTRY, SegCause.SYSCALL_EXIT))
+        for path, is_exception in stubs:
+            if is_exception:
+                causes = (SegCause.EXCEPTION_ENTRY, SegCause.EXCEPTION_EXIT)
+            else:
+                causes = (SegCause.INTERRUPT_ENTRY, SegCause.INTERRUPT_EXIT)
+            finder.paths.append(_path_calls(path, *causes))
+        if image is not None:
+            for name in (*SWITCH_FUNCTIONS, "schedule", "__schedule"):
+                sym = image.symbol(name)
+                if sym is not None:
+                    finder.switch_ranges.append((sym.addr, sym.addr + max(sym.size, 1)))
+        return finder
+
+    def cause(self, callers: Sequence[int], in_arch_prctl: bool,
+              default: SegCause) -> SegCause:
+        for pc in callers:
+            for path in self.paths:
+                if pc in path.entry_returns:
+                    return path.entry_cause
+                if pc in path.exit_returns:
+                    return path.exit_cause
+        for pc in callers:
+            if any(lo <= pc < hi for lo, hi in self.switch_ranges):
+                return SegCause.CONTEXT_SWITCH
+        return SegCause.ARCH_PRCTL if in_arch_prctl else default

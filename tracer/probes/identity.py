@@ -1,0 +1,69 @@
+"""Which thread a hit belongs to.
+
+With a context-switch probe the kernel's own answer is used (the task's pid and comm, read
+through DWARF). Before the first switch, or on a kernel without one, an address space (CR3) is
+a process, numbered in the order they first cross into user mode and named after the programs
+in launch order; an address space is forgotten when its process calls exit/exit_group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+CR3_FLAGS = 0xFFF  # PCID / PWT / PCD bits: not part of the address-space identity
+
+
+@dataclass
+class Thread:
+    pid: int
+    name: str
+
+
+@dataclass
+class Identity:
+    program_names: Sequence[str]
+    by_cr3: dict[int, Thread] = field(default_factory=dict)
+    current: dict[int, Thread] = field(default_factory=dict)  # cpu -> running thread
+    names: dict[int, str] = field(default_factory=dict)  # pid -> name
+    started: set[int] = field(default_factory=set)
+    next_pid: int = 1
+
+    def switched(self, cpu: int, pid: int, name: str) -> Thread:
+        if name:
+            self.names[pid] = name
+        thread = Thread(pid, self.names.get(pid, name or f"pid{pid}"))
+        self.current[cpu] = thread
+        return thread
+
+    def thread(self, cpu: int, cr3: int) -> Thread | None:
+        """The running thread if known, without creating one."""
+        if cpu in self.current:
+            return self.current[cpu]
+        return self.by_cr3.get(cr3 & ~CR3_FLAGS)
+
+    def pid(self, cpu: int, cr3: int) -> int:
+        thread = self.thread(cpu, cr3)
+        return thread.pid if thread else 0
+
+    def user_thread(self, cpu: int, cr3: int) -> tuple[Thread, bool]:
+        """The thread crossing into or out of user mode; True if seen for the first time."""
+        key = cr3 & ~CR3_FLAGS
+        thread = self.current.get(cpu) or self.by_cr3.get(key)
+        if thread is None:
+            pid = self.next_pid
+            self.next_pid += 1
+            index = pid - 1
+            name = self.program_names[index] if index < len(self.program_names) else f"pid{pid}"
+            thread = Thread(pid, name)
+        self.by_cr3[key] = thread
+        self.names.setdefault(thread.pid, thread.name)
+        first = thread.pid not in self.started
+        self.started.add(thread.pid)
+        return thread, first
+
+    def exited(self, cpu: int, cr3: int) -> None:
+        self.by_cr3.pop(cr3 & ~CR3_FLAGS, None)
+
+    def name(self, pid: int) -> str:
+        return self.names.get(pid, "kernel" if pid == 0 else f"pid{pid}")
