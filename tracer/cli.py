@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from tracer import __version__
-from tracer.commands import capture, doctor, export, report, tui
+from tracer.commands import capture, check, doctor, export, report, tui
 from tracer.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -24,6 +24,7 @@ COMMANDS = {
     "capture": capture,
     "report": report,
     "export": export,
+    "check": check,
     "doctor": doctor,
     "tui": tui,  # imports textual only when run
 }
