@@ -27,6 +27,7 @@ from tracer.target.session import SessionEnd, TargetSession, signals_deferred
 
 MSRS_ON_DEMAND = (0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084, 0xC0000101, 0xC0000102)
 LSTAR = 0xC0000082
+GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,21 @@ class _Capture:
         self.msr_values.update(values)
         for msr, value in values.items():
             self.record(MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0))
+        self._read_gdt(session)
+
+    def _read_gdt(self, session: TargetSession) -> None:
+        """The GDT, for checking STAR's selectors against it (found by its symbol)."""
+        for name in GDT_SYMBOLS:
+            symbol = self.image.symbol(name)
+            if symbol is None or not symbol.size:
+                continue
+            try:
+                data = session.gdb.read_memory(symbol.addr, min(symbol.size, 256))
+            except TargetError:
+                continue
+            self.writer.set_meta("gdt", data.hex())
+            self.writer.set_meta("gdt_symbol", name)
+            return
 
     def run(self, session: TargetSession) -> None:
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
