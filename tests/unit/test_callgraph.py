@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from tracer.analysis.callgraph import (
+    MAX_NESTING,
     CallForest,
     CallNode,
     Ending,
     NodeKind,
     build_call_tree,
+    call_shape,
 )
 from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.events import MsrWrite, SegBaseChange, SyscallEntry
@@ -203,3 +205,22 @@ def test_walk_is_in_execution_order() -> None:
     forest = build_call_tree(hello_glibc().events)
     seqs = [node.seq for node in forest.walk()]
     assert seqs == sorted(seqs)
+
+
+def test_both_sources_give_the_same_shape_without_times() -> None:
+    ringbuf = build_call_tree(hello_glibc(guest_time=True).events)
+    breakpoints = build_call_tree(hello_glibc(guest_time=False).events)
+    shapes = [call_shape(next(iter(f.tasks.values())).roots) for f in (ringbuf, breakpoints)]
+    assert shapes[0] == shapes[1]
+    assert shapes[0][0][:2] == ("syscall", 158)
+    assert shapes[0][0][2][0][0] == "call"
+
+
+def test_lost_exits_cannot_nest_without_bound() -> None:
+    trace = ScriptedTrace(source="breakpoint")
+    for _ in range(3 * MAX_NESTING):
+        trace.enter("f")  # a return site the breakpoints missed, every time
+    trace.leaf("g")
+    forest = build_call_tree(trace.events)
+    assert max(node.depth for node in forest.walk()) < MAX_NESTING
+    assert sum(node.ending is Ending.NO_EXIT for node in forest.walk()) >= 2 * MAX_NESTING

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tracer.analysis.callgraph import build_call_tree
 from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.export.ftrace import (
     GraphOptions,
@@ -22,6 +23,7 @@ from tracer.export.ftrace import (
     duration_mark,
     format_duration,
     graph_lines,
+    graph_rows,
     normalize_graph,
     options_from_args,
     proc_column,
@@ -225,6 +227,17 @@ def test_graph_arguments_parse_into_options() -> None:
         parse_time_range("3ms")
     with pytest.raises(SystemExit):
         parser.parse_args(["--min-duration", "fast"])
+
+
+def test_rows_carry_the_seq_of_the_event_they_show() -> None:
+    trace = hello_glibc()
+    rows = list(graph_rows(build_call_tree(trace.events), GraphOptions(), trace.symbolize))
+    assert [row.text for row in rows] == _body(_graph(trace))
+    by_seq = {event.seq: event for event in trace.events}
+    brk = next(row for row in rows if "__x64_sys_brk();" in row.text)
+    assert brk.seq is not None and by_seq[brk.seq].addr == trace.addr("__x64_sys_brk")  # type: ignore[union-attr]
+    seqs = [row.seq for row in rows if row.seq is not None]
+    assert seqs == sorted(seqs)
 
 
 # -- goldens ------------------------------------------------------------------------------

@@ -175,6 +175,16 @@ class CallForest:
             yield from task.walk()
 
 
+CallShape: TypeAlias = tuple[tuple[str, int, "CallShape"], ...]
+
+
+def call_shape(nodes: Iterable[CallNode]) -> CallShape:
+    """Calls, syscalls and interrupts as nested (kind, address/number, children), without
+    times, comments or how they ended: what two sources of the same run must agree on."""
+    return tuple((node.kind.value, node.addr, call_shape(node.children)) for node in nodes
+                 if node.kind is not NodeKind.COMMENT)
+
+
 def task_key(pid: int, cpu: int) -> TaskKey:
     return (pid, cpu if pid == 0 else None)
 

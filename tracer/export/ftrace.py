@@ -36,8 +36,8 @@ MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000
          (100_000, "!"), (10_000, "+"))
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
-__all__ = ["GraphOptions", "add_graph_arguments", "forest_lines", "graph_lines",
-           "normalize_graph", "options_from_args"]
+__all__ = ["GraphLine", "GraphOptions", "add_graph_arguments", "forest_lines", "graph_lines",
+           "graph_rows", "normalize_graph", "options_from_args"]
 
 _NORMALIZE = (
     (re.compile(r"[ +!#*@$] \d+(?:\.\d+)? us +\|"), "  <dur> us    |"),
@@ -90,14 +90,44 @@ def filter_events(events: Iterable[Event], options: GraphOptions) -> Iterator[Ev
         yield event
 
 
+class GraphLine(NamedTuple):
+    """One output line and the event it came from (None: closing a call at the trace's end),
+    so a view can keep the graph in step with a selected event."""
+
+    seq: int | None
+    cpu: int
+    pid: int
+    text: str
+
+
 def forest_lines(forest: CallForest, options: GraphOptions | None = None,
                  symbolize: Symbolizer | None = None) -> Iterator[str]:
-    """function_graph lines for a built forest (the TUI keeps one and re-renders it)."""
+    """function_graph lines for a built forest, header included when asked."""
     options = options or GraphOptions()
-    renderer = _Renderer(forest, options, symbolize)
+    renderer = _Renderer(forest, options, _cached(symbolize))
     if options.header:
         yield from renderer.header()
-    yield from renderer.lines()
+    for line in renderer.rows():
+        yield line.text
+
+
+def graph_rows(forest: CallForest, options: GraphOptions | None = None,
+               symbolize: Symbolizer | None = None) -> Iterator[GraphLine]:
+    """The graph's lines without the header, each with its event's seq, cpu and pid."""
+    yield from _Renderer(forest, options or GraphOptions(), _cached(symbolize)).rows()
+
+
+def _cached(symbolize: Symbolizer | None) -> Symbolizer | None:
+    if symbolize is None:
+        return None
+    names: dict[int, str | None] = {}
+
+    def lookup(addr: int) -> str | None:
+        if addr not in names:
+            names[addr] = symbolize(addr)
+        return names[addr]
+
+    return lookup
 
 
 def normalize_graph(line: str) -> str:
@@ -221,7 +251,7 @@ class _Renderer:
 
     # rows
 
-    def lines(self) -> Iterator[str]:
+    def rows(self) -> Iterator[GraphLine]:
         streams: list[Iterable[_Row]] = [self._task_rows(task.roots)
                                          for task in self.forest.tasks.values()]
         streams.append(_Row(s.seq, _Col.SWITCH, s.cpu, s.next_pid, None, None, 0, "", s)
@@ -229,29 +259,31 @@ class _Renderer:
         streams.append(self._gap_row(gap) for gap in self.forest.gaps)
         last_pid: dict[int, int] = {}
         for row in heapq.merge(*streams, key=lambda row: row.seq):
+            seq = int(row.seq) if row.seq != END else None
             if row.col is _Col.GAP:
-                yield row.text
+                yield GraphLine(seq, row.cpu, row.pid, row.text)
                 continue
             if row.col is _Col.SWITCH:
                 assert row.switch is not None
-                yield from self._switch_block(row.cpu, row.switch.prev_pid, row.pid)
+                block = self._switch_block(row.cpu, row.switch.prev_pid, row.pid)
             elif row.seq != END and last_pid.get(row.cpu, row.pid) != row.pid:
-                yield from self._switch_block(row.cpu, last_pid[row.cpu], row.pid)
+                block = self._switch_block(row.cpu, last_pid[row.cpu], row.pid)
+            else:
+                block = []
+            for text in block:
+                yield GraphLine(seq, row.cpu, row.pid, text)
             last_pid[row.cpu] = row.pid
             if row.col is not _Col.SWITCH:
-                yield self._format(row)
+                yield GraphLine(seq, row.cpu, row.pid, self._format(row))
 
     def _gap_row(self, gap: Gap) -> _Row:
         count = "?" if gap.count is None else str(gap.count)
         return _Row(gap.seq, _Col.GAP, 0, 0, None, None, 0, f"[LOST {count} EVENTS: {gap.reason}]")
 
-    def _switch_block(self, cpu: int, prev: int, next_: int) -> Iterator[str]:
+    def _switch_block(self, cpu: int, prev: int, next_: int) -> list[str]:
         name = self.forest.task_name
-        yield SEPARATOR
-        yield (f"{self._cpu(cpu)}{proc_column(name(prev), prev)} => "
-               f"{proc_column(name(next_), next_)}")
-        yield SEPARATOR
-        yield ""
+        return [SEPARATOR, f"{self._cpu(cpu)}{proc_column(name(prev), prev)} => "
+                f"{proc_column(name(next_), next_)}", SEPARATOR, ""]
 
     def _cpu(self, cpu: int) -> str:
         return f" {cpu:>{self.cpu_width}d}) "

@@ -10,6 +10,7 @@ guaranteed: a child is clamped into its parent and after its previous sibling.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -83,6 +84,8 @@ def thread_id(key: tuple[int, int | None]) -> int:
 
 
 def build_timeline(forest: CallForest, symbolize: Symbolizer | None = None) -> Timeline:
+    if symbolize is not None:
+        symbolize = functools.lru_cache(maxsize=65536)(symbolize)
     timeline = Timeline()
     task_slices: dict[tuple[int, int | None], list[Slice]] = {}
     for key, task in forest.tasks.items():
