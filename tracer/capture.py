@@ -16,8 +16,16 @@ from tracer.events import Event, Gap, MsrRead, Note, SyscallEntry
 from tracer.decode.tls import TlsVariable
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
+from tracer.probes.funcgraph import graph_functions
 from tracer.probes.builder import EventBuilder
-from tracer.probes.plan import ALL_PROBES, Mode, ProbePlan, add_entry, build_plan
+from tracer.probes.plan import (
+    ALL_PROBES,
+    Mode,
+    ProbePlan,
+    add_entry,
+    add_graph_probes,
+    build_plan,
+)
 from tracer.store import TraceWriter
 from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
 from tracer.target.gdb import ProbeHit, StopEvent
@@ -61,6 +69,8 @@ class CaptureOptions:
     meta: dict[str, str] = field(default_factory=dict)
     until_event: Callable[[Event], bool] | None = None  # end at the first event it accepts
     start_timeout: float = 10.0  # for QEMU's gdbstub socket to appear
+    graph: tuple[str, ...] = ()  # function patterns for a breakpoint-mode function graph
+    graph_large: bool = False
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -417,7 +427,12 @@ def capture(
     (QEMU and gdb pids, the private directory) once both processes are up.
     """
     image = ElfImage.open(options.kernel)
-    plan = build_plan(image, options.mode, options.probes)
+    programs = tuple(ElfImage.open(p.path, require_symbols=False) for p in options.programs)
+    plan = build_plan(image, options.mode, options.probes, programs=programs)
+    if options.graph:
+        add_graph_probes(plan, graph_functions(image, list(options.graph), options.graph_large))
+        plan.notes.append("function graph by breakpoints: durations are not guest time "
+                          "(the tracer cannot read the guest's clock at a stop)")
     meta = {
         "kernel": str(options.kernel),
         "programs": " ".join(str(p.path) for p in options.programs),

@@ -61,10 +61,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole capture")
     p.add_argument("--idle-timeout", type=float, default=60.0,
                    help="seconds with no event before the guest is declared hung")
+    p.add_argument("--start-timeout", type=float, default=10.0,
+                   help="seconds for QEMU's gdbstub socket to appear")
     p.add_argument("--icount", default=None, help="QEMU -icount value, e.g. shift=0")
     p.add_argument("--memory", type=int, default=256, help="guest memory in MiB")
     p.add_argument("--no-msr-read", action="store_true",
                    help="skip the on-demand rdmsr snapshot at the first syscall")
+    p.add_argument("--graph", default=None, metavar="FUNCS",
+                   help="function graph by breakpoints for these functions (comma-separated "
+                   "shell patterns, e.g. 'do_syscall_64,sys_*')")
+    p.add_argument("--graph-large", action="store_true",
+                   help=f"allow a breakpoint graph of more than {40} functions (slow)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=run, programs=None)
@@ -127,6 +134,7 @@ def build_options(args: argparse.Namespace) -> Any:
     _positive(args.timeout, "--timeout")
     _positive(args.idle_timeout, "--idle-timeout")
     _positive(args.memory, "--memory")
+    _positive(args.start_timeout, "--start-timeout")
     _check_output(args.output)
     cmdline = args.cmdline if args.cmdline is not None else ""
     return CaptureOptions(
@@ -134,7 +142,24 @@ def build_options(args: argparse.Namespace) -> Any:
         cmdline=cmdline, probes=probes, mode=Mode(args.mode), until=args.until,
         max_events=args.max_events, timeout=args.timeout, idle_timeout=args.idle_timeout,
         icount=args.icount, read_msrs=not args.no_msr_read, memory_mb=args.memory,
+        start_timeout=args.start_timeout, graph=_graph(args, kernel),
+        graph_large=args.graph_large,
     )
+
+
+def _graph(args: argparse.Namespace, kernel: Path) -> tuple[str, ...]:
+    """The function patterns for --graph, checked against the kernel now (exit 2 if none)."""
+    if not args.graph:
+        return ()
+    from tracer.image import ElfImage
+    from tracer.probes.funcgraph import GraphError, graph_functions
+
+    patterns = tuple(p.strip() for p in args.graph.split(",") if p.strip())
+    try:
+        graph_functions(ElfImage.open(kernel), list(patterns), args.graph_large)
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
+    return patterns
 
 
 def _exit_status(result: Any) -> int:

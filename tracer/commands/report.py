@@ -19,6 +19,8 @@ def add_parser(sub: Any) -> None:
     view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
     view.add_argument("--segbase", action="store_true",
                       help="FS/GS/KERNEL_GS_BASE changes and values at each crossing")
+    view.add_argument("--graph", action="store_true",
+                      help="the function graph in Linux's function_graph format")
     view.add_argument("--tls", action="store_true",
                       help="the TLS switch timeline: every FS/GS/KGS change with its owners")
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
@@ -27,6 +29,9 @@ def add_parser(sub: Any) -> None:
                    help="kernel ELF for symbols (default: the one the trace names)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing; the exit status says whether the whole trace reads")
+    from tracer.export.graph_options import add_graph_arguments
+
+    add_graph_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -69,6 +74,13 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
         lines = report.msr_lines(events, _symbolizer(kernel))
     elif args.segbase:
         lines = report.segbase_lines(events, _symbolizer(kernel))
+    elif args.tls:
+        lines = report.tls_lines(events, _symbolizer(kernel))
+    elif args.graph:
+        from tracer.export.ftrace import graph_lines
+        from tracer.export.graph_options import options_from_args
+
+        lines = graph_lines(events, options_from_args(args), _symbolizer(kernel))
     elif args.json:
         lines = report.json_lines(events)
     else:

@@ -17,6 +17,8 @@ from tracer.decode.tls import TlsVariable, decode_tls_block
 from tracer.events import (
     ContextSwitch,
     Event,
+    FuncEntry,
+    FuncExit,
     Gap,
     Interrupt,
     MsrWrite,
@@ -80,6 +82,7 @@ class EventBuilder:
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
+        self.call_stacks: dict[tuple[int, int], list[int]] = {}
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -175,6 +178,8 @@ class EventBuilder:
             "swapgs": self._on_swapgs,
             "wrfsbase": self._on_wrbase,
             "wrgsbase": self._on_wrbase,
+            "func_entry": self._on_func_entry,
+            "func_exit": self._on_func_exit,
         }.get(hit.probe)
         if handler is None:
             return out
@@ -326,6 +331,25 @@ class EventBuilder:
                                  self.plan.tls_span, variables)
         return TlsSnapshot(self._seq(), self._time(hit), hit.cpu, self._pid(hit), fs_base,
                            block.self_pointer, owner, block.values)
+
+    def _on_func_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        pid = self._pid(hit)
+        stack = self.call_stacks.setdefault((hit.cpu, pid), [])
+        func = int(hit.fields["func"])
+        out.append(FuncEntry(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
+                             None, "breakpoint"))
+        stack.append(func)
+
+    def _on_func_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        pid = self._pid(hit)
+        stack = self.call_stacks.setdefault((hit.cpu, pid), [])
+        func = int(hit.fields["func"])
+        if func in stack:
+            while stack and stack[-1] != func:  # exits the probes missed (longjmp-like)
+                stack.pop()
+            stack.pop()
+        out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
+                            None, hit.fields.get("rax"), "breakpoint"))
 
     def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)

@@ -9,6 +9,7 @@ from typing import Any
 
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.image import ElfImage, EntryPath, analyze_syscall_entry, scan_sites, struct_layout
+from tracer.probes.funcgraph import GraphFunction
 from tracer.probes.interrupts import InterruptStub, find_interrupt_stubs
 from tracer.probes.sched import TaskLayout, find_switch, task_layout
 
@@ -54,6 +55,7 @@ class ProbePlan:
     exit_swapgs: dict[int, int] = field(default_factory=dict)  # exit site -> its swapgs
     task_layout: TaskLayout | None = None
     tls_span: int = 0
+    graph_functions: dict[int, str] = field(default_factory=dict)
 
     def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
         return {
@@ -231,3 +233,12 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     add_swapgs_probes(plan, image)
     plan.wants_lstar_stop = False
     return plan.probes[before:]
+
+
+def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction]) -> None:
+    """Breakpoint-mode function graph: entry and every return site of each function."""
+    for f in functions:
+        plan.probes.append(AgentProbe(f.addr, "func_entry", (("func", f.addr),)))
+        for site in f.returns:
+            plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),)))
+    plan.graph_functions = {f.addr: f.name for f in functions}

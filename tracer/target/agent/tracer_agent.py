@@ -310,6 +310,15 @@ class Agent:
         self.emit("context_switch", cpu.reg("rip"), cpu, prev=prev, next=nxt, tasks=tasks)
         return False
 
+    def on_func_entry(self, probe: dict, cpu: Cpu) -> bool:
+        self.emit("func_entry", cpu.reg("rip"), cpu, func=probe["func"], rsp=cpu.reg("rsp"))
+        return False
+
+    def on_func_exit(self, probe: dict, cpu: Cpu) -> bool:
+        self.emit("func_exit", cpu.reg("rip"), cpu, func=probe["func"], rax=cpu.reg("rax"),
+                  rsp=cpu.reg("rsp"))
+        return False
+
     def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
         self.emit("swapgs", cpu.reg("rip"), cpu)
         return False
@@ -337,6 +346,8 @@ HANDLERS = {
     "syscall_exit": Agent.on_syscall_exit,
     "interrupt_entry": Agent.on_interrupt_entry,
     "context_switch": Agent.on_switch,
+    "func_entry": Agent.on_func_entry,
+    "func_exit": Agent.on_func_exit,
     "wrmsr": Agent.on_wrmsr,
     "swapgs": Agent.on_swapgs,
     "wrfsbase": Agent.on_wrbase,
