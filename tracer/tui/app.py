@@ -27,6 +27,13 @@ class TracerApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(self._first_screen or MainScreen(self.trace))
 
+    async def action_quit(self) -> None:
+        for screen in self.screen_stack:
+            before_quit = getattr(screen, "before_quit", None)
+            if before_quit is not None:
+                await before_quit()
+        self.exit()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if isinstance(screen, MainScreen):

@@ -67,8 +67,10 @@ async def measure(path: str, size: tuple[int, int]) -> None:
             await asyncio.sleep(0.001)
         mounted = app.screen.painted_at  # type: ignore[attr-defined]
         print(f"  open (reader + rare-kind index)   {1000 * (opened - start):9.1f} ms")
-        print(f"  open + mount, first frame painted {1000 * (mounted - start):9.1f} ms"
-              f"   ({reader.count():,} events)")
+        print(
+            f"  open + mount, first frame painted {1000 * (mounted - start):9.1f} ms"
+            f"   ({reader.count():,} events)"
+        )
         scan_start = time.perf_counter()
         await app.workers.wait_for_complete()
         print(f"  owner index (background, sliced)  {time.perf_counter() - scan_start:9.2f} s")
@@ -88,16 +90,20 @@ async def measure(path: str, size: tuple[int, int]) -> None:
                 await pilot.pause()
                 cpu.append(1000 * (time.process_time() - begin_cpu))
                 wall.append(1000 * (time.perf_counter() - begin))
-            print(f"  {key:<14}{label:<22}{statistics.median(cpu):8.1f}{max(cpu):7.1f}"
-                  f"{statistics.median(wall):9.1f}")
+            print(
+                f"  {key:<14}{label:<22}{statistics.median(cpu):8.1f}{max(cpu):7.1f}"
+                f"{statistics.median(wall):9.1f}"
+            )
         await pilot.press("G")
         await pilot.pause()
         begin, begin_cpu = time.perf_counter(), time.process_time()
         await pilot.press("S")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        print(f"  {'S from the end':<36}{1000 * (time.process_time() - begin_cpu):8.1f}"
-              f"{1000 * (time.perf_counter() - begin):16.1f}")
+        print(
+            f"  {'S from the end':<36}{1000 * (time.process_time() - begin_cpu):8.1f}"
+            f"{1000 * (time.perf_counter() - begin):16.1f}"
+        )
     reader.close()
 
 

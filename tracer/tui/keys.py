@@ -65,6 +65,12 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("X", "stop_capture", "Live: stop the capture now", "live"),
     KeyAction("z", "stop_at('syscall')", "Live: stop the capture at the next syscall", "live"),
     KeyAction("Z", "stop_at_prompt", "Live: stop the capture at a named syscall", "live"),
+    KeyAction(
+        "", "stop_at('segbase')", "Live: stop the capture at the next TLS switch", "live", "palette"
+    ),
+    KeyAction(
+        "", "stop_at('flagged')", "Live: stop the capture at the next violation", "live", "palette"
+    ),
     KeyAction("question_mark", "help", "Help: every key", "other", "?"),
     KeyAction("ctrl+p", "app.command_palette", "Command palette", "other", "^p", palette=False),
     KeyAction("q", "app.quit", "Quit", "other", palette=False),
@@ -83,7 +89,7 @@ GROUP_TITLES = {
 
 
 def bindings() -> list[Binding]:
-    return [Binding(a.keys, a.action, a.title, show=False) for a in ACTIONS]
+    return [Binding(a.keys, a.action, a.title, show=False) for a in ACTIONS if a.keys]
 
 
 def help_lines() -> list[tuple[str, str, str]]:

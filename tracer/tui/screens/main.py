@@ -216,8 +216,9 @@ class MainScreen(Screen[None]):
             return
         if here is not None and here != seq:
             self.last_jump_from = here
-        if self.selected and self.selected.seq != seq:
-            self.say(f"#{seq} is hidden by the filter; at #{self.selected.seq}")
+        landed = self.timeline.selected_event
+        if landed is not None and landed.seq != seq:
+            self.say(f"#{seq} is hidden by the filter; at #{landed.seq}")
 
     def action_goto_prompt(self) -> None:
         def check(text: str) -> str | None:

@@ -82,6 +82,7 @@ class Timeline(ScrollView, can_focus=True):
         self.rows = rows
         self.marks: dict[int, str] = {}  # seq -> bookmark letter
         self.follow = False  # live: keep the cursor on the newest event
+        self._growing = False
         self._selected_seq: int | None = None
 
     # Data.
@@ -101,7 +102,11 @@ class Timeline(ScrollView, can_focus=True):
         self.rows.grew()
         self._resize_virtual()
         if self.follow and self.rows.count():
-            self.cursor = self.rows.count() - 1
+            self._growing = True
+            try:
+                self.cursor = self.rows.count() - 1
+            finally:
+                self._growing = False
         elif old == 0 and self.rows.count():
             self.cursor = 0
         self.refresh()
@@ -130,6 +135,8 @@ class Timeline(ScrollView, can_focus=True):
         return max(0, min(value, self.rows.count() - 1))
 
     def watch_cursor(self, old: int, new: int) -> None:
+        if not self._growing and new != self.rows.count() - 1:
+            self.follow = False  # the user moved away from the newest event
         self._scroll_cursor_into_view()
         self.refresh()
         event = self.rows.event(new)

@@ -1,0 +1,140 @@
+"""Live mode: a capture runs in a worker thread and feeds the UI in batches.
+
+The capture's callbacks run in the worker thread; they only buffer events and post messages
+(about every 50 ms, never per event). The screen's handlers append to the `MemoryTrace` the
+views read, so widgets never touch the capture and the capture never touches a widget.
+Stopping uses what `tracer.capture.capture` offers today: a callback that raises
+KeyboardInterrupt ends the capture the way Ctrl-C does (the trace file is closed properly).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.message import Message
+
+from tracer.events import Event
+
+BATCH_SECONDS = 0.05
+
+RunCapture = Callable[..., Any]
+"""`capture(options, on_event=..., progress=...)` or a stand-in with the same shape."""
+
+
+class CaptureFeed:
+    """Runs one capture and posts its events to a screen in batches."""
+
+    class Batch(Message):
+        def __init__(self, events: list[Event]) -> None:
+            super().__init__()
+            self.events = events
+
+    class Progress(Message):
+        def __init__(self, stats: Any) -> None:
+            super().__init__()
+            self.stats = stats
+
+    class Finished(Message):
+        def __init__(self, result: Any, error: str | None) -> None:
+            super().__init__()
+            self.result = result
+            self.error = error
+
+    def __init__(
+        self, options: Any, post: Callable[[Message], Any], run_capture: RunCapture | None = None
+    ) -> None:
+        self.options = options
+        self.post = post
+        self.run_capture = run_capture
+        self.stop_when: Callable[[Event], bool] | None = None  # set by the UI thread
+        self.stop_reason = ""
+        self._stop = threading.Event()
+        self._raised = False
+        self._buffer: list[Event] = []
+        self._lock = threading.Lock()
+        self._last_post = time.monotonic()
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # In the worker thread.
+
+    def run(self) -> None:
+        self.started.set()
+        result, error = None, None
+        run_capture = self.run_capture
+        if run_capture is None:
+            from tracer.capture import capture as run_capture
+        try:
+            result = run_capture(self.options, on_event=self._on_event, progress=self._on_progress)
+        except KeyboardInterrupt:
+            error = None  # our own stop, raised before the capture loop could catch it
+        except Exception as exc:  # the UI must hear of any failure, then the app decides
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._flush()
+            self.post(self.Finished(result, error))
+            self.finished.set()
+
+    def _on_event(self, event: Event) -> None:
+        with self._lock:
+            self._buffer.append(event)
+        condition = self.stop_when
+        if condition is not None and not self._stop.is_set() and condition(event):
+            self.request_stop(f"stopped at #{event.seq}")
+        if time.monotonic() - self._last_post >= BATCH_SECONDS:
+            self._flush()
+        self._maybe_interrupt()
+
+    def _on_progress(self, stats: Any) -> None:
+        self._flush()
+        self.post(self.Progress(stats))
+        self._maybe_interrupt()
+
+    def _flush(self) -> None:
+        with self._lock:
+            events, self._buffer = self._buffer, []
+        self._last_post = time.monotonic()
+        if events:
+            self.post(self.Batch(events))
+
+    def _maybe_interrupt(self) -> None:
+        # Once only: the capture handles it like Ctrl-C (finish, flush, close the file); a
+        # second one would escape its clean-up.
+        if self._stop.is_set() and not self._raised:
+            self._raised = True
+            raise KeyboardInterrupt
+
+
+def run_live(options: Any) -> Any:
+    """Run the TUI on a new capture; returns the capture's result (None if it never ran)."""
+    from tracer.store import MemoryTrace
+    from tracer.tui.app import TracerApp
+    from tracer.tui.open_trace import OpenTrace
+    from tracer.tui.screens.live import LiveScreen
+
+    meta = {
+        "kernel": str(options.kernel),
+        "programs": " ".join(str(p.path) for p in options.programs),
+        "cmdline": options.cmdline,
+    }
+    trace = OpenTrace(MemoryTrace(meta=meta), options.output, live=True)
+    screen = LiveScreen(trace, options)
+    try:
+        TracerApp(trace, screen).run()
+    finally:
+        # However the app ended, the capture thread owns QEMU and gdb: let it wind down.
+        screen.feed.request_stop("the TUI exited")
+        if screen.feed.started.is_set():
+            screen.feed.finished.wait(60)
+    return screen.result
