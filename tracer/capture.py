@@ -6,9 +6,10 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tracer.decode.msr import msr_name
@@ -91,10 +92,12 @@ class StopRequest:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = "stopped"
+        self.requested_at: float | None = None
 
     def request(self, reason: str = "stopped") -> None:
         if not self._event.is_set():
             self.reason = reason
+            self.requested_at = time.monotonic()
             self._event.set()
 
     @property
@@ -215,7 +218,11 @@ class _Capture:
         self.progress = progress
         self.stop = stop
         self.stats = CaptureStats()
-        self.builder = EventBuilder(plan, [p.name for p in options.programs], time.monotonic_ns())
+        variables: dict[str, Sequence[TlsVariable]] = dict(tls_variables(image, options.programs))
+        self.builder = EventBuilder(
+            plan, [p.name for p in options.programs], time.monotonic_ns(),
+            tls_variables=variables, causes=cause_finder(image, plan),
+        )
         self.msr_values: dict[int, int] = {}
         self.done_reason: str | None = None
         self.last_activity = time.monotonic()
@@ -405,6 +412,31 @@ class _Capture:
         return guest_exit_status(self.qemu_exit)
 
 
+STUCK_AFTER = 5.0  # seconds a stop request may wait before another signal raises instead
+
+
+@contextlib.contextmanager
+def signals_stop(stop: StopRequest) -> Iterator[None]:
+    """While the loop runs, Ctrl-C and SIGTERM ask it to stop between two events, so none is
+    left half built; only if it has not stopped STUCK_AFTER seconds later does one raise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reason = "terminated" if signum == signal.SIGTERM else "interrupted"
+        if stop.requested and time.monotonic() - (stop.requested_at or 0.0) > STUCK_AFTER:
+            raise Terminated(reason) if signum == signal.SIGTERM else KeyboardInterrupt(reason)
+        stop.request(reason)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -441,6 +473,7 @@ def capture(
         **options.meta,
     }
     with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
+        stop = stop or StopRequest()
         run = _Capture(options, image, plan, writer, on_event, progress, stop)
         for text in plan.notes:
             run.note(text)
@@ -455,7 +488,10 @@ def capture(
                 if on_start is not None:
                     on_start(session)
                 session.load_agent(plan.agent_plan(stop_first_syscall=options.read_msrs))
-                run.run(session)
+                with signals_stop(stop):
+                    run.run(session)
+                if run.done_reason in ("interrupted", "terminated"):
+                    run.fail(run.done_reason, run.done_reason)
                 end = run.finish(session)
         except TargetError as exc:
             run.fail(str(exc) or type(exc).__name__, "error")

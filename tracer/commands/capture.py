@@ -51,8 +51,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--args", action=_ArgsAction, metavar="'ARGS'",
                    help="arguments for the preceding --program (one shell-quoted string)")
     p.add_argument("-o", "--output", type=Path, default=Path("trace.db"))
-    p.add_argument("--probes", default="syscall,msr,segbase",
-                   help="comma-separated: syscall, msr, segbase")
+    p.add_argument("--probes", default="syscall,msr,segbase,irq,sched",
+                   help="comma-separated: syscall, msr, segbase, irq, sched")
     p.add_argument("--mode", choices=("default", "exhaustive"), default="default",
                    help="default: ~2 stops per syscall; exhaustive: stop at every site")
     p.add_argument("--until", default="exit",

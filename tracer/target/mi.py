@@ -132,7 +132,10 @@ class MiChannel:
 
     def describe_exit(self) -> str:
         """How gdb ended, and the last thing it printed that was not MI, in one line."""
-        code = self._proc.poll()
+        try:  # its output closes a moment before its exit status can be read
+            code: int | None = self._proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            code = None
         if code is None:
             text = "gdb closed its output"
         elif code < 0:
