@@ -20,24 +20,35 @@ FILTER_HELP = (
 
 def help_table() -> Table:
     table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(style="cyan", no_wrap=True, min_width=14)
     table.add_column(ratio=1)
     previous = None
     for group, keys, description in help_lines():
-        table.add_row(group if group != previous else "", keys, description)
-        previous = group
+        if group != previous:
+            table.add_row(Text(group, style="bold underline"), "")
+            previous = group
+        table.add_row(f"  {keys}", description)
     return table
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "close", show=False)]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "close", show=False),
+        Binding("j,down", "scroll(1)", "down", show=False),
+        Binding("k,up", "scroll(-1)", "up", show=False),
+        Binding("pagedown,space,ctrl+d", "scroll(10)", "page down", show=False),
+        Binding("pageup,b,ctrl+u", "scroll(-10)", "page up", show=False),
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(Text("tracer: keys  (Esc or q closes)", style="bold"))
             yield Static(help_table())
             yield Static(Text(FILTER_HELP, style="dim"))
+
+    def action_scroll(self, lines: int) -> None:
+        box = self.query_one("#help", VerticalScroll)
+        box.scroll_to(y=box.scroll_y + lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

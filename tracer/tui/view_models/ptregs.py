@@ -13,6 +13,7 @@ from tracer.tui.view_models.lookup import last_at_or_before
 from tracer.tui.view_models.rows import syscall_text
 
 _PAIR_LOOKAHEAD = 256
+ENOSYS_IN_AX = (-38) & (2**64 - 1)
 _ARG_FIELDS = {
     "di": 0, "rdi": 0, "si": 1, "rsi": 1, "dx": 2, "rdx": 2, "r10": 3, "r8": 4, "r9": 5,
 }  # fmt: skip
@@ -85,6 +86,8 @@ def _note(
         return f"syscall {syscall_name(nr)}"
     if name in _ARG_FIELDS:
         return f"arg{_ARG_FIELDS[name]}"
+    if name in _RET_FIELDS and exit_ is None and value == ENOSYS_IN_AX:
+        return "-ENOSYS until the handler returns"
     if name in _RET_FIELDS and exit_ is not None:
         return f"return: {format_return(exit_.nr, exit_.ret)}"
     if name in _FLAGS_FIELDS and value is not None:

@@ -27,6 +27,8 @@ from tracer.events import (
 from tracer.tui.view_models.trace_index import TraceIndex, event_pid
 
 Symbolizer = Callable[[int], str | None]
+NO_SYSCALL = 1 << 63
+"""An exit whose nr is -1: the capture saw a return to user space with no syscall in flight."""
 BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
 KIND_LABELS = {
     "syscall_entry": "entry",
@@ -111,6 +113,8 @@ def syscall_text(entry: SyscallEntry | None, exit_: SyscallExit | None) -> str:
         ret = exit_.ret if exit_ is not None else None
         return format_syscall(entry.nr, entry.args, ret, merged_memory(entry, exit_))
     assert exit_ is not None
+    if exit_.nr >= NO_SYSCALL:
+        return "return to user space (no syscall in flight: a new process's first iretq)"
     return f"<... {syscall_name(exit_.nr)} resumed> = {format_return(exit_.nr, exit_.ret)}"
 
 

@@ -122,10 +122,16 @@ class Timeline(ScrollView, can_focus=True):
         return self.rows.event(self.cursor)
 
     def select_seq(self, seq: int) -> bool:
-        """Put the cursor on `seq` (or the nearest row after it); False if the view is empty."""
+        """Put the cursor on `seq` (or the nearest row after it); False if the view is empty.
+
+        A row outside the view lands in its middle, with context on both sides."""
         index = self.rows.index_of(seq, nearest=True)
         if index is None:
             return False
+        height = self.scrollable_content_region.height
+        top = int(self.scroll_y)
+        if height and not top <= index < top + height:
+            self.scroll_to(y=max(0, index - height // 2), animate=False, immediate=True)
         self.cursor = index
         return True
 

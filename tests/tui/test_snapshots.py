@@ -1,0 +1,88 @@
+"""Pictures of every pane, compared with the stored SVGs (pytest-textual-snapshot).
+
+Update them after a deliberate change with `pytest tests/tui --snapshot-update`, then look at
+the diffs. Textual is pinned, so a picture changes only when the UI does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_textual_snapshot")
+
+from tests.tui.conftest import RECORDED  # noqa: E402
+from tracer.store import TraceReader  # noqa: E402
+from tracer.tui.app import TracerApp  # noqa: E402
+from tracer.tui.open_trace import OpenTrace  # noqa: E402
+
+SMALL = (80, 24)
+LARGE = (160, 48)
+SET_FS_TLS_MUSL = 64  # arch_prctl(ARCH_SET_FS) of tls-musl in the recorded trace
+WRITEV_EXIT = 45  # writev(1, ..., 2) = 14 of hello-musl
+
+
+def recorded_app() -> TracerApp:
+    return TracerApp(OpenTrace(TraceReader.open(RECORDED), RECORDED))
+
+
+def demo_app(path: Path) -> TracerApp:
+    return TracerApp(OpenTrace(TraceReader.open(path), path))
+
+
+def at(seq: int, *keys: str):  # type: ignore[no-untyped-def]
+    """A run_before that settles, selects `seq`, presses `keys` and settles again."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        pilot.app.screen.go_to_seq(seq)
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        pilot.app.screen_stack[1].status.message = ""  # the main screen, under any modal
+        await pilot.pause()
+
+    return run_before
+
+
+PANES = {
+    "cpu": (SET_FS_TLS_MUSL, "1"),
+    "ptregs": (WRITEV_EXIT, "2"),
+    "tls": (SET_FS_TLS_MUSL + 3, "3"),
+    "entry": (SET_FS_TLS_MUSL, "4"),
+    "console": (SET_FS_TLS_MUSL, "5"),
+}
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("pane", list(PANES))
+def test_recorded_trace_panes(snap_compare, pane: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    seq, key = PANES[pane]
+    assert snap_compare(recorded_app(), terminal_size=size, run_before=at(seq, key))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("pane, seq, key", [("findings", 52, "6"), ("graph", 35, "7")])
+def test_demo_trace_panes(
+    snap_compare,
+    demo_file,
+    pane: str,
+    seq: int,
+    key: str,  # type: ignore[no-untyped-def]
+    size: tuple[int, int],
+) -> None:
+    assert snap_compare(demo_app(demo_file), terminal_size=size, run_before=at(seq, key))
+
+
+def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=at(0, "question_mark"))
+
+
+def test_filter_prompt(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    keys = ("f", "s", "y", "s", "colon", "w", "r", "i", "t", "e", "v")
+    assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=at(0, *keys))

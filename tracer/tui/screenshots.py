@@ -1,0 +1,127 @@
+"""Regenerate the pictures of the TUI: `python -m tracer.tui.screenshots [--trace T] [--out D]`
+(or `tracer tui T --screenshots D`). Each picture is an SVG from Textual and a PNG from it
+(cairosvg, with the SVG's 'Fira Code' font swapped for DejaVu Sans Mono, which Debian has)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tracer.events import Event, SyscallEntry, SyscallExit
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_TRACE = REPO / "tests" / "tui" / "fixtures" / "hello-tls.db"
+DEFAULT_OUT = REPO / "screenshots"
+ARCH_PRCTL, WRITEV, WRITE = 158, 20, 1
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str
+    size: tuple[int, int]
+    moment: Callable[[list[Event]], int | None]  # which seq to select
+    keys: tuple[str, ...] = ()  # pressed after selecting (tabs, prompts)
+    title: str = ""
+
+
+def _first(events: list[Event], test: Callable[[Event], bool]) -> int | None:
+    return next((e.seq for e in events if test(e)), None)
+
+
+def _set_fs(event: Event) -> bool:
+    return isinstance(event, SyscallEntry) and event.nr == ARCH_PRCTL and event.args[0] == 0x1002
+
+
+def _write_exit(event: Event) -> bool:
+    return isinstance(event, SyscallExit) and event.nr in (WRITE, WRITEV) and event.ret > 0
+
+
+def _last_set_fs(events: list[Event]) -> int | None:
+    seqs = [e.seq for e in events if _set_fs(e)]
+    return seqs[-1] if seqs else None
+
+
+SHOTS = (
+    Shot("timeline-cpu", (120, 36), _last_set_fs, ("1",), "the CPU at arch_prctl(ARCH_SET_FS)"),
+    Shot("ptregs", (120, 36), lambda ev: _first(ev, _write_exit), ("2",), "pt_regs of a write"),
+    Shot("tls", (120, 36), _last_set_fs, ("j", "j", "j", "3"), "TLS after arch_prctl"),
+    Shot("entry-path", (120, 36), _last_set_fs, ("4",), "the syscall entry path"),
+    Shot(
+        "filter",
+        (120, 36),
+        _last_set_fs,
+        ("f", *"sys:arch_prctl,writev", "enter", "1"),
+        "filtered to two syscalls",
+    ),
+    Shot("small-80x24", (80, 24), lambda ev: _first(ev, _write_exit), ("1",), "80x24"),
+    Shot("wide-200x50", (200, 50), _last_set_fs, ("2",), "a wide terminal"),
+    Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
+)
+_KEY_NAMES = {":": "colon", ",": "comma", "/": "slash", " ": "space", "_": "underscore"}
+
+
+def svg_to_png(svg: Path, png: Path, width: int = 1400) -> None:
+    import cairosvg
+
+    text = svg.read_text().replace("Fira Code", "DejaVu Sans Mono")
+    cairosvg.svg2png(bytestring=text.encode(), write_to=str(png), output_width=width)
+
+
+async def _shoot(trace_path: Path, kernel: Path | None, shot: Shot, out: Path) -> Path:
+    from tracer.store import TraceReader
+    from tracer.tui.app import TracerApp
+    from tracer.tui.open_trace import OpenTrace
+
+    with TraceReader.open(trace_path) as reader:
+        events = list(reader.events())
+        app = TracerApp(OpenTrace(reader, trace_path, kernel=kernel))
+        async with app.run_test(size=shot.size) as pilot:
+            await _settle(pilot)
+            screen: Any = app.screen
+            seq = shot.moment(events)
+            if seq is not None:
+                screen.go_to_seq(seq)
+            await _settle(pilot)
+            for key in shot.keys:
+                await pilot.press(_KEY_NAMES.get(key, key))
+                await _settle(pilot)
+            screen.status.message = ""
+            await _settle(pilot)
+            svg = out / f"{shot.name}.svg"
+            app.save_screenshot(str(svg.name), str(out))
+    svg_to_png(svg, svg.with_suffix(".png"))
+    return svg
+
+
+async def _settle(pilot: Any) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def write_screenshots(trace: Path, out: Path, kernel: Path | None = None) -> list[Path]:
+    """Every shot as SVG and PNG in `out`; returns the SVG paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for shot in SHOTS:
+        svg = asyncio.run(_shoot(trace, kernel, shot, out))
+        written.extend([svg, svg.with_suffix(".png")])
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tracer.tui.screenshots", description=__doc__)
+    parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--kernel", type=Path, default=None, help="kernel ELF (default: meta)")
+    options = parser.parse_args(argv)
+    for path in write_screenshots(options.trace, options.out, options.kernel):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
