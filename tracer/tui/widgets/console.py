@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from tracer.tui.widgets.lines import LinesView
+
+# Escape sequences (SeaBIOS clears the screen on the serial port) and other control
+# characters would drive the real terminal the TUI draws on: they are dropped or shown.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_]|c)")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    text = _ESCAPES.sub("", text.replace("\r\n", "\n"))
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 NO_CONSOLE = (
     "this trace holds no guest console output (a capture may store it in the trace meta "
@@ -35,6 +48,6 @@ class ConsolePanel(Vertical):
             self.head.update(Text(NO_CONSOLE, style="dim"))
             self.listing.set_lines([])
             return
-        lines = text.rstrip("\n").split("\n")
+        lines = printable(text).rstrip("\n").split("\n")
         self.head.update(Text(f"guest console: {len(lines)} lines", style="dim"))
         self.listing.set_lines([Text(line) for line in lines])
