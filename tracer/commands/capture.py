@@ -60,7 +60,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-events", type=int, default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole capture")
     p.add_argument("--idle-timeout", type=float, default=60.0,
-                   help="seconds with no event before the guest is declared hung")
+                   help="seconds without progress (a syscall, MSR write, process start or "
+                   "exit; timer interrupts do not count) before the guest is declared hung")
     p.add_argument("--start-timeout", type=float, default=10.0,
                    help="seconds for QEMU's gdbstub socket to appear")
     p.add_argument("--icount", default=None, help="QEMU -icount value, e.g. shift=0")

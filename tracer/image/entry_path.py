@@ -221,15 +221,32 @@ def _choose_dispatch(
     named like a syscall handler (do_syscall_64), else the first such call."""
     calls = [(insn, t) for insn, t in _direct_calls(order) if t != entry]
     run = _longest(_push_runs(order))
+    position = {insn.address: i for i, insn in enumerate(order)}
+    start = 0
     if run:
-        position = {insn.address: i for i, insn in enumerate(order)}
-        last_push = position[run[-1].address]
-        after = [(insn, t) for insn, t in calls if position[insn.address] > last_push]
+        start = position[run[-1].address]
+        after = [(insn, t) for insn, t in calls if position[insn.address] > start]
         calls = after or calls
+    # A call some conditional jump can skip (`cmpb $0, flag; je 1f; call hook; 1:`) is an
+    # optional hook, not the handler every entry reaches.
+    always = [(insn, t) for insn, t in calls if not _skippable(order, position, start, insn)]
+    calls = always or calls
     for insn, target in calls:
         if "syscall" in (image.symbolize(target) or "").lower():
             return insn, target
     return calls[0] if calls else None
+
+
+def _skippable(order: list[capstone.CsInsn], position: dict[int, int], start: int,
+               call: capstone.CsInsn) -> bool:
+    here = position[call.address]
+    for insn in order[start:here]:
+        if not _is_jump(insn) or insn.mnemonic == "jmp":
+            continue
+        target = _direct_target(insn)
+        if target is not None and target > call.address and position.get(target, -1) > here:
+            return True
+    return False
 
 
 _RDI_REGS = {x86.X86_REG_RDI, x86.X86_REG_EDI, x86.X86_REG_DI, x86.X86_REG_DIL}
