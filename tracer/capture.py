@@ -13,18 +13,21 @@ from types import FrameType
 from typing import Any
 
 from tracer.decode.msr import msr_name
-from tracer.events import Event, Gap, MsrRead, Note, SyscallEntry
+from tracer.events import Event, EventKind, Gap, MsrRead, Note, SyscallEntry
 from tracer.decode.tls import TlsVariable
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
-from tracer.probes.funcgraph import graph_functions
+from tracer.probes.funcgraph import graph_functions, resolve_functions
+from tracer.probes.ringbuf import control_writes, find_ring
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import (
     ALL_PROBES,
     Mode,
     ProbePlan,
     add_entry,
+    PlanError,
     add_graph_probes,
+    add_ring_probe,
     build_plan,
 )
 from tracer.store import TraceWriter
@@ -72,6 +75,10 @@ class CaptureOptions:
     start_timeout: float = 10.0  # for QEMU's gdbstub socket to appear
     graph: tuple[str, ...] = ()  # function patterns for a breakpoint-mode function graph
     graph_large: bool = False
+    ftrace: bool = False  # the guest's own function-graph ring buffer, when it has one
+    ftrace_functions: tuple[str, ...] = ()  # set_graph_function patterns
+    ftrace_notrace: tuple[str, ...] = ()  # set_graph_notrace patterns
+    ftrace_max_depth: int = 0  # max_graph_depth; 0 is unlimited
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -203,6 +210,12 @@ def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:
     return CauseFinder.build(image, plan.entry, stubs)
 
 
+# Events the timer alone produces: a guest spinning in user space still takes interrupts (and
+# their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
+CLOCK_DRIVEN = frozenset({EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE,
+                          EventKind.TLS_SNAPSHOT})
+
+
 class _Capture:
     """The loop: hits in, events out, stop conditions and special stops handled."""
 
@@ -227,13 +240,15 @@ class _Capture:
         self.done_reason: str | None = None
         self.last_activity = time.monotonic()
         self.want_msrs = options.read_msrs
+        self.want_ring = options.ftrace and plan.ring is not None
         self.error: str | None = None
         self.qemu_exit: int | None = None  # QEMU's status when it ended by itself
 
     def record(self, event: Event) -> None:
         self.writer.append(event)
         self.stats.events += 1
-        self.last_activity = time.monotonic()
+        if event.kind not in CLOCK_DRIVEN:
+            self.last_activity = time.monotonic()
         if isinstance(event, SyscallEntry):
             self.stats.syscalls += 1
             if self.options.until.startswith("syscall:") and self._matches_until(event):
@@ -290,11 +305,38 @@ class _Capture:
         self.drain(session, 0.2)
         if self.plan.wants_lstar_stop and stop.pc is not None:
             self._arm_entry_from_lstar(session)
-        elif self.want_msrs:
-            self.want_msrs = False
-            self._snapshot_msrs(session, stop.pc)
+        elif self.want_msrs or self.want_ring:
+            if self.want_msrs:
+                self.want_msrs = False
+                self._snapshot_msrs(session, stop.pc)
+            if self.want_ring:
+                self.want_ring = False
+                self._arm_ring(session)
+            if stop.pc is not None:
+                session.gdb.python(f"tracer_agent.skip_next({stop.pc})")
         session.resume()
         return True
+
+    def _arm_ring(self, session: TargetSession) -> None:
+        """Turn the guest's function-graph ring on, with its filters (first syscall stop)."""
+        ring = self.plan.ring
+        assert ring is not None
+        options = self.options
+        try:
+            graph = resolve_functions(self.image, options.ftrace_functions)
+            notrace = resolve_functions(self.image, options.ftrace_notrace)
+            for addr, data in control_writes(ring, graph, notrace, options.ftrace_max_depth):
+                session.gdb.write_memory(addr, data)
+            if ring.tsc_khz is not None:
+                khz = int.from_bytes(session.gdb.read_memory(ring.tsc_khz, 8), "little")
+                self.builder.tsc_khz = khz or None
+                self.writer.set_meta("guest_tsc_khz", str(khz))
+            session.gdb.python("tracer_agent.set_ring_armed(True)")
+        except (TargetError, ValueError) as exc:
+            self.note(f"function-graph ring not armed: {exc}", "warning")
+            return
+        self.note(f"function-graph ring armed ({len(graph)} graph roots, "
+                  f"{len(notrace)} notrace, max depth {options.ftrace_max_depth or 'unlimited'})")
 
     def guest_ended(self, session: TargetSession) -> None:
         """QEMU is gone (or gdb says so): a power-off, a triple fault, or QEMU killed."""
@@ -327,8 +369,7 @@ class _Capture:
             self.note(f"on-demand MSR read failed: {exc}", "warning")
             return
         finally:
-            if pc is not None:
-                session.gdb.python(f"tracer_agent.skip_next({pc})")
+            pass
         self.msr_values.update(values)
         for msr, value in values.items():
             self.record(MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0))
@@ -461,6 +502,12 @@ def capture(
     image = ElfImage.open(options.kernel)
     programs = tuple(ElfImage.open(p.path, require_symbols=False) for p in options.programs)
     plan = build_plan(image, options.mode, options.probes, programs=programs)
+    if options.ftrace:
+        ring = find_ring(image)
+        if ring is None:
+            raise PlanError(f"{options.kernel}: no function-graph ring buffer (ftrace_rings, "
+                            "struct ftrace_ring in DWARF); use --graph FUNCS for breakpoints")
+        add_ring_probe(plan, ring)
     if options.graph:
         add_graph_probes(plan, graph_functions(image, list(options.graph), options.graph_large))
         plan.notes.append("function graph by breakpoints: durations are not guest time "
@@ -487,7 +534,8 @@ def capture(
             with session:
                 if on_start is not None:
                     on_start(session)
-                session.load_agent(plan.agent_plan(stop_first_syscall=options.read_msrs))
+                session.load_agent(plan.agent_plan(
+                    stop_first_syscall=options.read_msrs or options.ftrace))
                 with signals_stop(stop):
                     run.run(session)
                 if run.done_reason in ("interrupted", "terminated"):

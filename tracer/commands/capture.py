@@ -73,6 +73,15 @@ def add_parser(sub: Any) -> None:
                    "shell patterns, e.g. 'do_syscall_64,sys_*')")
     p.add_argument("--graph-large", action="store_true",
                    help=f"allow a breakpoint graph of more than {40} functions (slow)")
+    p.add_argument("--ftrace", action="store_true",
+                   help="function graph from the guest's own ring buffer (-pg -mfentry "
+                   "instrumentation), drained in bulk at syscall stops")
+    p.add_argument("--graph-function", default="", metavar="FUNCS",
+                   help="with --ftrace: only graph inside these functions (set_graph_function)")
+    p.add_argument("--graph-notrace", default="", metavar="FUNCS",
+                   help="with --ftrace: nothing inside these functions (set_graph_notrace)")
+    p.add_argument("--max-graph-depth", type=int, default=0,
+                   help="with --ftrace: max_graph_depth (0: unlimited)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=run, programs=None)
@@ -144,8 +153,40 @@ def build_options(args: argparse.Namespace) -> Any:
         max_events=args.max_events, timeout=args.timeout, idle_timeout=args.idle_timeout,
         icount=args.icount, read_msrs=not args.no_msr_read, memory_mb=args.memory,
         start_timeout=args.start_timeout, graph=_graph(args, kernel),
-        graph_large=args.graph_large,
+        graph_large=args.graph_large, **_ftrace(args, kernel),
     )
+
+
+def _patterns(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
+    """--ftrace and its filters, checked against the kernel now (exit 2 if it cannot be)."""
+    if not args.ftrace:
+        if args.graph_function or args.graph_notrace or args.max_graph_depth:
+            raise UsageError("--graph-function/--graph-notrace/--max-graph-depth need --ftrace")
+        return {}
+    from tracer.image import ElfImage
+    from tracer.probes.funcgraph import GraphError, resolve_functions
+    from tracer.probes.ringbuf import find_ring
+
+    image = ElfImage.open(kernel)
+    ring = find_ring(image)
+    if ring is None:
+        raise UsageError(f"{kernel}: no function-graph ring buffer (ftrace_rings and struct "
+                         "ftrace_ring in DWARF); use --graph FUNCS for breakpoints instead")
+    functions, notrace = _patterns(args.graph_function), _patterns(args.graph_notrace)
+    try:
+        for patterns in (functions, notrace):
+            if len(resolve_functions(image, patterns)) > ring.max_funcs:
+                raise UsageError(f"at most {ring.max_funcs} functions per filter")
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
+    if args.max_graph_depth < 0:
+        raise UsageError("--max-graph-depth must be 0 or more")
+    return {"ftrace": True, "ftrace_functions": functions, "ftrace_notrace": notrace,
+            "ftrace_max_depth": args.max_graph_depth}
 
 
 def _graph(args: argparse.Namespace, kernel: Path) -> tuple[str, ...]:

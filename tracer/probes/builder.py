@@ -35,6 +35,7 @@ from tracer.probes.attribution import CauseFinder
 from tracer.probes.identity import Identity
 from tracer.probes.interrupts import vector_name
 from tracer.probes.plan import Mode, ProbePlan
+from tracer.probes.ringbuf import decode_records, to_events
 from tracer.target.gdb import ProbeHit
 
 MSR_FS_BASE = 0xC0000100
@@ -83,6 +84,8 @@ class EventBuilder:
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
         self.call_stacks: dict[tuple[int, int], list[int]] = {}
+        self.ring_overruns = 0
+        self.tsc_khz: int | None = None
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class EventBuilder:
             "wrgsbase": self._on_wrbase,
             "func_entry": self._on_func_entry,
             "func_exit": self._on_func_exit,
+            "ftrace_drain": self._on_ftrace_drain,
         }.get(hit.probe)
         if handler is None:
             return out
@@ -331,6 +335,17 @@ class EventBuilder:
                                  self.plan.tls_span, variables)
         return TlsSnapshot(self._seq(), self._time(hit), hit.cpu, self._pid(hit), fs_base,
                            block.self_pointer, owner, block.values)
+
+    def _on_ftrace_drain(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        ring = self.plan.ring
+        if ring is None:
+            return
+        records = decode_records(ring, bytes.fromhex(hit.fields.get("data", "")))
+        lost = int(hit.fields.get("overruns", 0)) - self.ring_overruns
+        if lost > 0:
+            self.ring_overruns += lost
+            out.append(Gap(self._seq(), self._time(hit), "function-graph ring overran", lost))
+        out.extend(to_events(records, self.tsc_khz, hit.cpu, self._time(hit), self._seq))
 
     def _on_func_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         pid = self._pid(hit)

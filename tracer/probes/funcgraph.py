@@ -65,3 +65,15 @@ def graph_functions(image: ElfImage, patterns: list[str], allow_large: bool = Fa
         assert sym is not None
         out.append(GraphFunction(name, sym.addr, sym.size, return_sites(image, sym.addr, sym.size)))
     return out
+
+
+def resolve_functions(image: ElfImage, patterns: tuple[str, ...] | list[str]) -> list[int]:
+    """Addresses of the functions the patterns name (for ring-buffer filters)."""
+    if not patterns:
+        return []
+    out = []
+    for name in select_functions(image, list(patterns)):
+        sym = image.symbol(name)
+        if sym is not None:
+            out.append(int(sym.addr))
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.image import ElfImage, EntryPath, analyze_syscall_entry, scan_sites, struct_layout
 from tracer.probes.funcgraph import GraphFunction
+from tracer.probes.ringbuf import RingLayout
 from tracer.probes.interrupts import InterruptStub, find_interrupt_stubs
 from tracer.probes.sched import TaskLayout, find_switch, task_layout
 
@@ -56,6 +57,7 @@ class ProbePlan:
     task_layout: TaskLayout | None = None
     tls_span: int = 0
     graph_functions: dict[int, str] = field(default_factory=dict)
+    ring: RingLayout | None = None
 
     def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class ProbePlan:
             "stop_first_syscall": stop_first_syscall,
             "stop_on_lstar": self.wants_lstar_stop,
             "tls_span": self.tls_span,
+            "ring": self.ring.to_json() if self.ring is not None else None,
         }
 
     def count(self, kind: str) -> int:
@@ -242,3 +245,10 @@ def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction]) -> None:
         for site in f.returns:
             plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),)))
     plan.graph_functions = {f.addr: f.name for f in functions}
+
+
+def add_ring_probe(plan: ProbePlan, ring: RingLayout) -> None:
+    """Ring-buffer function graph: drained at syscall stops and when the guest says it is full."""
+    plan.ring = ring
+    if ring.buffer_full is not None:
+        plan.probes.append(AgentProbe(ring.buffer_full, "ftrace_full"))

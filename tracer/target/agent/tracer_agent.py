@@ -122,6 +122,8 @@ class Agent:
         self.frames: dict[int, dict] = {}  # pt_regs address -> syscall/interrupt in flight
         self.ip_offset = self.ptregs_fields.get("ip", 128)
         self.tls_span = int(plan.get("tls_span", 0))
+        self.ring = plan.get("ring")
+        self.ring_armed = False
         self.stop_first_syscall = bool(plan.get("stop_first_syscall", False))
         self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
         self.breakpoints: list[gdb.Breakpoint] = []
@@ -178,7 +180,45 @@ class Agent:
 
     # --- probe kinds -------------------------------------------------------------------------
 
+    def drain_ring(self, cpu: Cpu) -> None:
+        """Read the guest's unread function-graph records in bulk and mark them read."""
+        ring = self.ring
+        if ring is None or not self.ring_armed:
+            return
+        fields = ring["ring_fields"]
+        header = cpu.read(ring["rings"], max(o + n for o, n in fields.values()))
+        if header is None:
+            return
+        value = {k: int.from_bytes(header[o : o + n], "little") for k, (o, n) in fields.items()}
+        head, tail, size = value["head"], value["tail"], value["size"]
+        if head <= tail or not size:
+            return
+        tail = max(tail, head - size)
+        esz = ring["entry_size"]
+        chunks = []
+        pos = tail
+        while pos < head:
+            index = pos & (size - 1)
+            count = min(head - pos, size - index)
+            data = cpu.read(value["entries"] + index * esz, count * esz)
+            if data is None:
+                break
+            chunks.append(data)
+            pos += count
+        try:
+            offset = fields["tail"][0]
+            cpu.inferior.write_memory(ring["rings"] + offset, pos.to_bytes(8, "little"))
+        except (gdb.MemoryError, gdb.error):
+            pass
+        self.emit("ftrace_drain", cpu.reg("rip"), cpu, data=b"".join(chunks).hex(),
+                  overruns=value["overruns"], records=pos - tail)
+
+    def on_ftrace_full(self, probe: dict, cpu: Cpu) -> bool:
+        self.drain_ring(cpu)
+        return False
+
     def on_syscall_entry(self, probe: dict, cpu: Cpu) -> bool:
+        self.drain_ring(cpu)
         pc = cpu.reg("rip")
         regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
         data = cpu.read(regs_addr, self.ptregs_size)
@@ -210,8 +250,9 @@ class Agent:
         data = cpu.read(regs_addr, self.ptregs_size)
         vector = probe.get("vector")
         if vector is None:
-            orig = self.field(data, "orig_ax")
-            vector = None if orig is None else orig & 0xFF
+            # Device interrupts: the vector is the handler's second argument (Linux's
+            # common_interrupt(regs, vector)); stubs may already have reset orig_ax to -1.
+            vector = cpu.reg("rsi") & 0xFF
         cr2 = cpu.reg("cr2") if vector == 14 else None
         self.emit(
             "interrupt_entry", pc, cpu, regs_addr=regs_addr,
@@ -224,6 +265,7 @@ class Agent:
 
     def on_syscall_exit(self, probe: dict, cpu: Cpu) -> bool:
         """At sysretq (keyed by address space) or iretq (keyed by the frame on the stack)."""
+        self.drain_ring(cpu)
         pc = cpu.reg("rip")
         values = cpu.regs(("rax", "rcx", "r11", "rsp", "cr3"))
         kind = probe.get("exit_kind", "sysretq")
@@ -347,6 +389,7 @@ HANDLERS = {
     "interrupt_entry": Agent.on_interrupt_entry,
     "context_switch": Agent.on_switch,
     "func_entry": Agent.on_func_entry,
+    "ftrace_full": Agent.on_ftrace_full,
     "func_exit": Agent.on_func_exit,
     "wrmsr": Agent.on_wrmsr,
     "swapgs": Agent.on_swapgs,
@@ -445,3 +488,13 @@ def stats() -> None:
     a = AGENT
     gdb.write(f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
               f"duplicates={a.duplicates} written={a.batch.written}\n")
+
+
+def set_ring_armed(value: bool) -> None:
+    AGENT.ring_armed = bool(value)
+
+
+def drain_now() -> None:
+    """Drain the function-graph rings at a real stop (the tracer calls this before the end)."""
+    AGENT.drain_ring(Cpu())
+    AGENT.batch.flush()
