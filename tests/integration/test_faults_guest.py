@@ -1,0 +1,144 @@
+"""Guests that go wrong: one that hangs, one that triple-faults, one that powers off early.
+
+Each is a failed capture (exit status 1) reported in one line with the tail of the guest
+console, a trace that ends with a Note saying why, and nothing left running.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from capture_support import build_guest
+from test_faults_support import (
+    BOOT_IMAGE,
+    KERNEL,
+    USER,
+    Finished,
+    build_static,
+    read_all,
+    run_tracer,
+)
+from tracer.events import Note, SyscallEntry
+
+pytestmark = pytest.mark.qemu
+
+SPIN = r"""
+#include <stdio.h>
+int main(void)
+{
+    puts("spin: going round forever");
+    fflush(stdout);
+    for (;;)
+        __asm__ volatile("pause");
+}
+"""
+
+# A multiboot (v1) ELF32 kernel that loads an empty IDT and executes ud2: #UD cannot be
+# delivered, nor can the #GP or #DF that follow, so the CPU shuts down (a triple fault).
+TRIPLE_FAULT = r"""
+.text
+.align 4
+.long 0x1BADB002
+.long 0
+.long -0x1BADB002
+.globl _start
+_start:
+    cli
+    lidt empty_idt
+    movl $0x3f8, %edx
+    movb $'!', %al
+    outb %al, %dx
+    ud2
+.align 8
+empty_idt:
+    .word 0
+    .long 0
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def guest() -> None:
+    build_guest()
+
+
+def last_note(trace: Path) -> Note:
+    events = read_all(trace)
+    assert isinstance(events[-1], Note), events[-1]
+    return events[-1]
+
+
+def test_a_guest_that_hangs_is_reported_with_its_console(tmp_path: Path) -> None:
+    spin = build_static(tmp_path, "spin", SPIN)
+    trace = tmp_path / "hang.db"
+    done = run_tracer(["capture", "--program", str(spin), "-o", str(trace),
+                       "--idle-timeout", "3"], cwd=tmp_path)
+    assert done.status == 1
+    line = done.error_line()
+    assert "the guest hung" in line
+    assert "spin: going round forever" in line  # the console's last words
+    events = read_all(trace)
+    assert any(isinstance(e, SyscallEntry) for e in events)  # its start-up was recorded
+    assert "hung" in last_note(trace).text
+
+
+def build_triple_fault_image(tmp: Path) -> Path:
+    for tool in ("as", "ld"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} (binutils) is not installed")
+    src = tmp / "triple.S"
+    src.write_text(TRIPLE_FAULT)
+    obj, image = tmp / "triple.o", tmp / "triple.elf"
+    for argv in (["as", "--32", "-o", str(obj), str(src)],
+                 ["ld", "-m", "elf_i386", "-Ttext", "0x100000", "-e", "_start",
+                  "-o", str(image), str(obj)]):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"{argv[0]} cannot build a 32-bit image: {proc.stderr[-300:]}")
+    return image
+
+
+def test_a_guest_that_triple_faults_is_reported(tmp_path: Path) -> None:
+    # The probes come from the built-in kernel's ELF, but QEMU boots the tiny image: it
+    # faults before any probe can fire, as a kernel with a broken IDT would.
+    image = build_triple_fault_image(tmp_path)
+    trace = tmp_path / "triple.db"
+    done = run_tracer(["capture", "--kernel", str(KERNEL), "--boot-image", str(image),
+                       "--program", str(USER / "hello-glibc"), "-o", str(trace)],
+                      cwd=tmp_path)
+    assert done.status == 1
+    line = done.error_line()
+    assert "triple-faulted" in line
+    assert line.count("!") >= 1  # the byte the image wrote to the console before faulting
+    assert "triple-faulted" in last_note(trace).text
+
+
+def test_a_guest_that_powers_off_early_is_reported(tmp_path: Path) -> None:
+    # kfault=1: the kernel faults in ring 0 right after boot, panics and powers off with
+    # status 2 before the program runs.
+    trace = tmp_path / "panic.db"
+    done: Finished = run_tracer(["capture", "--cmdline", "kfault=1", "--program",
+                                 str(USER / "hello-glibc"), "-o", str(trace)], cwd=tmp_path)
+    assert done.status == 1
+    line = done.error_line()
+    assert "the guest exited with status 2" in line
+    assert "panic" in line.lower()
+    events = read_all(trace)
+    assert not [e for e in events if isinstance(e, SyscallEntry)]
+    assert "status 2" in last_note(trace).text
+
+
+def test_a_clean_run_ends_with_an_info_note_and_status_0(tmp_path: Path) -> None:
+    trace = tmp_path / "ok.db"
+    done = run_tracer(["capture", "-q", "-o", str(trace)], cwd=tmp_path)
+    assert done.status == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""
+    note = last_note(trace)
+    assert note.level == "info" and "guest-exit" in note.text
+
+
+def test_boot_image_is_the_built_in_one() -> None:
+    assert BOOT_IMAGE.exists()
