@@ -1,4 +1,5 @@
 #include "arch.h"
+#include "boot.h"
 #include "console.h"
 #include "cpu.h"
 #include "gtlog.h"
@@ -6,6 +7,7 @@
 #include "percpu.h"
 #include "segment.h"
 #include "string.h"
+#include "tls.h"
 
 struct cpu_features boot_cpu;
 struct percpu cpu0_percpu;
@@ -73,7 +75,7 @@ static char *const exception_entries[32] = {
 	asm_exc_reserved_31,
 };
 
-__attribute__((noinline)) void wrmsr(u32 msr, u64 val)
+noinline void wrmsr(u32 msr, u64 val)
 {
 	u64 old = rdmsr(msr);
 	native_wrmsr(msr, val);
@@ -189,7 +191,8 @@ void cpu_init(void)
 	/* The kernel reaches user memory only through the direct map, so SMEP/SMAP cost nothing. */
 	if (boot_cpu.smep)
 		cr4 |= X86_CR4_SMEP;
-	if (boot_cpu.smap)
+	boot_cpu.smap_on = boot_cpu.smap && tls_scheme != TLS_BROKEN;
+	if (boot_cpu.smap_on)
 		cr4 |= X86_CR4_SMAP;
 	write_cr4(cr4);
 	__asm__ volatile("fninit");
@@ -215,9 +218,9 @@ void percpu_init(void)
 {
 	cpu0_percpu.self = &cpu0_percpu;
 	cpu0_percpu.cpu = 0;
-	wrmsr(MSR_GS_BASE, (u64)&cpu0_percpu);
-	wrmsr(MSR_KERNEL_GS_BASE, 0);
-	wrmsr(MSR_FS_BASE, 0);
+	set_segbase_msr(MSR_GS_BASE, (u64)&cpu0_percpu, TLS_CAUSE_BOOT);
+	set_segbase_msr(MSR_KERNEL_GS_BASE, 0, TLS_CAUSE_BOOT);
+	set_segbase_msr(MSR_FS_BASE, 0, TLS_CAUSE_BOOT);
 }
 
 void set_kernel_stack(unsigned long top)
@@ -233,5 +236,12 @@ _Static_assert(__builtin_offsetof(struct percpu, top_of_stack) == PERCPU_top_of_
 	       "percpu layout");
 _Static_assert(__builtin_offsetof(struct percpu, cpu) == PERCPU_cpu, "percpu layout");
 _Static_assert(__builtin_offsetof(struct percpu, current_task) == PERCPU_current_task,
+	       "percpu layout");
+_Static_assert(__builtin_offsetof(struct percpu, irq_count) == PERCPU_irq_count, "percpu layout");
+_Static_assert(__builtin_offsetof(struct percpu, fs_base_loaded) == PERCPU_fs_base_loaded,
+	       "percpu layout");
+_Static_assert(__builtin_offsetof(struct percpu, kernel_tcb) == PERCPU_kernel_tcb,
+	       "percpu layout");
+_Static_assert(__builtin_offsetof(struct percpu, ftrace_ring) == PERCPU_ftrace_ring,
 	       "percpu layout");
 _Static_assert(sizeof(struct x86_hw_tss) == 104, "TSS layout");

@@ -9,6 +9,7 @@
 #include "segment.h"
 #include "layout.h"
 #include "task_offsets.h"
+#include "tls.h"
 
 #define SYM_FUNC_START(name) .globl name; .type name, @function; .p2align 4; name:
 #define SYM_FUNC_END(name) .size name, . - name
@@ -56,6 +57,33 @@
 	popq %rdi
 .endm
 
+/*
+ * tls=osv: OSv's FS switch around everything the kernel runs for a ring crossing. With
+ * pt_regs complete (all registers free), tls_switch_to_kernel(regs, cause) loads the kernel
+ * TCB unless fs:0 already is this thread's (nested entry) and returns whether it switched;
+ * %r12 (callee-saved, so it survives schedule()) carries that to tls_switch_to_app at the exit.
+ * Other schemes skip both calls.
+ */
+.macro TLS_SWITCH_TO_KERNEL cause
+	cmpb $0, tls_entry_switch(%rip)
+	je 1f
+	movq %rsp, %rdi
+	movl $\cause, %esi
+	call tls_switch_to_kernel
+	movzbl %al, %r12d
+1:
+.endm
+
+.macro TLS_SWITCH_TO_APP cause
+	cmpb $0, tls_entry_switch(%rip)
+	je 1f
+	movq %rsp, %rdi
+	movl $\cause, %esi
+	movl %r12d, %edx
+	call tls_switch_to_app
+1:
+.endm
+
 	.text
 
 /*
@@ -76,10 +104,12 @@ SYM_INNER_LABEL(entry_SYSCALL_64_safe_stack)
 SYM_INNER_LABEL(entry_SYSCALL_64_after_hwframe)
 	pushq %rax                               /* pt_regs->orig_ax */
 	PUSH_REGS rax=$-ENOSYS
+	TLS_SWITCH_TO_KERNEL TLS_CAUSE_SYSCALL_ENTRY
 
 	movq %rsp, %rdi
-	movslq %eax, %rsi
+	movslq PTREGS_ORIG_AX(%rsp), %rsi
 	call do_syscall_64
+	TLS_SWITCH_TO_APP TLS_CAUSE_SYSCALL_EXIT
 
 	/*
 	 * SYSRET is only safe for an untouched frame: RCX = RIP below TASK_SIZE_MAX (a
@@ -139,11 +169,13 @@ SYM_FUNC_START(asm_exc_\name)
 	pushq $-1
 	.endif
 	ENTRY_SAVE_REGS
+	TLS_SWITCH_TO_KERNEL TLS_CAUSE_EXCEPTION_ENTRY
 	movq %rsp, %rdi
 	movl $\vector, %esi
 	movq PTREGS_ORIG_AX(%rsp), %rdx
 	movq $-1, PTREGS_ORIG_AX(%rsp)
 	call do_exception
+	TLS_SWITCH_TO_APP TLS_CAUSE_EXCEPTION_EXIT
 	jmp common_exception_return
 	ENTRY_CFI_END
 SYM_FUNC_END(asm_exc_\name)
@@ -197,10 +229,12 @@ SYM_FUNC_END(irq_entries_start)
 SYM_FUNC_START(asm_common_interrupt)
 	ENTRY_CFI_START
 	ENTRY_SAVE_REGS
+	TLS_SWITCH_TO_KERNEL TLS_CAUSE_IRQ_ENTRY
 	movq %rsp, %rdi
 	movq PTREGS_ORIG_AX(%rsp), %rsi
 	movq $-1, PTREGS_ORIG_AX(%rsp)
 	call do_irq
+	TLS_SWITCH_TO_APP TLS_CAUSE_IRQ_EXIT
 	jmp common_exception_return
 	ENTRY_CFI_END
 SYM_FUNC_END(asm_common_interrupt)
@@ -243,11 +277,18 @@ SYM_FUNC_START(__switch_to_asm)
 	ret
 SYM_FUNC_END(__switch_to_asm)
 
-/* A new user task's first kernel-side instruction: finish the switch, then IRET to ring 3. */
+/*
+ * A new task's first kernel-side instruction, from __switch_to_asm: ret_from_fork(regs, fn,
+ * arg) with rbx = fn, r12 = arg for a kernel thread (which never comes back), rbx = r12 = 0
+ * for a process, which then IRETs to ring 3.
+ */
 SYM_FUNC_START(ret_from_fork_asm)
 	ENTRY_CFI_START
 	movq %rsp, %rdi                          /* the task's pt_regs sit right here */
+	movq %rbx, %rsi
+	movq %r12, %rdx
 	call ret_from_fork
+	TLS_SWITCH_TO_APP TLS_CAUSE_RET_FROM_FORK
 	jmp swapgs_restore_regs_and_return_to_usermode
 	ENTRY_CFI_END
 SYM_FUNC_END(ret_from_fork_asm)

@@ -6,8 +6,10 @@
 #include "mm.h"
 #include "msr.h"
 #include "ptrace.h"
+#include "segment.h"
 #include "task.h"
 #include "time.h"
+#include "tls.h"
 #include "uapi.h"
 
 static const struct {
@@ -50,21 +52,27 @@ static void show_regs(const struct pt_regs *r)
 	       read_cr3(), rdmsr(MSR_GS_BASE), rdmsr(MSR_KERNEL_GS_BASE));
 }
 
+bool tls_fs0_fault_fixup(struct pt_regs *regs);
+
 void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long error_code)
 {
 	unsigned long cr2 = vector == 14 ? read_cr2() : 0;
 	const char *name = exceptions[vector & 31].name;
+	int ring = regs->cs & 3;
 
+	gtlog_exception("exception_entry", vector, name, error_code, cr2, ring, regs->ip,
+			safe_pid());
 	if (vector == 2 && !user_mode(regs)) {
 		printk("kernel: NMI received, ignored\n");
-		return;
+		goto out;
 	}
 	if (user_mode(regs)) {
 		struct task *t = current;
-		/* A not-present fault below the stack grows it, like Linux's stack VMA. */
+		this_thread_add(tls_exception_count, 1);
+		/* Not present: the stack grows, a lazily mapped page (lazymm=1) appears. */
 		if (vector == 14 && !(error_code & 1) && mm_fault_in(t->mm, cr2)) {
 			exit_to_user_mode(regs);
-			return;
+			goto out;
 		}
 		int sig = exceptions[vector].signal;
 		gtlog_fault(t->pid, vector, name, error_code, regs->ip, cr2);
@@ -77,10 +85,15 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 			       t->comm, name, regs->ip, cr2, error_code, t->pid);
 		do_exit(128 + sig, sig);
 	}
+	if ((vector == 14 || vector == 13) && tls_fs0_fault_fixup(regs))
+		goto out;
 	gtlog_fault(safe_pid(), vector, name, error_code, regs->ip, cr2);
 	printk("kernel: %s in kernel mode, error_code=0x%lx\n", name, error_code);
 	show_regs(regs);
 	panic("unexpected %s in the kernel at rip=0x%lx cr2=0x%lx", name, regs->ip, cr2);
+out:
+	gtlog_exception("exception_exit", vector, name, error_code, cr2, ring, regs->ip,
+			safe_pid());
 }
 
 #define PIC1 0x20
@@ -122,12 +135,15 @@ static void timer_interrupt(void)
 {
 	jiffies++;
 	wake_sleepers();
-	/* Preemption (tls follow-up): another runnable task would set need_resched here. */
+	scheduler_tick();
 }
 
 void do_irq(struct pt_regs *regs, unsigned long vector)
 {
+	int ring = regs->cs & 3;
+	gtlog_irq("irq_entry", vector, ring, regs->ip, current->pid);
 	cpu0_percpu.irq_count++;
+	this_thread_add(tls_irq_count, 1);
 	if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
 		unsigned irq = vector - IRQ0_VECTOR;
 		if ((irq == 7 || irq == 15) && pic_spurious(irq))
@@ -143,4 +159,7 @@ void do_irq(struct pt_regs *regs, unsigned long vector)
 out:
 	if (user_mode(regs))
 		exit_to_user_mode(regs);
+	else if ((regs->flags & X86_EFLAGS_IF) && current != &idle_task)
+		preempt_schedule_irq(); /* a kernel thread working with interrupts on */
+	gtlog_irq("irq_exit", vector, ring, regs->ip, current->pid);
 }

@@ -19,6 +19,10 @@ typedef int32_t s32;
 #define __noreturn __attribute__((noreturn))
 #define __unused __attribute__((unused))
 #define __used __attribute__((used))
+#define __always_inline inline __attribute__((always_inline))
+#define noinline __attribute__((noinline))
+/* Not instrumented by -pg -mfentry (ftrace): hooks, entry helpers, the TLS switch, early boot. */
+#define notrace __attribute__((no_instrument_function))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -69,6 +69,10 @@ static inline void cli(void)
 {
 	__asm__ volatile("cli" ::: "memory");
 }
+static inline void sti(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
 /* sti;hlt is atomic with respect to interrupts: no wakeup is lost in between. */
 static inline void safe_halt(void)
 {
@@ -88,6 +92,7 @@ static inline void cpu_relax(void)
 struct cpu_features {
 	u32 hwcap; /* CPUID.1:EDX, what Linux reports as AT_HWCAP */
 	bool fsgsbase, smep, smap, rdrand, nx;
+	bool smap_on; /* CR4.SMAP set (off under tls=broken: the kernel then uses the app's TCB) */
 };
 extern struct cpu_features boot_cpu;
 

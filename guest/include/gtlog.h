@@ -8,6 +8,8 @@
 #include "compiler.h"
 
 struct pt_regs;
+struct task;
+struct ftrace_entry;
 
 extern bool gtlog_enabled;
 
@@ -26,10 +28,22 @@ void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr);
 void gtlog_syscall_exit(int pid, int nr, long ret);
 void gtlog_msr_write(u32 msr, u64 value, u64 old);
 void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause, int pid);
-void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp);
+void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp, u64 kernel_tcb);
 void gtlog_process_exit(int pid, int status, int signal);
 void gtlog_fault(int pid, int vector, const char *name, u64 error_code, u64 rip, u64 cr2);
-void gtlog_context_switch(int from, int to);
+void gtlog_context_switch(const struct task *prev, const struct task *next);
+void gtlog_tls_switch(const char *which, u64 old, u64 new_value, int cause, const char *old_owner,
+		      const char *new_owner, int pid, const char *via);
+void gtlog_irq(const char *ev, unsigned long vector, int ring, u64 rip, int pid);
+void gtlog_exception(const char *ev, unsigned long vector, const char *name, u64 error_code,
+		     u64 cr2, int ring, u64 rip, int pid);
+void gtlog_kthread_start(const struct task *t, u64 fn);
+void gtlog_kthread_tick(const struct task *t, u64 tick, u64 work, u64 irqs);
+void gtlog_kernel_tls(u64 tls_start, u64 memsz, u64 filesz, u64 align, u64 tp_offset);
+void gtlog_tls_symbol(const char *name, long tpoff);
+void gtlog_tls_mismatch(int pid, u64 fs_base, u64 tls_current, u64 expected);
+void gtlog_ftrace_ring(u32 cpu, u64 head, u64 tail, u64 size, u64 overruns);
+void gtlog_ftrace_entry(const struct ftrace_entry *e);
 void gtlog_poweroff(int code);
 void gtlog_panic(const char *msg);
 

@@ -13,6 +13,8 @@
 #define PTE_PS (1UL << 7)
 #define PTE_G (1UL << 8)
 #define PTE_PROTNONE (1UL << 9) /* software: a mapped user page with P=0 (PROT_NONE) */
+#define PTE_LAZY (1UL << 10)	/* software: mapped (lazymm=1), gets its frame on first touch */
+#define PTE_MAPPED (PTE_P | PTE_PROTNONE | PTE_LAZY) /* any of these: the page is mapped */
 #define PTE_NX (1UL << 63)
 #define PTE_ADDR_MASK 0x000ffffffffff000UL
 
@@ -59,5 +61,7 @@ unsigned long mm_first_mapped(struct mm *mm, unsigned long start, unsigned long 
 u64 prot_to_pte(unsigned long prot);
 /* Make a missing page appear if the address is in a region that grows on demand (the stack). */
 bool mm_fault_in(struct mm *mm, unsigned long va);
+/* Only the lazymm=1 part of mm_fault_in: a heap page or a PTE_LAZY page gets its frame. */
+bool mm_fault_in_lazy(struct mm *mm, unsigned long va);
 
 #endif

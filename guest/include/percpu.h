@@ -2,16 +2,23 @@
 #ifndef GUEST_PERCPU_H
 #define GUEST_PERCPU_H
 
+#define NR_CPUS 1
+
 #define PERCPU_self 0
 #define PERCPU_user_rsp_scratch 8
 #define PERCPU_top_of_stack 16
 #define PERCPU_cpu 24
 #define PERCPU_current_task 32
+#define PERCPU_irq_count 40
+#define PERCPU_fs_base_loaded 48
+#define PERCPU_kernel_tcb 56
+#define PERCPU_ftrace_ring 64
 
 #ifndef __ASSEMBLER__
 #include "compiler.h"
 
 struct task;
+struct ftrace_ring;
 
 struct percpu {
 	struct percpu *self;		/* first word points to the area itself */
@@ -20,18 +27,31 @@ struct percpu {
 	int cpu;
 	struct task *current_task;
 	unsigned long irq_count;      /* interrupts taken on this CPU */
-	unsigned long fs_base_loaded; /* what FS_BASE currently holds (user value) */
-	unsigned long kernel_tcb;     /* reserved for the tls=osv scheme */
+	unsigned long fs_base_loaded; /* what FS_BASE holds (every kernel write updates it) */
+	/*
+	 * The running thread's kernel TCB (its kernel TLS thread pointer), updated by every
+	 * context switch in every scheme: tls=osv compares fs:0 with it on entry (OSv's
+	 * _current_thread_kernel_tcb), tls=gs reaches the kernel's thread-locals through it.
+	 */
+	unsigned long kernel_tcb;
+	struct ftrace_ring *ftrace_ring; /* this CPU's function-graph ring buffer */
 };
 
 extern struct percpu cpu0_percpu;
 
 /* Read our own per-CPU area through %gs, as the entry code does. */
-static inline struct percpu *this_cpu(void)
+static __always_inline struct percpu *this_cpu(void)
 {
 	struct percpu *p;
 	__asm__ volatile("movq %%gs:0, %0" : "=r"(p));
 	return p;
+}
+
+static __always_inline unsigned long this_cpu_kernel_tcb(void)
+{
+	unsigned long v;
+	__asm__ volatile("movq %%gs:%c1, %0" : "=r"(v) : "i"(PERCPU_kernel_tcb));
+	return v;
 }
 #endif
 

@@ -28,13 +28,25 @@ struct fxregs_state {
 	u8 bytes[512];
 } __aligned(16);
 
+#define PF_KTHREAD 0x00200000 /* a kernel thread (Linux's value); the idle task has it too */
+
+struct ftrace_ret_stack;
+
 struct task {
 	struct thread_struct thread;
-	int pid;
+	int pid; /* also the thread id: every process has one thread */
 	enum task_state state;
-	struct mm *mm;	      /* NULL for kernel threads (idle) */
+	struct mm *mm;	      /* NULL for kernel threads (idle, kthreads) */
 	unsigned long kstack; /* base of the kernel stack (direct map) */
 	unsigned long kstack_top;
+	unsigned int flags;	  /* PF_KTHREAD */
+	unsigned long kernel_tcb; /* thread pointer of this thread's kernel TLS block (tls.h) */
+	/* function graph: the shadow return stack of hooked frames (ftrace.h) */
+	struct ftrace_ret_stack *ret_stack;
+	int curr_ret_stack;	   /* frames in use */
+	int ftrace_graph_active;   /* hooked ftrace_graph_funcs frames on the stack */
+	int ftrace_notrace_active; /* hooked ftrace_notrace_funcs frames on the stack */
+	bool tls_warned;	   /* its thread-locals were found not to be its own */
 	u64 wake_at_ns;
 	bool need_resched;
 	int exit_code; /* 0..255 for exit(), 128 + signal when killed */
@@ -61,15 +73,30 @@ static inline struct task *get_current(void)
 #define current get_current()
 
 extern struct task *task_list;
+extern struct task idle_task;
 
 void sched_init(void);
 struct task *task_create_user(const struct boot_module *mod, int *err);
+/* A kernel thread running fn(arg) on its own stack and kernel TLS block; tids from 1000. */
+struct task *kthread_create(void (*fn)(void *), void *arg, const char *name);
+void kthreads_start(void);
 void schedule(void);
+void preempt_schedule_irq(void);
+void scheduler_tick(void);
+void task_list_add(struct task *t);
 void __noreturn cpu_idle_loop(void);
 void __noreturn do_exit(int exit_code, int signal);
 void sleep_until_ns(u64 deadline_ns);
 void wake_sleepers(void);
 void exit_to_user_mode(struct pt_regs *regs);
-void ret_from_fork(struct pt_regs *regs);
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg);
+/* Per-thread resources every task has: kernel TLS block + TCB, ftrace shadow stack. */
+int task_alloc_thread_state(struct task *t);
+void task_free_thread_state(struct task *t);
+
+static inline bool is_kthread(const struct task *t)
+{
+	return t->flags & PF_KTHREAD;
+}
 
 #endif

@@ -1,7 +1,12 @@
+/* Not instrumented (Makefile NOTRACE_SRCS): the logger must not feed the function graph. */
 #include "gtlog.h"
+#include "boot.h"
 #include "cpu.h"
+#include "ftrace.h"
 #include "ptrace.h"
 #include "string.h"
+#include "task.h"
+#include "tls.h"
 
 #define DEBUGCON_PORT 0xe9
 
@@ -77,6 +82,11 @@ void gtlog_boot(const char *cmdline)
 		return;
 	gt_begin(&l, "boot");
 	gt_str(&l, "cmdline", cmdline);
+	gt_str(&l, "tls", tls_scheme_names[boot_params.tls]);
+	gt_str(&l, "sched", boot_params.sched_parallel ? "parallel" : "sequential");
+	gt_u64(&l, "kthread", boot_params.kthread > 0);
+	gt_u64(&l, "lazymm", boot_params.lazymm);
+	gt_u64(&l, "ftrace", boot_params.ftrace);
 	gt_end(&l);
 }
 
@@ -157,7 +167,7 @@ void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause,
 	gt_end(&l);
 }
 
-void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp)
+void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp, u64 kernel_tcb)
 {
 	struct gtline l;
 	if (!gtlog_enabled)
@@ -167,6 +177,7 @@ void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp)
 	gt_str(&l, "path", path);
 	gt_u64(&l, "entry", entry);
 	gt_u64(&l, "sp", sp);
+	gt_u64(&l, "kernel_tcb", kernel_tcb);
 	gt_end(&l);
 }
 
@@ -197,14 +208,171 @@ void gtlog_fault(int pid, int vector, const char *name, u64 error_code, u64 rip,
 	gt_end(&l);
 }
 
-void gtlog_context_switch(int from, int to)
+void gtlog_context_switch(const struct task *prev, const struct task *next)
 {
 	struct gtline l;
 	if (!gtlog_enabled)
 		return;
 	gt_begin(&l, "context_switch");
-	gt_u64(&l, "from", from);
-	gt_u64(&l, "to", to);
+	gt_u64(&l, "from", prev->pid);
+	gt_u64(&l, "to", next->pid);
+	gt_u64(&l, "cpu", 0);
+	gt_u64(&l, "from_pid", prev->pid);
+	gt_u64(&l, "from_tid", prev->pid);
+	gt_str(&l, "from_comm", prev->comm);
+	gt_str(&l, "from_state", prev->state == TASK_RUNNING    ? "running"
+				 : prev->state == TASK_SLEEPING ? "sleeping"
+								: "exited");
+	gt_u64(&l, "to_pid", next->pid);
+	gt_u64(&l, "to_tid", next->pid);
+	gt_str(&l, "to_comm", next->comm);
+	gt_end(&l);
+}
+
+void gtlog_tls_switch(const char *which, u64 old, u64 new_value, int cause, const char *old_owner,
+		      const char *new_owner, int pid, const char *via)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "tls_switch");
+	gt_str(&l, "which", which);
+	gt_u64(&l, "old", old);
+	gt_u64(&l, "new", new_value);
+	gt_str(&l, "cause", tls_cause_names[cause]);
+	gt_str(&l, "old_owner", old_owner);
+	gt_str(&l, "new_owner", new_owner);
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "cpu", 0);
+	gt_str(&l, "via", via);
+	gt_end(&l);
+}
+
+void gtlog_irq(const char *ev, unsigned long vector, int ring, u64 rip, int pid)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, ev);
+	gt_u64(&l, "vector", vector);
+	gt_u64(&l, "ring", ring);
+	gt_u64(&l, "rip", rip);
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "cpu", 0);
+	gt_end(&l);
+}
+
+void gtlog_exception(const char *ev, unsigned long vector, const char *name, u64 error_code,
+		     u64 cr2, int ring, u64 rip, int pid)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, ev);
+	gt_u64(&l, "vector", vector);
+	gt_str(&l, "name", name);
+	gt_u64(&l, "error_code", error_code);
+	gt_u64(&l, "cr2", cr2);
+	gt_u64(&l, "ring", ring);
+	gt_u64(&l, "rip", rip);
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "cpu", 0);
+	gt_end(&l);
+}
+
+void gtlog_kthread_start(const struct task *t, u64 fn)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "kthread_start");
+	gt_u64(&l, "tid", t->pid);
+	gt_u64(&l, "pid", t->pid);
+	gt_str(&l, "comm", t->comm);
+	gt_u64(&l, "fn", fn);
+	gt_u64(&l, "kernel_tcb", t->kernel_tcb);
+	gt_end(&l);
+}
+
+void gtlog_kthread_tick(const struct task *t, u64 tick, u64 work, u64 irqs)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "kthread_tick");
+	gt_u64(&l, "tid", t->pid);
+	gt_u64(&l, "tick", tick);
+	gt_u64(&l, "work", work);
+	gt_u64(&l, "irqs", irqs);
+	gt_end(&l);
+}
+
+void gtlog_kernel_tls(u64 tls_start, u64 memsz, u64 filesz, u64 align, u64 tp_offset)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "kernel_tls");
+	gt_u64(&l, "image", tls_start);
+	gt_u64(&l, "memsz", memsz);
+	gt_u64(&l, "filesz", filesz);
+	gt_u64(&l, "align", align);
+	gt_u64(&l, "tp_offset", tp_offset);
+	gt_u64(&l, "tcb_size", sizeof(struct kernel_tcb));
+	gt_end(&l);
+}
+
+void gtlog_tls_symbol(const char *name, long tpoff)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "kernel_tls_symbol");
+	gt_str(&l, "name", name);
+	gt_u64(&l, "tpoff", (u64)tpoff);
+	gt_end(&l);
+}
+
+void gtlog_tls_mismatch(int pid, u64 fs_base, u64 tls_current, u64 expected)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "tls_mismatch");
+	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "fs_base", fs_base);
+	gt_u64(&l, "tls_current", tls_current);
+	gt_u64(&l, "expected", expected);
+	gt_end(&l);
+}
+
+void gtlog_ftrace_ring(u32 cpu, u64 head, u64 tail, u64 size, u64 overruns)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "ftrace_ring");
+	gt_u64(&l, "cpu", cpu);
+	gt_u64(&l, "head", head);
+	gt_u64(&l, "tail", tail);
+	gt_u64(&l, "size", size);
+	gt_u64(&l, "overruns", overruns);
+	gt_end(&l);
+}
+
+void gtlog_ftrace_entry(const struct ftrace_entry *e)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "ftrace");
+	gt_u64(&l, "time", e->tsc);
+	gt_u64(&l, "func", e->func_addr);
+	gt_str(&l, "type", e->type == FTRACE_TYPE_EXIT ? "exit" : "entry");
+	gt_u64(&l, "depth", e->depth);
+	gt_u64(&l, "cpu", e->cpu);
+	gt_u64(&l, "pid", e->pid);
+	gt_u64(&l, "retval", e->retval);
 	gt_end(&l);
 }
 

@@ -1,14 +1,19 @@
-/* kernel_main: from the multiboot hand-off to the first user program. */
+/*
+ * kernel_main: from the multiboot hand-off to the first user program. Not instrumented
+ * (Makefile NOTRACE_SRCS): early boot runs before the per-CPU area the ftrace hook needs.
+ */
 #include "arch.h"
 #include "boot.h"
 #include "console.h"
 #include "cpu.h"
+#include "ftrace.h"
 #include "gtlog.h"
 #include "mm.h"
 #include "random.h"
 #include "string.h"
 #include "task.h"
 #include "time.h"
+#include "tls.h"
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002
 
@@ -28,7 +33,11 @@ struct multiboot_mod {
 	u32 reserved;
 } __packed;
 
-struct boot_params boot_params = { .tls = TLS_LINUX };
+struct boot_params boot_params = {
+	.tls = TLS_LINUX,
+	.kthread = -1,
+	.ftrace_entries = FTRACE_RING_DEFAULT_ENTRIES,
+};
 enum tls_scheme tls_scheme = TLS_LINUX;
 char boot_cmdline[1024];
 struct boot_module boot_modules[MAX_BOOT_MODULES];
@@ -36,18 +45,38 @@ int nr_boot_modules;
 
 extern char _end[];
 
+static bool flag_value(const char *value)
+{
+	return strcmp(value, "0") != 0;
+}
+
 static void parse_option(const char *key, const char *value)
 {
-	if (!strcmp(key, "gtlog")) {
+	u64 n;
+	if (!strcmp(key, "sched")) {
+		boot_params.sched_parallel = !strcmp(value, "parallel");
+	} else if (!strcmp(key, "kthread")) {
+		boot_params.kthread = flag_value(value);
+	} else if (!strcmp(key, "lazymm")) {
+		boot_params.lazymm = flag_value(value);
+	} else if (!strcmp(key, "wrfsbase")) {
+		boot_params.wrfsbase = flag_value(value);
+	} else if (!strcmp(key, "ftrace")) {
+		boot_params.ftrace = flag_value(value);
+	} else if (!strcmp(key, "ftrace_dump")) {
+		boot_params.ftrace_dump = flag_value(value);
+	} else if (!strcmp(key, "ftrace_entries")) {
+		if (parse_u64(value, &n) && n >= 64 && n <= FTRACE_RING_MAX_ENTRIES && !(n & (n - 1)))
+			boot_params.ftrace_entries = n;
+	} else if (!strcmp(key, "gtlog")) {
 		boot_params.gtlog = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "verbose")) {
 		boot_params.verbose = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "kfault")) {
 		boot_params.kfault = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "tls")) {
-		static const char *const names[] = { "linux", "osv", "gs", "broken" };
-		for (unsigned i = 0; i < ARRAY_SIZE(names); i++)
-			if (!strcmp(value, names[i]))
+		for (unsigned i = 0; i <= TLS_BROKEN; i++)
+			if (!strcmp(value, tls_scheme_names[i]))
 				boot_params.tls = (enum tls_scheme)i;
 		tls_scheme = boot_params.tls;
 	}
@@ -130,14 +159,18 @@ void __noreturn kernel_main(u32 magic, u32 mbi_phys)
 	syscall_init();
 	paging_init();
 	mem_init(reserved, mem_end);
+	tls_init();
 	time_init();
 	random_init();
 	pic_init();
 	timer_init(HZ);
 	sched_init();
+	ftrace_init();
 	if (boot_params.verbose)
-		printk("kernel: %lu MiB free, TSC %lu kHz, %d program(s), tls=%d\n",
-		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules, tls_scheme);
+		printk("kernel: %lu MiB free, TSC %lu kHz, %d program(s), tls=%s sched=%s\n",
+		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules,
+		       tls_scheme_names[tls_scheme],
+		       boot_params.sched_parallel ? "parallel" : "sequential");
 	if (boot_params.kfault) { /* tests the panic path: a ring-0 page fault */
 		volatile int *bad = (volatile int *)0x10;
 		__asm__("" : "+r"(bad)); /* hide the constant from -Warray-bounds */

@@ -1,4 +1,5 @@
 #include "mm.h"
+#include "boot.h"
 #include "console.h"
 #include "cpu.h"
 #include "errno.h"
@@ -123,7 +124,7 @@ static void free_table(u64 *table, int level)
 {
 	for (int i = 0; i < 512; i++) {
 		u64 e = table[i];
-		if (!(e & (PTE_P | PTE_PROTNONE)))
+		if (!(e & PTE_MAPPED))
 			continue;
 		if (level > 1)
 			free_table(phys_to_virt(e & PTE_ADDR_MASK), level - 1);
@@ -171,7 +172,7 @@ u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
 bool mm_mapped(struct mm *mm, unsigned long va)
 {
 	u64 *pte = mm_walk(mm, va, false);
-	return pte && (*pte & (PTE_P | PTE_PROTNONE));
+	return pte && (*pte & PTE_MAPPED);
 }
 
 int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
@@ -179,7 +180,7 @@ int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
 	u64 *pte = mm_walk(mm, va, true);
 	if (!pte)
 		return -ENOMEM;
-	if ((*pte & (PTE_P | PTE_PROTNONE)) && (*pte & PTE_ADDR_MASK)) {
+	if ((*pte & PTE_MAPPED) && (*pte & PTE_ADDR_MASK)) {
 		free_page(*pte & PTE_ADDR_MASK);
 		mm->nr_pages--;
 	}
@@ -232,7 +233,7 @@ void mm_unmap_range(struct mm *mm, unsigned long start, unsigned long end)
 	unsigned long next;
 	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
 		u64 *pte = walk_or_skip(mm, va, &next);
-		if (!pte || !(*pte & (PTE_P | PTE_PROTNONE)))
+		if (!pte || !(*pte & PTE_MAPPED))
 			continue;
 		u64 frame = *pte & PTE_ADDR_MASK;
 		if (frame) {
@@ -250,7 +251,7 @@ unsigned long mm_first_mapped(struct mm *mm, unsigned long start, unsigned long 
 	unsigned long next;
 	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
 		u64 *pte = walk_or_skip(mm, va, &next);
-		if (pte && (*pte & (PTE_P | PTE_PROTNONE)))
+		if (pte && (*pte & PTE_MAPPED))
 			return va;
 	}
 	return end;
@@ -273,9 +274,29 @@ u64 prot_to_pte(unsigned long prot)
 	return f;
 }
 
+/* lazymm=1: the heap between start_brk and brk, and PTE_LAZY pages, appear on first touch. */
+bool mm_fault_in_lazy(struct mm *mm, unsigned long va)
+{
+	u64 *pte = mm_walk(mm, va, false);
+	if (pte && (*pte & PTE_LAZY) && !(*pte & PTE_P)) {
+		u64 frame = alloc_page();
+		if (!frame)
+			return false;
+		*pte = frame | (*pte & ~PTE_LAZY) | PTE_P;
+		mm->nr_pages++;
+		return true;
+	}
+	if (boot_params.lazymm && va >= ALIGN_DOWN(mm->start_brk, PAGE_SIZE) &&
+	    va < ALIGN_UP(mm->brk, PAGE_SIZE) && !mm_mapped(mm, va))
+		return mm_map_zero_page(mm, va, PTE_P | PTE_U | PTE_W | pte_nx_bit) == 0;
+	return false;
+}
+
 bool mm_fault_in(struct mm *mm, unsigned long va)
 {
 	va = ALIGN_DOWN(va, PAGE_SIZE);
+	if (mm_fault_in_lazy(mm, va))
+		return true;
 	if (va >= mm->stack_top || va < mm->stack_top - USER_STACK_MAX)
 		return false;
 	if (mm_mapped(mm, va))

@@ -5,6 +5,7 @@
 #include "cpu.h"
 #include "elf.h"
 #include "errno.h"
+#include "ftrace.h"
 #include "gtlog.h"
 #include "mm.h"
 #include "ptrace.h"
@@ -12,6 +13,7 @@
 #include "segment.h"
 #include "string.h"
 #include "task.h"
+#include "tls.h"
 #include "uaccess.h"
 
 #define MAX_ARGS 64
@@ -161,13 +163,77 @@ static void init_task_state(struct task *t)
 	t->fpu = init_fpu_state;
 }
 
+int task_alloc_thread_state(struct task *t)
+{
+	t->kernel_tcb = kernel_tls_alloc(t);
+	u64 rs = alloc_page();
+	_Static_assert(sizeof(struct ftrace_ret_stack) * FTRACE_RETFUNC_DEPTH <= PAGE_SIZE,
+		       "shadow stack fits a page");
+	t->ret_stack = rs ? phys_to_virt(rs) : NULL;
+	t->curr_ret_stack = 0;
+	return t->kernel_tcb && t->ret_stack ? 0 : -ENOMEM;
+}
+
+void task_free_thread_state(struct task *t)
+{
+	kernel_tls_free(t->kernel_tcb);
+	t->kernel_tcb = 0;
+	if (t->ret_stack)
+		free_page(virt_to_phys(t->ret_stack));
+	t->ret_stack = NULL;
+}
+
 static void task_release(struct task *t)
 {
 	if (t->mm)
 		mm_destroy(t->mm);
 	if (t->kstack)
 		kstack_free(t->kstack);
+	task_free_thread_state(t);
 	free_page(virt_to_phys(t));
+}
+
+/*
+ * The stack __switch_to_asm resumes a new task from: it pops r15 r14 r13 r12 rbx rbp, then
+ * returns into ret_from_fork_asm, which passes rbx (kernel thread function) and r12 (its
+ * argument) to ret_from_fork. r12 = 0 is also "no TLS switch on entry" for the exit stub.
+ */
+static void init_switch_frame(struct task *t, struct pt_regs *regs, void (*fn)(void *), void *arg)
+{
+	unsigned long *frame = (unsigned long *)regs - 7;
+	memset(frame, 0, 7 * sizeof(unsigned long));
+	frame[3] = (unsigned long)arg; /* r12 */
+	frame[4] = (unsigned long)fn;  /* rbx */
+	frame[6] = (unsigned long)ret_from_fork_asm;
+	t->thread.sp = (unsigned long)frame;
+}
+
+#define KTHREAD_PID_BASE 1000
+static int next_kthread_pid = KTHREAD_PID_BASE;
+
+struct task *kthread_create(void (*fn)(void *), void *arg, const char *name)
+{
+	u64 tp = alloc_page();
+	if (!tp)
+		return NULL;
+	struct task *t = phys_to_virt(tp);
+	t->state = TASK_RUNNING;
+	t->flags = PF_KTHREAD;
+	strlcpy(t->comm, name, sizeof(t->comm));
+	strlcpy(t->exe, name, sizeof(t->exe));
+	t->kstack = kstack_alloc();
+	if (!t->kstack || task_alloc_thread_state(t)) {
+		task_release(t);
+		return NULL;
+	}
+	t->kstack_top = t->kstack + KSTACK_SIZE;
+	/* An empty pt_regs at the top keeps the layout of user tasks (nothing returns to it). */
+	struct pt_regs *regs = (struct pt_regs *)(t->kstack_top - sizeof(struct pt_regs));
+	memset(regs, 0, sizeof(*regs));
+	init_switch_frame(t, regs, fn, arg);
+	t->pid = next_kthread_pid++;
+	task_list_add(t);
+	return t;
 }
 
 struct task *task_create_user(const struct boot_module *mod, int *err)
@@ -197,7 +263,7 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 	strlcpy(t->comm, base ? base + 1 : path, sizeof(t->comm));
 	t->kstack = kstack_alloc();
 	t->mm = mm_create();
-	if (!t->kstack || !t->mm)
+	if (!t->kstack || !t->mm || task_alloc_thread_state(t))
 		goto fail;
 	t->kstack_top = t->kstack + KSTACK_SIZE;
 
@@ -222,11 +288,7 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 	regs->sp = sp;
 	regs->ss = __USER_DS;
 	regs->orig_ax = -1UL;
-	/* __switch_to_asm pops r15 r14 r13 r12 rbx rbp, then returns into ret_from_fork_asm. */
-	unsigned long *frame = (unsigned long *)regs - 7;
-	memset(frame, 0, 7 * sizeof(unsigned long));
-	frame[6] = (unsigned long)ret_from_fork_asm;
-	t->thread.sp = (unsigned long)frame;
+	init_switch_frame(t, regs, NULL, NULL);
 
 	t->pid = next_pid++;
 	*err = 0;
@@ -240,10 +302,21 @@ fail_nothing:
 	return NULL;
 }
 
-void ret_from_fork(struct pt_regs *regs)
+/*
+ * A new task's first C code (from ret_from_fork_asm, after __switch_to_asm). Kernel threads
+ * run kthread_fn(kthread_arg) and never come back; processes return to user mode.
+ */
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg)
 {
 	struct task *t = current;
-	gtlog_process_start(t->pid, t->exe, regs->ip, regs->sp);
+	if (kthread_fn) {
+		gtlog_kthread_start(t, (u64)kthread_fn);
+		if (boot_params.verbose)
+			printk("kernel: started kernel thread %d: %s\n", t->pid, t->comm);
+		kthread_fn(kthread_arg);
+		do_exit(0, 0);
+	}
+	gtlog_process_start(t->pid, t->exe, regs->ip, regs->sp, t->kernel_tcb);
 	if (boot_params.verbose)
 		printk("kernel: started pid %d: %s\n", t->pid, t->exe);
 }

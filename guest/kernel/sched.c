@@ -1,8 +1,8 @@
 /*
- * Scheduling. The kernel is not preemptible: it runs with interrupts off except while idle
- * (sti; hlt). User programs run one after another for now, but each has its own kernel stack
- * and saved context, so running them interleaved only needs a different start policy and a
- * timer-driven need_resched.
+ * Scheduling: round robin over one task list. The timer preempts user mode (and kernel
+ * threads that run with interrupts on) when another task is runnable; the rest of the kernel
+ * runs with interrupts off. Programs start one after another (sched=sequential, the default)
+ * or all at once (sched=parallel).
  */
 #include "arch.h"
 #include "boot.h"
@@ -15,10 +15,11 @@
 #include "string.h"
 #include "task.h"
 #include "time.h"
+#include "tls.h"
 #include "uaccess.h"
 
 struct task *task_list;
-static struct task idle_task;
+struct task idle_task;
 static int next_module;
 static int final_status = EXIT_ALL_OK;
 struct fxregs_state init_fpu_state;
@@ -41,49 +42,38 @@ void sched_init(void)
 {
 	idle_task.pid = 0;
 	idle_task.state = TASK_RUNNING;
+	idle_task.flags = PF_KTHREAD;
 	strlcpy(idle_task.comm, "swapper", sizeof(idle_task.comm));
 	idle_task.kstack_top = (unsigned long)boot_stack_top;
 	task_list = &idle_task;
 	cpu0_percpu.current_task = &idle_task;
+	if (task_alloc_thread_state(&idle_task))
+		panic("no memory for the idle task's kernel TLS block");
+	cpu0_percpu.kernel_tcb = idle_task.kernel_tcb;
+	if (tls_kernel_uses_fs) /* osv, broken: the kernel's thread-locals are on FS from now on */
+		set_fs_base(idle_task.kernel_tcb, TLS_CAUSE_BOOT);
 	__asm__ volatile("fninit");
 	u32 mxcsr = 0x1f80;
 	__asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
 	fxsave(&init_fpu_state);
 }
 
-static void set_user_segbase(u32 msr, const char *which, unsigned long *loaded, unsigned long value,
-			     int pid)
-{
-	u64 old = rdmsr(msr);
-	if (old == value)
-		return;
-	wrmsr(msr, value);
-	gtlog_segbase(which, old, value, "context_switch", pid);
-	if (loaded)
-		*loaded = value;
-}
-
+/* Switch the CPU from prev to next; returns when prev runs again. */
 static void context_switch(struct task *prev, struct task *next)
 {
-	if (prev->mm) {
+	if (prev->mm)
 		fxsave(&prev->fpu);
-		prev->thread.fs_base = rdmsr(MSR_FS_BASE);
-		prev->thread.gs_base = rdmsr(MSR_KERNEL_GS_BASE); /* the user's GS while we run */
-	}
-	if (next->mm) {
+	if (next->mm)
 		fxrstor(&next->fpu);
-		set_user_segbase(MSR_FS_BASE, "fs", &cpu0_percpu.fs_base_loaded,
-				 next->thread.fs_base, next->pid);
-		set_user_segbase(MSR_KERNEL_GS_BASE, "kgs", NULL, next->thread.gs_base, next->pid);
-	}
 	mm_activate(next->mm);
 	set_kernel_stack(next->kstack_top);
+	tls_context_switch(prev, next); /* FS, KERNEL_GS_BASE, percpu.kernel_tcb */
 	cpu0_percpu.current_task = next;
-	gtlog_context_switch(prev->pid, next->pid);
+	gtlog_context_switch(prev, next);
 	__switch_to_asm(prev, next);
 }
 
-static struct task *pick_next_task(struct task *prev)
+static notrace struct task *pick_next_task(struct task *prev)
 {
 	struct task *t = prev->next_task ? prev->next_task : task_list;
 	for (struct task *start = t;;) {
@@ -112,6 +102,29 @@ void exit_to_user_mode(struct pt_regs *regs)
 	(void)regs;
 	if (current->need_resched)
 		schedule();
+}
+
+/* Kernel preemption from an interrupt, for kernel threads that run with interrupts on. */
+void preempt_schedule_irq(void)
+{
+	if (current->need_resched)
+		schedule();
+}
+
+static bool other_task_runnable(struct task *cur)
+{
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t != cur && t != &idle_task && t->state == TASK_RUNNING)
+			return true;
+	return false;
+}
+
+/* Every timer tick: the running task's slice (one tick) is over when someone else can run. */
+void scheduler_tick(void)
+{
+	struct task *cur = current;
+	if (cur != &idle_task && other_task_runnable(cur))
+		cur->need_resched = true;
 }
 
 void wake_sleepers(void)
@@ -156,7 +169,7 @@ void __noreturn do_exit(int exit_code, int signal)
 static bool user_tasks_alive(void)
 {
 	for (struct task *t = task_list; t; t = t->next_task)
-		if (t != &idle_task && (t->state == TASK_RUNNING || t->state == TASK_SLEEPING))
+		if (!is_kthread(t) && (t->state == TASK_RUNNING || t->state == TASK_SLEEPING))
 			return true;
 	return false;
 }
@@ -169,11 +182,20 @@ static void reap_zombies(void)
 		if (t->state == TASK_ZOMBIE) {
 			*pp = t->next_task;
 			kstack_free(t->kstack);
+			task_free_thread_state(t);
 			free_page(virt_to_phys(t));
 		} else {
 			pp = &t->next_task;
 		}
 	}
+}
+
+void task_list_add(struct task *t)
+{
+	struct task **pp = &task_list;
+	while (*pp)
+		pp = &(*pp)->next_task;
+	*pp = t;
 }
 
 static void start_next_program(void)
@@ -184,10 +206,7 @@ static void start_next_program(void)
 		final_status = EXIT_BAD_PROGRAM;
 		return;
 	}
-	struct task **pp = &task_list;
-	while (*pp)
-		pp = &(*pp)->next_task;
-	*pp = t;
+	task_list_add(t);
 }
 
 static u64 earliest_wakeup(void)
@@ -199,8 +218,12 @@ static u64 earliest_wakeup(void)
 	return w;
 }
 
-void __noreturn cpu_idle_loop(void)
+notrace void __noreturn cpu_idle_loop(void)
 {
+	if (boot_params.sched_parallel)
+		while (next_module < nr_boot_modules)
+			start_next_program();
+	kthreads_start();
 	for (;;) {
 		reap_zombies();
 		if (!user_tasks_alive()) {

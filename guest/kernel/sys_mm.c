@@ -1,7 +1,9 @@
 /*
  * Memory syscalls over the page tables themselves (no VMA list): anonymous memory only,
  * populated eagerly, except PROT_NONE pages which get a frame only when made accessible.
+ * With lazymm=1 the heap and anonymous mappings get their frames on first touch instead.
  */
+#include "boot.h"
 #include "cpu.h"
 #include "errno.h"
 #include "mm.h"
@@ -29,7 +31,7 @@ long sys_brk(ulong addr)
 	} else if (newbrk > oldbrk) {
 		if (!mm_range_free(mm, oldbrk, newbrk))
 			return mm->brk;
-		if (mm_map_range(mm, oldbrk, newbrk, BRK_PTE | pte_nx_bit))
+		if (!boot_params.lazymm && mm_map_range(mm, oldbrk, newbrk, BRK_PTE | pte_nx_bit))
 			return mm->brk;
 	}
 	mm->brk = addr;
@@ -40,8 +42,10 @@ long sys_brk(ulong addr)
 static long map_anon(struct mm *mm, unsigned long start, unsigned long end, unsigned long prot)
 {
 	u64 pte = prot_to_pte(prot);
-	if (pte & PTE_P)
+	if ((pte & PTE_P) && !boot_params.lazymm)
 		return mm_map_range(mm, start, end, pte);
+	if (pte & PTE_P)
+		pte = (pte & ~PTE_P) | PTE_LAZY;
 	for (unsigned long va = start; va < end; va += PAGE_SIZE) {
 		u64 *p = mm_walk(mm, va, true);
 		if (!p) {
@@ -153,7 +157,7 @@ long sys_mprotect(ulong addr, ulong len, ulong prot)
 	if (addr > TASK_SIZE_MAX - len)
 		return -ENOMEM;
 	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE)
-		if (!mm_mapped(mm, va))
+		if (!mm_mapped(mm, va) && !mm_fault_in_lazy(mm, va))
 			return -ENOMEM;
 	u64 flags = prot_to_pte(prot);
 	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE) {

@@ -9,6 +9,7 @@
 #include "syscalls.h"
 #include "task.h"
 #include "time.h"
+#include "tls.h"
 #include "uaccess.h"
 #include "uapi.h"
 
@@ -114,23 +115,19 @@ long sys_arch_prctl(ulong option, ulong addr)
 	case ARCH_SET_FS:
 		if (addr >= TASK_SIZE_MAX)
 			return -EPERM;
-		old = rdmsr(MSR_FS_BASE);
-		wrmsr(MSR_FS_BASE, addr);
-		t->thread.fs_base = addr;
-		cpu0_percpu.fs_base_loaded = addr;
-		gtlog_segbase("fs", old, addr, "arch_prctl", t->pid);
+		tls_set_user_fs(t, addr); /* per scheme: tls=osv keeps it for the exit switch */
 		return 0;
 	case ARCH_SET_GS:
 		if (addr >= TASK_SIZE_MAX)
 			return -EPERM;
 		/* In the kernel the user's GS base is parked in KERNEL_GS_BASE (after swapgs). */
 		old = rdmsr(MSR_KERNEL_GS_BASE);
-		wrmsr(MSR_KERNEL_GS_BASE, addr);
 		t->thread.gs_base = addr;
+		set_segbase_msr(MSR_KERNEL_GS_BASE, addr, TLS_CAUSE_ARCH_PRCTL);
 		gtlog_segbase("gs", old, addr, "arch_prctl", t->pid);
 		return 0;
 	case ARCH_GET_FS:
-		return put_user_u64(rdmsr(MSR_FS_BASE), addr) ? -EFAULT : 0;
+		return put_user_u64(tls_get_user_fs(t), addr) ? -EFAULT : 0;
 	case ARCH_GET_GS:
 		return put_user_u64(rdmsr(MSR_KERNEL_GS_BASE), addr) ? -EFAULT : 0;
 	default:

@@ -1,10 +1,12 @@
 /* The syscall table and do_syscall_64, called by entry_SYSCALL_64 with the pt_regs it built. */
 #include "arch.h"
+#include "console.h"
 #include "errno.h"
 #include "gtlog.h"
 #include "ptrace.h"
 #include "syscalls.h"
 #include "task.h"
+#include "tls.h"
 
 #define SYS(nr, fn) [__NR_##nr] = (sys_call_ptr_t)sys_##fn
 
@@ -73,13 +75,36 @@ const sys_call_ptr_t sys_call_table[NR_syscalls] = {
 	SYS(faccessat2, faccessat2),
 };
 
+/*
+ * Per-thread syscall accounting on the kernel's thread-locals, in every scheme. Under
+ * tls=broken these accesses go through the app's TCB: the read of tls_current finds the
+ * app's data (warned once per thread) and the writes land in the app's own TLS block.
+ */
+noinline void tls_account_syscall(struct task *t, int nr)
+{
+	struct task *owner = this_thread_read(tls_current);
+	unsigned long count = this_thread_read(tls_syscall_count);
+	this_thread_write(tls_syscall_count, count + 1);
+	this_thread_write(tls_last_syscall_nr, (unsigned int)nr);
+	this_thread_write_idx(tls_syscall_history, count % TLS_SYSCALL_HISTORY, (unsigned int)nr);
+	if (owner == t || t->tls_warned)
+		return;
+	t->tls_warned = true;
+	printk("kernel: tls: pid %d: thread-local tls_current is 0x%lx, not this thread's task "
+	       "(FS_BASE 0x%lx, kernel TCB 0x%lx)\n",
+	       t->pid, (unsigned long)owner, read_fs_base(), t->kernel_tcb);
+	gtlog_tls_mismatch(t->pid, read_fs_base(), (u64)owner, (u64)t);
+}
+
 void do_syscall_64(struct pt_regs *regs, int nr)
 {
-	int pid = current->pid;
+	struct task *t = current;
+	int pid = t->pid;
 	unsigned int unr = nr; /* like Linux: only the low 32 bits of RAX select the call */
 	long ret = -ENOSYS;
 
 	gtlog_syscall_entry(pid, regs, nr);
+	tls_account_syscall(t, nr);
 	if (unr < NR_syscalls && sys_call_table[unr])
 		ret = sys_call_table[unr](regs->di, regs->si, regs->dx, regs->r10, regs->r8,
 					  regs->r9);
