@@ -509,7 +509,10 @@ def capture(
                             "struct ftrace_ring in DWARF); use --graph FUNCS for breakpoints")
         add_ring_probe(plan, ring)
     if options.graph:
-        add_graph_probes(plan, graph_functions(image, list(options.graph), options.graph_large))
+        notrace = graph_functions(image, list(options.ftrace_notrace), True) \
+            if options.ftrace_notrace and not options.ftrace else []
+        add_graph_probes(plan, graph_functions(image, list(options.graph), options.graph_large),
+                         notrace)
         plan.notes.append("function graph by breakpoints: durations are not guest time "
                           "(the tracer cannot read the guest's clock at a stop)")
     meta = {

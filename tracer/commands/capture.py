@@ -79,7 +79,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--graph-function", default="", metavar="FUNCS",
                    help="with --ftrace: only graph inside these functions (set_graph_function)")
     p.add_argument("--graph-notrace", default="", metavar="FUNCS",
-                   help="with --ftrace: nothing inside these functions (set_graph_notrace)")
+                   help="nothing recorded inside these functions (set_graph_notrace), "
+                   "with --ftrace or --graph")
     p.add_argument("--max-graph-depth", type=int, default=0,
                    help="with --ftrace: max_graph_depth (0: unlimited)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -164,9 +165,11 @@ def _patterns(text: str) -> tuple[str, ...]:
 def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
     """--ftrace and its filters, checked against the kernel now (exit 2 if it cannot be)."""
     if not args.ftrace:
-        if args.graph_function or args.graph_notrace or args.max_graph_depth:
-            raise UsageError("--graph-function/--graph-notrace/--max-graph-depth need --ftrace")
-        return {}
+        if args.graph_function or args.max_graph_depth:
+            raise UsageError("--graph-function and --max-graph-depth need --ftrace")
+        if args.graph_notrace and not args.graph:
+            raise UsageError("--graph-notrace needs --ftrace or --graph")
+        return {"ftrace_notrace": _patterns(args.graph_notrace)} if args.graph_notrace else {}
     from tracer.image import ElfImage
     from tracer.probes.funcgraph import GraphError, resolve_functions
     from tracer.probes.ringbuf import find_ring

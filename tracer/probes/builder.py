@@ -83,7 +83,7 @@ class EventBuilder:
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
-        self.call_stacks: dict[tuple[int, int], list[int]] = {}
+        self.call_stacks: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
         self.ring_overruns = 0
         self.tsc_khz: int | None = None
 
@@ -351,20 +351,38 @@ class EventBuilder:
         pid = self._pid(hit)
         stack = self.call_stacks.setdefault((hit.cpu, pid), [])
         func = int(hit.fields["func"])
-        out.append(FuncEntry(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
-                             None, "breakpoint"))
-        stack.append(func)
+        quiet = bool(hit.fields.get("notrace")) or self._quiet(stack)
+        if not quiet:
+            out.append(FuncEntry(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
+                                 None, "breakpoint"))
+        stack.append((func, int(hit.fields.get("rsp", 0)), quiet))
+
+    @staticmethod
+    def _quiet(stack: list[tuple[int, int, bool]]) -> bool:
+        """Inside a set_graph_notrace function: nothing is recorded."""
+        return bool(stack) and stack[-1][2]
 
     def _on_func_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+        """A `ret` with RSP at a frame's return address ends that frame and every frame a tail
+        call left on the same slot; a tail jump ends its own function only."""
         pid = self._pid(hit)
         stack = self.call_stacks.setdefault((hit.cpu, pid), [])
-        func = int(hit.fields["func"])
-        if func in stack:
-            while stack and stack[-1] != func:  # exits the probes missed (longjmp-like)
-                stack.pop()
-            stack.pop()
-        out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
-                            None, hit.fields.get("rax"), "breakpoint"))
+        func, rsp = int(hit.fields["func"]), int(hit.fields.get("rsp", 0))
+        retval = hit.fields.get("rax")
+        if hit.fields.get("how") == "tail":
+            ending = [len(stack) - 1] if stack and stack[-1][0] == func else []
+        else:
+            ending = [i for i, (_, entry_rsp, _) in enumerate(stack) if entry_rsp <= rsp]
+        if not ending:
+            if not self._quiet(stack):
+                out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, func,
+                                    len(stack), None, retval, "breakpoint"))
+            return
+        for _ in range(len(stack) - 1, min(ending) - 1, -1):
+            done, _, quiet = stack.pop()
+            if not quiet:
+                out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, done,
+                                    len(stack), None, retval, "breakpoint"))
 
     def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)

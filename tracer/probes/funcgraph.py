@@ -20,7 +20,8 @@ class GraphFunction:
     name: str
     addr: int
     size: int
-    returns: tuple[int, ...]
+    returns: tuple[int, ...]  # `ret` instructions
+    tail_calls: tuple[tuple[int, int], ...] = ()  # (jmp site, target) leaving the function
 
 
 class GraphError(Exception):
@@ -39,17 +40,18 @@ def select_functions(image: ElfImage, patterns: list[str]) -> list[str]:
     return chosen
 
 
-def return_sites(image: ElfImage, addr: int, size: int) -> tuple[int, ...]:
-    """`ret` instructions, and jumps that leave the function (tail calls)."""
-    sites = []
+def return_sites(image: ElfImage, addr: int, size: int
+                 ) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """`ret` instructions, and jumps that leave the function (tail calls) with their targets."""
+    rets, tails = [], []
     for insn in disassemble(image, addr, addr + size):
         if insn.mnemonic.startswith("ret"):
-            sites.append(insn.addr)
+            rets.append(insn.addr)
         elif insn.mnemonic == "jmp" and insn.op_str.startswith("0x"):
             target = int(insn.op_str, 16)
             if not addr <= target < addr + size:
-                sites.append(insn.addr)
-    return tuple(sites)
+                tails.append((insn.addr, target))
+    return tuple(rets), tuple(tails)
 
 
 def graph_functions(image: ElfImage, patterns: list[str], allow_large: bool = False
@@ -63,7 +65,8 @@ def graph_functions(image: ElfImage, patterns: list[str], allow_large: bool = Fa
     for name in names:
         sym = image.symbol(name)
         assert sym is not None
-        out.append(GraphFunction(name, sym.addr, sym.size, return_sites(image, sym.addr, sym.size)))
+        rets, tails = return_sites(image, sym.addr, sym.size)
+        out.append(GraphFunction(name, sym.addr, sym.size, rets, tails))
     return out
 
 

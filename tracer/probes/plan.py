@@ -238,12 +238,24 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     return plan.probes[before:]
 
 
-def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction]) -> None:
-    """Breakpoint-mode function graph: entry and every return site of each function."""
-    for f in functions:
-        plan.probes.append(AgentProbe(f.addr, "func_entry", (("func", f.addr),)))
+def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction],
+                     notrace: list[GraphFunction] = ()) -> None:  # type: ignore[assignment]
+    """Breakpoint-mode function graph: entry and every return site of each function; for
+    set_graph_notrace functions too, so what runs inside them can be left out."""
+    traced = {f.addr for f in [*functions, *notrace]}
+    quiet = {f.addr for f in notrace}
+    for f in [*functions, *[n for n in notrace if n.addr not in {g.addr for g in functions}]]:
+        flag = (("notrace", True),) if f.addr in quiet else ()
+        plan.probes.append(AgentProbe(f.addr, "func_entry", (("func", f.addr), *flag)))
         for site in f.returns:
-            plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),)))
+            plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),
+                                                               ("how", "ret"))))
+        # A tail call into a traced function returns through that function's `ret`, as
+        # ftrace's return hook sees it; into anything else, the jump is this one's exit.
+        for site, target in f.tail_calls:
+            if target not in traced:
+                plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),
+                                                                   ("how", "tail"))))
     plan.graph_functions = {f.addr: f.name for f in functions}
 
 

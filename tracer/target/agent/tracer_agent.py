@@ -343,6 +343,7 @@ class Agent:
 
     def on_switch(self, probe: dict, cpu: Cpu) -> bool:
         """Entry of the context-switch routine: prev and next tasks in rdi/rsi (Linux ABI)."""
+        self.drain_ring(cpu)  # what the previous task recorded, before the switch
         prev, nxt = cpu.reg(probe.get("prev", "rdi")), cpu.reg(probe.get("next", "rsi"))
         start, length = probe.get("task_span", (0, 0))
         tasks = []
@@ -353,12 +354,13 @@ class Agent:
         return False
 
     def on_func_entry(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit("func_entry", cpu.reg("rip"), cpu, func=probe["func"], rsp=cpu.reg("rsp"))
+        self.emit("func_entry", cpu.reg("rip"), cpu, func=probe["func"], rsp=cpu.reg("rsp"),
+                  notrace=bool(probe.get("notrace")))
         return False
 
     def on_func_exit(self, probe: dict, cpu: Cpu) -> bool:
         self.emit("func_exit", cpu.reg("rip"), cpu, func=probe["func"], rax=cpu.reg("rax"),
-                  rsp=cpu.reg("rsp"))
+                  rsp=cpu.reg("rsp"), how=probe.get("how", "ret"))
         return False
 
     def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
