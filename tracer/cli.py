@@ -37,15 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tracer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         module.add_parser(sub)
     try:
         from tracer.commands import bench
-
-        bench.add_parser(sub)
-        COMMANDS["bench"] = bench
     except ImportError:
-        pass
+        return parser
+    bench.add_parser(sub)  # not kept in COMMANDS: main() may run more than once per process
     return parser
 
 

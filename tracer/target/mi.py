@@ -8,6 +8,7 @@ costs. Asynchronous records (`*stopped`, `=thread-group-exited`, console output)
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import queue
 import signal
@@ -255,22 +256,19 @@ class MiChannel:
     def close(self, timeout: float = 2.0) -> None:
         """End gdb: ask politely, then terminate, then kill. Never raises."""
         proc = self._proc
-        if proc.poll() is None:
-            try:
-                assert proc.stdin is not None
+        if proc.poll() is None and self._mi_seen and proc.stdin is not None:
+            # Something that never spoke MI would not understand -gdb-exit either.
+            with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
                 proc.stdin.write(b"-gdb-exit\n")
                 proc.stdin.flush()
-            except (OSError, ValueError):
-                pass
+                proc.wait(timeout=timeout)
+        if proc.poll() is None:
+            proc.terminate()
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                proc.kill()
+                proc.wait()
         for stream in (proc.stdin, proc.stdout):
             try:
                 if stream is not None:
