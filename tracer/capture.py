@@ -18,7 +18,7 @@ from tracer.decode.tls import TlsVariable
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
 from tracer.probes.funcgraph import graph_functions, resolve_functions
-from tracer.probes.ringbuf import control_writes, find_ring
+from tracer.probes.ringbuf import RingLayout, control_writes, find_ring
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import (
     ALL_PROBES,
@@ -79,6 +79,7 @@ class CaptureOptions:
     ftrace_functions: tuple[str, ...] = ()  # set_graph_function patterns
     ftrace_notrace: tuple[str, ...] = ()  # set_graph_notrace patterns
     ftrace_max_depth: int = 0  # max_graph_depth; 0 is unlimited
+    measure_read: bool = False  # benchmark: time a bare gdb read_memory loop at the arm stop
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -317,6 +318,16 @@ class _Capture:
         session.resume()
         return True
 
+    def _measure_read(self, session: TargetSession, ring: RingLayout) -> None:
+        """A bare gdb read_memory loop over the ring's entries, for the drain benchmark."""
+        offset, size = ring.ring_fields["entries"]
+        entries = int.from_bytes(session.gdb.read_memory(ring.rings + offset, size), "little")
+        text = session.gdb.python(f"tracer_agent.bench_read({entries}, 65536, 16)", timeout=60)
+        for word in text.split():
+            key, _, value = word.partition("=")
+            if key in ("bytes", "ns") and value.isdigit():
+                self.writer.set_meta(f"bare_read_{key}", value)
+
     def _arm_ring(self, session: TargetSession) -> None:
         """Turn the guest's function-graph ring on, with its filters (first syscall stop)."""
         ring = self.plan.ring
@@ -332,6 +343,8 @@ class _Capture:
                 self.builder.tsc_khz = khz or None
                 self.writer.set_meta("guest_tsc_khz", str(khz))
             session.gdb.python("tracer_agent.set_ring_armed(True)")
+            if options.measure_read:
+                self._measure_read(session, ring)
         except (TargetError, ValueError) as exc:
             self.note(f"function-graph ring not armed: {exc}", "warning")
             return
@@ -428,6 +441,9 @@ class _Capture:
             if item is not None:
                 self.take(item)
         self.stats.agent_written = end.agent_written
+        for key in ("handled", "handler_ns", "drain_ns", "drain_bytes", "duplicates"):
+            if key in session.agent_stats:
+                self.writer.set_meta(f"agent_{key}", str(session.agent_stats[key]))
         return end
 
     def fail(self, error: str, reason: str) -> None:

@@ -19,11 +19,69 @@ def add_parser(sub: Any) -> None:
                        "stop, stops per syscall and syscalls traced per second.")
     p.add_argument("--syscalls", type=int, default=3000, help="fuzzer syscalls per run")
     p.add_argument("--mi-stops", type=int, default=1500, help="stops for the MI round-trip run")
+    p.add_argument("--graph", action="store_true",
+                   help="benchmark the function-graph ring buffer instead: events per second "
+                   "of guest time, slowdown with tracing on vs off, drain vs bare read_memory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
 
+def _span_s(reader: Any) -> float:
+    times = [e.time_ns for e in reader.events(kinds="syscall_entry")]
+    return (times[-1] - times[0]) / 1e9 if len(times) > 1 else 0.0
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """The ring buffer's figures, measured side by side on the same workload."""
+    from tracer.capture import CaptureOptions, Program, capture
+    from tracer.commands.common import BUILTIN_KERNEL, find_boot_image
+    from tracer.events import FuncEntry, FuncExit
+    from tracer.store import TraceReader
+
+    ensure_guest_built()
+    program = Program(builtin_program("fuzzer"), (str(args.syscalls), "1"))
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        spans = {}
+        for name, ftrace in (("off", False), ("on", True)):
+            options = CaptureOptions(
+                kernel=BUILTIN_KERNEL, boot_image=find_boot_image(BUILTIN_KERNEL),
+                programs=[program], output=Path(tmp) / f"{name}.db", read_msrs=False,
+                idle_timeout=120, ftrace=ftrace, measure_read=ftrace,
+            )
+            capture(options)
+            with TraceReader.open(options.output) as reader:
+                spans[name] = _span_s(reader)
+                if ftrace:
+                    meta = reader.meta
+                    funcs = [e for e in reader.events(kinds=("func_entry", "func_exit"))
+                             if isinstance(e, FuncEntry | FuncExit) and e.guest_ns is not None]
+    guest_s = (funcs[-1].guest_ns - funcs[0].guest_ns) / 1e9 if len(funcs) > 1 else 0.0
+    drain = int(meta.get("agent_drain_bytes", 0)) / max(int(meta.get("agent_drain_ns", 1)), 1)
+    bare = int(meta.get("bare_read_bytes", 0)) / max(int(meta.get("bare_read_ns", 1)), 1)
+    figures = {
+        "function_events": len(funcs),
+        "events_per_guest_second": round(len(funcs) / guest_s, 1) if guest_s else None,
+        "capture_seconds_tracing_off": round(spans["off"], 3),
+        "capture_seconds_tracing_on": round(spans["on"], 3),
+        "slowdown_on_vs_off": round(spans["on"] / spans["off"], 2) if spans["off"] else None,
+        "drain_MB_per_s": round(drain * 1e3, 2),
+        "bare_read_memory_MB_per_s": round(bare * 1e3, 2),
+        "drain_vs_bare_read": round(drain / bare, 2) if bare else None,
+    }
+    if args.json:
+        print(json.dumps(figures))
+        return EXIT_OK
+    print(f"workload: fuzzer {args.syscalls} on the built-in guest, TCG, ring buffer on/off")
+    for key, value in figures.items():
+        print(f"  {key.replace('_', ' '):40} {value}")
+    print("  goals: slowdown under 3x; drain at least 0.8x the bare read_memory bandwidth")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.graph:
+        return run_graph(args)
     from tracer.capture import CaptureOptions, Program, capture
     from tracer.commands.common import BUILTIN_KERNEL, find_boot_image
     from tracer.store import TraceReader

@@ -76,6 +76,7 @@ class TargetSession:
         self._reader: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._end: SessionEnd | None = None
+        self.agent_stats: dict[str, int] = {}
 
     @property
     def scratch(self) -> Path:
@@ -149,7 +150,8 @@ class TargetSession:
             if self.gdb.pid is not None and self.gdb.mi.alive:
                 with contextlib.suppress(TargetError, OSError):
                     self.gdb.flush_agent()
-                    written = self.gdb.agent_stats().get("written")
+                    self.agent_stats = self.gdb.agent_stats()
+                    written = self.agent_stats.get("written")
             self.gdb.close()
             self.qemu.close()
             if self._reader is not None:

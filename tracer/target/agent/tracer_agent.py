@@ -124,6 +124,8 @@ class Agent:
         self.tls_span = int(plan.get("tls_span", 0))
         self.ring = plan.get("ring")
         self.ring_armed = False
+        self.drain_ns = 0
+        self.drain_bytes = 0
         self.stop_first_syscall = bool(plan.get("stop_first_syscall", False))
         self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
         self.breakpoints: list[gdb.Breakpoint] = []
@@ -185,6 +187,13 @@ class Agent:
         ring = self.ring
         if ring is None or not self.ring_armed:
             return
+        started = time.perf_counter_ns()
+        try:
+            self._drain_ring(cpu, ring)
+        finally:
+            self.drain_ns += time.perf_counter_ns() - started
+
+    def _drain_ring(self, cpu: Cpu, ring: dict) -> None:
         fields = ring["ring_fields"]
         header = cpu.read(ring["rings"], max(o + n for o, n in fields.values()))
         if header is None:
@@ -204,6 +213,7 @@ class Agent:
             if data is None:
                 break
             chunks.append(data)
+            self.drain_bytes += len(data)
             pos += count
         try:
             offset = fields["tail"][0]
@@ -489,7 +499,18 @@ def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
     a = AGENT
     gdb.write(f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
-              f"duplicates={a.duplicates} written={a.batch.written}\n")
+              f"duplicates={a.duplicates} written={a.batch.written} "
+              f"drain_ns={a.drain_ns} drain_bytes={a.drain_bytes}\n")
+
+
+def bench_read(addr: int, size: int, reps: int) -> None:
+    """Bare gdb read_memory bandwidth at this stop, for comparison with the drain."""
+    inferior = gdb.selected_inferior()
+    started = time.perf_counter_ns()
+    for _ in range(reps):
+        inferior.read_memory(addr, size)
+    ns = time.perf_counter_ns() - started
+    gdb.write(f"bench-read bytes={size * reps} ns={ns}\n")
 
 
 def set_ring_armed(value: bool) -> None:
