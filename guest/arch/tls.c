@@ -48,7 +48,8 @@ static unsigned long tls_tp_offset;
 
 /* Set while tls_switch_to_kernel dereferences fs:0 (see tls_fs0_fault_fixup). */
 static bool tls_fs0_checking;
-extern char tls_switch_fs0_read[], tls_switch_fs0_done[];
+/* [0]: the `mov %fs:0` of that check, [1]: the instruction after it (an exception fixup). */
+extern const unsigned long tls_fs0_fixup[2];
 
 static void log_symbols(void)
 {
@@ -205,10 +206,15 @@ notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 		tls_fs0_checking = true;
 		if (boot_cpu.smap_on)
 			__asm__ volatile("stac" ::: "memory");
-		__asm__ volatile(".globl tls_switch_fs0_read\n"
-				 "tls_switch_fs0_read: movq %%fs:0, %%rax\n"
-				 ".globl tls_switch_fs0_done\n"
-				 "tls_switch_fs0_done:"
+		__asm__ volatile("1: movq %%fs:0, %%rax\n"
+				 "2:\n"
+				 ".pushsection .rodata\n"
+				 ".balign 8\n"
+				 ".globl tls_fs0_fixup\n"
+				 ".type tls_fs0_fixup, @object\n"
+				 ".size tls_fs0_fixup, 16\n"
+				 "tls_fs0_fixup: .quad 1b, 2b\n"
+				 ".popsection"
 				 : "=a"(self)
 				 :
 				 : "memory");
@@ -237,9 +243,9 @@ notrace void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched)
 /* A fault on the fs:0 read (the app unmapped its TCB): treat it as "not the kernel TCB". */
 bool tls_fs0_fault_fixup(struct pt_regs *regs)
 {
-	if (regs->ip != (unsigned long)tls_switch_fs0_read)
+	if (!tls_fs0_checking || regs->ip != tls_fs0_fixup[0])
 		return false;
-	regs->ip = (unsigned long)tls_switch_fs0_done;
+	regs->ip = tls_fs0_fixup[1];
 	regs->ax = 0;
 	return true;
 }

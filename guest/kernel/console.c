@@ -1,5 +1,6 @@
 #include "console.h"
 #include "cpu.h"
+#include "ftrace.h"
 #include "gtlog.h"
 #include "string.h"
 
@@ -43,6 +44,7 @@ void printk(const char *fmt, ...)
 
 void __noreturn poweroff(int code)
 {
+	ftrace_dump_to_gtlog();
 	gtlog_poweroff(code);
 	outl(DEBUG_EXIT_PORT, code);
 	/* Without isa-debug-exit: stop here; -no-reboot makes a triple fault end QEMU otherwise. */

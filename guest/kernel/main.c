@@ -50,6 +50,27 @@ static bool flag_value(const char *value)
 	return strcmp(value, "0") != 0;
 }
 
+/* ADDR[,ADDR...] (function addresses, 0x...) into one of the ftrace filter lists. */
+static void parse_func_list(const char *value, unsigned long *funcs, volatile int *count)
+{
+	char addr[24];
+	int n = 0;
+	while (*value && n < FTRACE_MAX_FUNCS) {
+		size_t len = 0;
+		while (value[len] && value[len] != ',')
+			len++;
+		u64 v;
+		if (len < sizeof(addr)) {
+			memcpy(addr, value, len);
+			addr[len] = 0;
+			if (parse_u64(addr, &v))
+				funcs[n++] = v;
+		}
+		value += len + (value[len] == ',');
+	}
+	*count = n;
+}
+
 static void parse_option(const char *key, const char *value)
 {
 	u64 n;
@@ -65,6 +86,13 @@ static void parse_option(const char *key, const char *value)
 		boot_params.ftrace = flag_value(value);
 	} else if (!strcmp(key, "ftrace_dump")) {
 		boot_params.ftrace_dump = flag_value(value);
+	} else if (!strcmp(key, "ftrace_graph")) {
+		parse_func_list(value, ftrace_graph_funcs, &ftrace_graph_count);
+	} else if (!strcmp(key, "ftrace_notrace")) {
+		parse_func_list(value, ftrace_notrace_funcs, &ftrace_notrace_count);
+	} else if (!strcmp(key, "ftrace_max_depth")) {
+		if (parse_u64(value, &n))
+			ftrace_max_depth = (int)n;
 	} else if (!strcmp(key, "ftrace_entries")) {
 		if (parse_u64(value, &n) && n >= 64 && n <= FTRACE_RING_MAX_ENTRIES && !(n & (n - 1)))
 			boot_params.ftrace_entries = n;
@@ -85,7 +113,7 @@ static void parse_option(const char *key, const char *value)
 /* key=value words; anything else (the kernel's own path comes first) is ignored. */
 void parse_cmdline(const char *cmdline)
 {
-	char word[128];
+	char word[256];
 	const char *p = cmdline;
 	while (*p) {
 		while (*p == ' ')

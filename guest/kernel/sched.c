@@ -59,7 +59,7 @@ void sched_init(void)
 }
 
 /* Switch the CPU from prev to next; returns when prev runs again. */
-static void context_switch(struct task *prev, struct task *next)
+static noinline __attribute__((noclone)) void context_switch(struct task *prev, struct task *next)
 {
 	if (prev->mm)
 		fxsave(&prev->fpu);

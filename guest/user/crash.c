@@ -1,8 +1,9 @@
 /*
  * Faults on purpose, so tests can check that the kernel ends only this process.
- *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|stack|oom|badrsp|ok
- * "oom" and "badrsp" are expected to survive and exit 0: oom maps memory until the kernel
- * says ENOMEM; badrsp makes syscalls and takes timer interrupts with a non-canonical RSP.
+ *   crash null|ud2|div0|gp|kernel|noncanonical|int80|abort|stack|oom|badrsp|badfs|ok
+ * "oom", "badrsp" and "badfs" are expected to survive and exit 0: oom maps memory until the
+ * kernel says ENOMEM; badrsp makes syscalls and takes timer interrupts with a non-canonical
+ * RSP; badfs does the same with FS on an unmapped page (tls=osv reads fs:0 at every entry).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,35 @@ static int bad_rsp(void)
 			 : "rax", "rcx", "r11", "r12", "r13", "memory");
 	printf("crash: badrsp: survived, getpid() = %ld\n", pid);
 	return pid == getpid() ? 0 : 1;
+}
+
+/* FS on an unmapped page across syscalls and timer interrupts; no libc call in between. */
+static int bad_fs(void)
+{
+	unsigned long saved, pid;
+	__asm__ volatile("movl $158, %%eax\n\t" /* arch_prctl(ARCH_GET_FS, &saved) */
+			 "movl $0x1003, %%edi\n\t"
+			 "movq %1, %%rsi\n\t"
+			 "syscall\n\t"
+			 "movl $158, %%eax\n\t" /* arch_prctl(ARCH_SET_FS, 0x1000) */
+			 "movl $0x1002, %%edi\n\t"
+			 "movl $0x1000, %%esi\n\t"
+			 "syscall\n\t"
+			 "movl $39, %%eax\n\t" /* getpid() */
+			 "syscall\n\t"
+			 "movq %%rax, %0\n\t"
+			 "movl $100000000, %%ecx\n"
+			 "1:\tdecl %%ecx\n\t"
+			 "jnz 1b\n\t"
+			 "movl $158, %%eax\n\t" /* arch_prctl(ARCH_SET_FS, saved) */
+			 "movl $0x1002, %%edi\n\t"
+			 "movq (%1), %%rsi\n\t"
+			 "syscall"
+			 : "=&r"(pid)
+			 : "r"(&saved)
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r11", "memory");
+	printf("crash: badfs: survived, getpid() = %ld\n", (long)pid);
+	return (long)pid == getpid() ? 0 : 1;
 }
 
 static int exhaust_memory(void)
@@ -89,6 +119,8 @@ int main(int argc, char **argv)
 		return exhaust_memory();
 	else if (!strcmp(mode, "badrsp"))
 		return bad_rsp();
+	else if (!strcmp(mode, "badfs"))
+		return bad_fs();
 	else if (!strcmp(mode, "ok"))
 		return 0;
 	say("still alive?!");
