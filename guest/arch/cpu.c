@@ -240,8 +240,7 @@ _Static_assert(__builtin_offsetof(struct percpu, current_task) == PERCPU_current
 _Static_assert(__builtin_offsetof(struct percpu, irq_count) == PERCPU_irq_count, "percpu layout");
 _Static_assert(__builtin_offsetof(struct percpu, fs_base_loaded) == PERCPU_fs_base_loaded,
 	       "percpu layout");
-_Static_assert(__builtin_offsetof(struct percpu, kernel_tcb) == PERCPU_kernel_tcb,
-	       "percpu layout");
+_Static_assert(__builtin_offsetof(struct percpu, kernel_tcb) == PERCPU_kernel_tcb, "percpu layout");
 _Static_assert(__builtin_offsetof(struct percpu, ftrace_ring) == PERCPU_ftrace_ring,
 	       "percpu layout");
 _Static_assert(sizeof(struct x86_hw_tss) == 104, "TSS layout");

@@ -291,7 +291,8 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 	if (next->mm) {
 		u64 old_kgs = rdmsr(MSR_KERNEL_GS_BASE);
 		set_segbase_msr(MSR_KERNEL_GS_BASE, next->thread.gs_base, TLS_CAUSE_CONTEXT_SWITCH);
-		log_legacy_segbase("kgs", old_kgs, next->thread.gs_base, "context_switch", next->pid);
+		log_legacy_segbase("kgs", old_kgs, next->thread.gs_base, "context_switch",
+				   next->pid);
 	}
 	cpu0_percpu.kernel_tcb = next->kernel_tcb;
 }

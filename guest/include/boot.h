@@ -13,9 +13,9 @@ struct boot_module {
 
 /* tls= on the command line; include/tls.h says what each one does. */
 enum tls_scheme {
-	TLS_LINUX,  /* per-CPU data through GS + swapgs; the kernel never touches user FS */
-	TLS_OSV,    /* kernel __thread on FS, switched to the kernel TCB on entry and back on exit */
-	TLS_GS,	    /* kernel thread-locals through GS (per-CPU pointer); FS never switched */
+	TLS_LINUX, /* per-CPU data through GS + swapgs; the kernel never touches user FS */
+	TLS_OSV,   /* kernel __thread on FS, switched to the kernel TCB on entry and back on exit */
+	TLS_GS,	   /* kernel thread-locals through GS (per-CPU pointer); FS never switched */
 	TLS_BROKEN, /* osv without the entry/exit switch: the kernel runs on the app's TCB */
 };
 

@@ -20,9 +20,9 @@
 
 #define FTRACE_RING_MAX_ENTRIES 65536 /* per CPU; the ring uses ftrace_entries= of them */
 #define FTRACE_RING_DEFAULT_ENTRIES 16384
-#define FTRACE_MAX_FUNCS 32	   /* ftrace_graph_funcs / ftrace_notrace_funcs */
-#define FTRACE_RETFUNC_DEPTH 64	   /* shadow stack frames per task */
-#define MCOUNT_INSN_SIZE 5	   /* call __fentry__ */
+#define FTRACE_MAX_FUNCS 32	/* ftrace_graph_funcs / ftrace_notrace_funcs */
+#define FTRACE_RETFUNC_DEPTH 64 /* shadow stack frames per task */
+#define MCOUNT_INSN_SIZE 5	/* call __fentry__ */
 
 /* One record: 32 bytes, fixed layout. */
 struct ftrace_entry {
@@ -31,7 +31,7 @@ struct ftrace_entry {
 	u32 depth;     /* hooked frames below this one on the task's shadow stack */
 	u8 type;       /* FTRACE_TYPE_ENTRY or FTRACE_TYPE_EXIT */
 	u8 cpu;
-	u16 pid; /* the running task's pid (0: idle) */
+	u16 pid;    /* the running task's pid (0: idle) */
 	u64 retval; /* exit: RAX at the return; entry: 0 */
 };
 

@@ -43,13 +43,13 @@ struct kernel_tcb {
 };
 
 /* The kernel's thread-locals (STT_TLS symbols of kernel.elf). */
-extern __thread struct task *tls_current;	    /* the thread owning the block */
-extern __thread unsigned long tls_syscall_count;    /* syscalls this thread made */
-extern __thread unsigned long tls_last_syscall_nr;  /* its latest syscall number */
-extern __thread unsigned long tls_irq_count;	    /* interrupts taken while it ran */
-extern __thread unsigned long tls_exception_count;  /* exceptions it took */
-extern __thread unsigned long tls_kthread_ticks;    /* kernel threads: rounds of work done */
-extern __thread unsigned long tls_magic;	    /* .tdata: KERNEL_TLS_MAGIC in every block */
+extern __thread struct task *tls_current;	   /* the thread owning the block */
+extern __thread unsigned long tls_syscall_count;   /* syscalls this thread made */
+extern __thread unsigned long tls_last_syscall_nr; /* its latest syscall number */
+extern __thread unsigned long tls_irq_count;	   /* interrupts taken while it ran */
+extern __thread unsigned long tls_exception_count; /* exceptions it took */
+extern __thread unsigned long tls_kthread_ticks;   /* kernel threads: rounds of work done */
+extern __thread unsigned long tls_magic;	   /* .tdata: KERNEL_TLS_MAGIC in every block */
 #define TLS_SYSCALL_HISTORY 8
 /* the thread's last syscall numbers, slot tls_syscall_count % 8 (a debugging aid) */
 extern __thread unsigned long tls_syscall_history[TLS_SYSCALL_HISTORY];
@@ -78,7 +78,7 @@ static __always_inline unsigned long kernel_tls_tp_nofs(void)
 #define tls_tpoff(var)                                                                             \
 	({                                                                                         \
 		long off_;                                                                         \
-		__asm__("movq $" #var "@tpoff, %0" : "=r"(off_));                                 \
+		__asm__("movq $" #var "@tpoff, %0" : "=r"(off_));                                  \
 		off_;                                                                              \
 	})
 
@@ -119,7 +119,8 @@ static __always_inline unsigned long kernel_tls_tp_nofs(void)
 			(arr)[i] = (val);                                                          \
 			barrier();                                                                 \
 		} else {                                                                           \
-			((__typeof__(&(arr)[0]))(kernel_tls_tp_nofs() + tls_tpoff(arr)))[i] = (val);    \
+			((__typeof__(&(arr)[0]))(kernel_tls_tp_nofs() + tls_tpoff(arr)))[i] =      \
+				(val);                                                             \
 		}                                                                                  \
 	} while (0)
 

@@ -220,9 +220,10 @@ void gtlog_context_switch(const struct task *prev, const struct task *next)
 	gt_u64(&l, "from_pid", prev->pid);
 	gt_u64(&l, "from_tid", prev->pid);
 	gt_str(&l, "from_comm", prev->comm);
-	gt_str(&l, "from_state", prev->state == TASK_RUNNING    ? "running"
-				 : prev->state == TASK_SLEEPING ? "sleeping"
-								: "exited");
+	gt_str(&l, "from_state",
+	       prev->state == TASK_RUNNING    ? "running"
+	       : prev->state == TASK_SLEEPING ? "sleeping"
+					      : "exited");
 	gt_u64(&l, "to_pid", next->pid);
 	gt_u64(&l, "to_tid", next->pid);
 	gt_str(&l, "to_comm", next->comm);

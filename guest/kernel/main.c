@@ -94,7 +94,8 @@ static void parse_option(const char *key, const char *value)
 		if (parse_u64(value, &n))
 			ftrace_max_depth = (int)n;
 	} else if (!strcmp(key, "ftrace_entries")) {
-		if (parse_u64(value, &n) && n >= 64 && n <= FTRACE_RING_MAX_ENTRIES && !(n & (n - 1)))
+		if (parse_u64(value, &n) && n >= 64 && n <= FTRACE_RING_MAX_ENTRIES &&
+		    !(n & (n - 1)))
 			boot_params.ftrace_entries = n;
 	} else if (!strcmp(key, "gtlog")) {
 		boot_params.gtlog = strcmp(value, "0") != 0;
@@ -196,8 +197,7 @@ void __noreturn kernel_main(u32 magic, u32 mbi_phys)
 	ftrace_init();
 	if (boot_params.verbose)
 		printk("kernel: %lu MiB free, TSC %lu kHz, %d program(s), tls=%s sched=%s\n",
-		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules,
-		       tls_scheme_names[tls_scheme],
+		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules, tls_scheme_names[tls_scheme],
 		       boot_params.sched_parallel ? "parallel" : "sequential");
 	if (boot_params.kfault) { /* tests the panic path: a ring-0 page fault */
 		volatile int *bad = (volatile int *)0x10;
