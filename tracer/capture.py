@@ -211,6 +211,8 @@ def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:
     return CauseFinder.build(image, plan.entry, stubs)
 
 
+LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after them is recorded
+
 # Events the timer alone produces: a guest spinning in user space still takes interrupts (and
 # their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
 CLOCK_DRIVEN = frozenset({EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE,
@@ -278,6 +280,8 @@ class _Capture:
         # Activity is an event recorded, not a hit: a program spinning in user space still
         # takes timer interrupts, and their returns to user are hits that record nothing.
         self.stats.records += 1
+        if self.done_reason in LIMITS or (self.done_reason or "").startswith("until"):
+            return  # the capture ended at the hit that met its limit; later ones are not in it
         if isinstance(item, ProbeHit):
             self.stats.hits += 1
             for event in self.builder.feed(item):
@@ -359,6 +363,8 @@ class _Capture:
         if code < 0:
             raise QemuDied(f"QEMU was killed by {_signal_name(-code)}")
         self.qemu_exit = code
+        if self.done_reason is not None:  # the limit was met first, in the hits just drained
+            return
         if session.qemu.triple_faulted():
             self.done_reason = "triple-fault"
         else:
@@ -494,6 +500,17 @@ def signals_stop(stop: StopRequest) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _root_cause(session: TargetSession | None, exc: TargetError) -> str:
+    """What to blame: a command failed because QEMU or gdb was killed under it, say so."""
+    message = str(exc) or type(exc).__name__
+    if session is None or isinstance(exc, QemuDied | GdbDied):
+        return message
+    code = session.qemu.returncode
+    if code is not None and code < 0 and not session.qemu.ended_by_close:
+        return f"QEMU was killed by {_signal_name(-code)} ({message})"
+    return message
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -561,7 +578,7 @@ def capture(
                     run.fail(run.done_reason, run.done_reason)
                 end = run.finish(session)
         except TargetError as exc:
-            run.fail(str(exc) or type(exc).__name__, "error")
+            run.fail(_root_cause(session, exc), "error")
         except Terminated:
             run.fail("terminated", "terminated")
         except KeyboardInterrupt:

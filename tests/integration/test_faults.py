@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from capture_support import build_guest
 from test_faults_support import (
     FOREVER,
@@ -30,6 +29,7 @@ from test_faults_support import (
     start_tracer,
     wait_for,
 )
+
 from tracer.events import Gap, SyscallEntry
 
 pytestmark = pytest.mark.qemu

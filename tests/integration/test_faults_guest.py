@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from capture_support import build_guest
 from test_faults_support import (
     BOOT_IMAGE,
@@ -22,6 +21,7 @@ from test_faults_support import (
     read_all,
     run_tracer,
 )
+
 from tracer.events import Note, SyscallEntry
 
 pytestmark = pytest.mark.qemu

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from capture_support import build_guest
 from test_faults_support import USER, cmdline, tracer_env
+
 from tracer.api import Session
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tracer"

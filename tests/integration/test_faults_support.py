@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from capture_support import BOOT_IMAGE, KERNEL, REPO, USER
+
 from tracer.events import Event
 from tracer.store import TraceFileError, TraceReader
 

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from capture_support import build_guest
 from test_faults_support import (
     USER,
@@ -25,6 +24,7 @@ from test_faults_support import (
     wait_for,
     write_script,
 )
+
 from tracer.events import Gap, ProcessEvent, SyscallEntry
 
 pytestmark = pytest.mark.qemu

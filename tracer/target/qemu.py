@@ -142,6 +142,7 @@ class QemuMachine:
         os.chmod(directory, 0o700)
         self.files = QemuFiles(directory)
         self._proc: subprocess.Popen[bytes] | None = None
+        self.ended_by_close = False  # True when close() had to end it (not a crash or kill)
 
     @property
     def pid(self) -> int | None:
@@ -214,6 +215,7 @@ class QemuMachine:
         """End QEMU (terminate, then kill) and remove the private directory. Never raises."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
+            self.ended_by_close = True
             proc.terminate()
             try:
                 proc.wait(timeout=2.0)
