@@ -57,9 +57,19 @@ def test_clean_linux_style_trace_has_no_findings() -> None:
 
 def test_kernel_on_app_tcb_is_found_where_the_kernel_uses_fs() -> None:
     events = _prelude() + [_entry(6, APP), _exit(7, APP)]
-    findings = run_checks(events, KernelFacts(uses_fs=True, fs_functions=frozenset({"f"})))
+    findings = run_checks(events, KernelFacts(uses_fs=True, fs_functions=frozenset({"f"}),
+                                               uses_fs_always=True))
     assert [f.rule for f in findings] == ["kernel-on-app-tcb"]
     assert findings[0].seq == 6 and "app-tcb[tls:1]" in findings[0].message
+
+
+def test_kernel_that_never_loads_a_kernel_tcb_does_not_use_fs() -> None:
+    events = _prelude() + [_entry(6, APP), _exit(7, APP)]
+    assert run_checks(events, KernelFacts(uses_fs=True)) == []
+    with_ktcb = [SegBaseChange(0, 0, 0, 0, "fs", 0, KTCB, SegCause.CONTEXT_SWITCH, 0),
+                 SegBaseChange(0, 0, 0, 0, "fs", KTCB, 0, SegCause.CONTEXT_SWITCH, 0)]
+    findings = run_checks(with_ktcb + events, KernelFacts(uses_fs=True))
+    assert [f.seq for f in findings] == [6]
 
 
 def test_osv_style_switch_to_kernel_tcb_is_clean() -> None:

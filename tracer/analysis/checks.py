@@ -53,11 +53,14 @@ class KernelFacts:
     `uses_fs`: kernel code reads thread-locals through FS (it has TLS symbols or %fs: accesses).
     `fs_functions`: functions with %fs:-relative accesses, to name the first one reached.
     `gdt`: the GDT's bytes as read from the guest, when the capture could read them.
+    `uses_fs_always`: skip the runtime evidence (a kernel TCB seen in FS) that the code that
+    touches %fs: is the code that runs; a kernel built for several schemes needs it.
     """
 
     uses_fs: bool = False
     fs_functions: frozenset[str] = frozenset()
     gdt: bytes | None = None
+    uses_fs_always: bool = False
 
 
 def canonical(addr: int) -> bool:
@@ -92,6 +95,17 @@ class Checker:
             self.owners.learn(event)
             self._track(event)
 
+    def _kernel_uses_fs(self) -> bool:
+        """A kernel with %fs: accesses uses FS for its own thread-locals when it runs on a
+        kernel TCB at all: once FS has held a kernel-half address, or from the start when
+        the facts say so without that evidence (facts.uses_fs_always)."""
+        if not self.facts.uses_fs:
+            return False
+        if self.facts.uses_fs_always:
+            return True
+        return any(owner_kind(label) == OwnerKind.KERNEL_TCB
+                   for label in self.owners.labels.values())
+
     def _track(self, event: Event) -> None:
         if isinstance(event, SyscallEntry | SyscallExit):
             self.state.bases[event.cpu] = event.bases
@@ -121,7 +135,7 @@ class Checker:
     def _kernel_side(self, event: Event, bases: SegBases, where: str,
                      gs: bool = True) -> Iterator[Finding]:
         fs_owner = self.owners.owner(bases.fs_base, "fs")
-        if self.facts.uses_fs and owner_kind(fs_owner) == OwnerKind.APP_TCB:
+        if self._kernel_uses_fs() and owner_kind(fs_owner) == OwnerKind.APP_TCB:
             target = ""
             if isinstance(event, SyscallEntry) and self.symbolize:
                 target = _first_fs_user(event, self.facts, self.symbolize)

@@ -23,6 +23,15 @@ class _PathCalls:
     exit_returns: frozenset[int]
     entry_cause: SegCause
     exit_cause: SegCause
+    entry_swapgs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Why a base was written, and (for an entry-side write) the swapgs already run."""
+
+    cause: SegCause
+    entry_swapgs: tuple[int, ...] = ()
 
 
 def _path_calls(path: EntryPath, entry_cause: SegCause, exit_cause: SegCause) -> _PathCalls:
@@ -36,7 +45,8 @@ def _path_calls(path: EntryPath, entry_cause: SegCause, exit_cause: SegCause) ->
             entry.add(ret)
         else:
             exit_.add(ret)
-    return _PathCalls(frozenset(entry), frozenset(exit_), entry_cause, exit_cause)
+    return _PathCalls(frozenset(entry), frozenset(exit_), entry_cause, exit_cause,
+                      tuple(path.entry_swapgs))
 
 
 @dataclass
@@ -65,15 +75,27 @@ class CauseFinder:
                     finder.switch_ranges.append((sym.addr, sym.addr + max(sym.size, 1)))
         return finder
 
-    def cause(self, callers: Sequence[int], in_arch_prctl: bool,
-              default: SegCause) -> SegCause:
-        for pc in callers:
+    def attribute(self, callers: Sequence[int], stack: Sequence[int], in_arch_prctl: bool,
+                  default: SegCause) -> Attribution:
+        """Return addresses from gdb's unwinder first, then words on the stack (asm stubs have
+        no CFI, so the unwinder stops at them; their return addresses are still there)."""
+        for pc in [*callers, *stack]:
             for path in self.paths:
                 if pc in path.entry_returns:
-                    return path.entry_cause
+                    return Attribution(path.entry_cause, path.entry_swapgs)
                 if pc in path.exit_returns:
-                    return path.exit_cause
-        for pc in callers:
+                    return Attribution(path.exit_cause)
             if any(lo <= pc < hi for lo, hi in self.switch_ranges):
-                return SegCause.CONTEXT_SWITCH
-        return SegCause.ARCH_PRCTL if in_arch_prctl else default
+                return Attribution(SegCause.CONTEXT_SWITCH)
+        return Attribution(SegCause.ARCH_PRCTL if in_arch_prctl else default)
+
+    def cause(self, callers: Sequence[int], in_arch_prctl: bool,
+              default: SegCause) -> SegCause:
+        return self.attribute(callers, (), in_arch_prctl, default).cause
+
+
+def stack_words(hex_data: str | None) -> list[int]:
+    if not hex_data:
+        return []
+    data = bytes.fromhex(hex_data)
+    return [int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data) - 7, 8)]

@@ -31,7 +31,7 @@ from tracer.events import (
     SyscallExit,
     TlsSnapshot,
 )
-from tracer.probes.attribution import CauseFinder
+from tracer.probes.attribution import Attribution, CauseFinder, stack_words
 from tracer.probes.identity import Identity
 from tracer.probes.interrupts import vector_name
 from tracer.probes.plan import Mode, ProbePlan
@@ -83,6 +83,7 @@ class EventBuilder:
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
+        self.swapped_early: dict[int, bool] = {}
         self.call_stacks: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
         self.ring_overruns = 0
         self.tsc_khz: int | None = None
@@ -134,6 +135,14 @@ class EventBuilder:
                           SegCause.SWAPGS, pc, inferred, out)
         self.bases[hit.cpu] = after
         return after
+
+    def _entry_swaps(self, hit: ProbeHit, observed: SegBases, sites: Sequence[int],
+                     out: list[Event]) -> None:
+        """At an entry path's own stop: its swapgs, unless a write on the way in rebuilt it."""
+        if self.swapped_early.pop(hit.cpu, False):
+            self._reconcile(hit, observed, out)
+        else:
+            self._inferred_swaps(hit, observed, sites, out)
 
     def _inferred_swaps(self, hit: ProbeHit, observed: SegBases, sites: Sequence[int],
                         out: list[Event]) -> None:
@@ -205,7 +214,7 @@ class EventBuilder:
     def _on_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         pid = self._pid(hit)
         sites = self.plan.entry.entry_swapgs if self.plan.entry is not None else []
-        self._inferred_swaps(hit, observed, sites, out)
+        self._entry_swaps(hit, observed, sites, out)
         regs, values = self._regs(hit)
         cpu_regs = hit.fields.get("cpu_regs", {})
         nr = values.get("orig_ax", cpu_regs.get("rax", 0))
@@ -254,7 +263,7 @@ class EventBuilder:
             self._user_thread(hit, out)
         stub = self.plan.interrupt_stubs.get(hit.pc)
         sites = stub.path.entry_swapgs if (stub is not None and from_ring == 3) else ()
-        self._inferred_swaps(hit, observed, sites, out)
+        self._entry_swaps(hit, observed, sites, out)
         vector = hit.fields.get("vector")
         has_code = bool(hit.fields.get("has_error_code"))
         out.append(Interrupt(
@@ -290,13 +299,29 @@ class EventBuilder:
         out.append(ContextSwitch(self._seq(), self._time(hit), hit.cpu, prev_pid, next_pid,
                                  self.ids.name(prev_pid), self.ids.name(next_pid), hit.pc))
 
-    def _cause(self, hit: ProbeHit, default: SegCause) -> SegCause:
+    def _attribute(self, hit: ProbeHit, default: SegCause) -> Attribution:
         inflight = self.inflight.get(hit.cr3)
         in_arch_prctl = inflight is not None and inflight.nr == NR_ARCH_PRCTL
-        return self.causes.cause(hit.fields.get("callers") or (), in_arch_prctl, default)
+        return self.causes.attribute(hit.fields.get("callers") or (),
+                                     stack_words(hit.fields.get("stack")), in_arch_prctl,
+                                     default)
+
+    def _arrive(self, hit: ProbeHit, observed: SegBases, attribution: Attribution,
+                out: list[Event]) -> None:
+        """Bring the state up to this stop. A write on an entry path's way in comes after
+        that path's swapgs (when it came from user mode: GS and KGS are then swapped from the
+        last state); rebuild it here, and not again at the path's own stop."""
+        last = self.bases.get(hit.cpu)
+        if (attribution.entry_swapgs and last is not None and self.plan.mode is Mode.DEFAULT
+                and swapped(last) == observed and last != observed):
+            self._inferred_swaps(hit, observed, attribution.entry_swapgs, out)
+            self.swapped_early[hit.cpu] = True
+        else:
+            self._reconcile(hit, observed, out)
 
     def _on_wrmsr(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._reconcile(hit, observed, out)
+        attribution = self._attribute(hit, SegCause.WRMSR)
+        self._arrive(hit, observed, attribution, out)
         msr, value = int(hit.fields["msr"]), int(hit.fields["value"])
         which = BASE_MSRS.get(msr)
         old = observed.get(which) if which else self.msr_values.get(msr)
@@ -304,20 +329,20 @@ class EventBuilder:
                             value, hit.pc))
         self.msr_values[msr] = value
         if which is not None:
-            self._base_write(hit, which, observed, value, SegCause.WRMSR, out)
+            self._base_write(hit, which, observed, value, attribution.cause, out)
 
     def _on_wrbase(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._reconcile(hit, observed, out)
+        which: SegReg = "fs" if hit.probe == "wrfsbase" else "gs"
+        default = SegCause.WRFSBASE if which == "fs" else SegCause.WRGSBASE
+        attribution = self._attribute(hit, default)
+        self._arrive(hit, observed, attribution, out)
         value = hit.fields.get("value")
         if value is None:
             return
-        which: SegReg = "fs" if hit.probe == "wrfsbase" else "gs"
-        default = SegCause.WRFSBASE if which == "fs" else SegCause.WRGSBASE
-        self._base_write(hit, which, observed, int(value), default, out)
+        self._base_write(hit, which, observed, int(value), attribution.cause, out)
 
     def _base_write(self, hit: ProbeHit, which: SegReg, observed: SegBases, value: int,
-                    default: SegCause, out: list[Event]) -> None:
-        cause = self._cause(hit, default)
+                    cause: SegCause, out: list[Event]) -> None:
         self._base_change(hit, which, observed.get(which), value, cause, hit.pc, False, out)
         self.bases[hit.cpu] = with_base(observed, which, value)
         if which == "fs" and hit.fields.get("tls_block") is not None:

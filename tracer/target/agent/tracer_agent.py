@@ -132,6 +132,7 @@ class Agent:
         self.seq = 0
         self.skip_addr: int | None = None
         self.last_hit: tuple[int, int] | None = None
+        self.last_state: dict | None = None
         self.duplicates = 0
         self.handler_ns = 0
         self.handled = 0
@@ -330,6 +331,14 @@ class Agent:
             pass
         return out
 
+    def stack_words(self, cpu: Cpu, size: int = 1024) -> str | None:
+        """The top of the stack, where return addresses into asm stubs (no CFI) can be found."""
+        rsp = cpu.reg("rsp")
+        data = cpu.read(rsp, size)
+        if data is None and rsp % PAGE:  # the stack may end at a page with a hole above it
+            data = cpu.read(rsp, PAGE - rsp % PAGE)
+        return None if data is None else data.hex()
+
     def tls_block(self, cpu: Cpu, base: int) -> str | None:
         """The bytes below a TCB (where local-exec TLS lives) and its first word."""
         size = self.tls_span
@@ -346,6 +355,7 @@ class Agent:
         extra = {}
         if msr in BASE_MSRS:
             extra["callers"] = self.callers()
+            extra["stack"] = self.stack_words(cpu)
             if msr == MSR_FS_BASE:
                 extra["tls_block"] = self.tls_block(cpu, value)
         self.emit("wrmsr", pc, cpu, msr=msr, value=value, **extra)
@@ -380,7 +390,7 @@ class Agent:
     def on_wrbase(self, probe: dict, cpu: Cpu) -> bool:
         source = probe.get("source")
         value = cpu.reg(source) if source else None
-        extra = {"callers": self.callers()}
+        extra = {"callers": self.callers(), "stack": self.stack_words(cpu)}
         if probe["kind"] == "wrfsbase" and value:
             extra["tls_block"] = self.tls_block(cpu, value)
         self.emit(probe["kind"], cpu.reg("rip"), cpu, value=value, **extra)
@@ -393,7 +403,7 @@ class Agent:
 
 MSR_FS_BASE = 0xC0000100
 BASE_MSRS = {0xC0000100, 0xC0000101, 0xC0000102}
-REPORTED_TWICE = {"syscall_exit", "swapgs", "interrupt_entry"}
+DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")  # not eflags: RF moves
 
 HANDLERS = {
     "syscall_entry": Agent.on_syscall_entry,
@@ -423,11 +433,14 @@ class Probe(gdb.Breakpoint):
             agent.skip_addr = None
             return False
         where = (gdb.selected_thread().num, self.probe["addr"])
-        if where == agent.last_hit and self.probe["kind"] in REPORTED_TWICE:
-            # gdb's step over a breakpoint on a ring-crossing instruction is now and then
-            # reported as a second hit; a return to user cannot happen twice in a row.
+        # gdb's step over a breakpoint is now and then reported as a second hit at the same
+        # place with nothing changed (seen under TCG with a timer interrupt pending); a real
+        # second pass through the same place differs in some register.
+        state = Cpu().regs(DUPLICATE_CHECK)
+        if where == agent.last_hit and state == agent.last_state:
             agent.duplicates += 1
             return False
+        agent.last_state = state
         agent.last_hit = where
         started = time.perf_counter_ns()
         try:
