@@ -19,6 +19,7 @@ os.environ.pop("NO_COLOR", None)  # NO_COLOR changes every snapshot
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RECORDED = FIXTURES / "hello-tls.db"
+BROKEN = FIXTURES / "tls-broken.db"
 KERNEL = FIXTURES / "kernel.elf"
 
 

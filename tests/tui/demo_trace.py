@@ -26,14 +26,14 @@ from tracer.events import (
 )
 
 KERNEL = "guest/build/kernel.elf"
-DO_SYSCALL_64 = 0xFFFF_FFFF_8010_E300
+DO_SYSCALL_64 = 0xFFFF_FFFF_8011_1950
 NAMES = {1: "hello-glibc", 2: "tls-musl"}
-PERCPU = 0xFFFF_FFFF_8011_70C0
+PERCPU = 0xFFFF_FFFF_8011_B0C0
 TCB = {1: 0x4C_8380, 2: 0x4D_1000}
-ENTRY_PC = 0xFFFF_FFFF_8010_6063  # the call to do_syscall_64 in the fixture kernel
-EXIT_PC = 0xFFFF_FFFF_8010_60EE  # its sysretq
+ENTRY_PC = 0xFFFF_FFFF_8010_607F  # the call to do_syscall_64 in fixtures/kernel.elf
+EXIT_PC = 0xFFFF_FFFF_8010_6123  # its sysretq
 SWAPGS_IN_PC = 0xFFFF_FFFF_8010_6020
-SWAPGS_OUT_PC = 0xFFFF_FFFF_8010_60EB
+SWAPGS_OUT_PC = 0xFFFF_FFFF_8010_6120
 WRMSR_PC = 0xFFFF_FFFF_8010_7F60
 SWITCH_PC = 0xFFFF_FFFF_8010_8000
 PF_PC = 0xFFFF_FFFF_8010_6200
@@ -95,6 +95,7 @@ def _syscall(
     entry_bases = SegBases(fs, PERCPU, 0)
     events: list[Event] = [
         SegBaseChange(*clock(), cpu, pid, "gs", 0, PERCPU, SegCause.SWAPGS, SWAPGS_IN_PC, True),
+        SegBaseChange(*clock(0), cpu, pid, "kgs", PERCPU, 0, SegCause.SWAPGS, SWAPGS_IN_PC, True),
     ]
     entry = SyscallEntry(
         *clock(),
@@ -129,7 +130,13 @@ def _syscall(
             if leaf:
                 events.append(FuncExit(*clock(10), cpu, pid, addr, depth, guest + 15_000, 14))
         events.append(FuncExit(*clock(10), cpu, pid, DO_SYSCALL_64, 0, guest + 150_000, 14))
-    exit_bases = SegBases(fs, PERCPU, 0)
+    events.append(
+        SegBaseChange(*clock(), cpu, pid, "gs", PERCPU, 0, SegCause.SWAPGS, SWAPGS_OUT_PC, True)
+    )
+    events.append(
+        SegBaseChange(*clock(0), cpu, pid, "kgs", 0, PERCPU, SegCause.SWAPGS, SWAPGS_OUT_PC, True)
+    )
+    exit_bases = SegBases(fs, 0, PERCPU)  # the stop is at sysretq, after the exit swapgs
     events.append(
         SyscallExit(
             *clock(4000),
@@ -147,9 +154,6 @@ def _syscall(
             EXIT_PC,
             exit_memory,
         )
-    )
-    events.append(
-        SegBaseChange(*clock(), cpu, pid, "gs", PERCPU, 0, SegCause.SWAPGS, SWAPGS_OUT_PC, True)
     )
     return events
 
@@ -192,7 +196,7 @@ def demo_events() -> Iterator[Event]:
                 2,
                 TCB[2],
                 TCB[2],
-                "app TCB of pid 2",
+                "app-tcb[tls-musl:2]",
                 (("tls_init", 42), ("tls_zero", 0), ("tls_text", None)),
             )
         if first:

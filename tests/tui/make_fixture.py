@@ -1,14 +1,14 @@
-"""Record the TUI's test trace: `python -m tests.tui.make_fixture` (boots the guest; needs QEMU).
+"""Record the TUI's test traces: `python -m tests.tui.make_fixture` (boots the guest; needs QEMU).
 
-Captures hello-musl then tls-musl on the built-in guest, and stores beside the trace the kernel
-and the programs it ran, the trace's meta naming them relative to the trace file, so the
-fixture shows the same thing on any machine. Kept under 1 MB by `--max-events`.
+hello-tls.db: hello-musl then tls-musl on the built-in guest (TLS scheme `linux`, clean).
+tls-broken.db: tls-musl with `tls=broken`, where the kernel runs on the app's TCB (violations).
+Beside them: the kernel and the programs they ran, the meta naming them relative to the trace
+file, so the fixtures show the same thing on any machine. Each is kept under 1 MB.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from tracer.store import TraceReader, TraceWriter
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRACE = FIXTURES / "hello-tls.db"
+BROKEN = FIXTURES / "tls-broken.db"
 PROGRAMS = ("hello-musl", "tls-musl")
 MAX_EVENTS = 1400
 _WRITER_META = {
@@ -33,27 +34,35 @@ _WRITER_META = {
 }
 
 
-def record(out: Path = TRACE) -> Path:
+def record(out: Path, programs: tuple[str, ...], cmdline: str = "") -> Path:
     FIXTURES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.db"
         argv = ["capture", "-q", "-o", str(raw), "--max-events", str(MAX_EVENTS)]
-        for name in PROGRAMS:
+        if cmdline:
+            argv += ["--cmdline", cmdline]
+        for name in programs:
             argv += ["--program", str(builtin_program(name))]
-        if tracer_main(argv) != 0:
+        tracer_main(argv)  # a broken guest exits non-zero: the trace is what counts
+        if not raw.exists():
             raise SystemExit("capture failed")
         with TraceReader.open(raw) as reader:
             meta = {k: v for k, v in reader.meta.items() if k not in _WRITER_META}
             meta["kernel"] = "kernel.elf"
-            meta["programs"] = " ".join(PROGRAMS)
+            meta["programs"] = " ".join(programs)
             with TraceWriter(out, meta, overwrite=True) as writer:
                 for event in reader.events():
                     writer.append(event)
     shutil.copyfile(BUILTIN_KERNEL, FIXTURES / "kernel.elf")
-    for name in PROGRAMS:
+    for name in programs:
         shutil.copyfile(builtin_program(name), FIXTURES / name)
     return out
 
 
+def record_all() -> list[Path]:
+    return [record(TRACE, PROGRAMS), record(BROKEN, ("tls-musl",), "tls=broken")]
+
+
 if __name__ == "__main__":
-    print(record(Path(sys.argv[1]) if len(sys.argv) > 1 else TRACE))
+    for path in record_all():
+        print(path, path.stat().st_size, "bytes")

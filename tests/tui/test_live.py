@@ -24,9 +24,14 @@ class FakeResult:
     console: str
 
 
+@dataclass
+class FakeOptions:
+    until_event: Any = None
+
+
 class FakeCapture:
     """Sends the demo trace's events one by one from the worker thread, like `capture()`:
-    a KeyboardInterrupt raised by a callback ends it as Ctrl-C would."""
+    it ends at the first event `until_event` accepts, or when `stop` is requested."""
 
     def __init__(self, pause_after: int | None = None, delay: float = 0.0) -> None:
         self.pause_after = pause_after  # hold here until released (a guest that idles)
@@ -34,24 +39,25 @@ class FakeCapture:
         self.delay = delay
         self.threads: set[str] = set()
 
-    def __call__(self, options: Any, on_event: Any, progress: Any) -> FakeResult:
+    def __call__(self, options: Any, on_event: Any, progress: Any, stop: Any) -> FakeResult:
         self.threads.add(threading.current_thread().name)
-        try:
-            for count, event in enumerate(demo_events()):
-                if count == self.pause_after:
-                    while not self.release.wait(0.02):
-                        progress({"idle": True})
-                on_event(event)
-                time.sleep(self.delay)
-            progress({"done": True})
-        except KeyboardInterrupt:
-            return FakeResult("interrupted", "interrupted", "")
+        for count, event in enumerate(demo_events()):
+            if count == self.pause_after:
+                while not self.release.wait(0.02) and not stop.requested:
+                    progress({"idle": True})
+            if stop.requested:
+                return FakeResult(stop.reason, None, "")
+            on_event(event)
+            if options.until_event is not None and options.until_event(event):
+                return FakeResult("until", None, "")
+            time.sleep(self.delay)
+        progress({"done": True})
         return FakeResult("guest-exit", None, "Hello, world!\ntls: ok\n")
 
 
 def live_app(fake: FakeCapture) -> tuple[TracerApp, LiveScreen]:
     trace = OpenTrace(MemoryTrace(meta=demo_meta(str(KERNEL))), "live.db", live=True)
-    screen = LiveScreen(trace, options=None, run_capture=fake)
+    screen = LiveScreen(trace, options=FakeOptions(), run_capture=fake)
     return TracerApp(trace, screen), screen
 
 

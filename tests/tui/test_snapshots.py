@@ -12,19 +12,21 @@ import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
-from tests.tui.conftest import RECORDED  # noqa: E402
+from tests.tui.conftest import BROKEN, RECORDED  # noqa: E402
 from tracer.store import TraceReader  # noqa: E402
 from tracer.tui.app import TracerApp  # noqa: E402
 from tracer.tui.open_trace import OpenTrace  # noqa: E402
 
 SMALL = (80, 24)
 LARGE = (160, 48)
-SET_FS_TLS_MUSL = 64  # arch_prctl(ARCH_SET_FS) of tls-musl in the recorded trace
-WRITEV_EXIT = 45  # writev(1, ..., 2) = 14 of hello-musl
+SET_FS_TLS_MUSL = 68  # arch_prctl(ARCH_SET_FS) of tls-musl in the recorded trace
+SET_FS_TLS_MUSL_EXIT = 74
+WRITEV_EXIT = 47  # writev(1, ..., 2) = 14 of hello-musl
+FIRST_VIOLATION = 44  # in tls-broken.db: the kernel entered with FS on the app's TCB
 
 
-def recorded_app() -> TracerApp:
-    return TracerApp(OpenTrace(TraceReader.open(RECORDED), RECORDED))
+def recorded_app(path: Path = RECORDED) -> TracerApp:
+    return TracerApp(OpenTrace(TraceReader.open(path), path))
 
 
 def demo_app(path: Path) -> TracerApp:
@@ -53,7 +55,7 @@ def at(seq: int, *keys: str):  # type: ignore[no-untyped-def]
 PANES = {
     "cpu": (SET_FS_TLS_MUSL, "1"),
     "ptregs": (WRITEV_EXIT, "2"),
-    "tls": (SET_FS_TLS_MUSL + 3, "3"),
+    "tls": (SET_FS_TLS_MUSL_EXIT, "3"),
     "entry": (SET_FS_TLS_MUSL, "4"),
     "console": (SET_FS_TLS_MUSL, "5"),
 }
@@ -67,7 +69,7 @@ def test_recorded_trace_panes(snap_compare, pane: str, size: tuple[int, int]) ->
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
-@pytest.mark.parametrize("pane, seq, key", [("findings", 52, "6"), ("graph", 35, "7")])
+@pytest.mark.parametrize("pane, seq, key", [("findings", 66, "6"), ("graph", 44, "7")])
 def test_demo_trace_panes(
     snap_compare,
     demo_file,
@@ -77,6 +79,13 @@ def test_demo_trace_panes(
     size: tuple[int, int],
 ) -> None:
     assert snap_compare(demo_app(demo_file), terminal_size=size, run_before=at(seq, key))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("key", ["1", "6"], ids=["cpu", "findings"])
+def test_broken_tls_trace(snap_compare, key: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    app = recorded_app(BROKEN)
+    assert snap_compare(app, terminal_size=size, run_before=at(FIRST_VIOLATION, key))
 
 
 def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]

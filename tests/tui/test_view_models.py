@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.demo_trace import PERCPU, TCB, demo_events
+from tests.tui.demo_trace import ENTRY_PC, PERCPU, TCB, demo_events
 from tracer.events import (
     EventKind,
     Gap,
@@ -18,7 +18,6 @@ from tracer.events import (
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.view_models.cpu import cpu_rows
 from tracer.tui.view_models.filters import FilterError, TextMatcher, ViewFilter, parse_filter
-from tracer.tui.view_models.graph import duration_column, graph_lines
 from tracer.tui.view_models.moment import FMASK, LSTAR, build_moments, changed
 from tracer.tui.view_models.ptregs import build_ptregs_view, find_syscall
 from tracer.tui.view_models.rows import is_flagged, summarize, timeline_row
@@ -31,7 +30,7 @@ EVENTS = list(demo_events())
 
 def index_of_all() -> TraceIndex:
     index = TraceIndex()
-    index.feed(EVENTS)
+    index.feed_live(EVENTS)
     return index
 
 
@@ -42,16 +41,19 @@ def by_seq(seq: int):  # type: ignore[no-untyped-def]
 # The index: names, MSR history, owners.
 
 
-def test_index_learns_names_msrs_and_owners_in_any_order() -> None:
+def test_index_learns_names_and_msrs_in_any_order_and_owners_in_order() -> None:
     index = TraceIndex()
     index.feed(reversed(EVENTS))
     assert index.names == {1: "hello-glibc", 2: "tls-musl"}
     assert index.msr_at(LSTAR, 1_000).value == 0xFFFF_FFFF_8010_6020
     assert index.msr_at(LSTAR, 2) is None  # written at seq 3
-    assert index.owner(PERCPU, 10) == "per-CPU area of CPU 0"
-    assert index.owner(TCB[1], 15) is None  # before the arch_prctl at seq 16
-    assert index.owner(TCB[1], 16) == "app TCB of pid 1 (hello-glibc)"
+    assert index.owner(PERCPU, 10) is None  # owners come from learn_owners only
+    index.learn_owners(EVENTS)
+    assert index.owner(PERCPU, 10) == "percpu[cpu0]"
+    assert index.owner(TCB[1], 18) is None  # before the arch_prctl at seq 19
+    assert index.owner(TCB[1], 19) == "app-tcb[hello-glibc:1]"
     assert index.owner(0, 0) == "zero"
+    assert index.owners_scanned_to == EVENTS[-1].seq
 
 
 def test_msr_values_prefer_the_cpu_asked_for() -> None:
@@ -67,31 +69,19 @@ def test_msr_values_prefer_the_cpu_asked_for() -> None:
     assert index.msr_at(0xC000_0101, 10, cpu=7).value == 0xB  # no value on cpu7: latest
 
 
-def test_a_user_space_gs_write_is_not_a_per_cpu_area() -> None:
+def test_a_user_half_gs_value_is_not_a_per_cpu_area() -> None:
     index = TraceIndex()
-    index.feed([MsrWrite(1, 1, 0, 0, 0xC000_0101, 0, 0x7000, 0x40_1000)])
+    index.learn_owners([MsrWrite(1, 1, 0, 0, 0xC000_0101, 0, 0x7000, 0xFFFF_FFFF_8000_0000)])
     assert index.owner(0x7000, 5) is None
 
 
 def test_an_owner_the_capture_named_wins() -> None:
-    index = TraceIndex()
-    index.feed(
-        [
-            SegBaseChange(
-                1,
-                1,
-                0,
-                3,
-                "fs",
-                0,
-                0x5000,
-                SegCause.CONTEXT_SWITCH,
-                0,
-                new_owner="kernel TCB of thread 3",
-            )
-        ]
+    change = SegBaseChange(
+        1, 1, 0, 3, "fs", 0, 0x5000, SegCause.CONTEXT_SWITCH, 0, new_owner="kernel-tcb[thread 3]"
     )
-    assert index.owner(0x5000, 1) == "kernel TCB of thread 3"
+    index = TraceIndex()
+    index.learn_owners([change])
+    assert index.owner(0x5000, 1) == "kernel-tcb[thread 3]"
 
 
 # Filters and text matching.
@@ -136,19 +126,19 @@ def test_text_matcher() -> None:
 
 def test_rows_summaries_and_styles() -> None:
     index = index_of_all()
-    entry = by_seq(33)  # write(1, "Hello, world!\n", 14)
-    exit_ = by_seq(38)
+    entry = by_seq(42)  # write(1, "Hello, world!\n", 14)
+    exit_ = by_seq(49)
     assert summarize(entry) == ('write(1, "Hello, world!\\n", 14)', "entry")
     assert summarize(exit_, entry) == ('write(1, "Hello, world!\\n", 14) = 14', "exit")
     assert summarize(exit_)[0] == "<... write resumed> = 14"
-    failed = by_seq(30)  # access() = -ENOENT
-    assert summarize(failed, by_seq(29))[1] == "error"
+    failed = by_seq(39)  # access() = -ENOENT
+    assert summarize(failed, by_seq(36))[1] == "error"
     assert "SCE|LME|LMA|NXE" in summarize(by_seq(1))[0]
-    assert summarize(by_seq(20))[0] == "hello-glibc:1 => tls-musl:2"
-    assert "#PF entry from ring 3" in summarize(by_seq(49))[0]
-    assert "cr2=0x4d3000" in summarize(by_seq(49))[0]
-    assert "fs:0 -> itself" in summarize(by_seq(26))[0]
-    assert summarize(by_seq(34), symbolize=lambda a: "do_syscall_64")[0] == "do_syscall_64() {"
+    assert summarize(by_seq(24))[0] == "hello-glibc:1 => tls-musl:2"
+    assert "#PF entry from ring 3" in summarize(by_seq(63))[0]
+    assert "cr2=0x4d3000" in summarize(by_seq(63))[0]
+    assert "fs:0 -> itself" in summarize(by_seq(32))[0]
+    assert summarize(by_seq(43), symbolize=lambda a: "do_syscall_64")[0] == "do_syscall_64() {"
     row = timeline_row(entry, index)
     assert (row.process, row.kind, row.cpu) == ("1:hello-glibc", "entry", "0")
     assert "hello-glibc" in row.text and "write" in row.text
@@ -158,8 +148,8 @@ def test_flagged_events() -> None:
     assert is_flagged(Gap(1, 1, "lost"))
     assert is_flagged(Note(1, 1, "x", "warning"))
     assert not is_flagged(Note(1, 1, "x"))
-    assert is_flagged(by_seq(51))  # a base change of unknown cause
-    assert not is_flagged(by_seq(17))
+    assert is_flagged(by_seq(65))  # a base change of unknown cause
+    assert not is_flagged(by_seq(20))
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -251,38 +241,38 @@ def test_find_by_kind_agrees_with_a_walk(source, view: ViewFilter) -> None:  # t
 
 def test_moment_at_a_syscall_entry(source) -> None:  # type: ignore[no-untyped-def]
     index = index_of_all()
-    now, before = build_moments(source, index, 33)
+    now, before = build_moments(source, index, 42)
     assert now.pid == 1 and now.process == "1:hello-glibc"
-    assert now.ring == 0 and now.rip == 0xFFFF_FFFF_8010_6063
+    assert now.ring == 0 and now.rip == ENTRY_PC
     assert now.cr3 == 0x20_1000
     assert now.bases["fs"].value == TCB[1]
-    assert now.bases["fs"].owner == "app TCB of pid 1 (hello-glibc)"
-    assert now.bases["gs"].owner == "per-CPU area of CPU 0"
+    assert now.bases["fs"].owner == "app-tcb[hello-glibc:1]"
+    assert now.bases["gs"].owner == "percpu[cpu0]"
     assert now.msrs[FMASK].value == 0x4_7700
-    assert before.seq == 32
+    assert before.seq == 41
     assert changed(now, before) == {"rip"}
 
 
 def test_moment_after_a_context_switch_sees_the_other_tls(source) -> None:  # type: ignore[no-untyped-def]
     index = index_of_all()
-    now, _ = build_moments(source, index, 42)  # getpid of pid 2
+    now, _ = build_moments(source, index, 53)  # getpid of pid 2
     assert now.bases["fs"].value == TCB[2]
-    assert now.bases["fs"].owner == "app TCB of pid 2 (tls-musl)"
+    assert now.bases["fs"].owner == "app-tcb[tls-musl:2]"
 
 
 def test_moment_falls_back_to_queries_beyond_its_window(source) -> None:  # type: ignore[no-untyped-def]
     index = index_of_all()
-    near, _ = build_moments(source, index, 36, window=256)
-    far, _ = build_moments(source, index, 36, window=1)
+    near, _ = build_moments(source, index, 45, window=256)
+    far, _ = build_moments(source, index, 45, window=1)
     assert far.bases == near.bases and far.cr3 == near.cr3
 
 
 def test_cpu_rows_mark_changes_and_unknowns(source) -> None:  # type: ignore[no-untyped-def]
     index = index_of_all()
-    now, before = build_moments(source, index, 23)  # arch_prctl's FS change for pid 2
+    now, before = build_moments(source, index, 28)  # arch_prctl's FS change for pid 2
     rows = {row.key: row for row in cpu_rows(now, before, lambda a: "sym")}
     assert rows["fs"].changed and rows["fs"].value == f"{TCB[2]:016x}"
-    assert rows["fs"].detail == "app TCB of pid 2 (tls-musl)"
+    assert rows["fs"].detail == "app-tcb[tls-musl:2]"
     assert rows["msr:0xc0000082"].detail == "sym"
     assert not rows["gs"].changed
     first, _ = build_moments(source, index, 0)
@@ -294,11 +284,11 @@ def test_cpu_rows_mark_changes_and_unknowns(source) -> None:  # type: ignore[no-
 
 
 def test_ptregs_pairs_entry_and_exit_from_either_side(source) -> None:  # type: ignore[no-untyped-def]
-    entry, exit_, context = find_syscall(source, by_seq(33))
-    assert (entry.seq, exit_.seq, context) == (33, 38, "")
-    assert find_syscall(source, by_seq(38))[:2] == (entry, exit_)
-    entry2, exit2, context2 = find_syscall(source, by_seq(35))  # a function event inside write
-    assert (entry2.seq, exit2.seq) == (33, 38) and "in flight" in context2
+    entry, exit_, context = find_syscall(source, by_seq(42))
+    assert (entry.seq, exit_.seq, context) == (42, 49, "")
+    assert find_syscall(source, by_seq(49))[:2] == (entry, exit_)
+    entry2, exit2, context2 = find_syscall(source, by_seq(44))  # a function event inside write
+    assert (entry2.seq, exit2.seq) == (42, 49) and "in flight" in context2
     view = build_ptregs_view(entry, exit_)
     names = [row.name for row in view.rows]
     assert names[:3] == ["orig_ax", "ax", "di"] and set(names) == {n for n, _ in entry.regs}
@@ -308,7 +298,7 @@ def test_ptregs_pairs_entry_and_exit_from_either_side(source) -> None:  # type: 
 
 
 def test_ptregs_of_a_call_that_never_returned(source) -> None:  # type: ignore[no-untyped-def]
-    entry, exit_, _ = find_syscall(source, by_seq(56))  # exit_group
+    entry, exit_, _ = find_syscall(source, by_seq(71))  # exit_group
     view = build_ptregs_view(entry, exit_)
     assert exit_ is None and view.status.startswith("in flight")
     assert all(row.exit is None and not row.changed for row in view.rows)
@@ -319,11 +309,11 @@ def test_ptregs_of_a_call_that_never_returned(source) -> None:  # type: ignore[n
 
 def test_tls_view_without_and_with_a_snapshot(source) -> None:  # type: ignore[no-untyped-def]
     index = index_of_all()
-    now, _ = build_moments(source, index, 33)
+    now, _ = build_moments(source, index, 42)
     view = build_tls_view(now)
     assert view.self_pointer == "not recorded"
-    now2, _ = build_moments(source, index, 42)
-    snapshot = by_seq(26)
+    now2, _ = build_moments(source, index, 53)
+    snapshot = by_seq(32)
     view2 = build_tls_view(now2, snapshot=snapshot)
     assert view2.self_pointer.startswith("yes")
     assert {v.name: v.value for v in view2.program_variables}["tls_init"] == "0x2a (42)"
@@ -331,21 +321,37 @@ def test_tls_view_without_and_with_a_snapshot(source) -> None:  # type: ignore[n
     assert other.self_pointer == "not recorded"
 
 
-# The function graph.
-
-
-def test_graph_lines_in_ftrace_layout() -> None:
-    events = [e for e in EVENTS if 33 <= e.seq <= 38]
-    lines = graph_lines(events, lambda addr: {0xFFFF_FFFF_8010_E300: "do_syscall_64"}.get(addr))
-    texts = [line.text for line in lines]
-    assert texts[0].endswith('/* write(1, "Hello, world!\\n", 14) */')
-    assert texts[1].endswith("|   do_syscall_64() {")
-    assert "0xffffffff8010e340();" in texts[2] and "14.900 us" in texts[2]
-    assert texts[3].endswith("|   }") and "!  150.000 us" in texts[3]  # > 100 us
-    assert duration_column(None).strip() == ""
-    assert duration_column(2_000_000).startswith("#")
-
-
 def test_rare_kinds_are_the_ones_read_at_open() -> None:
     assert EventKind.PROCESS in RARE_KINDS
     assert all(not isinstance(e, SyscallExit) for e in EVENTS if e.kind in RARE_KINDS)
+
+
+# Findings.
+
+
+def test_findings_scan_checks_in_chunks_and_merges_what_the_capture_flagged(source) -> None:  # type: ignore[no-untyped-def]
+    from tracer.analysis.checks import Checker, KernelFacts
+    from tracer.tui.view_models.findings import FindingsScan
+
+    scan = FindingsScan(source, Checker(KernelFacts()))
+    while not scan.step(5):
+        pass
+    assert [(line.seq, line.rule) for line in scan.lines] == [
+        (65, "unknown-base-change"),
+        (66, "gap"),
+        (67, "warning"),
+    ]
+    assert scan.next_after(0, True) == 65 and scan.next_after(65, True) == 66
+    assert scan.next_after(66, False) == 65 and scan.next_after(65, False) is None
+    whole = FindingsScan(source, Checker(KernelFacts()))
+    assert list(whole.steps()) == [] and whole.lines == scan.lines  # one chunk: done at once
+
+
+def test_findings_fed_live_batches() -> None:
+    from tracer.analysis.checks import Checker, KernelFacts
+    from tracer.tui.view_models.findings import FindingsScan
+
+    scan = FindingsScan(MemoryTrace(), Checker(KernelFacts()))
+    scan.feed(EVENTS[:66])
+    scan.feed(EVENTS[66:])
+    assert scan.seqs == [65, 66, 67] and scan.next_seq == EVENTS[-1].seq + 1

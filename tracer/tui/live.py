@@ -3,12 +3,13 @@
 The capture's callbacks run in the worker thread; they only buffer events and post messages
 (about every 50 ms, never per event). The screen's handlers append to the `MemoryTrace` the
 views read, so widgets never touch the capture and the capture never touches a widget.
-Stopping uses what `tracer.capture.capture` offers today: a callback that raises
-KeyboardInterrupt ends the capture the way Ctrl-C does (the trace file is closed properly).
+Stopping uses the capture's own controls: a `StopRequest` ends it now, and its `until_event`
+predicate (asked about every event) ends it at the event a condition the user set accepts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -16,12 +17,13 @@ from typing import Any
 
 from textual.message import Message
 
+from tracer.capture import StopRequest
 from tracer.events import Event
 
 BATCH_SECONDS = 0.05
 
 RunCapture = Callable[..., Any]
-"""`capture(options, on_event=..., progress=...)` or a stand-in with the same shape."""
+"""`capture(options, on_event=..., progress=..., stop=...)` or a stand-in with that shape."""
 
 
 class CaptureFeed:
@@ -51,8 +53,7 @@ class CaptureFeed:
         self.run_capture = run_capture
         self.stop_when: Callable[[Event], bool] | None = None  # set by the UI thread
         self.stop_reason = ""
-        self._stop = threading.Event()
-        self._raised = False
+        self.stop = StopRequest()
         self._buffer: list[Event] = []
         self._lock = threading.Lock()
         self._last_post = time.monotonic()
@@ -60,12 +61,9 @@ class CaptureFeed:
         self.finished = threading.Event()
 
     def request_stop(self, reason: str) -> None:
-        self.stop_reason = reason
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+        if not self.stop.requested:
+            self.stop_reason = reason
+        self.stop.request(reason)
 
     # In the worker thread.
 
@@ -76,9 +74,9 @@ class CaptureFeed:
         if run_capture is None:
             from tracer.capture import capture as run_capture
         try:
-            result = run_capture(self.options, on_event=self._on_event, progress=self._on_progress)
-        except KeyboardInterrupt:
-            error = None  # our own stop, raised before the capture loop could catch it
+            result = run_capture(
+                self._options(), on_event=self._on_event, progress=self._on_progress, stop=self.stop
+            )
         except Exception as exc:  # the UI must hear of any failure, then the app decides
             error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -86,20 +84,30 @@ class CaptureFeed:
             self.post(self.Finished(result, error))
             self.finished.set()
 
+    def _options(self) -> Any:
+        """The options with `until_event` asking the user's condition as well as any given."""
+        given = getattr(self.options, "until_event", None)
+
+        def until(event: Event) -> bool:
+            condition = self.stop_when
+            if condition is not None and condition(event):
+                self.stop_reason = self.stop_reason or f"stopped at #{event.seq}"
+                return True
+            return given is not None and given(event)
+
+        if dataclasses.is_dataclass(self.options):
+            return dataclasses.replace(self.options, until_event=until)
+        return self.options
+
     def _on_event(self, event: Event) -> None:
         with self._lock:
             self._buffer.append(event)
-        condition = self.stop_when
-        if condition is not None and not self._stop.is_set() and condition(event):
-            self.request_stop(f"stopped at #{event.seq}")
         if time.monotonic() - self._last_post >= BATCH_SECONDS:
             self._flush()
-        self._maybe_interrupt()
 
     def _on_progress(self, stats: Any) -> None:
         self._flush()
         self.post(self.Progress(stats))
-        self._maybe_interrupt()
 
     def _flush(self) -> None:
         with self._lock:
@@ -107,13 +115,6 @@ class CaptureFeed:
         self._last_post = time.monotonic()
         if events:
             self.post(self.Batch(events))
-
-    def _maybe_interrupt(self) -> None:
-        # Once only: the capture handles it like Ctrl-C (finish, flush, close the file); a
-        # second one would escape its clean-up.
-        if self._stop.is_set() and not self._raised:
-            self._raised = True
-            raise KeyboardInterrupt
 
 
 def run_live(options: Any) -> Any:

@@ -48,7 +48,7 @@ class OpenTrace:
 
     def add_events(self, events: list[Event]) -> None:
         """Live: events appended to the source; index the ones the scan would have found."""
-        self.index.feed(events)
+        self.index.feed_live(events)
         if events:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
@@ -61,7 +61,7 @@ class OpenTrace:
         seen = 0
         while True:
             chunk = list(self.source.events(self._owner_next_seq, _SCAN_CHUNK, kinds=OWNER_KINDS))
-            self.index.feed(chunk)
+            self.index.learn_owners(chunk)
             seen += len(chunk)
             if chunk:
                 self._owner_next_seq = chunk[-1].seq + 1
@@ -148,6 +148,15 @@ class OpenTrace:
         except ImageError as exc:
             self._entry_error = str(exc)
         return self._entry, self._fields, self._entry_error
+
+    def checker(self) -> Any:
+        """A `tracer.analysis.checks.Checker` with what the kernel image says (as `tracer
+        check` builds it); opens the kernel, so call it off the UI thread."""
+        from tracer.analysis.checks import Checker
+        from tracer.commands.check import kernel_facts
+
+        facts, symbolize = kernel_facts(self.kernel_path, self.meta)
+        return Checker(facts, symbolize)
 
     def program_path(self, name: str) -> Path | None:
         """The program file the trace's meta lists under this process name."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ class Shot:
     moment: Callable[[list[Event]], int | None]  # which seq to select
     keys: tuple[str, ...] = ()  # pressed after selecting (tabs, prompts)
     title: str = ""
+    sibling: str = ""  # another trace beside the given one, if there is such a file
 
 
 def _first(events: list[Event], test: Callable[[Event], bool]) -> int | None:
@@ -38,6 +40,14 @@ def _set_fs(event: Event) -> bool:
 
 def _write_exit(event: Event) -> bool:
     return isinstance(event, SyscallExit) and event.nr in (WRITE, WRITEV) and event.ret > 0
+
+
+def _first_violation(events: list[Event]) -> int | None:
+    # The broken scheme's first syscall entry after arch_prctl(ARCH_SET_FS) runs on the app TCB.
+    set_fs = _first(events, _set_fs)
+    if set_fs is None:
+        return None
+    return _first(events, lambda e: isinstance(e, SyscallEntry) and e.seq > set_fs)
 
 
 def _last_set_fs(events: list[Event]) -> int | None:
@@ -58,6 +68,14 @@ SHOTS = (
         "filtered to two syscalls",
     ),
     Shot("small-80x24", (80, 24), lambda ev: _first(ev, _write_exit), ("1",), "80x24"),
+    Shot(
+        "findings",
+        (120, 36),
+        _first_violation,
+        ("6",),
+        "tls=broken: the kernel on the app's TCB",
+        "tls-broken.db",
+    ),
     Shot("wide-200x50", (200, 50), _last_set_fs, ("2",), "a wide terminal"),
     Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
 )
@@ -93,7 +111,6 @@ async def _shoot(trace_path: Path, kernel: Path | None, shot: Shot, out: Path) -
             await _settle(pilot)
             svg = out / f"{shot.name}.svg"
             app.save_screenshot(str(svg.name), str(out))
-    svg_to_png(svg, svg.with_suffix(".png"))
     return svg
 
 
@@ -103,13 +120,27 @@ async def _settle(pilot: Any) -> None:
     await pilot.pause()
 
 
-def write_screenshots(trace: Path, out: Path, kernel: Path | None = None) -> list[Path]:
-    """Every shot as SVG and PNG in `out`; returns the SVG paths."""
+def write_screenshots(
+    trace: Path, out: Path, kernel: Path | None = None, shots: tuple[Shot, ...] = SHOTS
+) -> list[Path]:
+    """Every shot as SVG, and as PNG when cairosvg is installed; returns the files written."""
+    try:
+        import cairosvg  # noqa: F401
+    except (ImportError, OSError):  # OSError: cairosvg without the cairo library
+        png = False
+        print("cairosvg (and libcairo2) missing: writing SVG only", file=sys.stderr)
+    else:
+        png = True
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for shot in SHOTS:
-        svg = asyncio.run(_shoot(trace, kernel, shot, out))
-        written.extend([svg, svg.with_suffix(".png")])
+    for shot in shots:
+        sibling = trace.with_name(shot.sibling) if shot.sibling else None
+        shot_trace = sibling if sibling is not None and sibling.exists() else trace
+        svg = asyncio.run(_shoot(shot_trace, kernel, shot, out))
+        written.append(svg)
+        if png:
+            svg_to_png(svg, svg.with_suffix(".png"))
+            written.append(svg.with_suffix(".png"))
     return written
 
 

@@ -58,8 +58,8 @@ class LiveScreen(MainScreen):
         self.timeline.grew()
         self.update_bar()
         self.update_position()
-        if any(e.kind.value in ("gap", "note") for e in message.events):
-            self.panes["findings"].reload()
+        if self.findings is not None:
+            self.run_findings()  # check the new events (restarts where the check stopped)
 
     def on_capture_feed_progress(self, message: CaptureFeed.Progress) -> None:
         stats = message.stats

@@ -27,6 +27,7 @@ from tracer.tui.view_models.filters import (
     ViewFilter,
     parse_filter,
 )
+from tracer.tui.view_models.findings import FindingsScan
 from tracer.tui.view_models.rows import is_flagged
 from tracer.tui.view_models.timeline import TimelineRows
 from tracer.tui.widgets.console import ConsolePanel
@@ -70,7 +71,7 @@ class MainScreen(Screen[None]):
             "tls": TlsPanel(trace, id="tls-panel"),
             "entry": EntryPathPanel(trace, id="entry-panel"),
             "console": ConsolePanel(trace.console(), id="console-panel"),
-            "findings": FindingsPanel(trace, id="findings-panel"),
+            "findings": FindingsPanel(id="findings-panel"),
             "graph": GraphPanel(trace, id="graph-panel"),
         }
         self.marks: dict[str, int] = {}
@@ -78,6 +79,7 @@ class MainScreen(Screen[None]):
         self.search: TextMatcher | None = None
         self.selected: Event | None = None
         self.painted_at: float | None = None  # perf_counter of the first frame (bench)
+        self.findings: FindingsScan | None = None
 
     def rows_for(self, view_filter: ViewFilter) -> TimelineRows:
         return TimelineRows(self.trace.source, self.trace.index, view_filter, self.trace.symbolize)
@@ -156,21 +158,68 @@ class MainScreen(Screen[None]):
         self.go_to_seq(message.seq)
         self.timeline.focus()
 
+    def on_graph_panel_jump(self, message: GraphPanel.Jump) -> None:
+        self.go_to_seq(message.seq)
+
+    @work(exclusive=True, group="search")
+    async def on_entry_path_panel_find_pc(self, message: EntryPathPanel.FindPc) -> None:
+        addr = message.addr
+        steps = self.timeline.rows.search(
+            self.timeline.cursor, True, lambda event, row: getattr(event, "pc", None) == addr
+        )
+        found = await self.run_sliced(steps, f"looking for the next stop at {addr:#x}")
+        if found is None:
+            self.say(f"no later event stopped at {addr:#x}")
+        else:
+            self.timeline.cursor = found
+            self.say(f"the next stop at {addr:#x}")
+
     # Background work: the kernel image, the owner index.
 
     @work(thread=True, exclusive=True, group="kernel")
     def load_kernel(self) -> None:
         self.trace.kernel_image()
         self.trace.entry_path()
-        self.app.call_from_thread(self.kernel_ready)
+        checker = self.trace.checker()
+        self.app.call_from_thread(self.kernel_ready, checker)
 
-    def kernel_ready(self) -> None:
+    def kernel_ready(self, checker: Any) -> None:
         self.timeline.rows.reformat()  # function names in func rows
         self.timeline.refresh()
         for key in ("cpu", "tls"):
             self.panes[key].invalidate()
         self.panes["entry"].kernel_ready()
         self.show_active_pane()
+        self.findings = FindingsScan(self.trace.source, checker)
+        self.run_findings()
+
+    @work(exclusive=True, group="findings")
+    async def run_findings(self) -> None:
+        scan = self.findings
+        assert scan is not None
+        last = 0.0
+        progress: list[float] = [0.0]
+
+        def steps() -> Iterator[float]:
+            for fraction in scan.steps():
+                progress[0] = fraction
+                yield fraction
+
+        def on_slice() -> None:
+            nonlocal last
+            if time.perf_counter() - last > 0.25:
+                last = time.perf_counter()
+                self.show_findings(progress[0])
+
+        await self.run_sliced(steps(), "checking", percent=True, on_slice=on_slice)
+        self.show_findings(None)
+
+    def show_findings(self, progress: float | None) -> None:
+        if self.findings is None:
+            return
+        self.panes["findings"].show_scan(self.findings, progress)
+        self.timeline.violations = set(self.findings.seqs)
+        self.timeline.refresh()
 
     @work(exclusive=True, group="owners")
     async def scan_owners(self) -> None:
@@ -249,15 +298,32 @@ class MainScreen(Screen[None]):
     async def action_jump(self, what: str, direction: int) -> None:
         kinds, predicate = JUMP_KINDS[what]
         start = self.timeline.cursor
-        steps = self.timeline.rows.find(start, direction > 0, kinds, predicate)
-        found = await self.run_sliced(
-            steps, f"looking for the {'next' if direction > 0 else 'previous'} {what}"
-        )
+        way = "next" if direction > 0 else "previous"
+        checked = what == "flagged" and self.findings is not None and self.findings.done
+        found = None
+        if not checked:  # the checker has not seen it all: look for what the capture flagged
+            steps = self.timeline.rows.find(start, direction > 0, kinds, predicate)
+            found = await self.run_sliced(steps, f"looking for the {way} {what}")
+        if what == "flagged":
+            found = self._nearer_finding(found, direction > 0)
         if found is None:
-            self.say(f"no {'next' if direction > 0 else 'previous'} {what} in this view")
+            self.say(f"no {way} {what} in this view")
         else:
             self.say("")
             self.timeline.cursor = found
+
+    def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
+        """Between a row found by kind and the checker's next finding, the nearer row."""
+        here = self.timeline.selected_event
+        if self.findings is None or here is None:
+            return found
+        seq = self.findings.next_after(here.seq, forward)
+        row = self.timeline.rows.index_of(seq, nearest=False) if seq is not None else None
+        if row is None:
+            return found
+        if found is None:
+            return row
+        return min(found, row) if forward else max(found, row)
 
     # Search.
 

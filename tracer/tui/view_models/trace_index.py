@@ -10,6 +10,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tracer.analysis.tls import OwnerKind, TlsOwners
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -18,7 +19,6 @@ from tracer.events import (
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
-    SegCause,
     SyscallEntry,
 )
 
@@ -32,9 +32,12 @@ KERNEL_HALF = 0xFFFF_8000_0000_0000
 RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
 """Read whole at open: a trace has few of them."""
 
-OWNER_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SEGBASE, EventKind.CONTEXT_SWITCH)
-"""Scanned in the background: arch_prctl calls and base changes name the app TCBs; context
-switches name threads."""
+OWNER_KINDS = (
+    EventKind.SYSCALL_ENTRY, EventKind.SEGBASE, EventKind.CONTEXT_SWITCH, EventKind.MSR_WRITE,
+    EventKind.PROCESS,
+)  # fmt: skip
+"""Scanned in seq order in the background: arch_prctl calls, GS_BASE writes and base changes
+give owners; process starts and context switches name the threads."""
 
 
 def in_kernel(pc: int | None) -> bool:
@@ -93,18 +96,32 @@ class _History:
 
 
 class TraceIndex:
-    """Process names, MSR values over time and the owners of FS/GS base values."""
+    """Process names, MSR values over time and the owners of FS/GS base values.
+
+    Names and MSR values may be fed in any order (`feed`); owners are learned in seq order
+    (`learn_owners`) by `tracer.analysis.tls.TlsOwners`, whose rules and labels
+    (`app-tcb[hello:1]`, `percpu[cpu0]`, `kernel-tcb[thread 3]`) the checker and the reports
+    share; the index remembers from which seq each label holds.
+    """
 
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
         self._msrs: dict[int, _History] = {}
         self._owners: dict[int, list[Owner]] = {}
+        self._rules = TlsOwners()
         self.owner_scan_done = False
         self.owners_scanned_to: int = -1  # owners are complete for moments up to this seq
 
     def feed(self, events: Iterable[Event]) -> None:
+        """Names and MSR history, from events in any order."""
         for event in events:
             self._feed_one(event)
+
+    def feed_live(self, events: Iterable[Event]) -> None:
+        """A live batch, in seq order: everything, owners included."""
+        events = list(events)
+        self.feed(events)
+        self.learn_owners(events)
 
     def _feed_one(self, event: Event) -> None:
         if isinstance(event, ProcessEvent):
@@ -115,32 +132,30 @@ class TraceIndex:
             how = "wrmsr" if isinstance(event, MsrWrite) else "rdmsr"
             history = self._msrs.setdefault(event.msr, _History())
             history.add(MsrValue(event.msr, value, event.seq, event.cpu, how))
-            # GS base as the kernel sets it is the per-CPU area (Linux's wrmsr in cpu_init).
-            if event.msr == MSR_GS_BASE and value and in_kernel(event.pc):
-                self._own(value, Owner(f"per-CPU area of CPU {event.cpu}", event.seq))
-        elif isinstance(event, SyscallEntry):
-            if event.nr == ARCH_PRCTL and event.args[0] == ARCH_SET_FS and event.args[1]:
-                self._own(event.args[1], Owner(self._app_tcb(event.pid), event.seq))
-        elif isinstance(event, SegBaseChange):
-            if event.new_owner and event.new:
-                # The capture named the owner itself (issue 4): that wins over a guess.
-                self._own(event.new, Owner(event.new_owner, event.seq))
-            elif event.which == "fs" and event.cause == SegCause.ARCH_PRCTL and event.new:
-                self._own(event.new, Owner(self._app_tcb(event.pid), event.seq))
         elif isinstance(event, ContextSwitch):
             for pid, name in ((event.prev_pid, event.prev_name), (event.next_pid, event.next_name)):
                 if name and pid not in self.names:
                     self.names[pid] = name
 
-    def _app_tcb(self, pid: int) -> str:
-        name = self.names.get(pid)
-        return f"app TCB of pid {pid}" + (f" ({name})" if name else "")
+    def learn_owners(self, events: Iterable[Event]) -> None:
+        """Owner evidence from events in seq order (the kinds in OWNER_KINDS and RARE_KINDS)."""
+        labels = self._rules.labels
+        for event in events:
+            self._rules.learn(event)
+            for value in _labelled_values(event):
+                label = labels.get(value)
+                if isinstance(event, SegBaseChange) and event.new_owner and value == event.new:
+                    label = event.new_owner  # the capture named it: that wins
+                if label and value and self._label_at(value, event.seq) != label:
+                    self._owners.setdefault(value, []).append(Owner(label, event.seq))
+            self.owners_scanned_to = max(self.owners_scanned_to, event.seq)
 
-    def _own(self, value: int, owner: Owner) -> None:
-        owners = self._owners.setdefault(value, [])
-        if any(o.since == owner.since for o in owners):
-            return
-        bisect.insort(owners, owner, key=lambda o: o.since)
+    def _label_at(self, value: int, seq: int) -> str | None:
+        owners = self._owners.get(value)
+        if not owners:
+            return None
+        at = bisect.bisect_right(owners, seq, key=lambda o: o.since)
+        return owners[at - 1].label if at else None
 
     def msr_at(self, msr: int, seq: int, cpu: int | None = None) -> MsrValue | None:
         history = self._msrs.get(msr)
@@ -150,17 +165,24 @@ class TraceIndex:
         return sorted(self._msrs)
 
     def owner(self, value: int, seq: int) -> str | None:
-        """Who `value` belongs to at `seq`: "zero", a per-CPU area, an app TCB, or None."""
+        """Who `value` belongs to at `seq`: "zero", a label like `percpu[cpu0]`, or None."""
         if value == 0:
-            return "zero"
-        owners = self._owners.get(value)
-        if not owners:
-            return None
-        known = [o for o in owners if o.since <= seq]
-        return known[-1].label if known else None
+            return OwnerKind.ZERO
+        return self._label_at(value, seq)
 
     def process_label(self, pid: int | None) -> str:
         if pid is None:
             return ""
         name = self.names.get(pid, "kernel" if pid == 0 else "?")
         return f"{pid}:{name}"
+
+
+def _labelled_values(event: Event) -> tuple[int, ...]:
+    """The values an event can give an owner to (what `TlsOwners.learn` labels)."""
+    if isinstance(event, SyscallEntry) and event.nr == ARCH_PRCTL:
+        return (event.args[1],)
+    if isinstance(event, MsrWrite):
+        return (event.new,)
+    if isinstance(event, SegBaseChange):
+        return (event.new,)
+    return ()

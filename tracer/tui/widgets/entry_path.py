@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from tracer.events import Event
@@ -32,6 +33,13 @@ def render_line(line: EntryLine, style: StyleOf) -> Text:
 
 
 class EntryPathPanel(Vertical):
+    class FindPc(Message):
+        """Enter on an instruction: go to the next event that stopped there."""
+
+        def __init__(self, addr: int) -> None:
+            super().__init__()
+            self.addr = addr
+
     COMPONENT_CLASSES = {f"entry--{name}" for name in LINE_STYLES}
 
     def __init__(self, trace: OpenTrace, *, id: str | None = None) -> None:
@@ -81,3 +89,10 @@ class EntryPathPanel(Vertical):
             for line in self._lines
         ]
         self._show_lines()
+
+    def on_lines_view_chosen(self, message: LinesView.Chosen) -> None:
+        message.stop()
+        if 0 <= message.index < len(self._lines):
+            addr = self._lines[message.index].addr
+            if addr is not None:
+                self.post_message(self.FindPc(addr))

@@ -1,36 +1,53 @@
-"""The function-graph tab: ftrace-style lines around the selected moment, on its CPU. Traces
-without function events (no graph probes yet: issue 5) get a note saying so."""
+"""The function-graph tab: ftrace's function_graph lines (the call forest of
+`tracer.analysis.callgraph`, drawn by `tracer.export.ftrace`) for the events around the
+selected moment. Syscalls, switches and interrupts show even without function events."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
+from tracer.analysis.callgraph import build_call_tree
 from tracer.events import Event, EventKind
+from tracer.export.ftrace import GraphOptions, graph_rows
 from tracer.tui.open_trace import OpenTrace
-from tracer.tui.view_models.graph import graph_lines
 from tracer.tui.view_models.lookup import row_of
 from tracer.tui.widgets.lines import LinesView
 
-PLACEHOLDER = """\
-function graph: this trace has no function entry/exit events
-
-The ftrace-style call graph (kernel functions called inside each syscall, with durations and
-markers, synchronised with the timeline) needs function events, which captures record with
-the graph probes of issue 5. With them, this tab shows the calls around the selected moment:
-
-   0)               |  do_syscall_64() {
-   0)   0.412 us    |    ksys_write();
-   0)   1.020 us    |  }
-"""
 FUNC_KINDS = (EventKind.FUNC_ENTRY, EventKind.FUNC_EXIT)
 AROUND = 200
+NO_FUNCTIONS = (
+    "no function events in this trace: kernel calls appear here when the capture records them "
+    "(tracer capture --graph FUNCS); syscalls, switches and interrupts show meanwhile"
+)
+
+
+def line_style(text: str) -> str:
+    if "==========" in text:
+        return "irq"
+    if text.startswith(" ---") or "=>" in text:
+        return "switch"
+    if "/*" in text or text.startswith("["):
+        return "comment"
+    if text.rstrip().endswith("}"):
+        return "close"
+    return "func"
 
 
 class GraphPanel(Vertical):
-    COMPONENT_CLASSES = {"graph--func", "graph--leaf", "graph--close", "graph--comment"}
+    class Jump(Message):
+        """Enter on a line: the moment it stands for."""
+
+        def __init__(self, seq: int) -> None:
+            super().__init__()
+            self.seq = seq
+
+    COMPONENT_CLASSES = {
+        f"graph--{style}" for style in ("func", "close", "comment", "irq", "switch")
+    }
 
     def __init__(self, trace: OpenTrace, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -38,33 +55,40 @@ class GraphPanel(Vertical):
         self.head = Static(classes="pane-head")
         self.listing = LinesView(id="graph-listing")
         self._shown: int | None = None
+        self._seqs: list[int | None] = []
 
     def compose(self) -> ComposeResult:
         yield self.head
         yield self.listing
 
-    def on_mount(self) -> None:
-        if not self.has_functions():
-            self.head.update(Text(PLACEHOLDER, style="dim"))
-            self.listing.display = False
-
-    def has_functions(self) -> bool:
-        return self.trace.source.count(kinds=FUNC_KINDS) > 0
-
     def show_event(self, event: Event | None) -> None:
-        if event is None or event.seq == self._shown or not self.has_functions():
+        if event is None or event.seq == self._shown:
             return
         self._shown = event.seq
-        self.listing.display = True
-        cpu = getattr(event, "cpu", None)
         row = row_of(self.trace.source, event.seq) or 0
         start = max(0, row - AROUND)
         window = self.trace.source.page(start, 2 * AROUND + 1)
-        events = [e for e in window if getattr(e, "cpu", cpu) == cpu]
-        lines = graph_lines(events, self.trace.symbolize)
-        here = max((i for i, line in enumerate(lines) if line.seq <= event.seq), default=None)
-        style = self.get_component_rich_style
-        self.head.update(Text(f"cpu{cpu}: {len(lines)} lines around #{event.seq}", style="dim"))
-        self.listing.set_lines(
-            [Text(line.text, style=style(f"graph--{line.style}")) for line in lines], here
+        forest = build_call_tree(window)
+        lines = list(graph_rows(forest, GraphOptions(header=False), self.trace.symbolize))
+        self._seqs = [line.seq for line in lines]
+        here = max(
+            (i for i, seq in enumerate(self._seqs) if seq is not None and seq <= event.seq),
+            default=None,
         )
+        note = "" if self.trace.source.count(kinds=FUNC_KINDS) else f"\n{NO_FUNCTIONS}"
+        first, last = window[0].seq if window else 0, window[-1].seq if window else 0
+        self.head.update(
+            Text(f"function_graph of #{first}..#{last} around #{event.seq}{note}", style="dim")
+        )
+        style = self.get_component_rich_style
+        self.listing.set_lines(
+            [Text(line.text, style=style(f"graph--{line_style(line.text)}")) for line in lines],
+            here,
+        )
+
+    def on_lines_view_chosen(self, message: LinesView.Chosen) -> None:
+        message.stop()
+        if 0 <= message.index < len(self._seqs):
+            seq = self._seqs[message.index]
+            if seq is not None:
+                self.post_message(self.Jump(seq))

@@ -81,6 +81,7 @@ class Timeline(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.rows = rows
         self.marks: dict[int, str] = {}  # seq -> bookmark letter
+        self.violations: set[int] = set()  # seqs the checker found something at
         self.follow = False  # live: keep the cursor on the newest event
         self._growing = False
         self._selected_seq: int | None = None
@@ -210,7 +211,7 @@ class Timeline(ScrollView, can_focus=True):
         mark = self.marks.get(row.seq)
         if mark is not None:
             flag = Segment(mark, base + style("timeline--mark"))
-        elif row.flagged:
+        elif row.flagged or row.seq in self.violations:
             flag = Segment("!", base + style("timeline--flag"))
         else:
             flag = Segment(" ", base)
