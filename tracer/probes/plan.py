@@ -252,7 +252,8 @@ def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction],
                                                                ("how", "ret"))))
         # A tail call into a traced function returns through that function's `ret`, as
         # ftrace's return hook sees it; into anything else, the jump is this one's exit.
-        for site, target in f.tail_calls:
+        # A notrace function's tail callee still runs inside it (ftrace's hook sees it so).
+        for site, target in f.tail_calls if f.addr not in quiet else ():
             if target not in traced:
                 plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),
                                                                    ("how", "tail"))))
