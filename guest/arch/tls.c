@@ -103,11 +103,6 @@ void kernel_tls_free(unsigned long tp)
 		free_page(virt_to_phys((void *)(tp - tls_tp_offset)));
 }
 
-struct kernel_tcb *task_kernel_tcb(const struct task *t)
-{
-	return (struct kernel_tcb *)t->kernel_tcb;
-}
-
 /* The last app TCB loaded into FS and its process, which may have exited since. */
 static unsigned long last_app_fs;
 static int last_app_fs_pid;

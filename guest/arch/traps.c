@@ -52,8 +52,6 @@ static void show_regs(const struct pt_regs *r)
 	       read_cr3(), rdmsr(MSR_GS_BASE), rdmsr(MSR_KERNEL_GS_BASE));
 }
 
-bool tls_fs0_fault_fixup(struct pt_regs *regs);
-
 void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long error_code)
 {
 	unsigned long cr2 = vector == 14 ? read_cr2() : 0;

@@ -54,7 +54,7 @@ extern __thread unsigned long tls_magic;	   /* .tdata: KERNEL_TLS_MAGIC in every
 /* the thread's last syscall numbers, slot tls_syscall_count % 8 (a debugging aid) */
 extern __thread unsigned long tls_syscall_history[TLS_SYSCALL_HISTORY];
 
-#define KERNEL_TLS_MAGIC 0x6b746c736d616763UL /* "cgamslt k" */
+#define KERNEL_TLS_MAGIC 0x6b746c736d616763UL /* "ktlsmagc" */
 
 /* True for osv and broken: kernel thread-locals are %fs-relative. */
 extern bool tls_kernel_uses_fs;
@@ -128,12 +128,12 @@ void tls_init(void);
 /* A zeroed page with the TLS image copied in; returns the thread pointer (0: no memory). */
 unsigned long kernel_tls_alloc(struct task *owner);
 void kernel_tls_free(unsigned long tp);
-/* Per-thread kernel TLS block of t, seen from any thread (for checks and logs). */
-struct kernel_tcb *task_kernel_tcb(const struct task *t);
 
 /* Entry/exit switch (tls=osv), called from the entry stubs with pt_regs complete. */
 bool tls_switch_to_kernel(struct pt_regs *regs, int cause);
 void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched);
+/* A kernel-mode fault on the fs:0 read of tls_switch_to_kernel: resume it (do_exception). */
+bool tls_fs0_fault_fixup(struct pt_regs *regs);
 
 /* The one place the kernel writes FS_BASE, GS_BASE or KERNEL_GS_BASE (logged with cause). */
 void set_fs_base(unsigned long value, int cause);
