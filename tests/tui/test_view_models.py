@@ -355,3 +355,11 @@ def test_findings_fed_live_batches() -> None:
     scan.feed(EVENTS[:66])
     scan.feed(EVENTS[66:])
     assert scan.seqs == [65, 66, 67] and scan.next_seq == EVENTS[-1].seq + 1
+
+
+def test_tls_values_show_text_when_the_word_is_text() -> None:
+    from tracer.tui.view_models.tls import value_text
+
+    assert value_text(42) == "0x2a (42)"
+    assert value_text(int.from_bytes(b"thread-l", "little")) == '0x6c2d646165726874 "thread-l"'
+    assert value_text(int.from_bytes(b"ok\0\0\0\0\0\0", "little")) == '0x6b6f "ok"'

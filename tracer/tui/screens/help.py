@@ -27,7 +27,7 @@ def help_table() -> Table:
         if group != previous:
             table.add_row(Text(group, style="bold underline"), "")
             previous = group
-        table.add_row(f"  {keys}", description)
+        table.add_row(Text(f"  {keys}"), Text(description))
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -33,15 +34,15 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt"):
-            yield Label(self.title_text, id="prompt-title")
+            yield Label(Text(self.title_text), id="prompt-title")
             yield Input(self.value, id="prompt-input", select_on_focus=False)
-            yield Label(self.hint, id="prompt-hint")
+            yield Label(Text(self.hint), id="prompt-hint")
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         message.stop()
         error = self.check(message.value) if self.check else None
         if error:
-            self.query_one("#prompt-hint", Label).update(f"[b red]{error}[/]")
+            self.query_one("#prompt-hint", Label).update(Text(error, style="bold red"))
             return
         self.dismiss(message.value)
 
@@ -60,8 +61,8 @@ class LetterScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         known = "  ".join(f"{letter}:#{seq}" for letter, seq in sorted(self.marks.items()))
         with Vertical(id="prompt"):
-            yield Label(self.title_text, id="prompt-title")
-            yield Label(known or "no bookmarks yet", id="prompt-hint")
+            yield Label(Text(self.title_text), id="prompt-title")
+            yield Label(Text(known or "no bookmarks yet"), id="prompt-hint")
 
     def on_key(self, event: events.Key) -> None:
         event.stop()

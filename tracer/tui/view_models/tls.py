@@ -38,11 +38,20 @@ def self_pointer_text(fs_base: int | None, fs0: int | None) -> str:
     return f"NO: fs:0 = {fs0:#x}, FS base {fs_base:#x}"
 
 
+def value_text(value: int) -> str:
+    """`0x2a (42)`, or for a word of printable bytes also the text: `0x6c...74 "thread-l"`."""
+    raw = value.to_bytes(8, "little", signed=False) if 0 <= value < 1 << 64 else b""
+    text = raw.rstrip(b"\0")
+    if len(text) >= 2 and all(32 <= b < 127 for b in text):
+        return f'{value:#x} "{text.decode()}"'
+    return f"{value:#x} ({value})"
+
+
 def _with_values(
     variables: tuple[TlsVariable, ...], values: dict[str, int | None]
 ) -> tuple[TlsVariable, ...]:
     def text(value: int | None) -> str:
-        return NOT_RECORDED if value is None else f"{value:#x} ({value})"
+        return NOT_RECORDED if value is None else value_text(value)
 
     out = [TlsVariable(v.name, v.tp_offset, v.size, text(values.get(v.name))) for v in variables]
     named = {v.name for v in variables}

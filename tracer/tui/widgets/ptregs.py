@@ -51,5 +51,5 @@ class PtRegsPanel(MomentPane):
                 Text(row.note, style=style("ptregs--note")),
             )
         if not view.rows:
-            table.add_row("", "not recorded", "", "")
+            table.add_row("", Text("not recorded"), "", "")
         return Group(head, sub, table)

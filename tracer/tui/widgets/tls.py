@@ -11,7 +11,7 @@ from rich.text import Text
 from tracer.events import Event, EventKind, TlsSnapshot
 from tracer.tui.view_models.lookup import last_at_or_before
 from tracer.tui.view_models.moment import build_moments
-from tracer.tui.view_models.tls import TlsVariable, build_tls_view
+from tracer.tui.view_models.tls import NOT_RECORDED, TlsVariable, build_tls_view
 from tracer.tui.widgets.pane import MomentPane, moment_title
 
 
@@ -55,7 +55,8 @@ class TlsPanel(MomentPane):
             if base.value is None:
                 lines.add_row(label, Text("not recorded", style=style("tls--unknown")))
             else:
-                lines.add_row(label, f"{base.value:#018x}  {base.owner or 'owner unknown'}")
+                # Text, not str: owner labels like app-tcb[tls-musl:2] are not Rich markup.
+                lines.add_row(label, Text(f"{base.value:#018x}  {base.owner or 'owner unknown'}"))
         unknown = view.self_pointer == "not recorded"
         lines.add_row(
             "fs:0 == FS base",
@@ -81,12 +82,13 @@ class TlsPanel(MomentPane):
             table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
             table.add_column(no_wrap=True)
             table.add_column(no_wrap=True, style="dim")
-            table.add_column(no_wrap=True, style=style("tls--unknown"))
+            table.add_column(no_wrap=True)
             for variable in variables[:40]:
+                unknown = variable.value == NOT_RECORDED
                 table.add_row(
-                    f"  {variable.name}",
-                    f"{_offset(variable.tp_offset)} ({variable.size} bytes)",
-                    variable.value,
+                    Text(f"  {variable.name}"),
+                    Text(f"{_offset(variable.tp_offset)} ({variable.size} bytes)"),
+                    Text(variable.value, style=style("tls--unknown") if unknown else ""),
                 )
             parts.append(table)
         parts.extend(Text(note, style="dim italic") for note in view.notes)
