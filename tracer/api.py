@@ -1,14 +1,18 @@
 """Scripted captures: boot a kernel with programs, run until a condition, read typed events.
 
-    from tracer.api import Session, syscall
+    from tracer.api import Session, open_trace, syscall
 
-    with Session(["guest/build/user/hello-glibc"]) as session:
+    with Session(["guest/build/user/hello-glibc"], output="trace.db") as session:
         for event in session.events(until=syscall("exit_group")):
             print(event.seq, event.kind)
-    print(session.result.reason, session.output)
+    print(session.result.reason)            # "until", "guest-exit", "hang", ...
+    with open_trace("trace.db") as trace:    # the same reader API, later
+        print(trace.count(kinds="syscall_entry"))
 
 `Session.run()` captures to the end and returns the `CaptureResult`; `Session.events()` yields
-the events live while the capture runs in a worker thread; `Session.trace()` and
+the events live while the capture runs in a worker thread. `until=` takes any predicate over
+events: `syscall(...)`, `violation()` (the checker's first finding), `any_of(...)`, your own;
+`max_events=`, `timeout=` and `idle_timeout=` bound it too. `Session.trace()` and
 `open_trace(path)` read a saved trace through `TraceSource`, the reader API a live
 `MemoryTrace` shares. Inputs are checked before anything boots: `InputError` says in one line
 what is wrong with a kernel or a program.
@@ -21,7 +25,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeAlias
@@ -60,6 +64,7 @@ __all__ = [
     "check_program",
     "open_trace",
     "syscall",
+    "violation",
 ]
 
 
@@ -83,6 +88,31 @@ def syscall(*names: str | int) -> Until:
             syscall_name(event.nr) in wanted or str(event.nr) in wanted
         )
 
+    return matches
+
+
+def violation(kernel: str | os.PathLike[str] | None = None,
+              rules: Iterable[str] | None = None) -> Until:
+    """Until the invariant checker's first finding (the rules of `tracer check`), fed live.
+
+    `kernel` is the ELF the checker learns facts from (default: the built-in guest); the
+    findings seen so far are in the predicate's `findings` list.
+    """
+    from tracer.analysis.checks import Checker, Finding
+    from tracer.commands.check import kernel_facts
+    from tracer.commands.common import BUILTIN_KERNEL
+
+    facts, symbolize = kernel_facts(Path(kernel) if kernel else BUILTIN_KERNEL, {})
+    checker = Checker(facts, symbolize)
+    wanted = set(rules) if rules is not None else None
+    findings: list[Finding] = []
+
+    def matches(event: Event) -> bool:
+        new = [f for f in checker.check([event]) if wanted is None or f.rule in wanted]
+        findings.extend(new)
+        return bool(new)
+
+    matches.findings = findings  # type: ignore[attr-defined]
     return matches
 
 
