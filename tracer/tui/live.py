@@ -70,8 +70,10 @@ class CaptureFeed:
     def run(self) -> None:
         self.started.set()
         result, error = None, None
-        run_capture = self.run_capture
-        if run_capture is None:
+        run_capture: RunCapture
+        if self.run_capture is not None:
+            run_capture = self.run_capture
+        else:
             from tracer.capture import capture as run_capture
         try:
             result = run_capture(
@@ -95,8 +97,9 @@ class CaptureFeed:
                 return True
             return given is not None and given(event)
 
-        if dataclasses.is_dataclass(self.options):
-            return dataclasses.replace(self.options, until_event=until)
+        options: Any = self.options
+        if dataclasses.is_dataclass(options) and not isinstance(options, type):
+            return dataclasses.replace(options, until_event=until)
         return self.options
 
     def _on_event(self, event: Event) -> None:

@@ -81,7 +81,8 @@ def find_syscall(
 def _note(
     name: str, entry: SyscallEntry | None, exit_: SyscallExit | None, value: int | None
 ) -> str:
-    nr = (entry or exit_).nr if (entry or exit_) else None
+    known = entry if entry is not None else exit_
+    nr = known.nr if known is not None else None
     if name in _NR_FIELDS and nr is not None:
         return f"syscall {syscall_name(nr)}"
     if name in _ARG_FIELDS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from tracer.events import Event, SyscallEntry, SyscallExit
@@ -23,6 +23,8 @@ _CACHED_PAGES = 64
 _SCAN_CHUNK = 512
 
 Match = Callable[[Event, TimelineRow], bool]
+Search = Generator[int, None, int | None]
+"""Yields how many rows it has looked at so far; returns the row found (or None)."""
 
 
 class FilterScan:
@@ -216,7 +218,7 @@ class TimelineRows:
 
     def search(
         self, start: int, forward: bool, match: Match, *, include_start: bool = False
-    ) -> Iterator[int]:
+    ) -> Search:
         """Walk rows from `start` (exclusive unless `include_start`) one page at a time.
 
         Yields how many rows it has looked at after each page; returns (StopIteration.value)
@@ -249,7 +251,7 @@ class TimelineRows:
         forward: bool,
         kinds: frozenset[str],
         predicate: Callable[[Event], bool] = lambda event: True,
-    ) -> Iterator[int]:
+    ) -> Search:
         """The next row (from `start`, exclusive) whose event is of `kinds` and passes `predicate`.
 
         Asks the store for just those kinds when the view allows it, so a jump to a rare kind
@@ -277,7 +279,7 @@ class TimelineRows:
 
 def _stream_find(
     source: TraceSource, start_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
-) -> Iterator[int]:
+) -> Search:
     looked = 0
     while True:
         chunk = list(source.events(start_seq, _SCAN_CHUNK, **query))
@@ -293,7 +295,7 @@ def _stream_find(
 
 def _page_back_find(
     source: TraceSource, before_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
-) -> Iterator[int]:
+) -> Search:
     after = source.index_of(before_seq, nearest=True, **query)
     end = source.count(**query) if after is None else after  # rows before `before_seq`
     looked = 0

@@ -65,14 +65,14 @@ class TlsPanel(MomentPane):
         parts: list[RenderableType] = [moment_title(self.trace, event), lines]
         for title, variables, missing in (
             (
-                "kernel __thread variables",
-                view.kernel_variables,
-                "kernel image not loaded yet" if kernel is None else "none in the kernel image",
-            ),
-            (
                 f"{view.program or 'program'} __thread variables",
                 view.program_variables,
                 _program_missing(name, program_path),
+            ),
+            (
+                "kernel __thread variables",
+                view.kernel_variables,
+                "kernel image not loaded yet" if kernel is None else "none in the kernel image",
             ),
         ):
             parts.append(Text(title, style="bold"))
