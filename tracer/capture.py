@@ -271,10 +271,16 @@ class _Capture:
         return want in (syscall_name(event.nr), str(event.nr))
 
     def note(self, text: str, level: str = "info") -> None:
-        self.record(Note(self.builder._seq(), self._now(), text, level))  # type: ignore[arg-type]
+        self.record_external(Note(self.builder._seq(), self._now(), text, level))  # type: ignore[arg-type]
 
     def _now(self) -> int:
         return time.monotonic_ns() - self.builder.t0
+
+    def record_external(self, event: Event) -> None:
+        """An event made here, not by the builder: after whatever the builder still holds."""
+        for held in self.builder.flush_held():
+            self.record(held)
+        self.record(event)
 
     def take(self, item: ProbeHit | dict[str, Any]) -> None:
         # Activity is an event recorded, not a hit: a program spinning in user space still
@@ -287,7 +293,7 @@ class _Capture:
             for event in self.builder.feed(item):
                 self.record(event)
         else:
-            self.record(self.builder.agent_error(item, time.monotonic_ns()))
+            self.record_external(self.builder.agent_error(item, time.monotonic_ns()))
 
     def drain(self, session: TargetSession, timeout: float) -> bool:
         """Take what the agent sent; False once its pipe has closed."""
@@ -391,7 +397,8 @@ class _Capture:
             pass
         self.msr_values.update(values)
         for msr, value in values.items():
-            self.record(MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0))
+            self.record_external(
+                MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0))
         self._read_gdt(session)
 
     def _read_gdt(self, session: TargetSession) -> None:
@@ -446,6 +453,8 @@ class _Capture:
             item = session.hits.get_nowait()
             if item is not None:
                 self.take(item)
+        for event in self.builder.flush_held():
+            self.record(event)
         self.stats.agent_written = end.agent_written
         for key in ("handled", "handler_ns", "drain_ns", "drain_bytes", "duplicates"):
             if key in session.agent_stats:
@@ -462,7 +471,8 @@ class _Capture:
         console = console_tail(end.console) if end is not None else ""
         with contextlib.suppress(Exception):
             if self.error:
-                self.record(Gap(self.builder._seq(), self._now(), f"capture ended: {self.error}"))
+                self.record_external(
+                    Gap(self.builder._seq(), self._now(), f"capture ended: {self.error}"))
             elif reason in ABNORMAL_ENDS or (reason == "guest-exit" and self._status() not in
                                              (0, None)):
                 what = ABNORMAL_ENDS.get(reason) or f"guest exited with status {self._status()}"

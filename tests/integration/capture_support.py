@@ -52,7 +52,7 @@ def run_capture(tmp: Path, programs: list[tuple[str, tuple[str, ...]]], *,
         kernel=KERNEL, boot_image=BOOT_IMAGE,
         programs=[Program(USER / name, args) for name, args in programs],
         output=tmp / f"trace-{mode.value}.db", cmdline=cmdline, mode=mode,
-        read_msrs=read_msrs, debugcon=truth_log, timeout=240, idle_timeout=60, **extra,
+        read_msrs=read_msrs, debugcon=truth_log, **{"timeout": 240, "idle_timeout": 60, **extra},
     )
     result = capture(options)
     with TraceReader.open(options.output) as reader:

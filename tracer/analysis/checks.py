@@ -134,7 +134,7 @@ class Checker:
 
     def _kernel_side(self, event: Event, bases: SegBases, where: str,
                      gs: bool = True) -> Iterator[Finding]:
-        fs_owner = self.owners.owner(bases.fs_base, "fs")
+        fs_owner = self.owners.owner(bases.fs_base, "fs", getattr(event, "pid", None))
         if self._kernel_uses_fs() and owner_kind(fs_owner) == OwnerKind.APP_TCB:
             target = ""
             if isinstance(event, SyscallEntry) and self.symbolize:
@@ -143,14 +143,14 @@ class Checker:
                                 f"kernel code at {where} runs with FS = {fs_owner} "
                                 f"({bases.fs_base:#x}){target}")
         if gs:
-            gs_owner = self.owners.owner(bases.gs_base, "gs")
+            gs_owner = self.owners.owner(bases.gs_base, "gs", getattr(event, "pid", None))
             if owner_kind(gs_owner) != OwnerKind.PERCPU:
                 yield self._finding(event, "gs-not-percpu-in-kernel",
                                     f"ring 0 at {where} with GS base {bases.gs_base:#x} "
                                     f"({gs_owner}), not the per-CPU area: swapgs missing?")
 
     def _user_side(self, event: SyscallExit) -> Iterator[Finding]:
-        gs_owner = self.owners.owner(event.bases.gs_base, "gs")
+        gs_owner = self.owners.owner(event.bases.gs_base, "gs", event.pid)
         if owner_kind(gs_owner) == OwnerKind.PERCPU:
             yield self._finding(event, "gs-percpu-in-user",
                                 f"returning to ring 3 with GS base still the per-CPU area "

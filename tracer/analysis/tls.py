@@ -48,7 +48,9 @@ def owner_kind(label: str) -> str:
 class TlsOwners:
     """Feed it every event in order; ask it who owns a value at that point."""
 
-    labels: dict[int, str] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)  # kernel-half values
+    user_labels: dict[tuple[int, int], str] = field(default_factory=dict)  # (pid, value)
+    loaded: dict[tuple[int, str], str] = field(default_factory=dict)  # (cpu, reg) -> label
     names: dict[int, str] = field(default_factory=dict)
     current: dict[int, int] = field(default_factory=dict)  # cpu -> pid running there
     symbolize: Callable[[int], str | None] | None = None
@@ -66,10 +68,14 @@ class TlsOwners:
             self.current[event.cpu] = event.pid
             if event.nr == NR_ARCH_PRCTL and event.args[1]:
                 code, addr = event.args[0], event.args[1]
+                # User addresses mean something per address space: two copies of a program
+                # put their TCBs at the same address.
                 if code == ARCH_SET_FS:
-                    self.labels[addr] = f"{OwnerKind.APP_TCB}[{self.thread_label(event.pid)}]"
+                    self.user_labels[(event.pid, addr)] = (
+                        f"{OwnerKind.APP_TCB}[{self.thread_label(event.pid)}]")
                 elif code == ARCH_SET_GS:
-                    self.labels[addr] = f"{OwnerKind.USER_GS}[{self.thread_label(event.pid)}]"
+                    self.user_labels[(event.pid, addr)] = (
+                        f"{OwnerKind.USER_GS}[{self.thread_label(event.pid)}]")
         elif isinstance(event, MsrWrite) and event.msr == MSR_GS_BASE:
             if event.new >= KERNEL_HALF:
                 self.labels.setdefault(event.new, f"{OwnerKind.PERCPU}[cpu{event.cpu}]")
@@ -78,9 +84,15 @@ class TlsOwners:
                 pid = self.current.get(event.cpu, event.pid)
                 self.labels[event.new] = f"{OwnerKind.KERNEL_TCB}[thread {pid}]"
 
-    def owner(self, value: int, which: SegReg | None = None) -> str:
+    def owner(self, value: int, which: SegReg | None = None, pid: int | None = None) -> str:
         if value == 0:
             return OwnerKind.ZERO
+        if value < KERNEL_HALF:
+            label = self.user_labels.get((pid, value)) if pid is not None else None
+            if label is None:  # no pid given, or a value set before this pid was known
+                label = next((v for (_, addr), v in self.user_labels.items() if addr == value),
+                             None) if pid is None else None
+            return label or OwnerKind.UNKNOWN
         label = self.labels.get(value)
         if label is not None:
             return label
@@ -92,6 +104,16 @@ class TlsOwners:
 
     def label_change(self, event: SegBaseChange) -> tuple[str, str]:
         """Owners of a change's old and new values (learning from the change first)."""
-        old = self.owner(event.old, event.which)
+        return self.label_load(event, event.pid)
+
+    def label_load(self, event: SegBaseChange, pid: int) -> tuple[str, str]:
+        """The old value's owner is whoever it was loaded for; the new one's is `pid`'s
+        (or the kernel's), learned first."""
+        key = (event.cpu, event.which)
+        old = self.loaded.get(key)
+        if old is None or event.old == 0:
+            old = self.owner(event.old, event.which, event.pid)
         self.learn(event)
-        return old, self.owner(event.new, event.which)
+        new = self.owner(event.new, event.which, pid)
+        self.loaded[key] = new
+        return old, new

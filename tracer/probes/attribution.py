@@ -79,6 +79,11 @@ class CauseFinder:
                   default: SegCause) -> Attribution:
         """Return addresses from gdb's unwinder first, then words on the stack (asm stubs have
         no CFI, so the unwinder stops at them; their return addresses are still there)."""
+        # Words below the deepest frame the unwinder already walked are those frames' own
+        # slots, where stale return addresses from earlier calls can linger: skip them.
+        stack = list(stack)
+        if callers and callers[-1] in stack:
+            stack = stack[stack.index(callers[-1]) + 1 :]
         for pc in [*callers, *stack]:
             for path in self.paths:
                 if pc in path.entry_returns:

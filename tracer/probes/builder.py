@@ -46,6 +46,7 @@ NR_ARCH_PRCTL = 158
 EXIT_SYSCALLS = {60, 231}
 SYSCALL_ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
 # Probes that only fire on a way into or out of user mode: the thread is a user thread.
+HOLD_LIMIT = 64
 USER_CROSSINGS = {"syscall_entry", "syscall_exit", "swapgs", "return_to_user"}
 
 
@@ -84,6 +85,7 @@ class EventBuilder:
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
         self.swapped_early: dict[int, bool] = {}
+        self.held: list[Event] = []
         self.call_stacks: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
         self.ring_overruns = 0
         self.tsc_khz: int | None = None
@@ -169,10 +171,46 @@ class EventBuilder:
             if isinstance(event, SegBaseChange):
                 old, new = self.owners.label_change(event)
                 event = replace(event, old_owner=old, new_owner=new)
+            elif isinstance(event, TlsSnapshot):
+                event = replace(event, owner=self.owners.owner(event.fs_base, "fs", event.pid))
             else:
                 self.owners.learn(event)
             done.append(event)
         return done
+
+    def _release(self, out: list[Event], hit: ProbeHit) -> list[Event]:
+        """Hold what a context switch writes until the switch itself is seen: the kernel TCB
+        it loads belongs to the next thread, which only the switch probe names."""
+        switching = any(isinstance(e, SegBaseChange) and e.cause is SegCause.CONTEXT_SWITCH
+                        for e in out)
+        if hit.probe == "context_switch" and self.held:
+            switch = next((e for e in out if isinstance(e, ContextSwitch)), None)
+            held, self.held = self.held, []
+            if switch is None:
+                return self._finish(held) + self._finish(out)
+            self.owners.current[switch.cpu] = switch.next_pid
+            done = []
+            for event in held:
+                if isinstance(event, SegBaseChange) and event.cause is SegCause.CONTEXT_SWITCH:
+                    # What the switch saves is the previous thread's; what it loads, the next's.
+                    old, new = self.owners.label_load(replace(event, pid=switch.next_pid),
+                                                      switch.next_pid)
+                    done.append(replace(event, old_owner=old, new_owner=new))
+                else:
+                    done += self._finish([event])
+            return done + self._finish(out)
+        if switching or self.held:
+            self.held.extend(out)
+            if len(self.held) > HOLD_LIMIT:  # no switch came: let them go as they are
+                held, self.held = self.held, []
+                return self._finish(held)
+            return []
+        return self._finish(out)
+
+    def flush_held(self) -> list[Event]:
+        """At the end of a capture: whatever is still held."""
+        held, self.held = self.held, []
+        return self._finish(held)
 
     # --- hits --------------------------------------------------------------------------------
 
@@ -199,7 +237,7 @@ class EventBuilder:
         if hit.probe in USER_CROSSINGS:
             self._user_thread(hit, out)
         handler(hit, observed, out)
-        return self._finish(out)
+        return self._release(out, hit)
 
     def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
         text = str(record.get("error", "unknown agent error"))
@@ -353,7 +391,7 @@ class EventBuilder:
         # idempotent, so _finish learning it again changes nothing).
         for event in out:
             self.owners.learn(event)
-        owner = self.owners.owner(fs_base, "fs")
+        owner = self.owners.owner(fs_base, "fs", self._pid(hit))
         key = "kernel" if owner.startswith("kernel-tcb") else self.ids.name(self._pid(hit))
         variables = self.tls_variables.get(key, ())
         block = decode_tls_block(fs_base, bytes.fromhex(hit.fields["tls_block"]),
