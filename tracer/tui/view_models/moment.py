@@ -149,7 +149,7 @@ def _moment(
             value.value,
             value.seq,
             value.how,
-            None if value.value is None else index.owner(value.value, event.seq),
+            None if value.value is None else index.owner(value.value, event.seq, pid),
         )
         for which, value in bases.items()
     }

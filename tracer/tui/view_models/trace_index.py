@@ -19,6 +19,7 @@ from tracer.events import (
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
+    SegReg,
     SyscallEntry,
 )
 
@@ -107,7 +108,7 @@ class TraceIndex:
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
         self._msrs: dict[int, _History] = {}
-        self._owners: dict[int, list[Owner]] = {}
+        self._owners: dict[tuple[int | None, int], list[Owner]] = {}  # (pid or None, value)
         self._rules = TlsOwners()
         self.owner_scan_done = False
         self.owners_scanned_to: int = -1  # owners are complete for moments up to this seq
@@ -139,19 +140,24 @@ class TraceIndex:
 
     def learn_owners(self, events: Iterable[Event]) -> None:
         """Owner evidence from events in seq order (the kinds in OWNER_KINDS and RARE_KINDS)."""
-        labels = self._rules.labels
         for event in events:
             self._rules.learn(event)
-            for value in _labelled_values(event):
-                label = labels.get(value)
+            pid = event_pid(event)
+            for value, which in _labelled_values(event):
+                if not value:
+                    continue
+                label = _rule_owner(self._rules, value, which, pid)
                 if isinstance(event, SegBaseChange) and event.new_owner and value == event.new:
                     label = event.new_owner  # the capture named it: that wins
-                if label and value and self._label_at(value, event.seq) != label:
-                    self._owners.setdefault(value, []).append(Owner(label, event.seq))
+                if label in (None, OwnerKind.UNKNOWN, OwnerKind.ZERO):
+                    continue
+                key = _key(value, pid)
+                if self._label_at(key, event.seq) != label:
+                    self._owners.setdefault(key, []).append(Owner(label, event.seq))
             self.owners_scanned_to = max(self.owners_scanned_to, event.seq)
 
-    def _label_at(self, value: int, seq: int) -> str | None:
-        owners = self._owners.get(value)
+    def _label_at(self, key: tuple[int | None, int], seq: int) -> str | None:
+        owners = self._owners.get(key)
         if not owners:
             return None
         at = bisect.bisect_right(owners, seq, key=lambda o: o.since)
@@ -164,11 +170,16 @@ class TraceIndex:
     def msrs_seen(self) -> list[int]:
         return sorted(self._msrs)
 
-    def owner(self, value: int, seq: int) -> str | None:
-        """Who `value` belongs to at `seq`: "zero", a label like `percpu[cpu0]`, or None."""
+    def owner(self, value: int, seq: int, pid: int | None = None) -> str | None:
+        """Who `value` belongs to at `seq` (in `pid`'s address space for a user address):
+        "zero", a label like `percpu[cpu0]` or `app-tcb[hello:1]`, or None."""
         if value == 0:
             return OwnerKind.ZERO
-        return self._label_at(value, seq)
+        label = self._label_at(_key(value, pid), seq)
+        if label is None and value < KERNEL_HALF and pid is None:
+            labels = (self._label_at(key, seq) for key in self._owners if key[1] == value)
+            label = next((found for found in labels if found), None)
+        return label
 
     def process_label(self, pid: int | None) -> str:
         if pid is None:
@@ -177,12 +188,26 @@ class TraceIndex:
         return f"{pid}:{name}"
 
 
-def _labelled_values(event: Event) -> tuple[int, ...]:
+def _key(value: int, pid: int | None) -> tuple[int | None, int]:
+    """User addresses mean something per address space (two copies of a program put their
+    TCBs at the same address); kernel addresses are the same for everyone."""
+    return (None, value) if value >= KERNEL_HALF else (pid, value)
+
+
+def _rule_owner(rules: TlsOwners, value: int, which: SegReg, pid: int | None) -> str:
+    try:
+        return rules.owner(value, which, pid)  # type: ignore[call-arg]
+    except TypeError:  # an analysis.tls without per-address-space owners
+        return rules.owner(value, which)
+
+
+def _labelled_values(event: Event) -> tuple[tuple[int, SegReg], ...]:
     """The values an event can give an owner to (what `TlsOwners.learn` labels)."""
     if isinstance(event, SyscallEntry) and event.nr == ARCH_PRCTL:
-        return (event.args[1],)
+        return ((event.args[1], "gs" if event.args[0] == 0x1001 else "fs"),)
     if isinstance(event, MsrWrite):
-        return (event.new,)
+        which: SegReg = {MSR_FS_BASE: "fs", MSR_KERNEL_GS_BASE: "kgs"}.get(event.msr, "gs")  # type: ignore[assignment]
+        return ((event.new, which),)
     if isinstance(event, SegBaseChange):
-        return (event.new,)
+        return ((event.new, event.which),)
     return ()
