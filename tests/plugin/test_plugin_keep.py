@@ -79,8 +79,13 @@ def test_two_captures_one_failure(tracer_capture):
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest(FAKE_CAPTURE)
-    pytester.makepyfile(test_suite=TESTS)
+    pytester.makepyfile(test_plugin_inner_suite=TESTS)
     return pytester
+
+
+def inner_traces(pytester: pytest.Pytester) -> list[Path]:
+    """Trace files left in the inner run's temporary directories (pytester's basetemp)."""
+    return list((pytester.path.parent / "basetemp").rglob("trace-*.db"))
 
 
 def kept_paths(output: str) -> list[Path]:
@@ -105,8 +110,8 @@ def test_a_failing_test_keeps_its_trace_and_says_where(suite: pytest.Pytester) -
     for path in kept:
         with TraceReader.open(path) as reader:
             assert reader.count() == 4
-    passing = [p for p in suite.path.parent.rglob("trace-*.db") if "test_passes" in str(p)]
-    assert passing == [], "a passing test's trace is removed by default"
+    left = inner_traces(suite)
+    assert sorted(left) == sorted(kept), "a passing test's trace is removed by default"
 
 
 def test_keep_all_and_copy_to_a_directory(suite: pytest.Pytester, tmp_path: Path) -> None:
@@ -116,7 +121,7 @@ def test_keep_all_and_copy_to_a_directory(suite: pytest.Pytester, tmp_path: Path
     result.assert_outcomes(passed=1, failed=2)
     copies = sorted(p.name for p in artifacts.iterdir())
     assert len(copies) == 4
-    assert any(name.startswith("test_suite.py__test_passes") for name in copies)
+    assert any(name.startswith("test_plugin_inner_suite.py__test_passes") for name in copies)
     assert all(p.parent == artifacts for p in kept_paths(result.stdout.str()))
 
 
@@ -124,4 +129,4 @@ def test_keep_none(suite: pytest.Pytester) -> None:
     result = suite.runpytest(*plugin_args(), "--tracer-keep=none")
     result.assert_outcomes(passed=1, failed=2)
     assert "trace kept" not in result.stdout.str()
-    assert list(suite.path.parent.rglob("trace-*.db")) == []
+    assert list(inner_traces(suite)) == []

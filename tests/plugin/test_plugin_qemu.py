@@ -46,7 +46,7 @@ def tools_and_guest() -> None:
 
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_readme="import pytest\n" + README_EXAMPLE)
+    pytester.makepyfile(test_plugin_inner_readme="import pytest\n" + README_EXAMPLE)
     (pytester.path / "guest").symlink_to(REPO / "guest")
     pytester.runpytest(*plugin_args()).assert_outcomes(passed=1)
 
@@ -90,7 +90,7 @@ def test_fails_on_purpose(guest_trace):
 
 
 def test_marker_factory_and_a_kept_trace(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_guest=TESTS)
+    pytester.makepyfile(test_plugin_inner_guest=TESTS)
     result = pytester.runpytest(*plugin_args(), "-rf")
     result.assert_outcomes(passed=4, failed=1)
     output = result.stdout.str()
