@@ -137,3 +137,16 @@ async def test_quitting_stops_the_capture_first() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert screen.feed.finished.is_set()
+
+
+async def test_stop_at_the_next_violation() -> None:
+    fake = FakeCapture(pause_after=12)
+    app, screen = live_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: screen.source.count() == 12)
+        screen.action_stop_at("flagged")
+        fake.release.set()
+        await wait_until(pilot, screen.feed.finished.is_set)
+        await settle(pilot)
+        assert screen.selected.seq == 65  # FS base changed with no known cause
+        assert screen.source.count() == 66

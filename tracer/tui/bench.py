@@ -73,7 +73,7 @@ async def measure(path: str, size: tuple[int, int]) -> None:
         )
         scan_start = time.perf_counter()
         await app.workers.wait_for_complete()
-        print(f"  owner index (background, sliced)  {time.perf_counter() - scan_start:9.2f} s")
+        print(f"  owners + checks (background)      {time.perf_counter() - scan_start:9.2f} s")
         screen: Any = app.screen
         screen.search = _matcher("write")
         await pilot.press("G")

@@ -46,12 +46,19 @@ class CaptureFeed:
             self.error = error
 
     def __init__(
-        self, options: Any, post: Callable[[Message], Any], run_capture: RunCapture | None = None
+        self,
+        options: Any,
+        post: Callable[[Message], Any],
+        run_capture: RunCapture | None = None,
+        checker: Callable[[], Any] | None = None,
     ) -> None:
         self.options = options
         self.post = post
         self.run_capture = run_capture
         self.stop_when: Callable[[Event], bool] | None = None  # set by the UI thread
+        self.make_checker = checker  # a tracer check Checker, built in the worker thread
+        self._checker: Any = None
+        self.violation = False  # did the event `until` is asked about break an invariant
         self.stop_reason = ""
         self.stop = StopRequest()
         self._buffer: list[Event] = []
@@ -70,6 +77,11 @@ class CaptureFeed:
     def run(self) -> None:
         self.started.set()
         result, error = None, None
+        if self.make_checker is not None:
+            try:
+                self._checker = self.make_checker()
+            except Exception:  # no kernel facts: stopping at a violation sees flags only
+                self._checker = None
         run_capture: RunCapture
         if self.run_capture is not None:
             run_capture = self.run_capture
@@ -91,6 +103,9 @@ class CaptureFeed:
         given = getattr(self.options, "until_event", None)
 
         def until(event: Event) -> bool:
+            # The checker sees every event (it keeps state), so a stop armed late still
+            # knows which TCB belongs to whom.
+            self.violation = bool(self._checker and list(self._checker.check([event])))
             condition = self.stop_when
             if condition is not None and condition(event):
                 self.stop_reason = self.stop_reason or f"stopped at #{event.seq}"

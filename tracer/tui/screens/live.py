@@ -30,7 +30,7 @@ class LiveScreen(MainScreen):
         super().__init__(trace)
         assert isinstance(trace.source, MemoryTrace)
         self.source: MemoryTrace = trace.source
-        self.feed = CaptureFeed(options, self.post_message, run_capture)
+        self.feed = CaptureFeed(options, self.post_message, run_capture, trace.checker)
         self.result: Any = None
         self.state = "starting"
         self.timeline.follow = True
@@ -109,6 +109,12 @@ class LiveScreen(MainScreen):
 
     def action_stop_at(self, what: str) -> None:
         label, condition = STOP_CONDITIONS[what]
+        if what == "flagged":
+            feed = self.feed
+
+            def condition(event: Any) -> bool:
+                return feed.violation or is_flagged(event)
+
         self.set_stop(condition, label)
 
     def set_stop(self, condition: Any, label: str) -> None:
