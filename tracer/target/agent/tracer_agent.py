@@ -79,11 +79,15 @@ class Cpu:
 
     def __init__(self) -> None:
         self.frame = gdb.selected_frame()
+        self.cache: dict[str, int] = {}  # registers read at this stop
         if Cpu.inferior is None:
             Cpu.inferior = gdb.selected_inferior()
 
     def reg(self, name: str) -> int:
-        return int(self.frame.read_register(name)) & MASK64
+        value = self.cache.get(name)
+        if value is None:
+            value = self.cache[name] = int(self.frame.read_register(name)) & MASK64
+        return value
 
     def regs(self, names) -> dict:
         return {name: self.reg(name) for name in names}
@@ -436,7 +440,8 @@ class Probe(gdb.Breakpoint):
         # gdb's step over a breakpoint is now and then reported as a second hit at the same
         # place with nothing changed (seen under TCG with a timer interrupt pending); a real
         # second pass through the same place differs in some register.
-        state = Cpu().regs(DUPLICATE_CHECK)
+        cpu = Cpu()
+        state = cpu.regs(DUPLICATE_CHECK)
         if where == agent.last_hit and state == agent.last_state:
             agent.duplicates += 1
             return False
@@ -444,7 +449,7 @@ class Probe(gdb.Breakpoint):
         agent.last_hit = where
         started = time.perf_counter_ns()
         try:
-            return bool(self.handler(self.agent, self.probe, Cpu()))
+            return bool(self.handler(self.agent, self.probe, cpu))
         except Exception as exc:  # a probe must never stop the guest by accident
             self.agent.batch.add({"probe": "agent_error", "kind": self.probe["kind"],
                                   "error": f"{type(exc).__name__}: {exc}"})
