@@ -74,6 +74,8 @@ class MainScreen(Screen[None]):
             "findings": FindingsPanel(id="findings-panel"),
             "graph": GraphPanel(trace, id="graph-panel"),
         }
+        # On a wide terminal the CPU panel stays in view above the tabs.
+        self.cpu_side = CpuPanel(trace, id="cpu-side")
         self.marks: dict[str, int] = {}
         self.last_jump_from: int | None = None
         self.search: TextMatcher | None = None
@@ -90,10 +92,12 @@ class MainScreen(Screen[None]):
             with Vertical(id="timeline-box"):
                 yield TimelineHeader(id="timeline-header")
                 yield self.timeline
-            with TabbedContent(id="tabs"):
-                for key, title in TABS:
-                    with TabPane(title, id=f"tab-{key}"):
-                        yield self.panes[key]
+            with Vertical(id="side"):
+                yield self.cpu_side
+                with TabbedContent(id="tabs"):
+                    for key, title in TABS:
+                        with TabPane(title, id=f"tab-{key}"):
+                            yield self.panes[key]
         yield self.status
 
     def on_mount(self) -> None:
@@ -112,6 +116,7 @@ class MainScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
+        self.show_active_pane()
 
     # The bars.
 
@@ -150,6 +155,8 @@ class MainScreen(Screen[None]):
         pane = self.active_pane()
         if isinstance(pane, MomentPane | EntryPathPanel | GraphPanel):
             pane.show_event(self.selected)
+        if self.has_class("-wide") and pane is not self.panes["cpu"]:
+            self.cpu_side.show_event(self.selected)
 
     def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
         self.show_active_pane()
@@ -186,8 +193,8 @@ class MainScreen(Screen[None]):
     def kernel_ready(self, checker: Any) -> None:
         self.timeline.rows.reformat()  # function names in func rows
         self.timeline.refresh()
-        for key in ("cpu", "tls"):
-            self.panes[key].invalidate()
+        for pane in (self.panes["cpu"], self.panes["tls"], self.cpu_side):
+            pane.invalidate()
         self.panes["entry"].kernel_ready()
         self.show_active_pane()
         self.findings = FindingsScan(self.trace.source, checker)
@@ -224,8 +231,8 @@ class MainScreen(Screen[None]):
     @work(exclusive=True, group="owners")
     async def scan_owners(self) -> None:
         await self.run_sliced(self.trace.owner_scan(), "indexing owners", percent=True)
-        self.panes["cpu"].invalidate()
-        self.panes["tls"].invalidate()
+        for pane in (self.panes["cpu"], self.panes["tls"], self.cpu_side):
+            pane.invalidate()
         self.show_active_pane()
 
     async def run_sliced(
