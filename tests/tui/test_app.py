@@ -376,3 +376,31 @@ async def test_violations_of_the_broken_tls_scheme() -> None:
             assert first.seq in screen.timeline.violations
             await press(pilot, "6")
             assert "kernel-on-app-tcb" in screen.panes["findings"].listing.lines[0].plain
+
+
+async def test_a_trace_file_still_being_written_is_followed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.tui.demo_trace import demo_events, demo_meta
+    from tracer.store import TraceWriter
+
+    events = list(demo_events())
+    path = tmp_path / "growing.db"
+    writer = TraceWriter(path, demo_meta(str(KERNEL)))
+    for event in events[:20]:
+        writer.append(event)
+    writer.flush()
+    try:
+        with TraceReader.open(path) as reader:
+            app = app_for(reader, path)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await settle(pilot)
+                screen = screen_of(app)
+                assert screen.timeline.rows.count() == 20
+                for event in events[20:]:
+                    writer.append(event)
+                writer.flush()
+                screen.follow_file()  # what the 1 s timer does
+                await settle(pilot)
+                assert screen.timeline.rows.count() == len(events)
+                assert f"{len(events):,} events" in str(screen.bar.content)
+    finally:
+        writer.close()

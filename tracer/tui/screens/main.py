@@ -110,6 +110,20 @@ class MainScreen(Screen[None]):
         self.call_after_refresh(self._painted)
         self.load_kernel()
         self.scan_owners()
+        if not self.trace.live and self.trace.meta.get("complete") == "0":
+            self._known_count = self.trace.source.count()
+            self.set_interval(1.0, self.follow_file)
+
+    def follow_file(self) -> None:
+        """A trace file still being written (a capture running elsewhere): show what arrived."""
+        count = self.trace.source.count()
+        if count != self._known_count:
+            self._known_count = count
+            self.timeline.grew()
+            self.update_bar()
+            self.update_position()
+            if self.findings is not None and self.findings.done:
+                self.run_findings()
 
     def _painted(self) -> None:
         self.painted_at = time.perf_counter()
