@@ -20,6 +20,7 @@ from test_faults_support import (
     build_static,
     read_all,
     run_tracer,
+    tracer_env,
 )
 
 from tracer.events import Note, SyscallEntry
@@ -142,3 +143,41 @@ def test_a_clean_run_ends_with_an_info_note_and_status_0(tmp_path: Path) -> None
 
 def test_boot_image_is_the_built_in_one() -> None:
     assert BOOT_IMAGE.exists()
+
+
+def test_output_streams_for_scripts(tmp_path: Path) -> None:
+    """Not a terminal: no progress, one summary line on stderr; --json: one object on stdout
+    and nothing on stderr. On a terminal the progress line appears (on stderr only)."""
+    import json
+    import os
+    import pty
+    import sys
+
+    plain = run_tracer(["capture", "-o", str(tmp_path / "a.db")], cwd=tmp_path)
+    assert plain.status == 0 and plain.stdout == ""
+    assert len(plain.stderr.splitlines()) == 1 and "\x1b" not in plain.stderr
+    assert "events" in plain.stderr and "guest-exit" in plain.stderr
+
+    as_json = run_tracer(["capture", "--json", "-o", str(tmp_path / "b.db")], cwd=tmp_path)
+    assert as_json.status == 0 and as_json.stderr == ""
+    summary = json.loads(as_json.stdout)
+    assert summary["ok"] is True and summary["lost"] == 0 and summary["events"] > 0
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tracer.cli", "capture", "-o",
+                             str(tmp_path / "c.db")], cwd=tmp_path, env=tracer_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stdout is not None and proc.stdout.read() == b""
+    assert b"starting QEMU and gdb" in seen or b"events/s" in seen
