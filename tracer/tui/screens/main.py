@@ -14,21 +14,16 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
-from tracer.events import Event, EventKind, SyscallEntry, SyscallExit
+from tracer.events import Event
 from tracer.tui.keys import bindings
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.screens.help import HelpScreen
-from tracer.tui.screens.prompt import LetterScreen, PromptScreen
+from tracer.tui.screens.navigation import NavigationActions
 from tracer.tui.view_models.filters import (
-    KIND_ALIASES,
-    SYSCALL_KINDS,
-    FilterError,
     TextMatcher,
     ViewFilter,
-    parse_filter,
 )
 from tracer.tui.view_models.findings import FindingsScan
-from tracer.tui.view_models.rows import is_flagged
 from tracer.tui.view_models.timeline import TimelineRows
 from tracer.tui.widgets.console import ConsolePanel
 from tracer.tui.widgets.cpu import CpuPanel
@@ -45,17 +40,11 @@ TABS = (
     ("cpu", "CPU"), ("ptregs", "pt_regs"), ("tls", "TLS"), ("entry", "Entry path"),
     ("console", "Console"), ("findings", "Findings"), ("graph", "Graph"),
 )  # fmt: skip
-JUMP_KINDS: dict[str, tuple[frozenset[str], Callable[[Event], bool]]] = {
-    "syscall": (frozenset({EventKind.SYSCALL_ENTRY.value}), lambda e: True),
-    "segbase": (KIND_ALIASES["segbase"], lambda e: True),
-    "msr": (KIND_ALIASES["msr"], lambda e: True),
-    "flagged": (frozenset({"gap", "note", "segbase"}), is_flagged),
-}
 WIDE = 150  # columns from which the panes sit beside the timeline
 _SLICE = 0.02  # seconds of work between two looks at the keyboard
 
 
-class MainScreen(Screen[None]):
+class MainScreen(NavigationActions, Screen[None]):
     BINDINGS = bindings()
 
     def __init__(self, trace: OpenTrace) -> None:
@@ -273,230 +262,6 @@ class MainScreen(Screen[None]):
             if on_slice is not None:
                 on_slice()
             await asyncio.sleep(0)
-
-    # Moving.
-
-    def action_cursor(self, how: str) -> None:
-        getattr(self.timeline, f"action_{how}")()
-
-    def go_to_seq(self, seq: int) -> None:
-        here = self.selected.seq if self.selected else None
-        if not self.timeline.select_seq(seq):
-            self.say(f"#{seq} is not in this view")
-            return
-        if here is not None and here != seq:
-            self.last_jump_from = here
-        landed = self.timeline.selected_event
-        if landed is not None and landed.seq != seq:
-            self.say(f"#{seq} is hidden by the filter; at #{landed.seq}")
-
-    def action_goto_prompt(self) -> None:
-        def check(text: str) -> str | None:
-            return None if text.strip().lstrip("#").isdigit() else "an event number (seq)"
-
-        def done(text: str | None) -> None:
-            if text:
-                self.go_to_seq(int(text.strip().lstrip("#")))
-
-        self.app.push_screen(PromptScreen("go to event #", hint="seq number", check=check), done)
-
-    def action_pair(self) -> None:
-        event = self.selected
-        if isinstance(event, SyscallExit) and event.entry_seq is not None:
-            self.go_to_seq(event.entry_seq)
-        elif isinstance(event, SyscallEntry):
-            from tracer.tui.view_models.ptregs import find_syscall
-
-            _, exit_, _ = find_syscall(self.trace.source, event)
-            if exit_ is None:
-                self.say("no exit recorded for this syscall")
-            else:
-                self.go_to_seq(exit_.seq)
-        else:
-            self.say("% pairs a syscall's entry and exit")
-
-    @work(exclusive=True, group="search")
-    async def action_jump(self, what: str, direction: int) -> None:
-        kinds, predicate = JUMP_KINDS[what]
-        start = self.timeline.cursor
-        way = "next" if direction > 0 else "previous"
-        checked = what == "flagged" and self.findings is not None and self.findings.done
-        found = None
-        if not checked:  # the checker has not seen it all: look for what the capture flagged
-            steps = self.timeline.rows.find(start, direction > 0, kinds, predicate)
-            found = await self.run_sliced(steps, f"looking for the {way} {what}")
-        if what == "flagged":
-            found = self._nearer_finding(found, direction > 0)
-        if found is None:
-            self.say(f"no {way} {what} in this view")
-        else:
-            self.say("")
-            self.timeline.cursor = found
-
-    def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
-        """Between a row found by kind and the checker's next finding, the nearer row."""
-        here = self.timeline.selected_event
-        if self.findings is None or here is None:
-            return found
-        seq = self.findings.next_after(here.seq, forward)
-        row = self.timeline.rows.index_of(seq, nearest=False) if seq is not None else None
-        if row is None:
-            return found
-        if found is None:
-            return row
-        return min(found, row) if forward else max(found, row)
-
-    # Search.
-
-    def action_search_prompt(self) -> None:
-        def check(text: str) -> str | None:
-            try:
-                TextMatcher.parse(text)
-            except FilterError as exc:
-                return str(exc)
-            return None
-
-        def done(text: str | None) -> None:
-            if text:
-                self.search = TextMatcher.parse(text)
-                self.run_search(1)
-
-        value = str(self.search) if self.search else ""
-        self.app.push_screen(
-            PromptScreen(
-                "search /", value=value, hint="text, or /regex/; n and N repeat", check=check
-            ),
-            done,
-        )
-
-    def action_search_again(self, direction: int) -> None:
-        if self.search is None:
-            self.say("no search yet: / to search")
-            return
-        self.run_search(direction)
-
-    @work(exclusive=True, group="search")
-    async def run_search(self, direction: int) -> None:
-        matcher = self.search
-        assert matcher is not None
-        steps = self.timeline.rows.search(
-            self.timeline.cursor, direction > 0, lambda event, row: matcher.matches(row.text)
-        )
-        found = await self.run_sliced(steps, f"searching {matcher}")
-        if found is None:
-            self.say(f"{matcher}: no {'more' if direction > 0 else 'earlier'} matches")
-        else:
-            self.say(f"{matcher}: found")
-            self.timeline.cursor = found
-
-    # Filters.
-
-    def action_filter_prompt(self) -> None:
-        def check(text: str) -> str | None:
-            try:
-                parse_filter(text)
-            except FilterError as exc:
-                return str(exc)
-            return None
-
-        def done(text: str | None) -> None:
-            if text is not None:
-                self.apply_filter(parse_filter(text))
-
-        self.app.push_screen(
-            PromptScreen(
-                "filter",
-                value=self.view_filter.describe(),
-                check=check,
-                hint="kind:syscall,segbase,msr pid:N cpu:N sys:write text /regex/ (empty: all)",
-            ),
-            done,
-        )
-
-    def action_clear_filter(self) -> None:
-        self.apply_filter(ViewFilter())
-
-    def action_toggle_filter(self, what: str) -> None:
-        event = self.selected
-        current = self.view_filter
-        if what == "syscall":
-            self.apply_filter(
-                current.replace(kinds=None if current.kinds == SYSCALL_KINDS else SYSCALL_KINDS)
-            )
-            return
-        value = getattr(event, what, None) if event is not None else None
-        if getattr(current, what) is not None:
-            self.apply_filter(current.replace(**{what: None}))
-        elif value is None:
-            self.say(f"this event has no {what}")
-        else:
-            self.apply_filter(current.replace(**{what: value}))
-
-    def apply_filter(self, view_filter: ViewFilter) -> None:
-        keep = self.selected.seq if self.selected else None
-        self.view_filter = view_filter
-        rows = self.rows_for(view_filter)
-        self.timeline.set_rows(rows, keep)
-        self.update_position()
-        if rows.scan is not None:
-            self.run_filter_scan(rows, keep)
-        elif rows.count() == 0:
-            self.say("nothing matches this filter")
-        else:
-            self.say("")
-
-    @work(exclusive=True, group="filter")
-    async def run_filter_scan(self, rows: TimelineRows, keep: int | None) -> None:
-        scan = rows.scan
-        assert scan is not None
-        placed = False
-
-        def steps() -> Iterator[float]:
-            total = max(1, self.trace.source.count(**scan.view_filter.store_query()))  # type: ignore[arg-type]
-            while not scan.step():
-                yield min(1.0, scan.examined / total)
-
-        def on_slice() -> None:
-            nonlocal placed
-            self.timeline.grew()
-            if not placed and keep is not None and scan.seqs and scan.seqs[-1] >= keep:
-                placed = self.timeline.select_seq(keep)
-            self.update_position()
-
-        await self.run_sliced(steps(), "filtering", percent=True, on_slice=on_slice)
-        on_slice()
-        if not placed and keep is not None:
-            self.timeline.select_seq(keep)
-        self.say("" if rows.count() else "nothing matches this filter")
-        self.update_position()
-
-    # Bookmarks.
-
-    def action_mark_prompt(self) -> None:
-        def done(letter: str | None) -> None:
-            if letter and letter != "'" and self.selected is not None:
-                self.marks[letter] = self.selected.seq
-                self.timeline.marks = {seq: name for name, seq in self.marks.items()}
-                self.timeline.refresh()
-                self.say(f"bookmark {letter} at #{self.selected.seq}")
-
-        self.app.push_screen(LetterScreen("bookmark: press a letter", self.marks), done)
-
-    def action_jump_mark_prompt(self) -> None:
-        def done(letter: str | None) -> None:
-            if letter == "'":
-                if self.last_jump_from is None:
-                    self.say("no earlier position")
-                else:
-                    self.go_to_seq(self.last_jump_from)
-            elif letter in self.marks:
-                self.go_to_seq(self.marks[letter])
-            elif letter:
-                self.say(f"no bookmark {letter}")
-
-        self.app.push_screen(
-            LetterScreen("jump to bookmark: a letter, or ' to go back", self.marks), done
-        )
 
     # Panes, help, live.
 
