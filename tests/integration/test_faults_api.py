@@ -109,3 +109,14 @@ def test_temporary_output_is_removed_unless_kept() -> None:
         session.run()
     assert session.output.exists()
     session.output.unlink()
+
+
+def test_until_a_violation_stops_at_the_first_finding(tmp_path: Path) -> None:
+    until = violation(rules=["kernel-on-app-tcb"])
+    with Session([USER / "hello-glibc"], cmdline="tls=broken",
+                 output=tmp_path / "t.db") as session:
+        result = session.run(until)
+    assert result.reason == "until"
+    findings = until.findings  # type: ignore[attr-defined]
+    assert findings and findings[0].rule == "kernel-on-app-tcb"
+    assert read_all(tmp_path / "t.db")[-2].seq >= findings[0].seq

@@ -55,7 +55,7 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
 TESTS = f'''
 import pytest
 from tracer.api import syscall
-from tracer.pytest_plugin import assert_segbase, assert_syscalls
+from tracer.pytest_plugin import assert_no_findings, assert_segbase, assert_syscalls
 
 HELLO_MUSL = {str(USER / "hello-musl")!r}
 
@@ -84,6 +84,16 @@ def test_guest_failures_are_data(tracer_capture):
     assert "killed by #PF" in crash.console
 
 
+def test_a_clean_guest_has_no_findings(guest_trace):
+    assert_no_findings(guest_trace)
+
+
+@pytest.mark.guest(cmdline="tls=broken")
+def test_broken_tls_is_caught_by_the_checker(guest_trace):
+    with pytest.raises(pytest.fail.Exception, match="kernel-on-app-tcb"):
+        assert_no_findings(guest_trace, rules=["kernel-on-app-tcb"])
+
+
 @pytest.mark.guest(programs=[HELLO_MUSL])
 def test_fails_on_purpose(guest_trace):
     assert_syscalls(guest_trace, ["write", "brk"], mode="exact")
@@ -93,7 +103,7 @@ def test_fails_on_purpose(guest_trace):
 def test_marker_factory_and_a_kept_trace(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plugin_inner_guest=TESTS)
     result = pytester.runpytest(*plugin_args(), "-rf")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     output = result.stdout.str()
     assert "syscalls differ (- expected, + actual)" in output
     kept = [Path(p) for p in re.findall(r"trace kept: (\S+)", output)]
