@@ -120,3 +120,12 @@ def test_until_a_violation_stops_at_the_first_finding(tmp_path: Path) -> None:
     findings = until.findings  # type: ignore[attr-defined]
     assert findings and findings[0].rule == "kernel-on-app-tcb"
     assert read_all(tmp_path / "t.db")[-2].seq >= findings[0].seq
+
+
+def test_signal_handlers_are_as_they_were_after_a_session(tmp_path: Path) -> None:
+    import signal
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    with Session([USER / "hello-musl"], output=tmp_path / "t.db") as session:
+        session.run()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -169,7 +169,8 @@ class TargetSession:
             if self.state is not SessionState.CLOSED:
                 self.finish()
             self.qemu.remove_files()
-            self._restore_sigterm()
+        # After the deferral has put its own handlers back, or it would undo this.
+        self._restore_sigterm()
 
     def _install_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():
