@@ -324,9 +324,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
     traces = item.stash.get(TRACES_KEY, [])
-    if traces and report.failed and item.config.getoption("tracer_keep") != "none":
+    if not traces:
+        return report
+    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if report.failed and item.config.getoption("tracer_keep") != "none":
         kept = [_keep(item, trace) for trace in traces]
         report.sections.append(("tracer", "\n".join(f"trace kept: {p}" for p in kept)))
     return report
