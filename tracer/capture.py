@@ -168,7 +168,7 @@ class CaptureResult:
 
 # Ends that are failures of the guest though the capture itself worked.
 ABNORMAL_ENDS = {
-    "hang": "the guest hung (no event within the idle timeout)",
+    "hang": "the guest hung (no syscall or other progress within the idle timeout)",
     "timeout": "the capture timed out",
     "triple-fault": "the guest triple-faulted (CPU reset)",
 }
