@@ -404,3 +404,14 @@ async def test_a_trace_file_still_being_written_is_followed(tmp_path) -> None:  
                 assert f"{len(events):,} events" in str(screen.bar.content)
     finally:
         writer.close()
+
+
+async def test_long_summaries_scroll_sideways(demo_source) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        await press(pilot, "l", "l", "right")
+        assert screen.timeline.summary_offset == 24
+        await press(pilot, "h", "left", "left", "left")
+        assert screen.timeline.summary_offset == 0

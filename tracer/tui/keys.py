@@ -27,6 +27,8 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("pageup,b,ctrl+b", "cursor('page_up')", "Page up", "move", "PgUp b ^b"),
     KeyAction("ctrl+d", "cursor('half_down')", "Half a page down", "move", "^d"),
     KeyAction("ctrl+u", "cursor('half_up')", "Half a page up", "move", "^u"),
+    KeyAction("l,right", "summary(8)", "Scroll the summaries right", "move", "l →"),
+    KeyAction("h,left", "summary(-8)", "Scroll the summaries left", "move", "h ←"),
     KeyAction("colon", "goto_prompt", "Go to event number (seq)", "move", ":"),
     KeyAction("percent_sign", "pair", "Jump between a syscall's entry and exit", "move", "%"),
     KeyAction("s", "jump('syscall', 1)", "Next syscall", "jump"),

@@ -265,6 +265,9 @@ class MainScreen(NavigationActions, Screen[None]):
 
     # Panes, help, live.
 
+    def action_summary(self, delta: int) -> None:
+        self.timeline.scroll_summary(delta)
+
     def action_tab(self, key: str) -> None:
         self.query_one(TabbedContent).active = f"tab-{key}"
         self.show_active_pane()

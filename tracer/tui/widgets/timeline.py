@@ -83,6 +83,7 @@ class Timeline(ScrollView, can_focus=True):
         self.marks: dict[int, str] = {}  # seq -> bookmark letter
         self.violations: set[int] = set()  # seqs the checker found something at
         self.follow = False  # live: keep the cursor on the newest event
+        self.summary_offset = 0  # columns of the summary scrolled away (h/l)
         self._growing = False
         self._selected_seq: int | None = None
 
@@ -187,6 +188,11 @@ class Timeline(ScrollView, can_focus=True):
     def action_half_up(self) -> None:
         self.cursor -= self._page // 2 or 1
 
+    def scroll_summary(self, delta: int) -> None:
+        """Long strace lines: move the summary column left or right (the rest stays)."""
+        self.summary_offset = max(0, self.summary_offset + delta)
+        self.refresh()
+
     # Drawing.
 
     def render_line(self, y: int) -> Strip:
@@ -224,5 +230,5 @@ class Timeline(ScrollView, can_focus=True):
             Segment(f"{row.kind:<{KIND_WIDTH}} ", kind_style),
         ]
         used = sum(segment.cell_length for segment in fixed)
-        summary = row.summary[: max(0, width - used)]
+        summary = row.summary[self.summary_offset :][: max(0, width - used)]
         return [*fixed, Segment(summary, kind_style)]
