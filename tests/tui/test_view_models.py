@@ -363,3 +363,14 @@ def test_tls_values_show_text_when_the_word_is_text() -> None:
     assert value_text(42) == "0x2a (42)"
     assert value_text(int.from_bytes(b"thread-l", "little")) == '0x6c2d646165726874 "thread-l"'
     assert value_text(int.from_bytes(b"ok\0\0\0\0\0\0", "little")) == '0x6b6f "ok"'
+
+
+def test_an_event_the_decoders_choke_on_still_gets_a_row(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tracer.tui.view_models import rows
+
+    def broken(*args: object) -> tuple[str, str]:
+        raise ValueError("no such flag")
+
+    monkeypatch.setattr(rows, "summarize", broken)
+    row = rows.timeline_row(by_seq(42), TraceIndex())
+    assert row.style == "warning" and "cannot format this event: ValueError" in row.summary

@@ -197,7 +197,10 @@ def timeline_row(
     entry: SyscallEntry | None = None,
     symbolize: Symbolizer | None = None,
 ) -> TimelineRow:
-    summary, style = summarize(event, entry, symbolize)
+    try:
+        summary, style = summarize(event, entry, symbolize)
+    except Exception as exc:  # one odd event must not take the whole timeline down
+        summary, style = f"cannot format this event: {type(exc).__name__}: {exc}", "warning"
     cpu = getattr(event, "cpu", None)
     pid = event_pid(event)
     return TimelineRow(

@@ -44,7 +44,13 @@ class MomentPane(VerticalScroll):
         if key == self._shown:
             return
         self._shown = key
-        self.body.update(self.render_event(event))
+        try:
+            shown = self.render_event(event)
+        except Exception as exc:  # a pane that cannot draw one moment says so and goes on
+            shown = Text(
+                f"cannot show #{event.seq} here: {type(exc).__name__}: {exc}", style="bold red"
+            )
+        self.body.update(shown)
 
     def invalidate(self) -> None:
         self.generation += 1
