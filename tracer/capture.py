@@ -237,7 +237,8 @@ class _Capture:
         variables: dict[str, Sequence[TlsVariable]] = dict(tls_variables(image, options.programs))
         self.builder = EventBuilder(
             plan, [p.name for p in options.programs], time.monotonic_ns(),
-            tls_variables=variables, causes=cause_finder(image, plan),
+            symbolize=image.symbolize, tls_variables=variables,
+            causes=cause_finder(image, plan),
         )
         self.msr_values: dict[int, int] = {}
         self.done_reason: str | None = None

@@ -38,8 +38,12 @@ def _syscall_trees(captured: Captured, dispatcher: int) -> list:
 
 
 def _normalize(line: str) -> str:
-    """uftrace-style: durations and addresses out, and getrandom's bytes (random each run)."""
-    return re.sub(r'getrandom\("[^"]*"', 'getrandom("<random>"', normalize_graph(line))
+    """uftrace-style: durations and addresses out, getrandom's bytes (random each run) and the
+    program's own path."""
+    line = re.sub(r'getrandom\("[^"]*"', 'getrandom("<random>"', normalize_graph(line))
+    # The program's path (where the checkout is) and the length readlink returns for it.
+    return re.sub(r'(readlink\("/proc/self/exe", )"[^"]*"(\.\.\.)?(, \d+\) = )\d+',
+                  r'\1"<exe>"\3<len>', line)
 
 
 def _calls_only(captured: Captured) -> list:

@@ -251,8 +251,11 @@ class Agent:
         )
         entry = {"kind": "syscall", "regs_addr": regs_addr, "nr": nr, "args": args,
                  "cr3": record["cr3"]}
-        self.inflight[record["cr3"]] = entry
-        self.frames[regs_addr] = entry
+        if nr is None or nr & 0xFFFFFFFF not in NO_RETURN:
+            self.inflight[record["cr3"]] = entry
+            self.frames[regs_addr] = entry
+        else:  # exit/exit_group never return; the address space may be reused at once
+            self.inflight.pop(record["cr3"], None)
         if self.stop_first_syscall:
             self.stop_first_syscall = False
             return True
@@ -405,6 +408,7 @@ class Agent:
         return False
 
 
+NO_RETURN = {60, 231}  # exit, exit_group
 MSR_FS_BASE = 0xC0000100
 BASE_MSRS = {0xC0000100, 0xC0000101, 0xC0000102}
 DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")  # not eflags: RF moves
