@@ -39,6 +39,7 @@ from tracer.target.session import SessionEnd, TargetSession, signals_deferred
 
 MSRS_ON_DEMAND = (0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084, 0xC0000101, 0xC0000102)
 LSTAR = 0xC0000082
+CONSOLE_KEPT = 256 * 1024  # the guest console's tail, kept in the trace's meta
 GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
 
 
@@ -560,7 +561,7 @@ def capture(
         plan.notes.append("function graph by breakpoints: durations are not guest time "
                           "(the tracer cannot read the guest's clock at a stop)")
     meta = {
-        "kernel": str(options.kernel),
+        "kernel": str(options.kernel.resolve()),
         "programs": " ".join(str(p.path) for p in options.programs),
         "cmdline": options.cmdline,
         "mode": options.mode.value,
@@ -613,6 +614,8 @@ def capture(
         returncode = end.qemu_returncode if end is not None else None
         if returncode is not None:
             writer.set_meta("qemu_returncode", str(returncode))
+        if end is not None and end.console:
+            writer.set_meta("console", end.console[-CONSOLE_KEPT:])
         status = guest_exit_status(run.qemu_exit)
         if status is not None:
             writer.set_meta("guest_status", str(status))
