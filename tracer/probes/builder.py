@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from tracer.analysis.tls import TlsOwners
+from tracer.analysis.tls import KERNEL_HALF, TlsOwners
 from tracer.decode.ptregs import decode_pt_regs
 from tracer.decode.tls import TlsVariable, decode_tls_block
 from tracer.events import (
@@ -387,17 +387,14 @@ class EventBuilder:
             out.append(self._tls_snapshot(hit, value, out))
 
     def _tls_snapshot(self, hit: ProbeHit, fs_base: int, out: list[Event]) -> TlsSnapshot:
-        # The owner is known once the change before it has been learned (learning is
-        # idempotent, so _finish learning it again changes nothing).
-        for event in out:
-            self.owners.learn(event)
-        owner = self.owners.owner(fs_base, "fs", self._pid(hit))
-        key = "kernel" if owner.startswith("kernel-tcb") else self.ids.name(self._pid(hit))
+        # A kernel-half TCB holds the kernel's thread-locals, a user one the program's. The
+        # owner's name is given when the event is released (_finish), once it is known.
+        key = "kernel" if fs_base >= KERNEL_HALF else self.ids.name(self._pid(hit))
         variables = self.tls_variables.get(key, ())
         block = decode_tls_block(fs_base, bytes.fromhex(hit.fields["tls_block"]),
                                  self.plan.tls_span, variables)
         return TlsSnapshot(self._seq(), self._time(hit), hit.cpu, self._pid(hit), fs_base,
-                           block.self_pointer, owner, block.values)
+                           block.self_pointer, "", block.values)
 
     def _on_ftrace_drain(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         ring = self.plan.ring
