@@ -80,6 +80,7 @@ class CaptureOptions:
     ftrace_functions: tuple[str, ...] = ()  # set_graph_function patterns
     ftrace_notrace: tuple[str, ...] = ()  # set_graph_notrace patterns
     ftrace_max_depth: int = 0  # max_graph_depth; 0 is unlimited
+    accel: str = "tcg"  # kvm only when asked for (and usable)
     measure_read: bool = False  # benchmark: time a bare gdb read_memory loop at the arm stop
 
     def __post_init__(self) -> None:
@@ -92,6 +93,7 @@ class CaptureOptions:
         return QemuConfig(
             boot_image=self.boot_image, modules=modules, cmdline=self.cmdline,
             memory_mb=self.memory_mb, icount=self.icount, debugcon=self.debugcon,
+            accel=self.accel,
         )
 
 

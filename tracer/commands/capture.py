@@ -65,6 +65,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--start-timeout", type=float, default=10.0,
                    help="seconds for QEMU's gdbstub socket to appear")
     p.add_argument("--icount", default=None, help="QEMU -icount value, e.g. shift=0")
+    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
+                   help="QEMU accelerator (default tcg; kvm only if /dev/kvm is usable)")
     p.add_argument("--memory", type=int, default=256, help="guest memory in MiB")
     p.add_argument("--no-msr-read", action="store_true",
                    help="skip the on-demand rdmsr snapshot at the first syscall")
@@ -154,8 +156,16 @@ def build_options(args: argparse.Namespace) -> Any:
         max_events=args.max_events, timeout=args.timeout, idle_timeout=args.idle_timeout,
         icount=args.icount, read_msrs=not args.no_msr_read, memory_mb=args.memory,
         start_timeout=args.start_timeout, graph=_graph(args, kernel),
-        graph_large=args.graph_large, **_ftrace(args, kernel),
+        graph_large=args.graph_large, accel=_accel(args.accel), **_ftrace(args, kernel),
     )
+
+
+def _accel(accel: str) -> str:
+    import os
+
+    if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise UsageError("--accel kvm: /dev/kvm is missing or not accessible; use tcg")
+    return accel
 
 
 def _patterns(text: str) -> tuple[str, ...]:
