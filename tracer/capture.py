@@ -13,23 +13,23 @@ from types import FrameType
 from typing import Any
 
 from tracer.decode.msr import msr_name
-from tracer.events import Event, EventKind, Gap, MsrRead, Note, SyscallEntry
 from tracer.decode.tls import TlsVariable
+from tracer.events import Event, EventKind, Gap, MsrRead, Note, SyscallEntry
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
-from tracer.probes.funcgraph import graph_functions, resolve_functions
-from tracer.probes.ringbuf import RingLayout, control_writes, find_ring
 from tracer.probes.builder import EventBuilder
+from tracer.probes.funcgraph import graph_functions, resolve_functions
 from tracer.probes.plan import (
     ALL_PROBES,
     Mode,
+    PlanError,
     ProbePlan,
     add_entry,
-    PlanError,
     add_graph_probes,
     add_ring_probe,
     build_plan,
 )
+from tracer.probes.ringbuf import RingLayout, control_writes, find_ring
 from tracer.store import TraceWriter
 from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
 from tracer.target.gdb import ProbeHit, StopEvent

@@ -47,7 +47,8 @@ class Hits:
     def __init__(self) -> None:
         self.seq = 0
 
-    def __call__(self, probe: str, pc: int, bases: tuple[int, int, int], **fields: object) -> ProbeHit:
+    def __call__(self, probe: str, pc: int, bases: tuple[int, int, int],
+                 **fields: object) -> ProbeHit:
         self.seq += 1
         return ProbeHit(self.seq, 1000 + self.seq, probe, pc, 0, CR3, bases, dict(fields))
 

@@ -42,7 +42,8 @@ def _gdb_python() -> Check:
     path = shutil.which("gdb")
     if path is None:
         return Check("gdb python", False, "gdb missing", "apt-get install gdb")
-    out = _version([path, "-nx", "-batch", "-ex", "python import sys; print(sys.version.split()[0])"])
+    script = "python import sys; print(sys.version.split()[0])"
+    out = _version([path, "-nx", "-batch", "-ex", script])
     ok = bool(out) and out[0].isdigit()
     return Check("gdb python", ok, f"Python {out}" if ok else "gdb has no Python",
                  "apt-get install gdb (Debian's gdb embeds Python)")

@@ -10,8 +10,8 @@ from typing import Any
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.image import ElfImage, EntryPath, analyze_syscall_entry, scan_sites, struct_layout
 from tracer.probes.funcgraph import GraphFunction
-from tracer.probes.ringbuf import RingLayout
 from tracer.probes.interrupts import InterruptStub, find_interrupt_stubs
+from tracer.probes.ringbuf import RingLayout
 from tracer.probes.sched import TaskLayout, find_switch, task_layout
 
 ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
