@@ -10,9 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from capture_support import KERNEL, Captured, build_guest, run_capture
-from tracer.events import ContextSwitch, Interrupt, MsrRead, MsrWrite, SegBaseChange, SegCause, SyscallEntry, SyscallExit
+
+from tracer.events import (
+    ContextSwitch,
+    Interrupt,
+    MsrRead,
+    MsrWrite,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+    SyscallExit,
+)
 from tracer.image import ElfImage, analyze_syscall_entry
 from tracer.probes.plan import Mode
 

@@ -15,7 +15,14 @@ from capture_support import KERNEL, Captured, build_guest, run_capture
 from tracer.analysis.checks import run_checks
 from tracer.analysis.tls import owner_kind
 from tracer.commands.check import kernel_facts
-from tracer.events import ContextSwitch, Interrupt, ProcessEvent, SegBaseChange, SegCause, TlsSnapshot
+from tracer.events import (
+    ContextSwitch,
+    Interrupt,
+    ProcessEvent,
+    SegBaseChange,
+    SegCause,
+    TlsSnapshot,
+)
 from tracer.report import tls_lines
 
 pytestmark = pytest.mark.qemu

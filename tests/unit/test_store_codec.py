@@ -10,13 +10,12 @@ import pytest
 from tracer.events import (
     EVENT_TYPES,
     ContextSwitch,
-    FuncEntry,
-    FuncExit,
-    Interrupt,
-    TlsSnapshot,
     Event,
     EventKind,
+    FuncEntry,
+    FuncExit,
     Gap,
+    Interrupt,
     MsrRead,
     MsrWrite,
     Note,
@@ -26,6 +25,7 @@ from tracer.events import (
     SegCause,
     SyscallEntry,
     SyscallExit,
+    TlsSnapshot,
 )
 from tracer.store.codec import COLUMNS, CodecError, column_int, decode, encode
 

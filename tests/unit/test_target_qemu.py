@@ -5,7 +5,14 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from tracer.target.qemu import Module, QemuConfig, QemuFiles, QemuMachine, build_argv, guest_exit_status
+from tracer.target.qemu import (
+    Module,
+    QemuConfig,
+    QemuFiles,
+    QemuMachine,
+    build_argv,
+    guest_exit_status,
+)
 
 
 def test_gdbstub_is_a_unix_socket_never_tcp(tmp_path: Path) -> None:
