@@ -360,6 +360,42 @@ async def test_enter_in_the_graph_and_the_entry_path_moves_the_timeline(demo_sou
         assert screen.selected.pc == entry._lines[exit_line].addr
 
 
+async def test_a_call_in_the_graph_folds_and_unfolds(demo_source) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        screen.go_to_seq(44)
+        await press(pilot, "7")
+        graph = screen.panes["graph"]
+        listing = graph.listing
+        listing.focus()
+        unfolded = [line.plain for line in listing.lines]
+        await press(pilot, "k")  # do_syscall_64() {
+        call = listing.cursor
+        assert listing.lines[call].plain.endswith("do_syscall_64() {")
+        await press(pilot, "o")
+        folded = [line.plain for line in listing.lines]
+        assert folded[call].endswith("! 150.000 us  |  do_syscall_64() { ... }")
+        assert len(folded) == len(unfolded) - 2  # the inner call and the `}` are gone
+        assert not any("do_syscall_64+0x40();" in line for line in folded)
+        assert listing.cursor == call and listing.here == call  # seq 44 is inside the fold
+        assert screen.selected.seq == 44  # folding alone does not move the moment
+        await press(pilot, "space")
+        assert [line.plain for line in listing.lines] == unfolded
+        await press(pilot, "j")
+        await press(pilot, "o")  # not a call's opening line: nothing folds
+        assert [line.plain for line in listing.lines] == unfolded
+        await press(pilot, "k", "enter")  # folds, and every pane moves to the call
+        assert screen.selected.seq == 43
+        assert listing.lines[listing.here].plain.endswith("do_syscall_64() { ... }")
+        screen.go_to_seq(10)  # the fold stays while other moments are shown
+        await settle(pilot)
+        screen.go_to_seq(44)
+        await settle(pilot)
+        assert listing.lines[listing.here].plain.endswith("do_syscall_64() { ... }")
+
+
 async def test_violations_of_the_broken_tls_scheme() -> None:
     from tests.tui.conftest import BROKEN
 

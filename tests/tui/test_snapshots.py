@@ -81,6 +81,18 @@ def test_demo_trace_panes(
     assert snap_compare(demo_app(demo_file), terminal_size=size, run_before=at(seq, key))
 
 
+def test_folded_graph_call(snap_compare, demo_file) -> None:  # type: ignore[no-untyped-def]
+    """do_syscall_64() folded to one line with its duration (`o` on its opening line)."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await at(44, "7")(pilot)
+        pilot.app.screen.panes["graph"].listing.focus()
+        await pilot.press("k", "o")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(demo_file), terminal_size=SMALL, run_before=run_before)
+
+
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 @pytest.mark.parametrize("key", ["1", "6"], ids=["cpu", "findings"])
 def test_broken_tls_trace(snap_compare, key: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]

@@ -240,6 +240,28 @@ def test_rows_carry_the_seq_of_the_event_they_show() -> None:
     assert seqs == sorted(seqs)
 
 
+def test_a_folded_call_is_one_line_with_its_duration() -> None:
+    trace = hello_glibc()
+    forest = build_call_tree(trace.events)
+    rows = list(graph_rows(forest, GraphOptions(), trace.symbolize))
+    opening = [row for row in rows if row.opens]
+    assert opening and all(row.text.endswith("() {") for row in opening)
+    assert not any(row.opens for row in rows if not row.text.endswith("{"))
+    call = opening[0]
+    assert call.seq is not None
+    node = next(n for n in forest.walk() if n.entry is not None and n.entry.seq == call.seq)
+    folded = list(graph_rows(forest, GraphOptions(folded=frozenset({call.seq})), trace.symbolize))
+    line = next(row for row in folded if row.seq == call.seq and row.opens)
+    name = call.text.split("|")[-1].strip().removesuffix(" {")
+    assert line.text.endswith(f"|  {name} {{ ... }}")
+    assert duration_column(node.duration_ns) in line.text
+    start = rows.index(call)
+    column = len(call.text) - len(name) - len(" {")
+    end = next(i for i in range(start + 1, len(rows)) if rows[i].text[column:].startswith("}"))
+    assert end > start + 1
+    assert folded == [*rows[:start], line, *rows[end + 1 :]]  # inside and `}` gone, nothing else
+
+
 # -- goldens ------------------------------------------------------------------------------
 
 

@@ -64,6 +64,7 @@ class _Row(NamedTuple):
     depth: int
     text: str
     switch: ContextSwitch | None = None
+    opens: bool = False
 
 
 def graph_lines(events: Iterable[Event], options: GraphOptions | None = None,
@@ -98,6 +99,7 @@ class GraphLine(NamedTuple):
     cpu: int
     pid: int
     text: str
+    opens: bool = False  # `f() {` or folded `f() { ... }`: a call a view can fold by `seq`
 
 
 def forest_lines(forest: CallForest, options: GraphOptions | None = None,
@@ -274,7 +276,7 @@ class _Renderer:
                 yield GraphLine(seq, row.cpu, row.pid, text)
             last_pid[row.cpu] = row.pid
             if row.col is not _Col.SWITCH:
-                yield GraphLine(seq, row.cpu, row.pid, self._format(row))
+                yield GraphLine(seq, row.cpu, row.pid, self._format(row), row.opens)
 
     def _gap_row(self, gap: Gap) -> _Row:
         count = "?" if gap.count is None else str(gap.count)
@@ -310,11 +312,12 @@ class _Renderer:
         return event.time_ns
 
     def _row(self, col: _Col, node: CallNode, event: Event | None, text: str,
-             duration: int | None = None) -> _Row:
+             duration: int | None = None, opens: bool = False) -> _Row:
         seq = event.seq if event is not None else (
             node.close_seq if node.close_seq is not None else END)
         cpu = getattr(event, "cpu", node.cpu) if event is not None else node.cpu
-        return _Row(seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text)
+        return _Row(seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text,
+                    None, opens)
 
     def _task_rows(self, nodes: list[CallNode]) -> Iterator[_Row]:
         for node in nodes:
@@ -339,8 +342,12 @@ class _Renderer:
                                    else "")
             yield self._row(_Col.DURATION, node, node.entry, text, node.duration_ns)
             return
+        if node.entry is not None and node.entry.seq in self.options.folded:
+            yield self._row(_Col.DURATION, node, node.entry, f"{name}() {{ ... }}",
+                            node.duration_ns, opens=True)
+            return
         if node.entry is not None:
-            yield self._row(_Col.FILL, node, node.entry, f"{name}() {{")
+            yield self._row(_Col.FILL, node, node.entry, f"{name}() {{", opens=True)
         yield from self._task_rows(shown)
         yield self._row(_Col.DURATION, node, node.exit, self._closing(node, name, retval),
                         node.duration_ns)

@@ -27,6 +27,7 @@ class GraphOptions:
     pid: int | None = None
     time_range: tuple[int | None, int | None] | None = None
     header: bool = True
+    folded: frozenset[int] = frozenset()  # calls drawn as `f() { ... }`, by their entry's seq
 
 
 # -- command-line options ----------------------------------------------------------------------

@@ -16,6 +16,10 @@ FILTER_HELP = (
     "Filter words (all must hold): kind:syscall,entry,exit,msr,segbase,process,gap,note "
     "pid:N cpu:N sys:write,openat, plain text, or /regex/.  Search (/) takes text or /regex/."
 )
+PANE_HELP = (
+    "In a focused pane (Tab): Enter moves every pane to the line's moment.  Graph: Enter, o or "
+    "Space on `f() {` folds the call to `f() { ... }` with its duration, and unfolds it."
+)
 
 
 def help_table() -> Table:
@@ -45,6 +49,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("tracer: keys  (Esc or q closes)", style="bold"))
             yield Static(help_table())
             yield Static(Text(FILTER_HELP, style="dim"))
+            yield Static(Text(PANE_HELP, style="dim"))
 
     def action_scroll(self, lines: int) -> None:
         box = self.query_one("#help", VerticalScroll)

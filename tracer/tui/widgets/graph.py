@@ -1,18 +1,20 @@
 """The function-graph tab: ftrace's function_graph lines (the call forest of
 `tracer.analysis.callgraph`, drawn by `tracer.export.ftrace`) for the events around the
-selected moment. Syscalls, switches and interrupts show even without function events."""
+selected moment. Syscalls, switches and interrupts show even without function events.
+A call's `f() {` line folds to `f() { ... }` (Enter, `o` or space, as in uftrace's TUI)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
 from tracer.analysis.callgraph import build_call_tree
 from tracer.events import Event, EventKind
-from tracer.export.ftrace import GraphOptions, graph_rows
+from tracer.export.ftrace import GraphLine, GraphOptions, graph_rows
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.view_models.lookup import row_of
 from tracer.tui.widgets.lines import LinesView
@@ -26,6 +28,8 @@ NO_FUNCTIONS = (
 
 
 def line_style(text: str) -> str:
+    if text.rstrip().endswith("{ ... }"):
+        return "folded"
     if "==========" in text:
         return "irq"
     if text.startswith(" ---") or "=>" in text:
@@ -37,6 +41,21 @@ def line_style(text: str) -> str:
     return "func"
 
 
+class GraphListing(LinesView):
+    BINDINGS = [Binding("o,space", "fold", "fold/unfold", show=False)]
+
+    class Fold(Message):
+        """`o` or space on a line: fold or unfold the call it opens."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def action_fold(self) -> None:
+        if self.lines:
+            self.post_message(self.Fold(self.cursor))
+
+
 class GraphPanel(Vertical):
     class Jump(Message):
         """Enter on a line: the moment it stands for."""
@@ -46,33 +65,49 @@ class GraphPanel(Vertical):
             self.seq = seq
 
     COMPONENT_CLASSES = {
-        f"graph--{style}" for style in ("func", "close", "comment", "irq", "switch")
+        f"graph--{style}" for style in ("func", "close", "folded", "comment", "irq", "switch")
     }
 
     def __init__(self, trace: OpenTrace, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.trace = trace
         self.head = Static(classes="pane-head")
-        self.listing = LinesView(id="graph-listing")
-        self._shown: int | None = None
-        self._seqs: list[int | None] = []
+        self.listing = GraphListing(id="graph-listing")
+        self.folded: set[int] = set()  # entry seqs of the folded calls, kept across moments
+        self._event: Event | None = None
+        self._lines: list[GraphLine] = []
 
     def compose(self) -> ComposeResult:
         yield self.head
         yield self.listing
 
     def show_event(self, event: Event | None) -> None:
-        if event is None or event.seq == self._shown:
+        if event is None or (self._event is not None and event.seq == self._event.seq):
             return
-        self._shown = event.seq
+        self._event = event
+        self._draw()
+
+    def toggle_fold(self, index: int) -> bool:
+        """Fold or unfold the call line `index` opens; False if it opens none."""
+        if not 0 <= index < len(self._lines) or not self._lines[index].opens:
+            return False
+        seq = self._lines[index].seq
+        assert seq is not None
+        self.folded.symmetric_difference_update({seq})
+        self._draw(cursor=index)
+        return True
+
+    def _draw(self, cursor: int | None = None) -> None:
+        event = self._event
+        assert event is not None
         row = row_of(self.trace.source, event.seq) or 0
         start = max(0, row - AROUND)
         window = self.trace.source.page(start, 2 * AROUND + 1)
         forest = build_call_tree(window)
-        lines = list(graph_rows(forest, GraphOptions(header=False), self.trace.symbolize))
-        self._seqs = [line.seq for line in lines]
+        options = GraphOptions(header=False, folded=frozenset(self.folded))
+        self._lines = lines = list(graph_rows(forest, options, self.trace.symbolize))
         here = max(
-            (i for i, seq in enumerate(self._seqs) if seq is not None and seq <= event.seq),
+            (i for i, line in enumerate(lines) if line.seq is not None and line.seq <= event.seq),
             default=None,
         )
         note = "" if self.trace.source.count(kinds=FUNC_KINDS) else f"\n{NO_FUNCTIONS}"
@@ -84,11 +119,18 @@ class GraphPanel(Vertical):
         self.listing.set_lines(
             [Text(line.text, style=style(f"graph--{line_style(line.text)}")) for line in lines],
             here,
+            cursor=cursor,
         )
 
-    def on_lines_view_chosen(self, message: LinesView.Chosen) -> None:
+    def on_graph_listing_fold(self, message: GraphListing.Fold) -> None:
         message.stop()
-        if 0 <= message.index < len(self._seqs):
-            seq = self._seqs[message.index]
+        self.toggle_fold(message.index)
+
+    def on_lines_view_chosen(self, message: LinesView.Chosen) -> None:
+        """Enter: fold or unfold a call's line, and move every pane to the line's moment."""
+        message.stop()
+        if 0 <= message.index < len(self._lines):
+            self.toggle_fold(message.index)
+            seq = self._lines[message.index].seq
             if seq is not None:
                 self.post_message(self.Jump(seq))

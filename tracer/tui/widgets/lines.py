@@ -47,11 +47,19 @@ class LinesView(ScrollView, can_focus=True):
         self.here: int | None = None
         self._strips: dict[tuple[int, int], list[Segment]] = {}
 
-    def set_lines(self, lines: list[Text], here: int | None = None) -> None:
+    def set_lines(
+        self, lines: list[Text], here: int | None = None, *, cursor: int | None = None
+    ) -> None:
+        """New lines, `here` marked; the view centres on it unless a `cursor` line is given
+        (a redraw in place, such as a fold, keeps the view where it is)."""
         self.lines = lines
         self._strips.clear()
         self.virtual_size = Size(max((line.cell_len for line in lines), default=0), len(lines))
-        self.set_here(here)
+        if cursor is None:
+            self.set_here(here)
+        else:
+            self.here = here
+            self.cursor = cursor
         self.refresh()
 
     def set_here(self, here: int | None) -> None:
