@@ -8,6 +8,7 @@ from tests.tui.demo_trace import ENTRY_PC, PERCPU, TCB, demo_events
 from tracer.events import (
     EventKind,
     Gap,
+    Interrupt,
     MsrWrite,
     Note,
     SegBaseChange,
@@ -18,7 +19,7 @@ from tracer.events import (
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.view_models.cpu import cpu_rows
 from tracer.tui.view_models.filters import FilterError, TextMatcher, ViewFilter, parse_filter
-from tracer.tui.view_models.moment import FMASK, LSTAR, build_moments, changed
+from tracer.tui.view_models.moment import FMASK, LSTAR, build_moments, changed, ring_of
 from tracer.tui.view_models.ptregs import build_ptregs_view, find_syscall
 from tracer.tui.view_models.rows import is_flagged, summarize, timeline_row
 from tracer.tui.view_models.timeline import TimelineRows, run_to_end
@@ -278,6 +279,41 @@ def test_cpu_rows_mark_changes_and_unknowns(source) -> None:  # type: ignore[no-
     first, _ = build_moments(source, index, 0)
     rows = {row.key: row for row in cpu_rows(first, None)}
     assert not rows["rip"].known and rows["cr3"].value == "not recorded"
+
+
+BOOT_PC = 0x10005E  # in _start32, the 32-bit boot code of fixtures/kernel.elf (.boot)
+
+
+def test_ring_comes_from_the_event_or_the_kernel_image() -> None:
+    entry = by_seq(42)
+    assert entry.kind == EventKind.SYSCALL_ENTRY
+    assert ring_of(entry, entry.pc) == (0, "syscall probe, from ring 3 (pt_regs cs 0x33)")
+    wrmsr = MsrWrite(1, 0, 0, 0, 0xC000_0080, 0, 0x500, BOOT_PC)
+    assert ring_of(wrmsr, BOOT_PC) == (0, "wrmsr is privileged")  # low, but ring 0
+    fault = Interrupt(2, 0, 0, 1, "entry", 14, "#PF", 6, 0x4D_3000, 3, 0x40_1234, ENTRY_PC)
+    assert ring_of(fault, ENTRY_PC) == (0, "entry probe, taken from ring 3")
+    wrfsbase = SegBaseChange(3, 0, 0, 0, "fs", 0, 1, SegCause.WRFSBASE, BOOT_PC)
+    assert ring_of(wrfsbase, BOOT_PC, lambda a: ".boot") == (0, "kernel .boot")
+    assert ring_of(wrfsbase, 0x40_1234, lambda a: None) == (3, "outside the kernel image?")
+    assert ring_of(wrfsbase, 0x40_1234) == (None, "no kernel image to tell")
+    assert ring_of(wrfsbase, None) == (None, "")
+
+
+def test_the_cpu_pane_reads_the_ring_of_boot_code_from_the_kernel_sections() -> None:
+    from tests.tui.conftest import KERNEL
+    from tracer.tui.open_trace import OpenTrace
+
+    trace = OpenTrace(MemoryTrace(EVENTS, {}), None, kernel=KERNEL)
+    assert trace.kernel_image() is not None
+    assert trace.kernel_section(BOOT_PC) == ".boot"
+    assert trace.kernel_section(ENTRY_PC) == ".text"
+    assert trace.kernel_section(0x40_1234) is None
+    boot = SegBaseChange(0, 0, 0, 0, "gs", 0, PERCPU, SegCause.WRGSBASE, BOOT_PC)
+    source = MemoryTrace([boot], {})
+    now, _ = build_moments(source, TraceIndex(), 0, kernel_section=trace.kernel_section)
+    assert (now.ring, now.ring_how) == (0, "kernel .boot")
+    rows = {row.key: row for row in cpu_rows(now, None, trace.symbolize)}
+    assert rows["rip"].detail == "_start32+0x3e  ring 0 (kernel .boot)"
 
 
 # pt_regs.

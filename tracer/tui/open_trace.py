@@ -121,6 +121,22 @@ class OpenTrace:
         image = self._images.get(str(path)) if path is not None else None
         return image.symbolize(addr) if image is not None else None
 
+    def kernel_section(self, addr: int) -> str | None:
+        """The name of the loaded kernel image's section holding `addr` (None: none, or the
+        image is not loaded yet)."""
+        path = self.kernel_path
+        image = self._images.get(str(path)) if path is not None else None
+        if image is None:
+            return None
+        return next(
+            (
+                s.name
+                for s in image.sections
+                if s.allocated and not s.tls and s.addr <= addr < s.end
+            ),
+            None,
+        )
+
     def entry_path(self) -> tuple[Any, tuple[str, ...], str | None]:
         """(EntryPath or None, pt_regs field names, why not) for the kernel's syscall entry."""
         from tracer.decode.ptregs import LINUX_PT_REGS_FIELDS

@@ -40,8 +40,9 @@ def cpu_rows(
         rows.append(CpuRow("rip", "RIP", "not recorded", "this event has no pc", "", known=False))
     else:
         symbol = symbolize(now.rip) if symbolize else None
-        ring = f"ring {now.ring}" if now.ring is not None else ""
-        detail = f"{ring}  {symbol}" if symbol else ring
+        ring = f"ring {now.ring}" if now.ring is not None else "ring ?"
+        ring += f" ({now.ring_how})" if now.ring_how else ""
+        detail = f"{symbol}  {ring}" if symbol else ring
         rows.append(
             CpuRow(
                 "rip", "RIP", hex64(now.rip), detail, "probe pc", "rip" in diff or "ring" in diff

@@ -8,11 +8,14 @@ by kind cover the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tracer.events import (
+    ContextSwitch,
     Event,
     EventKind,
+    Interrupt,
     MsrRead,
     MsrWrite,
     ProcessEvent,
@@ -38,6 +41,7 @@ BASE_MSRS = {"fs": MSR_FS_BASE, "gs": MSR_GS_BASE, "kgs": MSR_KERNEL_GS_BASE}
 BASES = ("fs", "gs", "kgs")
 WINDOW = 256
 _SYSCALL_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SYSCALL_EXIT)
+KernelSection = Callable[[int], str | None]  # the kernel ELF section holding an address
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +63,41 @@ class Moment:
     rip: int | None
     ring: int | None
     cr3: int | None
+    ring_how: str = ""  # the evidence for `ring`
     msrs: dict[int, MsrValue | None] = field(default_factory=dict)
     bases: dict[str, BaseValue] = field(default_factory=dict)
 
     @property
     def seq(self) -> int:
         return self.event.seq
+
+
+def ring_of(
+    event: Event, pc: int | None, kernel_section: KernelSection | None = None
+) -> tuple[int | None, str]:
+    """The ring the CPU is in at the event's pc, and the evidence. Probes and MSR accesses
+    only happen in ring 0; otherwise the kernel ELF's sections decide (its 32-bit boot code
+    lies low), then the canonical half, marked as a guess."""
+    if pc is None:
+        return None, ""
+    if isinstance(event, SyscallEntry | SyscallExit):
+        cs = event.reg("cs")
+        came = f", from ring {cs & 3} (pt_regs cs {cs:#x})" if cs is not None else ""
+        return 0, f"syscall probe{came}"
+    if isinstance(event, Interrupt):
+        return 0, f"{event.action} probe, taken from ring {event.from_ring}"
+    if isinstance(event, MsrWrite | MsrRead):
+        return 0, f"{'wrmsr' if isinstance(event, MsrWrite) else 'rdmsr'} is privileged"
+    if isinstance(event, ContextSwitch):
+        return 0, "scheduler probe"
+    section = kernel_section(pc) if kernel_section is not None else None
+    if section is not None:
+        return 0, f"kernel {section}"
+    if in_kernel(pc):
+        return 0, "kernel half?"
+    if kernel_section is not None:
+        return 3, "outside the kernel image?"
+    return None, "no kernel image to tell"
 
 
 def _pc(event: Event) -> int | None:
@@ -136,7 +169,13 @@ def _fallback(
 
 
 def _moment(
-    source: TraceSource, index: TraceIndex, events: list[Event], end: int, *, fallback: bool
+    source: TraceSource,
+    index: TraceIndex,
+    events: list[Event],
+    end: int,
+    *,
+    fallback: bool,
+    kernel_section: KernelSection | None = None,
 ) -> Moment:
     event = events[end]
     cpu = getattr(event, "cpu", None)
@@ -156,14 +195,16 @@ def _moment(
     for which in BASES:
         owned.setdefault(which, BaseValue(None))
     pc = _pc(event)
+    ring, ring_how = ring_of(event, pc, kernel_section)
     return Moment(
         event=event,
         cpu=cpu,
         pid=pid,
         process=index.process_label(pid),
         rip=pc,
-        ring=None if pc is None else (0 if in_kernel(pc) else 3),
+        ring=ring,
         cr3=cr3,
+        ring_how=ring_how,
         msrs={msr: index.msr_at(msr, event.seq, cpu) for msr in _msrs_to_show(index)},
         bases=owned,
     )
@@ -175,17 +216,24 @@ def _msrs_to_show(index: TraceIndex) -> tuple[int, ...]:
 
 
 def build_moments(
-    source: TraceSource, index: TraceIndex, seq: int, window: int = WINDOW
+    source: TraceSource,
+    index: TraceIndex,
+    seq: int,
+    window: int = WINDOW,
+    kernel_section: KernelSection | None = None,
 ) -> tuple[Moment | None, Moment | None]:
     """The moment at `seq` and the one at the previous event on the same CPU (for changes)."""
     events = window_before(source, seq, window)
     if not events or events[-1].seq != seq:
         return None, None
     end = len(events) - 1
-    now = _moment(source, index, events, end, fallback=True)
+    now = _moment(source, index, events, end, fallback=True, kernel_section=kernel_section)
     for position in range(end - 1, -1, -1):
         if getattr(events[position], "cpu", now.cpu) == now.cpu:
-            return now, _moment(source, index, events, position, fallback=True)
+            before = _moment(
+                source, index, events, position, fallback=True, kernel_section=kernel_section
+            )
+            return now, before
     return now, None
 
 

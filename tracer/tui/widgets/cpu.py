@@ -16,7 +16,13 @@ class CpuPanel(MomentPane):
     COMPONENT_CLASSES = {"cpu--changed", "cpu--unknown", "cpu--name", "cpu--source"}
 
     def render_event(self, event: Event) -> RenderableType:
-        now, before = build_moments(self.trace.source, self.trace.index, event.seq)
+        loaded = self.trace.kernel_loaded() and self.trace.kernel_image() is not None
+        now, before = build_moments(
+            self.trace.source,
+            self.trace.index,
+            event.seq,
+            kernel_section=self.trace.kernel_section if loaded else None,
+        )
         if now is None:
             return Text("this event is not in the trace", style="dim")
         style = self.get_component_rich_style
