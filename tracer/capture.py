@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import queue
+import re
 import signal
 import threading
 import time
@@ -31,16 +33,18 @@ from tracer.probes.plan import (
 )
 from tracer.probes.ringbuf import RingLayout, control_writes, find_ring
 from tracer.store import TraceWriter
-from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
+from tracer.target.errors import GdbDied, GdbError, QemuDied, TargetError, Terminated
 from tracer.target.gdb import ProbeHit, StopEvent
 from tracer.target.msr import read_msrs
 from tracer.target.qemu import Module, QemuConfig, guest_exit_status
-from tracer.target.session import SessionEnd, TargetSession, signals_deferred
+from tracer.target.session import SessionEnd, SessionState, TargetSession, signals_deferred
 
 MSRS_ON_DEMAND = (0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084, 0xC0000101, 0xC0000102)
 LSTAR = 0xC0000082
 CONSOLE_KEPT = 256 * 1024  # the guest console's tail, kept in the trace's meta
 GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
+EXITED = ("exited", "exited-normally", "exited-signalled")
+CONTROL_TIMEOUT = 10.0  # seconds for the guest to stop after an interrupt or a step
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class CaptureOptions:
     ftrace_max_depth: int = 0  # max_graph_depth; 0 is unlimited
     accel: str = "tcg"  # kvm only when asked for (and usable)
     measure_read: bool = False  # benchmark: time a bare gdb read_memory loop at the arm stop
+    control: CaptureControl | None = None  # pause, resume and step from another thread
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -114,6 +119,42 @@ class StopRequest:
     @property
     def requested(self) -> bool:
         return self._event.is_set()
+
+
+class CaptureControl:
+    """Pause, resume and single-step a running capture from any thread. Requests queue up;
+    the capture loop serves them between drains and records a Note for each; `paused` is
+    what the loop last made of them."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[str] = queue.Queue()
+        self.paused = False
+
+    def pause(self) -> None:
+        self._requests.put("pause")
+
+    def resume(self) -> None:
+        self._requests.put("resume")
+
+    def step(self) -> None:
+        """One instruction (pausing first if the guest is running)."""
+        self._requests.put("step")
+
+    @property
+    def pending(self) -> bool:
+        return not self._requests.empty()
+
+    def take(self, timeout: float = 0.0) -> list[str]:
+        """The requests made so far; waits up to `timeout` for the first one."""
+        try:
+            requests = [self._requests.get(timeout=timeout) if timeout else
+                        self._requests.get_nowait()]
+        except queue.Empty:
+            return []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                requests.append(self._requests.get_nowait())
+        return requests
 
 
 @dataclass
@@ -250,6 +291,9 @@ class _Capture:
         self.want_ring = options.ftrace and plan.ring is not None
         self.error: str | None = None
         self.qemu_exit: int | None = None  # QEMU's status when it ended by itself
+        self.control = options.control
+        self.paused_at: float | None = None  # when the user paused the guest
+        self.paused_s = 0.0  # time spent paused, which no timeout counts
 
     def record(self, event: Event) -> None:
         self.writer.append(event)
@@ -299,23 +343,28 @@ class _Capture:
         else:
             self.record_external(self.builder.agent_error(item, time.monotonic_ns()))
 
-    def drain(self, session: TargetSession, timeout: float) -> bool:
+    def drain(self, session: TargetSession, timeout: float, *, everything: bool = False) -> bool:
         """Take what the agent sent; False once its pipe has closed."""
         for item in session.drain_hits(timeout):
             if item is None:
                 return False
             self.take(item)
+            if not everything and self.control is not None and self.control.pending:
+                break  # serve a pause now, not after a long backlog
         return True
 
     def handle_stop(self, session: TargetSession, stop: StopEvent) -> bool:
         """A real stop: the LSTAR write, the MSR snapshot, or the end. True to keep going."""
-        if stop.reason in ("exited", "exited-normally", "exited-signalled"):
+        if stop.reason in EXITED:
             self.guest_ended(session)
             return False
         if stop.reason != "breakpoint-hit" and stop.reason != "stopped":
             if session.qemu.returncode is not None:
                 self.guest_ended(session)
                 return False
+            if self.control is not None and stop.detail == "SIGINT":
+                session.resume()  # a pause's interrupt that arrived late: not the agent's stop
+                return True
         session.gdb.flush_agent()
         self.drain(session, 0.2)
         if self.plan.wants_lstar_stop and stop.pc is not None:
@@ -419,6 +468,73 @@ class _Capture:
             self.writer.set_meta("gdt_symbol", name)
             return
 
+    # Pause, resume and step (CaptureControl): stops the tracer causes, kept apart from the
+    # agent's stops and from the guest's end.
+
+    def serve_control(self, session: TargetSession) -> None:
+        assert self.control is not None
+        wait = 0.05 if self.paused_at is not None else 0.0
+        for request in self.control.take(wait):
+            if self.done_reason is not None:
+                return
+            if request in ("pause", "step") and self.paused_at is None:
+                self._pause(session)
+            if request == "step" and self.paused_at is not None:
+                self._step(session)
+            elif request == "resume" and self.paused_at is not None:
+                self._resume(session)
+
+    def _pause(self, session: TargetSession) -> None:
+        while True:
+            with contextlib.suppress(GdbError):  # already stopped by the agent: nothing to do
+                session.gdb.interrupt()
+            stop = session.gdb.wait_stopped(CONTROL_TIMEOUT)
+            if stop.reason in EXITED or session.qemu.returncode is not None:
+                self.guest_ended(session)
+                return
+            if stop.detail == "SIGINT" or stop.reason == "signal-received":
+                break
+            if not self.handle_stop(session, stop):  # the agent's own stop came first
+                return
+        session.state = SessionState.STOPPED
+        self._drain_all(session)
+        self.paused_at = time.monotonic()
+        assert self.control is not None
+        self.control.paused = True
+        self.note(f"paused at {self._where(session)}")
+
+    def _step(self, session: TargetSession) -> None:
+        stop = session.gdb.step_instruction(CONTROL_TIMEOUT)
+        if stop.reason in EXITED or session.qemu.returncode is not None:
+            self.guest_ended(session)
+            return
+        self._drain_all(session)
+        self.note(f"step: rip {self._where(session)}")
+
+    def _resume(self, session: TargetSession) -> None:
+        assert self.paused_at is not None and self.control is not None
+        self.paused_s += time.monotonic() - self.paused_at
+        self.paused_at = None
+        self.control.paused = False
+        self.note("resumed")
+        self.last_activity = time.monotonic()
+        session.resume()
+
+    def _drain_all(self, session: TargetSession, timeout: float = 5.0) -> None:
+        """Every hit the agent has written, so a Note made now follows them in the trace."""
+        text = session.gdb.python("tracer_agent.flush()")
+        found = re.search(r"agent flushed (\d+)", text)
+        written = int(found.group(1)) if found else None
+        deadline = time.monotonic() + timeout
+        while self.drain(session, 0.05, everything=True):
+            if written is None or self.stats.records >= written or time.monotonic() > deadline:
+                return
+
+    def _where(self, session: TargetSession) -> str:
+        rip = session.gdb.read_register("rip")
+        symbol = self.image.symbolize(rip)
+        return f"{rip:#x}" + (f" <{symbol}>" if symbol else "")
+
     def run(self, session: TargetSession) -> None:
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
         session.resume()
@@ -428,6 +544,17 @@ class _Capture:
             if self.stop is not None and self.stop.requested:
                 self.done_reason = self.stop.reason
                 break
+            if self.control is not None:
+                self.serve_control(session)
+                if self.done_reason is not None:
+                    break
+                if self.paused_at is not None:
+                    if session.qemu.returncode is not None:
+                        self.guest_ended(session)
+                        break
+                    if not session.gdb.mi.alive:
+                        raise GdbDied(f"{session.gdb.mi.describe_exit()} while paused")
+                    continue  # nothing runs, so nothing times out
             alive = self.drain(session, 0.05)
             stop = session.poll_stop()
             if stop is not None and not self.handle_stop(session, stop):
@@ -439,7 +566,7 @@ class _Capture:
             if not alive or not session.gdb.mi.alive:
                 raise GdbDied(f"{session.gdb.mi.describe_exit()} during the capture")
             now = time.monotonic()
-            if deadline is not None and now > deadline:
+            if deadline is not None and now - self.paused_s > deadline:
                 self.done_reason = "timeout"
             elif self.options.idle_timeout and now - self.last_activity > self.options.idle_timeout:
                 self.done_reason = "hang"

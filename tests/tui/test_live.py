@@ -27,6 +27,7 @@ class FakeResult:
 @dataclass
 class FakeOptions:
     until_event: Any = None
+    control: Any = None
 
 
 class FakeCapture:
@@ -41,6 +42,7 @@ class FakeCapture:
 
     def __call__(self, options: Any, on_event: Any, progress: Any, stop: Any) -> FakeResult:
         self.threads.add(threading.current_thread().name)
+        self.control = options.control
         for count, event in enumerate(demo_events()):
             if count == self.pause_after:
                 while not self.release.wait(0.02) and not stop.requested:
@@ -127,6 +129,25 @@ async def test_stop_now_and_following_can_be_paused() -> None:
         await settle(pilot)
         assert "stopped by you" in screen.state
         assert screen.source.count() == 20
+
+
+async def test_pause_resume_and_step_go_to_the_capture_control() -> None:
+    fake = FakeCapture(pause_after=5)
+    app, screen = live_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: screen.source.count() == 5)
+        assert fake.control is screen.feed.control  # the capture got the TUI's control
+        await pilot.press("P")
+        assert screen.state == "paused" and "pausing" in screen.status.message
+        await pilot.press("P", "full_stop", "full_stop", "P")
+        assert screen.state == "capturing"
+        assert fake.control.take() == ["pause", "resume", "step", "step", "resume"]
+        fake.release.set()
+        await wait_until(pilot, screen.feed.finished.is_set)
+        await settle(pilot)
+        await pilot.press("P")
+        assert "the capture has ended" in screen.status.message
+        assert fake.control.take() == []
 
 
 async def test_quitting_stops_the_capture_first() -> None:

@@ -65,6 +65,10 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("tab", "app.focus_next", "Focus the next pane", "panes", "Tab", palette=False),
     KeyAction("r", "follow", "Live: follow new events (toggle)", "live"),
     KeyAction("X", "stop_capture", "Live: stop the capture now", "live"),
+    KeyAction("P", "pause_capture", "Live: pause or resume the guest", "live"),
+    KeyAction(
+        "full_stop", "step_capture", "Live: step one instruction (pauses first)", "live", "."
+    ),
     KeyAction("z", "stop_at('syscall')", "Live: stop the capture at the next syscall", "live"),
     KeyAction("Z", "stop_at_prompt", "Live: stop the capture at a named syscall", "live"),
     KeyAction(

@@ -4,7 +4,8 @@ The capture's callbacks run in the worker thread; they only buffer events and po
 (about every 50 ms, never per event). The screen's handlers append to the `MemoryTrace` the
 views read, so widgets never touch the capture and the capture never touches a widget.
 Stopping uses the capture's own controls: a `StopRequest` ends it now, and its `until_event`
-predicate (asked about every event) ends it at the event a condition the user set accepts.
+predicate (asked about every event) ends it at the event a condition the user set accepts;
+a `CaptureControl` pauses, steps and resumes the guest (the capture loop drives gdb).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from textual.message import Message
 
-from tracer.capture import StopRequest
+from tracer.capture import CaptureControl, StopRequest
 from tracer.events import Event
 
 BATCH_SECONDS = 0.05
@@ -61,6 +62,7 @@ class CaptureFeed:
         self.violation = False  # did the event `until` is asked about break an invariant
         self.stop_reason = ""
         self.stop = StopRequest()
+        self.control = CaptureControl()
         self._buffer: list[Event] = []
         self._lock = threading.Lock()
         self._last_post = time.monotonic()
@@ -114,7 +116,9 @@ class CaptureFeed:
 
         options: Any = self.options
         if dataclasses.is_dataclass(options) and not isinstance(options, type):
-            return dataclasses.replace(options, until_event=until)
+            names = {f.name for f in dataclasses.fields(options)}
+            control = {"control": self.control} if "control" in names else {}
+            return dataclasses.replace(options, until_event=until, **control)
         return self.options
 
     def _on_event(self, event: Event) -> None:

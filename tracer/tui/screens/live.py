@@ -33,6 +33,7 @@ class LiveScreen(MainScreen):
         self.feed = CaptureFeed(options, self.post_message, run_capture, trace.checker)
         self.result: Any = None
         self.state = "starting"
+        self.guest_paused = False  # what the user asked for; the capture's notes confirm it
         self.timeline.follow = True
 
     def on_mount(self) -> None:
@@ -106,6 +107,30 @@ class LiveScreen(MainScreen):
             return
         self.feed.request_stop("stopped by you")
         self.say("stopping the capture…")
+
+    def action_pause_capture(self) -> None:
+        if self.feed.finished.is_set():
+            self.say("the capture has ended")
+            return
+        self.guest_paused = not self.guest_paused
+        if self.guest_paused:
+            self.feed.control.pause()
+            self.state = "paused"
+        else:
+            self.feed.control.resume()
+            self.state = "capturing"
+        self.say("pausing the guest…" if self.guest_paused else "resuming the guest…")
+        self.update_bar()
+
+    def action_step_capture(self) -> None:
+        if self.feed.finished.is_set():
+            self.say("the capture has ended")
+            return
+        self.feed.control.step()  # pauses first when running
+        self.guest_paused = True
+        self.state = "paused"
+        self.say("one instruction: its RIP is the next note")
+        self.update_bar()
 
     def action_stop_at(self, what: str) -> None:
         label, condition = STOP_CONDITIONS[what]

@@ -284,5 +284,11 @@ class MainScreen(NavigationActions, Screen[None]):
     def action_stop_at(self, what: str) -> None:
         self.say("not a live capture")
 
+    def action_pause_capture(self) -> None:
+        self.say("not a live capture")
+
+    def action_step_capture(self) -> None:
+        self.say("not a live capture")
+
     def action_stop_at_prompt(self) -> None:
         self.say("not a live capture")
