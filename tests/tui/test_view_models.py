@@ -287,7 +287,7 @@ BOOT_PC = 0x10005E  # in _start32, the 32-bit boot code of fixtures/kernel.elf (
 def test_ring_comes_from_the_event_or_the_kernel_image() -> None:
     entry = by_seq(42)
     assert entry.kind == EventKind.SYSCALL_ENTRY
-    assert ring_of(entry, entry.pc) == (0, "syscall probe, from ring 3 (pt_regs cs 0x33)")
+    assert ring_of(entry, entry.pc) == (0, "syscall probe, from ring 3: cs 0x33")
     wrmsr = MsrWrite(1, 0, 0, 0, 0xC000_0080, 0, 0x500, BOOT_PC)
     assert ring_of(wrmsr, BOOT_PC) == (0, "wrmsr is privileged")  # low, but ring 0
     fault = Interrupt(2, 0, 0, 1, "entry", 14, "#PF", 6, 0x4D_3000, 3, 0x40_1234, ENTRY_PC)

@@ -82,7 +82,7 @@ def ring_of(
         return None, ""
     if isinstance(event, SyscallEntry | SyscallExit):
         cs = event.reg("cs")
-        came = f", from ring {cs & 3} (pt_regs cs {cs:#x})" if cs is not None else ""
+        came = f", from ring {cs & 3}: cs {cs:#x}" if cs is not None else ""
         return 0, f"syscall probe{came}"
     if isinstance(event, Interrupt):
         return 0, f"{event.action} probe, taken from ring {event.from_ring}"
