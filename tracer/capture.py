@@ -33,7 +33,14 @@ from tracer.probes.plan import (
 )
 from tracer.probes.ringbuf import RingLayout, control_writes, find_ring
 from tracer.store import TraceWriter
-from tracer.target.errors import GdbDied, GdbError, QemuDied, TargetError, Terminated
+from tracer.target.errors import (
+    GdbDied,
+    GdbError,
+    QemuDied,
+    TargetError,
+    TargetTimeout,
+    Terminated,
+)
 from tracer.target.gdb import ProbeHit, StopEvent
 from tracer.target.msr import read_msrs
 from tracer.target.qemu import Module, QemuConfig, guest_exit_status
@@ -41,6 +48,7 @@ from tracer.target.session import SessionEnd, SessionState, TargetSession, signa
 
 MSRS_ON_DEMAND = (0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084, 0xC0000101, 0xC0000102)
 LSTAR = 0xC0000082
+INTERRUPT_RETRY = 0.5  # seconds before a pause's interrupt is sent again
 CONSOLE_KEPT = 256 * 1024  # the guest console's tail, kept in the trace's meta
 GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
 EXITED = ("exited", "exited-normally", "exited-signalled")
@@ -486,9 +494,7 @@ class _Capture:
 
     def _pause(self, session: TargetSession) -> None:
         while True:
-            with contextlib.suppress(GdbError):  # already stopped by the agent: nothing to do
-                session.gdb.interrupt()
-            stop = session.gdb.wait_stopped(CONTROL_TIMEOUT)
+            stop = self._interrupt(session)
             if stop.reason in EXITED or session.qemu.returncode is not None:
                 self.guest_ended(session)
                 return
@@ -502,6 +508,20 @@ class _Capture:
         assert self.control is not None
         self.control.paused = True
         self.note(f"paused at {self._where(session)}")
+
+    def _interrupt(self, session: TargetSession) -> StopEvent:
+        """Interrupt the guest and wait for the stop. gdb drops an interrupt that lands while
+        it is inside a breakpoint's stop() and resumes, so one that brings no stop is sent
+        again."""
+        deadline = time.monotonic() + CONTROL_TIMEOUT
+        while True:
+            with contextlib.suppress(GdbError):  # already stopped by the agent: nothing to do
+                session.gdb.interrupt()
+            try:
+                return session.gdb.wait_stopped(INTERRUPT_RETRY)
+            except TargetTimeout:
+                if time.monotonic() > deadline or session.qemu.returncode is not None:
+                    return session.gdb.wait_stopped(INTERRUPT_RETRY)
 
     def _step(self, session: TargetSession) -> None:
         stop = session.gdb.step_instruction(CONTROL_TIMEOUT)
