@@ -454,8 +454,6 @@ class _Capture:
         except TargetError as exc:
             self.note(f"on-demand MSR read failed: {exc}", "warning")
             return
-        finally:
-            pass
         self.msr_values.update(values)
         for msr, value in values.items():
             self.record_external(

@@ -40,7 +40,6 @@ def run_graph(args: argparse.Namespace) -> int:
 
     ensure_guest_built()
     program = Program(builtin_program("fuzzer"), (str(args.syscalls), "1"))
-    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
         spans = {}
         for name, ftrace in (("off", False), ("on", True)):
@@ -59,7 +58,7 @@ def run_graph(args: argparse.Namespace) -> int:
     guest_s = (funcs[-1].guest_ns - funcs[0].guest_ns) / 1e9 if len(funcs) > 1 else 0.0
     drain = int(meta.get("agent_drain_bytes", 0)) / max(int(meta.get("agent_drain_ns", 1)), 1)
     bare = int(meta.get("bare_read_bytes", 0)) / max(int(meta.get("bare_read_ns", 1)), 1)
-    figures = {
+    figures: dict[str, Any] = {
         "function_events": len(funcs),
         "events_per_guest_second": round(len(funcs) / guest_s, 1) if guest_s else None,
         "capture_seconds_tracing_off": round(spans["off"], 3),

@@ -94,9 +94,6 @@ class CauseFinder:
                 return Attribution(SegCause.CONTEXT_SWITCH)
         return Attribution(SegCause.ARCH_PRCTL if in_arch_prctl else default)
 
-    def cause(self, callers: Sequence[int], in_arch_prctl: bool,
-              default: SegCause) -> SegCause:
-        return self.attribute(callers, (), in_arch_prctl, default).cause
 
 
 def stack_words(hex_data: str | None) -> list[int]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +96,6 @@ class Gdb:
         self._gdb = gdb_path or find_gdb()
         self._read_fd, self._write_fd = os.pipe()
         self._mi: MiChannel | None = None
-        self._hits_closed = threading.Event()
         self._registers: dict[str, int] | None = None
 
     @property
@@ -185,8 +184,6 @@ class Gdb:
 
     def wait_stopped(self, timeout: float) -> StopEvent:
         """Wait for the next *stopped (or for gdb to report the target gone)."""
-        import queue
-
         deadline_left = timeout
         while True:
             try:
@@ -203,8 +200,6 @@ class Gdb:
                 return stop
 
     def async_records(self) -> Iterator[MiRecord]:
-        import queue
-
         while True:
             try:
                 yield self.mi.events.get_nowait()

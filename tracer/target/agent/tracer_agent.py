@@ -80,6 +80,7 @@ class Cpu:
     def __init__(self) -> None:
         self.frame = gdb.selected_frame()
         self.cache: dict[str, int] = {}  # registers read at this stop
+        self.thread = gdb.selected_thread().num  # QEMU's vCPU n is gdb thread n + 1
         if Cpu.inferior is None:
             Cpu.inferior = gdb.selected_inferior()
 
@@ -151,7 +152,7 @@ class Agent:
             "t": time.monotonic_ns(),
             "probe": probe,
             "pc": pc,
-            "cpu": gdb.selected_thread().num - 1,
+            "cpu": cpu.thread - 1,
             "cr3": cpu.reg("cr3"),
             "bases": [cpu.reg(name) for name in self.bases],
         }
@@ -440,11 +441,11 @@ class Probe(gdb.Breakpoint):
         if agent.skip_addr == self.probe["addr"]:
             agent.skip_addr = None
             return False
-        where = (gdb.selected_thread().num, self.probe["addr"])
+        cpu = Cpu()
+        where = (cpu.thread, self.probe["addr"])
         # gdb's step over a breakpoint is now and then reported as a second hit at the same
         # place with nothing changed (seen under TCG with a timer interrupt pending); a real
         # second pass through the same place differs in some register.
-        cpu = Cpu()
         state = cpu.regs(DUPLICATE_CHECK)
         if where == agent.last_hit and state == agent.last_state:
             agent.duplicates += 1
