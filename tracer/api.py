@@ -43,8 +43,9 @@ from tracer.probes.plan import ALL_PROBES, Mode
 from tracer.store import TraceFileError, TraceReader, TraceSource
 from tracer.target.session import TargetSession
 
-ProgramSpec: TypeAlias = str | os.PathLike[str] | Program | tuple[str | os.PathLike[str],
-                                                                 Sequence[str]]
+ProgramSpec: TypeAlias = (
+    str | os.PathLike[str] | Program | tuple[str | os.PathLike[str], Sequence[str]]
+)
 """A program: a path, a (path, args) pair, or a `Program`."""
 
 Until: TypeAlias = Callable[[Event], bool]
@@ -91,8 +92,9 @@ def syscall(*names: str | int) -> Until:
     return matches
 
 
-def violation(kernel: str | os.PathLike[str] | None = None,
-              rules: Iterable[str] | None = None) -> Until:
+def violation(
+    kernel: str | os.PathLike[str] | None = None, rules: Iterable[str] | None = None
+) -> Until:
     """Until the invariant checker's first finding (the rules of `tracer check`), fed live.
 
     `kernel` is the ELF the checker learns facts from (default: the built-in guest); the
@@ -143,11 +145,13 @@ def check_program(path: Path) -> None:
     except ImageError as exc:
         raise InputError(str(exc)) from None
     if image.interp is not None:
-        raise InputError(f"{path}: dynamically linked (needs {image.interp}); "
-                         "build it with -static")
+        raise InputError(
+            f"{path}: dynamically linked (needs {image.interp}); build it with -static"
+        )
     if not image.is_static_executable:
-        raise InputError(f"{path}: not an executable ({image.elf_type}); "
-                         "need a static x86-64 executable")
+        raise InputError(
+            f"{path}: not an executable ({image.elf_type}); need a static x86-64 executable"
+        )
     if not image.has_symtab:
         raise InputError(f"{path}: stripped: no .symtab; the tracer needs symbols")
 
@@ -164,8 +168,10 @@ def _program(spec: ProgramSpec) -> Program:
 def _check_args(program: Program) -> None:
     for arg in program.args:
         if not arg or any(ch.isspace() for ch in arg):
-            raise InputError(f"{program.path}: argument {arg!r} is empty or has whitespace; "
-                             "the guest splits its module line on spaces")
+            raise InputError(
+                f"{program.path}: argument {arg!r} is empty or has whitespace; "
+                "the guest splits its module line on spaces"
+            )
 
 
 @dataclass(frozen=True)
@@ -251,24 +257,44 @@ class Session:
 
     # --- running ---------------------------------------------------------------------------
 
-    def options(self, until: Until | None = None, *, until_syscall: str | None = None,
-                max_events: int | None = None, timeout: float | None = 300.0,
-                idle_timeout: float | None = 60.0) -> CaptureOptions:
+    def options(
+        self,
+        until: Until | None = None,
+        *,
+        until_syscall: str | None = None,
+        max_events: int | None = None,
+        timeout: float | None = 300.0,
+        idle_timeout: float | None = 60.0,
+    ) -> CaptureOptions:
         """The capture's options; `run()` and `events()` take the same keywords."""
         if max_events is not None and max_events < 1:
             raise InputError("max_events must be at least 1")
         return CaptureOptions(
-            kernel=self.kernel, boot_image=self.boot_image, programs=self.programs,
-            output=self.output, cmdline=self.cmdline, probes=self.probes, mode=self.mode,
+            kernel=self.kernel,
+            boot_image=self.boot_image,
+            programs=self.programs,
+            output=self.output,
+            cmdline=self.cmdline,
+            probes=self.probes,
+            mode=self.mode,
             until=f"syscall:{until_syscall}" if until_syscall else "exit",
-            max_events=max_events, timeout=timeout, idle_timeout=idle_timeout,
-            read_msrs=self.read_msrs, memory_mb=self.memory_mb, debugcon=self.debugcon,
-            until_event=until, start_timeout=self.start_timeout,
+            max_events=max_events,
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            read_msrs=self.read_msrs,
+            memory_mb=self.memory_mb,
+            debugcon=self.debugcon,
+            until_event=until,
+            start_timeout=self.start_timeout,
         )
 
-    def run(self, until: Until | None = None, *,
-            progress: Callable[[CaptureStats], None] | None = None,
-            **limits: Any) -> CaptureResult:
+    def run(
+        self,
+        until: Until | None = None,
+        *,
+        progress: Callable[[CaptureStats], None] | None = None,
+        **limits: Any,
+    ) -> CaptureResult:
         """Capture until the guest powers off, `until` accepts an event, or a limit is hit.
 
         Blocks; Ctrl-C ends the capture cleanly (trace kept, processes gone), then is raised.
@@ -292,8 +318,9 @@ class Session:
 
         def work() -> None:
             try:
-                result = capture(options, on_event=feed.put, stop=self._stop,
-                                 on_start=self._started)
+                result = capture(
+                    options, on_event=feed.put, stop=self._stop, on_start=self._started
+                )
             except BaseException as exc:  # handed to the consumer, raised there
                 feed.put(_Done(None, exc))
             else:

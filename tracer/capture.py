@@ -99,13 +99,20 @@ class CaptureOptions:
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
         self.kernel, self.boot_image, self.output = (
-            Path(self.kernel), Path(self.boot_image), Path(self.output))
+            Path(self.kernel),
+            Path(self.boot_image),
+            Path(self.output),
+        )
 
     def qemu_config(self) -> QemuConfig:
         modules = tuple(Module(p.path, p.args) for p in self.programs)
         return QemuConfig(
-            boot_image=self.boot_image, modules=modules, cmdline=self.cmdline,
-            memory_mb=self.memory_mb, icount=self.icount, debugcon=self.debugcon,
+            boot_image=self.boot_image,
+            modules=modules,
+            cmdline=self.cmdline,
+            memory_mb=self.memory_mb,
+            icount=self.icount,
+            debugcon=self.debugcon,
             accel=self.accel,
         )
 
@@ -155,8 +162,9 @@ class CaptureControl:
     def take(self, timeout: float = 0.0) -> list[str]:
         """The requests made so far; waits up to `timeout` for the first one."""
         try:
-            requests = [self._requests.get(timeout=timeout) if timeout else
-                        self._requests.get_nowait()]
+            requests = [
+                self._requests.get(timeout=timeout) if timeout else self._requests.get_nowait()
+            ]
         except queue.Empty:
             return []
         with contextlib.suppress(queue.Empty):
@@ -258,8 +266,10 @@ def _tls_of(image: ElfImage) -> list[TlsVariable]:
 
 
 def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:
-    stubs = [(stub.path, stub.vector is not None and stub.vector < 32)
-             for stub in plan.interrupt_stubs.values()]
+    stubs = [
+        (stub.path, stub.vector is not None and stub.vector < 32)
+        for stub in plan.interrupt_stubs.values()
+    ]
     return CauseFinder.build(image, plan.entry, stubs)
 
 
@@ -267,17 +277,24 @@ LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after the
 
 # Events the timer alone produces: a guest spinning in user space still takes interrupts (and
 # their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
-CLOCK_DRIVEN = frozenset({EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE,
-                          EventKind.TLS_SNAPSHOT})
+CLOCK_DRIVEN = frozenset(
+    {EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE, EventKind.TLS_SNAPSHOT}
+)
 
 
 class _Capture:
     """The loop: hits in, events out, stop conditions and special stops handled."""
 
-    def __init__(self, options: CaptureOptions, image: ElfImage, plan: ProbePlan,
-                 writer: TraceWriter, on_event: Callable[[Event], None] | None,
-                 progress: Callable[[CaptureStats], None] | None,
-                 stop: StopRequest | None = None) -> None:
+    def __init__(
+        self,
+        options: CaptureOptions,
+        image: ElfImage,
+        plan: ProbePlan,
+        writer: TraceWriter,
+        on_event: Callable[[Event], None] | None,
+        progress: Callable[[CaptureStats], None] | None,
+        stop: StopRequest | None = None,
+    ) -> None:
         self.options = options
         self.image = image
         self.plan = plan
@@ -288,8 +305,11 @@ class _Capture:
         self.stats = CaptureStats()
         variables: dict[str, Sequence[TlsVariable]] = dict(tls_variables(image, options.programs))
         self.builder = EventBuilder(
-            plan, [p.name for p in options.programs], time.monotonic_ns(),
-            symbolize=image.symbolize, tls_variables=variables,
+            plan,
+            [p.name for p in options.programs],
+            time.monotonic_ns(),
+            symbolize=image.symbolize,
+            tls_variables=variables,
             causes=cause_finder(image, plan),
         )
         self.msr_values: dict[int, int] = {}
@@ -419,8 +439,10 @@ class _Capture:
         except (TargetError, ValueError) as exc:
             self.note(f"function-graph ring not armed: {exc}", "warning")
             return
-        self.note(f"function-graph ring armed ({len(graph)} graph roots, "
-                  f"{len(notrace)} notrace, max depth {options.ftrace_max_depth or 'unlimited'})")
+        self.note(
+            f"function-graph ring armed ({len(graph)} graph roots, "
+            f"{len(notrace)} notrace, max depth {options.ftrace_max_depth or 'unlimited'})"
+        )
 
     def guest_ended(self, session: TargetSession) -> None:
         """QEMU is gone (or gdb says so): a power-off, a triple fault, or QEMU killed."""
@@ -457,7 +479,8 @@ class _Capture:
         self.msr_values.update(values)
         for msr, value in values.items():
             self.record_external(
-                MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0))
+                MsrRead(self.builder._seq(), self._now(), 0, 0, msr, value, pc or 0)
+            )
         self._read_gdt(session)
 
     def _read_gdt(self, session: TargetSession) -> None:
@@ -621,9 +644,11 @@ class _Capture:
         with contextlib.suppress(Exception):
             if self.error:
                 self.record_external(
-                    Gap(self.builder._seq(), self._now(), f"capture ended: {self.error}"))
-            elif reason in ABNORMAL_ENDS or (reason == "guest-exit" and self._status() not in
-                                             (0, None)):
+                    Gap(self.builder._seq(), self._now(), f"capture ended: {self.error}")
+                )
+            elif reason in ABNORMAL_ENDS or (
+                reason == "guest-exit" and self._status() not in (0, None)
+            ):
                 what = ABNORMAL_ENDS.get(reason) or f"guest exited with status {self._status()}"
                 tail = f"; guest console: {console}" if console else ""
                 self.note(f"capture ended: {what}{tail}", "warning")
@@ -697,16 +722,24 @@ def capture(
     if options.ftrace:
         ring = find_ring(image)
         if ring is None:
-            raise PlanError(f"{options.kernel}: no function-graph ring buffer (ftrace_rings, "
-                            "struct ftrace_ring in DWARF); use --graph FUNCS for breakpoints")
+            raise PlanError(
+                f"{options.kernel}: no function-graph ring buffer (ftrace_rings, "
+                "struct ftrace_ring in DWARF); use --graph FUNCS for breakpoints"
+            )
         add_ring_probe(plan, ring)
     if options.graph:
-        notrace = graph_functions(image, list(options.ftrace_notrace), True) \
-            if options.ftrace_notrace and not options.ftrace else []
-        add_graph_probes(plan, graph_functions(image, list(options.graph), options.graph_large),
-                         notrace)
-        plan.notes.append("function graph by breakpoints: durations are not guest time "
-                          "(the tracer cannot read the guest's clock at a stop)")
+        notrace = (
+            graph_functions(image, list(options.ftrace_notrace), True)
+            if options.ftrace_notrace and not options.ftrace
+            else []
+        )
+        add_graph_probes(
+            plan, graph_functions(image, list(options.graph), options.graph_large), notrace
+        )
+        plan.notes.append(
+            "function graph by breakpoints: durations are not guest time "
+            "(the tracer cannot read the guest's clock at a stop)"
+        )
     meta = {
         "kernel": str(options.kernel.resolve()),
         "programs": " ".join(str(p.path) for p in options.programs),
@@ -723,14 +756,17 @@ def capture(
         end: SessionEnd | None = None
         try:
             session = TargetSession(
-                options.kernel, options.qemu_config(), tuple(p.path for p in options.programs),
+                options.kernel,
+                options.qemu_config(),
+                tuple(p.path for p in options.programs),
                 start_timeout=options.start_timeout,
             )
             with session:
                 if on_start is not None:
                     on_start(session)
-                session.load_agent(plan.agent_plan(
-                    stop_first_syscall=options.read_msrs or options.ftrace))
+                session.load_agent(
+                    plan.agent_plan(stop_first_syscall=options.read_msrs or options.ftrace)
+                )
                 with signals_stop(stop):
                     run.run(session)
                 if run.done_reason in ("interrupted", "terminated"):
@@ -767,9 +803,14 @@ def capture(
         if status is not None:
             writer.set_meta("guest_status", str(status))
     return CaptureResult(
-        output=options.output, reason=run.done_reason or "unknown", stats=run.stats,
-        qemu_returncode=returncode, guest_status=status,
+        output=options.output,
+        reason=run.done_reason or "unknown",
+        stats=run.stats,
+        qemu_returncode=returncode,
+        guest_status=status,
         console=end.console if end is not None else "",
-        msr_values=run.msr_values, plan=plan, error=run.error,
+        msr_values=run.msr_values,
+        plan=plan,
+        error=run.error,
         triple_fault=run.done_reason == "triple-fault",
     )

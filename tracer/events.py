@@ -298,8 +298,19 @@ class Note:
 
 
 Event: TypeAlias = (
-    SyscallEntry | SyscallExit | MsrWrite | MsrRead | SegBaseChange | ProcessEvent
-    | ContextSwitch | Interrupt | TlsSnapshot | FuncEntry | FuncExit | Gap | Note
+    SyscallEntry
+    | SyscallExit
+    | MsrWrite
+    | MsrRead
+    | SegBaseChange
+    | ProcessEvent
+    | ContextSwitch
+    | Interrupt
+    | TlsSnapshot
+    | FuncEntry
+    | FuncExit
+    | Gap
+    | Note
 )
 
 EVENT_TYPES: dict[EventKind, type] = {

@@ -50,6 +50,7 @@ __all__ = [
 
 # --- what a test gets ---------------------------------------------------------------------------
 
+
 @dataclass
 class GuestTrace:
     """One capture's result and its trace, read through the trace reader API."""
@@ -116,16 +117,21 @@ def _events(trace: TraceLike) -> Iterator[Event]:
 
 # --- syscall sequences ------------------------------------------------------------------------
 
+
 def syscall_names(trace: TraceLike, pid: int | None = None) -> list[str]:
     """The syscalls entered, in order, named as strace names them (unknown: syscall_0x...)."""
     from tracer.decode.strace import syscall_name
 
-    return [syscall_name(e.nr) for e in _events(trace)
-            if isinstance(e, SyscallEntry) and (pid is None or e.pid == pid)]
+    return [
+        syscall_name(e.nr)
+        for e in _events(trace)
+        if isinstance(e, SyscallEntry) and (pid is None or e.pid == pid)
+    ]
 
 
-def assert_syscalls(trace: TraceLike, expected: Sequence[str], *,
-                    mode: Mode = "subsequence", pid: int | None = None) -> None:
+def assert_syscalls(
+    trace: TraceLike, expected: Sequence[str], *, mode: Mode = "subsequence", pid: int | None = None
+) -> None:
     """The syscalls made match `expected`: in order with others between (`subsequence`, the
     default), from the first one on (`prefix`), or all and only these (`exact`)."""
     actual = syscall_names(trace, pid)
@@ -137,15 +143,19 @@ def _assert_sequence(actual: list[str], expected: list[str], mode: Mode, what: s
     __tracebackhide__ = True
     if mode == "exact":
         if actual != expected:
-            pytest.fail(f"{what} differ (- expected, + actual):\n" + _diff(expected, actual),
-                        pytrace=False)
+            pytest.fail(
+                f"{what} differ (- expected, + actual):\n" + _diff(expected, actual), pytrace=False
+            )
     elif mode == "prefix":
         head = actual[: len(expected)]
         if head != expected:
-            rest = actual[len(expected):]
-            pytest.fail(f"{what} do not start as expected (- expected, + actual):\n"
-                        + _diff(expected, head)
-                        + (f"\n  then: {_clip(rest, 10)}" if rest else ""), pytrace=False)
+            rest = actual[len(expected) :]
+            pytest.fail(
+                f"{what} do not start as expected (- expected, + actual):\n"
+                + _diff(expected, head)
+                + (f"\n  then: {_clip(rest, 10)}" if rest else ""),
+                pytrace=False,
+            )
     elif mode == "subsequence":
         message = _subsequence_problem(actual, expected, what)
         if message:
@@ -167,7 +177,7 @@ def _subsequence_problem(actual: list[str], expected: list[str], what: str) -> s
             position = actual.index(name, position) + 1
         except ValueError:
             after = f" after {matched[-1]} (#{position - 1})" if matched else ""
-            rest = actual[position: position + 12]
+            rest = actual[position : position + 12]
             more = " ..." if len(actual) > position + 12 else ""
             return (
                 f"{what}: {name!r} (expected #{index}) not found{after}\n"
@@ -191,16 +201,27 @@ SegExpectation = tuple[str, str] | tuple[str, str, int]
 """(which, cause) or (which, cause, new value): which is fs, gs or kgs; cause a SegCause value."""
 
 
-def segbase_changes(trace: TraceLike, which: str | None = None, *,
-                    inferred: bool = True) -> list[SegBaseChange]:
+def segbase_changes(
+    trace: TraceLike, which: str | None = None, *, inferred: bool = True
+) -> list[SegBaseChange]:
     """FS/GS/KERNEL_GS_BASE changes in order; `inferred=False` keeps only observed ones."""
-    return [e for e in _events(trace) if isinstance(e, SegBaseChange)
-            and (which is None or e.which == which) and (inferred or not e.inferred)]
+    return [
+        e
+        for e in _events(trace)
+        if isinstance(e, SegBaseChange)
+        and (which is None or e.which == which)
+        and (inferred or not e.inferred)
+    ]
 
 
-def assert_segbase(trace: TraceLike, expected: Sequence[SegExpectation], *,
-                   which: str | None = None, mode: Mode = "subsequence",
-                   inferred: bool = True) -> None:
+def assert_segbase(
+    trace: TraceLike,
+    expected: Sequence[SegExpectation],
+    *,
+    which: str | None = None,
+    mode: Mode = "subsequence",
+    inferred: bool = True,
+) -> None:
     """The segment-base changes match `expected`, e.g. `[("fs", "arch_prctl")]` or
     `[("fs", "arch_prctl", 0x4ac380)]`, in the same modes as `assert_syscalls`."""
     changes = segbase_changes(trace, which, inferred=inferred)
@@ -209,8 +230,10 @@ def assert_segbase(trace: TraceLike, expected: Sequence[SegExpectation], *,
         raise ValueError("expected items must all be (which, cause) or all (which, cause, new)")
     with_value = width == {3}
     actual = [_seg_key(c.which, c.cause, c.new if with_value else None) for c in changes]
-    wanted = [_seg_key(item[0], item[1], item[2] if len(item) == 3 else None)  # type: ignore[misc]
-              for item in expected]
+    wanted = [
+        _seg_key(item[0], item[1], item[2] if len(item) == 3 else None)  # type: ignore[misc]
+        for item in expected
+    ]
     _assert_sequence(actual, wanted, mode, "segment-base changes")
 
 
@@ -221,6 +244,7 @@ def _seg_key(which: str, cause: str | SegCause, new: int | None) -> str:
 
 # --- checker ----------------------------------------------------------------------------------
 
+
 def assert_no_findings(trace: GuestTrace, rules: Iterable[str] | None = None) -> None:
     """The invariant checker finds nothing (or nothing under these rules)."""
     __tracebackhide__ = True
@@ -229,8 +253,10 @@ def assert_no_findings(trace: GuestTrace, rules: Iterable[str] | None = None) ->
     if findings:
         lines = [f"  event {f.seq}: {f.rule}: {f.message}" for f in findings[:20]]
         more = f"\n  ... {len(findings) - 20} more" if len(findings) > 20 else ""
-        pytest.fail(f"{len(findings)} finding(s) in {trace.path}:\n" + "\n".join(lines) + more,
-                    pytrace=False)
+        pytest.fail(
+            f"{len(findings)} finding(s) in {trace.path}:\n" + "\n".join(lines) + more,
+            pytrace=False,
+        )
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -245,8 +271,7 @@ def _require_tools() -> None:
 
 
 @pytest.fixture
-def tracer_capture(request: pytest.FixtureRequest,
-                   tmp_path: Path) -> Iterator[CaptureFactory]:
+def tracer_capture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CaptureFactory]:
     """A factory: `tracer_capture(programs, cmdline=..., until=..., **limits) -> GuestTrace`.
 
     Programs are paths or (path, args) pairs; the kernel is the built-in guest unless
@@ -257,9 +282,16 @@ def tracer_capture(request: pytest.FixtureRequest,
     traces = request.node.stash.setdefault(TRACES_KEY, [])
     config = request.config
 
-    def capture(programs: Sequence[Any] = (), *, cmdline: str = "", kernel: Any = None,
-                boot_image: Any = None, until: Callable[[Event], bool] | None = None,
-                check: bool = True, **limits: Any) -> GuestTrace:
+    def capture(
+        programs: Sequence[Any] = (),
+        *,
+        cmdline: str = "",
+        kernel: Any = None,
+        boot_image: Any = None,
+        until: Callable[[Event], bool] | None = None,
+        check: bool = True,
+        **limits: Any,
+    ) -> GuestTrace:
         __tracebackhide__ = True
         from tracer.api import InputError, Session
 
@@ -268,8 +300,9 @@ def tracer_capture(request: pytest.FixtureRequest,
         output = tmp_path / f"trace-{len(traces) + 1}.db"
         limits.setdefault("timeout", config.getoption("tracer_timeout"))
         try:
-            session = Session(programs, kernel=kernel, boot_image=boot_image, cmdline=cmdline,
-                              output=output)
+            session = Session(
+                programs, kernel=kernel, boot_image=boot_image, cmdline=cmdline, output=output
+            )
         except InputError as exc:
             pytest.fail(f"tracer: {exc}", pytrace=False)
         with session:
@@ -299,16 +332,36 @@ def guest_trace(request: pytest.FixtureRequest, tracer_capture: CaptureFactory) 
 
 # --- hooks --------------------------------------------------------------------------------------
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tracer", "tracer: guest captures in tests")
-    group.addoption("--tracer-keep", choices=KEEP_CHOICES, default="failed",
-                    help="which tests' trace files to keep: failed (default), all, none")
-    group.addoption("--tracer-dir", type=Path, default=None, metavar="DIR",
-                    help="copy kept trace files into DIR (e.g. for CI artifacts)")
-    group.addoption("--tracer-kernel", type=Path, default=None, metavar="ELF",
-                    help="kernel ELF for captures that name none (default: the built-in guest)")
-    group.addoption("--tracer-timeout", type=float, default=300.0, metavar="SECONDS",
-                    help="limit for each capture (default 300)")
+    group.addoption(
+        "--tracer-keep",
+        choices=KEEP_CHOICES,
+        default="failed",
+        help="which tests' trace files to keep: failed (default), all, none",
+    )
+    group.addoption(
+        "--tracer-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy kept trace files into DIR (e.g. for CI artifacts)",
+    )
+    group.addoption(
+        "--tracer-kernel",
+        type=Path,
+        default=None,
+        metavar="ELF",
+        help="kernel ELF for captures that name none (default: the built-in guest)",
+    )
+    group.addoption(
+        "--tracer-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="limit for each capture (default 300)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -101,18 +101,25 @@ def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
         if isinstance(event, MsrWrite):
             old = "?" if event.old is None else f"{event.old:#x}"
             desc = describe_msr(event.msr, event.new, symbolize)
-            yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
-                   f"{msr_name(event.msr):15} {old} -> {desc}  "
-                   f"at {_where(event.pc, symbolize)}")
+            yield (
+                f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
+                f"{msr_name(event.msr):15} {old} -> {desc}  "
+                f"at {_where(event.pc, symbolize)}"
+            )
             last[event.msr] = event.new
         elif isinstance(event, MsrRead):
             agree = ""
             if event.msr in last:
-                agree = "  (= last write)" if last[event.msr] == event.value else (
-                    f"  (DIFFERS from last write {last[event.msr]:#x})")
+                agree = (
+                    "  (= last write)"
+                    if last[event.msr] == event.value
+                    else (f"  (DIFFERS from last write {last[event.msr]:#x})")
+                )
             desc = describe_msr(event.msr, event.value, symbolize)
-            yield (f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  rdmsr "
-                   f"{msr_name(event.msr):15} = {desc}{agree}")
+            yield (
+                f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  rdmsr "
+                f"{msr_name(event.msr):15} = {desc}{agree}"
+            )
 
 
 def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:
@@ -122,14 +129,18 @@ def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) 
         names.see(event)
         if isinstance(event, SegBaseChange):
             how = " (inferred)" if event.inferred else ""
-            yield (f"{names.prefix(event.cpu, event.pid)} {BASE_NAMES[event.which]:15} "
-                   f"{event.old:#018x} -> {event.new:#018x}  {event.cause.value}{how} "
-                   f"at {_where(event.pc, symbolize)}")
+            yield (
+                f"{names.prefix(event.cpu, event.pid)} {BASE_NAMES[event.which]:15} "
+                f"{event.old:#018x} -> {event.new:#018x}  {event.cause.value}{how} "
+                f"at {_where(event.pc, symbolize)}"
+            )
         elif isinstance(event, SyscallEntry | SyscallExit):
             b = event.bases
             what = "entry" if isinstance(event, SyscallEntry) else "exit "
-            yield (f"{names.prefix(event.cpu, event.pid)} syscall {what} nr={event.nr:<4} "
-                   f"fs={b.fs_base:#x} gs={b.gs_base:#x} kgs={b.kernel_gs_base:#x}")
+            yield (
+                f"{names.prefix(event.cpu, event.pid)} syscall {what} nr={event.nr:<4} "
+                f"fs={b.fs_base:#x} gs={b.gs_base:#x} kgs={b.kernel_gs_base:#x}"
+            )
 
 
 TLS_NAMES = {"fs": "FS", "gs": "GS", "kgs": "KGS"}
@@ -144,19 +155,28 @@ def tls_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
             old = event.old_owner or f"{event.old:#x}"
             new = event.new_owner or f"{event.new:#x}"
             how = " (inferred)" if event.inferred else ""
-            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms {event.pid}:"
-                   f"{names.names.get(event.pid, 'kernel' if event.pid == 0 else '?'):12} "
-                   f"{event.cause.value:16} {TLS_NAMES[event.which]:3} {old} -> {new}"
-                   f"  [{event.old:#x} -> {event.new:#x}]{how} at {_where(event.pc, symbolize)}")
+            yield (
+                f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms {event.pid}:"
+                f"{names.names.get(event.pid, 'kernel' if event.pid == 0 else '?'):12} "
+                f"{event.cause.value:16} {TLS_NAMES[event.which]:3} {old} -> {new}"
+                f"  [{event.old:#x} -> {event.new:#x}]{how} at {_where(event.pc, symbolize)}"
+            )
         elif isinstance(event, ContextSwitch):
-            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms ----- context switch "
-                   f"{event.prev_name}-{event.prev_pid} => {event.next_name}-{event.next_pid}")
+            yield (
+                f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms ----- context switch "
+                f"{event.prev_name}-{event.prev_pid} => {event.next_name}-{event.next_pid}"
+            )
         elif isinstance(event, TlsSnapshot):
-            ok = "fs:0 -> itself" if event.self_pointer_ok else (
-                "fs:0 NOT self" if event.self_pointer is not None else "fs:0 unreadable")
+            ok = (
+                "fs:0 -> itself"
+                if event.self_pointer_ok
+                else ("fs:0 NOT self" if event.self_pointer is not None else "fs:0 unreadable")
+            )
             values = ", ".join(f"{n}={'?' if v is None else hex(v)}" for n, v in event.variables)
-            yield (f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms      TLS block at "
-                   f"{event.fs_base:#x} ({event.owner}): {ok}" + (f"; {values}" if values else ""))
+            yield (
+                f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms      TLS block at "
+                f"{event.fs_base:#x} ({event.owner}): {ok}" + (f"; {values}" if values else "")
+            )
 
 
 def event_to_json(event: Event) -> dict[str, Any]:

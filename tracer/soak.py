@@ -108,15 +108,22 @@ class Soak:
             return
         self.last_sample = now
         sample = Sample(
-            round(now, 1), stats.events, stats.syscalls, rss_mb("self"),
+            round(now, 1),
+            stats.events,
+            stats.syscalls,
+            rss_mb("self"),
             rss_mb(self.gdb_pid) if self.gdb_pid else None,
             rss_mb(self.qemu_pid) if self.qemu_pid else None,
         )
         self.samples.append(sample)
         rate = stats.syscalls / now if now > 0 else 0.0
-        print(f"{sample.seconds:8.1f} s {sample.events:10d} events {sample.syscalls:9d} syscalls "
-              f"{rate:7.0f}/s  tracer {_mb(sample.tracer_mb)}  gdb {_mb(sample.gdb_mb)}  "
-              f"qemu {_mb(sample.qemu_mb)}", file=self.out, flush=True)
+        print(
+            f"{sample.seconds:8.1f} s {sample.events:10d} events {sample.syscalls:9d} syscalls "
+            f"{rate:7.0f}/s  tracer {_mb(sample.tracer_mb)}  gdb {_mb(sample.gdb_mb)}  "
+            f"qemu {_mb(sample.qemu_mb)}",
+            file=self.out,
+            flush=True,
+        )
 
 
 def _mb(value: float | None) -> str:
@@ -157,8 +164,13 @@ def build_options(minutes: float, output: Path, count: int | None) -> CaptureOpt
     fuzzer = builtin_program("fuzzer")
     programs = [Program(fuzzer, (str(per_run), str(seed))) for seed in range(1, MAX_MODULES + 1)]
     return CaptureOptions(
-        kernel=BUILTIN_KERNEL, boot_image=find_boot_image(BUILTIN_KERNEL), programs=programs,
-        output=output, read_msrs=False, timeout=seconds, idle_timeout=60.0,
+        kernel=BUILTIN_KERNEL,
+        boot_image=find_boot_image(BUILTIN_KERNEL),
+        programs=programs,
+        output=output,
+        read_msrs=False,
+        timeout=seconds,
+        idle_timeout=60.0,
     )
 
 
@@ -168,8 +180,9 @@ def summarize(result: CaptureResult, soak: Soak) -> dict[str, object]:
     compared = []
     for pid, fuzzed in enumerate(runs, start=1):
         traced = soak.pairing.per_pid.get(pid, 0)
-        compared.append({"pid": pid, "fuzzer_says": fuzzed, "traced": traced,
-                         "ok": traced >= fuzzed})
+        compared.append(
+            {"pid": pid, "fuzzer_says": fuzzed, "traced": traced, "ok": traced >= fuzzed}
+        )
     return {
         "seconds": round(stats.elapsed, 1),
         "end": result.reason,
@@ -196,38 +209,59 @@ def summarize(result: CaptureResult, soak: Soak) -> dict[str, object]:
 
 def print_summary(summary: dict[str, object]) -> None:
     print()
-    print(f"captured {summary['events']} events, {summary['syscalls']} syscalls "
-          f"({summary['syscalls_per_s']}/s) in {summary['seconds']} s [{summary['end']}]")
-    print(f"lost: agent records {summary['lost_agent_records']} "
-          f"(written {summary['agent_records_written']}, "
-          f"received {summary['agent_records_received']}); "
-          f"entries without exit {summary['entries_without_exit']}, "
-          f"exits without entry {summary['exits_without_entry']}")
+    print(
+        f"captured {summary['events']} events, {summary['syscalls']} syscalls "
+        f"({summary['syscalls_per_s']}/s) in {summary['seconds']} s [{summary['end']}]"
+    )
+    print(
+        f"lost: agent records {summary['lost_agent_records']} "
+        f"(written {summary['agent_records_written']}, "
+        f"received {summary['agent_records_received']}); "
+        f"entries without exit {summary['entries_without_exit']}, "
+        f"exits without entry {summary['exits_without_entry']}"
+    )
     if summary["stale_exits_at_process_start"]:
-        print(f"not lost, but spurious: {summary['stale_exits_at_process_start']} exit(s) at a "
-              "new process's first return to user (stale in-flight entry on a reused CR3)")
+        print(
+            f"not lost, but spurious: {summary['stale_exits_at_process_start']} exit(s) at a "
+            "new process's first return to user (stale in-flight entry on a reused CR3)"
+        )
     runs = summary["finished_fuzzer_runs"]
     assert isinstance(runs, list)
     for run in runs:
-        print(f"fuzzer run pid {run['pid']}: it made {run['fuzzer_says']} fuzzed syscalls, "
-              f"the tracer saw {run['traced']} (the rest are its libc start-up and fix-ups)"
-              + ("" if run["ok"] else "  <-- FEWER: lost"))
+        print(
+            f"fuzzer run pid {run['pid']}: it made {run['fuzzer_says']} fuzzed syscalls, "
+            f"the tracer saw {run['traced']} (the rest are its libc start-up and fix-ups)"
+            + ("" if run["ok"] else "  <-- FEWER: lost")
+        )
     memory = summary["memory_mb"]
     assert isinstance(memory, dict)
     for who, trend in memory.items():
-        print(f"memory {who:6}: peak {trend['peak']} MiB, first minute {trend['first_minute']} "
-              f"MiB, last minute {trend['last_minute']} MiB")
+        print(
+            f"memory {who:6}: peak {trend['peak']} MiB, first minute {trend['first_minute']} "
+            f"MiB, last minute {trend['last_minute']} MiB"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tracer.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tracer.soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
-    parser.add_argument("--count", type=int, default=None,
-                        help="syscalls per fuzzer run (default: enough to outlast the soak)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="keep the trace here (default: a temporary file, removed)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="syscalls per fuzzer run (default: enough to outlast the soak)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="keep the trace here (default: a temporary file, removed)",
+    )
     parser.add_argument("--json", action="store_true", help="the summary as JSON at the end")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.sample <= 0:
@@ -240,11 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = build_options(args.minutes, output, args.count)
         soak = Soak(args.sample)
-        print(f"soak: {len(options.programs)} fuzzer runs of {options.programs[0].args[0]} "
-              f"syscalls for {args.minutes:g} min -> {output}", flush=True)
+        print(
+            f"soak: {len(options.programs)} fuzzer runs of {options.programs[0].args[0]} "
+            f"syscalls for {args.minutes:g} min -> {output}",
+            flush=True,
+        )
         started = time.monotonic()
-        result = capture(options, on_event=soak.pairing.see, progress=soak.progress,
-                         on_start=soak.started)
+        result = capture(
+            options, on_event=soak.pairing.see, progress=soak.progress, on_start=soak.started
+        )
         soak.progress(result.stats)  # a last sample at the end
         summary = summarize(result, soak)
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -254,8 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    lost = (result.stats.lost or 0) + soak.pairing.entries_without_exit + \
-        soak.pairing.exits_without_entry
+    lost = (
+        (result.stats.lost or 0)
+        + soak.pairing.entries_without_exit
+        + soak.pairing.exits_without_entry
+    )
     return 0 if result.error is None and lost == 0 else 1
 
 

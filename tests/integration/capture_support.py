@@ -29,8 +29,9 @@ def require_qemu_and_gdb() -> None:
 
 def build_guest() -> None:
     require_qemu_and_gdb()
-    proc = subprocess.run(["make", "-C", str(REPO / "guest"), "-j2"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["make", "-C", str(REPO / "guest"), "-j2"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         pytest.fail(f"make -C guest failed: {proc.stderr[-2000:]}")
 
@@ -43,16 +44,27 @@ class Captured:
     trace: Path
 
 
-def run_capture(tmp: Path, programs: list[tuple[str, tuple[str, ...]]], *,
-                mode: Mode = Mode.DEFAULT, cmdline: str = "gtlog=1", read_msrs: bool = True,
-                **extra: object) -> Captured:
+def run_capture(
+    tmp: Path,
+    programs: list[tuple[str, tuple[str, ...]]],
+    *,
+    mode: Mode = Mode.DEFAULT,
+    cmdline: str = "gtlog=1",
+    read_msrs: bool = True,
+    **extra: object,
+) -> Captured:
     tmp.mkdir(parents=True, exist_ok=True)
     truth_log = tmp / "truth.jsonl"
     options = CaptureOptions(
-        kernel=KERNEL, boot_image=BOOT_IMAGE,
+        kernel=KERNEL,
+        boot_image=BOOT_IMAGE,
         programs=[Program(USER / name, args) for name, args in programs],
-        output=tmp / f"trace-{mode.value}.db", cmdline=cmdline, mode=mode,
-        read_msrs=read_msrs, debugcon=truth_log, **{"timeout": 240, "idle_timeout": 60, **extra},
+        output=tmp / f"trace-{mode.value}.db",
+        cmdline=cmdline,
+        mode=mode,
+        read_msrs=read_msrs,
+        debugcon=truth_log,
+        **{"timeout": 240, "idle_timeout": 60, **extra},
     )
     result = capture(options)
     with TraceReader.open(options.output) as reader:

@@ -38,12 +38,17 @@ def test_pause_step_twice_and_resume(tmp_path: Path) -> None:
             control.resume()
 
     options = CaptureOptions(
-        kernel=KERNEL, boot_image=BOOT_IMAGE, output=tmp_path / "t.db",
-        programs=[Program(USER / "fuzzer", ("4000", "7"))], timeout=240, idle_timeout=60,
+        kernel=KERNEL,
+        boot_image=BOOT_IMAGE,
+        output=tmp_path / "t.db",
+        programs=[Program(USER / "fuzzer", ("4000", "7"))],
+        timeout=240,
+        idle_timeout=60,
         control=control,
     )
-    result = capture(options, on_event=on_event,
-                     on_start=lambda s: pids.extend((s.qemu.pid, s.gdb.pid)))
+    result = capture(
+        options, on_event=on_event, on_start=lambda s: pids.extend((s.qemu.pid, s.gdb.pid))
+    )
     assert result.error is None, result.failure()
     assert result.reason == "guest-exit" and result.guest_status == 0, result.failure()
     assert not control.paused
@@ -53,7 +58,7 @@ def test_pause_step_twice_and_resume(tmp_path: Path) -> None:
     ours = [n for n in notes if n.startswith(("paused at", "step: rip", "resumed"))]
     assert [n.split(" ")[0] for n in ours] == ["paused", "step:", "step:", "resumed"], notes
     first = next(i for i, e in enumerate(events) if isinstance(e, Note) and e.text == ours[0])
-    assert all(isinstance(e, Note) for e in events[first:first + 4])  # nothing ran meanwhile
+    assert all(isinstance(e, Note) for e in events[first : first + 4])  # nothing ran meanwhile
     rips = [int(re.search(r"0x[0-9a-f]+", n).group(0), 16) for n in ours[:3]]  # type: ignore[union-attr]
     assert rips[0] != rips[1] != rips[2]
     # The pause came after the first-syscall stop was served: the MSR snapshot is there once.

@@ -82,15 +82,18 @@ def test_msr_writes_equal_truth(captured: Captured) -> None:
     writes = [(w.msr, w.new) for w in _of(captured.events, MsrWrite)]
     # The truth log starts once the kernel can log; the tracer also sees the boot code's
     # EFER.LME write in 32-bit mode before that.
-    assert writes[-len(truth):] == truth
+    assert writes[-len(truth) :] == truth
     assert len(writes) >= len(truth)
 
 
 def test_segment_bases_at_every_crossing(captured: Captured) -> None:
     """Replay the recorded base changes; the bases seen at every stop must agree with them,
     and the FS and user-GS changes must be the ones the guest logged."""
-    truth = [(t["which"], t["old"], t["new"]) for t in captured.truth
-             if t["ev"] == "segbase" and t["old"] != t["new"]]
+    truth = [
+        (t["which"], t["old"], t["new"])
+        for t in captured.truth
+        if t["ev"] == "segbase" and t["old"] != t["new"]
+    ]
     state = {"fs": 0, "gs": 0, "kgs": 0}
     user_changes = []
     for event in captured.events:
@@ -105,21 +108,33 @@ def test_segment_bases_at_every_crossing(captured: Captured) -> None:
         if isinstance(event, SyscallEntry | SyscallExit):
             seen = event.bases
             assert (seen.fs_base, seen.gs_base, seen.kernel_gs_base) == (
-                state["fs"], state["gs"], state["kgs"]), event
+                state["fs"],
+                state["gs"],
+                state["kgs"],
+            ), event
     assert user_changes == truth
 
 
 def test_swapgs_rebuilt_at_each_crossing(captured: Captured) -> None:
-    swaps = [e for e in captured.events
-             if isinstance(e, SegBaseChange) and e.cause is SegCause.SWAPGS and e.which == "gs"]
+    swaps = [
+        e
+        for e in captured.events
+        if isinstance(e, SegBaseChange) and e.cause is SegCause.SWAPGS and e.which == "gs"
+    ]
     entries = _of(captured.events, SyscallEntry)
     exits = _of(captured.events, SyscallExit)
     # Interrupts and exceptions from user mode (the timer, lazily mapped pages) stop where
     # their stub calls its handler; both their swapgs are rebuilt like a syscall's.
-    interrupts = [e for e in captured.events
-                  if isinstance(e, Interrupt) and e.action == "entry" and e.from_ring == 3]
-    returns = [e for e in captured.events
-               if isinstance(e, Interrupt) and e.action == "exit" and e.from_ring == 3]
+    interrupts = [
+        e
+        for e in captured.events
+        if isinstance(e, Interrupt) and e.action == "entry" and e.from_ring == 3
+    ]
+    returns = [
+        e
+        for e in captured.events
+        if isinstance(e, Interrupt) and e.action == "exit" and e.from_ring == 3
+    ]
     assert len(interrupts) == len(returns)
     assert all(e.inferred for e in swaps)
     # One swapgs into the kernel per syscall, one out per returning syscall, one for the
@@ -128,8 +143,9 @@ def test_swapgs_rebuilt_at_each_crossing(captured: Captured) -> None:
     entry = ElfImage.open(KERNEL).symbol("entry_SYSCALL_64")
     assert entry is not None
     assert len([e for e in swaps if e.pc == entry.addr]) == len(entries)
-    assert not [e for e in captured.events
-                if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN]
+    assert not [
+        e for e in captured.events if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN
+    ]
 
 
 def test_on_demand_msr_reads_agree_with_last_writes(captured: Captured) -> None:
@@ -159,8 +175,11 @@ def test_default_and_exhaustive_modes_give_the_same_events(tmp_path: Path) -> No
         for event in captured.events:
             if isinstance(event, Interrupt | ContextSwitch):
                 continue
-            if isinstance(event, SegBaseChange) and event.cause is SegCause.SWAPGS and (
-                    event.pc not in sysret_swapgs):
+            if (
+                isinstance(event, SegBaseChange)
+                and event.cause is SegCause.SWAPGS
+                and (event.pc not in sysret_swapgs)
+            ):
                 continue
             skip = {"seq", "time_ns", "inferred", "entry_seq"}
             if getattr(event, "nr", None) in RANDOM_OR_CLOCK:
@@ -170,15 +189,22 @@ def test_default_and_exhaustive_modes_give_the_same_events(tmp_path: Path) -> No
         return rows
 
     default = run_capture(tmp_path / "d", [("allsyscalls-musl", ())], read_msrs=False)
-    exhaustive = run_capture(tmp_path / "e", [("allsyscalls-musl", ())], mode=Mode.EXHAUSTIVE,
-                             read_msrs=False)
+    exhaustive = run_capture(
+        tmp_path / "e", [("allsyscalls-musl", ())], mode=Mode.EXHAUSTIVE, read_msrs=False
+    )
     assert comparable(default) == comparable(exhaustive)
     for captured in (default, exhaustive):
-        swaps = [e for e in captured.events
-                 if isinstance(e, SegBaseChange) and e.cause is SegCause.SWAPGS]
+        swaps = [
+            e
+            for e in captured.events
+            if isinstance(e, SegBaseChange) and e.cause is SegCause.SWAPGS
+        ]
         assert len(swaps) % 2 == 0
-        assert not [e for e in captured.events
-                    if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN]
+        assert not [
+            e
+            for e in captured.events
+            if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN
+        ]
     inferred = [e for e in default.events if isinstance(e, SegBaseChange) and e.inferred]
     observed = [e for e in exhaustive.events if isinstance(e, SegBaseChange) and e.inferred]
     assert inferred and not observed

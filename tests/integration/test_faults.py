@@ -45,8 +45,10 @@ def guest() -> None:
 def start_long_capture(tmp_path: Path) -> tuple[subprocess.Popen[str], Children, Path]:
     """`tracer capture` of a fuzzer that never ends, once it has recorded some events."""
     trace = tmp_path / "trace.db"
-    proc = start_tracer(["capture", "--program", str(FUZZER), "--args", f"{FOREVER} 7",
-                         "-o", str(trace)], cwd=tmp_path)
+    proc = start_tracer(
+        ["capture", "--program", str(FUZZER), "--args", f"{FOREVER} 7", "-o", str(trace)],
+        cwd=tmp_path,
+    )
 
     def recording() -> bool:
         if proc.poll() is not None:
@@ -63,8 +65,11 @@ Fault = Callable[[subprocess.Popen[str], Children], None]
 
 FAULTS: dict[str, tuple[Fault, int, str]] = {
     "gdb-killed": (lambda p, c: send(c.gdb or 0, signal.SIGKILL), 1, "gdb was killed by SIGKILL"),
-    "qemu-killed": (lambda p, c: send(c.qemu or 0, signal.SIGKILL), 1,
-                    "QEMU was killed by SIGKILL"),
+    "qemu-killed": (
+        lambda p, c: send(c.qemu or 0, signal.SIGKILL),
+        1,
+        "QEMU was killed by SIGKILL",
+    ),
     "ctrl-c": (lambda p, c: send(p.pid, signal.SIGINT), 130, "interrupted"),
     "sigterm": (lambda p, c: send(p.pid, signal.SIGTERM), 143, "terminated"),
 }

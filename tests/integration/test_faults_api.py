@@ -55,8 +55,10 @@ def test_breaking_out_of_the_loop_stops_the_capture(tmp_path: Path) -> None:
 
 
 def test_an_exception_in_the_loop_still_cleans_up(tmp_path: Path) -> None:
-    with pytest.raises(ZeroDivisionError), Session([(FUZZER, [FOREVER, "4"])],
-                                                   output=tmp_path / "t.db") as session:
+    with (
+        pytest.raises(ZeroDivisionError),
+        Session([(FUZZER, [FOREVER, "4"])], output=tmp_path / "t.db") as session,
+    ):
         for event in session.events():
             if isinstance(event, SyscallEntry):
                 1 / 0  # noqa: B018
@@ -113,8 +115,7 @@ def test_temporary_output_is_removed_unless_kept() -> None:
 
 def test_until_a_violation_stops_at_the_first_finding(tmp_path: Path) -> None:
     until = violation(rules=["kernel-on-app-tcb"])
-    with Session([USER / "hello-glibc"], cmdline="tls=broken",
-                 output=tmp_path / "t.db") as session:
+    with Session([USER / "hello-glibc"], cmdline="tls=broken", output=tmp_path / "t.db") as session:
         result = session.run(until)
     assert result.reason == "until"
     findings = until.findings  # type: ignore[attr-defined]

@@ -75,8 +75,9 @@ def last_note(trace: Path) -> Note:
 def test_a_guest_that_hangs_is_reported_with_its_console(tmp_path: Path) -> None:
     spin = build_static(tmp_path, "spin", SPIN)
     trace = tmp_path / "hang.db"
-    done = run_tracer(["capture", "--program", str(spin), "-o", str(trace),
-                       "--idle-timeout", "3"], cwd=tmp_path)
+    done = run_tracer(
+        ["capture", "--program", str(spin), "-o", str(trace), "--idle-timeout", "3"], cwd=tmp_path
+    )
     assert done.status == 1
     line = done.error_line()
     assert "the guest hung" in line
@@ -93,9 +94,10 @@ def build_triple_fault_image(tmp: Path) -> Path:
     src = tmp / "triple.S"
     src.write_text(TRIPLE_FAULT)
     obj, image = tmp / "triple.o", tmp / "triple.elf"
-    for argv in (["as", "--32", "-o", str(obj), str(src)],
-                 ["ld", "-m", "elf_i386", "-Ttext", "0x100000", "-e", "_start",
-                  "-o", str(image), str(obj)]):
+    for argv in (
+        ["as", "--32", "-o", str(obj), str(src)],
+        ["ld", "-m", "elf_i386", "-Ttext", "0x100000", "-e", "_start", "-o", str(image), str(obj)],
+    ):
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             pytest.skip(f"{argv[0]} cannot build a 32-bit image: {proc.stderr[-300:]}")
@@ -107,9 +109,20 @@ def test_a_guest_that_triple_faults_is_reported(tmp_path: Path) -> None:
     # faults before any probe can fire, as a kernel with a broken IDT would.
     image = build_triple_fault_image(tmp_path)
     trace = tmp_path / "triple.db"
-    done = run_tracer(["capture", "--kernel", str(KERNEL), "--boot-image", str(image),
-                       "--program", str(USER / "hello-glibc"), "-o", str(trace)],
-                      cwd=tmp_path)
+    done = run_tracer(
+        [
+            "capture",
+            "--kernel",
+            str(KERNEL),
+            "--boot-image",
+            str(image),
+            "--program",
+            str(USER / "hello-glibc"),
+            "-o",
+            str(trace),
+        ],
+        cwd=tmp_path,
+    )
     assert done.status == 1
     line = done.error_line()
     assert "triple-faulted" in line
@@ -121,8 +134,18 @@ def test_a_guest_that_powers_off_early_is_reported(tmp_path: Path) -> None:
     # kfault=1: the kernel faults in ring 0 right after boot, panics and powers off with
     # status 2 before the program runs.
     trace = tmp_path / "panic.db"
-    done: Finished = run_tracer(["capture", "--cmdline", "kfault=1", "--program",
-                                 str(USER / "hello-glibc"), "-o", str(trace)], cwd=tmp_path)
+    done: Finished = run_tracer(
+        [
+            "capture",
+            "--cmdline",
+            "kfault=1",
+            "--program",
+            str(USER / "hello-glibc"),
+            "-o",
+            str(trace),
+        ],
+        cwd=tmp_path,
+    )
     assert done.status == 1
     line = done.error_line()
     assert "the guest exited with status 2" in line
@@ -164,9 +187,14 @@ def test_output_streams_for_scripts(tmp_path: Path) -> None:
     assert summary["ok"] is True and summary["lost"] == 0 and summary["events"] > 0
 
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "tracer.cli", "capture", "-o",
-                             str(tmp_path / "c.db")], cwd=tmp_path, env=tracer_env(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracer.cli", "capture", "-o", str(tmp_path / "c.db")],
+        cwd=tmp_path,
+        env=tracer_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
     os.close(secondary)
     seen = b""
     while True:

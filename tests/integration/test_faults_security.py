@@ -96,8 +96,12 @@ def test_trace_file_is_0600_even_with_umask_0(tmp_path: Path) -> None:
     trace = tmp_path / "open.db"
     proc = subprocess.run(
         [sys.executable, "-m", "tracer.cli", "capture", "-q", "-o", str(trace)],
-        cwd=tmp_path, env=tracer_env(), capture_output=True, text=True,
-        preexec_fn=lambda: os.umask(0), check=False,
+        cwd=tmp_path,
+        env=tracer_env(),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(0),
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(trace.stat().st_mode) == 0o600
@@ -105,8 +109,14 @@ def test_trace_file_is_0600_even_with_umask_0(tmp_path: Path) -> None:
 
 # --- no shell ---------------------------------------------------------------------------------
 
-SHELL_CALLS = {"system", "popen", "getoutput", "getstatusoutput", "create_subprocess_shell",
-               "spawn"}
+SHELL_CALLS = {
+    "system",
+    "popen",
+    "getoutput",
+    "getstatusoutput",
+    "create_subprocess_shell",
+    "spawn",
+}
 PROCESS_CALLS = {"Popen", "run", "call", "check_call", "check_output"}
 
 

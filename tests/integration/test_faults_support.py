@@ -35,11 +35,17 @@ def tracer_env(extra_path: Path | None = None) -> dict[str, str]:
     return env
 
 
-def start_tracer(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None
-                 ) -> subprocess.Popen[str]:
+def start_tracer(
+    args: Sequence[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tracer.cli", *args], cwd=cwd, env=env or tracer_env(),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tracer.cli", *args],
+        cwd=cwd,
+        env=env or tracer_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -68,12 +74,14 @@ def finish(proc: subprocess.Popen[str], timeout: float = 90.0) -> Finished:
     return Finished(proc.returncode, out, err)
 
 
-def run_tracer(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
-               timeout: float = 120.0) -> Finished:
+def run_tracer(
+    args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120.0
+) -> Finished:
     return finish(start_tracer(args, cwd, env), timeout)
 
 
 # --- the process table -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Proc:
@@ -172,13 +180,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def assert_nothing_left(children: Children, timeout: float = 10.0) -> None:
     """No QEMU or gdb the capture started is still running, and its private dir is gone."""
     for pid, name in children.pids():
-        wait_for(lambda pid=pid, name=name: not running(pid, name), timeout,
-                 f"{name} (pid {pid}) to end")
+        wait_for(
+            lambda pid=pid, name=name: not running(pid, name), timeout, f"{name} (pid {pid}) to end"
+        )
     if children.private_dir is not None:
         assert not children.private_dir.exists(), f"{children.private_dir} was left behind"
 
 
 # --- traces ----------------------------------------------------------------------------------
+
 
 def recorded(path: Path) -> int:
     """Events committed so far to a trace that may still be written (0 before the first batch)."""
@@ -206,6 +216,7 @@ def send(pid: int, sig: signal.Signals) -> None:
 
 # --- guest programs built by the tests -------------------------------------------------------
 
+
 def build_static(tmp: Path, name: str, source: str) -> Path:
     """A static x86-64 program from C source (gcc -static), for the built-in guest."""
     if shutil.which("gcc") is None:
@@ -213,8 +224,12 @@ def build_static(tmp: Path, name: str, source: str) -> Path:
     src = tmp / f"{name}.c"
     src.write_text(source)
     out = tmp / name
-    proc = subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(src)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["gcc", "-static", "-O1", "-o", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         pytest.skip(f"gcc -static failed (no static libc?): {proc.stderr[-300:]}")
     return out

@@ -37,41 +37,58 @@ def record(pid, what):
 """
 
 # exec keeps the pid: the real tool runs under the pid just recorded.
-EXEC_REAL = RECORD + """
+EXEC_REAL = (
+    RECORD
+    + """
 record(os.getpid(), {name!r})
 os.execv({real!r}, [{real!r}, *sys.argv[1:]])
 """
+)
 
-GDB_NOT_MI_THEN_EXIT = RECORD + """
+GDB_NOT_MI_THEN_EXIT = (
+    RECORD
+    + """
 record(os.getpid(), "gdb")
 print("this is not gdb: no MI here", flush=True)
 sys.exit(3)
 """
+)
 
-GDB_NOT_MI_FOREVER = RECORD + """
+GDB_NOT_MI_FOREVER = (
+    RECORD
+    + """
 import time
 record(os.getpid(), "gdb")
 while True:
     print("GNU gdb? no: garbage garbage garbage", flush=True)
     time.sleep(0.2)
 """
+)
 
-QEMU_NO_SOCKET = RECORD + """
+QEMU_NO_SOCKET = (
+    RECORD
+    + """
 import time
 record(os.getpid(), "qemu")
 while True:
     time.sleep(1)
 """
+)
 
-QEMU_DIES = RECORD + """
+QEMU_DIES = (
+    RECORD
+    + """
 record(os.getpid(), "qemu")
 print("qemu-system-x86_64: could not load kernel: Permission denied", file=sys.stderr)
 sys.exit(1)
 """
+)
 
 # A gdb in front of the real one: passes MI both ways, but refuses -target-select ("refuse")
 # or mixes malformed and unexpected records into its output ("noise").
-GDB_PROXY = RECORD + """
+GDB_PROXY = (
+    RECORD
+    + """
 import ctypes, signal, subprocess, threading
 record(os.getpid(), "gdb")
 fds = [int(os.environ["TRACER_AGENT_FD"])] if "TRACER_AGENT_FD" in os.environ else []
@@ -122,6 +139,7 @@ for line in sys.stdin.buffer:
 child.stdin.close()
 child.wait()
 """
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -141,12 +159,18 @@ class Tools:
         assert self.real_gdb and self.real_qemu
 
     def gdb(self, template: str, mode: str = "") -> None:
-        write_script(self.bin, "gdb", template.format(log=str(self.log), real=self.real_gdb,
-                                                       name="gdb", mode=mode))
+        write_script(
+            self.bin,
+            "gdb",
+            template.format(log=str(self.log), real=self.real_gdb, name="gdb", mode=mode),
+        )
 
     def qemu(self, template: str = EXEC_REAL) -> None:
-        write_script(self.bin, "qemu-system-x86_64",
-                     template.format(log=str(self.log), real=self.real_qemu, name="qemu"))
+        write_script(
+            self.bin,
+            "qemu-system-x86_64",
+            template.format(log=str(self.log), real=self.real_qemu, name="qemu"),
+        )
 
     def pids(self, what: str) -> list[int]:
         return [int(p.name.split(".")[1]) for p in self.log.glob(f"{what}.*")]
@@ -157,13 +181,19 @@ class Tools:
     def assert_nothing_left(self) -> None:
         for what, comm in (("gdb", ""), ("qemu", "")):
             for pid in self.pids(what):
-                wait_for(lambda pid=pid, comm=comm: not running(pid, comm), 10,
-                         f"{what} pid {pid} to end")
+                wait_for(
+                    lambda pid=pid, comm=comm: not running(pid, comm),
+                    10,
+                    f"{what} pid {pid} to end",
+                )
 
     def capture(self, tmp: Path, *extra: str, program: str = "hello-glibc") -> Finished:
         trace = tmp / "trace.db"
-        return run_tracer(["capture", "--program", str(USER / program), "-o", str(trace),
-                           *extra], cwd=tmp, env=tracer_env(self.bin))
+        return run_tracer(
+            ["capture", "--program", str(USER / program), "-o", str(trace), *extra],
+            cwd=tmp,
+            env=tracer_env(self.bin),
+        )
 
 
 @pytest.fixture
@@ -222,8 +252,10 @@ def syscall_names(trace: Path) -> list[tuple[int, tuple[int, ...]]]:
 
 
 def test_garbage_in_the_mi_stream_changes_nothing(tmp_path: Path, tools: Tools) -> None:
-    clean = run_tracer(["capture", "--program", str(USER / "hello-glibc"),
-                        "-o", str(tmp_path / "clean.db")], cwd=tmp_path)
+    clean = run_tracer(
+        ["capture", "--program", str(USER / "hello-glibc"), "-o", str(tmp_path / "clean.db")],
+        cwd=tmp_path,
+    )
     assert clean.status == 0, clean.stderr
     tools.gdb(GDB_PROXY, mode="noise")
     tools.qemu()
@@ -271,12 +303,14 @@ def test_two_captures_at_once_do_not_interfere(tmp_path: Path, tools: Tools) -> 
         events = read_all(tmp_path / program / "trace.db")
         names = {e.name for e in events if isinstance(e, ProcessEvent)}
         assert names == {program}
-    sockets = {a.split("path=")[1].split(",")[0] for a in " ".join(tools.argv("qemu")).split()
-               if a.startswith("socket,id=gdb0,path=")}
+    sockets = {
+        a.split("path=")[1].split(",")[0]
+        for a in " ".join(tools.argv("qemu")).split()
+        if a.startswith("socket,id=gdb0,path=")
+    }
     assert len(sockets) == 2, "each capture has its own private socket directory"
     alone = tmp_path / "alone"
     alone.mkdir()
     assert tools.capture(alone, program="hello-musl").status == 0
-    assert syscall_names(alone / "trace.db") == syscall_names(tmp_path / "hello-musl" /
-                                                              "trace.db")
+    assert syscall_names(alone / "trace.db") == syscall_names(tmp_path / "hello-musl" / "trace.db")
     tools.assert_nothing_left()

@@ -42,8 +42,9 @@ def _normalize(line: str) -> str:
     program's own path."""
     line = re.sub(r'getrandom\("[^"]*"', 'getrandom("<random>"', normalize_graph(line))
     # The program's path (where the checkout is) and the length readlink returns for it.
-    return re.sub(r'(readlink\("/proc/self/exe", )"[^"]*"(\.\.\.)?(, \d+\) = )\d+',
-                  r'\1"<exe>"\3<len>', line)
+    return re.sub(
+        r'(readlink\("/proc/self/exe", )"[^"]*"(\.\.\.)?(, \d+\) = )\d+', r'\1"<exe>"\3<len>', line
+    )
 
 
 def _calls_only(captured: Captured) -> list:
@@ -52,8 +53,13 @@ def _calls_only(captured: Captured) -> list:
 
 
 def test_ring_buffer_graph_has_guest_durations(tmp_path: Path) -> None:
-    captured = run_capture(tmp_path, [("hello-glibc", ())], ftrace=True,
-                           ftrace_functions=("do_syscall_64",), ftrace_notrace=NOTRACE)
+    captured = run_capture(
+        tmp_path,
+        [("hello-glibc", ())],
+        ftrace=True,
+        ftrace_functions=("do_syscall_64",),
+        ftrace_notrace=NOTRACE,
+    )
     funcs = [e for e in captured.events if isinstance(e, FuncEntry | FuncExit)]
     assert funcs and all(e.source == "ringbuf" and e.guest_ns is not None for e in funcs)
     entries = [e for e in captured.events if isinstance(e, SyscallEntry)]
@@ -65,8 +71,13 @@ def test_ring_buffer_graph_has_guest_durations(tmp_path: Path) -> None:
 
 
 def test_ring_buffer_graph_matches_golden(tmp_path: Path) -> None:
-    captured = run_capture(tmp_path, [("hello-glibc", ())], ftrace=True,
-                           ftrace_functions=("do_syscall_64",), ftrace_notrace=NOTRACE)
+    captured = run_capture(
+        tmp_path,
+        [("hello-glibc", ())],
+        ftrace=True,
+        ftrace_functions=("do_syscall_64",),
+        ftrace_notrace=NOTRACE,
+    )
     kernel = ElfImage.open(Path(__file__).resolve().parents[2] / "guest/build/kernel.elf")
     lines = graph_lines(_calls_only(captured), GraphOptions(irqs=False), kernel.symbolize)
     text = "\n".join(_normalize(line) for line in lines) + "\n"
@@ -77,17 +88,31 @@ def test_ring_buffer_graph_matches_golden(tmp_path: Path) -> None:
 
 
 def test_breakpoints_and_ring_buffer_give_the_same_call_trees(tmp_path: Path) -> None:
-    ring = run_capture(tmp_path / "ring", [("hello-musl", ())], ftrace=True,
-                       ftrace_functions=("do_syscall_64",), ftrace_notrace=NOTRACE,
-                       read_msrs=False)
+    ring = run_capture(
+        tmp_path / "ring",
+        [("hello-musl", ())],
+        ftrace=True,
+        ftrace_functions=("do_syscall_64",),
+        ftrace_notrace=NOTRACE,
+        read_msrs=False,
+    )
     kernel = ElfImage.open(Path(__file__).resolve().parents[2] / "guest/build/kernel.elf")
-    seen = sorted({kernel.symbolize(e.addr) for e in ring.events
-                   if isinstance(e, FuncEntry)} - {None})
+    seen = sorted(
+        {kernel.symbolize(e.addr) for e in ring.events if isinstance(e, FuncEntry)} - {None}
+    )
     assert "do_syscall_64" in seen and len(seen) <= 40
-    bp = run_capture(tmp_path / "bp", [("hello-musl", ())], graph=tuple(seen),
-                     ftrace_notrace=NOTRACE, read_msrs=False)
-    assert all(e.source == "breakpoint" and e.guest_ns is None
-               for e in bp.events if isinstance(e, FuncEntry | FuncExit))
+    bp = run_capture(
+        tmp_path / "bp",
+        [("hello-musl", ())],
+        graph=tuple(seen),
+        ftrace_notrace=NOTRACE,
+        read_msrs=False,
+    )
+    assert all(
+        e.source == "breakpoint" and e.guest_ns is None
+        for e in bp.events
+        if isinstance(e, FuncEntry | FuncExit)
+    )
     dispatcher = kernel.symbol("do_syscall_64").addr
     assert _syscall_trees(ring, dispatcher)
     assert _syscall_trees(ring, dispatcher) == _syscall_trees(bp, dispatcher)

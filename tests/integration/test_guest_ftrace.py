@@ -52,8 +52,12 @@ def records(run: Boot) -> list[dict]:
 
 def traced_boot(tmp: Path, *programs: list, cmdline: str = "", profile: str = "default") -> Boot:
     tmp.mkdir(parents=True, exist_ok=True)
-    return boot(*programs, gtlog=tmp / "gt.log", profile=profile,
-                cmdline=f"ftrace=1 ftrace_dump=1 ftrace_entries=65536 {cmdline}".strip())
+    return boot(
+        *programs,
+        gtlog=tmp / "gt.log",
+        profile=profile,
+        cmdline=f"ftrace=1 ftrace_dump=1 ftrace_entries=65536 {cmdline}".strip(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +107,7 @@ def test_do_syscall_64_matches_the_syscalls(hello: Boot) -> None:
     calls = [e for e in records(hello) if names[e["func"]] == "do_syscall_64"]
     entries = [e for e in hello.gtlog if e["ev"] == "syscall_entry"]
     assert len([e for e in calls if e["type"] == "entry"]) == len(entries)
-    writes = [e for e in records(hello) if names[e["func"]] == "sys_write"
-              and e["type"] == "exit"]
+    writes = [e for e in records(hello) if names[e["func"]] == "sys_write" and e["type"] == "exit"]
     (ret,) = [e["ret"] for e in hello.gtlog if e["ev"] == "syscall_exit" and e["nr"] == 1]
     assert [e["retval"] for e in writes] == [ret] == [len("Hello, world!\n")]
 
@@ -113,7 +116,8 @@ def test_filters_from_the_command_line(built: None, tmp_path: Path) -> None:
     syms = symbols()
     root, skipped = syms["do_syscall_64"][0], syms["mm_walk"][0]
     run = traced_boot(
-        tmp_path, [USER / "hello-glibc"],
+        tmp_path,
+        [USER / "hello-glibc"],
         cmdline=f"ftrace_graph={root:#x} ftrace_notrace={skipped:#x} ftrace_max_depth=3",
     )
     assert run.status == ALL_OK, run.console
@@ -162,15 +166,27 @@ def test_gdb_drains_at_the_high_water_mark(built: None) -> None:
         "print ((struct percpu *)$gs_base)->ftrace_ring == &ftrace_rings[0]",
         "x/3i __fentry__",
     ]  # fmt: skip
-    argv = [sys.executable, str(REPO / "qemu" / "gdb-attach"), "--no-build", "--batch",
-            "--cmdline", "ftrace_entries=1024"]
+    argv = [
+        sys.executable,
+        str(REPO / "qemu" / "gdb-attach"),
+        "--no-build",
+        "--batch",
+        "--cmdline",
+        "ftrace_entries=1024",
+    ]
     for command in commands:
         argv += ["--ex", command]
-    result = subprocess.run(argv + [str(USER / "hello-glibc")], capture_output=True, text=True,
-                            timeout=120, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        argv + [str(USER / "hello-glibc")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     values = re.findall(r"^\$\d+ = (.*)$", result.stdout, re.M)
     assert values == ["32", "64", "768", "768", "1", "0", "768", "0", "1"], (
-        result.stdout + result.stderr)
+        result.stdout + result.stderr
+    )
     # off: one compare and a branch, then back
     fentry = re.findall(r"<__fentry__(?:\+\d+)?>:\s+(\w+)", result.stdout)
     assert fentry == ["cmpl", "jne", "ret"], result.stdout
@@ -185,13 +201,13 @@ def test_mcount_loc_lists_every_fentry_call(built: None) -> None:
         table = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols()}
         rodata, text = elf.get_section_by_name(".rodata"), elf.get_section_by_name(".text")
         start, stop = table["__start_mcount_loc"], table["__stop_mcount_loc"]
-        raw = rodata.data()[start - rodata["sh_addr"]:stop - rodata["sh_addr"]]
+        raw = rodata.data()[start - rodata["sh_addr"] : stop - rodata["sh_addr"]]
         sites = struct.unpack(f"<{len(raw) // 8}Q", raw)
         code, base = text.data(), text["sh_addr"]
     fentry = table["__fentry__"]
     assert len(sites) > 100
     for site in sites:
-        insn = code[site - base:site - base + 5]
+        insn = code[site - base : site - base + 5]
         assert insn[0] == 0xE8, hex(site)
         assert site + 5 + struct.unpack("<i", insn[1:])[0] == fentry, hex(site)
     names = by_address()
@@ -200,10 +216,14 @@ def test_mcount_loc_lists_every_fentry_call(built: None) -> None:
 
 def test_kernel_builds_without_instrumentation(tmp_path: Path) -> None:
     build = tmp_path / "build"
-    result = subprocess.run(["make", "-C", str(GUEST), "-s", "-j2", f"BUILD={build}",
-                             "FTRACE=0", "kernel"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["make", "-C", str(GUEST), "-s", "-j2", f"BUILD={build}", "FTRACE=0", "kernel"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
-    disasm = subprocess.run(["objdump", "-d", str(build / "kernel.elf")], capture_output=True,
-                            text=True).stdout
+    disasm = subprocess.run(
+        ["objdump", "-d", str(build / "kernel.elf")], capture_output=True, text=True
+    ).stdout
     assert "<do_syscall_64>:" in disasm
     assert not re.search(r"call\s+\w+ <__fentry__>", disasm)

@@ -144,7 +144,10 @@ def test_every_base_write_is_logged_with_cause_and_owners(clean: SchemeRun) -> N
             if e["via"] == "wrmsr":
                 msr = pending_msr.pop(0)
                 assert (BASE_MSRS[msr["msr"]], msr["old"], msr["value"]) == (
-                    which, e["old"], e["new"]), e
+                    which,
+                    e["old"],
+                    e["new"],
+                ), e
     assert pending_msr == []
     assert state["gs"] == max(e["new"] for e in of(clean, "tls_switch") if e["which"] == "gs")
 
@@ -257,16 +260,24 @@ def test_osv_on_a_cpu_without_smap_or_fsgsbase(built: None, tmp_path: Path) -> N
 
 
 def test_default_boot_stays_sequential_without_kernel_thread(built: None, tmp_path: Path) -> None:
-    run = boot([USER / "tls-glibc", "20", "100000"], [USER / "hello-glibc"],
-               gtlog=tmp_path / "gt.log")
+    run = boot(
+        [USER / "tls-glibc", "20", "100000"], [USER / "hello-glibc"], gtlog=tmp_path / "gt.log"
+    )
     assert run.status == ALL_OK, run.console
     boot_event = of(run, "boot")[0]
     assert (boot_event["tls"], boot_event["sched"], boot_event["kthread"]) == (
-        "linux", "sequential", 0)
+        "linux",
+        "sequential",
+        0,
+    )
     assert of(run, "kthread_start") == []
-    kinds = [(e["ev"], e.get("pid")) for e in run.gtlog
-             if e["ev"] in ("process_start", "process_exit")]
-    assert kinds == [("process_start", 1), ("process_exit", 1), ("process_start", 2),
-                     ("process_exit", 2)]
-    assert {e["cause"] for e in of(run, "tls_switch")} <= {"boot", "arch_prctl",
-                                                            "context_switch"}
+    kinds = [
+        (e["ev"], e.get("pid")) for e in run.gtlog if e["ev"] in ("process_start", "process_exit")
+    ]
+    assert kinds == [
+        ("process_start", 1),
+        ("process_exit", 1),
+        ("process_start", 2),
+        ("process_exit", 2),
+    ]
+    assert {e["cause"] for e in of(run, "tls_switch")} <= {"boot", "arch_prctl", "context_switch"}

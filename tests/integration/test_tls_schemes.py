@@ -30,10 +30,14 @@ pytestmark = pytest.mark.qemu
 TLS_ARGS = ("12",)
 # The guest's cause names -> the tracer's.
 CAUSES = {
-    "boot": SegCause.WRMSR, "context_switch": SegCause.CONTEXT_SWITCH,
-    "syscall_entry": SegCause.SYSCALL_ENTRY, "syscall_exit": SegCause.SYSCALL_EXIT,
-    "irq_entry": SegCause.INTERRUPT_ENTRY, "irq_exit": SegCause.INTERRUPT_EXIT,
-    "exception_entry": SegCause.EXCEPTION_ENTRY, "exception_exit": SegCause.EXCEPTION_EXIT,
+    "boot": SegCause.WRMSR,
+    "context_switch": SegCause.CONTEXT_SWITCH,
+    "syscall_entry": SegCause.SYSCALL_ENTRY,
+    "syscall_exit": SegCause.SYSCALL_EXIT,
+    "irq_entry": SegCause.INTERRUPT_ENTRY,
+    "irq_exit": SegCause.INTERRUPT_EXIT,
+    "exception_entry": SegCause.EXCEPTION_ENTRY,
+    "exception_exit": SegCause.EXCEPTION_EXIT,
     "arch_prctl": SegCause.ARCH_PRCTL,
 }
 
@@ -44,8 +48,12 @@ def guest() -> None:
 
 
 def _capture(tmp: Path, scheme: str) -> Captured:
-    return run_capture(tmp, [("tls-glibc", TLS_ARGS), ("tls-glibc", TLS_ARGS)],
-                       cmdline=f"gtlog=1 tls={scheme} sched=parallel", timeout=200)
+    return run_capture(
+        tmp,
+        [("tls-glibc", TLS_ARGS), ("tls-glibc", TLS_ARGS)],
+        cmdline=f"gtlog=1 tls={scheme} sched=parallel",
+        timeout=200,
+    )
 
 
 def _findings(captured: Captured) -> list:
@@ -79,10 +87,16 @@ def test_scheme_runs_clean_and_every_switch_is_seen(tmp_path: Path, scheme: str)
     assert {1, 2} <= pids and len(pids) >= 4  # idle, both programs, the kernel thread
     assert [e for e in captured.events if isinstance(e, Interrupt) and e.from_ring == 3]
 
-    truth = [t for t in captured.truth if t["ev"] == "tls_switch" and t["old"] != t["new"]
-             and t["which"] == "fs"]
-    mine = [e for e in captured.events
-            if isinstance(e, SegBaseChange) and e.which == "fs" and e.cause is not SegCause.SWAPGS]
+    truth = [
+        t
+        for t in captured.truth
+        if t["ev"] == "tls_switch" and t["old"] != t["new"] and t["which"] == "fs"
+    ]
+    mine = [
+        e
+        for e in captured.events
+        if isinstance(e, SegBaseChange) and e.which == "fs" and e.cause is not SegCause.SWAPGS
+    ]
     assert len(mine) == len(truth) > 0
     for got, want in zip(mine, truth, strict=True):
         assert (got.old, got.new) == (want["old"], want["new"])
@@ -112,10 +126,12 @@ def test_broken_scheme_is_caught_before_the_guest_goes_wrong(tmp_path: Path) -> 
     assert first.function  # where the kernel was when it ran on the app's TCB
     # Reported at or before the first sign of damage the guest itself shows (a fault or a
     # process that does not exit cleanly).
-    damage = [e.seq for e in captured.events
-              if (isinstance(e, Interrupt) and e.action == "entry" and e.vector < 32
-                  and e.vector != 14)
-              or (isinstance(e, ProcessEvent) and e.action == "exit" and e.status)]
+    damage = [
+        e.seq
+        for e in captured.events
+        if (isinstance(e, Interrupt) and e.action == "entry" and e.vector < 32 and e.vector != 14)
+        or (isinstance(e, ProcessEvent) and e.action == "exit" and e.status)
+    ]
     assert not damage or first.seq <= min(damage)
 
 

@@ -54,8 +54,11 @@ def test_subsequence_failure_says_where_it_stopped() -> None:
 
 def test_exact_failure_is_a_diff() -> None:
     assert_syscalls(HELLO, list(syscall_names(HELLO)), mode="exact")
-    text = failure_text(lambda: assert_syscalls(
-        HELLO, ["brk", "brk", "arch_prctl", "write", "exit_group"], mode="exact"))
+    text = failure_text(
+        lambda: assert_syscalls(
+            HELLO, ["brk", "brk", "arch_prctl", "write", "exit_group"], mode="exact"
+        )
+    )
     assert "syscalls differ (- expected, + actual)" in text
     assert "+set_tid_address" in text
 
@@ -69,8 +72,7 @@ def test_prefix() -> None:
 def test_per_pid_and_unknown_mode() -> None:
     two = MemoryTrace([entry(1, "brk", pid=1), entry(2, "write", pid=2)])
     assert_syscalls(two, ["write"], pid=2, mode="exact")
-    assert "syscalls of pid 1" in failure_text(
-        lambda: assert_syscalls(two, ["write"], pid=1))
+    assert "syscalls of pid 1" in failure_text(lambda: assert_syscalls(two, ["write"], pid=1))
     with pytest.raises(ValueError):
         assert_syscalls(two, [], mode="sorted")  # type: ignore[arg-type]
 
@@ -79,11 +81,13 @@ def change(seq: int, which: str, cause: SegCause, new: int, inferred: bool = Fal
     return SegBaseChange(seq, seq, 0, 1, which, 0, new, cause, 0, inferred)  # type: ignore[arg-type]
 
 
-SEG = MemoryTrace([
-    change(1, "gs", SegCause.SWAPGS, 0xffff8880, inferred=True),
-    change(2, "fs", SegCause.ARCH_PRCTL, 0x4AC380),
-    change(3, "gs", SegCause.SWAPGS, 0, inferred=True),
-])
+SEG = MemoryTrace(
+    [
+        change(1, "gs", SegCause.SWAPGS, 0xFFFF8880, inferred=True),
+        change(2, "fs", SegCause.ARCH_PRCTL, 0x4AC380),
+        change(3, "gs", SegCause.SWAPGS, 0, inferred=True),
+    ]
+)
 
 
 def test_segbase_changes_and_assertions() -> None:

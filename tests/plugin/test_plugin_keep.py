@@ -53,7 +53,7 @@ def no_qemu(monkeypatch):
     monkeypatch.setattr(tracer.pytest_plugin, "_require_tools", lambda: None)
 '''
 
-TESTS = '''
+TESTS = """
 import pytest
 from tracer.pytest_plugin import assert_syscalls
 
@@ -73,7 +73,7 @@ def test_two_captures_one_failure(tracer_capture):
     second = tracer_capture(["b.out"])
     assert first.syscalls() == second.syscalls()
     assert False, "fails on purpose"
-'''
+"""
 
 
 @pytest.fixture
@@ -116,8 +116,7 @@ def test_a_failing_test_keeps_its_trace_and_says_where(suite: pytest.Pytester) -
 
 def test_keep_all_and_copy_to_a_directory(suite: pytest.Pytester, tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
-    result = suite.runpytest(*plugin_args(), "--tracer-keep=all",
-                             f"--tracer-dir={artifacts}")
+    result = suite.runpytest(*plugin_args(), "--tracer-keep=all", f"--tracer-dir={artifacts}")
     result.assert_outcomes(passed=1, failed=2)
     copies = sorted(p.name for p in artifacts.iterdir())
     assert len(copies) == 4

@@ -39,8 +39,9 @@ def tools_and_guest() -> None:
     for tool in ("qemu-system-x86_64", "gdb"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
-    proc = subprocess.run(["make", "-C", str(REPO / "guest"), "-j2"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["make", "-C", str(REPO / "guest"), "-j2"], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         pytest.fail(f"make -C guest failed: {proc.stderr[-1000:]}")
 
@@ -52,7 +53,7 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     pytester.runpytest(*plugin_args()).assert_outcomes(passed=1)
 
 
-TESTS = f'''
+TESTS = f"""
 import pytest
 from tracer.api import syscall
 from tracer.pytest_plugin import assert_no_findings, assert_segbase, assert_syscalls
@@ -97,7 +98,7 @@ def test_broken_tls_is_caught_by_the_checker(guest_trace):
 @pytest.mark.guest(programs=[HELLO_MUSL])
 def test_fails_on_purpose(guest_trace):
     assert_syscalls(guest_trace, ["write", "brk"], mode="exact")
-'''
+"""
 
 
 def test_marker_factory_and_a_kept_trace(pytester: pytest.Pytester) -> None:

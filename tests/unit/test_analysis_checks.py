@@ -20,24 +20,69 @@ from tracer.events import (
 PERCPU = 0xFFFF_FFFF_8011_70C0
 KTCB = 0xFFFF_8880_0020_0000
 APP = 0x4AC380
-GOOD_REGS = (("cx", 0x401000), ("r11", 0x246), ("ip", 0x401000), ("flags", 0x246),
-             ("sp", 0x7FFF0000), ("cs", 0x33), ("orig_ax", 39))
+GOOD_REGS = (
+    ("cx", 0x401000),
+    ("r11", 0x246),
+    ("ip", 0x401000),
+    ("flags", 0x246),
+    ("sp", 0x7FFF0000),
+    ("cs", 0x33),
+    ("orig_ax", 39),
+)
 # Linux's GDT: null, (unused), kernel CS 64-bit, kernel DS, user32 CS, user DS, user CS 64.
-GDT = b"".join(x.to_bytes(8, "little") for x in (
-    0, 0, 0x00AF9B000000FFFF, 0x00CF93000000FFFF, 0x00CFFB000000FFFF, 0x00CFF3000000FFFF,
-    0x00AFFB000000FFFF))
+GDT = b"".join(
+    x.to_bytes(8, "little")
+    for x in (
+        0,
+        0,
+        0x00AF9B000000FFFF,
+        0x00CF93000000FFFF,
+        0x00CFFB000000FFFF,
+        0x00CFF3000000FFFF,
+        0x00AFFB000000FFFF,
+    )
+)
 STAR = (0x23 << 48) | (0x10 << 32)
 
 
-def _entry(seq: int, fs: int, gs: int = PERCPU, nr: int = 39, args=(0,) * 6,
-           regs=GOOD_REGS) -> SyscallEntry:
-    return SyscallEntry(seq, seq, 0, 1, 0x1000, nr, tuple(args), 0x401000, 0x7FFF0000, 0x246,
-                        0, regs, SegBases(fs, gs, 0), 0xFFFFFFFF80106063)
+def _entry(
+    seq: int, fs: int, gs: int = PERCPU, nr: int = 39, args=(0,) * 6, regs=GOOD_REGS
+) -> SyscallEntry:
+    return SyscallEntry(
+        seq,
+        seq,
+        0,
+        1,
+        0x1000,
+        nr,
+        tuple(args),
+        0x401000,
+        0x7FFF0000,
+        0x246,
+        0,
+        regs,
+        SegBases(fs, gs, 0),
+        0xFFFFFFFF80106063,
+    )
 
 
 def _exit(seq: int, fs: int, gs: int = 0, rip: int = 0x401000) -> SyscallExit:
-    return SyscallExit(seq, seq, 0, 1, 0x1000, 39, 0, seq - 1, rip, 0x7FFF0000, 0x246,
-                       GOOD_REGS, SegBases(fs, gs, PERCPU), 0xFFFFFFFF801060EE)
+    return SyscallExit(
+        seq,
+        seq,
+        0,
+        1,
+        0x1000,
+        39,
+        0,
+        seq - 1,
+        rip,
+        0x7FFF0000,
+        0x246,
+        GOOD_REGS,
+        SegBases(fs, gs, PERCPU),
+        0xFFFFFFFF801060EE,
+    )
 
 
 def _prelude() -> list:
@@ -57,8 +102,9 @@ def test_clean_linux_style_trace_has_no_findings() -> None:
 
 def test_kernel_on_app_tcb_is_found_where_the_kernel_uses_fs() -> None:
     events = _prelude() + [_entry(6, APP), _exit(7, APP)]
-    findings = run_checks(events, KernelFacts(uses_fs=True, fs_functions=frozenset({"f"}),
-                                               uses_fs_always=True))
+    findings = run_checks(
+        events, KernelFacts(uses_fs=True, fs_functions=frozenset({"f"}), uses_fs_always=True)
+    )
     assert [f.rule for f in findings] == ["kernel-on-app-tcb"]
     assert findings[0].seq == 6 and "app-tcb[tls:1]" in findings[0].message
 
@@ -66,8 +112,10 @@ def test_kernel_on_app_tcb_is_found_where_the_kernel_uses_fs() -> None:
 def test_kernel_that_never_loads_a_kernel_tcb_does_not_use_fs() -> None:
     events = _prelude() + [_entry(6, APP), _exit(7, APP)]
     assert run_checks(events, KernelFacts(uses_fs=True)) == []
-    with_ktcb = [SegBaseChange(0, 0, 0, 0, "fs", 0, KTCB, SegCause.CONTEXT_SWITCH, 0),
-                 SegBaseChange(0, 0, 0, 0, "fs", KTCB, 0, SegCause.CONTEXT_SWITCH, 0)]
+    with_ktcb = [
+        SegBaseChange(0, 0, 0, 0, "fs", 0, KTCB, SegCause.CONTEXT_SWITCH, 0),
+        SegBaseChange(0, 0, 0, 0, "fs", KTCB, 0, SegCause.CONTEXT_SWITCH, 0),
+    ]
     findings = run_checks(with_ktcb + events, KernelFacts(uses_fs=True))
     assert [f.seq for f in findings] == [6]
 
@@ -104,8 +152,13 @@ def test_noncanonical_sysret_fmask_star_and_unknown_change() -> None:
         SegBaseChange(9, 9, 0, 1, "fs", APP, 0x1234, SegCause.UNKNOWN, 0, True),
     ]
     rules = [f.rule for f in run_checks(events, KernelFacts(gdt=GDT))]
-    assert rules == ["sysret-noncanonical", "fmask-incomplete", "star-gdt-mismatch",
-                     "star-gdt-mismatch", "unknown-base-change"]
+    assert rules == [
+        "sysret-noncanonical",
+        "fmask-incomplete",
+        "star-gdt-mismatch",
+        "star-gdt-mismatch",
+        "unknown-base-change",
+    ]
 
 
 def test_star_against_linux_gdt() -> None:
@@ -133,8 +186,12 @@ def test_tls_block_decoding() -> None:
     data[span - 16 : span - 8] = (0x1122).to_bytes(8, "little")
     data[span - 4 : span] = (7).to_bytes(4, "little")
     data[span:] = tp.to_bytes(8, "little")
-    block = decode_tls_block(tp, bytes(data), span, [
-        TlsVariable("a", -16, 8), TlsVariable("b", -4, 4), TlsVariable("far", -64, 8)])
+    block = decode_tls_block(
+        tp,
+        bytes(data),
+        span,
+        [TlsVariable("a", -16, 8), TlsVariable("b", -4, 4), TlsVariable("far", -64, 8)],
+    )
     assert block.self_pointer_ok
     assert block.values == (("a", 0x1122), ("b", 7), ("far", None))
     assert decode_tls_block(tp, None, span, [TlsVariable("a", -16, 8)]).values == (("a", None),)

@@ -27,19 +27,23 @@ def elves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("gcc is not installed")
     tmp = tmp_path_factory.mktemp("elves")
     src = tmp / "tiny.c"
-    src.write_text("void _start(void) { for (;;) __asm__ volatile(\"hlt\"); }\n"
-                   "int main(void) { return 0; }\n")
+    src.write_text(
+        'void _start(void) { for (;;) __asm__ volatile("hlt"); }\nint main(void) { return 0; }\n'
+    )
     static = tmp / "static"
     dynamic = tmp / "dynamic"
-    for argv in (["gcc", "-static", "-nostdlib", "-o", str(static), str(src)],
-                 ["gcc", "-o", str(dynamic), "-x", "c", "-"]):
+    for argv in (
+        ["gcc", "-static", "-nostdlib", "-o", str(static), str(src)],
+        ["gcc", "-o", str(dynamic), "-x", "c", "-"],
+    ):
         stdin = "int main(void) { return 0; }\n" if argv[-1] == "-" else None
         proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             pytest.skip(f"gcc failed: {proc.stderr[-200:]}")
     stripped = tmp / "stripped"
-    proc = subprocess.run(["objcopy", "--strip-all", str(static), str(stripped)],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        ["objcopy", "--strip-all", str(static), str(stripped)], capture_output=True, check=False
+    )
     if proc.returncode != 0:
         pytest.skip("objcopy is not installed")
     data = bytearray(static.read_bytes())
@@ -54,9 +58,18 @@ def elves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     text.write_text("not an ELF file\n")
     spaced = tmp / "with space"
     shutil.copy(static, spaced)
-    return {"static": static, "dynamic": dynamic, "stripped": stripped, "aarch64": arm,
-            "truncated": truncated, "cut": cut, "text": text, "missing": tmp / "missing",
-            "directory": tmp, "spaced": spaced}
+    return {
+        "static": static,
+        "dynamic": dynamic,
+        "stripped": stripped,
+        "aarch64": arm,
+        "truncated": truncated,
+        "cut": cut,
+        "text": text,
+        "missing": tmp / "missing",
+        "directory": tmp,
+        "spaced": spaced,
+    }
 
 
 @pytest.fixture
@@ -97,11 +110,28 @@ KERNEL_CASES: dict[str, str] = {
 
 
 @pytest.mark.parametrize("case", list(KERNEL_CASES))
-def test_bad_kernel(case: str, elves: dict[str, Path], no_boot: Path, tmp_path: Path,
-                    capsys: pytest.CaptureFixture[str]) -> None:
-    line = refuse(["capture", "--kernel", str(elves[case]), "--boot-image", str(elves["static"]),
-                   "--program", str(elves["static"]), "-o", str(tmp_path / "t.db")],
-                  capsys, no_boot)
+def test_bad_kernel(
+    case: str,
+    elves: dict[str, Path],
+    no_boot: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = refuse(
+        [
+            "capture",
+            "--kernel",
+            str(elves[case]),
+            "--boot-image",
+            str(elves["static"]),
+            "--program",
+            str(elves["static"]),
+            "-o",
+            str(tmp_path / "t.db"),
+        ],
+        capsys,
+        no_boot,
+    )
     assert str(elves[case]) in line
     assert KERNEL_CASES[case] in line
     assert not (tmp_path / "t.db").exists()
@@ -115,11 +145,28 @@ PROGRAM_CASES: dict[str, str] = {
 
 
 @pytest.mark.parametrize("case", list(PROGRAM_CASES))
-def test_bad_program(case: str, elves: dict[str, Path], no_boot: Path, tmp_path: Path,
-                     capsys: pytest.CaptureFixture[str]) -> None:
-    line = refuse(["capture", "--kernel", str(elves["static"]), "--boot-image",
-                   str(elves["static"]), "--program", str(elves[case]),
-                   "-o", str(tmp_path / "t.db")], capsys, no_boot)
+def test_bad_program(
+    case: str,
+    elves: dict[str, Path],
+    no_boot: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = refuse(
+        [
+            "capture",
+            "--kernel",
+            str(elves["static"]),
+            "--boot-image",
+            str(elves["static"]),
+            "--program",
+            str(elves[case]),
+            "-o",
+            str(tmp_path / "t.db"),
+        ],
+        capsys,
+        no_boot,
+    )
     assert str(elves[case]) in line and PROGRAM_CASES[case] in line
 
 
@@ -134,30 +181,64 @@ OPTION_CASES: dict[str, tuple[list[str], str]] = {
 
 
 @pytest.mark.parametrize("case", list(OPTION_CASES))
-def test_bad_options(case: str, elves: dict[str, Path], no_boot: Path, tmp_path: Path,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_options(
+    case: str,
+    elves: dict[str, Path],
+    no_boot: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     extra, words = OPTION_CASES[case]
-    argv = ["capture", "--kernel", str(elves["static"]), "--boot-image", str(elves["static"]),
-            "--program", str(elves["static"])]
+    argv = [
+        "capture",
+        "--kernel",
+        str(elves["static"]),
+        "--boot-image",
+        str(elves["static"]),
+        "--program",
+        str(elves["static"]),
+    ]
     if "-o" not in extra:
         argv += ["-o", str(tmp_path / "t.db")]
     assert words in refuse(argv + extra, capsys, no_boot)
 
 
-def test_missing_boot_image(elves: dict[str, Path], no_boot: Path, tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
-    line = refuse(["capture", "--kernel", str(elves["static"]), "--boot-image",
-                   str(tmp_path / "nope.bin"), "--program", str(elves["static"])],
-                  capsys, no_boot)
+def test_missing_boot_image(
+    elves: dict[str, Path], no_boot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refuse(
+        [
+            "capture",
+            "--kernel",
+            str(elves["static"]),
+            "--boot-image",
+            str(tmp_path / "nope.bin"),
+            "--program",
+            str(elves["static"]),
+        ],
+        capsys,
+        no_boot,
+    )
     assert "no such boot image" in line
 
 
-def test_json_mode_still_says_what_is_wrong(elves: dict[str, Path], no_boot: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_mode_still_says_what_is_wrong(
+    elves: dict[str, Path], no_boot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
-    status = main(["capture", "--json", "--kernel", str(elves["text"]), "--boot-image",
-                   str(elves["static"]), "--program", str(elves["static"])])
+    status = main(
+        [
+            "capture",
+            "--json",
+            "--kernel",
+            str(elves["text"]),
+            "--boot-image",
+            str(elves["static"]),
+            "--program",
+            str(elves["static"]),
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 2
     report = json.loads(out)
@@ -172,14 +253,18 @@ def test_argparse_errors_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("check,case,words", [
-    (check_kernel, "stripped", "stripped"),
-    (check_kernel, "aarch64", "need x86-64"),
-    (check_program, "dynamic", "dynamically linked"),
-    (check_program, "truncated", "truncated"),
-])
-def test_api_checks_say_the_same_in_one_line(check: Callable[[Path], None], case: str,
-                                             words: str, elves: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    "check,case,words",
+    [
+        (check_kernel, "stripped", "stripped"),
+        (check_kernel, "aarch64", "need x86-64"),
+        (check_program, "dynamic", "dynamically linked"),
+        (check_program, "truncated", "truncated"),
+    ],
+)
+def test_api_checks_say_the_same_in_one_line(
+    check: Callable[[Path], None], case: str, words: str, elves: dict[str, Path]
+) -> None:
     with pytest.raises(InputError) as caught:
         check(elves[case])
     assert words in str(caught.value) and "\n" not in str(caught.value)
@@ -189,6 +274,7 @@ def test_api_session_refuses_before_booting(elves: dict[str, Path], no_boot: Pat
     with pytest.raises(InputError, match="dynamically linked"):
         Session([elves["dynamic"]], kernel=elves["static"], boot_image=elves["static"])
     with pytest.raises(InputError, match="whitespace"):
-        Session([(elves["static"], ["two words"])], kernel=elves["static"],
-                boot_image=elves["static"])
+        Session(
+            [(elves["static"], ["two words"])], kernel=elves["static"], boot_image=elves["static"]
+        )
     assert not no_boot.exists()

@@ -30,8 +30,9 @@ def test_garbage_then_exit_says_how_gdb_ended_and_what_it_printed() -> None:
 
 
 def test_a_program_that_never_speaks_mi_is_found_out_quickly() -> None:
-    mi = fake_gdb("import time\nwhile True:\n    print('garbage', flush=True)\n"
-                  "    time.sleep(0.1)\n")
+    mi = fake_gdb(
+        "import time\nwhile True:\n    print('garbage', flush=True)\n    time.sleep(0.1)\n"
+    )
     started = time.monotonic()
     try:
         with pytest.raises(GdbError, match="does not speak gdb/MI; it printed: 'garbage'"):

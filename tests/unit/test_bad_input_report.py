@@ -26,13 +26,43 @@ ENOSYS = (1 << 64) - 38
 
 def entry(seq: int, nr: int, args: tuple[int, ...], memory: tuple = ()) -> SyscallEntry:
     full = (tuple(args) + (0,) * 6)[:6]
-    return SyscallEntry(seq, seq * 1000, 0, 1, 0x1000, nr, full, 0x401000, 0x7ffe0000, 0x202,
-                        0xffff8880, (), BASES, 0xffffffff81000000, memory)  # type: ignore[arg-type]
+    return SyscallEntry(
+        seq,
+        seq * 1000,
+        0,
+        1,
+        0x1000,
+        nr,
+        full,
+        0x401000,
+        0x7FFE0000,
+        0x202,
+        0xFFFF8880,
+        (),
+        BASES,
+        0xFFFFFFFF81000000,
+        memory,
+    )  # type: ignore[arg-type]
 
 
 def exit_(seq: int, nr: int, ret: int, entry_seq: int, memory: tuple = ()) -> SyscallExit:
-    return SyscallExit(seq, seq * 1000, 0, 1, 0x1000, nr, ret, entry_seq, 0x401002, 0x7ffe0000,
-                       0x202, (), BASES, 0xffffffff81000100, memory)
+    return SyscallExit(
+        seq,
+        seq * 1000,
+        0,
+        1,
+        0x1000,
+        nr,
+        ret,
+        entry_seq,
+        0x401002,
+        0x7FFE0000,
+        0x202,
+        (),
+        BASES,
+        0xFFFFFFFF81000100,
+        memory,
+    )
 
 
 @pytest.fixture
@@ -49,8 +79,9 @@ def odd_trace(tmp_path: Path) -> Path:
         writer.append(exit_(7, 257, EFAULT, 6))
         writer.append(entry(8, 1 << 32 | 39, ()))
         writer.append(exit_(9, 1 << 32 | 39, 1, 8))
-        writer.append(Gap(10, 10_000, "capture ended: gdb was killed by SIGKILL during the "
-                                      "capture"))
+        writer.append(
+            Gap(10, 10_000, "capture ended: gdb was killed by SIGKILL during the capture")
+        )
     return path
 
 
@@ -62,7 +93,8 @@ def run_report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 
 
 def test_unknown_syscalls_and_unreadable_pointers_are_shown(
-        odd_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd_trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, out, err = run_report([str(odd_trace)], capsys)
     assert status == 0 and err == ""
     lines = out.splitlines()
@@ -83,7 +115,8 @@ def test_json_report_of_odd_events(odd_trace: Path, capsys: pytest.CaptureFixtur
 
 
 def test_quiet_report_reads_everything_and_prints_nothing(
-        odd_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd_trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_report([str(odd_trace), "-q"], capsys) == (0, "", "")
 
 
@@ -99,8 +132,10 @@ BAD_TRACES = {
     "empty": ("empty file", lambda t, d: _write(d / "empty.db", b"")),
     "not-sqlite": ("not SQLite", lambda t, d: _write(d / "text.db", b"hello, not a database\n")),
     "truncated": ("truncated", lambda t, d: _write(d / "cut.db", t.read_bytes()[:1500])),
-    "newer-schema": ("newer than this tracer",
-                     lambda t, d: _copy_with_schema(t, d / "new.db", SCHEMA_VERSION + 1)),
+    "newer-schema": (
+        "newer than this tracer",
+        lambda t, d: _copy_with_schema(t, d / "new.db", SCHEMA_VERSION + 1),
+    ),
     "other-sqlite": ("no tracer tables", lambda t, d: _other_sqlite(d / "other.db")),
     "directory": ("a directory", lambda t, d: d),
 }
@@ -130,9 +165,9 @@ def big_trace(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("case", list(BAD_TRACES))
 @pytest.mark.parametrize("view", [[], ["--json"], ["--msr"], ["-q"]])
-def test_bad_trace_files_are_usage_errors(case: str, view: list[str], big_trace: Path,
-                                          tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_trace_files_are_usage_errors(
+    case: str, view: list[str], big_trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     words, make = BAD_TRACES[case]
     work = tmp_path / "work"
     work.mkdir()
@@ -146,7 +181,8 @@ def test_bad_trace_files_are_usage_errors(case: str, view: list[str], big_trace:
 
 
 def test_an_internal_error_is_one_line_without_traceback(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def broken(args: object) -> int:
         raise RuntimeError("a bug\nover two lines")
 
@@ -155,12 +191,15 @@ def test_an_internal_error_is_one_line_without_traceback(
     status = main(["report", "x.db"])
     err = capsys.readouterr().err
     assert status == 1
-    assert err.splitlines() == ["tracer: error: internal error: RuntimeError: a bug over two "
-                                "lines (run with TRACER_DEBUG=1 to see the traceback)"]
+    assert err.splitlines() == [
+        "tracer: error: internal error: RuntimeError: a bug over two "
+        "lines (run with TRACER_DEBUG=1 to see the traceback)"
+    ]
 
 
-def test_tracer_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_tracer_debug_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def broken(args: object) -> int:
         raise RuntimeError("a bug")
 
@@ -174,8 +213,12 @@ def test_tracer_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch,
 def test_a_closed_stdout_is_not_an_error(odd_trace: Path) -> None:
     """`tracer report | head -1`: the reader goes away; no traceback, no 'Exception ignored'."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "tracer.cli", "report", str(odd_trace)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracer.cli", "report", str(odd_trace)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert proc.stdout is not None
     proc.stdout.close()  # before reading anything
     _, err = proc.communicate(timeout=60)

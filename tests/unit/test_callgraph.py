@@ -39,17 +39,39 @@ def test_hello_nests_kernel_calls_inside_each_syscall_across_the_ring_boundary()
     forest = build_call_tree(trace.events)
     roots = _only_task(forest)
     assert [node.kind for node in roots] == [
-        NodeKind.SYSCALL, NodeKind.COMMENT, NodeKind.SYSCALL, NodeKind.SYSCALL,
-        NodeKind.SYSCALL, NodeKind.COMMENT,
+        NodeKind.SYSCALL,
+        NodeKind.COMMENT,
+        NodeKind.SYSCALL,
+        NodeKind.SYSCALL,
+        NodeKind.SYSCALL,
+        NodeKind.COMMENT,
     ]
     write = roots[3]
     assert isinstance(write.entry, SyscallEntry) and write.addr == 1
     assert write.ending is Ending.RETURNED
     assert _shape(write.children, trace) == [
-        ["do_syscall_64", [["__x64_sys_write", [["ksys_write", [["vfs_write", [
-            ["irq:32", [["timer_interrupt", ["tick_handle"]]]],
-            "console_write",
-        ]]]]]]]],
+        [
+            "do_syscall_64",
+            [
+                [
+                    "__x64_sys_write",
+                    [
+                        [
+                            "ksys_write",
+                            [
+                                [
+                                    "vfs_write",
+                                    [
+                                        ["irq:32", [["timer_interrupt", ["tick_handle"]]]],
+                                        "console_write",
+                                    ],
+                                ]
+                            ],
+                        ]
+                    ],
+                ]
+            ],
+        ],
     ]
 
 
@@ -124,8 +146,10 @@ def test_exits_without_entries_adopt_the_calls_that_ran_inside_them() -> None:
     forest = build_call_tree(trace.events)
     roots = _only_task(forest)
     assert _shape(roots, trace) == [
-        ["syscall:1", [["do_syscall_64", [["__x64_sys_write", ["ksys_write"]],
-                                          "syscall_exit_work"]]]],
+        [
+            "syscall:1",
+            [["do_syscall_64", [["__x64_sys_write", ["ksys_write"]], "syscall_exit_work"]]],
+        ],
         ["syscall:39", ["do_syscall_64"]],
     ]
     orphan = roots[0].children[0]
@@ -170,7 +194,10 @@ def test_context_switch_keeps_a_stack_per_task() -> None:
     assert [node.entry is None for node in b.roots] == [True, True, False, False]
     assert b.roots[-1].ending is Ending.TRUNCATED
     assert [(run.pid, run.switch is not None) for run in forest.runs] == [
-        (1, False), (2, True), (1, True)]
+        (1, False),
+        (2, True),
+        (1, True),
+    ]
     assert forest.names == {1: "a", 2: "b"}
 
 

@@ -73,7 +73,8 @@ def _check_complete_nesting(events: list[dict[str, Any]]) -> int:
         if event["ph"] == "X":
             assert event["dur"] >= 0
             by_thread[(event["pid"], event["tid"])].append(
-                (event["ts"], event["ts"] + event["dur"]))
+                (event["ts"], event["ts"] + event["dur"])
+            )
     for spans in by_thread.values():
         spans.sort(key=lambda span: (span[0], -span[1]))
         open_ends: list[float] = []
@@ -91,8 +92,9 @@ def test_thread_slices_balance_nest_and_count_every_call_syscall_and_interrupt()
         data = _export(trace)
         begun = _check_begin_end_nesting(data["traceEvents"])
         forest = build_call_tree(trace.events)
-        kinds = Counter(node.kind.value for node in forest.walk()
-                        if node.kind is not NodeKind.COMMENT)
+        kinds = Counter(
+            node.kind.value for node in forest.walk() if node.kind is not NodeKind.COMMENT
+        )
         assert begun == kinds
 
 
@@ -101,8 +103,7 @@ def test_cpu_tracks_hold_runs_with_the_calls_inside_them_nested() -> None:
     data = _export(trace)
     events = data["traceEvents"]
     assert _check_complete_nesting(events) > 0
-    runs = [(e["tid"] - CPU_TID, e["name"]) for e in events
-            if e["ph"] == "X" and e["cat"] == "run"]
+    runs = [(e["tid"] - CPU_TID, e["name"]) for e in events if e["ph"] == "X" and e["cat"] == "run"]
     assert runs == [(0, "a-1"), (0, "b-2"), (0, "swapper-0"), (0, "a-1"), (1, "b-2")]
     on_cpu1 = [e["name"] for e in events if e["ph"] == "X" and e["tid"] == CPU_TID + 1]
     assert on_cpu1 == ["b-2", "b_work"]
@@ -118,8 +119,11 @@ def test_instants_counters_and_names() -> None:
     assert msr["s"] == "t" and msr["pid"] == 1 and msr["tid"] == 1
     fs = [e["args"]["FS_BASE"] for e in events if e["ph"] == "C" and e["name"] == "FS_BASE cpu0"]
     assert fs == [0, 0x4CA3C0]
-    names = {(e["name"], e["pid"], e["tid"]): e["args"]["name"] for e in events if e["ph"] == "M"
-             and "name" in e["args"]}
+    names = {
+        (e["name"], e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and "name" in e["args"]
+    }
     assert names[("process_name", 1, 1)] == "hello-glibc"
     assert names[("thread_name", 1, 1)] == "hello-glibc"
     assert names[("thread_name", CPU_PID, CPU_TID)] == "CPU 0"
@@ -141,8 +145,11 @@ def test_kernel_thread_gets_one_thread_per_cpu() -> None:
     trace.cpu = 1
     trace.leaf("idle")
     events = _export(trace)["traceEvents"]
-    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
-               if e["ph"] == "M" and e["name"] == "thread_name" and e["pid"] == 0}
+    threads = {
+        (e["pid"], e["tid"]): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "thread_name" and e["pid"] == 0
+    }
     assert threads == {(0, KERNEL_TASK_TID): "<idle>/0", (0, KERNEL_TASK_TID + 1): "<idle>/1"}
 
 

@@ -49,13 +49,19 @@ def test_jsonl_writes_every_event_as_its_report_json() -> None:
     assert write_jsonl(events, out) == len(events)
     lines = out.getvalue().splitlines()
     assert [json.loads(line) for line in lines] == [
-        json.loads(json.dumps(event_to_json(event))) for event in events]
-    assert {json.loads(line)["kind"] for line in lines} >= {"func_entry", "func_exit",
-                                                            "syscall_entry", "msr_write"}
+        json.loads(json.dumps(event_to_json(event))) for event in events
+    ]
+    assert {json.loads(line)["kind"] for line in lines} >= {
+        "func_entry",
+        "func_exit",
+        "syscall_entry",
+        "msr_write",
+    }
 
 
-def test_export_jsonl_from_a_trace_file(trace: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_jsonl_from_a_trace_file(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "trace.jsonl"
     assert main(["export", str(trace), "--format", "jsonl", "-o", str(out)]) == 0
     lines = out.read_text().splitlines()
@@ -75,8 +81,10 @@ def test_export_chrome_from_a_trace_file(trace: Path, tmp_path: Path) -> None:
 
 
 def test_export_perfetto_from_a_trace_file(trace: Path, tmp_path: Path) -> None:
-    pb = pytest.importorskip("perfetto.protos.perfetto.trace.perfetto_trace_pb2",
-                             reason="the perfetto package is not installed")
+    pb = pytest.importorskip(
+        "perfetto.protos.perfetto.trace.perfetto_trace_pb2",
+        reason="the perfetto package is not installed",
+    )
     out = tmp_path / "trace.pftrace"
     assert main(["export", str(trace), "-f", "perfetto", "-o", str(out)]) == 0
     parsed = pb.Trace()
@@ -91,8 +99,9 @@ def test_export_to_stdout_and_by_pid(trace: Path, capsys: pytest.CaptureFixture[
     assert len(capsys.readouterr().out.splitlines()) == len(hello_glibc().events)
 
 
-def test_a_corrupt_trace_is_one_line_and_exit_2(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_corrupt_trace_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "damaged.db"
     with TraceWriter(path) as writer:
         for event in synthetic_events(5_000):
@@ -108,8 +117,9 @@ def test_a_corrupt_trace_is_one_line_and_exit_2(tmp_path: Path,
 
 
 @pytest.mark.parametrize("content", [b"", b"not a trace at all\n" * 50])
-def test_not_a_trace_is_one_line_and_exit_2(tmp_path: Path, content: bytes,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_a_trace_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "x.db"
     path.write_bytes(content)
     assert main(["export", str(path), "-f", "jsonl", "-o", str(tmp_path / "x.jsonl")]) == 2
@@ -118,8 +128,9 @@ def test_not_a_trace_is_one_line_and_exit_2(tmp_path: Path, content: bytes,
     assert _error(capsys).endswith("no such trace file")
 
 
-def test_unwritable_output_is_one_line_and_exit_1(trace: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_is_one_line_and_exit_1(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "no-such-dir" / "trace.json"
     assert main(["export", str(trace), "-f", "chrome", "-o", str(out)]) == 1
     assert _error(capsys).startswith("tracer: error: ")
@@ -143,7 +154,10 @@ def test_tracer_export_is_a_cli_command(trace: Path, tmp_path: Path) -> None:
     out = tmp_path / "trace.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "tracer.cli", "export", str(trace), "-f", "jsonl", "-o", str(out)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert len(out.read_text().splitlines()) == len(hello_glibc().events)

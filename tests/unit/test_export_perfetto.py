@@ -28,8 +28,11 @@ def _export(trace: ScriptedTrace) -> Any:
 
 
 def _tracks(parsed: Any) -> dict[int, Any]:
-    return {p.track_descriptor.uuid: p.track_descriptor for p in parsed.packet
-            if p.HasField("track_descriptor")}
+    return {
+        p.track_descriptor.uuid: p.track_descriptor
+        for p in parsed.packet
+        if p.HasField("track_descriptor")
+    }
 
 
 def _slices_per_track(parsed: Any) -> dict[int, list[tuple[str, int, int, int]]]:
@@ -66,11 +69,16 @@ def test_thread_tracks_nest_and_count_every_call_syscall_and_interrupt() -> None
     assert tracks[thread_track].thread.pid == 1
     assert tracks[thread_track].thread.thread_name == "hello-glibc"
     forest = build_call_tree(trace.events)
-    expected = Counter(node.kind.value for node in forest.walk()
-                       if node.kind is not NodeKind.COMMENT)
-    begins = Counter(p.track_event.categories[0] for p in parsed.packet
-                     if p.HasField("track_event") and p.track_event.track_uuid == thread_track
-                     and p.track_event.type == pb.TrackEvent.TYPE_SLICE_BEGIN)
+    expected = Counter(
+        node.kind.value for node in forest.walk() if node.kind is not NodeKind.COMMENT
+    )
+    begins = Counter(
+        p.track_event.categories[0]
+        for p in parsed.packet
+        if p.HasField("track_event")
+        and p.track_event.track_uuid == thread_track
+        and p.track_event.type == pb.TrackEvent.TYPE_SLICE_BEGIN
+    )
     assert begins == expected
     depth_of = {name: depth for name, depth, _b, _e in slices[thread_track]}
     assert depth_of["write"] == 0 and depth_of["do_syscall_64"] == 1
@@ -92,17 +100,22 @@ def test_instants_and_counters() -> None:
     parsed = _export(hello_glibc())
     te = pb.TrackEvent
     tracks = _tracks(parsed)
-    instants = [p.track_event for p in parsed.packet
-                if p.HasField("track_event") and p.track_event.type == te.TYPE_INSTANT]
-    assert Counter(event.categories[0] for event in instants) == {"msr": 1, "tls": 2,
-                                                                  "process": 1}
+    instants = [
+        p.track_event
+        for p in parsed.packet
+        if p.HasField("track_event") and p.track_event.type == te.TYPE_INSTANT
+    ]
+    assert Counter(event.categories[0] for event in instants) == {"msr": 1, "tls": 2, "process": 1}
     switch = next(event for event in instants if event.name == "FS_BASE switch")
     annotations = {a.name: a.string_value for a in switch.debug_annotations}
     assert annotations["new"] == "0x4ca3c0" and annotations["cause"] == "arch_prctl"
     fs_track = next(uuid for uuid, t in tracks.items() if t.name == "FS_BASE cpu0")
     assert tracks[fs_track].HasField("counter")
-    values = [p.track_event.double_counter_value for p in parsed.packet
-              if p.HasField("track_event") and p.track_event.track_uuid == fs_track]
+    values = [
+        p.track_event.double_counter_value
+        for p in parsed.packet
+        if p.HasField("track_event") and p.track_event.track_uuid == fs_track
+    ]
     assert values == [0.0, float(0x4CA3C0)]
 
 
@@ -111,6 +124,5 @@ def test_a_trace_without_calls_still_has_syscall_slices() -> None:
     with trace.syscall(39, (), 1):
         pass
     parsed = _export(trace)
-    names = [name for slices in _slices_per_track(parsed).values()
-             for name, *_ in slices]
+    names = [name for slices in _slices_per_track(parsed).values() for name, *_ in slices]
     assert sorted(names) == ["<...>-1", "getpid", "getpid"]  # its thread, and its CPU

@@ -55,22 +55,33 @@ def check_golden(name: str, lines: list[str]) -> None:
 # -- ftrace's columns, as Documentation/trace/ftrace.rst shows them ------------------------
 
 
-@pytest.mark.parametrize(("ns", "text"), [
-    (1_382, "1.382 us    "),
-    (140_417, "140.417 us  "),
-    (1_837_709, "1837.709 us "),
-    (33_998_590, "33998.59 us "),
-    (123_456_789, "123456.7 us "),
-    (1_234_567_890, "1234567 us  "),
-])
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (1_382, "1.382 us    "),
+        (140_417, "140.417 us  "),
+        (1_837_709, "1837.709 us "),
+        (33_998_590, "33998.59 us "),
+        (123_456_789, "123456.7 us "),
+        (1_234_567_890, "1234567 us  "),
+    ],
+)
 def test_duration_is_printed_like_trace_print_graph_duration(ns: int, text: str) -> None:
     assert format_duration(ns) == text
 
 
-@pytest.mark.parametrize(("ns", "mark"), [
-    (10_000, " "), (10_001, "+"), (100_001, "!"), (1_000_001, "#"), (10_000_001, "*"),
-    (100_000_001, "@"), (1_000_000_001, "$"),
-])
+@pytest.mark.parametrize(
+    ("ns", "mark"),
+    [
+        (10_000, " "),
+        (10_001, "+"),
+        (100_001, "!"),
+        (1_000_001, "#"),
+        (10_000_001, "*"),
+        (100_000_001, "@"),
+        (1_000_000_001, "$"),
+    ],
+)
 def test_duration_marks(ns: int, mark: str) -> None:
     assert duration_mark(ns) == mark
 
@@ -97,13 +108,14 @@ def test_proc_abstime_and_retval_columns() -> None:
 def test_header_is_ftraces() -> None:
     lines = _graph(hello_glibc())
     assert lines[0] == "# tracer: function_graph"
-    assert lines[-len(_body(lines)) - 2:-len(_body(lines))] == [
+    assert lines[-len(_body(lines)) - 2 : -len(_body(lines))] == [
         "# CPU  DURATION                  FUNCTION CALLS",
         "# |     |   |                     |   |   |   |",
     ]
     lines = _graph(hello_glibc(), abstime=True, proc=True)
-    assert "#     TIME        CPU  TASK/PID         DURATION                  FUNCTION CALLS" \
-        in lines
+    assert (
+        "#     TIME        CPU  TASK/PID         DURATION                  FUNCTION CALLS" in lines
+    )
 
 
 def test_callers_leaves_and_interrupt_arrows() -> None:
@@ -115,8 +127,9 @@ def test_callers_leaves_and_interrupt_arrows() -> None:
     assert " 0) + 12.010 us   |            tick_handle();" in body
     assert " 0) ! 150.010 us  |          console_write();" in body
     arrow = body.index(" 0)   ==========> |")
-    assert body[arrow + 1].endswith("/* timer (vector 32) from ring 0 at "
-                                    "0xffffffff81000200 <do_syscall_64> */")
+    assert body[arrow + 1].endswith(
+        "/* timer (vector 32) from ring 0 at 0xffffffff81000200 <do_syscall_64> */"
+    )
 
 
 def test_ring_markers_frame_each_syscall() -> None:
@@ -124,12 +137,14 @@ def test_ring_markers_frame_each_syscall() -> None:
     write = next(i for i, line in enumerate(body) if "syscall at 0x40107e" in line)
     assert body[write] == (
         " 0)               |  /* ring 3 -> 0: syscall at 0x40107e, in the kernel at "
-        '0xffffffff81000140 <entry_SYSCALL_64+0x40>: write(1, "Hello, world!\\n", 14) */')
+        '0xffffffff81000140 <entry_SYSCALL_64+0x40>: write(1, "Hello, world!\\n", 14) */'
+    )
     assert body[write + 1] == " 0)               |  do_syscall_64() {"
     back = next(i for i, line in enumerate(body) if "to 0x401080" in line)
     assert body[back] == (
         " 0)               |  /* ring 0 -> 3 at 0xffffffff81000190 <entry_SYSCALL_64+0x90> "
-        'to 0x401080: write(1, "Hello, world!\\n", 14) = 14 */')
+        'to 0x401080: write(1, "Hello, world!\\n", 14) = 14 */'
+    )
     assert body[back - 1] == " 0) ! 162.765 us  |  }"
 
 
@@ -147,8 +162,10 @@ def test_unknown_guest_time_is_said_not_invented() -> None:
     with trace.call("do_syscall_64", 5_000):
         trace.leaf("__x64_sys_getpid", 5_000)
     lines = _graph(trace, abstime=True)
-    assert ("# durations: guest time unknown for 2 of 2 calls (shown as `? us`); host time is "
-            "not shown as guest time") in lines
+    assert (
+        "# durations: guest time unknown for 2 of 2 calls (shown as `? us`); host time is "
+        "not shown as guest time"
+    ) in lines
     assert "# TIME: host clock, since the capture started (no guest time)" in lines
     body = _body(lines)
     host_ns = trace.events[1].time_ns
@@ -188,10 +205,21 @@ def test_duration_filter_keeps_long_calls_and_their_callers() -> None:
     body = _body(_graph(hello_glibc(), min_duration_ns=100_000))
     texts = [line.split("|", 1)[1].strip() for line in body if "=====" not in line]
     calls = [text for text in texts if not text.startswith("/*")]
-    assert calls == ["do_syscall_64() {", "__x64_sys_write() {", "ksys_write() {",
-                     "vfs_write() {", "console_write();", "}", "}", "}", "}",
-                     "do_syscall_64() {", "do_exit() {", "} /* do_exit: the task exited */",
-                     "} /* do_syscall_64: the task exited */"]
+    assert calls == [
+        "do_syscall_64() {",
+        "__x64_sys_write() {",
+        "ksys_write() {",
+        "vfs_write() {",
+        "console_write();",
+        "}",
+        "}",
+        "}",
+        "}",
+        "do_syscall_64() {",
+        "do_exit() {",
+        "} /* do_exit: the task exited */",
+        "} /* do_syscall_64: the task exited */",
+    ]
 
 
 def test_irqs_off_hides_interrupts() -> None:
@@ -205,7 +233,8 @@ def test_pid_and_time_range_filter_events() -> None:
     trace.switch(2, "a", "b")
     trace.leaf("two")
     assert [line for line in _body(_graph(trace, pid=2)) if "()" in line] == [
-        " 0)   0.110 us    |  two();"]
+        " 0)   0.110 us    |  two();"
+    ]
     start = trace.events[1].time_ns  # from one()'s exit: an exit without its entry
     lines = _body(_graph(trace, time_range=(start, None)))
     assert lines[0] == " 0)   ? us        |  } /* one */"
@@ -215,12 +244,34 @@ def test_graph_arguments_parse_into_options() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pid", type=int)
     add_graph_arguments(parser)
-    args = parser.parse_args(["--abstime", "--proc", "--tail", "--retval", "--no-irqs",
-                              "--max-depth", "3", "--min-duration", "10",
-                              "--time-range", "1.5ms:2s", "--pid", "4"])
+    args = parser.parse_args(
+        [
+            "--abstime",
+            "--proc",
+            "--tail",
+            "--retval",
+            "--no-irqs",
+            "--max-depth",
+            "3",
+            "--min-duration",
+            "10",
+            "--time-range",
+            "1.5ms:2s",
+            "--pid",
+            "4",
+        ]
+    )
     assert options_from_args(args) == GraphOptions(
-        abstime=True, proc=True, tail=True, retval=True, irqs=False, max_depth=3,
-        min_duration_ns=10_000, time_range=(1_500_000, 2_000_000_000), pid=4)
+        abstime=True,
+        proc=True,
+        tail=True,
+        retval=True,
+        irqs=False,
+        max_depth=3,
+        min_duration_ns=10_000,
+        time_range=(1_500_000, 2_000_000_000),
+        pid=4,
+    )
     assert parse_time("250us") == 250_000 and parse_time(".5") == 500_000_000
     assert parse_time_range(":3ms") == (None, 3_000_000)
     with pytest.raises(argparse.ArgumentTypeError):
@@ -302,8 +353,9 @@ def test_golden_hello() -> None:
 
 def test_golden_hello_with_options() -> None:
     trace = hello_glibc()
-    check_golden("graph_hello_options.txt",
-                 _graph(trace, abstime=True, proc=True, tail=True, retval=True))
+    check_golden(
+        "graph_hello_options.txt", _graph(trace, abstime=True, proc=True, tail=True, retval=True)
+    )
 
 
 def test_golden_two_cpus() -> None:

@@ -37,7 +37,8 @@ def test_pure_layers_start_no_processes_and_talk_to_no_gdb() -> None:
         files = [root] if root.is_file() else sorted(root.rglob("*.py"))
         for path in files:
             bad = {
-                name for name in _imports(path)
+                name
+                for name in _imports(path)
                 if any(name == f or name.startswith(f + ".") for f in forbidden)
             }
             assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"

@@ -25,16 +25,25 @@ CR3 = 0x20_0000
 
 def _entry_path() -> EntryPath:
     return EntryPath(
-        entry=ENTRY, entry_swapgs=(ENTRY_SWAPGS,), exit_swapgs=(SYSRET_SWAPGS, IRET_SWAPGS),
-        dispatch_call=DISPATCH, dispatcher=0x5000, dispatcher_name="do_syscall_64",
-        regs_pointer="rdi", exit_sites=(ExitSite(SYSRET, "sysretq"), ExitSite(IRET, "iretq")),
-        user_rsp_save=None, kernel_stack_load=None, pushes=(), blocks=(),
+        entry=ENTRY,
+        entry_swapgs=(ENTRY_SWAPGS,),
+        exit_swapgs=(SYSRET_SWAPGS, IRET_SWAPGS),
+        dispatch_call=DISPATCH,
+        dispatcher=0x5000,
+        dispatcher_name="do_syscall_64",
+        regs_pointer="rdi",
+        exit_sites=(ExitSite(SYSRET, "sysretq"), ExitSite(IRET, "iretq")),
+        user_rsp_save=None,
+        kernel_stack_load=None,
+        pushes=(),
+        blocks=(),
     )
 
 
 def _plan(mode: Mode = Mode.DEFAULT) -> ProbePlan:
-    return ProbePlan(mode, entry=_entry_path(),
-                     exit_swapgs={SYSRET: SYSRET_SWAPGS, IRET: IRET_SWAPGS})
+    return ProbePlan(
+        mode, entry=_entry_path(), exit_swapgs={SYSRET: SYSRET_SWAPGS, IRET: IRET_SWAPGS}
+    )
 
 
 def _regs(**values: int) -> str:
@@ -47,8 +56,9 @@ class Hits:
     def __init__(self) -> None:
         self.seq = 0
 
-    def __call__(self, probe: str, pc: int, bases: tuple[int, int, int],
-                 **fields: object) -> ProbeHit:
+    def __call__(
+        self, probe: str, pc: int, bases: tuple[int, int, int], **fields: object
+    ) -> ProbeHit:
         self.seq += 1
         return ProbeHit(self.seq, 1000 + self.seq, probe, pc, 0, CR3, bases, dict(fields))
 
@@ -65,32 +75,56 @@ def _syscall(hit: Hits, nr: int, ret: int, fs: int = 0) -> list[ProbeHit]:
     regs = _regs(orig_ax=nr, ax=(-38) & (2**64 - 1), di=1, ip=0x401000, sp=0x7FFF0000, flags=0x246)
     done = _regs(orig_ax=nr, ax=ret, di=1, ip=0x401000, sp=0x7FFF0000, flags=0x246)
     return [
-        hit("syscall_entry", DISPATCH, kernel, regs_addr=0xFFFF8880001FDF58, ptregs=regs,
-            cpu_regs={}, memory=[]),
-        hit("syscall_exit", SYSRET, user, exit_kind="sysretq", regs_addr=0xFFFF8880001FDF58,
-            ptregs=done, cpu_regs={"rax": ret, "rcx": 0x401000, "r11": 0x246,
-                                   "rsp": 0x7FFF0000}, iret_frame=None, memory=[]),
+        hit(
+            "syscall_entry",
+            DISPATCH,
+            kernel,
+            regs_addr=0xFFFF8880001FDF58,
+            ptregs=regs,
+            cpu_regs={},
+            memory=[],
+        ),
+        hit(
+            "syscall_exit",
+            SYSRET,
+            user,
+            exit_kind="sysretq",
+            regs_addr=0xFFFF8880001FDF58,
+            ptregs=done,
+            cpu_regs={"rax": ret, "rcx": 0x401000, "r11": 0x246, "rsp": 0x7FFF0000},
+            iret_frame=None,
+            memory=[],
+        ),
     ]
 
 
 def test_syscall_pair_with_rebuilt_swapgs() -> None:
     hit = Hits()
     builder = EventBuilder(_plan(), ["hello"], t0_ns=1000)
-    events = _feed(builder, [hit("return_to_user", IRET, (0, 0, PERCPU), exit_kind="iretq"),
-                             *_syscall(hit, 39, 1)])
+    events = _feed(
+        builder,
+        [hit("return_to_user", IRET, (0, 0, PERCPU), exit_kind="iretq"), *_syscall(hit, 39, 1)],
+    )
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "ProcessEvent"
     entry = next(e for e in events if isinstance(e, SyscallEntry))
     exit_ = next(e for e in events if isinstance(e, SyscallExit))
     assert (entry.nr, entry.args[0], entry.user_rip, entry.pid) == (39, 1, 0x401000, 1)
-    assert (exit_.ret, exit_.entry_seq, exit_.user_rip, exit_.user_rflags) == (1, entry.seq,
-                                                                              0x401000, 0x246)
+    assert (exit_.ret, exit_.entry_seq, exit_.user_rip, exit_.user_rflags) == (
+        1,
+        entry.seq,
+        0x401000,
+        0x246,
+    )
     swaps = [e for e in events if isinstance(e, SegBaseChange)]
     assert all(e.cause is SegCause.SWAPGS and e.inferred for e in swaps)
     assert [(e.which, e.pc) for e in swaps] == [
-        ("gs", IRET_SWAPGS), ("kgs", IRET_SWAPGS),
-        ("gs", ENTRY_SWAPGS), ("kgs", ENTRY_SWAPGS),
-        ("gs", SYSRET_SWAPGS), ("kgs", SYSRET_SWAPGS),
+        ("gs", IRET_SWAPGS),
+        ("kgs", IRET_SWAPGS),
+        ("gs", ENTRY_SWAPGS),
+        ("kgs", ENTRY_SWAPGS),
+        ("gs", SYSRET_SWAPGS),
+        ("kgs", SYSRET_SWAPGS),
     ]
 
 
@@ -99,8 +133,16 @@ def test_fs_write_during_arch_prctl_is_attributed_to_it() -> None:
     builder = EventBuilder(_plan(), ["hello"], t0_ns=1000)
     entry, exit_ = _syscall(hit, 158, 0, fs=0)
     wrmsr = hit("wrmsr", 0x3000, (0, PERCPU, 0), msr=0xC0000100, value=0x4AC380)
-    exit_ = ProbeHit(exit_.seq + 1, exit_.time_ns, exit_.probe, exit_.pc, 0, CR3,
-                     (0x4AC380, 0, PERCPU), exit_.fields)
+    exit_ = ProbeHit(
+        exit_.seq + 1,
+        exit_.time_ns,
+        exit_.probe,
+        exit_.pc,
+        0,
+        CR3,
+        (0x4AC380, 0, PERCPU),
+        exit_.fields,
+    )
     events = _feed(builder, [entry, wrmsr, exit_])
     write = next(e for e in events if isinstance(e, MsrWrite))
     assert (write.old, write.new) == (0, 0x4AC380)
@@ -131,9 +173,14 @@ def test_exhaustive_mode_takes_swapgs_from_its_own_stops() -> None:
     hit = Hits()
     builder = EventBuilder(_plan(Mode.EXHAUSTIVE), ["hello"], t0_ns=1000)
     entry, exit_ = _syscall(hit, 39, 1)
-    events = _feed(builder, [
-        hit("swapgs", ENTRY_SWAPGS, (0, 0, PERCPU)), entry,
-        hit("swapgs", SYSRET_SWAPGS, (0, PERCPU, 0)), exit_,
-    ])
+    events = _feed(
+        builder,
+        [
+            hit("swapgs", ENTRY_SWAPGS, (0, 0, PERCPU)),
+            entry,
+            hit("swapgs", SYSRET_SWAPGS, (0, PERCPU, 0)),
+            exit_,
+        ],
+    )
     swaps = [e for e in events if isinstance(e, SegBaseChange)]
     assert len(swaps) == 4 and not any(e.inferred for e in swaps)

@@ -100,8 +100,12 @@ class CallNode:
 
     @property
     def is_leaf(self) -> bool:
-        return (self.kind is NodeKind.CALL and not self.children and self.entry is not None
-                and self.exit is not None)
+        return (
+            self.kind is NodeKind.CALL
+            and not self.children
+            and self.entry is not None
+            and self.exit is not None
+        )
 
     def walk(self) -> Iterator[CallNode]:
         """This node and its descendants, depth first, in execution order."""
@@ -181,8 +185,11 @@ CallShape: TypeAlias = tuple[tuple[str, int, "CallShape"], ...]
 def call_shape(nodes: Iterable[CallNode]) -> CallShape:
     """Calls, syscalls and interrupts as nested (kind, address/number, children), without
     times, comments or how they ended: what two sources of the same run must agree on."""
-    return tuple((node.kind.value, node.addr, call_shape(node.children)) for node in nodes
-                 if node.kind is not NodeKind.COMMENT)
+    return tuple(
+        (node.kind.value, node.addr, call_shape(node.children))
+        for node in nodes
+        if node.kind is not NodeKind.COMMENT
+    )
 
 
 def task_key(pid: int, cpu: int) -> TaskKey:
@@ -253,8 +260,7 @@ class _Builder:
                 if node.kind is NodeKind.CALL:
                     calls += 1
                     timed += node.duration_ns is not None
-        return CallForest(self.tasks, self.runs, self.switches, self.gaps, self.names,
-                          calls, timed)
+        return CallForest(self.tasks, self.runs, self.switches, self.gaps, self.names, calls, timed)
 
     # -- tasks and CPUs ----------------------------------------------------------------------
 
@@ -313,16 +319,27 @@ class _Builder:
         entry = node.entry
         stop = self.open[key]
         if isinstance(entry, FuncEntry):
-            while (stop is not None and isinstance(stop.entry, FuncEntry)
-                   and stop.entry.depth >= entry.depth):
+            while (
+                stop is not None
+                and isinstance(stop.entry, FuncEntry)
+                and stop.entry.depth >= entry.depth
+            ):
                 stop = stop.parent
         if stop is not None and stop.depth + 1 >= MAX_NESTING:
             stop = None
         self._close_down_to(key, stop, entry)
 
     def _comment(self, key: TaskKey, task: TaskCalls, event: Event) -> None:
-        node = CallNode(NodeKind.COMMENT, task.pid, getattr(event, "cpu", 0), 0, event,
-                        ending=Ending.RETURNED, close_seq=event.seq, close_time_ns=event.time_ns)
+        node = CallNode(
+            NodeKind.COMMENT,
+            task.pid,
+            getattr(event, "cpu", 0),
+            0,
+            event,
+            ending=Ending.RETURNED,
+            close_seq=event.seq,
+            close_time_ns=event.time_ns,
+        )
         node.parent = self.open[key]
         self._container(key).append(node)
 
@@ -334,8 +351,13 @@ class _Builder:
             if ending is Ending.RETURNED:
                 node.exit = event
 
-    def _close_down_to(self, key: TaskKey, stop: CallNode | None, event: Event | None,
-                       ending: Ending = Ending.NO_EXIT) -> None:
+    def _close_down_to(
+        self,
+        key: TaskKey,
+        stop: CallNode | None,
+        event: Event | None,
+        ending: Ending = Ending.NO_EXIT,
+    ) -> None:
         """Close every open node above `stop` (which stays open)."""
         node = self.open[key]
         while node is not None and node is not stop:
@@ -358,11 +380,21 @@ class _Builder:
         # No open entry: the call began before the trace (or its entry was lost). Calls still
         # open above the nearest syscall/interrupt frame ran inside it and returned unseen.
         self._close_down_to(key, node, event)
-        self._adopt(key, CallNode(NodeKind.CALL, event.pid, event.cpu, event.addr, None),
-                    event, lambda item: _inside_call(item, event.depth))
+        self._adopt(
+            key,
+            CallNode(NodeKind.CALL, event.pid, event.cpu, event.addr, None),
+            event,
+            lambda item: _inside_call(item, event.depth),
+        )
 
-    def _close_or_adopt(self, key: TaskKey, task: TaskCalls, kind: NodeKind, addr: int,
-                        event: SyscallExit | Interrupt) -> None:
+    def _close_or_adopt(
+        self,
+        key: TaskKey,
+        task: TaskCalls,
+        kind: NodeKind,
+        addr: int,
+        event: SyscallExit | Interrupt,
+    ) -> None:
         node = self.open[key]
         while node is not None:
             if node.kind is kind and node.addr == addr:
@@ -373,8 +405,12 @@ class _Builder:
             node = node.parent
         # Entered before the trace: everything still open ran inside it.
         self._close_all(key, Ending.NO_EXIT, event)
-        self._adopt(key, CallNode(kind, event.pid, event.cpu, addr, None), event,
-                    lambda item: item.kind is not NodeKind.SYSCALL)
+        self._adopt(
+            key,
+            CallNode(kind, event.pid, event.cpu, addr, None),
+            event,
+            lambda item: item.kind is not NodeKind.SYSCALL,
+        )
 
     def _adopt(self, key: TaskKey, node: CallNode, event: Event, inside: _Inside) -> None:
         """Close an exit-only node, making it the parent of the trailing items that ran in it."""
@@ -389,7 +425,6 @@ class _Builder:
         node.parent = self.open[key]
         container.append(node)
         self._close(node, Ending.RETURNED, event)
-
 
 
 def _inside_call(item: CallNode, exit_depth: int) -> bool:

@@ -36,8 +36,14 @@ class ScriptedTrace:
     """Appends events with increasing seq. Guest time and host time advance together but at
     different rates (host = 3 x guest + 1 ms), so a test can tell which one a view printed."""
 
-    def __init__(self, *, cpu: int = 0, pid: int = 1, guest_time: bool = True,
-                 source: Literal["ringbuf", "breakpoint"] = "ringbuf") -> None:
+    def __init__(
+        self,
+        *,
+        cpu: int = 0,
+        pid: int = 1,
+        guest_time: bool = True,
+        source: Literal["ringbuf", "breakpoint"] = "ringbuf",
+    ) -> None:
         self.events: list[Event] = []
         self.cpu = cpu
         self.pid = pid
@@ -82,8 +88,11 @@ class ScriptedTrace:
         key = (self.cpu, self.pid)
         depth = self.depths.get(key, 0)
         seq, now = self._next()
-        self.events.append(FuncEntry(seq, now, self.cpu, self.pid, self.addr(name), depth,
-                                     self._guest(), self.source))
+        self.events.append(
+            FuncEntry(
+                seq, now, self.cpu, self.pid, self.addr(name), depth, self._guest(), self.source
+            )
+        )
         self.depths[key] = depth + 1
 
     def exit(self, name: str, retval: int | None = None) -> None:
@@ -91,8 +100,19 @@ class ScriptedTrace:
         depth = max(0, self.depths.get(key, 0) - 1)
         self.depths[key] = depth
         seq, now = self._next()
-        self.events.append(FuncExit(seq, now, self.cpu, self.pid, self.addr(name), depth,
-                                    self._guest(), retval, self.source))
+        self.events.append(
+            FuncExit(
+                seq,
+                now,
+                self.cpu,
+                self.pid,
+                self.addr(name),
+                depth,
+                self._guest(),
+                retval,
+                self.source,
+            )
+        )
 
     @contextmanager
     def call(self, name: str, ns: int = 100, retval: int | None = None) -> Iterator[None]:
@@ -107,71 +127,162 @@ class ScriptedTrace:
 
     # -- syscalls, interrupts, switches, inline events ----------------------------------------
 
-    def syscall_entry(self, nr: int, args: tuple[int, ...] = (), user_rip: int = USER_RIP,
-                      memory: tuple[tuple[int, bytes | None], ...] = ()) -> SyscallEntry:
+    def syscall_entry(
+        self,
+        nr: int,
+        args: tuple[int, ...] = (),
+        user_rip: int = USER_RIP,
+        memory: tuple[tuple[int, bytes | None], ...] = (),
+    ) -> SyscallEntry:
         seq, now = self._next()
         full = (tuple(args) + (0,) * 6)[:6]
-        entry = SyscallEntry(seq, now, self.cpu, self.pid, 0x1000 * self.pid, nr, full,  # type: ignore[arg-type]
-                             user_rip, 0x7FFF_F000, 0x246, 0xFFFF_C900_0000_7F58, (),
-                             self.bases, self.addr("entry_SYSCALL_64") + 0x40, memory)
+        entry = SyscallEntry(
+            seq,
+            now,
+            self.cpu,
+            self.pid,
+            0x1000 * self.pid,
+            nr,
+            full,  # type: ignore[arg-type]
+            user_rip,
+            0x7FFF_F000,
+            0x246,
+            0xFFFF_C900_0000_7F58,
+            (),
+            self.bases,
+            self.addr("entry_SYSCALL_64") + 0x40,
+            memory,
+        )
         self.events.append(entry)
         return entry
 
-    def syscall_exit(self, nr: int, ret: int, user_rip: int = USER_RIP,
-                     entry_seq: int | None = None) -> None:
+    def syscall_exit(
+        self, nr: int, ret: int, user_rip: int = USER_RIP, entry_seq: int | None = None
+    ) -> None:
         seq, now = self._next()
-        self.events.append(SyscallExit(seq, now, self.cpu, self.pid, 0x1000 * self.pid, nr,
-                                       ret & (1 << 64) - 1, entry_seq, user_rip, 0x7FFF_F000,
-                                       0x246, (), self.bases,
-                                       self.addr("entry_SYSCALL_64") + 0x90))
+        self.events.append(
+            SyscallExit(
+                seq,
+                now,
+                self.cpu,
+                self.pid,
+                0x1000 * self.pid,
+                nr,
+                ret & (1 << 64) - 1,
+                entry_seq,
+                user_rip,
+                0x7FFF_F000,
+                0x246,
+                (),
+                self.bases,
+                self.addr("entry_SYSCALL_64") + 0x90,
+            )
+        )
 
     @contextmanager
-    def syscall(self, nr: int, args: tuple[int, ...] = (), ret: int = 0,
-                user_rip: int = USER_RIP,
-                memory: tuple[tuple[int, bytes | None], ...] = ()) -> Iterator[None]:
+    def syscall(
+        self,
+        nr: int,
+        args: tuple[int, ...] = (),
+        ret: int = 0,
+        user_rip: int = USER_RIP,
+        memory: tuple[tuple[int, bytes | None], ...] = (),
+    ) -> Iterator[None]:
         entry = self.syscall_entry(nr, args, user_rip, memory)
         yield
         self.syscall_exit(nr, ret, user_rip, entry.seq)
 
-    def interrupt(self, action: Literal["entry", "exit"], vector: int = 32,
-                  name: str = "timer", from_ring: int = 0, rip: int = 0) -> None:
+    def interrupt(
+        self,
+        action: Literal["entry", "exit"],
+        vector: int = 32,
+        name: str = "timer",
+        from_ring: int = 0,
+        rip: int = 0,
+    ) -> None:
         seq, now = self._next()
-        self.events.append(Interrupt(seq, now, self.cpu, self.pid, action, vector, name, None,
-                                     None, from_ring, rip or self.addr("do_syscall_64"),
-                                     self.addr("asm_interrupt")))
+        self.events.append(
+            Interrupt(
+                seq,
+                now,
+                self.cpu,
+                self.pid,
+                action,
+                vector,
+                name,
+                None,
+                None,
+                from_ring,
+                rip or self.addr("do_syscall_64"),
+                self.addr("asm_interrupt"),
+            )
+        )
 
     def switch(self, next_pid: int, prev_name: str, next_name: str) -> None:
         seq, now = self._next()
-        self.events.append(ContextSwitch(seq, now, self.cpu, self.pid, next_pid, prev_name,
-                                         next_name, self.addr("__switch_to")))
+        self.events.append(
+            ContextSwitch(
+                seq,
+                now,
+                self.cpu,
+                self.pid,
+                next_pid,
+                prev_name,
+                next_name,
+                self.addr("__switch_to"),
+            )
+        )
         self.pid = next_pid
 
-    def process(self, action: Literal["start", "exit"], name: str,
-                status: int | None = None) -> None:
+    def process(
+        self, action: Literal["start", "exit"], name: str, status: int | None = None
+    ) -> None:
         seq, now = self._next()
-        self.events.append(ProcessEvent(seq, now, self.cpu, self.pid, 0x1000 * self.pid,
-                                        action, name, status))
+        self.events.append(
+            ProcessEvent(seq, now, self.cpu, self.pid, 0x1000 * self.pid, action, name, status)
+        )
 
     def wrmsr(self, msr: int, old: int | None, new: int) -> None:
         seq, now = self._next()
-        self.events.append(MsrWrite(seq, now, self.cpu, self.pid, msr, old, new,
-                                    self.addr("do_arch_prctl") + 0x20))
+        self.events.append(
+            MsrWrite(seq, now, self.cpu, self.pid, msr, old, new, self.addr("do_arch_prctl") + 0x20)
+        )
 
     def segbase(self, which: SegReg, new: int, cause: SegCause, owner: str = "") -> None:
         old = self.bases.get(which)
         fields = {"fs": "fs_base", "gs": "gs_base", "kgs": "kernel_gs_base"}
-        values = {"fs_base": self.bases.fs_base, "gs_base": self.bases.gs_base,
-                  "kernel_gs_base": self.bases.kernel_gs_base, fields[which]: new}
+        values = {
+            "fs_base": self.bases.fs_base,
+            "gs_base": self.bases.gs_base,
+            "kernel_gs_base": self.bases.kernel_gs_base,
+            fields[which]: new,
+        }
         self.bases = SegBases(**values)
         seq, now = self._next()
-        self.events.append(SegBaseChange(seq, now, self.cpu, self.pid, which, old, new, cause,
-                                         self.addr("do_arch_prctl") + 0x20, False, "",
-                                         owner))
+        self.events.append(
+            SegBaseChange(
+                seq,
+                now,
+                self.cpu,
+                self.pid,
+                which,
+                old,
+                new,
+                cause,
+                self.addr("do_arch_prctl") + 0x20,
+                False,
+                "",
+                owner,
+            )
+        )
 
     def tls(self, fs_base: int, owner: str, ok: bool = True) -> None:
         seq, now = self._next()
-        self.events.append(TlsSnapshot(seq, now, self.cpu, self.pid, fs_base,
-                                       fs_base if ok else 0, owner, (("errno", 0),)))
+        self.events.append(
+            TlsSnapshot(
+                seq, now, self.cpu, self.pid, fs_base, fs_base if ok else 0, owner, (("errno", 0),)
+            )
+        )
 
     def gap(self, reason: str, count: int | None = None) -> None:
         seq, now = self._next()

@@ -42,8 +42,15 @@ class Finding:
     function: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"seq": self.seq, "rule": self.rule, "message": self.message, "cpu": self.cpu,
-                "pid": self.pid, "pc": self.pc, "function": self.function}
+        return {
+            "seq": self.seq,
+            "rule": self.rule,
+            "message": self.message,
+            "cpu": self.cpu,
+            "pid": self.pid,
+            "pc": self.pc,
+            "function": self.function,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,8 +93,15 @@ class Checker:
     def _finding(self, event: Event, rule: str, message: str, pc: int | None = None) -> Finding:
         pc = pc if pc is not None else getattr(event, "pc", None)
         function = self.symbolize(pc) if (self.symbolize and pc is not None) else None
-        return Finding(event.seq, rule, message, getattr(event, "cpu", None),
-                       getattr(event, "pid", None), pc, function)
+        return Finding(
+            event.seq,
+            rule,
+            message,
+            getattr(event, "cpu", None),
+            getattr(event, "pid", None),
+            pc,
+            function,
+        )
 
     def check(self, events: Iterable[Event]) -> Iterator[Finding]:
         for event in events:
@@ -103,8 +117,9 @@ class Checker:
             return False
         if self.facts.uses_fs_always:
             return True
-        return any(owner_kind(label) == OwnerKind.KERNEL_TCB
-                   for label in self.owners.labels.values())
+        return any(
+            owner_kind(label) == OwnerKind.KERNEL_TCB for label in self.owners.labels.values()
+        )
 
     def _track(self, event: Event) -> None:
         if isinstance(event, SyscallEntry | SyscallExit):
@@ -126,38 +141,50 @@ class Checker:
             if bases is not None:
                 yield from self._kernel_side(event, bases, f"{event.name} entry", gs=False)
         elif isinstance(event, SegBaseChange) and event.cause is SegCause.UNKNOWN:
-            yield self._finding(event, "unknown-base-change",
-                                f"{event.which.upper()} base {event.old:#x} -> {event.new:#x} "
-                                "with no known cause")
+            yield self._finding(
+                event,
+                "unknown-base-change",
+                f"{event.which.upper()} base {event.old:#x} -> {event.new:#x} with no known cause",
+            )
         elif isinstance(event, MsrWrite | MsrRead):
             yield from self._msr(event)
 
-    def _kernel_side(self, event: Event, bases: SegBases, where: str,
-                     gs: bool = True) -> Iterator[Finding]:
+    def _kernel_side(
+        self, event: Event, bases: SegBases, where: str, gs: bool = True
+    ) -> Iterator[Finding]:
         fs_owner = self.owners.owner(bases.fs_base, "fs", getattr(event, "pid", None))
         if self._kernel_uses_fs() and owner_kind(fs_owner) == OwnerKind.APP_TCB:
             target = ""
             if isinstance(event, SyscallEntry) and self.symbolize:
                 target = _first_fs_user(event, self.facts, self.symbolize)
-            yield self._finding(event, "kernel-on-app-tcb",
-                                f"kernel code at {where} runs with FS = {fs_owner} "
-                                f"({bases.fs_base:#x}){target}")
+            yield self._finding(
+                event,
+                "kernel-on-app-tcb",
+                f"kernel code at {where} runs with FS = {fs_owner} ({bases.fs_base:#x}){target}",
+            )
         if gs:
             gs_owner = self.owners.owner(bases.gs_base, "gs", getattr(event, "pid", None))
             if owner_kind(gs_owner) != OwnerKind.PERCPU:
-                yield self._finding(event, "gs-not-percpu-in-kernel",
-                                    f"ring 0 at {where} with GS base {bases.gs_base:#x} "
-                                    f"({gs_owner}), not the per-CPU area: swapgs missing?")
+                yield self._finding(
+                    event,
+                    "gs-not-percpu-in-kernel",
+                    f"ring 0 at {where} with GS base {bases.gs_base:#x} "
+                    f"({gs_owner}), not the per-CPU area: swapgs missing?",
+                )
 
     def _user_side(self, event: SyscallExit) -> Iterator[Finding]:
         gs_owner = self.owners.owner(event.bases.gs_base, "gs", event.pid)
         if owner_kind(gs_owner) == OwnerKind.PERCPU:
-            yield self._finding(event, "gs-percpu-in-user",
-                                f"returning to ring 3 with GS base still the per-CPU area "
-                                f"({event.bases.gs_base:#x}): swapgs missing or doubled")
+            yield self._finding(
+                event,
+                "gs-percpu-in-user",
+                f"returning to ring 3 with GS base still the per-CPU area "
+                f"({event.bases.gs_base:#x}): swapgs missing or doubled",
+            )
         if not canonical(event.user_rip):
-            yield self._finding(event, "sysret-noncanonical",
-                                f"return to non-canonical RIP {event.user_rip:#x}")
+            yield self._finding(
+                event, "sysret-noncanonical", f"return to non-canonical RIP {event.user_rip:#x}"
+            )
 
     def _pt_regs(self, event: SyscallEntry) -> Iterator[Finding]:
         regs = dict(event.regs)
@@ -182,8 +209,11 @@ class Checker:
         if event.msr == MSR_FMASK:
             missing = [name for name, bit in FMASK_REQUIRED.items() if not value & bit]
             if missing:
-                yield self._finding(event, "fmask-incomplete",
-                                    f"FMASK {value:#x} does not clear {'|'.join(missing)}")
+                yield self._finding(
+                    event,
+                    "fmask-incomplete",
+                    f"FMASK {value:#x} does not clear {'|'.join(missing)}",
+                )
         elif event.msr == MSR_STAR and self.facts.gdt is not None:
             for problem in star_problems(value, self.facts.gdt):
                 yield self._finding(event, "star-gdt-mismatch", problem)
@@ -204,8 +234,12 @@ def star_problems(star: int, gdt: bytes) -> list[str]:
         desc = descriptor_at(gdt, selector)
         if desc is None:
             problems.append(f"STAR {what} selector {selector:#x} is outside the GDT")
-        elif not desc.present or desc.is_code != code or desc.dpl != dpl or (
-                code and not desc.long_mode):
+        elif (
+            not desc.present
+            or desc.is_code != code
+            or desc.dpl != dpl
+            or (code and not desc.long_mode)
+        ):
             problems.append(f"STAR {what} selector {selector:#x} is {desc.describe()}")
     return problems
 
@@ -217,6 +251,7 @@ def _first_fs_user(event: SyscallEntry, facts: KernelFacts, symbolize: Symbolize
     return f" ({name})" if name else ""
 
 
-def run_checks(events: Iterable[Event], facts: KernelFacts,
-               symbolize: Symbolizer | None = None) -> list[Finding]:
+def run_checks(
+    events: Iterable[Event], facts: KernelFacts, symbolize: Symbolizer | None = None
+) -> list[Finding]:
     return list(Checker(facts, symbolize).check(events))

@@ -72,10 +72,12 @@ class TlsOwners:
                 # put their TCBs at the same address.
                 if code == ARCH_SET_FS:
                     self.user_labels[(event.pid, addr)] = (
-                        f"{OwnerKind.APP_TCB}[{self.thread_label(event.pid)}]")
+                        f"{OwnerKind.APP_TCB}[{self.thread_label(event.pid)}]"
+                    )
                 elif code == ARCH_SET_GS:
                     self.user_labels[(event.pid, addr)] = (
-                        f"{OwnerKind.USER_GS}[{self.thread_label(event.pid)}]")
+                        f"{OwnerKind.USER_GS}[{self.thread_label(event.pid)}]"
+                    )
         elif isinstance(event, MsrWrite) and event.msr == MSR_GS_BASE:
             if event.new >= KERNEL_HALF:
                 self.labels.setdefault(event.new, f"{OwnerKind.PERCPU}[cpu{event.cpu}]")
@@ -90,8 +92,11 @@ class TlsOwners:
         if value < KERNEL_HALF:
             label = self.user_labels.get((pid, value)) if pid is not None else None
             if label is None:  # no pid given, or a value set before this pid was known
-                label = next((v for (_, addr), v in self.user_labels.items() if addr == value),
-                             None) if pid is None else None
+                label = (
+                    next((v for (_, addr), v in self.user_labels.items() if addr == value), None)
+                    if pid is None
+                    else None
+                )
             return label or OwnerKind.UNKNOWN
         label = self.labels.get(value)
         if label is not None:

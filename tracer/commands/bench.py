@@ -12,16 +12,22 @@ from tracer.commands.common import EXIT_OK, builtin_program, ensure_guest_built
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("bench", help="measure stops per second against the bare-gdb ceiling",
-                       description="Boot the built-in guest with the syscall fuzzer several "
-                       "times and print, side by side: the tracer's stops/s, a bare gdb "
-                       "Python-breakpoint loop's stops/s (the ceiling), one MI round trip per "
-                       "stop, stops per syscall and syscalls traced per second.")
+    p = sub.add_parser(
+        "bench",
+        help="measure stops per second against the bare-gdb ceiling",
+        description="Boot the built-in guest with the syscall fuzzer several "
+        "times and print, side by side: the tracer's stops/s, a bare gdb "
+        "Python-breakpoint loop's stops/s (the ceiling), one MI round trip per "
+        "stop, stops per syscall and syscalls traced per second.",
+    )
     p.add_argument("--syscalls", type=int, default=3000, help="fuzzer syscalls per run")
     p.add_argument("--mi-stops", type=int, default=1500, help="stops for the MI round-trip run")
-    p.add_argument("--graph", action="store_true",
-                   help="benchmark the function-graph ring buffer instead: events per second "
-                   "of guest time, slowdown with tracing on vs off, drain vs bare read_memory")
+    p.add_argument(
+        "--graph",
+        action="store_true",
+        help="benchmark the function-graph ring buffer instead: events per second "
+        "of guest time, slowdown with tracing on vs off, drain vs bare read_memory",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -44,17 +50,25 @@ def run_graph(args: argparse.Namespace) -> int:
         spans = {}
         for name, ftrace in (("off", False), ("on", True)):
             options = CaptureOptions(
-                kernel=BUILTIN_KERNEL, boot_image=find_boot_image(BUILTIN_KERNEL),
-                programs=[program], output=Path(tmp) / f"{name}.db", read_msrs=False,
-                idle_timeout=120, ftrace=ftrace, measure_read=ftrace,
+                kernel=BUILTIN_KERNEL,
+                boot_image=find_boot_image(BUILTIN_KERNEL),
+                programs=[program],
+                output=Path(tmp) / f"{name}.db",
+                read_msrs=False,
+                idle_timeout=120,
+                ftrace=ftrace,
+                measure_read=ftrace,
             )
             capture(options)
             with TraceReader.open(options.output) as reader:
                 spans[name] = _span_s(reader)
                 if ftrace:
                     meta = reader.meta
-                    funcs = [e for e in reader.events(kinds=("func_entry", "func_exit"))
-                             if isinstance(e, FuncEntry | FuncExit) and e.guest_ns is not None]
+                    funcs = [
+                        e
+                        for e in reader.events(kinds=("func_entry", "func_exit"))
+                        if isinstance(e, FuncEntry | FuncExit) and e.guest_ns is not None
+                    ]
     guest_s = (funcs[-1].guest_ns - funcs[0].guest_ns) / 1e9 if len(funcs) > 1 else 0.0
     drain = int(meta.get("agent_drain_bytes", 0)) / max(int(meta.get("agent_drain_ns", 1)), 1)
     bare = int(meta.get("bare_read_bytes", 0)) / max(int(meta.get("bare_read_ns", 1)), 1)
@@ -92,12 +106,17 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
         scratch = Path(tmp)
         options = CaptureOptions(
-            kernel=kernel, boot_image=find_boot_image(kernel), programs=[program],
-            output=scratch / "bench.db", read_msrs=False, idle_timeout=120,
+            kernel=kernel,
+            boot_image=find_boot_image(kernel),
+            programs=[program],
+            output=scratch / "bench.db",
+            read_msrs=False,
+            idle_timeout=120,
         )
         result = capture(options)
-        probe_addrs = [p.addr for p in result.plan.probes
-                       if p.kind in ("syscall_entry", "syscall_exit")]
+        probe_addrs = [
+            p.addr for p in result.plan.probes if p.kind in ("syscall_entry", "syscall_exit")
+        ]
         with TraceReader.open(options.output) as reader:
             entries = [e for e in reader.events(kinds="syscall_entry")]
             exits = [e for e in reader.events(kinds="syscall_exit")]
@@ -128,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  MI round trip per stop                       {mi.per_second:9.1f} stops/s")
     ratio = figures["per_stop_cost_vs_bare_gdb"]
     print(f"  per-stop cost vs ceiling                     {ratio}x   (goal <= 1.1x)")
-    print(f"  stops per syscall                            {figures['stops_per_syscall']}"
-          "     (goal <= 2)")
+    print(
+        f"  stops per syscall                            {figures['stops_per_syscall']}"
+        "     (goal <= 2)"
+    )
     print(f"  syscalls traced per second                   {figures['syscalls_per_s']}")
     return EXIT_OK

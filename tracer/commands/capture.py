@@ -40,51 +40,110 @@ class _ArgsAction(argparse.Action):
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("capture", help="boot the guest and record a trace",
-                       description="Boot a kernel under QEMU with static x86-64 programs and "
-                       "record every syscall, MSR write and segment-base change to a trace file.")
+    p = sub.add_parser(
+        "capture",
+        help="boot the guest and record a trace",
+        description="Boot a kernel under QEMU with static x86-64 programs and "
+        "record every syscall, MSR write and segment-base change to a trace file.",
+    )
     p.add_argument("--kernel", type=Path, help="kernel ELF with symbols (default: built-in guest)")
     p.add_argument("--boot-image", type=Path, help="what QEMU boots if not the ELF itself")
     p.add_argument("--cmdline", default=None, help="kernel command line")
-    p.add_argument("--program", action=_ProgramAction, metavar="PATH", dest="programs",
-                   help="a static x86-64 executable to run (repeatable)")
-    p.add_argument("--args", action=_ArgsAction, metavar="'ARGS'",
-                   help="arguments for the preceding --program (one shell-quoted string)")
+    p.add_argument(
+        "--program",
+        action=_ProgramAction,
+        metavar="PATH",
+        dest="programs",
+        help="a static x86-64 executable to run (repeatable)",
+    )
+    p.add_argument(
+        "--args",
+        action=_ArgsAction,
+        metavar="'ARGS'",
+        help="arguments for the preceding --program (one shell-quoted string)",
+    )
     p.add_argument("-o", "--output", type=Path, default=Path("trace.db"))
-    p.add_argument("--probes", default="syscall,msr,segbase,irq,sched",
-                   help="comma-separated: syscall, msr, segbase, irq, sched")
-    p.add_argument("--mode", choices=("default", "exhaustive"), default="default",
-                   help="default: ~2 stops per syscall; exhaustive: stop at every site")
-    p.add_argument("--until", default="exit",
-                   help="exit (guest powers off) or syscall:NAME (stop at the first such call)")
+    p.add_argument(
+        "--probes",
+        default="syscall,msr,segbase,irq,sched",
+        help="comma-separated: syscall, msr, segbase, irq, sched",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("default", "exhaustive"),
+        default="default",
+        help="default: ~2 stops per syscall; exhaustive: stop at every site",
+    )
+    p.add_argument(
+        "--until",
+        default="exit",
+        help="exit (guest powers off) or syscall:NAME (stop at the first such call)",
+    )
     p.add_argument("--max-events", type=int, default=None)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole capture")
-    p.add_argument("--idle-timeout", type=float, default=60.0,
-                   help="seconds without progress (a syscall, MSR write, process start or "
-                   "exit; timer interrupts do not count) before the guest is declared hung")
-    p.add_argument("--start-timeout", type=float, default=10.0,
-                   help="seconds for QEMU's gdbstub socket to appear")
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        help="seconds without progress (a syscall, MSR write, process start or "
+        "exit; timer interrupts do not count) before the guest is declared hung",
+    )
+    p.add_argument(
+        "--start-timeout",
+        type=float,
+        default=10.0,
+        help="seconds for QEMU's gdbstub socket to appear",
+    )
     p.add_argument("--icount", default=None, help="QEMU -icount value, e.g. shift=0")
-    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
-                   help="QEMU accelerator (default tcg; kvm only if /dev/kvm is usable)")
+    p.add_argument(
+        "--accel",
+        choices=("tcg", "kvm"),
+        default="tcg",
+        help="QEMU accelerator (default tcg; kvm only if /dev/kvm is usable)",
+    )
     p.add_argument("--memory", type=int, default=256, help="guest memory in MiB")
-    p.add_argument("--no-msr-read", action="store_true",
-                   help="skip the on-demand rdmsr snapshot at the first syscall")
-    p.add_argument("--graph", default=None, metavar="FUNCS",
-                   help="function graph by breakpoints for these functions (comma-separated "
-                   "shell patterns, e.g. 'do_syscall_64,sys_*')")
-    p.add_argument("--graph-large", action="store_true",
-                   help=f"allow a breakpoint graph of more than {40} functions (slow)")
-    p.add_argument("--ftrace", action="store_true",
-                   help="function graph from the guest's own ring buffer (-pg -mfentry "
-                   "instrumentation), drained in bulk at syscall stops")
-    p.add_argument("--graph-function", default="", metavar="FUNCS",
-                   help="with --ftrace: only graph inside these functions (set_graph_function)")
-    p.add_argument("--graph-notrace", default="", metavar="FUNCS",
-                   help="nothing recorded inside these functions (set_graph_notrace), "
-                   "with --ftrace or --graph")
-    p.add_argument("--max-graph-depth", type=int, default=0,
-                   help="with --ftrace: max_graph_depth (0: unlimited)")
+    p.add_argument(
+        "--no-msr-read",
+        action="store_true",
+        help="skip the on-demand rdmsr snapshot at the first syscall",
+    )
+    p.add_argument(
+        "--graph",
+        default=None,
+        metavar="FUNCS",
+        help="function graph by breakpoints for these functions (comma-separated "
+        "shell patterns, e.g. 'do_syscall_64,sys_*')",
+    )
+    p.add_argument(
+        "--graph-large",
+        action="store_true",
+        help=f"allow a breakpoint graph of more than {40} functions (slow)",
+    )
+    p.add_argument(
+        "--ftrace",
+        action="store_true",
+        help="function graph from the guest's own ring buffer (-pg -mfentry "
+        "instrumentation), drained in bulk at syscall stops",
+    )
+    p.add_argument(
+        "--graph-function",
+        default="",
+        metavar="FUNCS",
+        help="with --ftrace: only graph inside these functions (set_graph_function)",
+    )
+    p.add_argument(
+        "--graph-notrace",
+        default="",
+        metavar="FUNCS",
+        help="nothing recorded inside these functions (set_graph_notrace), "
+        "with --ftrace or --graph",
+    )
+    p.add_argument(
+        "--max-graph-depth",
+        type=int,
+        default=0,
+        help="with --ftrace: max_graph_depth (0: unlimited)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(run=run, programs=None)
@@ -134,8 +193,10 @@ def build_options(args: argparse.Namespace) -> Any:
             raise _usage(exc) from None
         for arg in prog_args:
             if any(ch.isspace() for ch in arg):
-                raise UsageError(f"{path}: argument {arg!r} has whitespace; the guest splits "
-                                 "its module line on spaces")
+                raise UsageError(
+                    f"{path}: argument {arg!r} has whitespace; the guest splits "
+                    "its module line on spaces"
+                )
         programs.append(Program(path, tuple(prog_args)))
     probes = frozenset(p.strip() for p in args.probes.split(",") if p.strip())
     unknown = probes - ALL_PROBES
@@ -151,12 +212,25 @@ def build_options(args: argparse.Namespace) -> Any:
     _check_output(args.output)
     cmdline = args.cmdline if args.cmdline is not None else ""
     return CaptureOptions(
-        kernel=kernel, boot_image=boot_image, programs=programs, output=args.output,
-        cmdline=cmdline, probes=probes, mode=Mode(args.mode), until=args.until,
-        max_events=args.max_events, timeout=args.timeout, idle_timeout=args.idle_timeout,
-        icount=args.icount, read_msrs=not args.no_msr_read, memory_mb=args.memory,
-        start_timeout=args.start_timeout, graph=_graph(args, kernel),
-        graph_large=args.graph_large, accel=_accel(args.accel), **_ftrace(args, kernel),
+        kernel=kernel,
+        boot_image=boot_image,
+        programs=programs,
+        output=args.output,
+        cmdline=cmdline,
+        probes=probes,
+        mode=Mode(args.mode),
+        until=args.until,
+        max_events=args.max_events,
+        timeout=args.timeout,
+        idle_timeout=args.idle_timeout,
+        icount=args.icount,
+        read_msrs=not args.no_msr_read,
+        memory_mb=args.memory,
+        start_timeout=args.start_timeout,
+        graph=_graph(args, kernel),
+        graph_large=args.graph_large,
+        accel=_accel(args.accel),
+        **_ftrace(args, kernel),
     )
 
 
@@ -187,8 +261,10 @@ def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
     image = ElfImage.open(kernel)
     ring = find_ring(image)
     if ring is None:
-        raise UsageError(f"{kernel}: no function-graph ring buffer (ftrace_rings and struct "
-                         "ftrace_ring in DWARF); use --graph FUNCS for breakpoints instead")
+        raise UsageError(
+            f"{kernel}: no function-graph ring buffer (ftrace_rings and struct "
+            "ftrace_ring in DWARF); use --graph FUNCS for breakpoints instead"
+        )
     functions, notrace = _patterns(args.graph_function), _patterns(args.graph_notrace)
     try:
         for patterns in (functions, notrace):
@@ -198,8 +274,12 @@ def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
     if args.max_graph_depth < 0:
         raise UsageError("--max-graph-depth must be 0 or more")
-    return {"ftrace": True, "ftrace_functions": functions, "ftrace_notrace": notrace,
-            "ftrace_max_depth": args.max_graph_depth}
+    return {
+        "ftrace": True,
+        "ftrace_functions": functions,
+        "ftrace_notrace": notrace,
+        "ftrace_max_depth": args.max_graph_depth,
+    }
 
 
 def _graph(args: argparse.Namespace, kernel: Path) -> tuple[str, ...]:
@@ -275,9 +355,12 @@ def run(args: argparse.Namespace) -> int:
         fail(failure + kept, status)
     elif not args.quiet and not args.json:
         status_text = "" if result.guest_status is None else f", guest status {result.guest_status}"
-        print(f"{result.stats.events} events ({result.stats.syscalls} syscalls, "
-              f"{result.stats.hits} stops) in {result.stats.elapsed:.2f} s -> {result.output}"
-              f" [{result.reason}{status_text}]", file=sys.stderr)
+        print(
+            f"{result.stats.events} events ({result.stats.syscalls} syscalls, "
+            f"{result.stats.hits} stops) in {result.stats.elapsed:.2f} s -> {result.output}"
+            f" [{result.reason}{status_text}]",
+            file=sys.stderr,
+        )
     return status
 
 

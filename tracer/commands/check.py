@@ -12,16 +12,20 @@ from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("check", help="check a trace for TLS, swapgs, pt_regs and MSR violations",
-                       description="Check a recorded trace against the invariants of the "
-                       "user/kernel boundary: kernel code on an app TCB, GS base wrong for the "
-                       "ring, pt_regs disagreeing with SYSCALL's registers, sysret to a "
-                       "non-canonical RIP, STAR/GDT and FMASK mistakes, unexplained base "
-                       "changes. Exit status 1 when anything is found.")
+    p = sub.add_parser(
+        "check",
+        help="check a trace for TLS, swapgs, pt_regs and MSR violations",
+        description="Check a recorded trace against the invariants of the "
+        "user/kernel boundary: kernel code on an app TCB, GS base wrong for the "
+        "ring, pt_regs disagreeing with SYSCALL's registers, sysret to a "
+        "non-canonical RIP, STAR/GDT and FMASK mistakes, unexplained base "
+        "changes. Exit status 1 when anything is found.",
+    )
     p.add_argument("trace", type=Path)
     p.add_argument("--json", action="store_true", help="findings as a JSON list")
-    p.add_argument("--kernel", type=Path, default=None,
-                   help="kernel ELF (default: the one the trace names)")
+    p.add_argument(
+        "--kernel", type=Path, default=None, help="kernel ELF (default: the one the trace names)"
+    )
     p.add_argument("--first", action="store_true", help="stop at the first finding")
     p.set_defaults(run=run)
 
@@ -68,6 +72,5 @@ def run(args: argparse.Namespace) -> int:
             where = f" at {f.pc:#x} <{f.function}>" if f.pc is not None and f.function else ""
             who = f"[cpu{f.cpu} pid {f.pid}] " if f.cpu is not None else ""
             print(f"event {f.seq}: {who}{f.rule}: {f.message}{where}")
-        print(f"{len(findings)} violation(s)" if findings else "no violations",
-              file=sys.stderr)
+        print(f"{len(findings)} violation(s)" if findings else "no violations", file=sys.stderr)
     return EXIT_FAILURE if findings else EXIT_OK

@@ -41,8 +41,10 @@ def internal_error(exc: BaseException) -> int:
     if os.environ.get(DEBUG_ENV):
         traceback.print_exception(exc)
         return fail(f"internal error: {type(exc).__name__}: {_one_line(exc)}")
-    return fail(f"internal error: {type(exc).__name__}: {_one_line(exc)} "
-                f"(run with {DEBUG_ENV}=1 to see the traceback)")
+    return fail(
+        f"internal error: {type(exc).__name__}: {_one_line(exc)} "
+        f"(run with {DEBUG_ENV}=1 to see the traceback)"
+    )
 
 
 def _one_line(exc: BaseException) -> str:

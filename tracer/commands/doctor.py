@@ -45,14 +45,23 @@ def _gdb_python() -> Check:
     script = "python import sys; print(sys.version.split()[0])"
     out = _version([path, "-nx", "-batch", "-ex", script])
     ok = bool(out) and out[0].isdigit()
-    return Check("gdb python", ok, f"Python {out}" if ok else "gdb has no Python",
-                 "apt-get install gdb (Debian's gdb embeds Python)")
+    return Check(
+        "gdb python",
+        ok,
+        f"Python {out}" if ok else "gdb has no Python",
+        "apt-get install gdb (Debian's gdb embeds Python)",
+    )
 
 
 def _module(name: str, package: str, required: bool = True) -> Check:
     ok = importlib.util.find_spec(name) is not None
-    return Check(f"python: {package}", ok, "importable" if ok else "missing",
-                 f"pip install {package}", required)
+    return Check(
+        f"python: {package}",
+        ok,
+        "importable" if ok else "missing",
+        f"pip install {package}",
+        required,
+    )
 
 
 def checks() -> list[Check]:
@@ -76,9 +85,12 @@ def checks() -> list[Check]:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("doctor", help="check QEMU, gdb and the toolchain",
-                       description="Check that QEMU, gdb, the toolchain and the Python packages "
-                       "the tracer needs are installed, and say how to install what is missing.")
+    p = sub.add_parser(
+        "doctor",
+        help="check QEMU, gdb and the toolchain",
+        description="Check that QEMU, gdb, the toolchain and the Python packages "
+        "the tracer needs are installed, and say how to install what is missing.",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 

@@ -15,18 +15,30 @@ FORMATS = ("chrome", "perfetto", "jsonl")
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="write a trace for other viewers (Chrome, Perfetto, JSONL)",
-                       description="Write a recorded trace as Chrome trace-event JSON "
-                       "(chrome://tracing, ui.perfetto.dev), a Perfetto protobuf trace, or one "
-                       "JSON object per event. Timestamps are the host capture clock; calls "
-                       "carry their guest-time durations in args.")
+    p = sub.add_parser(
+        "export",
+        help="write a trace for other viewers (Chrome, Perfetto, JSONL)",
+        description="Write a recorded trace as Chrome trace-event JSON "
+        "(chrome://tracing, ui.perfetto.dev), a Perfetto protobuf trace, or one "
+        "JSON object per event. Timestamps are the host capture clock; calls "
+        "carry their guest-time durations in args.",
+    )
     p.add_argument("trace", type=Path)
     p.add_argument("--format", "-f", choices=FORMATS, required=True)
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="where to write ('-' for standard output, except perfetto)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write ('-' for standard output, except perfetto)",
+    )
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument("--kernel", type=Path, default=None,
-                   help="kernel ELF for symbols (default: the one the trace names)")
+    p.add_argument(
+        "--kernel",
+        type=Path,
+        default=None,
+        help="kernel ELF for symbols (default: the one the trace names)",
+    )
     p.set_defaults(run=run)
 
 
@@ -59,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     try:
         with reader:
-            kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel")
-                                     else None)
+            kernel = args.kernel or (
+                Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None
+            )
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
             count = _write(args, events, _symbolizer(kernel), reader.meta)
     except TraceFileError as exc:
@@ -97,8 +110,11 @@ def _write(args: argparse.Namespace, events: Any, symbolize: Any, meta: dict[str
                 count = write_perfetto(events, binary, symbolize)
         else:
             with open(partial, "w", encoding="utf-8") as text:
-                count = (write_chrome(events, text, symbolize, meta) if args.format == "chrome"
-                         else write_jsonl(events, text))
+                count = (
+                    write_chrome(events, text, symbolize, meta)
+                    if args.format == "chrome"
+                    else write_jsonl(events, text)
+                )
         os.replace(partial, target)
     finally:
         if partial.exists():

@@ -11,24 +11,42 @@ from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("report", help="print a trace (strace-like by default)",
-                       description="Print a recorded trace: strace-like syscall lines with CPU "
-                       "and pid prefixes by default.")
+    p = sub.add_parser(
+        "report",
+        help="print a trace (strace-like by default)",
+        description="Print a recorded trace: strace-like syscall lines with CPU "
+        "and pid prefixes by default.",
+    )
     p.add_argument("trace", type=Path)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
-    view.add_argument("--segbase", action="store_true",
-                      help="FS/GS/KERNEL_GS_BASE changes and values at each crossing")
-    view.add_argument("--graph", action="store_true",
-                      help="the function graph in Linux's function_graph format")
-    view.add_argument("--tls", action="store_true",
-                      help="the TLS switch timeline: every FS/GS/KGS change with its owners")
+    view.add_argument(
+        "--segbase",
+        action="store_true",
+        help="FS/GS/KERNEL_GS_BASE changes and values at each crossing",
+    )
+    view.add_argument(
+        "--graph", action="store_true", help="the function graph in Linux's function_graph format"
+    )
+    view.add_argument(
+        "--tls",
+        action="store_true",
+        help="the TLS switch timeline: every FS/GS/KGS change with its owners",
+    )
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument("--kernel", type=Path, default=None,
-                   help="kernel ELF for symbols (default: the one the trace names)")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="print nothing; the exit status says whether the whole trace reads")
+    p.add_argument(
+        "--kernel",
+        type=Path,
+        default=None,
+        help="kernel ELF for symbols (default: the one the trace names)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing; the exit status says whether the whole trace reads",
+    )
     from tracer.export.graph_options import add_graph_arguments
 
     add_graph_arguments(p)

@@ -28,8 +28,9 @@ class TlsBlock:
         return self.self_pointer == self.thread_pointer
 
 
-def decode_tls_block(thread_pointer: int, data: bytes | None, span: int,
-                     variables: Sequence[TlsVariable]) -> TlsBlock:
+def decode_tls_block(
+    thread_pointer: int, data: bytes | None, span: int, variables: Sequence[TlsVariable]
+) -> TlsBlock:
     """Values of the named variables (integers of their size, None if outside the read)."""
     if data is None or len(data) < span + 8:
         return TlsBlock(thread_pointer, None, tuple((v.name, None) for v in variables))

@@ -32,12 +32,26 @@ COMM_LEN = 7  # ftrace cuts comm to 7 characters in this column
 SEPARATOR = " ------------------------------------------"
 FILL_FULL = "              |  "
 UNKNOWN_DURATION = "  ? us        |  "
-MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"), (1_000_000, "#"),
-         (100_000, "!"), (10_000, "+"))
+MARKS = (
+    (1_000_000_000, "$"),
+    (100_000_000, "@"),
+    (10_000_000, "*"),
+    (1_000_000, "#"),
+    (100_000, "!"),
+    (10_000, "+"),
+)
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
-__all__ = ["GraphLine", "GraphOptions", "add_graph_arguments", "forest_lines", "graph_lines",
-           "graph_rows", "normalize_graph", "options_from_args"]
+__all__ = [
+    "GraphLine",
+    "GraphOptions",
+    "add_graph_arguments",
+    "forest_lines",
+    "graph_lines",
+    "graph_rows",
+    "normalize_graph",
+    "options_from_args",
+]
 
 _NORMALIZE = (
     (re.compile(r"[ +!#*@$] \d+(?:\.\d+)? us +\|"), "  <dur> us    |"),
@@ -67,8 +81,11 @@ class _Row(NamedTuple):
     opens: bool = False
 
 
-def graph_lines(events: Iterable[Event], options: GraphOptions | None = None,
-                symbolize: Symbolizer | None = None) -> Iterator[str]:
+def graph_lines(
+    events: Iterable[Event],
+    options: GraphOptions | None = None,
+    symbolize: Symbolizer | None = None,
+) -> Iterator[str]:
     """function_graph lines for a trace's events (in seq order)."""
     options = options or GraphOptions()
     forest = build_call_tree(filter_events(events, options))
@@ -102,8 +119,9 @@ class GraphLine(NamedTuple):
     opens: bool = False  # `f() {` or folded `f() { ... }`: a call a view can fold by `seq`
 
 
-def forest_lines(forest: CallForest, options: GraphOptions | None = None,
-                 symbolize: Symbolizer | None = None) -> Iterator[str]:
+def forest_lines(
+    forest: CallForest, options: GraphOptions | None = None, symbolize: Symbolizer | None = None
+) -> Iterator[str]:
     """function_graph lines for a built forest, header included when asked."""
     options = options or GraphOptions()
     renderer = _Renderer(forest, options, _cached(symbolize))
@@ -113,8 +131,9 @@ def forest_lines(forest: CallForest, options: GraphOptions | None = None,
         yield line.text
 
 
-def graph_rows(forest: CallForest, options: GraphOptions | None = None,
-               symbolize: Symbolizer | None = None) -> Iterator[GraphLine]:
+def graph_rows(
+    forest: CallForest, options: GraphOptions | None = None, symbolize: Symbolizer | None = None
+) -> Iterator[GraphLine]:
     """The graph's lines without the header, each with its event's seq, cpu and pid."""
     yield from _Renderer(forest, options or GraphOptions(), _cached(symbolize)).rows()
 
@@ -200,8 +219,9 @@ def retval_text(retval: int) -> str:
 
 
 class _Renderer:
-    def __init__(self, forest: CallForest, options: GraphOptions,
-                 symbolize: Symbolizer | None) -> None:
+    def __init__(
+        self, forest: CallForest, options: GraphOptions, symbolize: Symbolizer | None
+    ) -> None:
         self.forest = forest
         self.options = options
         self.symbolize = symbolize
@@ -244,20 +264,28 @@ class _Renderer:
             notes.append("durations: guest time")
         else:
             unknown = forest.calls - forest.timed_calls
-            notes.append(f"durations: guest time unknown for {unknown} of {forest.calls} calls "
-                         "(shown as `? us`); host time is not shown as guest time")
+            notes.append(
+                f"durations: guest time unknown for {unknown} of {forest.calls} calls "
+                "(shown as `? us`); host time is not shown as guest time"
+            )
         if self.options.abstime:
-            notes.append("TIME: guest clock (blank where an event has none)" if self.guest_clock
-                         else "TIME: host clock, since the capture started (no guest time)")
+            notes.append(
+                "TIME: guest clock (blank where an event has none)"
+                if self.guest_clock
+                else "TIME: host clock, since the capture started (no guest time)"
+            )
         return notes
 
     # rows
 
     def rows(self) -> Iterator[GraphLine]:
-        streams: list[Iterable[_Row]] = [self._task_rows(task.roots)
-                                         for task in self.forest.tasks.values()]
-        streams.append(_Row(s.seq, _Col.SWITCH, s.cpu, s.next_pid, None, None, 0, "", s)
-                       for s in self.forest.switches)
+        streams: list[Iterable[_Row]] = [
+            self._task_rows(task.roots) for task in self.forest.tasks.values()
+        ]
+        streams.append(
+            _Row(s.seq, _Col.SWITCH, s.cpu, s.next_pid, None, None, 0, "", s)
+            for s in self.forest.switches
+        )
         streams.append(self._gap_row(gap) for gap in self.forest.gaps)
         last_pid: dict[int, int] = {}
         for row in heapq.merge(*streams, key=lambda row: row.seq):
@@ -284,8 +312,12 @@ class _Renderer:
 
     def _switch_block(self, cpu: int, prev: int, next_: int) -> list[str]:
         name = self.forest.task_name
-        return [SEPARATOR, f"{self._cpu(cpu)}{proc_column(name(prev), prev)} => "
-                f"{proc_column(name(next_), next_)}", SEPARATOR, ""]
+        return [
+            SEPARATOR,
+            f"{self._cpu(cpu)}{proc_column(name(prev), prev)} => {proc_column(name(next_), next_)}",
+            SEPARATOR,
+            "",
+        ]
 
     def _cpu(self, cpu: int) -> str:
         return f" {cpu:>{self.cpu_width}d}) "
@@ -300,8 +332,11 @@ class _Renderer:
         if row.col is _Col.ARROW:
             return prefix + ("  " + row.text + " |" if options.duration else row.text)
         if options.duration:
-            prefix += (FILL_FULL if row.col is _Col.FILL
-                       else duration_column(row.duration_ns, options.overhead))
+            prefix += (
+                FILL_FULL
+                if row.col is _Col.FILL
+                else duration_column(row.duration_ns, options.overhead)
+            )
         return prefix + " " * (row.depth * INDENT) + row.text
 
     def _stamp(self, event: Event | None) -> int | None:
@@ -311,13 +346,24 @@ class _Renderer:
             return event.guest_ns if isinstance(event, FuncEntry | FuncExit) else None
         return event.time_ns
 
-    def _row(self, col: _Col, node: CallNode, event: Event | None, text: str,
-             duration: int | None = None, opens: bool = False) -> _Row:
-        seq = event.seq if event is not None else (
-            node.close_seq if node.close_seq is not None else END)
+    def _row(
+        self,
+        col: _Col,
+        node: CallNode,
+        event: Event | None,
+        text: str,
+        duration: int | None = None,
+        opens: bool = False,
+    ) -> _Row:
+        seq = (
+            event.seq
+            if event is not None
+            else (node.close_seq if node.close_seq is not None else END)
+        )
         cpu = getattr(event, "cpu", node.cpu) if event is not None else node.cpu
-        return _Row(seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text,
-                    None, opens)
+        return _Row(
+            seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text, None, opens
+        )
 
     def _task_rows(self, nodes: list[CallNode]) -> Iterator[_Row]:
         for node in nodes:
@@ -338,27 +384,31 @@ class _Renderer:
         retval = node.retval if self.options.retval else None
         shown = [child for child in node.children if self._is_visible(child)]
         if node.entry is not None and node.exit is not None and not shown:
-            text = f"{name}();" + (f" /* = {retval_text(retval)} */" if retval is not None
-                                   else "")
+            text = f"{name}();" + (f" /* = {retval_text(retval)} */" if retval is not None else "")
             yield self._row(_Col.DURATION, node, node.entry, text, node.duration_ns)
             return
         if node.entry is not None and node.entry.seq in self.options.folded:
-            yield self._row(_Col.DURATION, node, node.entry, f"{name}() {{ ... }}",
-                            node.duration_ns, opens=True)
+            yield self._row(
+                _Col.DURATION, node, node.entry, f"{name}() {{ ... }}", node.duration_ns, opens=True
+            )
             return
         if node.entry is not None:
             yield self._row(_Col.FILL, node, node.entry, f"{name}() {{", opens=True)
         yield from self._task_rows(shown)
-        yield self._row(_Col.DURATION, node, node.exit, self._closing(node, name, retval),
-                        node.duration_ns)
+        yield self._row(
+            _Col.DURATION, node, node.exit, self._closing(node, name, retval), node.duration_ns
+        )
 
     def _closing(self, node: CallNode, name: str, retval: int | None) -> str:
         if node.ending is Ending.RETURNED:
             if retval is not None:
                 return f"}} /* {name} = {retval_text(retval)} */"
             return f"}} /* {name} */" if node.entry is None or self.options.tail else "}"
-        why = {Ending.NO_EXIT: "exit not recorded", Ending.TASK_EXITED: "the task exited",
-               Ending.TRUNCATED: "still running when the trace ended"}
+        why = {
+            Ending.NO_EXIT: "exit not recorded",
+            Ending.TASK_EXITED: "the task exited",
+            Ending.TRUNCATED: "still running when the trace ended",
+        }
         return f"}} /* {name}: {why.get(node.ending or Ending.TRUNCATED)} */"
 
     def _syscall_rows(self, node: CallNode) -> Iterator[_Row]:
@@ -378,8 +428,11 @@ class _Renderer:
         if node.ending is Ending.RETURNED:
             yield self._row(_Col.ARROW, node, node.exit, "<==========")
         else:
-            why = ("return not recorded" if node.ending is Ending.NO_EXIT
-                   else "still in the handler when the trace ended")
+            why = (
+                "return not recorded"
+                if node.ending is Ending.NO_EXIT
+                else "still in the handler when the trace ended"
+            )
             yield self._row(_Col.FILL, node, None, f"/* interrupt: {why} */")
 
     # filters: max_graph_depth, tracing_thresh, funcgraph-irqs
@@ -402,5 +455,6 @@ class _Renderer:
             duration = node.duration_ns
             if duration is None or duration >= options.min_duration_ns:
                 return True  # unmeasured calls cannot be judged, so they stay
-        return any(self._is_visible(child) for child in node.children
-                   if child.kind is not NodeKind.COMMENT)
+        return any(
+            self._is_visible(child) for child in node.children if child.kind is not NodeKind.COMMENT
+        )

@@ -49,8 +49,7 @@ def parse_time_range(text: str) -> tuple[int | None, int | None]:
     start, sep, end = text.partition(":")
     if not sep:
         raise argparse.ArgumentTypeError(f"not a time range: {text!r} (START:END, e.g. 1ms:5ms)")
-    return (parse_time(start) if start.strip() else None,
-            parse_time(end) if end.strip() else None)
+    return (parse_time(start) if start.strip() else None, parse_time(end) if end.strip() else None)
 
 
 def _min_duration(text: str) -> int:
@@ -61,33 +60,59 @@ def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
     """ftrace's function_graph options, for `tracer report --graph`. The caller's `--pid`
     (when it has one) is read by `options_from_args` too."""
     group = parser.add_argument_group("function graph (--graph)")
-    group.add_argument("--abstime", action="store_true",
-                       help="absolute time column (funcgraph-abstime)")
-    group.add_argument("--proc", action="store_true",
-                       help="comm-pid column (funcgraph-proc)")
-    group.add_argument("--tail", action="store_true",
-                       help="name the function at each closing brace (funcgraph-tail)")
-    group.add_argument("--retval", action="store_true",
-                       help="return values (funcgraph-retval)")
-    group.add_argument("--no-irqs", dest="irqs", action="store_false",
-                       help="hide interrupts (funcgraph-irqs=0)")
-    group.add_argument("--no-overhead", dest="overhead", action="store_false",
-                       help="no + ! # * @ $ duration markers (funcgraph-overhead=0)")
-    group.add_argument("--max-depth", type=int, default=0, metavar="N",
-                       help="show N levels of calls (max_graph_depth; 0: all)")
-    group.add_argument("--min-duration", type=_min_duration, default=0, metavar="TIME",
-                       help="only calls at least this long, in guest time, e.g. 10us "
-                       "(tracing_thresh; calls without guest time stay)")
-    group.add_argument("--time-range", type=parse_time_range, default=None,
-                       metavar="START:END",
-                       help="only events in this range of capture time (seconds unless "
-                       "suffixed: 1.5ms:3ms)")
+    group.add_argument(
+        "--abstime", action="store_true", help="absolute time column (funcgraph-abstime)"
+    )
+    group.add_argument("--proc", action="store_true", help="comm-pid column (funcgraph-proc)")
+    group.add_argument(
+        "--tail",
+        action="store_true",
+        help="name the function at each closing brace (funcgraph-tail)",
+    )
+    group.add_argument("--retval", action="store_true", help="return values (funcgraph-retval)")
+    group.add_argument(
+        "--no-irqs", dest="irqs", action="store_false", help="hide interrupts (funcgraph-irqs=0)"
+    )
+    group.add_argument(
+        "--no-overhead",
+        dest="overhead",
+        action="store_false",
+        help="no + ! # * @ $ duration markers (funcgraph-overhead=0)",
+    )
+    group.add_argument(
+        "--max-depth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="show N levels of calls (max_graph_depth; 0: all)",
+    )
+    group.add_argument(
+        "--min-duration",
+        type=_min_duration,
+        default=0,
+        metavar="TIME",
+        help="only calls at least this long, in guest time, e.g. 10us "
+        "(tracing_thresh; calls without guest time stay)",
+    )
+    group.add_argument(
+        "--time-range",
+        type=parse_time_range,
+        default=None,
+        metavar="START:END",
+        help="only events in this range of capture time (seconds unless suffixed: 1.5ms:3ms)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> GraphOptions:
     return GraphOptions(
-        abstime=args.abstime, proc=args.proc, tail=args.tail, retval=args.retval,
-        irqs=args.irqs, overhead=args.overhead, max_depth=max(0, args.max_depth),
-        min_duration_ns=args.min_duration, time_range=args.time_range,
+        abstime=args.abstime,
+        proc=args.proc,
+        tail=args.tail,
+        retval=args.retval,
+        irqs=args.irqs,
+        overhead=args.overhead,
+        max_depth=max(0, args.max_depth),
+        min_duration_ns=args.min_duration,
+        time_range=args.time_range,
         pid=getattr(args, "pid", None),
     )

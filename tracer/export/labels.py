@@ -65,8 +65,7 @@ def syscall_text(node: CallNode) -> str:
     if entry is None:
         ret = f" = {format_return(node.addr, exit_.ret)}" if exit_ is not None else ""
         return f"{syscall_name(node.addr)}(...){ret}"
-    text = format_syscall(entry.nr, entry.args, exit_.ret if exit_ else None,
-                          _memory(entry, exit_))
+    text = format_syscall(entry.nr, entry.args, exit_.ret if exit_ else None, _memory(entry, exit_))
     return text.removesuffix(" = ?") if exit_ is None else text
 
 
@@ -75,8 +74,10 @@ def syscall_entry_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
     assert isinstance(entry, SyscallEntry)
     insn = entry.user_rip - SYSCALL_INSN_LEN
     text = format_syscall(entry.nr, entry.args, None, _memory(entry)).removesuffix(" = ?")
-    return (f"ring 3 -> 0: syscall at {insn:#x}, in the kernel at "
-            f"{kernel_location(entry.pc, symbolize)}: {text}")
+    return (
+        f"ring 3 -> 0: syscall at {insn:#x}, in the kernel at "
+        f"{kernel_location(entry.pc, symbolize)}: {text}"
+    )
 
 
 def syscall_exit_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
@@ -96,8 +97,7 @@ def syscall_exit_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
 def irq_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
     event = node.entry
     assert isinstance(event, Interrupt)
-    where = (f"{event.rip:#x}" if event.from_ring == 3
-             else kernel_location(event.rip, symbolize))
+    where = f"{event.rip:#x}" if event.from_ring == 3 else kernel_location(event.rip, symbolize)
     text = f"{node_name(node, symbolize)} from ring {event.from_ring} at {where}"
     if event.error_code is not None:
         text += f", error code {event.error_code:#x}"
@@ -110,18 +110,24 @@ def comment_text(event: Event, symbolize: Symbolizer | None) -> str:
     """An inline event as one line: MSR writes, base changes, TLS snapshots, process exits."""
     if isinstance(event, MsrWrite):
         old = "?" if event.old is None else f"{event.old:#x}"
-        return (f"wrmsr {msr_name(event.msr)} {old} -> "
-                f"{describe_msr(event.msr, event.new, symbolize)}")
+        return (
+            f"wrmsr {msr_name(event.msr)} {old} -> {describe_msr(event.msr, event.new, symbolize)}"
+        )
     if isinstance(event, SegBaseChange):
         how = ", inferred" if event.inferred else ""
         owners = ""
         if event.old_owner or event.new_owner:
             owners = f" [{event.old_owner or '?'} -> {event.new_owner or '?'}]"
-        return (f"{BASE_NAMES[event.which]} {event.old:#x} -> {event.new:#x} "
-                f"({event.cause.value}{how}){owners}")
+        return (
+            f"{BASE_NAMES[event.which]} {event.old:#x} -> {event.new:#x} "
+            f"({event.cause.value}{how}){owners}"
+        )
     if isinstance(event, TlsSnapshot):
-        state = "ok" if event.self_pointer_ok else (
-            "unreadable" if event.self_pointer is None else f"BAD {event.self_pointer:#x}")
+        state = (
+            "ok"
+            if event.self_pointer_ok
+            else ("unreadable" if event.self_pointer is None else f"BAD {event.self_pointer:#x}")
+        )
         values = "".join(
             f" {name}={'?' if value is None else hex(value)}" for name, value in event.variables
         )

@@ -50,8 +50,15 @@ class _Packets:
             packet.timestamp = timestamp
         return packet
 
-    def event(self, timestamp: int, track: int, kind: int, name: str | None = None,
-              category: str | None = None, args: Args = ()) -> Any:
+    def event(
+        self,
+        timestamp: int,
+        track: int,
+        kind: int,
+        name: str | None = None,
+        category: str | None = None,
+        args: Args = (),
+    ) -> Any:
         packet = self.packet(timestamp)
         event = packet.track_event
         event.type = kind
@@ -122,8 +129,14 @@ def perfetto_packets(timeline: Timeline, pb: Any | None = None) -> Iterator[Any]
             yield from _slice_packets(out, te, piece, thread_tracks[tid])
     for tid, instants in timeline.thread_instants.items():
         for instant in instants:
-            yield out.event(instant.time_ns, thread_tracks[tid], te.TYPE_INSTANT, instant.name,
-                            instant.category, instant.args)
+            yield out.event(
+                instant.time_ns,
+                thread_tracks[tid],
+                te.TYPE_INSTANT,
+                instant.name,
+                instant.category,
+                instant.args,
+            )
     for cpu, runs in sorted(timeline.cpu_slices.items()):
         for run in runs:
             yield from _slice_packets(out, te, run, cpu_tracks[cpu])
@@ -139,15 +152,17 @@ def perfetto_packets(timeline: Timeline, pb: Any | None = None) -> Iterator[Any]
 
 
 def _slice_packets(out: _Packets, te: Any, piece: Slice, track: int) -> Iterator[Any]:
-    yield out.event(piece.start_ns, track, te.TYPE_SLICE_BEGIN, piece.name, piece.category,
-                    piece.args)
+    yield out.event(
+        piece.start_ns, track, te.TYPE_SLICE_BEGIN, piece.name, piece.category, piece.args
+    )
     for child in piece.children:
         yield from _slice_packets(out, te, child, track)
     yield out.event(piece.end_ns, track, te.TYPE_SLICE_END)
 
 
-def write_perfetto(events: Iterable[Event], out: IO[bytes],
-                   symbolize: Symbolizer | None = None) -> int:
+def write_perfetto(
+    events: Iterable[Event], out: IO[bytes], symbolize: Symbolizer | None = None
+) -> int:
     """Write a trace's events as a Perfetto trace; returns the number of packets written.
 
     Each packet is written as its own one-packet `Trace` message: concatenated, they parse as

@@ -32,8 +32,10 @@ from tracer.export.labels import BASE_NAMES, Symbolizer, comment_text, node_name
 ArgValue: TypeAlias = str | int | bool | None
 Args: TypeAlias = tuple[tuple[str, ArgValue], ...]
 
-CLOCK_NOTE = ("timestamps: host capture clock (ns since the capture started); guest-time "
-              "durations of calls are in args.guest_ns")
+CLOCK_NOTE = (
+    "timestamps: host capture clock (ns since the capture started); guest-time "
+    "durations of calls are in args.guest_ns"
+)
 KERNEL_TASK_TID = 1 << 22  # + cpu: pid 0, the kernel's own thread, once per CPU
 
 
@@ -128,8 +130,9 @@ class _TaskSlices:
             start = int(min(max(start, cursor), upper))
             end = self._raw_end(node)
             end = int(min(max(end, start), upper))
-            piece = Slice(node_name(node, self.symbolize), node.kind.value, start, end,
-                          self._args(node))
+            piece = Slice(
+                node_name(node, self.symbolize), node.kind.value, start, end, self._args(node)
+            )
             piece.children = self._level(node.children, start, end)
             out.append(piece)
             cursor = end
@@ -159,26 +162,42 @@ class _TaskSlices:
             if isinstance(node.entry, SyscallEntry):
                 args.append(("user_rip", f"{node.entry.user_rip:#x}"))
         elif isinstance(node.entry, Interrupt):
-            args += [("vector", node.addr), ("from_ring", node.entry.from_ring),
-                     ("rip", f"{node.entry.rip:#x}")]
+            args += [
+                ("vector", node.addr),
+                ("from_ring", node.entry.from_ring),
+                ("rip", f"{node.entry.rip:#x}"),
+            ]
         return tuple(args)
 
     def _instant(self, event: Event) -> None:
         text = comment_text(event, self.symbolize)
         if isinstance(event, MsrWrite):
             name, category = text.split(" -> ")[0], "msr"
-            args: Args = (("msr", f"{event.msr:#x}"), ("new", f"{event.new:#x}"),
-                          ("old", None if event.old is None else f"{event.old:#x}"),
-                          ("pc", f"{event.pc:#x}"), ("text", text))
+            args: Args = (
+                ("msr", f"{event.msr:#x}"),
+                ("new", f"{event.new:#x}"),
+                ("old", None if event.old is None else f"{event.old:#x}"),
+                ("pc", f"{event.pc:#x}"),
+                ("text", text),
+            )
         elif isinstance(event, SegBaseChange):
             name, category = f"{BASE_NAMES[event.which]} switch", "tls"
-            args = (("old", f"{event.old:#x}"), ("new", f"{event.new:#x}"),
-                    ("cause", event.cause.value), ("old_owner", event.old_owner),
-                    ("new_owner", event.new_owner), ("pc", f"{event.pc:#x}"))
+            args = (
+                ("old", f"{event.old:#x}"),
+                ("new", f"{event.new:#x}"),
+                ("cause", event.cause.value),
+                ("old_owner", event.old_owner),
+                ("new_owner", event.new_owner),
+                ("pc", f"{event.pc:#x}"),
+            )
         elif isinstance(event, TlsSnapshot):
             name, category = "TLS snapshot", "tls"
-            args = (("fs_base", f"{event.fs_base:#x}"), ("owner", event.owner),
-                    ("self_pointer_ok", event.self_pointer_ok), ("text", text))
+            args = (
+                ("fs_base", f"{event.fs_base:#x}"),
+                ("owner", event.owner),
+                ("self_pointer_ok", event.self_pointer_ok),
+                ("text", text),
+            )
         elif isinstance(event, ProcessEvent):
             name, category = f"{event.name} exited", "process"
             args = (("status", event.status),)

@@ -237,8 +237,9 @@ def _choose_dispatch(
     return calls[0] if calls else None
 
 
-def _skippable(order: list[capstone.CsInsn], position: dict[int, int], start: int,
-               call: capstone.CsInsn) -> bool:
+def _skippable(
+    order: list[capstone.CsInsn], position: dict[int, int], start: int, call: capstone.CsInsn
+) -> bool:
     here = position[call.address]
     for insn in order[start:here]:
         if not _is_jump(insn) or insn.mnemonic == "jmp":

@@ -17,8 +17,9 @@ def functions_using_segment(image: ElfImage, segment: str = "fs") -> frozenset[s
         offset = 0
         while offset < len(data):
             end = offset
-            for addr, size, _mnemonic, op_str in cs.disasm_lite(data[offset:],
-                                                               section.addr + offset):
+            for addr, size, _mnemonic, op_str in cs.disasm_lite(
+                data[offset:], section.addr + offset
+            ):
                 end = addr - section.addr + size
                 if marker in op_str:
                     function = image.function_at(addr)

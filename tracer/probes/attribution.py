@@ -45,8 +45,9 @@ def _path_calls(path: EntryPath, entry_cause: SegCause, exit_cause: SegCause) ->
             entry.add(ret)
         else:
             exit_.add(ret)
-    return _PathCalls(frozenset(entry), frozenset(exit_), entry_cause, exit_cause,
-                      tuple(path.entry_swapgs))
+    return _PathCalls(
+        frozenset(entry), frozenset(exit_), entry_cause, exit_cause, tuple(path.entry_swapgs)
+    )
 
 
 @dataclass
@@ -55,13 +56,16 @@ class CauseFinder:
     switch_ranges: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, image: ElfImage | None, syscall: EntryPath | None,
-              stubs: Sequence[tuple[EntryPath, bool]]) -> CauseFinder:
+    def build(
+        cls,
+        image: ElfImage | None,
+        syscall: EntryPath | None,
+        stubs: Sequence[tuple[EntryPath, bool]],
+    ) -> CauseFinder:
         """`stubs`: each interrupt stub's path and whether it is an exception."""
         finder = cls()
         if syscall is not None:
-            finder.paths.append(
-                _path_calls(syscall, SegCause.SYSCALL_ENTRY, SegCause.SYSCALL_EXIT))
+            finder.paths.append(_path_calls(syscall, SegCause.SYSCALL_ENTRY, SegCause.SYSCALL_EXIT))
         for path, is_exception in stubs:
             if is_exception:
                 causes = (SegCause.EXCEPTION_ENTRY, SegCause.EXCEPTION_EXIT)
@@ -75,8 +79,9 @@ class CauseFinder:
                     finder.switch_ranges.append((sym.addr, sym.addr + max(sym.size, 1)))
         return finder
 
-    def attribute(self, callers: Sequence[int], stack: Sequence[int], in_arch_prctl: bool,
-                  default: SegCause) -> Attribution:
+    def attribute(
+        self, callers: Sequence[int], stack: Sequence[int], in_arch_prctl: bool, default: SegCause
+    ) -> Attribution:
         """Return addresses from gdb's unwinder first, then words on the stack (asm stubs have
         no CFI, so the unwinder stops at them; their return addresses are still there)."""
         # Words below the deepest frame the unwinder already walked are those frames' own
@@ -93,7 +98,6 @@ class CauseFinder:
             if any(lo <= pc < hi for lo, hi in self.switch_ranges):
                 return Attribution(SegCause.CONTEXT_SWITCH)
         return Attribution(SegCause.ARCH_PRCTL if in_arch_prctl else default)
-
 
 
 def stack_words(hex_data: str | None) -> list[int]:

@@ -69,10 +69,15 @@ class _Inflight:
 class EventBuilder:
     """Stateful: feed hits in order, get events in order."""
 
-    def __init__(self, plan: ProbePlan, program_names: Sequence[str], t0_ns: int,
-                 symbolize: Callable[[int], str | None] | None = None,
-                 tls_variables: dict[str, Sequence[TlsVariable]] | None = None,
-                 causes: CauseFinder | None = None) -> None:
+    def __init__(
+        self,
+        plan: ProbePlan,
+        program_names: Sequence[str],
+        t0_ns: int,
+        symbolize: Callable[[int], str | None] | None = None,
+        tls_variables: dict[str, Sequence[TlsVariable]] | None = None,
+        causes: CauseFinder | None = None,
+    ) -> None:
         self.plan = plan
         self.t0 = t0_ns
         self.seq = 0
@@ -108,46 +113,90 @@ class EventBuilder:
     def _user_thread(self, hit: ProbeHit, out: list[Event]) -> int:
         thread, first = self.ids.user_thread(hit.cpu, hit.cr3)
         if first:
-            out.append(ProcessEvent(self._seq(), self._time(hit), hit.cpu, thread.pid, hit.cr3,
-                                    "start", thread.name))
+            out.append(
+                ProcessEvent(
+                    self._seq(), self._time(hit), hit.cpu, thread.pid, hit.cr3, "start", thread.name
+                )
+            )
         return thread.pid
 
-    def _base_change(self, hit: ProbeHit, which: SegReg, old: int, new: int, cause: SegCause,
-                     pc: int, inferred: bool, out: list[Event]) -> None:
+    def _base_change(
+        self,
+        hit: ProbeHit,
+        which: SegReg,
+        old: int,
+        new: int,
+        cause: SegCause,
+        pc: int,
+        inferred: bool,
+        out: list[Event],
+    ) -> None:
         if old == new:
             return
-        out.append(SegBaseChange(self._seq(), self._time(hit), hit.cpu, self._pid(hit), which,
-                                 old, new, cause, pc, inferred))
+        out.append(
+            SegBaseChange(
+                self._seq(),
+                self._time(hit),
+                hit.cpu,
+                self._pid(hit),
+                which,
+                old,
+                new,
+                cause,
+                pc,
+                inferred,
+            )
+        )
 
     def _reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
         if last is not None:
             for which in ("fs", "gs", "kgs"):
-                self._base_change(hit, which, last.get(which), expected.get(which),  # type: ignore[arg-type]
-                                  SegCause.UNKNOWN, hit.pc, True, out)
+                self._base_change(
+                    hit,
+                    which,
+                    last.get(which),
+                    expected.get(which),  # type: ignore[arg-type]
+                    SegCause.UNKNOWN,
+                    hit.pc,
+                    True,
+                    out,
+                )
         self.bases[hit.cpu] = expected
 
-    def _swapgs(self, hit: ProbeHit, before: SegBases, pc: int, inferred: bool,
-                out: list[Event]) -> SegBases:
+    def _swapgs(
+        self, hit: ProbeHit, before: SegBases, pc: int, inferred: bool, out: list[Event]
+    ) -> SegBases:
         after = swapped(before)
-        self._base_change(hit, "gs", before.gs_base, after.gs_base, SegCause.SWAPGS, pc,
-                          inferred, out)
-        self._base_change(hit, "kgs", before.kernel_gs_base, after.kernel_gs_base,
-                          SegCause.SWAPGS, pc, inferred, out)
+        self._base_change(
+            hit, "gs", before.gs_base, after.gs_base, SegCause.SWAPGS, pc, inferred, out
+        )
+        self._base_change(
+            hit,
+            "kgs",
+            before.kernel_gs_base,
+            after.kernel_gs_base,
+            SegCause.SWAPGS,
+            pc,
+            inferred,
+            out,
+        )
         self.bases[hit.cpu] = after
         return after
 
-    def _entry_swaps(self, hit: ProbeHit, observed: SegBases, sites: Sequence[int],
-                     out: list[Event]) -> None:
+    def _entry_swaps(
+        self, hit: ProbeHit, observed: SegBases, sites: Sequence[int], out: list[Event]
+    ) -> None:
         """At an entry path's own stop: its swapgs, unless a write on the way in rebuilt it."""
         if self.swapped_early.pop(hit.cpu, False):
             self._reconcile(hit, observed, out)
         else:
             self._inferred_swaps(hit, observed, sites, out)
 
-    def _inferred_swaps(self, hit: ProbeHit, observed: SegBases, sites: Sequence[int],
-                        out: list[Event]) -> None:
+    def _inferred_swaps(
+        self, hit: ProbeHit, observed: SegBases, sites: Sequence[int], out: list[Event]
+    ) -> None:
         """Rebuild the swapgs between the last stop and this one from the disassembly."""
         if self.plan.mode is Mode.EXHAUSTIVE or not sites:
             self._reconcile(hit, observed, out)
@@ -181,8 +230,9 @@ class EventBuilder:
     def _release(self, out: list[Event], hit: ProbeHit) -> list[Event]:
         """Hold what a context switch writes until the switch itself is seen: the kernel TCB
         it loads belongs to the next thread, which only the switch probe names."""
-        switching = any(isinstance(e, SegBaseChange) and e.cause is SegCause.CONTEXT_SWITCH
-                        for e in out)
+        switching = any(
+            isinstance(e, SegBaseChange) and e.cause is SegCause.CONTEXT_SWITCH for e in out
+        )
         if hit.probe == "context_switch" and self.held:
             switch = next((e for e in out if isinstance(e, ContextSwitch)), None)
             held, self.held = self.held, []
@@ -193,8 +243,9 @@ class EventBuilder:
             for event in held:
                 if isinstance(event, SegBaseChange) and event.cause is SegCause.CONTEXT_SWITCH:
                     # What the switch saves is the previous thread's; what it loads, the next's.
-                    old, new = self.owners.label_load(replace(event, pid=switch.next_pid),
-                                                      switch.next_pid)
+                    old, new = self.owners.label_load(
+                        replace(event, pid=switch.next_pid), switch.next_pid
+                    )
                     done.append(replace(event, old_owner=old, new_owner=new))
                 else:
                     done += self._finish([event])
@@ -258,16 +309,39 @@ class EventBuilder:
         nr = values.get("orig_ax", cpu_regs.get("rax", 0))
         args = tuple(values.get(name, 0) for name in SYSCALL_ARG_FIELDS)
         seq = self._seq()
-        out.append(SyscallEntry(
-            seq, self._time(hit), hit.cpu, pid, hit.cr3, nr, args,  # type: ignore[arg-type]
-            user_rip=values.get("ip", 0), user_rsp=values.get("sp", 0),
-            user_rflags=values.get("flags", 0), regs_addr=hit.fields.get("regs_addr", 0),
-            regs=regs, bases=observed, pc=hit.pc, memory=_memory(hit),
-        ))
+        out.append(
+            SyscallEntry(
+                seq,
+                self._time(hit),
+                hit.cpu,
+                pid,
+                hit.cr3,
+                nr,
+                args,  # type: ignore[arg-type]
+                user_rip=values.get("ip", 0),
+                user_rsp=values.get("sp", 0),
+                user_rflags=values.get("flags", 0),
+                regs_addr=hit.fields.get("regs_addr", 0),
+                regs=regs,
+                bases=observed,
+                pc=hit.pc,
+                memory=_memory(hit),
+            )
+        )
         self.inflight[hit.cr3] = _Inflight(seq, nr, args)  # type: ignore[arg-type]
         if nr in EXIT_SYSCALLS:
-            out.append(ProcessEvent(self._seq(), self._time(hit), hit.cpu, pid, hit.cr3, "exit",
-                                    self.process_name(pid), status=args[0] & 0xFF))
+            out.append(
+                ProcessEvent(
+                    self._seq(),
+                    self._time(hit),
+                    hit.cpu,
+                    pid,
+                    hit.cr3,
+                    "exit",
+                    self.process_name(pid),
+                    status=args[0] & 0xFF,
+                )
+            )
             self.ids.exited(hit.cpu, hit.cr3)
             self.inflight.pop(hit.cr3, None)
 
@@ -287,12 +361,25 @@ class EventBuilder:
         else:
             user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
             user_rsp = cpu_regs.get("rsp", 0)
-        out.append(SyscallExit(
-            self._seq(), self._time(hit), hit.cpu, pid, hit.cr3,
-            inflight.nr if inflight else values.get("orig_ax", 0), ret,
-            inflight.entry_seq if inflight else None,
-            user_rip, user_rsp, user_rflags, regs, observed, hit.pc, _memory(hit),
-        ))
+        out.append(
+            SyscallExit(
+                self._seq(),
+                self._time(hit),
+                hit.cpu,
+                pid,
+                hit.cr3,
+                inflight.nr if inflight else values.get("orig_ax", 0),
+                ret,
+                inflight.entry_seq if inflight else None,
+                user_rip,
+                user_rsp,
+                user_rflags,
+                regs,
+                observed,
+                hit.pc,
+                _memory(hit),
+            )
+        )
 
     def _on_interrupt_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         regs, values = self._regs(hit)
@@ -304,54 +391,95 @@ class EventBuilder:
         self._entry_swaps(hit, observed, sites, out)
         vector = hit.fields.get("vector")
         has_code = bool(hit.fields.get("has_error_code"))
-        out.append(Interrupt(
-            self._seq(), self._time(hit), hit.cpu, self._pid(hit), "entry",
-            -1 if vector is None else vector, vector_name(vector),
-            values.get("orig_ax") if has_code else None, hit.fields.get("cr2"), from_ring,
-            values.get("ip", 0), hit.pc,
-        ))
+        out.append(
+            Interrupt(
+                self._seq(),
+                self._time(hit),
+                hit.cpu,
+                self._pid(hit),
+                "entry",
+                -1 if vector is None else vector,
+                vector_name(vector),
+                values.get("orig_ax") if has_code else None,
+                hit.fields.get("cr2"),
+                from_ring,
+                values.get("ip", 0),
+                hit.pc,
+            )
+        )
 
     def _on_interrupt_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         frame = hit.fields.get("iret_frame") or [0, 0, 0, 0, 0]
         to_ring = frame[1] & 3
         self._inferred_swaps(hit, observed, self._exit_sites(hit) if to_ring == 3 else (), out)
         vector = hit.fields.get("vector")
-        out.append(Interrupt(
-            self._seq(), self._time(hit), hit.cpu, self._pid(hit), "exit",
-            -1 if vector is None else vector, vector_name(vector), None, None, to_ring,
-            frame[0], hit.pc,
-        ))
+        out.append(
+            Interrupt(
+                self._seq(),
+                self._time(hit),
+                hit.cpu,
+                self._pid(hit),
+                "exit",
+                -1 if vector is None else vector,
+                vector_name(vector),
+                None,
+                None,
+                to_ring,
+                frame[0],
+                hit.pc,
+            )
+        )
 
     def _on_switch(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)
         layout = self.plan.task_layout
         tasks = hit.fields.get("tasks") or [None, None]
         decoded = []
-        for raw, addr in zip(tasks, (hit.fields.get("prev", 0), hit.fields.get("next", 0)),
-                             strict=False):
-            pid, name = (layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, ""))
+        for raw, addr in zip(
+            tasks, (hit.fields.get("prev", 0), hit.fields.get("next", 0)), strict=False
+        ):
+            pid, name = layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, "")
             decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
         (prev_pid, prev_name), (next_pid, next_name) = decoded
         self.ids.switched(hit.cpu, prev_pid, prev_name)
         self.ids.switched(hit.cpu, next_pid, next_name)
-        out.append(ContextSwitch(self._seq(), self._time(hit), hit.cpu, prev_pid, next_pid,
-                                 self.ids.name(prev_pid), self.ids.name(next_pid), hit.pc))
+        out.append(
+            ContextSwitch(
+                self._seq(),
+                self._time(hit),
+                hit.cpu,
+                prev_pid,
+                next_pid,
+                self.ids.name(prev_pid),
+                self.ids.name(next_pid),
+                hit.pc,
+            )
+        )
 
     def _attribute(self, hit: ProbeHit, default: SegCause) -> Attribution:
         inflight = self.inflight.get(hit.cr3)
         in_arch_prctl = inflight is not None and inflight.nr == NR_ARCH_PRCTL
-        return self.causes.attribute(hit.fields.get("callers") or (),
-                                     stack_words(hit.fields.get("stack")), in_arch_prctl,
-                                     default)
+        return self.causes.attribute(
+            hit.fields.get("callers") or (),
+            stack_words(hit.fields.get("stack")),
+            in_arch_prctl,
+            default,
+        )
 
-    def _arrive(self, hit: ProbeHit, observed: SegBases, attribution: Attribution,
-                out: list[Event]) -> None:
+    def _arrive(
+        self, hit: ProbeHit, observed: SegBases, attribution: Attribution, out: list[Event]
+    ) -> None:
         """Bring the state up to this stop. A write on an entry path's way in comes after
         that path's swapgs (when it came from user mode: GS and KGS are then swapped from the
         last state); rebuild it here, and not again at the path's own stop."""
         last = self.bases.get(hit.cpu)
-        if (attribution.entry_swapgs and last is not None and self.plan.mode is Mode.DEFAULT
-                and swapped(last) == observed and last != observed):
+        if (
+            attribution.entry_swapgs
+            and last is not None
+            and self.plan.mode is Mode.DEFAULT
+            and swapped(last) == observed
+            and last != observed
+        ):
             self._inferred_swaps(hit, observed, attribution.entry_swapgs, out)
             self.swapped_early[hit.cpu] = True
         else:
@@ -363,8 +491,9 @@ class EventBuilder:
         msr, value = int(hit.fields["msr"]), int(hit.fields["value"])
         which = BASE_MSRS.get(msr)
         old = observed.get(which) if which else self.msr_values.get(msr)
-        out.append(MsrWrite(self._seq(), self._time(hit), hit.cpu, self._pid(hit), msr, old,
-                            value, hit.pc))
+        out.append(
+            MsrWrite(self._seq(), self._time(hit), hit.cpu, self._pid(hit), msr, old, value, hit.pc)
+        )
         self.msr_values[msr] = value
         if which is not None:
             self._base_write(hit, which, observed, value, attribution.cause, out)
@@ -379,8 +508,15 @@ class EventBuilder:
             return
         self._base_write(hit, which, observed, int(value), attribution.cause, out)
 
-    def _base_write(self, hit: ProbeHit, which: SegReg, observed: SegBases, value: int,
-                    cause: SegCause, out: list[Event]) -> None:
+    def _base_write(
+        self,
+        hit: ProbeHit,
+        which: SegReg,
+        observed: SegBases,
+        value: int,
+        cause: SegCause,
+        out: list[Event],
+    ) -> None:
         self._base_change(hit, which, observed.get(which), value, cause, hit.pc, False, out)
         self.bases[hit.cpu] = with_base(observed, which, value)
         if which == "fs" and hit.fields.get("tls_block") is not None:
@@ -391,10 +527,19 @@ class EventBuilder:
         # owner's name is given when the event is released (_finish), once it is known.
         key = "kernel" if fs_base >= KERNEL_HALF else self.ids.name(self._pid(hit))
         variables = self.tls_variables.get(key, ())
-        block = decode_tls_block(fs_base, bytes.fromhex(hit.fields["tls_block"]),
-                                 self.plan.tls_span, variables)
-        return TlsSnapshot(self._seq(), self._time(hit), hit.cpu, self._pid(hit), fs_base,
-                           block.self_pointer, "", block.values)
+        block = decode_tls_block(
+            fs_base, bytes.fromhex(hit.fields["tls_block"]), self.plan.tls_span, variables
+        )
+        return TlsSnapshot(
+            self._seq(),
+            self._time(hit),
+            hit.cpu,
+            self._pid(hit),
+            fs_base,
+            block.self_pointer,
+            "",
+            block.values,
+        )
 
     def _on_ftrace_drain(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         ring = self.plan.ring
@@ -413,8 +558,11 @@ class EventBuilder:
         func = int(hit.fields["func"])
         quiet = bool(hit.fields.get("notrace")) or self._quiet(stack)
         if not quiet:
-            out.append(FuncEntry(self._seq(), self._time(hit), hit.cpu, pid, func, len(stack),
-                                 None, "breakpoint"))
+            out.append(
+                FuncEntry(
+                    self._seq(), self._time(hit), hit.cpu, pid, func, len(stack), None, "breakpoint"
+                )
+            )
         stack.append((func, int(hit.fields.get("rsp", 0)), quiet))
 
     @staticmethod
@@ -435,14 +583,36 @@ class EventBuilder:
             ending = [i for i, (_, entry_rsp, _) in enumerate(stack) if entry_rsp <= rsp]
         if not ending:
             if not self._quiet(stack):
-                out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, func,
-                                    len(stack), None, retval, "breakpoint"))
+                out.append(
+                    FuncExit(
+                        self._seq(),
+                        self._time(hit),
+                        hit.cpu,
+                        pid,
+                        func,
+                        len(stack),
+                        None,
+                        retval,
+                        "breakpoint",
+                    )
+                )
             return
         for _ in range(len(stack) - 1, min(ending) - 1, -1):
             done, _, quiet = stack.pop()
             if not quiet:
-                out.append(FuncExit(self._seq(), self._time(hit), hit.cpu, pid, done,
-                                    len(stack), None, retval, "breakpoint"))
+                out.append(
+                    FuncExit(
+                        self._seq(),
+                        self._time(hit),
+                        hit.cpu,
+                        pid,
+                        done,
+                        len(stack),
+                        None,
+                        retval,
+                        "breakpoint",
+                    )
+                )
 
     def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
         self._reconcile(hit, observed, out)

@@ -40,8 +40,9 @@ def select_functions(image: ElfImage, patterns: list[str]) -> list[str]:
     return chosen
 
 
-def return_sites(image: ElfImage, addr: int, size: int
-                 ) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+def return_sites(
+    image: ElfImage, addr: int, size: int
+) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
     """`ret` instructions, and jumps that leave the function (tail calls) with their targets."""
     rets, tails = [], []
     for insn in disassemble(image, addr, addr + size):
@@ -54,13 +55,15 @@ def return_sites(image: ElfImage, addr: int, size: int
     return tuple(rets), tuple(tails)
 
 
-def graph_functions(image: ElfImage, patterns: list[str], allow_large: bool = False
-                    ) -> list[GraphFunction]:
+def graph_functions(
+    image: ElfImage, patterns: list[str], allow_large: bool = False
+) -> list[GraphFunction]:
     names = select_functions(image, patterns)
     if len(names) > LARGE_SET and not allow_large:
         raise GraphError(
             f"{len(names)} functions match: every call costs two guest stops (QEMU flushes its "
-            f"translation cache at each); narrow the set or pass --graph-large")
+            f"translation cache at each); narrow the set or pass --graph-large"
+        )
     out = []
     for name in names:
         sym = image.symbol(name)

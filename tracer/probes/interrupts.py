@@ -57,7 +57,7 @@ def find_interrupt_stubs(image: ElfImage) -> list[InterruptStub]:
     for symbol in image.symbols:
         name = symbol.name
         if name.startswith("asm_exc_"):
-            vector = EXCEPTION_VECTORS.get(name[len("asm_exc_"):])
+            vector = EXCEPTION_VECTORS.get(name[len("asm_exc_") :])
             if vector is None and name.startswith("asm_exc_reserved_"):
                 continue
         elif name in DEVICE_STUBS or name.startswith("asm_sysvec_"):

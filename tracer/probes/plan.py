@@ -177,9 +177,11 @@ def add_interrupt_probes(plan: ProbePlan, image: ElfImage) -> None:
     for stub in stubs:
         assert stub.path.dispatch_call is not None
         plan.interrupt_stubs[stub.path.dispatch_call] = stub
-        extra: list[tuple[str, Any]] = [("regs_pointer", stub.path.regs_pointer or "rsp"),
-                                        ("stub", stub.name),
-                                        ("has_error_code", stub.has_error_code)]
+        extra: list[tuple[str, Any]] = [
+            ("regs_pointer", stub.path.regs_pointer or "rsp"),
+            ("stub", stub.name),
+            ("has_error_code", stub.has_error_code),
+        ]
         if stub.vector is not None:
             extra.append(("vector", stub.vector))
         plan.probes.append(AgentProbe(stub.path.dispatch_call, "interrupt_entry", tuple(extra)))
@@ -238,8 +240,9 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     return plan.probes[before:]
 
 
-def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction],
-                     notrace: list[GraphFunction] = ()) -> None:  # type: ignore[assignment]
+def add_graph_probes(
+    plan: ProbePlan, functions: list[GraphFunction], notrace: list[GraphFunction] = ()
+) -> None:  # type: ignore[assignment]
     """Breakpoint-mode function graph: entry and every return site of each function; for
     set_graph_notrace functions too, so what runs inside them can be left out."""
     traced = {f.addr for f in [*functions, *notrace]}
@@ -248,15 +251,15 @@ def add_graph_probes(plan: ProbePlan, functions: list[GraphFunction],
         flag = (("notrace", True),) if f.addr in quiet else ()
         plan.probes.append(AgentProbe(f.addr, "func_entry", (("func", f.addr), *flag)))
         for site in f.returns:
-            plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),
-                                                               ("how", "ret"))))
+            plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr), ("how", "ret"))))
         # A tail call into a traced function returns through that function's `ret`, as
         # ftrace's return hook sees it; into anything else, the jump is this one's exit.
         # A notrace function's tail callee still runs inside it (ftrace's hook sees it so).
         for site, target in f.tail_calls if f.addr not in quiet else ():
             if target not in traced:
-                plan.probes.append(AgentProbe(site, "func_exit", (("func", f.addr),
-                                                                   ("how", "tail"))))
+                plan.probes.append(
+                    AgentProbe(site, "func_exit", (("func", f.addr), ("how", "tail")))
+                )
     plan.graph_functions = {f.addr: f.name for f in functions}
 
 

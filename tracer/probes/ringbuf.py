@@ -38,8 +38,7 @@ class RingLayout:
     max_funcs: int
 
     def to_json(self) -> dict[str, object]:
-        return {"rings": self.rings, "ring_fields": self.ring_fields,
-                "entry_size": self.entry_size}
+        return {"rings": self.rings, "ring_fields": self.ring_fields, "entry_size": self.entry_size}
 
 
 def _addr(image: ElfImage, name: str) -> int | None:
@@ -61,16 +60,26 @@ def find_ring(image: ElfImage) -> RingLayout | None:
         return None
     funcs = image.symbol("ftrace_graph_funcs")
     return RingLayout(
-        rings, ring.size, ring_fields, entry.size, entry_fields, enabled,
-        _addr(image, "ftrace_graph_funcs"), _addr(image, "ftrace_graph_count"),
-        _addr(image, "ftrace_notrace_funcs"), _addr(image, "ftrace_notrace_count"),
-        _addr(image, "ftrace_max_depth"), _addr(image, "ftrace_buffer_full"),
-        _addr(image, "tsc_khz"), (funcs.size // 8) if funcs is not None and funcs.size else 32,
+        rings,
+        ring.size,
+        ring_fields,
+        entry.size,
+        entry_fields,
+        enabled,
+        _addr(image, "ftrace_graph_funcs"),
+        _addr(image, "ftrace_graph_count"),
+        _addr(image, "ftrace_notrace_funcs"),
+        _addr(image, "ftrace_notrace_count"),
+        _addr(image, "ftrace_max_depth"),
+        _addr(image, "ftrace_buffer_full"),
+        _addr(image, "tsc_khz"),
+        (funcs.size // 8) if funcs is not None and funcs.size else 32,
     )
 
 
-def control_writes(layout: RingLayout, graph: Sequence[int], notrace: Sequence[int],
-                   max_depth: int) -> list[tuple[int, bytes]]:
+def control_writes(
+    layout: RingLayout, graph: Sequence[int], notrace: Sequence[int], max_depth: int
+) -> list[tuple[int, bytes]]:
     """The (address, bytes) writes that arm tracing, like set_graph_function & co."""
     if len(graph) > layout.max_funcs or len(notrace) > layout.max_funcs:
         raise ValueError(f"at most {layout.max_funcs} functions per filter")
@@ -111,24 +120,34 @@ def decode_records(layout: RingLayout, data: bytes) -> list[RingRecord]:
     out = []
     fields = layout.entry_fields
     for base in range(0, len(data) - layout.entry_size + 1, layout.entry_size):
-        out.append(RingRecord(
-            _field(data, base, fields["tsc"]), _field(data, base, fields["func_addr"]),
-            _field(data, base, fields["depth"]), _field(data, base, fields["type"]),
-            _field(data, base, fields["pid"]), _field(data, base, fields["retval"]),
-        ))
+        out.append(
+            RingRecord(
+                _field(data, base, fields["tsc"]),
+                _field(data, base, fields["func_addr"]),
+                _field(data, base, fields["depth"]),
+                _field(data, base, fields["type"]),
+                _field(data, base, fields["pid"]),
+                _field(data, base, fields["retval"]),
+            )
+        )
     return out
 
 
-def to_events(records: list[RingRecord], tsc_khz: int | None, cpu: int, time_ns: int,
-              next_seq: callable) -> list[FuncEntry | FuncExit]:  # type: ignore[valid-type]
+def to_events(
+    records: list[RingRecord], tsc_khz: int | None, cpu: int, time_ns: int, next_seq: callable
+) -> list[FuncEntry | FuncExit]:  # type: ignore[valid-type]
     """Events from drained records; guest_ns from the guest's own TSC and its tsc_khz."""
     events: list[FuncEntry | FuncExit] = []
     for r in records:
         guest_ns = (r.tsc * 1_000_000 // tsc_khz) if tsc_khz else None
         if r.kind == TYPE_ENTRY:
-            events.append(FuncEntry(next_seq(), time_ns, cpu, r.pid, r.func, r.depth, guest_ns,
-                                    "ringbuf"))
+            events.append(
+                FuncEntry(next_seq(), time_ns, cpu, r.pid, r.func, r.depth, guest_ns, "ringbuf")
+            )
         else:
-            events.append(FuncExit(next_seq(), time_ns, cpu, r.pid, r.func, r.depth, guest_ns,
-                                   r.retval, "ringbuf"))
+            events.append(
+                FuncExit(
+                    next_seq(), time_ns, cpu, r.pid, r.func, r.depth, guest_ns, r.retval, "ringbuf"
+                )
+            )
     return events

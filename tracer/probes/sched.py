@@ -58,8 +58,7 @@ def task_layout(image: ElfImage) -> TaskLayout | None:
     comm = layout.field("comm")
     if pid is None:
         return None
-    return TaskLayout(pid.offset, pid.size, comm.offset if comm else None,
-                      comm.size if comm else 0)
+    return TaskLayout(pid.offset, pid.size, comm.offset if comm else None, comm.size if comm else 0)
 
 
 def find_switch(image: ElfImage) -> int | None:

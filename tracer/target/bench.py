@@ -48,8 +48,9 @@ def _report():
 """
 
 
-def bare_gdb_rate(kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path,
-                  timeout: float = 300.0) -> Rate:
+def bare_gdb_rate(
+    kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path, timeout: float = 300.0
+) -> Rate:
     """The ceiling: gdb's own Python breakpoints, nothing read, nothing sent anywhere."""
     out = scratch / "bare.out"
     script = scratch / "bare.py"
@@ -58,16 +59,32 @@ def bare_gdb_rate(kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch:
         argv = [find_gdb(), "-nx", "-q", "-batch"]
         for setting in FAST_SETTINGS:
             argv += ["-ex", setting]
-        argv += ["-ex", f"file {kernel}", "-ex", f"target remote {machine.files.gdb_socket}",
-                 "-x", str(script), "-ex", "continue", "-ex", "python _report()"]
-        subprocess.run(argv, capture_output=True, timeout=timeout, check=False,
-                       preexec_fn=die_with_parent)
+        argv += [
+            "-ex",
+            f"file {kernel}",
+            "-ex",
+            f"target remote {machine.files.gdb_socket}",
+            "-x",
+            str(script),
+            "-ex",
+            "continue",
+            "-ex",
+            "python _report()",
+        ]
+        subprocess.run(
+            argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
+        )
     stops, span = out.read_text().split()
     return Rate(int(stops), float(span))
 
 
-def mi_roundtrip_rate(kernel: Path, qemu: QemuConfig, addrs: Sequence[int],
-                      max_stops: int = 2000, timeout: float = 300.0) -> Rate:
+def mi_roundtrip_rate(
+    kernel: Path,
+    qemu: QemuConfig,
+    addrs: Sequence[int],
+    max_stops: int = 2000,
+    timeout: float = 300.0,
+) -> Rate:
     """One *stopped reported over MI and one -exec-continue per stop."""
     with QemuMachine(qemu) as machine:
         mi = MiChannel([find_gdb(), "--interpreter=mi3", "-nx", "-q"], preexec_fn=die_with_parent)

@@ -171,8 +171,9 @@ class MiChannel:
         self._forget(token)
         if not answered or pending.result is None:
             if self._speaks_no_mi():
-                raise GdbError(f"gdb does not speak gdb/MI; it printed: "
-                               f"{_clip(self._unparsed[0])!r}")
+                raise GdbError(
+                    f"gdb does not speak gdb/MI; it printed: {_clip(self._unparsed[0])!r}"
+                )
             if not self.alive or pending.result is None and self._dead.is_set():
                 raise GdbDied(f"{self.describe_exit()} (running {name})")
             raise TargetTimeout(f"gdb did not answer {name} within {timeout:g} s")
@@ -186,8 +187,7 @@ class MiChannel:
 
     def _speaks_no_mi(self) -> bool:
         first = self._first_unparsed
-        return (not self._mi_seen and first is not None
-                and time.monotonic() - first >= NOT_MI_AFTER)
+        return not self._mi_seen and first is not None and time.monotonic() - first >= NOT_MI_AFTER
 
     def console(self, cli: str, timeout: float = 30.0) -> str:
         """Run a CLI command and return what it printed."""

@@ -64,8 +64,14 @@ class TargetSession:
     drains its pipe, ends gdb and QEMU, and removes the private directory.
     """
 
-    def __init__(self, kernel_elf: Path, qemu: QemuConfig, symbol_files: tuple[Path, ...] = (),
-                 *, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        kernel_elf: Path,
+        qemu: QemuConfig,
+        symbol_files: tuple[Path, ...] = (),
+        *,
+        start_timeout: float = 10.0,
+    ) -> None:
         self.kernel_elf = kernel_elf
         self.start_timeout = start_timeout
         self.qemu = QemuMachine(qemu)
@@ -95,9 +101,7 @@ class TargetSession:
         # The halt at reset is reported asynchronously; it is not a stop the caller asked for.
         for _ in self.gdb.async_records():
             pass
-        self._reader = threading.Thread(
-            target=self._read_hits, name="agent-reader", daemon=True
-        )
+        self._reader = threading.Thread(target=self._read_hits, name="agent-reader", daemon=True)
         self._reader.start()
         self.state = SessionState.READY
         return self
@@ -159,7 +163,9 @@ class TargetSession:
             self.gdb.close_hits()
             self.state = SessionState.CLOSED
             self._end = SessionEnd(
-                self.qemu.returncode, self.qemu.serial_output(), self.qemu.triple_faulted(),
+                self.qemu.returncode,
+                self.qemu.serial_output(),
+                self.qemu.triple_faulted(),
                 written,
             )
         return self._end

@@ -226,8 +226,14 @@ class Agent:
             cpu.inferior.write_memory(ring["rings"] + offset, pos.to_bytes(8, "little"))
         except (gdb.MemoryError, gdb.error):
             pass
-        self.emit("ftrace_drain", cpu.reg("rip"), cpu, data=b"".join(chunks).hex(),
-                  overruns=value["overruns"], records=pos - tail)
+        self.emit(
+            "ftrace_drain",
+            cpu.reg("rip"),
+            cpu,
+            data=b"".join(chunks).hex(),
+            overruns=value["overruns"],
+            records=pos - tail,
+        )
 
     def on_ftrace_full(self, probe: dict, cpu: Cpu) -> bool:
         self.drain_ring(cpu)
@@ -244,14 +250,21 @@ class Agent:
         if nr is not None and self.decode is not None:
             memory = self.user_memory(cpu, self.decode.entry_reads(nr, args))
         record = self.emit(
-            "syscall_entry", pc, cpu,
+            "syscall_entry",
+            pc,
+            cpu,
             regs_addr=regs_addr,
             ptregs=None if data is None else data.hex(),
             cpu_regs={} if data is not None else cpu.regs(("rax", "rcx", "r11", "rsp")),
             memory=memory,
         )
-        entry = {"kind": "syscall", "regs_addr": regs_addr, "nr": nr, "args": args,
-                 "cr3": record["cr3"]}
+        entry = {
+            "kind": "syscall",
+            "regs_addr": regs_addr,
+            "nr": nr,
+            "args": args,
+            "cr3": record["cr3"],
+        }
         if nr is None or nr & 0xFFFFFFFF not in NO_RETURN:
             self.inflight[record["cr3"]] = entry
             self.frames[regs_addr] = entry
@@ -274,9 +287,14 @@ class Agent:
             vector = cpu.reg("rsi") & 0xFF
         cr2 = cpu.reg("cr2") if vector == 14 else None
         self.emit(
-            "interrupt_entry", pc, cpu, regs_addr=regs_addr,
-            ptregs=None if data is None else data.hex(), vector=vector,
-            has_error_code=bool(probe.get("has_error_code")), cr2=cr2,
+            "interrupt_entry",
+            pc,
+            cpu,
+            regs_addr=regs_addr,
+            ptregs=None if data is None else data.hex(),
+            vector=vector,
+            has_error_code=bool(probe.get("has_error_code")),
+            cr2=cr2,
             stub=probe.get("stub", ""),
         )
         self.frames[regs_addr] = {"kind": "interrupt", "vector": vector, "regs_addr": regs_addr}
@@ -305,8 +323,15 @@ class Agent:
             self.emit("return_to_user", pc, cpu, exit_kind=kind, iret_frame=frame)
             return False
         if entry["kind"] == "interrupt":
-            self.emit("interrupt_exit", pc, cpu, exit_kind=kind, iret_frame=frame,
-                      vector=entry["vector"], regs_addr=entry["regs_addr"])
+            self.emit(
+                "interrupt_exit",
+                pc,
+                cpu,
+                exit_kind=kind,
+                iret_frame=frame,
+                vector=entry["vector"],
+                regs_addr=entry["regs_addr"],
+            )
             return False
         memory = []
         data = cpu.read(entry["regs_addr"], self.ptregs_size)
@@ -317,7 +342,9 @@ class Agent:
             reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
             memory = self.user_memory(cpu, reads)
         self.emit(
-            "syscall_exit", pc, cpu,
+            "syscall_exit",
+            pc,
+            cpu,
             exit_kind=kind,
             regs_addr=entry["regs_addr"],
             ptregs=None if data is None else data.hex(),
@@ -382,13 +409,26 @@ class Agent:
         return False
 
     def on_func_entry(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit("func_entry", cpu.reg("rip"), cpu, func=probe["func"], rsp=cpu.reg("rsp"),
-                  notrace=bool(probe.get("notrace")))
+        self.emit(
+            "func_entry",
+            cpu.reg("rip"),
+            cpu,
+            func=probe["func"],
+            rsp=cpu.reg("rsp"),
+            notrace=bool(probe.get("notrace")),
+        )
         return False
 
     def on_func_exit(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit("func_exit", cpu.reg("rip"), cpu, func=probe["func"], rax=cpu.reg("rax"),
-                  rsp=cpu.reg("rsp"), how=probe.get("how", "ret"))
+        self.emit(
+            "func_exit",
+            cpu.reg("rip"),
+            cpu,
+            func=probe["func"],
+            rax=cpu.reg("rax"),
+            rsp=cpu.reg("rsp"),
+            how=probe.get("how", "ret"),
+        )
         return False
 
     def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
@@ -456,8 +496,13 @@ class Probe(gdb.Breakpoint):
         try:
             return bool(self.handler(self.agent, self.probe, cpu))
         except Exception as exc:  # a probe must never stop the guest by accident
-            self.agent.batch.add({"probe": "agent_error", "kind": self.probe["kind"],
-                                  "error": f"{type(exc).__name__}: {exc}"})
+            self.agent.batch.add(
+                {
+                    "probe": "agent_error",
+                    "kind": self.probe["kind"],
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
             return False
         finally:
             agent.handler_ns += time.perf_counter_ns() - started
@@ -521,9 +566,11 @@ def skip_next(addr: int) -> None:
 def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
     a = AGENT
-    gdb.write(f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
-              f"duplicates={a.duplicates} written={a.batch.written} "
-              f"drain_ns={a.drain_ns} drain_bytes={a.drain_bytes}\n")
+    gdb.write(
+        f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
+        f"duplicates={a.duplicates} written={a.batch.written} "
+        f"drain_ns={a.drain_ns} drain_bytes={a.drain_bytes}\n"
+    )
 
 
 def bench_read(addr: int, size: int, reps: int) -> None:
