@@ -6,6 +6,7 @@ Addresses and register values are unsigned 64-bit integers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, TypeAlias
@@ -18,6 +19,9 @@ PtRegsValues: TypeAlias = tuple[tuple[str, int], ...]
 
 UserMemory: TypeAlias = tuple[tuple[int, bytes | None], ...]
 """Guest memory read for syscall arguments: (argument index, bytes or None when unreadable)."""
+
+Symbolizer: TypeAlias = Callable[[int], str | None]
+"""An address to `symbol+offset`, or None when no symbol covers it."""
 
 
 class EventKind(StrEnum):
