@@ -317,6 +317,8 @@ def _summary(result: Any, status: int) -> dict[str, Any]:
         "seconds": round(stats.elapsed, 3),
         "reason": result.reason,
         "guest_status": result.guest_status,
+        "programs": [p.to_json() for p in result.programs],
+        "program_status": result.program_status,
         "error": result.error,
         "failure": result.failure(),
         "agent_records": stats.agent_written,
@@ -354,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
         kept = f"; {result.stats.events} events kept in {result.output}"
         fail(failure + kept, status)
     elif not args.quiet and not args.json:
-        status_text = "" if result.guest_status is None else f", guest status {result.guest_status}"
+        status_text = _program_statuses(result)
         print(
             f"{result.stats.events} events ({result.stats.syscalls} syscalls, "
             f"{result.stats.hits} stops) in {result.stats.elapsed:.2f} s -> {result.output}"
@@ -362,6 +364,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return status
+
+
+def _program_statuses(result: Any) -> str:
+    """`, hello exited 0, crash killed` for the summary line."""
+    parts = []
+    for program in result.programs:
+        if program.pid is None:
+            parts.append(f"{program.path.name} did not run")
+        elif program.status is None:
+            parts.append(f"{program.path.name} did not exit")
+        else:
+            parts.append(f"{program.path.name} exited {program.status}")
+    return "".join(f", {part}" for part in parts)
 
 
 def _early_failure(args: argparse.Namespace, message: str, status: int) -> int:

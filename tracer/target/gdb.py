@@ -7,7 +7,6 @@ import os
 import queue
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import tracer
 from tracer.target.errors import GdbDied, GdbError, TargetError, TargetTimeout, ToolMissing
 from tracer.target.mi import MiChannel, MiRecord, mi_quote
 from tracer.target.qemu import die_with_parent
+from tracer.target.records import AgentError, AgentRecord, ProbeHit, StopEvent, parse_record
 
 AGENT_SCRIPT = Path(__file__).parent / "agent" / "tracer_agent.py"
 
@@ -35,29 +35,6 @@ FAST_SETTINGS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeHit:
-    """One record from the agent: what a probe saw when the guest passed it."""
-
-    seq: int
-    time_ns: int
-    probe: str
-    pc: int
-    cpu: int
-    cr3: int
-    bases: tuple[int, ...]
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StopEvent:
-    """The guest really stopped (an MI *stopped): why, and where."""
-
-    reason: str
-    pc: int | None
-    detail: str = ""
-
-
 def find_gdb() -> str:
     path = shutil.which("gdb")
     if path is None:
@@ -65,27 +42,9 @@ def find_gdb() -> str:
     return path
 
 
-_HIT_KEYS = ("seq", "t", "probe", "pc", "cpu", "cr3", "bases")
-
-
-def parse_hit(line: bytes) -> ProbeHit | dict[str, Any]:
-    """One agent line: a ProbeHit, or the raw dict for agent-side errors."""
-    record = json.loads(line)
-    if not isinstance(record, dict):
-        raise ValueError(f"not a JSON object: {line[:60]!r}")
-    if "seq" not in record:
-        return record
-    fields = {k: v for k, v in record.items() if k not in _HIT_KEYS}
-    return ProbeHit(
-        seq=record["seq"],
-        time_ns=record["t"],
-        probe=record["probe"],
-        pc=record["pc"],
-        cpu=record["cpu"],
-        cr3=record["cr3"],
-        bases=tuple(record["bases"]),
-        fields=fields,
-    )
+def parse_hit(line: bytes) -> AgentRecord:
+    """One agent line (kept under its old name: `records.parse_record`)."""
+    return parse_record(line)
 
 
 class Gdb:
@@ -289,7 +248,7 @@ def _hex_or_none(text: object) -> int | None:
         return None
 
 
-def read_hits(fd: int, on_hit: Callable[[ProbeHit | dict[str, Any]], None]) -> None:
+def read_hits(fd: int, on_hit: Callable[[AgentRecord], None]) -> None:
     """Read agent lines from the pipe until EOF; for a reader thread."""
     with os.fdopen(fd, "rb", buffering=1 << 16, closefd=False) as stream:
         for line in stream:
@@ -297,7 +256,7 @@ def read_hits(fd: int, on_hit: Callable[[ProbeHit | dict[str, Any]], None]) -> N
                 try:
                     on_hit(parse_hit(line))
                 except (ValueError, KeyError, TypeError) as exc:
-                    on_hit({"probe": "agent_error", "error": f"bad agent record: {exc}"})
+                    on_hit(AgentError("", f"bad agent record: {exc}"))
 
 
 __all__ = ["Gdb", "ProbeHit", "StopEvent", "TargetError", "read_hits", "to_stop_event"]

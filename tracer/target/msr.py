@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tracer.target.errors import TargetError
-from tracer.target.gdb import Gdb
+from tracer.target.protocol import Machine
 
 RDMSR = b"\x0f\x32"
 SAVED_REGISTERS = ("rax", "rcx", "rdx", "rsp", "eflags")
@@ -20,7 +20,7 @@ class MsrReadError(TargetError):
     """The injected rdmsr did not run as expected (not ring 0, or the guest faulted)."""
 
 
-def read_msrs(gdb: Gdb, msrs: Sequence[int]) -> dict[int, int]:
+def read_msrs(gdb: Machine, msrs: Sequence[int]) -> dict[int, int]:
     rip = gdb.read_register("rip")
     cs = gdb.read_register("cs")
     if cs & 3:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import signal
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tracer.target.errors import GdbDied, TargetError, Terminated
-from tracer.target.gdb import Gdb, ProbeHit, StopEvent, read_hits, to_stop_event
+from tracer.target.errors import GdbDied, GdbError, TargetError, Terminated
+from tracer.target.gdb import Gdb, read_hits, to_stop_event
+from tracer.target.protocol import SessionEnd
 from tracer.target.qemu import QemuConfig, QemuMachine
+from tracer.target.records import AgentRecord, StopEvent
 
 
 class SessionState(StrEnum):
@@ -24,14 +26,6 @@ class SessionState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
     CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    qemu_returncode: int | None
-    console: str
-    triple_fault: bool = False
-    agent_written: int | None = None  # records the agent wrote to its pipe (None: unknown)
 
 
 @contextlib.contextmanager
@@ -78,7 +72,7 @@ class TargetSession:
         self.gdb = Gdb(kernel_elf)
         self.symbol_files = symbol_files
         self.state = SessionState.NEW
-        self.hits: queue.Queue[ProbeHit | dict[str, Any] | None] = queue.Queue()
+        self.hits: queue.Queue[AgentRecord | None] = queue.Queue()
         self._reader: threading.Thread | None = None
         self._old_sigterm: Any = None
         self._end: SessionEnd | None = None
@@ -112,13 +106,93 @@ class TargetSession:
         finally:
             self.hits.put(None)
 
-    def load_agent(self, plan: dict[str, Any]) -> str:
+    def load_agent(self, plan: dict[str, Any]) -> None:
         with _step("loading the agent into gdb"):
-            return self.gdb.load_agent(plan, self.scratch)
+            self.gdb.load_agent(plan, self.scratch)
+
+    # The Target Protocol (target/protocol.py): what the capture loop may ask.
 
     def resume(self) -> None:
         self.gdb.cont()
         self.state = SessionState.RUNNING
+
+    def interrupt(self) -> None:
+        with contextlib.suppress(GdbError):  # already stopped by the agent: nothing to do
+            self.gdb.interrupt()
+
+    def wait_stopped(self, timeout: float) -> StopEvent:
+        stop = self.gdb.wait_stopped(timeout)
+        self.state = SessionState.STOPPED
+        return stop
+
+    def mark_stopped(self) -> None:
+        self.state = SessionState.STOPPED
+
+    def step_instruction(self, timeout: float = 10.0) -> StopEvent:
+        return self.gdb.step_instruction(timeout)
+
+    def read_register(self, name: str) -> int:
+        return self.gdb.read_register(name)
+
+    def write_register(self, name: str, value: int) -> None:
+        self.gdb.write_register(name, value)
+
+    def read_memory(self, addr: int, length: int) -> bytes:
+        return self.gdb.read_memory(addr, length)
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        self.gdb.write_memory(addr, data)
+
+    def arm(self, probes: Sequence[dict[str, Any]]) -> None:
+        self.gdb.arm(probes, self.scratch)
+
+    def flush_agent(self) -> int | None:
+        """Send the agent's batch now; how many records it has written in all (None: unknown)."""
+        text = self.gdb.python("tracer_agent.flush()")
+        found = re.search(r"agent flushed (\d+)", text)
+        return int(found.group(1)) if found else None
+
+    def skip_next(self, pc: int) -> None:
+        self.gdb.python(f"tracer_agent.skip_next({pc})")
+
+    def set_ring_armed(self, armed: bool) -> None:
+        self.gdb.python(f"tracer_agent.set_ring_armed({armed!r})")
+
+    def set_stop_on_lstar(self, stop: bool) -> None:
+        self.gdb.python(f"tracer_agent.set_stop_on_lstar({stop!r})")
+
+    def set_stop_first_syscall(self, stop: bool) -> None:
+        self.gdb.python(f"tracer_agent.set_stop_first_syscall({stop!r})")
+
+    def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
+        """A bare gdb read_memory loop in gdb's Python: bytes read and nanoseconds taken."""
+        text = self.gdb.python(f"tracer_agent.bench_read({addr}, {size}, {reps})", timeout=60)
+        words = (word.partition("=") for word in text.split())
+        return {key: int(value) for key, _, value in words if value.isdigit()}
+
+    @property
+    def control_alive(self) -> bool:
+        return self.gdb.pid is not None and self.gdb.mi.alive
+
+    def control_death(self) -> str:
+        return self.gdb.mi.describe_exit() if self.gdb.pid is not None else "gdb was not started"
+
+    @property
+    def guest_returncode(self) -> int | None:
+        return self.qemu.returncode
+
+    def wait_guest(self, timeout: float) -> int | None:
+        return self.qemu.wait(timeout=timeout)
+
+    def guest_killed_by(self) -> int | None:
+        """The signal that killed QEMU, unless the session itself ended it."""
+        code = self.qemu.returncode
+        if code is not None and code < 0 and not self.qemu.ended_by_close:
+            return -code
+        return None
+
+    def triple_faulted(self) -> bool:
+        return self.qemu.triple_faulted()
 
     def poll_stop(self) -> StopEvent | None:
         """A real stop or the target's end, if one was reported; never blocks."""
@@ -129,7 +203,7 @@ class TargetSession:
                 return stop
         return None
 
-    def drain_hits(self, timeout: float = 0.05) -> Iterator[ProbeHit | dict[str, Any] | None]:
+    def drain(self, timeout: float = 0.05) -> Iterator[AgentRecord | None]:
         """Hits that arrived; None marks the end of the pipe (gdb gone)."""
         try:
             item = self.hits.get(timeout=timeout)

@@ -1,0 +1,124 @@
+"""The stops the tracer asks for: the LSTAR write (when the entry symbol is unknown) and the
+first syscall, where the MSRs are read, the GDT copied and the function-graph ring armed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tracer.decode.msr import FMASK, GS_BASE, IA32_EFER, KERNEL_GS_BASE, LSTAR, STAR
+from tracer.events import MsrRead
+from tracer.probes.funcgraph import resolve_functions
+from tracer.probes.plan import add_entry
+from tracer.probes.ringbuf import RingLayout, control_writes
+from tracer.target.errors import TargetError
+from tracer.target.msr import read_msrs
+from tracer.target.protocol import Target
+
+if TYPE_CHECKING:
+    from tracer.capture.loop import CaptureLoop
+
+MSRS_ON_DEMAND = (IA32_EFER, STAR, LSTAR, FMASK, GS_BASE, KERNEL_GS_BASE)
+GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
+GDT_BYTES = 256
+
+
+class Arming:
+    def __init__(self, loop: CaptureLoop) -> None:
+        self.loop = loop
+        self.want_msrs = loop.options.read_msrs
+        self.want_ring = loop.options.ftrace and loop.plan.ring is not None
+        self.msr_values: dict[int, int] = {}
+
+    @property
+    def wants_first_syscall_stop(self) -> bool:
+        return self.want_msrs or self.want_ring
+
+    def at_stop(self, target: Target, pc: int | None) -> None:
+        if self.loop.plan.wants_lstar_stop and pc is not None:
+            self._arm_entry_from_lstar(target)
+            return
+        if not (self.want_msrs or self.want_ring):
+            return
+        if self.want_msrs:
+            self.want_msrs = False
+            self._snapshot_msrs(target, pc)
+        if self.want_ring:
+            self.want_ring = False
+            self._arm_ring(target)
+        if pc is not None:
+            target.skip_next(pc)  # gdb reports the breakpoint again when the guest goes on
+
+    def _arm_entry_from_lstar(self, target: Target) -> None:
+        loop = self.loop
+        lstar = loop.builder.msr_values.get(LSTAR)
+        if lstar is None:
+            return
+        added = add_entry(loop.plan, loop.image, lstar)
+        target.arm([p.to_json() for p in added])
+        target.set_stop_on_lstar(False)
+        if self.want_msrs:
+            target.set_stop_first_syscall(True)
+        loop.note(f"syscall entry found from LSTAR: {loop.image.symbolize(lstar) or hex(lstar)}")
+
+    def _snapshot_msrs(self, target: Target, pc: int | None) -> None:
+        loop = self.loop
+        try:
+            values = read_msrs(target, MSRS_ON_DEMAND)
+        except TargetError as exc:
+            loop.note(f"on-demand MSR read failed: {exc}", "warning")
+            return
+        self.msr_values.update(values)
+        for msr, value in values.items():
+            loop.record_external(
+                MsrRead(loop.builder._seq(), loop.now(), 0, 0, msr, value, pc or 0)
+            )
+        self._read_gdt(target)
+
+    def _read_gdt(self, target: Target) -> None:
+        """The GDT, for checking STAR's selectors against it (found by its symbol)."""
+        for name in GDT_SYMBOLS:
+            symbol = self.loop.image.symbol(name)
+            if symbol is None or not symbol.size:
+                continue
+            try:
+                data = target.read_memory(symbol.addr, min(symbol.size, GDT_BYTES))
+            except TargetError:
+                continue
+            self.loop.writer.set_meta("gdt", data.hex())
+            self.loop.writer.set_meta("gdt_symbol", name)
+            return
+
+    def _arm_ring(self, target: Target) -> None:
+        """Turn the guest's function-graph ring on, with its filters (first syscall stop)."""
+        loop, options = self.loop, self.loop.options
+        ring = loop.plan.ring
+        assert ring is not None
+        try:
+            graph = resolve_functions(loop.image, options.ftrace_functions)
+            notrace = resolve_functions(loop.image, options.ftrace_notrace)
+            for addr, data in control_writes(ring, graph, notrace, options.ftrace_max_depth):
+                target.write_memory(addr, data)
+            if ring.tsc_khz is not None:
+                khz = int.from_bytes(target.read_memory(ring.tsc_khz, 8), "little")
+                loop.builder.tsc_khz = khz or None
+                loop.writer.set_meta("guest_tsc_khz", str(khz))
+            target.set_ring_armed(True)
+            if options.measure_read:
+                self._measure_read(target, ring)
+        except (TargetError, ValueError) as exc:
+            loop.note(f"function-graph ring not armed: {exc}", "warning")
+            return
+        depth = options.ftrace_max_depth or "unlimited"
+        loop.note(
+            f"function-graph ring armed ({len(graph)} graph roots, "
+            f"{len(notrace)} notrace, max depth {depth})"
+        )
+
+    def _measure_read(self, target: Target, ring: RingLayout) -> None:
+        """A bare gdb read_memory loop over the ring's entries, for the drain benchmark."""
+        offset, size = ring.ring_fields["entries"]
+        entries = int.from_bytes(target.read_memory(ring.rings + offset, size), "little")
+        figures = target.bench_read(entries, 65536, 16)
+        for key in ("bytes", "ns"):
+            if key in figures:
+                self.loop.writer.set_meta(f"bare_read_{key}", str(figures[key]))

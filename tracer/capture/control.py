@@ -1,0 +1,92 @@
+"""Ending, pausing and stepping a capture from outside its loop (other threads, signals)."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+
+from tracer.target.errors import Terminated
+
+STUCK_AFTER = 5.0  # seconds a stop request may wait before another signal raises instead
+
+
+class StopRequest:
+    """Ask a running capture to end, from any thread; `reason` is what the trace records."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "stopped"
+        self.requested_at: float | None = None
+
+    def request(self, reason: str = "stopped") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self.requested_at = time.monotonic()
+            self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
+class CaptureControl:
+    """Pause, resume and single-step a running capture from any thread. Requests queue up;
+    the capture loop serves them between drains and records a Note for each; `paused` is
+    what the loop last made of them."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[str] = queue.Queue()
+        self.paused = False
+
+    def pause(self) -> None:
+        self._requests.put("pause")
+
+    def resume(self) -> None:
+        self._requests.put("resume")
+
+    def step(self) -> None:
+        """One instruction (pausing first if the guest is running)."""
+        self._requests.put("step")
+
+    @property
+    def pending(self) -> bool:
+        return not self._requests.empty()
+
+    def take(self, timeout: float = 0.0) -> list[str]:
+        """The requests made so far; waits up to `timeout` for the first one."""
+        try:
+            first = self._requests.get(timeout=timeout) if timeout else self._requests.get_nowait()
+        except queue.Empty:
+            return []
+        requests = [first]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                requests.append(self._requests.get_nowait())
+        return requests
+
+
+@contextlib.contextmanager
+def signals_stop(stop: StopRequest) -> Iterator[None]:
+    """While the loop runs, Ctrl-C and SIGTERM ask it to stop between two events, so none is
+    left half built; only if it has not stopped STUCK_AFTER seconds later does one raise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reason = "terminated" if signum == signal.SIGTERM else "interrupted"
+        if stop.requested and time.monotonic() - (stop.requested_at or 0.0) > STUCK_AFTER:
+            raise Terminated(reason) if signum == signal.SIGTERM else KeyboardInterrupt(reason)
+        stop.request(reason)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,310 @@
+"""The capture loop, written against the Target Protocol: records in, events out, stop
+conditions and special stops answered. `FakeTarget` drives it in the unit tests."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+from tracer.capture.arming import Arming
+from tracer.capture.control import CaptureControl, StopRequest
+from tracer.capture.options import ABNORMAL_ENDS, CaptureOptions, CaptureStats, console_tail
+from tracer.capture.pausing import Pausing
+from tracer.decode.strace import syscall_name
+from tracer.decode.tls import TlsVariable
+from tracer.events import Event, EventKind, Gap, Note, ProcessEvent, SyscallEntry
+from tracer.image import ElfImage, ImageError
+from tracer.probes.attribution import CauseFinder
+from tracer.probes.builder import EventBuilder
+from tracer.probes.plan import ProbePlan
+from tracer.store import TraceWriter
+from tracer.target.errors import GdbDied, QemuDied
+from tracer.target.protocol import SessionEnd, Target
+from tracer.target.qemu import guest_exit_status
+from tracer.target.records import AgentError, AgentRecord, ProbeHit, StopEvent
+
+LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after them is recorded
+
+# Events the timer alone produces: a guest spinning in user space still takes interrupts (and
+# their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
+CLOCK_DRIVEN = frozenset(
+    {EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE, EventKind.TLS_SNAPSHOT}
+)
+AGENT_STAT_KEYS = ("handled", "handler_ns", "drain_ns", "drain_bytes", "duplicates")
+
+
+def tls_variables(image: ElfImage, programs: Sequence[ElfImage | None], names: Sequence[str]):
+    """The named thread-local variables of the kernel and of each program, by owner."""
+    out: dict[str, Sequence[TlsVariable]] = {"kernel": _tls_of(image)}
+    for name, program in zip(names, programs, strict=True):
+        out[name] = _tls_of(program) if program is not None else []
+    return out
+
+
+def _tls_of(image: ElfImage) -> list[TlsVariable]:
+    return [TlsVariable(t.name, t.tp_offset, t.size) for t in image.tls_symbols()]
+
+
+def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:
+    stubs = [
+        (stub.path, stub.vector is not None and stub.vector < 32)
+        for stub in plan.interrupt_stubs.values()
+    ]
+    return CauseFinder.build(image, plan.entry, stubs)
+
+
+def open_programs(options: CaptureOptions) -> list[ElfImage | None]:
+    out: list[ElfImage | None] = []
+    for program in options.programs:
+        try:
+            out.append(ElfImage.open(program.path, require_symbols=False))
+        except ImageError:
+            out.append(None)
+    return out
+
+
+class CaptureLoop:
+    """One capture's state: the builder, the stop conditions, what the guest did."""
+
+    def __init__(
+        self,
+        options: CaptureOptions,
+        image: ElfImage,
+        plan: ProbePlan,
+        writer: TraceWriter,
+        on_event: Callable[[Event], None] | None = None,
+        progress: Callable[[CaptureStats], None] | None = None,
+        stop: StopRequest | None = None,
+    ) -> None:
+        self.options = options
+        self.image = image
+        self.plan = plan
+        self.writer = writer
+        self.on_event = on_event
+        self.progress = progress
+        self.stop = stop or StopRequest()
+        self.stats = CaptureStats()
+        names = [p.name for p in options.programs]
+        self.builder = EventBuilder(
+            plan,
+            names,
+            time.monotonic_ns(),
+            symbolize=image.symbolize,
+            tls_variables=dict(tls_variables(image, open_programs(options), names)),
+            causes=cause_finder(image, plan),
+        )
+        self.done_reason: str | None = None
+        self.error: str | None = None
+        self.qemu_exit: int | None = None  # QEMU's status when it ended by itself
+        self.last_activity = time.monotonic()
+        self.started: list[tuple[int, str]] = []  # (pid, name) of processes seen to start
+        self.exit_statuses: dict[int, int] = {}
+        self.arming = Arming(self)
+        self.control: CaptureControl | None = options.control
+        self.pausing = Pausing(self, self.control) if self.control is not None else None
+
+    # Events ---------------------------------------------------------------------------------
+
+    def record(self, event: Event) -> None:
+        self.writer.append(event)
+        self.stats.events += 1
+        if event.kind not in CLOCK_DRIVEN:
+            self.last_activity = time.monotonic()
+        if isinstance(event, SyscallEntry):
+            self.stats.syscalls += 1
+            if self.options.until.startswith("syscall:") and self._matches_until(event):
+                self.done_reason = f"until {self.options.until}"
+        elif isinstance(event, ProcessEvent):
+            self._saw_process(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        if self.options.until_event is not None and self.done_reason is None:
+            if self.options.until_event(event):
+                self.done_reason = "until"
+        if self.options.max_events is not None and self.stats.events >= self.options.max_events:
+            self.done_reason = self.done_reason or "max-events"
+
+    def _saw_process(self, event: ProcessEvent) -> None:
+        if event.action == "start":
+            self.started.append((event.pid, event.name))
+        elif event.status is not None:
+            self.exit_statuses[event.pid] = event.status
+
+    def _matches_until(self, event: SyscallEntry) -> bool:
+        want = self.options.until.split(":", 1)[1]
+        return want in (syscall_name(event.nr), str(event.nr))
+
+    def now(self) -> int:
+        return time.monotonic_ns() - self.builder.t0
+
+    def note(self, text: str, level: str = "info") -> None:
+        self.record_external(Note(self.builder._seq(), self.now(), text, level))  # type: ignore[arg-type]
+
+    def record_external(self, event: Event) -> None:
+        """An event made here, not by the builder: after whatever the builder still holds."""
+        for held in self.builder.flush_held():
+            self.record(held)
+        self.record(event)
+
+    def take(self, item: AgentRecord) -> None:
+        # Activity is an event recorded, not a hit: a program spinning in user space still
+        # takes timer interrupts, and their returns to user are hits that record nothing.
+        self.stats.records += 1
+        if self.limit_met:
+            return  # the capture ended at the hit that met its limit; later ones are not in it
+        if isinstance(item, ProbeHit):
+            self.stats.hits += 1
+            for event in self.builder.feed(item):
+                self.record(event)
+        elif isinstance(item, AgentError):
+            self.record_external(self.builder.agent_error(item.as_dict(), time.monotonic_ns()))
+
+    @property
+    def limit_met(self) -> bool:
+        return self.done_reason in LIMITS or (self.done_reason or "").startswith("until")
+
+    def drain(self, target: Target, timeout: float, *, everything: bool = False) -> bool:
+        """Take what the agent sent; False once its pipe has closed."""
+        for item in target.drain(timeout):
+            if item is None:
+                return False
+            self.take(item)
+            if not everything and self.control is not None and self.control.pending:
+                break  # serve a pause now, not after a long backlog
+        return True
+
+    # The loop -------------------------------------------------------------------------------
+
+    def run(self, target: Target) -> None:
+        deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
+        target.resume()
+        last_progress = 0.0
+        self.last_activity = time.monotonic()
+        while self.done_reason is None:
+            if self.stop.requested:
+                self.done_reason = self.stop.reason
+                break
+            if self.pausing is not None and self.pausing.serve(target):
+                continue  # paused: nothing runs, so nothing times out
+            if self.done_reason is not None or not self._step(target):
+                break
+            now = time.monotonic()
+            paused = self.pausing.paused_s if self.pausing is not None else 0.0
+            if deadline is not None and now - paused > deadline:
+                self.done_reason = "timeout"
+            elif self.options.idle_timeout and now - self.last_activity > self.options.idle_timeout:
+                self.done_reason = "hang"
+            if self.progress is not None and now - last_progress > 0.25:
+                last_progress = now
+                self.progress(self.stats)
+
+    def _step(self, target: Target) -> bool:
+        """Drain once and answer a stop; False when the guest or gdb is gone."""
+        alive = self.drain(target, 0.05)
+        if self.limit_met:
+            return False  # a stop after the last event wanted is not answered
+        stop = target.poll_stop()
+        if stop is not None and not self.handle_stop(target, stop):
+            return False
+        if target.guest_returncode is not None:
+            self.drain(target, 0.1)
+            self.guest_ended(target)
+            return False
+        if not alive or not target.control_alive:
+            raise GdbDied(f"{target.control_death()} during the capture")
+        return True
+
+    def handle_stop(self, target: Target, stop: StopEvent) -> bool:
+        """A real stop: the LSTAR write, the MSR snapshot, or the end. True to keep going."""
+        if stop.ended:
+            self.guest_ended(target)
+            return False
+        if stop.reason not in ("breakpoint-hit", "stopped"):
+            if target.guest_returncode is not None:
+                self.guest_ended(target)
+                return False
+            if self.control is not None and stop.detail == "SIGINT":
+                target.resume()  # a pause's interrupt that arrived late: not the agent's stop
+                return True
+        target.flush_agent()
+        self.drain(target, 0.2)
+        self.arming.at_stop(target, stop.pc)
+        target.resume()
+        return True
+
+    def guest_ended(self, target: Target) -> None:
+        """QEMU is gone (or gdb says so): a power-off, a triple fault, or QEMU killed."""
+        code = target.wait_guest(2.0)
+        if code is None:
+            raise GdbDied("gdb lost its connection to QEMU, which is still running")
+        if code < 0:
+            raise QemuDied(f"QEMU was killed by {signal_name(-code)}")
+        self.qemu_exit = code
+        if self.done_reason is not None:  # the limit was met first, in the hits just drained
+            return
+        self.done_reason = "triple-fault" if target.triple_faulted() else "guest-exit"
+
+    # The end --------------------------------------------------------------------------------
+
+    def finish(self, target: Target) -> SessionEnd:
+        """End gdb and QEMU (once), then record every record still queued."""
+        end = target.finish()
+        for item in target.drain(0.0):
+            if item is not None:
+                self.take(item)
+        for event in self.builder.flush_held():
+            self.record(event)
+        self.stats.agent_written = end.agent_written
+        for key in AGENT_STAT_KEYS:
+            if key in target.agent_stats:
+                self.writer.set_meta(f"agent_{key}", str(target.agent_stats[key]))
+        return end
+
+    def fail(self, error: str, reason: str) -> None:
+        self.error = self.error or error
+        self.done_reason = reason
+
+    def conclude(self, end: SessionEnd | None) -> None:
+        """The last event says why the capture ended: a Gap when cut short, else a Note."""
+        reason = self.done_reason or "unknown"
+        console = console_tail(end.console) if end is not None else ""
+        with contextlib.suppress(Exception):
+            if self.error:
+                self.record_external(
+                    Gap(self.builder._seq(), self.now(), f"capture ended: {self.error}")
+                )
+            elif reason in ABNORMAL_ENDS:
+                tail = f"; guest console: {console}" if console else ""
+                self.note(f"capture ended: {ABNORMAL_ENDS[reason]}{tail}", "warning")
+            elif reason == "guest-exit" and self.guest_status not in (0, None):
+                tail = f"; guest console: {console}" if console else ""
+                level = "warning" if self.programs_not_started() else "info"
+                self.note(
+                    f"capture ended: guest exited with status {self.guest_status}{tail}", level
+                )
+            else:
+                self.note(f"capture ended: {reason}")
+
+    def programs_not_started(self) -> list[str]:
+        started = [name for _pid, name in self.started]
+        missing = []
+        for program in self.options.programs:
+            if program.name in started:
+                started.remove(program.name)
+            else:
+                missing.append(program.name)
+        return missing
+
+    @property
+    def guest_status(self) -> int | None:
+        return guest_exit_status(self.qemu_exit)
+
+
+def signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

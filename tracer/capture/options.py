@@ -1,0 +1,201 @@
+"""What a capture is asked to do, and what it gives back."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tracer.events import Event
+from tracer.probes.plan import ALL_PROBES, Mode, ProbePlan
+from tracer.target.qemu import Module, QemuConfig
+
+if TYPE_CHECKING:
+    from tracer.capture.control import CaptureControl
+
+
+@dataclass(frozen=True)
+class Program:
+    path: Path
+    args: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class CaptureOptions:
+    kernel: Path
+    boot_image: Path
+    programs: Sequence[Program]
+    output: Path
+    cmdline: str = ""
+    probes: frozenset[str] = ALL_PROBES
+    mode: Mode = Mode.DEFAULT
+    until: str = "exit"
+    max_events: int | None = None
+    timeout: float | None = 300.0
+    idle_timeout: float | None = 60.0
+    icount: str | None = None
+    read_msrs: bool = True
+    memory_mb: int = 256
+    overwrite: bool = True
+    debugcon: Path | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    until_event: Callable[[Event], bool] | None = None  # end at the first event it accepts
+    start_timeout: float = 10.0  # for QEMU's gdbstub socket to appear
+    graph: tuple[str, ...] = ()  # function patterns for a breakpoint-mode function graph
+    graph_large: bool = False
+    ftrace: bool = False  # the guest's own function-graph ring buffer, when it has one
+    ftrace_functions: tuple[str, ...] = ()  # set_graph_function patterns
+    ftrace_notrace: tuple[str, ...] = ()  # set_graph_notrace patterns
+    ftrace_max_depth: int = 0  # max_graph_depth; 0 is unlimited
+    accel: str = "tcg"  # kvm only when asked for (and usable)
+    measure_read: bool = False  # benchmark: time a bare gdb read_memory loop at the arm stop
+    control: CaptureControl | None = None  # pause, resume and step from another thread
+
+    def __post_init__(self) -> None:
+        # Paths are what a caller's strings become, whatever came in.
+        self.kernel, self.boot_image, self.output = (
+            Path(self.kernel),
+            Path(self.boot_image),
+            Path(self.output),
+        )
+
+    def qemu_config(self) -> QemuConfig:
+        modules = tuple(Module(p.path, p.args) for p in self.programs)
+        return QemuConfig(
+            boot_image=self.boot_image,
+            modules=modules,
+            cmdline=self.cmdline,
+            memory_mb=self.memory_mb,
+            icount=self.icount,
+            debugcon=self.debugcon,
+            accel=self.accel,
+        )
+
+
+@dataclass
+class CaptureStats:
+    events: int = 0
+    syscalls: int = 0
+    hits: int = 0
+    records: int = 0  # lines received from the agent's pipe (hits and agent errors)
+    agent_written: int | None = None  # lines the agent says it wrote (None: not known)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def lost(self) -> int | None:
+        """Agent records written but never received (None when the agent could not say)."""
+        if self.agent_written is None:
+            return None
+        return max(0, self.agent_written - self.records)
+
+
+@dataclass(frozen=True)
+class ProgramExit:
+    """One program the guest ran, as the trace saw it: `status` None if it never exited
+    (killed by the kernel, or still running when the capture ended)."""
+
+    path: Path
+    pid: int | None
+    status: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": str(self.path), "pid": self.pid, "status": self.status}
+
+
+# Ends that are failures of the guest though the capture itself worked.
+ABNORMAL_ENDS = {
+    "hang": "the guest hung (no syscall or other progress within the idle timeout)",
+    "timeout": "the capture timed out",
+    "triple-fault": "the guest triple-faulted (CPU reset)",
+}
+
+
+@dataclass
+class CaptureResult:
+    output: Path
+    reason: str
+    stats: CaptureStats
+    qemu_returncode: int | None
+    guest_status: int | None
+    console: str
+    msr_values: dict[int, int]
+    plan: ProbePlan
+    error: str | None = None
+    triple_fault: bool = False
+    programs: tuple[ProgramExit, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def program_status(self) -> int | None:
+        """The first non-zero program status (0 when all exited 0), as a shell would use it."""
+        statuses = [p.status for p in self.programs if p.status is not None]
+        return next((s for s in statuses if s), 0 if statuses else None)
+
+    def failure(self) -> str | None:
+        """One line saying what went wrong (the tool or the guest), or None if nothing did.
+
+        A program's own exit status is data, as strace treats it: only a guest that ended
+        before every program had started (a kernel panic, a failed load) is a failure.
+        """
+        tail = console_tail(self.console)
+        where = f"; guest console: {tail}" if tail else ""
+        if self.error:
+            return f"{self.error}{where}"
+        problem = ABNORMAL_ENDS.get(self.reason)
+        if problem is not None:
+            return f"{problem}{where}"
+        if self.reason == "guest-exit" and self.guest_status not in (0, None):
+            missing = [p.path.name for p in self.programs if p.pid is None]
+            if missing:
+                return (
+                    f"the guest exited with status {self.guest_status} before "
+                    f"{', '.join(missing)} ran{where}"
+                )
+        return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1bc")
+# Firmware lines before the kernel's first word: they say nothing about the guest.
+_FIRMWARE = re.compile(r"^(SeaBIOS|iPXE|Booting from|Machine UUID|Press .* for boot menu)")
+
+
+def console_tail(console: str, lines: int = 3) -> str:
+    """The last lines of the guest console, control characters and firmware noise dropped,
+    joined on one line."""
+    kept = []
+    for line in console.splitlines():
+        text = "".join(ch for ch in _ANSI.sub("", line) if ch.isprintable()).strip()
+        if text and not _FIRMWARE.match(text):
+            kept.append(text)
+    return " | ".join(kept[-lines:])
+
+
+def program_exits(
+    programs: Sequence[Program], started: Sequence[tuple[int, str]], statuses: dict[int, int]
+) -> tuple[ProgramExit, ...]:
+    """Match the programs asked for with the processes the trace saw start, in order."""
+    unclaimed = list(started)
+    out = []
+    for program in programs:
+        match = next((item for item in unclaimed if item[1] == program.name), None)
+        if match is None:
+            out.append(ProgramExit(program.path, None, None))
+            continue
+        unclaimed.remove(match)
+        out.append(ProgramExit(program.path, match[0], statuses.get(match[0])))
+    return tuple(out)

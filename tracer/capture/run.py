@@ -1,0 +1,173 @@
+"""One capture from start to end: the plan, the target, the loop, the trace file's last words."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from tracer.capture.control import StopRequest, signals_stop
+from tracer.capture.loop import CaptureLoop, signal_name
+from tracer.capture.options import CaptureOptions, CaptureResult, CaptureStats, program_exits
+from tracer.decode.msr import msr_name
+from tracer.events import Event
+from tracer.image import ElfImage
+from tracer.probes.funcgraph import graph_functions
+from tracer.probes.plan import PlanError, ProbePlan, add_graph_probes, add_ring_probe, build_plan
+from tracer.probes.ringbuf import find_ring
+from tracer.store import TraceWriter
+from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
+from tracer.target.protocol import SessionEnd, Target
+from tracer.target.session import TargetSession, signals_deferred
+
+CONSOLE_KEPT = 256 * 1024  # the guest console's tail, kept in the trace's meta
+
+TargetFactory = Callable[[CaptureOptions], Target]
+"""Makes the target a capture runs on (not yet opened); the real one boots QEMU under gdb."""
+
+
+def qemu_target(options: CaptureOptions) -> Target:
+    return TargetSession(
+        options.kernel,
+        options.qemu_config(),
+        tuple(p.path for p in options.programs),
+        start_timeout=options.start_timeout,
+    )
+
+
+def plan_capture(options: CaptureOptions, image: ElfImage) -> ProbePlan:
+    """Every probe to arm for these options on this kernel (PlanError if it cannot)."""
+    programs = tuple(ElfImage.open(p.path, require_symbols=False) for p in options.programs)
+    plan = build_plan(image, options.mode, options.probes, programs=programs)
+    if options.ftrace:
+        ring = find_ring(image)
+        if ring is None:
+            raise PlanError(
+                f"{options.kernel}: no function-graph ring buffer (ftrace_rings, "
+                "struct ftrace_ring in DWARF); use --graph FUNCS for breakpoints"
+            )
+        add_ring_probe(plan, ring)
+    if options.graph:
+        notrace = (
+            graph_functions(image, list(options.ftrace_notrace), True)
+            if options.ftrace_notrace and not options.ftrace
+            else []
+        )
+        functions = graph_functions(image, list(options.graph), options.graph_large)
+        add_graph_probes(plan, functions, notrace)
+        plan.notes.append(
+            "function graph by breakpoints: durations are not guest time "
+            "(the tracer cannot read the guest's clock at a stop)"
+        )
+    return plan
+
+
+def capture(
+    options: CaptureOptions,
+    on_event: Callable[[Event], None] | None = None,
+    progress: Callable[[CaptureStats], None] | None = None,
+    *,
+    stop: StopRequest | None = None,
+    on_start: Callable[[Target], None] | None = None,
+    target_factory: TargetFactory = qemu_target,
+) -> CaptureResult:
+    """Run one capture to its end; the trace file holds every event seen, whatever happens.
+
+    Tool failures (gdb or QEMU dying, Ctrl-C, SIGTERM) end in `result.error` and a Gap as the
+    last event; `stop` ends it early from another thread; `on_start` sees the live target
+    (QEMU and gdb pids, the private directory) once both processes are up.
+    """
+    image = ElfImage.open(options.kernel)
+    plan = plan_capture(options, image)
+    meta = {
+        "kernel": str(options.kernel.resolve()),
+        "programs": " ".join(str(p.path) for p in options.programs),
+        "cmdline": options.cmdline,
+        "mode": options.mode.value,
+        **options.meta,
+    }
+    with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
+        loop = CaptureLoop(options, image, plan, writer, on_event, progress, stop)
+        for text in plan.notes:
+            loop.note(text)
+        end = _drive(loop, options, target_factory, on_start)
+        _write_end(loop, writer, end)
+    return CaptureResult(
+        output=options.output,
+        reason=loop.done_reason or "unknown",
+        stats=loop.stats,
+        qemu_returncode=end.qemu_returncode if end is not None else None,
+        guest_status=loop.guest_status,
+        console=end.console if end is not None else "",
+        msr_values=loop.arming.msr_values,
+        plan=plan,
+        error=loop.error,
+        triple_fault=loop.done_reason == "triple-fault",
+        programs=program_exits(options.programs, loop.started, loop.exit_statuses),
+    )
+
+
+def _drive(
+    loop: CaptureLoop,
+    options: CaptureOptions,
+    target_factory: TargetFactory,
+    on_start: Callable[[Target], None] | None,
+) -> SessionEnd | None:
+    """Open the target, run the loop, and end the target whatever happens."""
+    target: Target | None = None
+    end: SessionEnd | None = None
+    try:
+        target = target_factory(options)
+        with target:
+            if on_start is not None:
+                on_start(target)
+            first_stop = loop.arming.wants_first_syscall_stop
+            target.load_agent(loop.plan.agent_plan(stop_first_syscall=first_stop))
+            with signals_stop(loop.stop):
+                loop.run(target)
+            if loop.done_reason in ("interrupted", "terminated"):
+                loop.fail(loop.done_reason, loop.done_reason)
+            end = loop.finish(target)
+    except TargetError as exc:
+        loop.fail(_root_cause(target, exc), "error")
+    except Terminated:
+        loop.fail("terminated", "terminated")
+    except KeyboardInterrupt:
+        loop.fail("interrupted", "interrupted")
+    except Exception as exc:  # a bug: the trace says so before the caller reports it
+        loop.fail(f"internal error: {type(exc).__name__}: {exc}", "error")
+        raise
+    finally:
+        with signals_deferred():
+            if target is not None:
+                with contextlib.suppress(Exception):
+                    end = loop.finish(target)
+            loop.stats.ended = time.monotonic()
+            loop.conclude(end)
+    return end
+
+
+def _write_end(loop: CaptureLoop, writer: TraceWriter, end: SessionEnd | None) -> None:
+    writer.set_meta("end_reason", loop.done_reason or "unknown")
+    for msr, value in loop.arming.msr_values.items():
+        writer.set_meta(f"msr.{msr_name(msr)}", hex(value))
+    if loop.stats.agent_written is not None:
+        writer.set_meta("agent_records", str(loop.stats.agent_written))
+        writer.set_meta("records_received", str(loop.stats.records))
+    if end is not None and end.qemu_returncode is not None:
+        writer.set_meta("qemu_returncode", str(end.qemu_returncode))
+    if end is not None and end.console:
+        writer.set_meta("console", end.console[-CONSOLE_KEPT:])
+    if loop.guest_status is not None:
+        writer.set_meta("guest_status", str(loop.guest_status))
+
+
+def _root_cause(target: Target | None, exc: TargetError) -> str:
+    """What to blame: a command failed because QEMU or gdb was killed under it, say so."""
+    message = str(exc) or type(exc).__name__
+    if target is None or isinstance(exc, QemuDied | GdbDied):
+        return message
+    killed_by = target.guest_killed_by()
+    if killed_by is not None:
+        return f"QEMU was killed by {signal_name(killed_by)} ({message})"
+    return message

@@ -1,0 +1,234 @@
+"""An in-memory Target for unit tests: it replays a script of agent records and stops.
+
+A script is a list of steps, taken in order while the guest "runs": `Records` are delivered by
+`drain()`, `Stop` is reported by `poll_stop()` once the records before it are drained,
+`PowerOff` ends the guest with QEMU's exit code, `GdbDies` closes the control channel and the
+agent's pipe, `Call` runs a function (e.g. to send a signal). Registers and memory are dicts;
+`rdmsr` written at RIP and single-stepped reads `msrs`, as the real CPU would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracer.target.errors import GdbDied, TargetTimeout
+from tracer.target.protocol import SessionEnd
+from tracer.target.records import AgentRecord, StopEvent
+
+RDMSR = b"\x0f\x32"
+
+
+@dataclass(frozen=True)
+class Records:
+    items: tuple[AgentRecord, ...]
+
+
+@dataclass(frozen=True)
+class Stop:
+    stop: StopEvent
+
+
+@dataclass(frozen=True)
+class PowerOff:
+    qemu_returncode: int
+    triple_fault: bool = False
+
+
+@dataclass(frozen=True)
+class GdbDies:
+    message: str = "gdb exited with status 1"
+
+
+@dataclass(frozen=True)
+class Call:
+    function: Callable[[], None]
+
+
+Step = Records | Stop | PowerOff | GdbDies | Call
+
+
+@dataclass
+class FakeTarget:
+    script: list[Step]
+    registers: dict[str, int] = field(default_factory=dict)
+    memory: dict[int, int] = field(default_factory=dict)  # address -> byte
+    msrs: dict[int, int] = field(default_factory=dict)
+    console: str = ""
+    agent_stats: dict[str, int] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)  # what the loop asked, in order
+    running: bool = False
+    returncode: int | None = None
+    dead: str | None = None
+    triple_fault: bool = False
+    written: int = 0  # records delivered so far (what the agent "wrote")
+    _pending_stop: StopEvent | None = None
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeTarget:
+        self.calls.append(("open", None))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+    def finish(self) -> SessionEnd:
+        if ("finish", None) not in self.calls:
+            self.calls.append(("finish", None))
+        return SessionEnd(self.returncode, self.console, self.triple_fault, self.written)
+
+    # Run control ----------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        self._alive_or_raise()
+        self.calls.append(("resume", None))
+        self.running = True
+
+    def interrupt(self) -> None:
+        self.calls.append(("interrupt", None))
+        if self.running:
+            self.running = False
+            self._pending_stop = StopEvent("signal-received", self.registers.get("rip"), "SIGINT")
+
+    def wait_stopped(self, timeout: float) -> StopEvent:
+        self._alive_or_raise()
+        if self._pending_stop is None:
+            raise TargetTimeout(f"the guest did not stop within {timeout:g} s")
+        stop, self._pending_stop = self._pending_stop, None
+        return stop
+
+    def mark_stopped(self) -> None:
+        self.running = False
+
+    def poll_stop(self) -> StopEvent | None:
+        if not self.running or not self.script:
+            return None
+        step = self.script[0]
+        if isinstance(step, Stop):
+            self.script.pop(0)
+            self.running = False
+            return step.stop
+        if isinstance(step, PowerOff):
+            self.script.pop(0)
+            self.running = False
+            self.returncode = step.qemu_returncode
+            self.triple_fault = step.triple_fault
+            return StopEvent("exited", None, str(step.qemu_returncode))
+        return None
+
+    def step_instruction(self, timeout: float = 10.0) -> StopEvent:
+        self._alive_or_raise()
+        self.calls.append(("step", None))
+        rip = self.registers.get("rip", 0)
+        if self.read_memory(rip, len(RDMSR)) == RDMSR:
+            value = self.msrs.get(self.registers.get("rcx", 0) & 0xFFFFFFFF, 0)
+            self.registers["rax"], self.registers["rdx"] = value & 0xFFFFFFFF, value >> 32
+            self.registers["rip"] = rip + len(RDMSR)
+        else:
+            self.registers["rip"] = rip + 1
+        return StopEvent("end-stepping-range", self.registers["rip"])
+
+    # Registers and memory -------------------------------------------------------------------
+
+    def read_register(self, name: str) -> int:
+        self._alive_or_raise()
+        return self.registers.get(name, 0)
+
+    def write_register(self, name: str, value: int) -> None:
+        self.registers[name] = value
+
+    def read_memory(self, addr: int, length: int) -> bytes:
+        self._alive_or_raise()
+        return bytes(self.memory.get(addr + i, 0) for i in range(length))
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        self.calls.append(("write_memory", (addr, data)))
+        for i, byte in enumerate(data):
+            self.memory[addr + i] = byte
+
+    # The agent ------------------------------------------------------------------------------
+
+    def load_agent(self, plan: dict[str, Any]) -> None:
+        self.calls.append(("load_agent", plan))
+
+    def arm(self, probes: Sequence[dict[str, Any]]) -> None:
+        self.calls.append(("arm", list(probes)))
+
+    def drain(self, timeout: float = 0.05) -> Iterator[AgentRecord | None]:
+        while self.running and self.script:
+            step = self.script[0]
+            if isinstance(step, Records):
+                # One record at a time, so a drain the loop leaves early loses none.
+                if len(step.items) <= 1:
+                    self.script.pop(0)
+                else:
+                    self.script[0] = Records(step.items[1:])
+                if step.items:
+                    self.written += 1
+                    yield step.items[0]
+            elif isinstance(step, Call):
+                self.script.pop(0)
+                step.function()
+                return  # what it asked for is served before the guest goes on
+            elif isinstance(step, GdbDies):
+                self.script.pop(0)
+                self.dead = step.message
+                self.running = False
+                yield None
+                return
+            else:
+                return
+        if self.dead is not None:
+            yield None
+            return
+        if self.running and not self.script:
+            time.sleep(min(timeout, 0.01))  # a guest with nothing more to say
+
+    def flush_agent(self) -> int | None:
+        self._alive_or_raise()
+        return self.written
+
+    def skip_next(self, pc: int) -> None:
+        self.calls.append(("skip_next", pc))
+
+    def set_ring_armed(self, armed: bool) -> None:
+        self.calls.append(("set_ring_armed", armed))
+
+    def set_stop_on_lstar(self, stop: bool) -> None:
+        self.calls.append(("set_stop_on_lstar", stop))
+
+    def set_stop_first_syscall(self, stop: bool) -> None:
+        self.calls.append(("set_stop_first_syscall", stop))
+
+    def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
+        return {"bytes": size * reps, "ns": 1}
+
+    # Liveness -------------------------------------------------------------------------------
+
+    @property
+    def control_alive(self) -> bool:
+        return self.dead is None
+
+    def control_death(self) -> str:
+        return self.dead or "gdb is alive"
+
+    @property
+    def guest_returncode(self) -> int | None:
+        return self.returncode
+
+    def wait_guest(self, timeout: float) -> int | None:
+        return self.returncode
+
+    def guest_killed_by(self) -> int | None:
+        code = self.returncode
+        return -code if code is not None and code < 0 else None
+
+    def triple_faulted(self) -> bool:
+        return self.triple_fault
+
+    def _alive_or_raise(self) -> None:
+        if self.dead is not None:
+            raise GdbDied(self.dead)

@@ -1,0 +1,95 @@
+"""The Target Protocol: everything the capture loop may ask of a machine under gdb.
+
+`TargetSession` (QEMU + gdb + the agent) implements it; `FakeTarget` (target/fake.py) replays
+scripted records and stops for unit tests. Nothing above `target/` sees gdb, MI or QEMU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tracer.target.records import AgentRecord, StopEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """What is left once the target has ended: QEMU's status, the console, the agent's count."""
+
+    qemu_returncode: int | None
+    console: str
+    triple_fault: bool = False
+    agent_written: int | None = None  # records the agent wrote to its pipe (None: unknown)
+
+
+class Machine(Protocol):
+    """Registers, memory and single steps of the CPU that stopped (enough to run `rdmsr`)."""
+
+    def read_register(self, name: str) -> int: ...
+
+    def write_register(self, name: str, value: int) -> None: ...
+
+    def read_memory(self, addr: int, length: int) -> bytes: ...
+
+    def write_memory(self, addr: int, data: bytes) -> None: ...
+
+    def step_instruction(self, timeout: float = 10.0) -> StopEvent: ...
+
+
+class Target(Machine, Protocol):
+    """A guest the capture loop drives: run control, the agent's records, liveness."""
+
+    agent_stats: dict[str, int]
+
+    # Run control. A "real" stop is one the loop must answer (see StopEvent).
+    def resume(self) -> None: ...
+
+    def interrupt(self) -> None: ...
+
+    def wait_stopped(self, timeout: float) -> StopEvent: ...
+
+    def poll_stop(self) -> StopEvent | None: ...
+
+    def mark_stopped(self) -> None: ...
+
+    # The agent: probes armed in gdb, records streamed back.
+    def load_agent(self, plan: dict[str, Any]) -> None: ...
+
+    def arm(self, probes: Sequence[dict[str, Any]]) -> None: ...
+
+    def drain(self, timeout: float = 0.05) -> Iterator[AgentRecord | None]: ...
+
+    def flush_agent(self) -> int | None: ...
+
+    def skip_next(self, pc: int) -> None: ...
+
+    def set_ring_armed(self, armed: bool) -> None: ...
+
+    def set_stop_on_lstar(self, stop: bool) -> None: ...
+
+    def set_stop_first_syscall(self, stop: bool) -> None: ...
+
+    def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]: ...
+
+    # Liveness and the end.
+    @property
+    def control_alive(self) -> bool: ...
+
+    def control_death(self) -> str: ...
+
+    @property
+    def guest_returncode(self) -> int | None: ...
+
+    def wait_guest(self, timeout: float) -> int | None: ...
+
+    def guest_killed_by(self) -> int | None: ...
+
+    def triple_faulted(self) -> bool: ...
+
+    def finish(self) -> SessionEnd: ...
+
+    # Opened and closed as a `with` block: leaving it ends every process the target started.
+    def __enter__(self) -> Target: ...
+
+    def __exit__(self, *exc: object) -> None: ...
