@@ -126,11 +126,6 @@ class MiChannel:
     def alive(self) -> bool:
         return not self._dead.is_set() and self._proc.poll() is None
 
-    @property
-    def unparsed_lines(self) -> list[str]:
-        """Lines gdb printed that were not MI (the last 20, kept for error messages)."""
-        return list(self._unparsed)
-
     def describe_exit(self) -> str:
         """How gdb ended, and the last thing it printed that was not MI, in one line."""
         try:  # its output closes a moment before its exit status can be read

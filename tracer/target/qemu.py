@@ -9,7 +9,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -253,7 +252,3 @@ def guest_exit_status(qemu_returncode: int | None) -> int | None:
     if qemu_returncode is None or qemu_returncode <= 0 or qemu_returncode % 2 == 0:
         return None
     return qemu_returncode >> 1
-
-
-def tail_lines(text: str, count: int = 5) -> Sequence[str]:
-    return text.rstrip("\n").splitlines()[-count:]
