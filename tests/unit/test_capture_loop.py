@@ -130,6 +130,9 @@ def test_a_whole_run_reads_msrs_at_the_first_syscall_and_ends_with_the_guest(bin
     assert ("skip_next", rip) in target.calls
     assert isinstance(events[-1], Note) and "guest-exit" in events[-1].text
     assert result.programs == (ProgramExit(binaries[1], 1, 0),)
+    phases = result.stats.phases
+    assert list(phases) == ["plan", "qemu", "agent", "first_user", "run", "finish", "write"]
+    assert list(phases.values()) == sorted(phases.values())
 
 
 def test_a_program_that_exits_3_is_data_not_a_failure(binaries, tmp_path):

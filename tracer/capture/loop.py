@@ -127,6 +127,7 @@ class CaptureLoop:
 
     def _saw_process(self, event: ProcessEvent) -> None:
         if event.action == "start":
+            self.stats.mark("first_user")
             self.started.append((event.pid, event.name))
         elif event.status is not None:
             self.exit_statuses[event.pid] = event.status
@@ -250,6 +251,7 @@ class CaptureLoop:
     def finish(self, target: Target) -> SessionEnd:
         """End gdb and QEMU (once), then record every record still queued."""
         end = target.finish()
+        self.stats.mark("finish")
         for item in target.drain(0.0):
             if item is not None:
                 self.take(item)

@@ -77,6 +77,7 @@ def capture(
     last event; `stop` ends it early from another thread; `on_start` sees the live target
     (QEMU and gdb pids, the private directory) once both processes are up.
     """
+    started = time.monotonic()
     image = ElfImage.open(options.kernel)
     plan = plan_capture(options, image)
     meta = {
@@ -88,10 +89,13 @@ def capture(
     }
     with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
         loop = CaptureLoop(options, image, plan, writer, on_event, progress, stop)
+        loop.stats.started = started  # the split counts the ELF reading and planning too
+        loop.stats.mark("plan")
         for text in plan.notes:
             loop.note(text)
         end = _drive(loop, options, target_factory, on_start)
         _write_end(loop, writer, end)
+    loop.stats.mark("write")
     return CaptureResult(
         output=options.output,
         reason=loop.done_reason or "unknown",
@@ -119,12 +123,15 @@ def _drive(
     try:
         target = target_factory(options)
         with target:
+            loop.stats.mark("qemu")
             if on_start is not None:
                 on_start(target)
             first_stop = loop.arming.wants_first_syscall_stop
             target.load_agent(loop.plan.agent_plan(stop_first_syscall=first_stop))
+            loop.stats.mark("agent")
             with signals_stop(loop.stop):
                 loop.run(target)
+            loop.stats.mark("run")
             if loop.done_reason in ("interrupted", "terminated"):
                 loop.fail(loop.done_reason, loop.done_reason)
             end = loop.finish(target)

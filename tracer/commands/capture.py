@@ -315,6 +315,7 @@ def _summary(result: Any, status: int) -> dict[str, Any]:
         "syscalls": stats.syscalls,
         "stops": stats.hits,
         "seconds": round(stats.elapsed, 3),
+        "phases": stats.phases,
         "reason": result.reason,
         "guest_status": result.guest_status,
         "programs": [p.to_json() for p in result.programs],
