@@ -171,6 +171,13 @@ class Checker:
                     f"ring 0 at {where} with GS base {bases.gs_base:#x} "
                     f"({gs_owner}), not the per-CPU area: swapgs missing?",
                 )
+            elif (owner_cpu := percpu_cpu(gs_owner)) not in (None, getattr(event, "cpu", None)):
+                yield self._finding(
+                    event,
+                    "gs-other-cpu-percpu",
+                    f"cpu{getattr(event, 'cpu', '?')} in ring 0 at {where} runs on "
+                    f"cpu{owner_cpu}'s per-CPU area ({bases.gs_base:#x}): a stale or copied GS base",
+                )
 
     def _user_side(self, event: SyscallExit) -> Iterator[Finding]:
         gs_owner = self.owners.owner(event.bases.gs_base, "gs", event.pid)
@@ -217,6 +224,14 @@ class Checker:
         elif event.msr == MSR_STAR and self.facts.gdt is not None:
             for problem in star_problems(value, self.facts.gdt):
                 yield self._finding(event, "star-gdt-mismatch", problem)
+
+
+def percpu_cpu(label: str) -> int | None:
+    """The CPU a `percpu[cpuN]` owner label names (None for any other label)."""
+    prefix = f"{OwnerKind.PERCPU}[cpu"
+    if label.startswith(prefix) and label.endswith("]") and label[len(prefix) : -1].isdigit():
+        return int(label[len(prefix) : -1])
+    return None
 
 
 def star_problems(star: int, gdt: bytes) -> list[str]:

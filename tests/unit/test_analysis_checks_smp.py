@@ -1,0 +1,37 @@
+"""Per-CPU rules of the checker on hand-made two-CPU event streams."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_analysis_checks import APP, PERCPU, _entry, _exit, _prelude
+
+from tracer.analysis.checks import KernelFacts, percpu_cpu, run_checks
+from tracer.events import MsrWrite
+
+PERCPU1 = PERCPU + 0x1000
+
+
+def two_cpus() -> list:
+    return [MsrWrite(0, 0, 1, 0, 0xC0000101, 0, PERCPU1, 0), *_prelude()]
+
+
+def test_each_cpu_on_its_own_percpu_area_is_clean() -> None:
+    events = [
+        *two_cpus(),
+        replace(_entry(6, APP, gs=PERCPU1), cpu=1),
+        replace(_exit(7, APP), cpu=1),
+    ]
+    assert run_checks(events, KernelFacts()) == []
+
+
+def test_a_cpu_on_another_cpus_percpu_area_is_reported() -> None:
+    events = [*two_cpus(), replace(_entry(6, APP, gs=PERCPU), cpu=1)]
+    findings = run_checks(events, KernelFacts())
+    assert [(f.rule, f.cpu, f.seq) for f in findings] == [("gs-other-cpu-percpu", 1, 6)]
+    assert "cpu1" in findings[0].message and "cpu0's per-CPU area" in findings[0].message
+
+
+def test_percpu_labels_name_their_cpu() -> None:
+    assert percpu_cpu("percpu[cpu3]") == 3
+    assert percpu_cpu("percpu[cpux]") is None and percpu_cpu("app-tcb[x:1]") is None
