@@ -176,7 +176,7 @@ class Checker:
                     event,
                     "gs-other-cpu-percpu",
                     f"cpu{getattr(event, 'cpu', '?')} in ring 0 at {where} runs on "
-                    f"cpu{owner_cpu}'s per-CPU area ({bases.gs_base:#x}): a stale or copied GS base",
+                    f"cpu{owner_cpu}'s per-CPU area ({bases.gs_base:#x}): stale GS base",
                 )
 
     def _user_side(self, event: SyscallExit) -> Iterator[Finding]:
