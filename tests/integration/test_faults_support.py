@@ -190,11 +190,12 @@ def assert_nothing_left(children: Children, timeout: float = 10.0) -> None:
 # --- traces ----------------------------------------------------------------------------------
 
 
-def recorded(path: Path) -> int:
-    """Events committed so far to a trace that may still be written (0 before the first batch)."""
+def recorded(path: Path, kinds: str | None = None) -> int:
+    """Events (of `kinds`) committed so far to a trace that may still be written (0 before the
+    first batch)."""
     try:
         with TraceReader.open(path) as reader:
-            return reader.count()
+            return reader.count(kinds=kinds) if kinds else reader.count()
     except (TraceFileError, OSError):
         return 0
 
