@@ -45,8 +45,8 @@ class Arming:
         if self.want_ring:
             self.want_ring = False
             self._arm_ring(target)
-        if pc is not None:
-            target.skip_next(pc)  # gdb reports the breakpoint again when the guest goes on
+        # gdb may report this breakpoint again when the guest goes on (after the injected
+        # rdmsr moved RIP); the agent drops a second hit with unchanged registers.
 
     def _arm_entry_from_lstar(self, target: Target) -> None:
         loop = self.loop

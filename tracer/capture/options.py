@@ -177,8 +177,12 @@ class CaptureResult:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1bc")
-# Firmware lines before the kernel's first word: they say nothing about the guest.
-_FIRMWARE = re.compile(r"^(SeaBIOS|iPXE|Booting from|Machine UUID|Press .* for boot menu)")
+# Firmware words before the kernel's first: they say nothing about the guest (the kernel's
+# output may follow them on the same line: "Booting from ROM..hello").
+_FIRMWARE = re.compile(
+    r"SeaBIOS \(version [^)]*\)|iPXE \([^)]*\)[^\n]*|Booting from [A-Za-z ]+\.*|"
+    r"Machine UUID [0-9a-f-]+|Press \S+ for boot menu\.?"
+)
 
 
 def console_tail(console: str, lines: int = 3) -> str:
@@ -186,8 +190,9 @@ def console_tail(console: str, lines: int = 3) -> str:
     joined on one line."""
     kept = []
     for line in console.splitlines():
-        text = "".join(ch for ch in _ANSI.sub("", line) if ch.isprintable()).strip()
-        if text and not _FIRMWARE.match(text):
+        text = "".join(ch for ch in _ANSI.sub("", line) if ch.isprintable())
+        text = _FIRMWARE.sub("", text).strip()
+        if text:
             kept.append(text)
     return " | ".join(kept[-lines:])
 

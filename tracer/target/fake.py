@@ -191,9 +191,6 @@ class FakeTarget:
         self._alive_or_raise()
         return self.written
 
-    def skip_next(self, pc: int) -> None:
-        self.calls.append(("skip_next", pc))
-
     def set_ring_armed(self, armed: bool) -> None:
         self.calls.append(("set_ring_armed", armed))
 

@@ -152,9 +152,6 @@ class TargetSession:
         found = re.search(r"agent flushed (\d+)", text)
         return int(found.group(1)) if found else None
 
-    def skip_next(self, pc: int) -> None:
-        self.gdb.python(f"tracer_agent.skip_next({pc})")
-
     def set_ring_armed(self, armed: bool) -> None:
         self.gdb.python(f"tracer_agent.set_ring_armed({armed!r})")
 
