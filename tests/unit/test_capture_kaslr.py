@@ -1,0 +1,48 @@
+"""Reading LSTAR from a booting kernel through FakeTarget."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracer.capture.kaslr import NoLstar, read_lstar_when_set
+from tracer.decode.msr import LSTAR
+from tracer.target.fake import FakeTarget, PowerOff
+
+KERNEL_RIP = 0xFFFF_FFFF_9A00_1234
+RUNTIME_ENTRY = 0xFFFF_FFFF_9A80_0000
+
+
+class Booting(FakeTarget):
+    """A kernel that is in firmware for a few looks, then in user mode, then sets LSTAR."""
+
+    def __init__(self, states: list[tuple[int, int, int]]) -> None:
+        super().__init__([], registers={}, msrs={})
+        self.states = states  # (cs, rip, lstar) at each interrupt
+
+    def interrupt(self) -> None:
+        cs, rip, lstar = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        self.registers.update(cs=cs, rip=rip, rcx=0, rax=0, rdx=0)
+        self.msrs[LSTAR] = lstar
+        super().interrupt()
+
+
+def test_lstar_is_read_once_the_kernel_has_set_it() -> None:
+    target = Booting([(0xF000, 0xFFF0, 0), (0x10, KERNEL_RIP, 0), (0x33, 0x401000, 0),
+                      (0x10, KERNEL_RIP, RUNTIME_ENTRY)])  # fmt: skip
+    assert read_lstar_when_set(target, 5.0, sleep=lambda _s: None) == RUNTIME_ENTRY
+    # Firmware and user mode were not touched: one rdmsr stepped per kernel look.
+    assert [c for c, _ in target.calls].count("step") == 2
+    assert target.registers["rip"] == KERNEL_RIP and not target.running
+
+
+def test_a_kernel_that_never_sets_lstar_is_said_in_one_line() -> None:
+    target = Booting([(0x10, KERNEL_RIP, 0)])
+    with pytest.raises(NoLstar, match="LSTAR was not set within 0.05 s"):
+        read_lstar_when_set(target, 0.05, poll=0.01)
+
+
+def test_a_guest_that_ends_first_is_said() -> None:
+    target = Booting([(0x33, 0x401000, 0)])
+    target.returncode = PowerOff(1).qemu_returncode
+    with pytest.raises(NoLstar, match="ended before setting LSTAR"):
+        read_lstar_when_set(target, 5.0, sleep=lambda _s: None)
