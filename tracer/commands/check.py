@@ -30,26 +30,9 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def kernel_facts(kernel: Path | None, meta: dict[str, str]) -> tuple[Any, Any]:
-    """What the kernel image says (does it use FS, which functions touch %fs:), and symbols."""
-    from tracer.analysis.checks import KernelFacts
-    from tracer.image import ElfImage, ImageError
-    from tracer.image.segment_use import functions_using_segment
-
-    gdt = bytes.fromhex(meta["gdt"]) if meta.get("gdt") else None
-    if kernel is None or not kernel.exists():
-        return KernelFacts(gdt=gdt), None
-    try:
-        image = ElfImage.open(kernel)
-    except ImageError:
-        return KernelFacts(gdt=gdt), None
-    fs_functions = functions_using_segment(image, "fs")
-    uses_fs = bool(fs_functions) or image.tls_segment is not None
-    return KernelFacts(uses_fs, fs_functions, gdt), image.symbolize
-
-
 def run(args: argparse.Namespace) -> int:
     from tracer.analysis.checks import Checker
+    from tracer.analysis.kernel_facts import kernel_facts
     from tracer.store import TraceFileError, TraceReader
 
     try:

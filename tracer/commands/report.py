@@ -100,7 +100,9 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
 
         lines = graph_lines(events, options_from_args(args), _symbolizer(kernel))
     elif args.json:
-        lines = report.json_lines(events)
+        from tracer.export.jsonl import json_lines
+
+        lines = json_lines(events)
     else:
         lines = report.strace_lines(events)
     out = sys.stdout

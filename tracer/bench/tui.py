@@ -1,6 +1,6 @@
 """TUI benchmark: a synthetic trace file, then the time to open it and to answer each key.
 
-    python -m tracer.tui.bench [--events 1000000] [--path FILE [--reuse]] [--size 120x40]
+    python -m tracer.bench.tui [--events 1000000] [--path FILE [--reuse]] [--size 120x40]
 
 Open = TraceReader.open + the index of rare events + the app mounted and its first frame
 painted (the timeline and the first moment's CPU panel). A key's cost is the CPU time from the
@@ -20,8 +20,8 @@ import tempfile
 import time
 from typing import Any
 
-from tracer.store import TraceReader, TraceWriter
-from tracer.store.bench import synthetic_events
+from tracer.bench.synthetic import write_synthetic
+from tracer.store import TraceReader
 
 KEYS = (
     ("j", "next event"),
@@ -47,9 +47,7 @@ REPEAT = 5
 
 def write_trace(path: str, count: int) -> float:
     start = time.perf_counter()
-    with TraceWriter(path, {"source": "tracer.tui.bench"}, overwrite=True) as writer:
-        for event in synthetic_events(count):
-            writer.append(event)
+    write_synthetic(path, count, source="tracer.bench.tui")
     return time.perf_counter() - start
 
 
@@ -114,7 +112,7 @@ def _matcher(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tracer.tui.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tracer.bench.tui", description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--path", help="trace file (written unless --reuse); default: temp file")
     parser.add_argument("--reuse", action="store_true", help="read --path as it is")
