@@ -29,7 +29,9 @@ class _ProgramAction(argparse.Action):
 
 
 class _ArgsAction(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None
+    ) -> None:
         programs = getattr(namespace, "programs", None)
         if not programs:
             parser.error("--args must follow a --program")

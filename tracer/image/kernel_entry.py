@@ -30,7 +30,7 @@ def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], in
     layout = struct_layout(image, "pt_regs") if image.has_dwarf else None
     if layout is None:
         return LINUX_PT_REGS, LINUX_PT_REGS_SIZE, False
-    fields = tuple((f.name, f.offset, f.size) for f in layout.fields)
+    fields = tuple((f.name, f.offset, f.size) for f in layout.fields if f.size is not None)
     if PT_REGS_NEEDED - {f[0] for f in fields}:
         return LINUX_PT_REGS, LINUX_PT_REGS_SIZE, False
     return fields, layout.size, True
