@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
@@ -136,3 +137,90 @@ class TraceSource(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: Any) -> None: ...
+
+
+class FilteredSource(ABC):
+    """The query methods of `TraceSource`, their arguments turned into one `EventFilter`; a
+    source answers them with `_count`, `_stream`, `_page` and `_index_of`."""
+
+    def count(
+        self,
+        kind: EventKind | str | None = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        *,
+        kinds: KindsArg = None,
+        time_range: TimeRange | None = None,
+    ) -> int:
+        if kind is not None:
+            if kinds is not None:
+                raise ValueError("pass kind or kinds, not both")
+            kinds = kind
+        return self._count(EventFilter.of(kinds, cpu, pid, time_range))
+
+    def events(
+        self,
+        start_seq: int = 0,
+        limit: int | None = None,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> Iterator[Event]:
+        """Events with seq >= start_seq in seq order (at most `limit`)."""
+        return self._stream(EventFilter.of(kinds, cpu, pid, time_range), start_seq, limit)
+
+    def page(
+        self,
+        offset: int,
+        limit: int,
+        *,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> list[Event]:
+        """Rows offset .. offset+limit-1 of the (filtered) view."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        return self._page(EventFilter.of(kinds, cpu, pid, time_range), offset, limit)
+
+    def index_of(
+        self,
+        seq: int,
+        *,
+        nearest: bool = False,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> int | None:
+        """Row index of `seq` in the (filtered) view; None when it is not a row of the view.
+
+        With `nearest`, the index of the first row at or after `seq` (None past the end).
+        """
+        return self._index_of(EventFilter.of(kinds, cpu, pid, time_range), seq, nearest)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the source holds."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @abstractmethod
+    def _count(self, view_filter: EventFilter) -> int: ...
+
+    @abstractmethod
+    def _stream(
+        self, view_filter: EventFilter, start_seq: int, limit: int | None
+    ) -> Iterator[Event]: ...
+
+    @abstractmethod
+    def _page(self, view_filter: EventFilter, offset: int, limit: int) -> list[Event]: ...
+
+    @abstractmethod
+    def _index_of(self, view_filter: EventFilter, seq: int, nearest: bool) -> int | None: ...
