@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tracer.bench.synthetic import write_synthetic
+from tracer.bench.synthetic import bench_trace_path, write_synthetic
 from tracer.events import Event, EventKind
 from tracer.store.reader import TraceReader
 
@@ -100,17 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp file")
     parser.add_argument("--reuse", action="store_true", help="only read the --path file")
     options = parser.parse_args(argv)
-    if options.path:
-        run(options.events, options.path, write=not options.reuse)
-        return
-    tmp = tempfile.mkdtemp(prefix="tracer-bench-")
-    try:
-        run(options.events, os.path.join(tmp, "bench.db"))
-    finally:
-        if options.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp)
+    with bench_trace_path(options.path, options.keep) as path:
+        run(options.events, path, write=not (options.path and options.reuse))
 
 
 if __name__ == "__main__":

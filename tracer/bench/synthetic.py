@@ -6,8 +6,11 @@ a gap; the same seed gives the same events.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -110,3 +113,19 @@ def write_synthetic(
     with TraceWriter(path, {"source": source}, overwrite=True) as writer:
         for event in synthetic_events(count, seed):
             writer.append(event)
+
+
+@contextlib.contextmanager
+def bench_trace_path(path: str | None, keep: bool = False) -> Iterator[str]:
+    """`path`, or a trace file in a new temporary folder, removed on leaving (unless `keep`)."""
+    if path is not None:
+        yield path
+        return
+    folder = tempfile.mkdtemp(prefix="tracer-bench-")
+    try:
+        yield os.path.join(folder, "bench.db")
+    finally:
+        if keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder)

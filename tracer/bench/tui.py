@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from typing import Any
 
-from tracer.bench.synthetic import write_synthetic
+from tracer.bench.synthetic import bench_trace_path, write_synthetic
 from tracer.store import TraceReader
 
 KEYS = (
@@ -119,20 +116,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="120x40", help="terminal size, e.g. 80x24")
     options = parser.parse_args(argv)
     width, height = (int(part) for part in options.size.split("x"))
-    tmp = None
-    path = options.path
-    if path is None:
-        tmp = tempfile.mkdtemp(prefix="tracer-tui-bench-")
-        path = os.path.join(tmp, "bench.db")
-    try:
-        if not options.reuse:
+    with bench_trace_path(options.path) as path:
+        if not (options.path and options.reuse):
             print(f"writing {options.events:,} synthetic events to {path}")
             print(f"  written in {write_trace(path, options.events):.1f} s")
         print(f"TUI on {path} at {width}x{height}")
         asyncio.run(measure(path, (width, height)))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

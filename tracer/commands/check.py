@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, trace_kernel
 
 
 def add_parser(sub: Any) -> None:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     with reader:
         meta = reader.meta
-        kernel = args.kernel or (Path(meta["kernel"]) if meta.get("kernel") else None)
+        kernel = trace_kernel(args.kernel, meta)
         facts, symbolize = kernel_facts(kernel, meta)
         findings = []
         for finding in Checker(facts, symbolize).check(reader.events()):

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    kernel_symbolizer,
+    trace_kernel,
+)
 
 FORMATS = ("chrome", "perfetto", "jsonl")
 
@@ -42,17 +48,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _symbolizer(kernel: Path | None) -> Callable[[int], str | None] | None:
-    if kernel is None or not kernel.exists():
-        return None
-    from tracer.image import ElfImage, ImageError
-
-    try:
-        return ElfImage.open(kernel).symbolize
-    except ImageError:
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
     from tracer.store import TraceFileError, TraceReader
 
@@ -71,11 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     try:
         with reader:
-            kernel = args.kernel or (
-                Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None
-            )
+            kernel = trace_kernel(args.kernel, reader.meta)
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
-            count = _write(args, events, _symbolizer(kernel), reader.meta)
+            count = _write(args, events, kernel_symbolizer(kernel), reader.meta)
     except TraceFileError as exc:
         return fail(str(exc), EXIT_USAGE)
     except OSError as exc:
