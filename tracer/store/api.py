@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+from typing import Any, Self, TypeAlias
 
 from tracer.events import Event, EventKind
 
@@ -70,78 +70,13 @@ class EventFilter:
         return True
 
 
-@runtime_checkable
-class TraceSource(Protocol):
+class TraceSource(ABC):
     """A trace read by row index, seq or time: a saved file or a capture still running.
 
-    Rows are events in seq order; a filtered view numbers its own rows from 0.
+    Rows are events in seq order; a filtered view numbers its own rows from 0. The query
+    methods turn their arguments into one `EventFilter`; a source answers them with `_count`,
+    `_stream`, `_page` and `_index_of`, and provides the abstract methods below.
     """
-
-    @property
-    def meta(self) -> dict[str, str]: ...
-
-    def count(
-        self,
-        kind: EventKind | str | None = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        *,
-        kinds: KindsArg = None,
-        time_range: TimeRange | None = None,
-    ) -> int: ...
-
-    def events(
-        self,
-        start_seq: int = 0,
-        limit: int | None = None,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> Iterator[Event]: ...
-
-    def page(
-        self,
-        offset: int,
-        limit: int,
-        *,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> list[Event]: ...
-
-    def get(self, seq: int) -> Event | None: ...
-
-    def seq_at_time(self, time_ns: int) -> int | None: ...
-
-    def index_of(
-        self,
-        seq: int,
-        *,
-        nearest: bool = False,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> int | None: ...
-
-    def kinds(self) -> list[EventKind]: ...
-
-    def pids(self) -> list[int]: ...
-
-    def cpus(self) -> list[int]: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, *exc_info: Any) -> None: ...
-
-
-class FilteredSource(ABC):
-    """The query methods of `TraceSource`, their arguments turned into one `EventFilter`; a
-    source answers them with `_count`, `_stream`, `_page` and `_index_of`."""
 
     def count(
         self,
@@ -200,6 +135,26 @@ class FilteredSource(ABC):
         With `nearest`, the index of the first row at or after `seq` (None past the end).
         """
         return self._index_of(EventFilter.of(kinds, cpu, pid, time_range), seq, nearest)
+
+    @property
+    @abstractmethod
+    def meta(self) -> dict[str, str]: ...
+
+    @abstractmethod
+    def get(self, seq: int) -> Event | None: ...
+
+    @abstractmethod
+    def seq_at_time(self, time_ns: int) -> int | None:
+        """Seq of the earliest event at or after `time_ns` (lowest seq on a tie)."""
+
+    @abstractmethod
+    def kinds(self) -> list[EventKind]: ...
+
+    @abstractmethod
+    def pids(self) -> list[int]: ...
+
+    @abstractmethod
+    def cpus(self) -> list[int]: ...
 
     @abstractmethod
     def close(self) -> None:

@@ -8,7 +8,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 
 from tracer.events import Event, EventKind
-from tracer.store.api import EventFilter, FilteredSource
+from tracer.store.api import EventFilter, TraceSource
 
 _CACHED_VIEWS = 32
 
@@ -23,7 +23,7 @@ class _View:
         self.scanned = 0
 
 
-class MemoryTrace(FilteredSource):
+class MemoryTrace(TraceSource):
     """Events in a list, in increasing seq order; same queries as `TraceReader`.
 
     Filtered views are built incrementally and cached, so paging a growing trace costs only
@@ -46,7 +46,7 @@ class MemoryTrace(FilteredSource):
         return len(self._events)
 
     def close(self) -> None:
-        """Nothing to release; present for the `TraceSource` protocol."""
+        """Nothing to release; the trace lives in memory."""
 
     def append(self, event: Event) -> None:
         if self._seqs and event.seq <= self._seqs[-1]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tracer.events import Event, EventKind
 from tracer.store import codec
-from tracer.store.api import EventFilter, FilteredSource, TraceFileError
+from tracer.store.api import EventFilter, TraceFileError, TraceSource
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
     META_COMPLETE,
@@ -36,7 +36,7 @@ _ANCHORED_VIEWS = 32
 _COUNTED_VIEWS = 256
 
 
-class TraceReader(FilteredSource):
+class TraceReader(TraceSource):
     """Read a trace file: `TraceReader.open(path)`; see `TraceSource` for the methods.
 
     Every query sees the batches committed so far, so a file still being written can be
