@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tracer.analysis.gdt import descriptor_at
 from tracer.analysis.tls import OwnerKind, TlsOwners, owner_kind
-from tracer.decode.msr import MSR_FMASK, MSR_STAR
+from tracer.decode.msr import MSR_FMASK, MSR_STAR, RFLAGS_MASKS
 from tracer.events import (
     Event,
     Interrupt,
@@ -27,7 +27,7 @@ from tracer.events import (
     SyscallExit,
 )
 
-FMASK_REQUIRED = {"IF": 1 << 9, "TF": 1 << 8, "DF": 1 << 10, "AC": 1 << 18}
+FMASK_REQUIRED = {name: RFLAGS_MASKS[name] for name in ("IF", "TF", "DF", "AC")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,6 +182,8 @@ _RFLAGS_BITS: Final = {
     20: "VIP",
     21: "ID",
 }
+RFLAGS_MASKS: Final = {name: 1 << bit for bit, name in _RFLAGS_BITS.items()}
+"""RFLAGS bits by name: `RFLAGS_MASKS["IF"]` is 0x200."""
 _RFLAGS_RESERVED_ONE: Final = 1 << 1
 _IOPL_SHIFT: Final = 12
 _IOPL_MASK: Final = 3 << _IOPL_SHIFT

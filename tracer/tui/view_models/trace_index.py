@@ -14,7 +14,7 @@ from tracer.analysis.tls import OwnerKind, TlsOwners
 from tracer.decode.flags_proc import ARCH_SET_GS
 from tracer.decode.msr import MSR_FS_BASE, MSR_KERNEL_GS_BASE
 from tracer.decode.syscall_table import NR_ARCH_PRCTL
-from tracer.decode.x86 import KERNEL_HALF
+from tracer.decode.x86 import KERNEL_HALF, is_kernel_address
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -39,7 +39,7 @@ give owners; process starts and context switches name the threads."""
 
 
 def in_kernel(pc: int | None) -> bool:
-    return pc is not None and pc >= KERNEL_HALF
+    return pc is not None and is_kernel_address(pc)
 
 
 def event_pid(event: Event) -> int | None:
