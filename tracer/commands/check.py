@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, trace_kernel
+from tracer.commands.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_kernel_option,
+    fail,
+    trace_kernel,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -23,9 +30,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("trace", type=Path)
     p.add_argument("--json", action="store_true", help="findings as a JSON list")
-    p.add_argument(
-        "--kernel", type=Path, default=None, help="kernel ELF (default: the one the trace names)"
-    )
+    add_kernel_option(p, "kernel ELF")
     p.add_argument("--first", action="store_true", help="stop at the first finding")
     p.set_defaults(run=run)
 

@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tracer.events import Symbolizer
 from tracer.guest import InputError
@@ -72,6 +73,13 @@ def quiet_broken_pipe() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def add_kernel_option(parser: Any, what: str = "kernel ELF for symbols") -> None:
+    """--kernel for a subcommand that reads a trace: by default the kernel the trace names."""
+    parser.add_argument(
+        "--kernel", type=Path, default=None, help=f"{what} (default: the one the trace names)"
+    )
 
 
 def trace_kernel(given: Path | None, meta: dict[str, str]) -> Path | None:

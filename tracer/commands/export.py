@@ -12,6 +12,7 @@ from tracer.commands.common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    add_kernel_option,
     fail,
     kernel_symbolizer,
     trace_kernel,
@@ -39,12 +40,7 @@ def add_parser(sub: Any) -> None:
         help="where to write ('-' for standard output, except perfetto)",
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument(
-        "--kernel",
-        type=Path,
-        default=None,
-        help="kernel ELF for symbols (default: the one the trace names)",
-    )
+    add_kernel_option(p)
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail, kernel_symbolizer, trace_kernel
+from tracer.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_kernel_option,
+    fail,
+    kernel_symbolizer,
+    trace_kernel,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -35,12 +42,7 @@ def add_parser(sub: Any) -> None:
     )
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument(
-        "--kernel",
-        type=Path,
-        default=None,
-        help="kernel ELF for symbols (default: the one the trace names)",
-    )
+    add_kernel_option(p)
     p.add_argument(
         "-q",
         "--quiet",
