@@ -7,13 +7,12 @@ Prints figures only; nothing here asserts a time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tracer.bench.synthetic import bench_trace_path, write_synthetic
+from tracer.bench.synthetic import bench_trace_path, trace_file_parser, write_synthetic
 from tracer.events import Event, EventKind
 from tracer.store.reader import TraceReader
 
@@ -92,11 +91,8 @@ def _seqs(events: list[Event]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tracer.bench.store", description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--path", help="trace file to write (replaced); default: a temp file")
+    parser = trace_file_parser("python -m tracer.bench.store", __doc__)
     parser.add_argument("--keep", action="store_true", help="keep the temp file")
-    parser.add_argument("--reuse", action="store_true", help="only read the --path file")
     options = parser.parse_args(argv)
     with bench_trace_path(options.path, options.keep) as path:
         run(options.events, path, write=not (options.path and options.reuse))

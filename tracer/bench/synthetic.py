@@ -6,6 +6,7 @@ a gap; the same seed gives the same events.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import random
@@ -129,3 +130,12 @@ def bench_trace_path(path: str | None, keep: bool = False) -> Iterator[str]:
             print(f"kept {folder}")
         else:
             shutil.rmtree(folder)
+
+
+def trace_file_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every synthetic-trace benchmark takes: how many events, and which file."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--path", help="trace file (written unless --reuse); default: temp file")
+    parser.add_argument("--reuse", action="store_true", help="read --path as it is")
+    return parser

@@ -11,13 +11,12 @@ waits (about 60-100 ms whatever the key). Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 from typing import Any
 
-from tracer.bench.synthetic import bench_trace_path, write_synthetic
+from tracer.bench.synthetic import bench_trace_path, trace_file_parser, write_synthetic
 from tracer.store import TraceReader
 
 KEYS = (
@@ -109,10 +108,7 @@ def _matcher(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tracer.bench.tui", description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--path", help="trace file (written unless --reuse); default: temp file")
-    parser.add_argument("--reuse", action="store_true", help="read --path as it is")
+    parser = trace_file_parser("python -m tracer.bench.tui", __doc__)
     parser.add_argument("--size", default="120x40", help="terminal size, e.g. 80x24")
     options = parser.parse_args(argv)
     width, height = (int(part) for part in options.size.split("x"))
