@@ -8,6 +8,7 @@ FMASK not clearing IF/TF/DF/AC; a segment-base change nobody explains.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -41,15 +42,7 @@ class Finding:
     function: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "seq": self.seq,
-            "rule": self.rule,
-            "message": self.message,
-            "cpu": self.cpu,
-            "pid": self.pid,
-            "pc": self.pc,
-            "function": self.function,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

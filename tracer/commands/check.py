@@ -8,14 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    add_kernel_option,
-    fail,
-    trace_kernel,
-)
+from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.kernel_option import add_kernel_option, trace_kernel
 
 
 def add_parser(sub: Any) -> None:

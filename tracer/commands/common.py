@@ -8,11 +8,8 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from tracer.events import Symbolizer
 from tracer.guest import InputError
 
 EXIT_OK = 0
@@ -73,27 +70,3 @@ def quiet_broken_pipe() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def add_kernel_option(parser: Any, what: str = "kernel ELF for symbols") -> None:
-    """--kernel for a subcommand that reads a trace: by default the kernel the trace names."""
-    parser.add_argument(
-        "--kernel", type=Path, default=None, help=f"{what} (default: the one the trace names)"
-    )
-
-
-def trace_kernel(given: Path | None, meta: dict[str, str]) -> Path | None:
-    """The kernel a subcommand reads symbols from: --kernel, else the one the trace names."""
-    return given or (Path(meta["kernel"]) if meta.get("kernel") else None)
-
-
-def kernel_symbolizer(kernel: Path | None) -> Symbolizer | None:
-    """The kernel's address -> symbol function; None when there is no readable kernel."""
-    if kernel is None or not kernel.exists():
-        return None
-    from tracer.image import ElfImage, ImageError
-
-    try:
-        return ElfImage.open(kernel).symbolize
-    except ImageError:
-        return None
