@@ -39,6 +39,16 @@ from tracer.capture import (
     capture,
 )
 from tracer.events import Event, SyscallEntry
+from tracer.guest import (
+    BUILTIN_KERNEL,
+    InputError,
+    builtin_program,
+    check_kernel,
+    check_program,
+    check_program_args,
+    ensure_guest_built,
+    find_boot_image,
+)
 from tracer.probes.plan import ALL_PROBES, Mode
 from tracer.store import TraceFileError, TraceReader, TraceSource
 from tracer.target.session import TargetSession
@@ -69,10 +79,6 @@ __all__ = [
 ]
 
 
-class InputError(ValueError):
-    """A kernel, program or option the tracer cannot use; `str()` is one line."""
-
-
 def open_trace(path: str | os.PathLike[str]) -> TraceReader:
     """A saved trace, read with the same API as a live one. Raises `TraceFileError`."""
     return TraceReader.open(path)
@@ -101,8 +107,7 @@ def violation(
     findings seen so far are in the predicate's `findings` list.
     """
     from tracer.analysis.checks import Checker, Finding
-    from tracer.commands.check import kernel_facts
-    from tracer.commands.common import BUILTIN_KERNEL
+    from tracer.analysis.kernel_facts import kernel_facts
 
     facts, symbolize = kernel_facts(Path(kernel) if kernel else BUILTIN_KERNEL, {})
     checker = Checker(facts, symbolize)
@@ -123,39 +128,6 @@ def any_of(*predicates: Until) -> Until:
     return lambda event: any(p(event) for p in predicates)
 
 
-def check_kernel(path: Path) -> None:
-    """An x86-64 ELF with symbols, or InputError."""
-    from tracer.image import ElfImage, ImageError
-
-    try:
-        ElfImage.open(path)
-    except ImageError as exc:
-        raise InputError(str(exc)) from None
-
-
-def check_program(path: Path) -> None:
-    """A static x86-64 executable with symbols that a multiboot module line can name."""
-    from tracer.image import ElfImage, ImageError
-
-    if any(ch.isspace() for ch in str(path)):
-        # The module line is "path arg arg": a space would split the path in the guest.
-        raise InputError(f"{path}: a program path cannot contain whitespace")
-    try:
-        image = ElfImage.open(path, require_symbols=False)
-    except ImageError as exc:
-        raise InputError(str(exc)) from None
-    if image.interp is not None:
-        raise InputError(
-            f"{path}: dynamically linked (needs {image.interp}); build it with -static"
-        )
-    if not image.is_static_executable:
-        raise InputError(
-            f"{path}: not an executable ({image.elf_type}); need a static x86-64 executable"
-        )
-    if not image.has_symtab:
-        raise InputError(f"{path}: stripped: no .symtab; the tracer needs symbols")
-
-
 def _program(spec: ProgramSpec) -> Program:
     if isinstance(spec, Program):
         return spec
@@ -163,15 +135,6 @@ def _program(spec: ProgramSpec) -> Program:
         path, args = spec
         return Program(Path(path), tuple(str(a) for a in args))
     return Program(Path(spec))
-
-
-def _check_args(program: Program) -> None:
-    for arg in program.args:
-        if not arg or any(ch.isspace() for ch in arg):
-            raise InputError(
-                f"{program.path}: argument {arg!r} is empty or has whitespace; "
-                "the guest splits its module line on spaces"
-            )
 
 
 @dataclass(frozen=True)
@@ -206,32 +169,18 @@ class Session:
         start_timeout: float = 10.0,
         debugcon: str | os.PathLike[str] | None = None,
     ) -> None:
-        from tracer.commands.common import (
-            BUILTIN_KERNEL,
-            UsageError,
-            builtin_program,
-            ensure_guest_built,
-            find_boot_image,
-        )
-
         if kernel is None or not programs:
-            try:
-                ensure_guest_built(quiet=True)
-            except UsageError as exc:
-                raise InputError(str(exc)) from None
+            ensure_guest_built(quiet=True)
         self.kernel = Path(kernel) if kernel is not None else BUILTIN_KERNEL
         check_kernel(self.kernel)
-        try:
-            self.boot_image = Path(boot_image) if boot_image else find_boot_image(self.kernel)
-        except UsageError as exc:
-            raise InputError(str(exc)) from None
+        self.boot_image = Path(boot_image) if boot_image else find_boot_image(self.kernel)
         if not self.boot_image.is_file():
             raise InputError(f"{self.boot_image}: no such boot image")
         specs = programs or [builtin_program("hello-glibc")]
         self.programs = [_program(p) for p in specs]
         for program in self.programs:
             check_program(program.path)
-            _check_args(program)
+            check_program_args(program.path, program.args)
         if unknown := set(probes) - ALL_PROBES:
             raise InputError(f"unknown probe(s): {', '.join(sorted(unknown))}")
         self._tmpdir: Path | None = None

@@ -84,7 +84,7 @@ class GuestTrace:
     def findings(self) -> list[Finding]:
         """What the invariant checker says about this trace (as `tracer check` does)."""
         from tracer.analysis.checks import Checker
-        from tracer.commands.check import kernel_facts
+        from tracer.analysis.kernel_facts import kernel_facts
 
         meta = self.reader.meta
         kernel = Path(meta["kernel"]) if meta.get("kernel") else None

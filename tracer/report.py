@@ -5,13 +5,10 @@ Pure: events in, lines out. A symbolizer (address -> "func+0x12") is passed in b
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 from tracer.decode.msr import describe_msr, msr_name
-from tracer.decode.strace import format_syscall
+from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -21,18 +18,12 @@ from tracer.events import (
     Note,
     ProcessEvent,
     SegBaseChange,
+    Symbolizer,
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
 )
-
-Symbolizer = Callable[[int], str | None]
-BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
-
-
-def _where(pc: int, symbolize: Symbolizer | None) -> str:
-    name = symbolize(pc) if symbolize else None
-    return f"{pc:#x} <{name}>" if name else f"{pc:#x}"
+from tracer.export.labels import kernel_location, syscall_line
 
 
 class Names:
@@ -48,22 +39,6 @@ class Names:
     def prefix(self, cpu: int, pid: int) -> str:
         name = self.names.get(pid, "kernel" if pid == 0 else "?")
         return f"[cpu{cpu} {pid}:{name}]"
-
-
-def _memory(*events: SyscallEntry | SyscallExit | None) -> dict[int, bytes | None]:
-    merged: dict[int, bytes | None] = {}
-    for event in events:
-        if event is None:
-            continue
-        for index, data in event.memory:
-            if data is not None or index not in merged:
-                merged[index] = data
-    return merged
-
-
-def syscall_line(entry: SyscallEntry, exit_: SyscallExit | None) -> str:
-    ret = exit_.ret if exit_ is not None else None
-    return format_syscall(entry.nr, entry.args, ret, _memory(entry, exit_))
 
 
 def strace_lines(events: Iterable[Event]) -> Iterator[str]:
@@ -104,7 +79,7 @@ def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
             yield (
                 f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
                 f"{msr_name(event.msr):15} {old} -> {desc}  "
-                f"at {_where(event.pc, symbolize)}"
+                f"at {kernel_location(event.pc, symbolize)}"
             )
             last[event.msr] = event.new
         elif isinstance(event, MsrRead):
@@ -132,7 +107,7 @@ def segbase_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) 
             yield (
                 f"{names.prefix(event.cpu, event.pid)} {BASE_NAMES[event.which]:15} "
                 f"{event.old:#018x} -> {event.new:#018x}  {event.cause.value}{how} "
-                f"at {_where(event.pc, symbolize)}"
+                f"at {kernel_location(event.pc, symbolize)}"
             )
         elif isinstance(event, SyscallEntry | SyscallExit):
             b = event.bases
@@ -155,11 +130,12 @@ def tls_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
             old = event.old_owner or f"{event.old:#x}"
             new = event.new_owner or f"{event.new:#x}"
             how = " (inferred)" if event.inferred else ""
+            where = kernel_location(event.pc, symbolize)
             yield (
                 f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms {event.pid}:"
                 f"{names.names.get(event.pid, 'kernel' if event.pid == 0 else '?'):12} "
                 f"{event.cause.value:16} {TLS_NAMES[event.which]:3} {old} -> {new}"
-                f"  [{event.old:#x} -> {event.new:#x}]{how} at {_where(event.pc, symbolize)}"
+                f"  [{event.old:#x} -> {event.new:#x}]{how} at {where}"
             )
         elif isinstance(event, ContextSwitch):
             yield (
@@ -177,29 +153,3 @@ def tls_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
                 f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms      TLS block at "
                 f"{event.fs_base:#x} ({event.owner}): {ok}" + (f"; {values}" if values else "")
             )
-
-
-def event_to_json(event: Event) -> dict[str, Any]:
-    """An event as a JSON-ready dict (bytes as hex, regs as an object)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if f.name == "regs":
-            value = dict(value)
-        elif f.name == "memory":
-            value = {str(i): (None if d is None else d.hex()) for i, d in value}
-        elif f.name == "bases":
-            value = dataclasses.asdict(value)
-        elif f.name == "args":
-            value = list(value)
-        elif hasattr(value, "value"):
-            value = value.value
-        out[f.name] = value
-    if isinstance(event, SyscallEntry):
-        out["text"] = format_syscall(event.nr, event.args, None, _memory(event))
-    return out
-
-
-def json_lines(events: Iterable[Event]) -> Iterator[str]:
-    for event in events:
-        yield json.dumps(event_to_json(event), separators=(",", ":"))

@@ -13,8 +13,8 @@ import pytest
 from capture_support import KERNEL, Captured, build_guest, run_capture
 
 from tracer.analysis.checks import run_checks
+from tracer.analysis.kernel_facts import kernel_facts
 from tracer.analysis.tls import owner_kind
-from tracer.commands.check import kernel_facts
 from tracer.events import (
     ContextSwitch,
     Interrupt,

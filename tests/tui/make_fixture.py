@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from tracer.cli import main as tracer_main
-from tracer.commands.common import BUILTIN_KERNEL, builtin_program
+from tracer.guest import BUILTIN_KERNEL, builtin_program
 from tracer.store import TraceReader, TraceWriter
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -12,7 +12,7 @@ from tests.tui.demo_trace import demo_events, demo_meta
 from tracer.events import EventKind
 from tracer.store import MemoryTrace
 from tracer.tui.app import TracerApp
-from tracer.tui.live import CaptureFeed
+from tracer.tui.capture_feed import CaptureFeed
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.screens.live import LiveScreen
 

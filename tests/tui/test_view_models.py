@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.demo_trace import ENTRY_PC, PERCPU, TCB, demo_events
+from tracer.decode.msr import MSR_FMASK as FMASK
+from tracer.decode.msr import MSR_LSTAR as LSTAR
 from tracer.events import (
     EventKind,
     Gap,
@@ -19,7 +21,7 @@ from tracer.events import (
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.view_models.cpu import cpu_rows
 from tracer.tui.view_models.filters import FilterError, TextMatcher, ViewFilter, parse_filter
-from tracer.tui.view_models.moment import FMASK, LSTAR, build_moments, changed, ring_of
+from tracer.tui.view_models.moment import build_moments, changed, ring_of
 from tracer.tui.view_models.ptregs import build_ptregs_view, find_syscall
 from tracer.tui.view_models.rows import is_flagged, summarize, timeline_row
 from tracer.tui.view_models.timeline import TimelineRows, run_to_end

@@ -154,12 +154,10 @@ def _other_sqlite(path: Path) -> Path:
 
 @pytest.fixture
 def big_trace(tmp_path: Path) -> Path:
-    from tracer.store.bench import synthetic_events
+    from tracer.bench.synthetic import write_synthetic
 
     path = tmp_path / "big.db"
-    with TraceWriter(path) as writer:
-        for event in synthetic_events(3000):
-            writer.append(event)
+    write_synthetic(path, 3000)
     return path
 
 

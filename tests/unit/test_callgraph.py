@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from callgraph_demo import ScriptedTrace, hello_glibc
+
 from tracer.analysis.callgraph import (
     MAX_NESTING,
     CallForest,
@@ -11,7 +13,6 @@ from tracer.analysis.callgraph import (
     build_call_tree,
     call_shape,
 )
-from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.events import MsrWrite, SegBaseChange, SyscallEntry
 
 

@@ -7,8 +7,9 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
+from callgraph_demo import ScriptedTrace, hello_glibc
+
 from tracer.analysis.callgraph import NodeKind, build_call_tree
-from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.export.chrome import CPU_PID, CPU_TID, write_chrome
 from tracer.export.timeline import CLOCK_NOTE, KERNEL_TASK_TID
 

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from callgraph_demo import hello_glibc
 
-from tracer.analysis.callgraph_demo import hello_glibc
+from tracer.bench.synthetic import write_synthetic
 from tracer.commands import export
-from tracer.export.jsonl import write_jsonl
-from tracer.report import event_to_json
+from tracer.export.jsonl import event_to_json, write_jsonl
 from tracer.store import TraceWriter
-from tracer.store.bench import synthetic_events
 
 
 @pytest.fixture
@@ -103,9 +102,7 @@ def test_a_corrupt_trace_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "damaged.db"
-    with TraceWriter(path) as writer:
-        for event in synthetic_events(5_000):
-            writer.append(event)
+    write_synthetic(path, 5_000)
     size = path.stat().st_size
     with open(path, "r+b") as file:
         file.seek(size // 2)

@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
+from callgraph_demo import ScriptedTrace, hello_glibc
 
 from tracer.analysis.callgraph import NodeKind, build_call_tree
-from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.export.perfetto import write_perfetto
 
 pb = pytest.importorskip(

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+from callgraph_demo import ScriptedTrace, hello_glibc
 
 from tracer.analysis.callgraph import build_call_tree
-from tracer.analysis.callgraph_demo import ScriptedTrace, hello_glibc
 from tracer.export.ftrace import (
     GraphOptions,
     abstime_column,

@@ -177,7 +177,7 @@ def test_decode_reports_rows_it_cannot_read() -> None:
 
 
 def test_the_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    from tracer.store import bench
+    from tracer.bench import store as bench
 
     bench.main(["--events", "3000"])
     printed = capsys.readouterr().out

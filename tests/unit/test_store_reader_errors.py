@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tracer.bench.synthetic import write_synthetic
 from tracer.events import Note
 from tracer.store import SCHEMA_VERSION, TraceFileError, TraceReader, TraceWriter
-from tracer.store.bench import synthetic_events
 
 
 def _open_error(path: Path) -> str:
@@ -26,9 +26,7 @@ def _open_error(path: Path) -> str:
 @pytest.fixture
 def trace(tmp_path: Path) -> Path:
     path = tmp_path / "trace.db"
-    with TraceWriter(path) as writer:
-        for event in synthetic_events(5_000):
-            writer.append(event)
+    write_synthetic(path, 5_000)
     return path
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from tracer.bench.synthetic import synthetic_events
 from tracer.events import Event, EventKind
 from tracer.store import MemoryTrace, TraceReader, TraceSource, TraceWriter
 from tracer.store import reader as reader_module
-from tracer.store.bench import synthetic_events
 
 Filter = dict[str, Any]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import tracer
+from tracer.bench.synthetic import synthetic_events
 from tracer.events import Event, Note
 from tracer.store import SCHEMA_VERSION, TraceReader, TraceWriter
-from tracer.store.bench import synthetic_events
 
 REPO = Path(tracer.__file__).resolve().parent.parent
 
@@ -206,7 +206,7 @@ CHILD = textwrap.dedent(
     """
     import signal, sys
     from tracer.store import TraceWriter
-    from tracer.store.bench import synthetic_events
+    from tracer.bench.synthetic import synthetic_events
 
     path = sys.argv[1]
     writer = TraceWriter(path, batch_size=97, flush_interval=3600)

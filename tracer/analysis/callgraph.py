@@ -98,15 +98,6 @@ class CallNode:
     def retval(self) -> int | None:
         return self.exit.retval if isinstance(self.exit, FuncExit) else None
 
-    @property
-    def is_leaf(self) -> bool:
-        return (
-            self.kind is NodeKind.CALL
-            and not self.children
-            and self.entry is not None
-            and self.exit is not None
-        )
-
     def walk(self) -> Iterator[CallNode]:
         """This node and its descendants, depth first, in execution order."""
         stack = [self]

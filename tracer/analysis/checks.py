@@ -8,11 +8,13 @@ FMASK not clearing IF/TF/DF/AC; a segment-base change nobody explains.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tracer.analysis.gdt import descriptor_at
 from tracer.analysis.tls import OwnerKind, TlsOwners, owner_kind
+from tracer.decode.msr import MSR_FMASK, MSR_STAR, RFLAGS_MASKS
 from tracer.events import (
     Event,
     Interrupt,
@@ -21,14 +23,12 @@ from tracer.events import (
     SegBaseChange,
     SegBases,
     SegCause,
+    Symbolizer,
     SyscallEntry,
     SyscallExit,
 )
 
-MSR_STAR = 0xC0000081
-MSR_FMASK = 0xC0000084
-FMASK_REQUIRED = {"IF": 1 << 9, "TF": 1 << 8, "DF": 1 << 10, "AC": 1 << 18}
-Symbolizer = Callable[[int], str | None]
+FMASK_REQUIRED = {name: RFLAGS_MASKS[name] for name in ("IF", "TF", "DF", "AC")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +42,7 @@ class Finding:
     function: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "seq": self.seq,
-            "rule": self.rule,
-            "message": self.message,
-            "cpu": self.cpu,
-            "pid": self.pid,
-            "pc": self.pc,
-            "function": self.function,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import (
-    BUILTIN_KERNEL,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
-    builtin_program,
-    ensure_guest_built,
     fail,
-    find_boot_image,
 )
+from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
 
 
 class _ProgramAction(argparse.Action):
@@ -32,7 +29,9 @@ class _ProgramAction(argparse.Action):
 
 
 class _ArgsAction(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None
+    ) -> None:
         programs = getattr(namespace, "programs", None)
         if not programs:
             parser.error("--args must follow a --program")
@@ -168,8 +167,8 @@ def _check_output(path: Path) -> None:
 
 def build_options(args: argparse.Namespace) -> Any:
     """Every input checked before anything boots: bad input is a UsageError (exit status 2)."""
-    from tracer.api import InputError, check_kernel, check_program
     from tracer.capture import CaptureOptions, Program
+    from tracer.guest import InputError, check_kernel, check_program
     from tracer.probes.plan import ALL_PROBES, Mode
 
     builtin = args.kernel is None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.kernel_option import add_kernel_option, trace_kernel
 
 
 def add_parser(sub: Any) -> None:
@@ -23,33 +24,14 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("trace", type=Path)
     p.add_argument("--json", action="store_true", help="findings as a JSON list")
-    p.add_argument(
-        "--kernel", type=Path, default=None, help="kernel ELF (default: the one the trace names)"
-    )
+    add_kernel_option(p, "kernel ELF")
     p.add_argument("--first", action="store_true", help="stop at the first finding")
     p.set_defaults(run=run)
 
 
-def kernel_facts(kernel: Path | None, meta: dict[str, str]) -> tuple[Any, Any]:
-    """What the kernel image says (does it use FS, which functions touch %fs:), and symbols."""
-    from tracer.analysis.checks import KernelFacts
-    from tracer.image import ElfImage, ImageError
-    from tracer.image.segment_use import functions_using_segment
-
-    gdt = bytes.fromhex(meta["gdt"]) if meta.get("gdt") else None
-    if kernel is None or not kernel.exists():
-        return KernelFacts(gdt=gdt), None
-    try:
-        image = ElfImage.open(kernel)
-    except ImageError:
-        return KernelFacts(gdt=gdt), None
-    fs_functions = functions_using_segment(image, "fs")
-    uses_fs = bool(fs_functions) or image.tls_segment is not None
-    return KernelFacts(uses_fs, fs_functions, gdt), image.symbolize
-
-
 def run(args: argparse.Namespace) -> int:
     from tracer.analysis.checks import Checker
+    from tracer.analysis.kernel_facts import kernel_facts
     from tracer.store import TraceFileError, TraceReader
 
     try:
@@ -58,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     with reader:
         meta = reader.meta
-        kernel = args.kernel or (Path(meta["kernel"]) if meta.get("kernel") else None)
+        kernel = trace_kernel(args.kernel, meta)
         facts, symbolize = kernel_facts(kernel, meta)
         findings = []
         for finding in Checker(facts, symbolize).check(reader.events()):

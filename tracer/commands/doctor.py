@@ -44,7 +44,7 @@ def _gdb_python() -> Check:
         return Check("gdb python", False, "gdb missing", "apt-get install gdb")
     script = "python import sys; print(sys.version.split()[0])"
     out = _version([path, "-nx", "-batch", "-ex", script])
-    ok = bool(out) and out[0].isdigit()
+    ok = out is not None and out[:1].isdigit()
     return Check(
         "gdb python",
         ok,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
 
 FORMATS = ("chrome", "perfetto", "jsonl")
 
@@ -33,24 +33,8 @@ def add_parser(sub: Any) -> None:
         help="where to write ('-' for standard output, except perfetto)",
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument(
-        "--kernel",
-        type=Path,
-        default=None,
-        help="kernel ELF for symbols (default: the one the trace names)",
-    )
+    add_kernel_option(p)
     p.set_defaults(run=run)
-
-
-def _symbolizer(kernel: Path | None) -> Callable[[int], str | None] | None:
-    if kernel is None or not kernel.exists():
-        return None
-    from tracer.image import ElfImage, ImageError
-
-    try:
-        return ElfImage.open(kernel).symbolize
-    except ImageError:
-        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,11 +55,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     try:
         with reader:
-            kernel = args.kernel or (
-                Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None
-            )
+            kernel = trace_kernel(args.kernel, reader.meta)
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
-            count = _write(args, events, _symbolizer(kernel), reader.meta)
+            count = _write(args, events, kernel_symbolizer(kernel), reader.meta)
     except TraceFileError as exc:
         return fail(str(exc), EXIT_USAGE)
     except OSError as exc:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from tracer.capture import CaptureStats
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 
 class CaptureProgress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._status = None
+        self._status: Status | None = None
 
     def __enter__(self) -> CaptureProgress:
         if self.enabled:

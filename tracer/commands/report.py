@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
 
 
 def add_parser(sub: Any) -> None:
@@ -35,12 +36,7 @@ def add_parser(sub: Any) -> None:
     )
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    p.add_argument(
-        "--kernel",
-        type=Path,
-        default=None,
-        help="kernel ELF for symbols (default: the one the trace names)",
-    )
+    add_kernel_option(p)
     p.add_argument(
         "-q",
         "--quiet",
@@ -51,17 +47,6 @@ def add_parser(sub: Any) -> None:
 
     add_graph_arguments(p)
     p.set_defaults(run=run)
-
-
-def _symbolizer(kernel: Path | None) -> Any:
-    if kernel is None or not kernel.exists():
-        return None
-    from tracer.image import ElfImage, ImageError
-
-    try:
-        return ElfImage.open(kernel).symbolize
-    except ImageError:
-        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,25 +67,27 @@ def run(args: argparse.Namespace) -> int:
 def _print(args: argparse.Namespace, reader: Any) -> None:
     from tracer import report
 
-    kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
+    kernel = trace_kernel(args.kernel, reader.meta)
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
     if args.quiet:
         for _ in events:
             pass
         return
     if args.msr:
-        lines = report.msr_lines(events, _symbolizer(kernel))
+        lines = report.msr_lines(events, kernel_symbolizer(kernel))
     elif args.segbase:
-        lines = report.segbase_lines(events, _symbolizer(kernel))
+        lines = report.segbase_lines(events, kernel_symbolizer(kernel))
     elif args.tls:
-        lines = report.tls_lines(events, _symbolizer(kernel))
+        lines = report.tls_lines(events, kernel_symbolizer(kernel))
     elif args.graph:
         from tracer.export.ftrace import graph_lines
         from tracer.export.graph_options import options_from_args
 
-        lines = graph_lines(events, options_from_args(args), _symbolizer(kernel))
+        lines = graph_lines(events, options_from_args(args), kernel_symbolizer(kernel))
     elif args.json:
-        lines = report.json_lines(events)
+        from tracer.export.jsonl import json_lines
+
+        lines = json_lines(events)
     else:
         lines = report.strace_lines(events)
     out = sys.stdout

@@ -1,7 +1,8 @@
 """Pure decoders: the syscall table and strace-style lines, errno, flags, pt_regs, MSRs.
 
 No I/O and no third-party imports: every function takes register values and guest memory the
-capture already read, and returns text or small records.
+capture already read, and returns text or small records. The gdb agent imports this package
+inside gdb's Python, so it may import the standard library, itself and `tracer.events` only.
 """
 
 from tracer.decode.errno import ERRNO, errno_message, errno_name, format_errno

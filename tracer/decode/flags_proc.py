@@ -45,11 +45,13 @@ RLIMIT: Final = enum_table(
     },
 )
 
+ARCH_SET_GS: Final = 0x1001
+ARCH_SET_FS: Final = 0x1002
 ARCH: Final = enum_table(
     "ARCH",
     {
-        0x1001: "ARCH_SET_GS",
-        0x1002: "ARCH_SET_FS",
+        ARCH_SET_GS: "ARCH_SET_GS",
+        ARCH_SET_FS: "ARCH_SET_FS",
         0x1003: "ARCH_GET_FS",
         0x1004: "ARCH_GET_GS",
         0x1011: "ARCH_GET_CPUID",

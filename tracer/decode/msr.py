@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-Symbolizer = Callable[[int], str | None]
-"""Address -> `symbol` or `symbol+0x10`; None when unknown."""
+from tracer.events import Symbolizer
 
 IA32_EFER: Final = 0xC0000080
 STAR: Final = 0xC0000081
@@ -29,6 +28,15 @@ IA32_SYSENTER_ESP: Final = 0x175
 IA32_SYSENTER_EIP: Final = 0x176
 IA32_MISC_ENABLE: Final = 0x1A0
 IA32_PAT: Final = 0x277
+
+# The names the rest of the tracer imports, as Linux's msr-index.h spells them.
+MSR_EFER: Final = IA32_EFER
+MSR_STAR: Final = STAR
+MSR_LSTAR: Final = LSTAR
+MSR_FMASK: Final = FMASK
+MSR_FS_BASE: Final = FS_BASE
+MSR_GS_BASE: Final = GS_BASE
+MSR_KERNEL_GS_BASE: Final = KERNEL_GS_BASE
 
 _X2APIC: Final = {
     0x802: "APICID",
@@ -174,6 +182,8 @@ _RFLAGS_BITS: Final = {
     20: "VIP",
     21: "ID",
 }
+RFLAGS_MASKS: Final = {name: 1 << bit for bit, name in _RFLAGS_BITS.items()}
+"""RFLAGS bits by name: `RFLAGS_MASKS["IF"]` is 0x200."""
 _RFLAGS_RESERVED_ONE: Final = 1 << 1
 _IOPL_SHIFT: Final = 12
 _IOPL_MASK: Final = 3 << _IOPL_SHIFT

@@ -122,6 +122,13 @@ _BY_NAME: Final[Mapping[str, SyscallSpec]] = MappingProxyType(
     {spec.name: spec for spec in SYSCALLS.values()}
 )
 
+# The numbers code outside the decoders tests events against, read from the one table.
+NR_WRITE: Final = _BY_NAME["write"].nr
+NR_WRITEV: Final = _BY_NAME["writev"].nr
+NR_EXIT: Final = _BY_NAME["exit"].nr
+NR_EXIT_GROUP: Final = _BY_NAME["exit_group"].nr
+NR_ARCH_PRCTL: Final = _BY_NAME["arch_prctl"].nr
+
 
 def syscall_spec(nr: int) -> SyscallSpec | None:
     return SYSCALLS.get(nr)

@@ -35,7 +35,7 @@ def decode_tls_block(
     if data is None or len(data) < span + 8:
         return TlsBlock(thread_pointer, None, tuple((v.name, None) for v in variables))
     self_pointer = int.from_bytes(data[span : span + 8], "little")
-    values = []
+    values: list[tuple[str, int | None]] = []
     for var in variables:
         start = span + var.tp_offset
         size = var.size if var.size in (1, 2, 4, 8) else 8

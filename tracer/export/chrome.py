@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from tracer.analysis.callgraph import build_call_tree
-from tracer.events import Event
-from tracer.export.labels import Symbolizer
+from tracer.events import Event, Symbolizer
 from tracer.export.timeline import CLOCK_NOTE, Args, Slice, Timeline, build_timeline
 
 CPU_PID = 1 << 23  # the pseudo-process holding one track per CPU

@@ -15,10 +15,9 @@ from enum import Enum
 from typing import NamedTuple
 
 from tracer.analysis.callgraph import CallForest, CallNode, Ending, NodeKind, build_call_tree
-from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap
+from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap, Symbolizer
 from tracer.export.graph_options import GraphOptions, add_graph_arguments, options_from_args
 from tracer.export.labels import (
-    Symbolizer,
     comment_text,
     function_name,
     irq_comment,

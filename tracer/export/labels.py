@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tracer.analysis.callgraph import CallNode, Ending, NodeKind
 from tracer.decode.msr import describe_msr, msr_name
 from tracer.decode.strace import format_return, format_syscall
 from tracer.decode.syscall_table import syscall_name
+from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     Event,
     Interrupt,
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
+    Symbolizer,
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
 )
 
-Symbolizer = Callable[[int], str | None]
-BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
 SYSCALL_INSN_LEN = 2  # `syscall` is 0f 05; pt_regs->ip (user_rip) is the address after it
 
 
@@ -47,7 +45,8 @@ def node_name(node: CallNode, symbolize: Symbolizer | None) -> str:
     return comment_text(node.event, symbolize)
 
 
-def _memory(*events: Event | None) -> dict[int, bytes | None]:
+def merged_memory(*events: Event | None) -> dict[int, bytes | None]:
+    """Argument buffers read at entry and at exit, the readable copy winning."""
     merged: dict[int, bytes | None] = {}
     for event in events:
         if isinstance(event, SyscallEntry | SyscallExit):
@@ -55,6 +54,12 @@ def _memory(*events: Event | None) -> dict[int, bytes | None]:
                 if data is not None or index not in merged:
                     merged[index] = data
     return merged
+
+
+def syscall_line(entry: SyscallEntry, exit_: SyscallExit | None) -> str:
+    """strace's line for a call: `write(1, "hi\\n", 3) = 3`, ` = ?` while it has not returned."""
+    ret = exit_.ret if exit_ is not None else None
+    return format_syscall(entry.nr, entry.args, ret, merged_memory(entry, exit_))
 
 
 def syscall_text(node: CallNode) -> str:
@@ -65,7 +70,7 @@ def syscall_text(node: CallNode) -> str:
     if entry is None:
         ret = f" = {format_return(node.addr, exit_.ret)}" if exit_ is not None else ""
         return f"{syscall_name(node.addr)}(...){ret}"
-    text = format_syscall(entry.nr, entry.args, exit_.ret if exit_ else None, _memory(entry, exit_))
+    text = syscall_line(entry, exit_)
     return text.removesuffix(" = ?") if exit_ is None else text
 
 
@@ -73,7 +78,7 @@ def syscall_entry_comment(node: CallNode, symbolize: Symbolizer | None) -> str:
     entry = node.entry
     assert isinstance(entry, SyscallEntry)
     insn = entry.user_rip - SYSCALL_INSN_LEN
-    text = format_syscall(entry.nr, entry.args, None, _memory(entry)).removesuffix(" = ?")
+    text = syscall_line(entry, None).removesuffix(" = ?")
     return (
         f"ring 3 -> 0: syscall at {insn:#x}, in the kernel at "
         f"{kernel_location(entry.pc, symbolize)}: {text}"

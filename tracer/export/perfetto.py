@@ -12,8 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from tracer.analysis.callgraph import build_call_tree
-from tracer.events import Event
-from tracer.export.labels import Symbolizer
+from tracer.events import Event, Symbolizer
 from tracer.export.timeline import Args, Slice, Timeline, build_timeline
 
 SEQUENCE_ID = 1

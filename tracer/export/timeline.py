@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from tracer.analysis.callgraph import CallForest, CallNode, CpuRun, NodeKind, TaskCalls, task_key
+from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     Event,
     FuncEntry,
@@ -23,11 +24,12 @@ from tracer.events import (
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
+    Symbolizer,
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
 )
-from tracer.export.labels import BASE_NAMES, Symbolizer, comment_text, node_name, syscall_text
+from tracer.export.labels import comment_text, node_name, syscall_text
 
 ArgValue: TypeAlias = str | int | bool | None
 Args: TypeAlias = tuple[tuple[str, ArgValue], ...]

@@ -1,5 +1,6 @@
 """What the binaries say: symbols, sections, TLS, DWARF layouts, and code sites, read from ELF
-files with pyelftools and capstone. Nothing here knows which kernel it is looking at."""
+files with pyelftools and capstone. Nothing here knows which kernel it is looking at.
+May import `tracer.decode` and `tracer.events`; nothing that starts processes or talks to gdb."""
 
 from .disasm import (
     ALL_KINDS,

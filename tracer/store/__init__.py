@@ -1,6 +1,7 @@
 """The trace file (SQLite): a streaming writer, a paged reader, and an in-memory live trace.
 
 All readers share one API, `TraceSource`, so a view reads a live capture and a saved file alike.
+Imports `tracer.events` and the standard library only.
 """
 
 from tracer.store.api import EventFilter, TraceFileError, TraceSource

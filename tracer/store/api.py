@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+from typing import Any, Self, TypeAlias
 
 from tracer.events import Event, EventKind
 
@@ -69,15 +70,13 @@ class EventFilter:
         return True
 
 
-@runtime_checkable
-class TraceSource(Protocol):
+class TraceSource(ABC):
     """A trace read by row index, seq or time: a saved file or a capture still running.
 
-    Rows are events in seq order; a filtered view numbers its own rows from 0.
+    Rows are events in seq order; a filtered view numbers its own rows from 0. The query
+    methods turn their arguments into one `EventFilter`; a source answers them with `_count`,
+    `_stream`, `_page` and `_index_of`, and provides the abstract methods below.
     """
-
-    @property
-    def meta(self) -> dict[str, str]: ...
 
     def count(
         self,
@@ -87,7 +86,12 @@ class TraceSource(Protocol):
         *,
         kinds: KindsArg = None,
         time_range: TimeRange | None = None,
-    ) -> int: ...
+    ) -> int:
+        if kind is not None:
+            if kinds is not None:
+                raise ValueError("pass kind or kinds, not both")
+            kinds = kind
+        return self._count(EventFilter.of(kinds, cpu, pid, time_range))
 
     def events(
         self,
@@ -97,7 +101,9 @@ class TraceSource(Protocol):
         cpu: int | None = None,
         pid: int | None = None,
         time_range: TimeRange | None = None,
-    ) -> Iterator[Event]: ...
+    ) -> Iterator[Event]:
+        """Events with seq >= start_seq in seq order (at most `limit`)."""
+        return self._stream(EventFilter.of(kinds, cpu, pid, time_range), start_seq, limit)
 
     def page(
         self,
@@ -108,11 +114,11 @@ class TraceSource(Protocol):
         cpu: int | None = None,
         pid: int | None = None,
         time_range: TimeRange | None = None,
-    ) -> list[Event]: ...
-
-    def get(self, seq: int) -> Event | None: ...
-
-    def seq_at_time(self, time_ns: int) -> int | None: ...
+    ) -> list[Event]:
+        """Rows offset .. offset+limit-1 of the (filtered) view."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        return self._page(EventFilter.of(kinds, cpu, pid, time_range), offset, limit)
 
     def index_of(
         self,
@@ -123,16 +129,53 @@ class TraceSource(Protocol):
         cpu: int | None = None,
         pid: int | None = None,
         time_range: TimeRange | None = None,
-    ) -> int | None: ...
+    ) -> int | None:
+        """Row index of `seq` in the (filtered) view; None when it is not a row of the view.
 
+        With `nearest`, the index of the first row at or after `seq` (None past the end).
+        """
+        return self._index_of(EventFilter.of(kinds, cpu, pid, time_range), seq, nearest)
+
+    @property
+    @abstractmethod
+    def meta(self) -> dict[str, str]: ...
+
+    @abstractmethod
+    def get(self, seq: int) -> Event | None: ...
+
+    @abstractmethod
+    def seq_at_time(self, time_ns: int) -> int | None:
+        """Seq of the earliest event at or after `time_ns` (lowest seq on a tie)."""
+
+    @abstractmethod
     def kinds(self) -> list[EventKind]: ...
 
+    @abstractmethod
     def pids(self) -> list[int]: ...
 
+    @abstractmethod
     def cpus(self) -> list[int]: ...
 
-    def close(self) -> None: ...
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the source holds."""
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Self:
+        return self
 
-    def __exit__(self, *exc_info: Any) -> None: ...
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @abstractmethod
+    def _count(self, view_filter: EventFilter) -> int: ...
+
+    @abstractmethod
+    def _stream(
+        self, view_filter: EventFilter, start_seq: int, limit: int | None
+    ) -> Iterator[Event]: ...
+
+    @abstractmethod
+    def _page(self, view_filter: EventFilter, offset: int, limit: int) -> list[Event]: ...
+
+    @abstractmethod
+    def _index_of(self, view_filter: EventFilter, seq: int, nearest: bool) -> int | None: ...

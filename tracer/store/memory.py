@@ -6,10 +6,9 @@ import bisect
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any, Self
 
 from tracer.events import Event, EventKind
-from tracer.store.api import EventFilter, KindsArg, TimeRange
+from tracer.store.api import EventFilter, TraceSource
 
 _CACHED_VIEWS = 32
 
@@ -24,7 +23,7 @@ class _View:
         self.scanned = 0
 
 
-class MemoryTrace:
+class MemoryTrace(TraceSource):
     """Events in a list, in increasing seq order; same queries as `TraceReader`.
 
     Filtered views are built incrementally and cached, so paging a growing trace costs only
@@ -43,17 +42,11 @@ class MemoryTrace:
         self._views: OrderedDict[EventFilter, _View] = OrderedDict()
         self.extend(events)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
     def __len__(self) -> int:
         return len(self._events)
 
     def close(self) -> None:
-        """Nothing to release; present for the `TraceSource` protocol."""
+        """Nothing to release; the trace lives in memory."""
 
     def append(self, event: Event) -> None:
         if self._seqs and event.seq <= self._seqs[-1]:
@@ -81,51 +74,14 @@ class MemoryTrace:
     def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
 
-    def count(
-        self,
-        kind: EventKind | str | None = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        *,
-        kinds: KindsArg = None,
-        time_range: TimeRange | None = None,
-    ) -> int:
-        if kind is not None:
-            if kinds is not None:
-                raise ValueError("pass kind or kinds, not both")
-            kinds = kind
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+    def _count(self, view_filter: EventFilter) -> int:
         if view_filter.is_everything:
             return len(self._events)
         if view_filter.cpu is None and view_filter.pid is None and not view_filter.time_range:
             return sum(self._kind_counts[kind] for kind in view_filter.kinds or ())
         return len(self._view(view_filter).positions)
 
-    def events(
-        self,
-        start_seq: int = 0,
-        limit: int | None = None,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> Iterator[Event]:
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
-        return self._stream(view_filter, start_seq, limit)
-
-    def page(
-        self,
-        offset: int,
-        limit: int,
-        *,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> list[Event]:
-        if offset < 0 or limit < 0:
-            raise ValueError("offset and limit must not be negative")
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+    def _page(self, view_filter: EventFilter, offset: int, limit: int) -> list[Event]:
         if view_filter.is_everything:
             return self._events[offset : offset + limit]
         positions = self._view(view_filter).positions[offset : offset + limit]
@@ -145,22 +101,8 @@ class MemoryTrace:
         later = [(event.time_ns, event.seq) for event in self._events if event.time_ns >= time_ns]
         return min(later)[1] if later else None
 
-    def index_of(
-        self,
-        seq: int,
-        *,
-        nearest: bool = False,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> int | None:
-        """Row index of `seq` in the (filtered) view; None when it is not a row of the view.
-
-        With `nearest`, the index of the first row at or after `seq` (None past the end).
-        """
+    def _index_of(self, view_filter: EventFilter, seq: int, nearest: bool) -> int | None:
         position = bisect.bisect_left(self._seqs, seq)
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
         if view_filter.is_everything:
             index, end = position, len(self._events)
             exact = index < end and self._seqs[index] == seq

@@ -8,11 +8,11 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import Any
 
 from tracer.events import Event, EventKind
 from tracer.store import codec
-from tracer.store.api import EventFilter, KindsArg, TimeRange, TraceFileError
+from tracer.store.api import EventFilter, TraceFileError, TraceSource
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
     META_COMPLETE,
@@ -36,7 +36,7 @@ _ANCHORED_VIEWS = 32
 _COUNTED_VIEWS = 256
 
 
-class TraceReader:
+class TraceReader(TraceSource):
     """Read a trace file: `TraceReader.open(path)`; see `TraceSource` for the methods.
 
     Every query sees the batches committed so far, so a file still being written can be
@@ -54,12 +54,6 @@ class TraceReader:
     def open(cls, path: str | os.PathLike[str]) -> TraceReader:
         return cls(path)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -74,20 +68,7 @@ class TraceReader:
         """True once the writer closed the file; False while it is live (or was cut)."""
         return self._scalar("SELECT value FROM meta WHERE key = ?", (META_COMPLETE,)) == "1"
 
-    def count(
-        self,
-        kind: EventKind | str | None = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        *,
-        kinds: KindsArg = None,
-        time_range: TimeRange | None = None,
-    ) -> int:
-        if kind is not None:
-            if kinds is not None:
-                raise ValueError("pass kind or kinds, not both")
-            kinds = kind
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+    def _count(self, view_filter: EventFilter) -> int:
         if view_filter.cpu is None and view_filter.pid is None and not view_filter.time_range:
             fast = self._count_from_meta(view_filter.kinds)
             if fast is not None:
@@ -103,33 +84,7 @@ class TraceReader:
         self._counts[view_filter] = (version, total)
         return total
 
-    def events(
-        self,
-        start_seq: int = 0,
-        limit: int | None = None,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> Iterator[Event]:
-        """Events with seq >= start_seq in seq order, fetched CHUNK rows at a time."""
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
-        return self._stream(view_filter, start_seq, limit)
-
-    def page(
-        self,
-        offset: int,
-        limit: int,
-        *,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> list[Event]:
-        """Rows offset .. offset+limit-1 of the (filtered) view."""
-        if offset < 0 or limit < 0:
-            raise ValueError("offset and limit must not be negative")
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+    def _page(self, view_filter: EventFilter, offset: int, limit: int) -> list[Event]:
         start = self._seq_of_row(view_filter, offset) if limit else None
         if start is None:
             return []
@@ -147,21 +102,7 @@ class TraceReader:
             (clamp64(time_ns),),
         )
 
-    def index_of(
-        self,
-        seq: int,
-        *,
-        nearest: bool = False,
-        kinds: KindsArg = None,
-        cpu: int | None = None,
-        pid: int | None = None,
-        time_range: TimeRange | None = None,
-    ) -> int | None:
-        """Row index of `seq` in the (filtered) view; None when it is not a row of the view.
-
-        With `nearest`, the index of the first row at or after `seq` (None past the end).
-        """
-        view_filter = EventFilter.of(kinds, cpu, pid, time_range)
+    def _index_of(self, view_filter: EventFilter, seq: int, nearest: bool) -> int | None:
         view = self._view(view_filter)
         if view.empty:
             return None

@@ -94,6 +94,27 @@ GROUP_TITLES = {
 }
 
 
+MOTION_KEYS: dict[str, tuple[str, str]] = {
+    "down": ("j,down", "down"),
+    "up": ("k,up", "up"),
+    "first": ("g,home", "first"),
+    "last": ("G,end", "last"),
+    "page_down": ("pagedown,space,ctrl+f", "page down"),
+    "page_up": ("pageup,b,ctrl+b", "page up"),
+    "half_down": ("ctrl+d", "half page down"),
+    "half_up": ("ctrl+u", "half page up"),
+}
+"""The less/vim motions every scrolling view answers, by motion: (keys, description)."""
+
+
+def motion_bindings(**actions: str) -> list[BindingType]:
+    """Bindings for the motions a view offers: `motion_bindings(down="move(1)", ...)`."""
+    return [
+        Binding(MOTION_KEYS[motion][0], action, MOTION_KEYS[motion][1], show=False)
+        for motion, action in actions.items()
+    ]
+
+
 def bindings() -> list[BindingType]:
     return [Binding(a.keys, a.action, a.title, show=False) for a in ACTIONS if a.keys]
 

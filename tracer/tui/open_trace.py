@@ -148,11 +148,11 @@ class OpenTrace:
         if image is None:
             self._entry_error = self.image_error(self.kernel_path) or "no kernel image"
             return None, self._fields, self._entry_error
+        from tracer.decode.msr import MSR_LSTAR
         from tracer.image import ImageError, analyze_syscall_entry
-        from tracer.probes.plan import find_entry, ptregs_layout
-        from tracer.tui.view_models.moment import LSTAR
+        from tracer.image.kernel_entry import find_entry, ptregs_layout
 
-        lstar = self.index.msr_at(LSTAR, 1 << 62)
+        lstar = self.index.msr_at(MSR_LSTAR, 1 << 62)
         entry_addr = lstar.value if lstar is not None else find_entry(image)
         if entry_addr is None:
             self._entry_error = "no LSTAR value in the trace and no entry symbol in the kernel"
@@ -169,7 +169,7 @@ class OpenTrace:
         """A `tracer.analysis.checks.Checker` with what the kernel image says (as `tracer
         check` builds it); opens the kernel, so call it off the UI thread."""
         from tracer.analysis.checks import Checker
-        from tracer.commands.check import kernel_facts
+        from tracer.analysis.kernel_facts import kernel_facts
 
         facts, symbolize = kernel_facts(self.kernel_path, self.meta)
         return Checker(facts, symbolize)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracer.decode.flags_proc import ARCH_SET_FS
+from tracer.decode.syscall_table import NR_ARCH_PRCTL, NR_WRITE, NR_WRITEV
 from tracer.events import Event, SyscallEntry, SyscallExit
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TRACE = REPO / "tests" / "tui" / "fixtures" / "hello-tls.db"
 DEFAULT_OUT = REPO / "screenshots"
-ARCH_PRCTL, WRITEV, WRITE = 158, 20, 1
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,15 @@ def _first(events: list[Event], test: Callable[[Event], bool]) -> int | None:
 
 
 def _set_fs(event: Event) -> bool:
-    return isinstance(event, SyscallEntry) and event.nr == ARCH_PRCTL and event.args[0] == 0x1002
+    return (
+        isinstance(event, SyscallEntry)
+        and event.nr == NR_ARCH_PRCTL
+        and event.args[0] == ARCH_SET_FS
+    )
 
 
 def _write_exit(event: Event) -> bool:
-    return isinstance(event, SyscallExit) and event.nr in (WRITE, WRITEV) and event.ret > 0
+    return isinstance(event, SyscallExit) and event.nr in (NR_WRITE, NR_WRITEV) and event.ret > 0
 
 
 def _first_violation(events: list[Event]) -> int | None:

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tracer.tui.keys import help_lines
+from tracer.tui.keys import help_lines, motion_bindings
 
 FILTER_HELP = (
     "Filter words (all must hold): kind:syscall,entry,exit,msr,segbase,process,gap,note "
@@ -38,10 +38,14 @@ def help_table() -> Table:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q,question_mark", "close", "close", show=False),
-        Binding("j,down", "scroll(1)", "down", show=False),
-        Binding("k,up", "scroll(-1)", "up", show=False),
-        Binding("pagedown,space,ctrl+d", "scroll(10)", "page down", show=False),
-        Binding("pageup,b,ctrl+u", "scroll(-10)", "page up", show=False),
+        *motion_bindings(
+            down="scroll(1)",
+            up="scroll(-1)",
+            page_down="scroll(10)",
+            page_up="scroll(-10)",
+            half_down="scroll(10)",
+            half_up="scroll(-10)",
+        ),
     ]
 
     def compose(self) -> ComposeResult:

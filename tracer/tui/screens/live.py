@@ -10,7 +10,7 @@ from textual import work
 
 from tracer.events import SegBaseChange, SyscallEntry, TlsSnapshot
 from tracer.store import MemoryTrace
-from tracer.tui.live import CaptureFeed, RunCapture
+from tracer.tui.capture_feed import CaptureFeed, RunCapture
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.screens.main import MainScreen
 from tracer.tui.screens.prompt import PromptScreen

@@ -6,7 +6,7 @@ screen's timeline and status bar and starts the same sliced workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -56,13 +56,8 @@ class NavigationActions:
         def say(self, message: str) -> None: ...
         def update_position(self) -> None: ...
         def rows_for(self, view_filter: ViewFilter) -> TimelineRows: ...
-        async def run_sliced(
-            self,
-            steps: Iterator[Any],
-            label: str,
-            percent: bool = False,
-            on_slice: Callable[[], None] | None = None,
-        ) -> Any: ...
+
+        run_sliced: Callable[..., Awaitable[Any]]  # MainScreen.run_sliced
 
     # Moving.
 

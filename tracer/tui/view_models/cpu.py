@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracer.decode.msr import msr_name
+from tracer.events import Symbolizer
 from tracer.tui.view_models.moment import BASES, Moment, changed
-from tracer.tui.view_models.rows import Symbolizer, msr_detail
+from tracer.tui.view_models.rows import msr_detail
 
 BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
 

@@ -4,9 +4,10 @@ slots, the exits) and the instruction the selected event stopped at."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tracer.events import Symbolizer
 from tracer.image import EntryPath
 
 
@@ -24,7 +25,7 @@ def push_fields(path: EntryPath, fields: Sequence[str]) -> dict[int, str]:
     return {addr: fields[-(i + 1)] for i, addr in enumerate(path.pushes) if i < len(fields)}
 
 
-def _with_target(text: str, mnemonic: str, symbolize: Callable[[int], str | None] | None) -> str:
+def _with_target(text: str, mnemonic: str, symbolize: Symbolizer | None) -> str:
     """`call 0xffffffff8010e300 <do_syscall_64>`: name a direct call or jump target."""
     if symbolize is None or not (mnemonic == "call" or mnemonic.startswith("j")):
         return text
@@ -41,7 +42,7 @@ def entry_lines(
     path: EntryPath,
     fields: Sequence[str],
     pc: int | None = None,
-    symbolize: Callable[[int], str | None] | None = None,
+    symbolize: Symbolizer | None = None,
 ) -> list[EntryLine]:
     pushed = push_fields(path, fields)
     exits = dict(path.exit_sites)

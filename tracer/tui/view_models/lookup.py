@@ -44,10 +44,3 @@ def last_at_or_before(source: TraceSource, seq: int, **query: Any) -> Event | No
         return None
     found = source.page(row, 1, **query)
     return found[0] if found else None
-
-
-def first_after(source: TraceSource, seq: int, limit: int = 10_000, **query: Any) -> Event | None:
-    """The first event of a filtered view after `seq` (looking at most `limit` ahead)."""
-    for event in source.events(seq + 1, 1, **query):
-        return event
-    return None

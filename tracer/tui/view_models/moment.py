@@ -11,6 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tracer.decode.msr import (
+    CSTAR,
+    MSR_EFER,
+    MSR_FMASK,
+    MSR_FS_BASE,
+    MSR_GS_BASE,
+    MSR_KERNEL_GS_BASE,
+    MSR_LSTAR,
+    MSR_STAR,
+)
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -26,17 +36,13 @@ from tracer.events import (
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.lookup import last_at_or_before, window_before
 from tracer.tui.view_models.trace_index import (
-    MSR_FS_BASE,
-    MSR_GS_BASE,
-    MSR_KERNEL_GS_BASE,
     MsrValue,
     TraceIndex,
     event_pid,
     in_kernel,
 )
 
-EFER, STAR, LSTAR, CSTAR, FMASK = 0xC000_0080, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084
-CONTROL_MSRS = (EFER, STAR, LSTAR, FMASK)
+CONTROL_MSRS = (MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_FMASK)
 BASE_MSRS = {"fs": MSR_FS_BASE, "gs": MSR_GS_BASE, "kgs": MSR_KERNEL_GS_BASE}
 BASES = ("fs", "gs", "kgs")
 WINDOW = 256

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracer.decode.msr import describe_msr, msr_name
-from tracer.decode.strace import format_return, format_syscall, syscall_name
+from tracer.decode.strace import format_return, syscall_name
+from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -20,16 +20,16 @@ from tracer.events import (
     ProcessEvent,
     SegBaseChange,
     SegCause,
+    Symbolizer,
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
 )
+from tracer.export.labels import syscall_line
 from tracer.tui.view_models.trace_index import TraceIndex, event_pid
 
-Symbolizer = Callable[[int], str | None]
 NO_SYSCALL = 1 << 63
 """An exit whose nr is -1: the capture saw a return to user space with no syscall in flight."""
-BASE_NAMES = {"fs": "FS_BASE", "gs": "GS_BASE", "kgs": "KERNEL_GS_BASE"}
 KIND_LABELS = {
     "syscall_entry": "entry",
     "syscall_exit": "exit",
@@ -95,23 +95,10 @@ def is_flagged(event: Event) -> bool:
     return False
 
 
-def merged_memory(*events: SyscallEntry | SyscallExit | None) -> dict[int, bytes | None]:
-    """Argument buffers read at entry and at exit, the readable copy winning."""
-    merged: dict[int, bytes | None] = {}
-    for event in events:
-        if event is None:
-            continue
-        for index, data in event.memory:
-            if data is not None or index not in merged:
-                merged[index] = data
-    return merged
-
-
 def syscall_text(entry: SyscallEntry | None, exit_: SyscallExit | None) -> str:
     """The strace line for a call: `write(1, "hi\\n", 3) = 3`; half known, half shown."""
     if entry is not None:
-        ret = exit_.ret if exit_ is not None else None
-        return format_syscall(entry.nr, entry.args, ret, merged_memory(entry, exit_))
+        return syscall_line(entry, exit_)
     assert exit_ is not None
     if exit_.nr >= NO_SYSCALL:
         return "return to user space (no syscall in flight: a new process's first iretq)"

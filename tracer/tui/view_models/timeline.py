@@ -12,10 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from tracer.events import Event, SyscallEntry, SyscallExit
+from tracer.events import Event, Symbolizer, SyscallEntry, SyscallExit
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.filters import TextMatcher, ViewFilter
-from tracer.tui.view_models.rows import Symbolizer, TimelineRow, timeline_row
+from tracer.tui.view_models.rows import TimelineRow, timeline_row
 from tracer.tui.view_models.trace_index import TraceIndex
 
 PAGE = 128

@@ -11,6 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracer.analysis.tls import OwnerKind, TlsOwners
+from tracer.decode.flags_proc import ARCH_SET_GS
+from tracer.decode.msr import MSR_FS_BASE, MSR_KERNEL_GS_BASE
+from tracer.decode.syscall_table import NR_ARCH_PRCTL
+from tracer.decode.x86 import KERNEL_HALF, is_kernel_address
 from tracer.events import (
     ContextSwitch,
     Event,
@@ -22,13 +26,6 @@ from tracer.events import (
     SegReg,
     SyscallEntry,
 )
-
-MSR_FS_BASE = 0xC000_0100
-MSR_GS_BASE = 0xC000_0101
-MSR_KERNEL_GS_BASE = 0xC000_0102
-ARCH_PRCTL = 158
-ARCH_SET_FS = 0x1002
-KERNEL_HALF = 0xFFFF_8000_0000_0000
 
 RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
 """Read whole at open: a trace has few of them."""
@@ -42,7 +39,7 @@ give owners; process starts and context switches name the threads."""
 
 
 def in_kernel(pc: int | None) -> bool:
-    return pc is not None and pc >= KERNEL_HALF
+    return pc is not None and is_kernel_address(pc)
 
 
 def event_pid(event: Event) -> int | None:
@@ -146,7 +143,7 @@ class TraceIndex:
             for value, which in _labelled_values(event):
                 if not value:
                     continue
-                label = _rule_owner(self._rules, value, which, pid)
+                label = self._rules.owner(value, which, pid)
                 if isinstance(event, SegBaseChange) and event.new_owner and value == event.new:
                     label = event.new_owner  # the capture named it: that wins
                 if label in (None, OwnerKind.UNKNOWN, OwnerKind.ZERO):
@@ -194,17 +191,10 @@ def _key(value: int, pid: int | None) -> tuple[int | None, int]:
     return (None, value) if value >= KERNEL_HALF else (pid, value)
 
 
-def _rule_owner(rules: TlsOwners, value: int, which: SegReg, pid: int | None) -> str:
-    try:
-        return rules.owner(value, which, pid)  # type: ignore[call-arg]
-    except TypeError:  # an analysis.tls without per-address-space owners
-        return rules.owner(value, which)
-
-
 def _labelled_values(event: Event) -> tuple[tuple[int, SegReg], ...]:
     """The values an event can give an owner to (what `TlsOwners.learn` labels)."""
-    if isinstance(event, SyscallEntry) and event.nr == ARCH_PRCTL:
-        return ((event.args[1], "gs" if event.args[0] == 0x1001 else "fs"),)
+    if isinstance(event, SyscallEntry) and event.nr == NR_ARCH_PRCTL:
+        return ((event.args[1], "gs" if event.args[0] == ARCH_SET_GS else "fs"),)
     if isinstance(event, MsrWrite):
         which: SegReg = {MSR_FS_BASE: "fs", MSR_KERNEL_GS_BASE: "kgs"}.get(event.msr, "gs")  # type: ignore[assignment]
         return ((event.new, which),)

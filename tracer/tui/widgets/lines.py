@@ -11,15 +11,14 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracer.tui.keys import motion_bindings
+
 
 class LinesView(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"lines--cursor", "lines--here"}
 
     BINDINGS = [
-        Binding("j,down", "move(1)", "down", show=False),
-        Binding("k,up", "move(-1)", "up", show=False),
-        Binding("g,home", "jump(0)", "first", show=False),
-        Binding("G,end", "jump(-1)", "last", show=False),
+        *motion_bindings(down="move(1)", up="move(-1)", first="jump(0)", last="jump(-1)"),
         Binding("pagedown,ctrl+d", "page(1)", "page down", show=False),
         Binding("pageup,ctrl+u", "page(-1)", "page up", show=False),
         Binding("enter", "choose", "go to", show=False),

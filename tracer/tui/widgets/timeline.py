@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.segment import Segment
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -12,6 +11,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from tracer.events import Event
+from tracer.tui.keys import motion_bindings
 from tracer.tui.view_models.rows import TimelineRow
 from tracer.tui.view_models.timeline import TimelineRows
 
@@ -51,16 +51,16 @@ class Timeline(ScrollView, can_focus=True):
         *(f"timeline--{style}" for style in ROW_STYLES),
     }
 
-    BINDINGS = [
-        Binding("j,down", "cursor_down", "down", show=False),
-        Binding("k,up", "cursor_up", "up", show=False),
-        Binding("g,home", "first", "first event", show=False),
-        Binding("G,end", "last", "last event", show=False),
-        Binding("pagedown,space,ctrl+f", "page_down", "page down", show=False),
-        Binding("pageup,b,ctrl+b", "page_up", "page up", show=False),
-        Binding("ctrl+d", "half_down", "half page down", show=False),
-        Binding("ctrl+u", "half_up", "half page up", show=False),
-    ]
+    BINDINGS = motion_bindings(
+        down="cursor_down",
+        up="cursor_up",
+        first="first",
+        last="last",
+        page_down="page_down",
+        page_up="page_up",
+        half_down="half_down",
+        half_up="half_up",
+    )
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 

@@ -1,6 +1,6 @@
 """Soak benchmark: the syscall fuzzer under capture for N minutes, in one capture.
 
-    python -m tracer.soak --minutes 10 [--sample 5] [--output soak.db] [--json]
+    python -m tracer.bench.soak --minutes 10 [--sample 5] [--output soak.db] [--json]
 
 Prints, every sample: events and syscalls so far, the rate, and the resident memory of the
 tracer process and of gdb (QEMU's too, for reference). At the end: events captured; events
@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import TextIO
 
 from tracer.capture import CaptureOptions, CaptureResult, CaptureStats, Program, capture
+from tracer.decode.syscall_table import NR_EXIT, NR_EXIT_GROUP
 from tracer.events import Event, SyscallEntry, SyscallExit
+from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
 from tracer.target.session import TargetSession
 
 MAX_MODULES = 16  # the built-in guest's multiboot module limit
 ASSUMED_SYSCALLS_PER_S = 1500  # generous: the runs must outlast the soak, not end before it
-EXIT_SYSCALLS = {60, 231}
+EXIT_SYSCALLS = {NR_EXIT, NR_EXIT_GROUP}
 NO_SYSCALL = (1 << 64) - 1  # orig_ax of a pt_regs not built by a syscall
 FUZZER_DONE = re.compile(
     r"fuzzer: done: (\d+) ok, (\d+) EFAULT, (\d+) EINVAL, (\d+) ENOSYS, (\d+) other errors"
@@ -151,13 +153,6 @@ def memory_trend(samples: Sequence[Sample], attr: str) -> dict[str, float | None
 
 
 def build_options(minutes: float, output: Path, count: int | None) -> CaptureOptions:
-    from tracer.commands.common import (
-        BUILTIN_KERNEL,
-        builtin_program,
-        ensure_guest_built,
-        find_boot_image,
-    )
-
     ensure_guest_built()
     seconds = minutes * 60
     per_run = count or max(5000, int(seconds * ASSUMED_SYSCALLS_PER_S / MAX_MODULES))
@@ -244,7 +239,7 @@ def print_summary(summary: dict[str, object]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tracer.soak",
+        prog="python -m tracer.bench.soak",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

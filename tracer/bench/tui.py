@@ -1,6 +1,6 @@
 """TUI benchmark: a synthetic trace file, then the time to open it and to answer each key.
 
-    python -m tracer.tui.bench [--events 1000000] [--path FILE [--reuse]] [--size 120x40]
+    python -m tracer.bench.tui [--events 1000000] [--path FILE [--reuse]] [--size 120x40]
 
 Open = TraceReader.open + the index of rare events + the app mounted and its first frame
 painted (the timeline and the first moment's CPU panel). A key's cost is the CPU time from the
@@ -11,17 +11,13 @@ waits (about 60-100 ms whatever the key). Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from typing import Any
 
-from tracer.store import TraceReader, TraceWriter
-from tracer.store.bench import synthetic_events
+from tracer.bench.synthetic import bench_trace_path, trace_file_parser, write_synthetic
+from tracer.store import TraceReader
 
 KEYS = (
     ("j", "next event"),
@@ -47,9 +43,7 @@ REPEAT = 5
 
 def write_trace(path: str, count: int) -> float:
     start = time.perf_counter()
-    with TraceWriter(path, {"source": "tracer.tui.bench"}, overwrite=True) as writer:
-        for event in synthetic_events(count):
-            writer.append(event)
+    write_synthetic(path, count, source="tracer.bench.tui")
     return time.perf_counter() - start
 
 
@@ -114,27 +108,16 @@ def _matcher(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tracer.tui.bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--path", help="trace file (written unless --reuse); default: temp file")
-    parser.add_argument("--reuse", action="store_true", help="read --path as it is")
+    parser = trace_file_parser("python -m tracer.bench.tui", __doc__)
     parser.add_argument("--size", default="120x40", help="terminal size, e.g. 80x24")
     options = parser.parse_args(argv)
     width, height = (int(part) for part in options.size.split("x"))
-    tmp = None
-    path = options.path
-    if path is None:
-        tmp = tempfile.mkdtemp(prefix="tracer-tui-bench-")
-        path = os.path.join(tmp, "bench.db")
-    try:
-        if not options.reuse:
+    with bench_trace_path(options.path) as path:
+        if not (options.path and options.reuse):
             print(f"writing {options.events:,} synthetic events to {path}")
             print(f"  written in {write_trace(path, options.events):.1f} s")
         print(f"TUI on {path} at {width}x{height}")
         asyncio.run(measure(path, (width, height)))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

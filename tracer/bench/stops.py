@@ -1,0 +1,124 @@
+"""`tracer bench`'s measurements: the tracer's stop rate beside the bare-gdb ceiling and an MI
+round trip, or the function-graph ring buffer's throughput. Figures only; nothing asserts."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tracer.capture import CaptureOptions, Program, capture
+from tracer.events import FuncEntry, FuncExit
+from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
+from tracer.store import TraceReader
+
+
+def _fuzzer_options(syscalls: int, output: Path, **extra: Any) -> CaptureOptions:
+    """The built-in guest running the syscall fuzzer once: the workload of every figure."""
+    ensure_guest_built()
+    return CaptureOptions(
+        kernel=BUILTIN_KERNEL,
+        boot_image=find_boot_image(BUILTIN_KERNEL),
+        programs=[Program(builtin_program("fuzzer"), (str(syscalls), "1"))],
+        output=output,
+        read_msrs=False,
+        idle_timeout=120,
+        **extra,
+    )
+
+
+def _span_s(reader: TraceReader) -> float:
+    times = [e.time_ns for e in reader.events(kinds="syscall_entry")]
+    return (times[-1] - times[0]) / 1e9 if len(times) > 1 else 0.0
+
+
+def graph_figures(syscalls: int) -> dict[str, Any]:
+    """The ring buffer's figures, measured side by side on the same workload."""
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        spans = {}
+        for name, ftrace in (("off", False), ("on", True)):
+            options = _fuzzer_options(
+                syscalls, Path(tmp) / f"{name}.db", ftrace=ftrace, measure_read=ftrace
+            )
+            capture(options)
+            with TraceReader.open(options.output) as reader:
+                spans[name] = _span_s(reader)
+                if ftrace:
+                    meta = reader.meta
+                    funcs = [
+                        e
+                        for e in reader.events(kinds=("func_entry", "func_exit"))
+                        if isinstance(e, FuncEntry | FuncExit) and e.guest_ns is not None
+                    ]
+    guest_ns = [e.guest_ns for e in funcs if e.guest_ns is not None]
+    guest_s = (guest_ns[-1] - guest_ns[0]) / 1e9 if len(guest_ns) > 1 else 0.0
+    drain = int(meta.get("agent_drain_bytes", 0)) / max(int(meta.get("agent_drain_ns", 1)), 1)
+    bare = int(meta.get("bare_read_bytes", 0)) / max(int(meta.get("bare_read_ns", 1)), 1)
+    return {
+        "function_events": len(funcs),
+        "events_per_guest_second": round(len(funcs) / guest_s, 1) if guest_s else None,
+        "capture_seconds_tracing_off": round(spans["off"], 3),
+        "capture_seconds_tracing_on": round(spans["on"], 3),
+        "slowdown_on_vs_off": round(spans["on"] / spans["off"], 2) if spans["off"] else None,
+        "drain_MB_per_s": round(drain * 1e3, 2),
+        "bare_read_memory_MB_per_s": round(bare * 1e3, 2),
+        "drain_vs_bare_read": round(drain / bare, 2) if bare else None,
+    }
+
+
+def print_graph_figures(figures: dict[str, Any], syscalls: int) -> None:
+    print(f"workload: fuzzer {syscalls} on the built-in guest, TCG, ring buffer on/off")
+    for key, value in figures.items():
+        print(f"  {key.replace('_', ' '):40} {value}")
+    print("  goals: slowdown under 3x; drain at least 0.8x the bare read_memory bandwidth")
+
+
+def stop_figures(syscalls: int, mi_stops: int) -> dict[str, Any]:
+    """Stops per second: the tracer's, a bare gdb Python breakpoint's, one MI round trip's."""
+    from tracer.target.bench import bare_gdb_rate, mi_roundtrip_rate
+
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        scratch = Path(tmp)
+        options = _fuzzer_options(syscalls, scratch / "bench.db")
+        result = capture(options)
+        probe_addrs = [
+            p.addr for p in result.plan.probes if p.kind in ("syscall_entry", "syscall_exit")
+        ]
+        with TraceReader.open(options.output) as reader:
+            entries = list(reader.events(kinds="syscall_entry"))
+            exits = list(reader.events(kinds="syscall_exit"))
+        times = sorted(e.time_ns for e in entries + exits)
+        span = (times[-1] - times[0]) / 1e9 if len(times) > 1 else 0.0
+        tool_stops = len(entries) + len(exits)
+        config = options.qemu_config()
+        bare = bare_gdb_rate(options.kernel, config, probe_addrs, scratch)
+        mi = mi_roundtrip_rate(options.kernel, config, probe_addrs, max_stops=mi_stops)
+    tool_rate = tool_stops / span if span else 0.0
+    return {
+        "syscalls_traced": len(entries),
+        "tracer_stops_per_s": round(tool_rate, 1),
+        "bare_gdb_stops_per_s": round(bare.per_second, 1),
+        "mi_roundtrip_stops_per_s": round(mi.per_second, 1),
+        "per_stop_cost_vs_bare_gdb": round(bare.per_second / tool_rate, 3) if tool_rate else None,
+        "stops_per_syscall": round(tool_stops / len(entries), 3) if entries else None,
+        "syscalls_per_s": round(len(entries) / span, 1) if span else 0.0,
+        "bare_gdb_stops": bare.stops,
+        "mi_stops": mi.stops,
+    }
+
+
+def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
+    print(f"workload: fuzzer {syscalls} on the built-in guest, TCG, same probe sites")
+    rows = (
+        ("tracer (agent reads pt_regs, bases, buffers)", "tracer_stops_per_s"),
+        ("bare gdb Python breakpoint (ceiling)", "bare_gdb_stops_per_s"),
+        ("MI round trip per stop", "mi_roundtrip_stops_per_s"),
+    )
+    for label, key in rows:
+        print(f"  {label:44} {figures[key]:9.1f} stops/s")
+    print(
+        f"  {'per-stop cost vs ceiling':44} {figures['per_stop_cost_vs_bare_gdb']}x"
+        "   (goal <= 1.1x)"
+    )
+    print(f"  {'stops per syscall':44} {figures['stops_per_syscall']}     (goal <= 2)")
+    print(f"  {'syscalls traced per second':44} {figures['syscalls_per_s']}")
