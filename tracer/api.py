@@ -51,7 +51,7 @@ from tracer.guest import (
 )
 from tracer.probes.plan import ALL_PROBES, Mode
 from tracer.store import TraceFileError, TraceReader, TraceSource
-from tracer.target.session import TargetSession
+from tracer.target.protocol import Target
 
 ProgramSpec: TypeAlias = (
     str | os.PathLike[str] | Program | tuple[str | os.PathLike[str], Sequence[str]]
@@ -306,10 +306,10 @@ class Session:
         if self.result is not None or self._worker is not None:
             raise RuntimeError("a Session captures once; open a new Session for another run")
 
-    def _started(self, session: TargetSession) -> None:
-        self.qemu_pid = session.qemu.pid
-        self.gdb_pid = session.gdb.pid
-        self.private_dir = session.scratch
+    def _started(self, target: Target) -> None:
+        self.qemu_pid = target.qemu_pid
+        self.gdb_pid = target.gdb_pid
+        self.private_dir = target.private_dir
 
     def _join(self) -> None:
         if self._worker is not None:

@@ -28,7 +28,7 @@ from tracer.capture import CaptureOptions, CaptureResult, CaptureStats, Program,
 from tracer.decode.syscall_table import NR_EXIT, NR_EXIT_GROUP
 from tracer.events import Event, SyscallEntry, SyscallExit
 from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
-from tracer.target.session import TargetSession
+from tracer.target.protocol import Target
 
 MAX_MODULES = 16  # the built-in guest's multiboot module limit
 ASSUMED_SYSCALLS_PER_S = 1500  # generous: the runs must outlast the soak, not end before it
@@ -100,9 +100,9 @@ class Soak:
         self.last_sample = 0.0
         self.out = out
 
-    def started(self, session: TargetSession) -> None:
-        self.gdb_pid = session.gdb.pid
-        self.qemu_pid = session.qemu.pid
+    def started(self, target: Target) -> None:
+        self.gdb_pid = target.gdb_pid
+        self.qemu_pid = target.qemu_pid
 
     def progress(self, stats: CaptureStats) -> None:
         now = stats.elapsed

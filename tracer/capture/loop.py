@@ -43,7 +43,11 @@ def tls_variables(image: ElfImage, programs: Sequence[ElfImage | None], names: S
 
 
 def _tls_of(image: ElfImage) -> list[TlsVariable]:
-    return [TlsVariable(t.name, t.tp_offset, t.size) for t in image.tls_symbols()]
+    return [
+        TlsVariable(t.name, t.tp_offset, t.size)
+        for t in image.tls_symbols()
+        if t.tp_offset is not None
+    ]
 
 
 def cause_finder(image: ElfImage, plan: ProbePlan) -> CauseFinder:

@@ -88,9 +88,10 @@ class CaptureStats:
     agent_written: int | None = None  # lines the agent says it wrote (None: not known)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
-    # Seconds from the start to the end of each phase: plan (ELFs read, probes planned), qemu (QEMU up, gdb attached), agent
-    # (probes armed), first_user (the first user process seen), run (the loop ended),
-    # finish (gdb and QEMU ended, the queue drained), write (the trace file closed).
+    # Seconds from the start to the end of each phase: plan (ELFs read, probes planned),
+    # qemu (QEMU up, gdb attached), agent (probes armed), first_user (the first user process
+    # seen), run (the loop ended), finish (gdb and QEMU ended, the queue drained), write (the
+    # trace file closed).
     phases: dict[str, float] = field(default_factory=dict)
 
     def mark(self, phase: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tracer.target.errors import GdbDied, TargetTimeout
@@ -204,6 +205,10 @@ class FakeTarget:
         return {"bytes": size * reps, "ns": 1}
 
     # Liveness -------------------------------------------------------------------------------
+
+    qemu_pid: int | None = None
+    gdb_pid: int | None = None
+    private_dir: Path | None = None
 
     @property
     def control_alive(self) -> bool:

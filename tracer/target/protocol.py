@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from tracer.target.records import AgentRecord, StopEvent
@@ -71,6 +72,15 @@ class Target(Machine, Protocol):
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]: ...
 
     # Liveness and the end.
+    @property
+    def qemu_pid(self) -> int | None: ...
+
+    @property
+    def gdb_pid(self) -> int | None: ...
+
+    @property
+    def private_dir(self) -> Path | None: ...
+
     @property
     def control_alive(self) -> bool: ...
 

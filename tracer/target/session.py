@@ -168,6 +168,18 @@ class TargetSession:
         return {key: int(value) for key, _, value in words if value.isdigit()}
 
     @property
+    def qemu_pid(self) -> int | None:
+        return self.qemu.pid
+
+    @property
+    def gdb_pid(self) -> int | None:
+        return self.gdb.pid
+
+    @property
+    def private_dir(self) -> Path | None:
+        return self.scratch
+
+    @property
     def control_alive(self) -> bool:
         return self.gdb.pid is not None and self.gdb.mi.alive
 
