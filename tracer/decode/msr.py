@@ -30,6 +30,15 @@ IA32_SYSENTER_EIP: Final = 0x176
 IA32_MISC_ENABLE: Final = 0x1A0
 IA32_PAT: Final = 0x277
 
+# The same numbers by the names Linux's msr-index.h gives them (FMASK is its MSR_SYSCALL_MASK).
+MSR_EFER: Final = IA32_EFER
+MSR_STAR: Final = STAR
+MSR_LSTAR: Final = LSTAR
+MSR_FMASK: Final = FMASK
+MSR_FS_BASE: Final = FS_BASE
+MSR_GS_BASE: Final = GS_BASE
+MSR_KERNEL_GS_BASE: Final = KERNEL_GS_BASE
+
 _X2APIC: Final = {
     0x802: "APICID",
     0x803: "VERSION",
