@@ -10,7 +10,7 @@ are the syscall module's sysretq/iretq probes, which know an interrupt's frame w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tracer.events import Event, Interrupt, SegBases
 from tracer.probes import syscall
@@ -139,6 +139,31 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
 # --- events ------------------------------------------------------------------------------------
 
 
+def _interrupt(
+    core: EventBuilder,
+    hit: ProbeHit,
+    action: Literal["entry", "exit"],
+    ring: int,
+    rip: int,
+    error_code: int | None = None,
+) -> Interrupt:
+    vector = hit.fields.get("vector")
+    return Interrupt(
+        core.next_seq(),
+        core.time(hit),
+        hit.cpu,
+        core.pid(hit),
+        action,
+        -1 if vector is None else vector,
+        vector_name(vector),
+        error_code,
+        hit.fields.get("cr2"),
+        ring,
+        rip,
+        hit.pc,
+    )
+
+
 def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
     _, values = syscall.ptregs(core, hit)
     from_ring = values.get("cs", 0) & 3
@@ -147,44 +172,13 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
     stub = core.plan.interrupt_stubs.get(hit.pc)
     sites = stub.path.entry_swapgs if (stub is not None and from_ring == 3) else ()
     core.entry_swaps(hit, observed, sites, out)
-    vector = hit.fields.get("vector")
-    has_code = bool(hit.fields.get("has_error_code"))
-    out.append(
-        Interrupt(
-            core.next_seq(),
-            core.time(hit),
-            hit.cpu,
-            core.pid(hit),
-            "entry",
-            -1 if vector is None else vector,
-            vector_name(vector),
-            values.get("orig_ax") if has_code else None,
-            hit.fields.get("cr2"),
-            from_ring,
-            values.get("ip", 0),
-            hit.pc,
-        )
-    )
+    code = values.get("orig_ax") if hit.fields.get("has_error_code") else None
+    out.append(_interrupt(core, hit, "entry", from_ring, values.get("ip", 0), code))
 
 
 def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    """Through an interrupt's own frame: `ring` is the one it returns to."""
     frame = hit.fields.get("iret_frame") or [0, 0, 0, 0, 0]
     to_ring = frame[1] & 3
     core.inferred_swaps(hit, observed, core.exit_sites(hit) if to_ring == 3 else (), out)
-    vector = hit.fields.get("vector")
-    out.append(
-        Interrupt(
-            core.next_seq(),
-            core.time(hit),
-            hit.cpu,
-            core.pid(hit),
-            "exit",
-            -1 if vector is None else vector,
-            vector_name(vector),
-            None,
-            None,
-            to_ring,
-            frame[0],
-            hit.pc,
-        )
-    )
+    out.append(_interrupt(core, hit, "exit", to_ring, frame[0]))
