@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 import gdb  # type: ignore[import-not-found]
 
@@ -44,7 +45,7 @@ FLUSH_SECONDS = 0.05
 # not eflags: RF moves.
 DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")
 
-AGENT = None
+AGENT: Agent | None = None  # the installed plan
 
 
 class Batch:
@@ -90,7 +91,7 @@ class Batch:
 class GdbCpu:
     """The `tracer.probes.stops.Cpu` for the thread (vCPU) that hit a probe."""
 
-    inferior = None
+    inferior: Any = None  # gdb.Inferior, once the first stop has run
 
     def __init__(self) -> None:
         self.frame = gdb.selected_frame()
@@ -120,9 +121,9 @@ class GdbCpu:
             return False
         return True
 
-    def callers(self, depth: int) -> list:
+    def callers(self, depth: int) -> list[int]:
         """Return addresses up the stack (gdb's unwinder, DWARF CFI), for attribution."""
-        out = []
+        out: list[int] = []
         try:
             frame = self.frame.older()
             while frame is not None and len(out) < depth:
@@ -209,13 +210,19 @@ class Probe(gdb.Breakpoint):
 # --- commands the tracer runs over MI (`python tracer_agent.<name>(...)`) ----------------------
 
 
+def _installed() -> Agent:
+    if AGENT is None:
+        raise RuntimeError("tracer agent: no plan installed")
+    return AGENT
+
+
 def install(plan_json: str) -> None:
     global AGENT
     if AGENT is not None:
         AGENT.disarm()
-    AGENT = Agent(json.loads(plan_json))
-    AGENT.arm(AGENT.plan.get("probes", []))
-    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+    AGENT = agent = Agent(json.loads(plan_json))
+    agent.arm(agent.plan.get("probes", []))
+    gdb.write(f"agent armed {len(agent.breakpoints)} probes\n")
 
 
 def install_file(path: str) -> None:
@@ -229,8 +236,9 @@ def arm_file(path: str) -> None:
 
 
 def arm(probes_json: str) -> None:
-    AGENT.arm(json.loads(probes_json))
-    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+    agent = _installed()
+    agent.arm(json.loads(probes_json))
+    gdb.write(f"agent armed {len(agent.breakpoints)} probes\n")
 
 
 def flush() -> None:
@@ -240,25 +248,25 @@ def flush() -> None:
 
 
 def set_stop_first_syscall(value: bool) -> None:
-    AGENT.ctx.stop_first_syscall = bool(value)
+    _installed().ctx.stop_first_syscall = bool(value)
 
 
 def set_stop_on_lstar(value: bool) -> None:
-    AGENT.ctx.stop_on_lstar = bool(value)
+    _installed().ctx.stop_on_lstar = bool(value)
 
 
 def set_ring_armed(value: bool) -> None:
-    AGENT.ctx.ring_armed = bool(value)
+    _installed().ctx.ring_armed = bool(value)
 
 
 def skip_next(addr: int) -> None:
     """Let the next hit at addr pass unrecorded (after the tracer moved RIP back onto it)."""
-    AGENT.skip_addr = int(addr)
+    _installed().skip_addr = int(addr)
 
 
 def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
-    a = AGENT
+    a = _installed()
     gdb.write(
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
         f"duplicates={a.duplicates} written={a.batch.written} "
