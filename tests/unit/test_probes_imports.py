@@ -83,3 +83,16 @@ def test_agent_finds_kinds_beside_it_with_only_the_standard_library() -> None:
     )
     result = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_tls_owner_rules_sit_below_probes_and_analysis() -> None:
+    """`tracer.tls_owners` serves both, so it imports neither (nor anything impure)."""
+    path = PACKAGE / "tls_owners.py"
+    for name in _top_level_imports(path):
+        root = name.split(".")[0]
+        pure = name.startswith(("tracer.events", "tracer.decode"))
+        assert root in sys.stdlib_module_names or root == "__future__" or pure, name
+    from tracer.analysis import tls  # noqa: PLC0415
+    from tracer.tls_owners import OwnerKind, TlsOwners  # noqa: PLC0415
+
+    assert (tls.TlsOwners, tls.OwnerKind) == (TlsOwners, OwnerKind)  # one set of rules
