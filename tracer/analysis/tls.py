@@ -1,124 +1,26 @@
-"""Who owns an FS/GS/KERNEL_GS_BASE value, learned only from what the trace shows.
-
-- GS base values the kernel writes to the GS_BASE MSR are per-CPU areas of that CPU.
-- A value a process passes to arch_prctl(ARCH_SET_FS) is that process's app TCB;
-  ARCH_SET_GS gives its user GS.
-- A kernel-half value loaded into FS while a thread runs is that thread's kernel TCB.
-- Zero is zero. Anything else is `unknown`.
-"""
+"""TLS ownership for analysis: the rules live in `tracer.tls_owners`, below the probes too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from tracer.events import (
-    ContextSwitch,
-    Event,
-    MsrWrite,
-    ProcessEvent,
-    SegBaseChange,
-    SegReg,
-    SyscallEntry,
+from tracer.decode.msr import MSR_FS_BASE, MSR_GS_BASE
+from tracer.decode.x86 import KERNEL_HALF
+from tracer.tls_owners import (
+    ARCH_SET_FS,
+    ARCH_SET_GS,
+    NR_ARCH_PRCTL,
+    OwnerKind,
+    TlsOwners,
+    owner_kind,
 )
 
-MSR_FS_BASE = 0xC0000100
-MSR_GS_BASE = 0xC0000101
-NR_ARCH_PRCTL = 158
-ARCH_SET_GS = 0x1001
-ARCH_SET_FS = 0x1002
-KERNEL_HALF = 0xFFFF_8000_0000_0000
-
-
-class OwnerKind:
-    ZERO = "zero"
-    PERCPU = "percpu"
-    APP_TCB = "app-tcb"
-    KERNEL_TCB = "kernel-tcb"
-    USER_GS = "user-gs"
-    UNKNOWN = "unknown"
-
-
-def owner_kind(label: str) -> str:
-    """The kind part of a label: 'app-tcb[hello:1]' -> 'app-tcb'."""
-    return label.split("[", 1)[0]
-
-
-@dataclass
-class TlsOwners:
-    """Feed it every event in order; ask it who owns a value at that point."""
-
-    labels: dict[int, str] = field(default_factory=dict)  # kernel-half values
-    user_labels: dict[tuple[int, int], str] = field(default_factory=dict)  # (pid, value)
-    loaded: dict[tuple[int, str], str] = field(default_factory=dict)  # (cpu, reg) -> label
-    names: dict[int, str] = field(default_factory=dict)
-    current: dict[int, int] = field(default_factory=dict)  # cpu -> pid running there
-    symbolize: Callable[[int], str | None] | None = None
-
-    def thread_label(self, pid: int) -> str:
-        return f"{self.names.get(pid, 'kernel' if pid == 0 else '?')}:{pid}"
-
-    def learn(self, event: Event) -> None:
-        if isinstance(event, ProcessEvent) and event.action == "start":
-            self.names[event.pid] = event.name
-        elif isinstance(event, ContextSwitch):
-            self.names.setdefault(event.next_pid, event.next_name)
-            self.current[event.cpu] = event.next_pid
-        elif isinstance(event, SyscallEntry):
-            self.current[event.cpu] = event.pid
-            if event.nr == NR_ARCH_PRCTL and event.args[1]:
-                code, addr = event.args[0], event.args[1]
-                # User addresses mean something per address space: two copies of a program
-                # put their TCBs at the same address.
-                if code == ARCH_SET_FS:
-                    self.user_labels[(event.pid, addr)] = (
-                        f"{OwnerKind.APP_TCB}[{self.thread_label(event.pid)}]"
-                    )
-                elif code == ARCH_SET_GS:
-                    self.user_labels[(event.pid, addr)] = (
-                        f"{OwnerKind.USER_GS}[{self.thread_label(event.pid)}]"
-                    )
-        elif isinstance(event, MsrWrite) and event.msr == MSR_GS_BASE:
-            if event.new >= KERNEL_HALF:
-                self.labels.setdefault(event.new, f"{OwnerKind.PERCPU}[cpu{event.cpu}]")
-        elif isinstance(event, SegBaseChange) and event.which == "fs":
-            if event.new >= KERNEL_HALF and event.new not in self.labels:
-                pid = self.current.get(event.cpu, event.pid)
-                self.labels[event.new] = f"{OwnerKind.KERNEL_TCB}[thread {pid}]"
-
-    def owner(self, value: int, which: SegReg | None = None, pid: int | None = None) -> str:
-        if value == 0:
-            return OwnerKind.ZERO
-        if value < KERNEL_HALF:
-            label = self.user_labels.get((pid, value)) if pid is not None else None
-            if label is None:  # no pid given, or a value set before this pid was known
-                label = (
-                    next((v for (_, addr), v in self.user_labels.items() if addr == value), None)
-                    if pid is None
-                    else None
-                )
-            return label or OwnerKind.UNKNOWN
-        label = self.labels.get(value)
-        if label is not None:
-            return label
-        if value >= KERNEL_HALF and self.symbolize is not None:
-            name = self.symbolize(value)
-            if name:
-                return f"kernel[{name}]"
-        return OwnerKind.UNKNOWN
-
-    def label_change(self, event: SegBaseChange) -> tuple[str, str]:
-        """Owners of a change's old and new values (learning from the change first)."""
-        return self.label_load(event, event.pid)
-
-    def label_load(self, event: SegBaseChange, pid: int) -> tuple[str, str]:
-        """The old value's owner is whoever it was loaded for; the new one's is `pid`'s
-        (or the kernel's), learned first."""
-        key = (event.cpu, event.which)
-        old = self.loaded.get(key)
-        if old is None or event.old == 0:
-            old = self.owner(event.old, event.which, event.pid)
-        self.learn(event)
-        new = self.owner(event.new, event.which, pid)
-        self.loaded[key] = new
-        return old, new
+__all__ = [
+    "ARCH_SET_FS",
+    "ARCH_SET_GS",
+    "KERNEL_HALF",
+    "MSR_FS_BASE",
+    "MSR_GS_BASE",
+    "NR_ARCH_PRCTL",
+    "OwnerKind",
+    "TlsOwners",
+    "owner_kind",
+]

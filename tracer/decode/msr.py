@@ -29,7 +29,7 @@ IA32_SYSENTER_EIP: Final = 0x176
 IA32_MISC_ENABLE: Final = 0x1A0
 IA32_PAT: Final = 0x277
 
-# The names the rest of the tracer imports, as Linux's msr-index.h spells them.
+# The same numbers by the names Linux's msr-index.h gives them (FMASK is its MSR_SYSCALL_MASK).
 MSR_EFER: Final = IA32_EFER
 MSR_STAR: Final = STAR
 MSR_LSTAR: Final = LSTAR

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tracer.events import SegCause
-from tracer.image import ElfImage, EntryPath
+
+if TYPE_CHECKING:
+    from tracer.image import ElfImage, EntryPath
 
 SWITCH_FUNCTIONS = ("__switch_to_asm", "__switch_to", "context_switch", "switch_to")
 

@@ -1,5 +1,9 @@
 """Turn the agent's probe hits into events, reconstructing what happened between stops.
 
+This is the shared core: who runs where, the last known segment bases per CPU, sequence
+numbers, the TLS owners, events held across a context switch. Each kind's own conversion lives
+in its module (`tracer.probes.registry` says which).
+
 Default mode stops only where pt_regs is complete and at the exit instruction; the swapgs on
 those paths are rebuilt from the state at the stops (swapgs exchanges GS base and
 KERNEL_GS_BASE exactly, so the state before it is the state after it, swapped). Any other change
@@ -8,62 +12,37 @@ of a base between two stops that no probe explains is recorded with cause `unkno
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracer.analysis.tls import KERNEL_HALF, TlsOwners
-from tracer.decode.ptregs import decode_pt_regs
-from tracer.decode.tls import TlsVariable, decode_tls_block
+from tracer.decode.tls import TlsVariable
 from tracer.events import (
     ContextSwitch,
     Event,
-    FuncEntry,
-    FuncExit,
     Gap,
-    Interrupt,
-    MsrWrite,
     ProcessEvent,
     SegBaseChange,
     SegBases,
     SegCause,
     SegReg,
-    SyscallEntry,
-    SyscallExit,
+    Symbolizer,
     TlsSnapshot,
 )
-from tracer.probes.attribution import Attribution, CauseFinder, stack_words
+from tracer.probes.attribution import CauseFinder
 from tracer.probes.identity import Identity
-from tracer.probes.interrupts import vector_name
-from tracer.probes.plan import Mode, ProbePlan
-from tracer.probes.ringbuf import decode_records, to_events
-from tracer.target.gdb import ProbeHit
+from tracer.probes.kinds import Mode, ProbeKind
+from tracer.probes.registry import KINDS
+from tracer.probes.segbase import swapped
+from tracer.tls_owners import TlsOwners
 
-MSR_FS_BASE = 0xC0000100
-MSR_GS_BASE = 0xC0000101
-MSR_KERNEL_GS_BASE = 0xC0000102
-BASE_MSRS: dict[int, SegReg] = {MSR_FS_BASE: "fs", MSR_GS_BASE: "gs", MSR_KERNEL_GS_BASE: "kgs"}
-NR_ARCH_PRCTL = 158
-EXIT_SYSCALLS = {60, 231}
-SYSCALL_ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
-# Probes that only fire on a way into or out of user mode: the thread is a user thread.
+if TYPE_CHECKING:
+    from tracer.probes.plan import ProbePlan
+    from tracer.probes.syscall import Pending
+    from tracer.target.gdb import ProbeHit
+
 HOLD_LIMIT = 64
-USER_CROSSINGS = {"syscall_entry", "syscall_exit", "swapgs", "return_to_user"}
-
-
-def with_base(bases: SegBases, which: SegReg, value: int) -> SegBases:
-    name = {"fs": "fs_base", "gs": "gs_base", "kgs": "kernel_gs_base"}[which]
-    return replace(bases, **{name: value})
-
-
-def swapped(bases: SegBases) -> SegBases:
-    return SegBases(bases.fs_base, bases.kernel_gs_base, bases.gs_base)
-
-
-@dataclass
-class _Inflight:
-    entry_seq: int
-    nr: int
-    args: tuple[int, int, int, int, int, int]
+T = TypeVar("T")
 
 
 class EventBuilder:
@@ -74,53 +53,69 @@ class EventBuilder:
         plan: ProbePlan,
         program_names: Sequence[str],
         t0_ns: int,
-        symbolize: Callable[[int], str | None] | None = None,
+        symbolize: Symbolizer | None = None,
         tls_variables: dict[str, Sequence[TlsVariable]] | None = None,
         causes: CauseFinder | None = None,
     ) -> None:
         self.plan = plan
         self.t0 = t0_ns
         self.seq = 0
-        self.bases: dict[int, SegBases] = {}
-        self.msr_values: dict[int, int] = {}
+        self.bases: dict[int, SegBases] = {}  # cpu -> last known
+        self.msr_values: dict[int, int] = {}  # last value written to each MSR
         self.ids = Identity(list(program_names))
-        self.inflight: dict[int, _Inflight] = {}  # by cr3, like the agent's
+        self.inflight: dict[int, Pending] = {}  # syscalls by cr3
         self.agent_errors: list[str] = []
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
         self.causes = causes or CauseFinder()
-        self.swapped_early: dict[int, bool] = {}
+        self.swapped_early: dict[int, bool] = {}  # cpu -> an entry's swapgs already rebuilt
         self.held: list[Event] = []
-        self.call_stacks: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
-        self.ring_overruns = 0
         self.tsc_khz: int | None = None
+        self._kind_state: dict[type, Any] = {}
 
-    # --- bookkeeping -------------------------------------------------------------------------
+    # --- bookkeeping the kinds share -----------------------------------------------------------
 
-    def _seq(self) -> int:
+    def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
-    def _time(self, hit: ProbeHit) -> int:
+    _seq = next_seq  # the name capture.py knows
+
+    def time(self, hit: ProbeHit) -> int:
         return max(0, hit.time_ns - self.t0)
+
+    def pid(self, hit: ProbeHit) -> int:
+        return self.ids.pid(hit.cpu, hit.cr3)
 
     def process_name(self, pid: int) -> str:
         return self.ids.name(pid)
 
-    def _pid(self, hit: ProbeHit) -> int:
-        return self.ids.pid(hit.cpu, hit.cr3)
+    def state(self, factory: type[T]) -> T:
+        """A kind's own state across hits (one instance per type, made on first use)."""
+        value = self._kind_state.get(factory)
+        if value is None:
+            value = self._kind_state[factory] = factory()
+        return value
 
-    def _user_thread(self, hit: ProbeHit, out: list[Event]) -> int:
+    def user_thread(self, hit: ProbeHit, out: list[Event]) -> int:
         thread, first = self.ids.user_thread(hit.cpu, hit.cr3)
         if first:
             out.append(
                 ProcessEvent(
-                    self._seq(), self._time(hit), hit.cpu, thread.pid, hit.cr3, "start", thread.name
+                    self.next_seq(),
+                    self.time(hit),
+                    hit.cpu,
+                    thread.pid,
+                    hit.cr3,
+                    "start",
+                    thread.name,
                 )
             )
         return thread.pid
 
-    def _base_change(
+    # --- segment bases between stops ---------------------------------------------------------
+
+    def base_change(
         self,
         hit: ProbeHit,
         which: SegReg,
@@ -131,87 +126,91 @@ class EventBuilder:
         inferred: bool,
         out: list[Event],
     ) -> None:
-        if old == new:
-            return
-        out.append(
-            SegBaseChange(
-                self._seq(),
-                self._time(hit),
-                hit.cpu,
-                self._pid(hit),
-                which,
-                old,
-                new,
-                cause,
-                pc,
-                inferred,
+        if old != new:
+            out.append(
+                SegBaseChange(
+                    self.next_seq(),
+                    self.time(hit),
+                    hit.cpu,
+                    self.pid(hit),
+                    which,
+                    old,
+                    new,
+                    cause,
+                    pc,
+                    inferred,
+                )
             )
-        )
 
-    def _reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
+    def reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
         if last is not None:
             for which in ("fs", "gs", "kgs"):
-                self._base_change(
-                    hit,
-                    which,
-                    last.get(which),
-                    expected.get(which),  # type: ignore[arg-type]
-                    SegCause.UNKNOWN,
-                    hit.pc,
-                    True,
-                    out,
-                )
+                old, new = last.get(which), expected.get(which)  # type: ignore[arg-type]
+                self.base_change(hit, which, old, new, SegCause.UNKNOWN, hit.pc, True, out)  # type: ignore[arg-type]
         self.bases[hit.cpu] = expected
 
-    def _swapgs(
+    def swapgs(
         self, hit: ProbeHit, before: SegBases, pc: int, inferred: bool, out: list[Event]
     ) -> SegBases:
         after = swapped(before)
-        self._base_change(
-            hit, "gs", before.gs_base, after.gs_base, SegCause.SWAPGS, pc, inferred, out
-        )
-        self._base_change(
-            hit,
-            "kgs",
-            before.kernel_gs_base,
-            after.kernel_gs_base,
-            SegCause.SWAPGS,
-            pc,
-            inferred,
-            out,
-        )
+        for which in ("gs", "kgs"):
+            old, new = before.get(which), after.get(which)  # type: ignore[arg-type]
+            self.base_change(hit, which, old, new, SegCause.SWAPGS, pc, inferred, out)  # type: ignore[arg-type]
         self.bases[hit.cpu] = after
         return after
 
-    def _entry_swaps(
+    def entry_swaps(
         self, hit: ProbeHit, observed: SegBases, sites: Sequence[int], out: list[Event]
     ) -> None:
         """At an entry path's own stop: its swapgs, unless a write on the way in rebuilt it."""
         if self.swapped_early.pop(hit.cpu, False):
-            self._reconcile(hit, observed, out)
+            self.reconcile(hit, observed, out)
         else:
-            self._inferred_swaps(hit, observed, sites, out)
+            self.inferred_swaps(hit, observed, sites, out)
 
-    def _inferred_swaps(
+    def inferred_swaps(
         self, hit: ProbeHit, observed: SegBases, sites: Sequence[int], out: list[Event]
     ) -> None:
         """Rebuild the swapgs between the last stop and this one from the disassembly."""
         if self.plan.mode is Mode.EXHAUSTIVE or not sites:
-            self._reconcile(hit, observed, out)
+            self.reconcile(hit, observed, out)
             return
         before = observed
         for _ in sites:
             before = swapped(before)
-        self._reconcile(hit, before, out)
+        self.reconcile(hit, before, out)
         state = before
         for site in sites:
-            state = self._swapgs(hit, state, site, True, out)
+            state = self.swapgs(hit, state, site, True, out)
 
-    def _exit_sites(self, hit: ProbeHit) -> list[int]:
+    def exit_sites(self, hit: ProbeHit) -> list[int]:
+        """The swapgs just before this exit instruction, if its path has one."""
         site = self.plan.exit_swapgs.get(hit.pc)
         return [] if site is None else [site]
+
+    # --- hits in, events out -----------------------------------------------------------------
+
+    def feed(self, hit: ProbeHit) -> list[Event]:
+        out: list[Event] = []
+        handlers = KINDS.get(hit.probe)  # type: ignore[call-overload]
+        if handlers is None or handlers.to_events is None:
+            return out
+        if handlers.crosses_user:
+            self.user_thread(hit, out)
+        handlers.to_events(self, hit, SegBases(*hit.bases[:3]), out)
+        return self._release(out, hit)
+
+    def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
+        text = str(record.get("error", "unknown agent error"))
+        self.agent_errors.append(text)
+        return Gap(self.next_seq(), max(0, time_ns - self.t0), f"probe failed: {text}", 1)
+
+    def flush_held(self) -> list[Event]:
+        """At the end of a capture: whatever is still held."""
+        held, self.held = self.held, []
+        return self._finish(held)
 
     def _finish(self, out: list[Event]) -> list[Event]:
         """Name the owners of every base change, learning from each event in order."""
@@ -230,26 +229,15 @@ class EventBuilder:
     def _release(self, out: list[Event], hit: ProbeHit) -> list[Event]:
         """Hold what a context switch writes until the switch itself is seen: the kernel TCB
         it loads belongs to the next thread, which only the switch probe names."""
+        if hit.probe == ProbeKind.CONTEXT_SWITCH and self.held:
+            held, self.held = self.held, []
+            switch = next((e for e in out if isinstance(e, ContextSwitch)), None)
+            if switch is None:
+                return self._finish(held) + self._finish(out)
+            return self._finish_switch(held, switch) + self._finish(out)
         switching = any(
             isinstance(e, SegBaseChange) and e.cause is SegCause.CONTEXT_SWITCH for e in out
         )
-        if hit.probe == "context_switch" and self.held:
-            switch = next((e for e in out if isinstance(e, ContextSwitch)), None)
-            held, self.held = self.held, []
-            if switch is None:
-                return self._finish(held) + self._finish(out)
-            self.owners.current[switch.cpu] = switch.next_pid
-            done = []
-            for event in held:
-                if isinstance(event, SegBaseChange) and event.cause is SegCause.CONTEXT_SWITCH:
-                    # What the switch saves is the previous thread's; what it loads, the next's.
-                    old, new = self.owners.label_load(
-                        replace(event, pid=switch.next_pid), switch.next_pid
-                    )
-                    done.append(replace(event, old_owner=old, new_owner=new))
-                else:
-                    done += self._finish([event])
-            return done + self._finish(out)
         if switching or self.held:
             self.held.extend(out)
             if len(self.held) > HOLD_LIMIT:  # no switch came: let them go as they are
@@ -258,369 +246,15 @@ class EventBuilder:
             return []
         return self._finish(out)
 
-    def flush_held(self) -> list[Event]:
-        """At the end of a capture: whatever is still held."""
-        held, self.held = self.held, []
-        return self._finish(held)
-
-    # --- hits --------------------------------------------------------------------------------
-
-    def feed(self, hit: ProbeHit) -> list[Event]:
-        out: list[Event] = []
-        observed = SegBases(*hit.bases[:3])
-        handler = {
-            "syscall_entry": self._on_entry,
-            "syscall_exit": self._on_exit,
-            "return_to_user": self._on_return_to_user,
-            "interrupt_entry": self._on_interrupt_entry,
-            "interrupt_exit": self._on_interrupt_exit,
-            "context_switch": self._on_switch,
-            "wrmsr": self._on_wrmsr,
-            "swapgs": self._on_swapgs,
-            "wrfsbase": self._on_wrbase,
-            "wrgsbase": self._on_wrbase,
-            "func_entry": self._on_func_entry,
-            "func_exit": self._on_func_exit,
-            "ftrace_drain": self._on_ftrace_drain,
-        }.get(hit.probe)
-        if handler is None:
-            return out
-        if hit.probe in USER_CROSSINGS:
-            self._user_thread(hit, out)
-        handler(hit, observed, out)
-        return self._release(out, hit)
-
-    def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
-        text = str(record.get("error", "unknown agent error"))
-        self.agent_errors.append(text)
-        return Gap(self._seq(), max(0, time_ns - self.t0), f"probe failed: {text}", 1)
-
-    def _regs(self, hit: ProbeHit) -> tuple[tuple[tuple[str, int], ...], dict[str, int]]:
-        raw = hit.fields.get("ptregs")
-        regs = decode_pt_regs(bytes.fromhex(raw), self.plan.ptregs_layout) if raw else ()
-        return regs, dict(regs)
-
-    def _on_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        pid = self._pid(hit)
-        sites = self.plan.entry.entry_swapgs if self.plan.entry is not None else []
-        self._entry_swaps(hit, observed, sites, out)
-        regs, values = self._regs(hit)
-        cpu_regs = hit.fields.get("cpu_regs", {})
-        nr = values.get("orig_ax", cpu_regs.get("rax", 0))
-        args = tuple(values.get(name, 0) for name in SYSCALL_ARG_FIELDS)
-        seq = self._seq()
-        out.append(
-            SyscallEntry(
-                seq,
-                self._time(hit),
-                hit.cpu,
-                pid,
-                hit.cr3,
-                nr,
-                args,  # type: ignore[arg-type]
-                user_rip=values.get("ip", 0),
-                user_rsp=values.get("sp", 0),
-                user_rflags=values.get("flags", 0),
-                regs_addr=hit.fields.get("regs_addr", 0),
-                regs=regs,
-                bases=observed,
-                pc=hit.pc,
-                memory=_memory(hit),
-            )
-        )
-        self.inflight[hit.cr3] = _Inflight(seq, nr, args)  # type: ignore[arg-type]
-        if nr in EXIT_SYSCALLS:
-            out.append(
-                ProcessEvent(
-                    self._seq(),
-                    self._time(hit),
-                    hit.cpu,
-                    pid,
-                    hit.cr3,
-                    "exit",
-                    self.process_name(pid),
-                    status=args[0] & 0xFF,
-                )
-            )
-            self.ids.exited(hit.cpu, hit.cr3)
-            self.inflight.pop(hit.cr3, None)
-
-    def _on_return_to_user(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
-
-    def _on_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        pid = self._pid(hit)
-        self._inferred_swaps(hit, observed, self._exit_sites(hit), out)
-        inflight = self.inflight.pop(hit.cr3, None)
-        regs, values = self._regs(hit)
-        cpu_regs = hit.fields.get("cpu_regs", {})
-        ret = values.get("ax", cpu_regs.get("rax", 0))
-        frame = hit.fields.get("iret_frame")
-        if hit.fields.get("exit_kind") == "iretq" and frame:
-            user_rip, user_rflags, user_rsp = frame[0], frame[2], frame[3]
-        else:
-            user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
-            user_rsp = cpu_regs.get("rsp", 0)
-        out.append(
-            SyscallExit(
-                self._seq(),
-                self._time(hit),
-                hit.cpu,
-                pid,
-                hit.cr3,
-                inflight.nr if inflight else values.get("orig_ax", 0),
-                ret,
-                inflight.entry_seq if inflight else None,
-                user_rip,
-                user_rsp,
-                user_rflags,
-                regs,
-                observed,
-                hit.pc,
-                _memory(hit),
-            )
-        )
-
-    def _on_interrupt_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        regs, values = self._regs(hit)
-        from_ring = values.get("cs", 0) & 3
-        if from_ring == 3:
-            self._user_thread(hit, out)
-        stub = self.plan.interrupt_stubs.get(hit.pc)
-        sites = stub.path.entry_swapgs if (stub is not None and from_ring == 3) else ()
-        self._entry_swaps(hit, observed, sites, out)
-        vector = hit.fields.get("vector")
-        has_code = bool(hit.fields.get("has_error_code"))
-        out.append(
-            Interrupt(
-                self._seq(),
-                self._time(hit),
-                hit.cpu,
-                self._pid(hit),
-                "entry",
-                -1 if vector is None else vector,
-                vector_name(vector),
-                values.get("orig_ax") if has_code else None,
-                hit.fields.get("cr2"),
-                from_ring,
-                values.get("ip", 0),
-                hit.pc,
-            )
-        )
-
-    def _on_interrupt_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        frame = hit.fields.get("iret_frame") or [0, 0, 0, 0, 0]
-        to_ring = frame[1] & 3
-        self._inferred_swaps(hit, observed, self._exit_sites(hit) if to_ring == 3 else (), out)
-        vector = hit.fields.get("vector")
-        out.append(
-            Interrupt(
-                self._seq(),
-                self._time(hit),
-                hit.cpu,
-                self._pid(hit),
-                "exit",
-                -1 if vector is None else vector,
-                vector_name(vector),
-                None,
-                None,
-                to_ring,
-                frame[0],
-                hit.pc,
-            )
-        )
-
-    def _on_switch(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._reconcile(hit, observed, out)
-        layout = self.plan.task_layout
-        tasks = hit.fields.get("tasks") or [None, None]
-        decoded = []
-        for raw, addr in zip(
-            tasks, (hit.fields.get("prev", 0), hit.fields.get("next", 0)), strict=False
-        ):
-            pid, name = layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, "")
-            decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
-        (prev_pid, prev_name), (next_pid, next_name) = decoded
-        self.ids.switched(hit.cpu, prev_pid, prev_name)
-        self.ids.switched(hit.cpu, next_pid, next_name)
-        out.append(
-            ContextSwitch(
-                self._seq(),
-                self._time(hit),
-                hit.cpu,
-                prev_pid,
-                next_pid,
-                self.ids.name(prev_pid),
-                self.ids.name(next_pid),
-                hit.pc,
-            )
-        )
-
-    def _attribute(self, hit: ProbeHit, default: SegCause) -> Attribution:
-        inflight = self.inflight.get(hit.cr3)
-        in_arch_prctl = inflight is not None and inflight.nr == NR_ARCH_PRCTL
-        return self.causes.attribute(
-            hit.fields.get("callers") or (),
-            stack_words(hit.fields.get("stack")),
-            in_arch_prctl,
-            default,
-        )
-
-    def _arrive(
-        self, hit: ProbeHit, observed: SegBases, attribution: Attribution, out: list[Event]
-    ) -> None:
-        """Bring the state up to this stop. A write on an entry path's way in comes after
-        that path's swapgs (when it came from user mode: GS and KGS are then swapped from the
-        last state); rebuild it here, and not again at the path's own stop."""
-        last = self.bases.get(hit.cpu)
-        if (
-            attribution.entry_swapgs
-            and last is not None
-            and self.plan.mode is Mode.DEFAULT
-            and swapped(last) == observed
-            and last != observed
-        ):
-            self._inferred_swaps(hit, observed, attribution.entry_swapgs, out)
-            self.swapped_early[hit.cpu] = True
-        else:
-            self._reconcile(hit, observed, out)
-
-    def _on_wrmsr(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        attribution = self._attribute(hit, SegCause.WRMSR)
-        self._arrive(hit, observed, attribution, out)
-        msr, value = int(hit.fields["msr"]), int(hit.fields["value"])
-        which = BASE_MSRS.get(msr)
-        old = observed.get(which) if which else self.msr_values.get(msr)
-        out.append(
-            MsrWrite(self._seq(), self._time(hit), hit.cpu, self._pid(hit), msr, old, value, hit.pc)
-        )
-        self.msr_values[msr] = value
-        if which is not None:
-            self._base_write(hit, which, observed, value, attribution.cause, out)
-
-    def _on_wrbase(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        which: SegReg = "fs" if hit.probe == "wrfsbase" else "gs"
-        default = SegCause.WRFSBASE if which == "fs" else SegCause.WRGSBASE
-        attribution = self._attribute(hit, default)
-        self._arrive(hit, observed, attribution, out)
-        value = hit.fields.get("value")
-        if value is None:
-            return
-        self._base_write(hit, which, observed, int(value), attribution.cause, out)
-
-    def _base_write(
-        self,
-        hit: ProbeHit,
-        which: SegReg,
-        observed: SegBases,
-        value: int,
-        cause: SegCause,
-        out: list[Event],
-    ) -> None:
-        self._base_change(hit, which, observed.get(which), value, cause, hit.pc, False, out)
-        self.bases[hit.cpu] = with_base(observed, which, value)
-        if which == "fs" and hit.fields.get("tls_block") is not None:
-            out.append(self._tls_snapshot(hit, value, out))
-
-    def _tls_snapshot(self, hit: ProbeHit, fs_base: int, out: list[Event]) -> TlsSnapshot:
-        # A kernel-half TCB holds the kernel's thread-locals, a user one the program's. The
-        # owner's name is given when the event is released (_finish), once it is known.
-        key = "kernel" if fs_base >= KERNEL_HALF else self.ids.name(self._pid(hit))
-        variables = self.tls_variables.get(key, ())
-        block = decode_tls_block(
-            fs_base, bytes.fromhex(hit.fields["tls_block"]), self.plan.tls_span, variables
-        )
-        return TlsSnapshot(
-            self._seq(),
-            self._time(hit),
-            hit.cpu,
-            self._pid(hit),
-            fs_base,
-            block.self_pointer,
-            "",
-            block.values,
-        )
-
-    def _on_ftrace_drain(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        ring = self.plan.ring
-        if ring is None:
-            return
-        records = decode_records(ring, bytes.fromhex(hit.fields.get("data", "")))
-        lost = int(hit.fields.get("overruns", 0)) - self.ring_overruns
-        if lost > 0:
-            self.ring_overruns += lost
-            out.append(Gap(self._seq(), self._time(hit), "function-graph ring overran", lost))
-        out.extend(to_events(records, self.tsc_khz, hit.cpu, self._time(hit), self._seq))
-
-    def _on_func_entry(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        pid = self._pid(hit)
-        stack = self.call_stacks.setdefault((hit.cpu, pid), [])
-        func = int(hit.fields["func"])
-        quiet = bool(hit.fields.get("notrace")) or self._quiet(stack)
-        if not quiet:
-            out.append(
-                FuncEntry(
-                    self._seq(), self._time(hit), hit.cpu, pid, func, len(stack), None, "breakpoint"
-                )
-            )
-        stack.append((func, int(hit.fields.get("rsp", 0)), quiet))
-
-    @staticmethod
-    def _quiet(stack: list[tuple[int, int, bool]]) -> bool:
-        """Inside a set_graph_notrace function: nothing is recorded."""
-        return bool(stack) and stack[-1][2]
-
-    def _on_func_exit(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        """A `ret` with RSP at a frame's return address ends that frame and every frame a tail
-        call left on the same slot; a tail jump ends its own function only."""
-        pid = self._pid(hit)
-        stack = self.call_stacks.setdefault((hit.cpu, pid), [])
-        func, rsp = int(hit.fields["func"]), int(hit.fields.get("rsp", 0))
-        retval = hit.fields.get("rax")
-        if hit.fields.get("how") == "tail":
-            ending = [len(stack) - 1] if stack and stack[-1][0] == func else []
-        else:
-            ending = [i for i, (_, entry_rsp, _) in enumerate(stack) if entry_rsp <= rsp]
-        if not ending:
-            if not self._quiet(stack):
-                out.append(
-                    FuncExit(
-                        self._seq(),
-                        self._time(hit),
-                        hit.cpu,
-                        pid,
-                        func,
-                        len(stack),
-                        None,
-                        retval,
-                        "breakpoint",
-                    )
-                )
-            return
-        for _ in range(len(stack) - 1, min(ending) - 1, -1):
-            done, _, quiet = stack.pop()
-            if not quiet:
-                out.append(
-                    FuncExit(
-                        self._seq(),
-                        self._time(hit),
-                        hit.cpu,
-                        pid,
-                        done,
-                        len(stack),
-                        None,
-                        retval,
-                        "breakpoint",
-                    )
-                )
-
-    def _on_swapgs(self, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-        self._reconcile(hit, observed, out)
-        self._swapgs(hit, observed, hit.pc, False, out)
-
-
-def _memory(hit: ProbeHit) -> tuple[tuple[int, bytes | None], ...]:
-    out = []
-    for index, data in hit.fields.get("memory") or ():
-        out.append((int(index), None if data is None else bytes.fromhex(data)))
-    return tuple(out)
+    def _finish_switch(self, held: list[Event], switch: ContextSwitch) -> list[Event]:
+        """What the switch saves is the previous thread's; what it loads, the next's."""
+        self.owners.current[switch.cpu] = switch.next_pid
+        done: list[Event] = []
+        for event in held:
+            if isinstance(event, SegBaseChange) and event.cause is SegCause.CONTEXT_SWITCH:
+                loaded = replace(event, pid=switch.next_pid)
+                old, new = self.owners.label_load(loaded, switch.next_pid)
+                done.append(replace(event, old_owner=old, new_owner=new))
+            else:
+                done += self._finish([event])
+        return done

@@ -4,16 +4,25 @@ A kernel built with `-pg -mfentry` and a return hook records function entry and 
 per-CPU rings (`ftrace_rings`, `struct ftrace_ring`, `struct ftrace_entry`). The tracer learns
 their layout from DWARF, arms tracing by writing the controls (`ftrace_enabled`,
 `ftrace_graph_funcs`, `ftrace_notrace_funcs`, `ftrace_max_depth`) through gdb, and drains the
-rings in bulk at syscall stops and at a breakpoint on `ftrace_buffer_full`.
+rings in bulk at syscall stops, context switches and a breakpoint on `ftrace_buffer_full`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from tracer.events import FuncEntry, FuncExit
-from tracer.image import ElfImage, struct_layout
+from tracer.events import Event, FuncEntry, FuncExit, Gap, SegBases
+from tracer.probes.kinds import AgentProbe, ProbeKind
+from tracer.probes.stops import Cpu, ProbeSpec, StopContext
+
+if TYPE_CHECKING:
+    from tracer.image import ElfImage
+    from tracer.probes.builder import EventBuilder
+    from tracer.probes.plan import ProbePlan
+    from tracer.target.gdb import ProbeHit
 
 ENTRY_FIELDS = ("tsc", "func_addr", "depth", "type", "pid", "retval")
 RING_FIELDS = ("head", "tail", "size", "overruns", "entries")
@@ -48,6 +57,8 @@ def _addr(image: ElfImage, name: str) -> int | None:
 
 def find_ring(image: ElfImage) -> RingLayout | None:
     """The ring buffer's layout, or None when the kernel has no such instrumentation."""
+    from tracer.image import struct_layout  # noqa: PLC0415 - DWARF, tracer side only
+
     rings, enabled = _addr(image, "ftrace_rings"), _addr(image, "ftrace_enabled")
     if rings is None or enabled is None or not image.has_dwarf:
         return None
@@ -101,6 +112,68 @@ def control_writes(
     return writes
 
 
+def add_ring_probe(plan: ProbePlan, ring: RingLayout) -> None:
+    """Ring-buffer function graph: drained at syscall stops and when the guest says it is full."""
+    plan.ring = ring
+    if ring.buffer_full is not None:
+        plan.probes.append(AgentProbe(ring.buffer_full, ProbeKind.FTRACE_FULL))
+
+
+# --- at the stop (in gdb) ----------------------------------------------------------------------
+
+
+def drain(ctx: StopContext, cpu: Cpu) -> None:
+    """Read the guest's unread function-graph records in bulk and mark them read."""
+    if ctx.ring is None or not ctx.ring_armed:
+        return
+    started = time.perf_counter_ns()
+    try:
+        _drain(ctx, cpu, ctx.ring)
+    finally:
+        ctx.drain_ns += time.perf_counter_ns() - started
+
+
+def _drain(ctx: StopContext, cpu: Cpu, ring: dict[str, Any]) -> None:
+    fields = ring["ring_fields"]
+    header = cpu.read(ring["rings"], max(o + n for o, n in fields.values()))
+    if header is None:
+        return
+    value = {k: int.from_bytes(header[o : o + n], "little") for k, (o, n) in fields.items()}
+    head, tail, size = value["head"], value["tail"], value["size"]
+    if head <= tail or not size:
+        return
+    tail = max(tail, head - size)
+    esz = ring["entry_size"]
+    chunks = []
+    pos = tail
+    while pos < head:
+        index = pos & (size - 1)
+        count = min(head - pos, size - index)
+        data = cpu.read(value["entries"] + index * esz, count * esz)
+        if data is None:
+            break
+        chunks.append(data)
+        ctx.drain_bytes += len(data)
+        pos += count
+    cpu.write(ring["rings"] + fields["tail"][0], pos.to_bytes(8, "little"))
+    ctx.emit(
+        ProbeKind.FTRACE_DRAIN,
+        cpu.reg("rip"),
+        cpu,
+        data=b"".join(chunks).hex(),
+        overruns=value["overruns"],
+        records=pos - tail,
+    )
+
+
+def at_full(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
+    drain(ctx, cpu)
+    return False
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
 def _field(data: bytes, base: int, spec: tuple[int, int]) -> int:
     offset, size = spec
     return int.from_bytes(data[base + offset : base + offset + size], "little")
@@ -134,8 +207,12 @@ def decode_records(layout: RingLayout, data: bytes) -> list[RingRecord]:
 
 
 def to_events(
-    records: list[RingRecord], tsc_khz: int | None, cpu: int, time_ns: int, next_seq: callable
-) -> list[FuncEntry | FuncExit]:  # type: ignore[valid-type]
+    records: list[RingRecord],
+    tsc_khz: int | None,
+    cpu: int,
+    time_ns: int,
+    next_seq: Callable[[], int],
+) -> list[FuncEntry | FuncExit]:
     """Events from drained records; guest_ns from the guest's own TSC and its tsc_khz."""
     events: list[FuncEntry | FuncExit] = []
     for r in records:
@@ -151,3 +228,21 @@ def to_events(
                 )
             )
     return events
+
+
+@dataclass
+class RingState:
+    overruns: int = 0  # as the guest last counted them
+
+
+def on_drain(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    ring = core.plan.ring
+    if ring is None:
+        return
+    records = decode_records(ring, bytes.fromhex(hit.fields.get("data", "")))
+    state = core.state(RingState)
+    lost = int(hit.fields.get("overruns", 0)) - state.overruns
+    if lost > 0:
+        state.overruns += lost
+        out.append(Gap(core.next_seq(), core.time(hit), "function-graph ring overran", lost))
+    out.extend(to_events(records, core.tsc_khz, hit.cpu, core.time(hit), core.next_seq))

@@ -1,10 +1,24 @@
-"""The context switch, found by Linux's names; tasks read through the task struct's DWARF."""
+"""The context switch, found by Linux's names; tasks read through the task struct's DWARF.
+
+The probe sits on the switch routine's entry, where the previous and next tasks are its first
+two arguments (rdi, rsi in the Linux ABI).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from tracer.image import ElfImage, StructLayout, find_struct_with_fields, struct_layout
+from tracer.events import ContextSwitch, Event, SegBases
+from tracer.probes import ringbuf
+from tracer.probes.kinds import AgentProbe, ProbeKind
+from tracer.probes.stops import Cpu, ProbeSpec, StopContext
+
+if TYPE_CHECKING:
+    from tracer.image import ElfImage, StructLayout
+    from tracer.probes.builder import EventBuilder
+    from tracer.probes.plan import ProbePlan, SiteRequest
+    from tracer.target.gdb import ProbeHit
 
 SWITCH_SYMBOLS = ("__switch_to_asm", "__switch_to", "context_switch")
 TASK_STRUCTS = ("task_struct", "task", "thread")
@@ -41,6 +55,8 @@ class TaskLayout:
 
 
 def _task_layout(image: ElfImage) -> StructLayout | None:
+    from tracer.image import find_struct_with_fields, struct_layout  # noqa: PLC0415 - DWARF
+
     for name in TASK_STRUCTS:
         layout = struct_layout(image, name)
         if layout is not None and layout.field("pid") is not None:
@@ -67,3 +83,57 @@ def find_switch(image: ElfImage) -> int | None:
         if sym is not None:
             return int(sym.addr)
     return None
+
+
+def find_sites(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:
+    if "sched" not in request.probes:
+        return
+    addr = find_switch(image)
+    if addr is None:
+        plan.notes.append("no context-switch symbol (__switch_to_asm): switches not traced")
+        return
+    plan.task_layout = task_layout(image)
+    extra: tuple[tuple[str, Any], ...] = ()
+    if plan.task_layout is not None:
+        extra = (("task_span", plan.task_layout.span),)
+    else:
+        plan.notes.append("no task struct with a pid in DWARF: switches show task addresses")
+    plan.probes.append(AgentProbe(addr, ProbeKind.CONTEXT_SWITCH, extra))
+
+
+def at_switch(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
+    ringbuf.drain(ctx, cpu)  # what the previous task recorded, before the switch
+    prev, nxt = cpu.reg(probe.get("prev", "rdi")), cpu.reg(probe.get("next", "rsi"))
+    start, length = probe.get("task_span", (0, 0))
+    tasks = []
+    for task in (prev, nxt):
+        data = cpu.read(task + start, length) if length else None
+        tasks.append(None if data is None else data.hex())
+    ctx.emit(ProbeKind.CONTEXT_SWITCH, cpu.reg("rip"), cpu, prev=prev, next=nxt, tasks=tasks)
+    return False
+
+
+def on_switch(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    core.reconcile(hit, observed, out)
+    layout = core.plan.task_layout
+    tasks = hit.fields.get("tasks") or [None, None]
+    addrs = (hit.fields.get("prev", 0), hit.fields.get("next", 0))
+    decoded = []
+    for raw, addr in zip(tasks, addrs, strict=False):
+        pid, name = layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, "")
+        decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
+    (prev_pid, prev_name), (next_pid, next_name) = decoded
+    core.ids.switched(hit.cpu, prev_pid, prev_name)
+    core.ids.switched(hit.cpu, next_pid, next_name)
+    out.append(
+        ContextSwitch(
+            core.next_seq(),
+            core.time(hit),
+            hit.cpu,
+            prev_pid,
+            next_pid,
+            core.ids.name(prev_pid),
+            core.ids.name(next_pid),
+            hit.pc,
+        )
+    )

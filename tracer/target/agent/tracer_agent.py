@@ -1,13 +1,14 @@
-"""The tracer's hot path, loaded into gdb with `source`.
+"""The tracer's hot path, loaded into gdb with `source` (or imported by name).
 
-Each probe is a gdb breakpoint whose `stop()` reads what its kind needs (registers, pt_regs, user
-buffers), appends one record to a batch and returns False, so the guest never waits on the tracer.
-Batches go to the tracer as JSON lines on a pipe inherited from it (fd in TRACER_AGENT_FD), written
-when large or every 50 ms by a flusher thread that never calls gdb. A probe returns True (a real
-stop, seen over MI) only when the tracer asked for it: the LSTAR write when the entry is not yet
-known, or the first syscall when MSRs are to be read.
+Each probe is a gdb breakpoint whose `stop()` runs its kind's agent side (`tracer.probes.
+registry`: what to read, one record to emit) and returns False, so the guest never waits on the
+tracer. Records go to the tracer as JSON lines on a pipe inherited from it (fd in
+TRACER_AGENT_FD), in batches written when large or every 50 ms by a flusher thread that never
+calls gdb. A probe returns True (a real stop, seen over MI) only when the tracer asked for it: the
+LSTAR write when the entry is not yet known, or the first syscall when MSRs are to be read.
 
-Runs in gdb's own Python: stdlib and `gdb` only, plus `tracer.decode` (pure) for argument reads.
+Runs in gdb's own Python: stdlib and `gdb` only, plus the tracer's pure modules (`tracer.probes`
+kinds, `tracer.decode`), found at TRACER_PACKAGE_ROOT (else beside this file).
 """
 
 from __future__ import annotations
@@ -17,19 +18,34 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 import gdb  # type: ignore[import-not-found]
 
-MASK64 = (1 << 64) - 1
-PAGE = 4096
+
+def _package_root() -> str:
+    """Where the `tracer` package is: the tracer says so; by hand, it is above this file."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.environ.get("TRACER_PACKAGE_ROOT") or os.path.dirname(
+        os.path.dirname(os.path.dirname(here))
+    )
+
+
+PACKAGE_ROOT = _package_root()
+if PACKAGE_ROOT not in sys.path:
+    sys.path.insert(0, PACKAGE_ROOT)
+
+from tracer.probes.kinds import ProbeKind  # noqa: E402 - only once the path is known
+from tracer.probes.registry import KINDS  # noqa: E402
+from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
+
 BATCH_RECORDS = 256
 FLUSH_SECONDS = 0.05
+# Compared between two hits at one place to tell a real second pass from gdb repeating one;
+# not eflags: RF moves.
+DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")
 
-AGENT = None
-
-
-def _u64(value) -> int:
-    return int(value) & MASK64
+AGENT: Agent | None = None  # the installed plan
 
 
 class Batch:
@@ -72,26 +88,23 @@ class Batch:
             self.flush()
 
 
-class Cpu:
-    """Register and memory access for the thread (vCPU) that hit a probe."""
+class GdbCpu:
+    """The `tracer.probes.stops.Cpu` for the thread (vCPU) that hit a probe."""
 
-    inferior = None
+    inferior: Any = None  # gdb.Inferior, once the first stop has run
 
     def __init__(self) -> None:
         self.frame = gdb.selected_frame()
         self.cache: dict[str, int] = {}  # registers read at this stop
         self.thread = gdb.selected_thread().num  # QEMU's vCPU n is gdb thread n + 1
-        if Cpu.inferior is None:
-            Cpu.inferior = gdb.selected_inferior()
+        if GdbCpu.inferior is None:
+            GdbCpu.inferior = gdb.selected_inferior()
 
     def reg(self, name: str) -> int:
         value = self.cache.get(name)
         if value is None:
             value = self.cache[name] = int(self.frame.read_register(name)) & MASK64
         return value
-
-    def regs(self, names) -> dict:
-        return {name: self.reg(name) for name in names}
 
     def read(self, addr: int, length: int) -> bytes | None:
         if length <= 0:
@@ -101,64 +114,42 @@ class Cpu:
         except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
             return None
 
-    def read_cstr(self, addr: int, cap: int) -> bytes | None:
-        """Read a NUL-terminated string page by page, so a string near a hole still reads."""
-        out = b""
-        while len(out) < cap:
-            chunk_len = min(cap - len(out), PAGE - ((addr + len(out)) % PAGE))
-            chunk = self.read(addr + len(out), chunk_len)
-            if chunk is None:
-                return out if out else None
-            nul = chunk.find(b"\0")
-            if nul >= 0:
-                return out + chunk[:nul]
-            out += chunk
+    def write(self, addr: int, data: bytes) -> bool:
+        try:
+            self.inferior.write_memory(addr, data)
+        except (gdb.MemoryError, gdb.error):
+            return False
+        return True
+
+    def callers(self, depth: int) -> list[int]:
+        """Return addresses up the stack (gdb's unwinder, DWARF CFI), for attribution."""
+        out: list[int] = []
+        try:
+            frame = self.frame.older()
+            while frame is not None and len(out) < depth:
+                out.append(frame.pc())
+                frame = frame.older()
+        except gdb.error:
+            pass
         return out
 
 
 class Agent:
+    """The installed plan: its probes, the kinds' shared state, and the agent's counters."""
+
     def __init__(self, plan: dict) -> None:
         self.plan = plan
         self.batch = Batch(int(os.environ["TRACER_AGENT_FD"]))
-        self.bases = plan.get("base_registers", ["fs_base", "gs_base", "k_gs_base"])
-        self.ptregs_size = int(plan.get("ptregs_size", 168))
-        self.ptregs_fields = {name: off for name, off, _size in plan.get("ptregs_layout", [])}
-        self.inflight: dict[int, dict] = {}  # cr3 -> syscall in flight (for sysretq)
-        self.frames: dict[int, dict] = {}  # pt_regs address -> syscall/interrupt in flight
-        self.ip_offset = self.ptregs_fields.get("ip", 128)
-        self.tls_span = int(plan.get("tls_span", 0))
-        self.ring = plan.get("ring")
-        self.ring_armed = False
-        self.drain_ns = 0
-        self.drain_bytes = 0
-        self.stop_first_syscall = bool(plan.get("stop_first_syscall", False))
-        self.stop_on_lstar = bool(plan.get("stop_on_lstar", False))
+        self.ctx = StopContext.from_plan(plan, self.batch.add)
         self.breakpoints: list[gdb.Breakpoint] = []
-        self.seq = 0
         self.skip_addr: int | None = None
         self.last_hit: tuple[int, int] | None = None
         self.last_state: dict | None = None
         self.duplicates = 0
         self.handler_ns = 0
         self.handled = 0
-        self.decode = _load_decoder()
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
-
-    def emit(self, probe: str, pc: int, cpu: Cpu, **fields) -> dict:
-        self.seq += 1
-        record = {
-            "seq": self.seq,
-            "t": time.monotonic_ns(),
-            "probe": probe,
-            "pc": pc,
-            "cpu": cpu.thread - 1,
-            "cr3": cpu.reg("cr3"),
-            "bases": [cpu.reg(name) for name in self.bases],
-        }
-        record.update(fields)
-        self.batch.add(record)
-        return record
 
     def arm(self, probes: list) -> None:
         for probe in probes:
@@ -170,363 +161,68 @@ class Agent:
                 bp.delete()
         self.breakpoints = []
 
-    def field(self, data: bytes | None, name: str) -> int | None:
-        off = self.ptregs_fields.get(name)
-        if data is None or off is None or off + 8 > len(data):
-            return None
-        return int.from_bytes(data[off : off + 8], "little")
-
-    def user_memory(self, cpu: Cpu, reads) -> list:
-        out = []
-        for read in reads:
-            if read.kind == "cstr":
-                data = cpu.read_cstr(read.addr, read.length)
-            else:
-                data = cpu.read(read.addr, read.length)
-            out.append([read.arg_index, None if data is None else data.hex()])
-        return out
-
-    # --- probe kinds -------------------------------------------------------------------------
-
-    def drain_ring(self, cpu: Cpu) -> None:
-        """Read the guest's unread function-graph records in bulk and mark them read."""
-        ring = self.ring
-        if ring is None or not self.ring_armed:
-            return
-        started = time.perf_counter_ns()
-        try:
-            self._drain_ring(cpu, ring)
-        finally:
-            self.drain_ns += time.perf_counter_ns() - started
-
-    def _drain_ring(self, cpu: Cpu, ring: dict) -> None:
-        fields = ring["ring_fields"]
-        header = cpu.read(ring["rings"], max(o + n for o, n in fields.values()))
-        if header is None:
-            return
-        value = {k: int.from_bytes(header[o : o + n], "little") for k, (o, n) in fields.items()}
-        head, tail, size = value["head"], value["tail"], value["size"]
-        if head <= tail or not size:
-            return
-        tail = max(tail, head - size)
-        esz = ring["entry_size"]
-        chunks = []
-        pos = tail
-        while pos < head:
-            index = pos & (size - 1)
-            count = min(head - pos, size - index)
-            data = cpu.read(value["entries"] + index * esz, count * esz)
-            if data is None:
-                break
-            chunks.append(data)
-            self.drain_bytes += len(data)
-            pos += count
-        try:
-            offset = fields["tail"][0]
-            cpu.inferior.write_memory(ring["rings"] + offset, pos.to_bytes(8, "little"))
-        except (gdb.MemoryError, gdb.error):
-            pass
-        self.emit(
-            "ftrace_drain",
-            cpu.reg("rip"),
-            cpu,
-            data=b"".join(chunks).hex(),
-            overruns=value["overruns"],
-            records=pos - tail,
-        )
-
-    def on_ftrace_full(self, probe: dict, cpu: Cpu) -> bool:
-        self.drain_ring(cpu)
-        return False
-
-    def on_syscall_entry(self, probe: dict, cpu: Cpu) -> bool:
-        self.drain_ring(cpu)
-        pc = cpu.reg("rip")
-        regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
-        data = cpu.read(regs_addr, self.ptregs_size)
-        nr = self.field(data, "orig_ax")
-        args = [self.field(data, n) or 0 for n in ("di", "si", "dx", "r10", "r8", "r9")]
-        memory = []
-        if nr is not None and self.decode is not None:
-            memory = self.user_memory(cpu, self.decode.entry_reads(nr, args))
-        record = self.emit(
-            "syscall_entry",
-            pc,
-            cpu,
-            regs_addr=regs_addr,
-            ptregs=None if data is None else data.hex(),
-            cpu_regs={} if data is not None else cpu.regs(("rax", "rcx", "r11", "rsp")),
-            memory=memory,
-        )
-        entry = {
-            "kind": "syscall",
-            "regs_addr": regs_addr,
-            "nr": nr,
-            "args": args,
-            "cr3": record["cr3"],
-        }
-        if nr is None or nr & 0xFFFFFFFF not in NO_RETURN:
-            self.inflight[record["cr3"]] = entry
-            self.frames[regs_addr] = entry
-        else:  # exit/exit_group never return; the address space may be reused at once
-            self.inflight.pop(record["cr3"], None)
-        if self.stop_first_syscall:
-            self.stop_first_syscall = False
+    def repeated(self, cpu: GdbCpu, addr: int) -> bool:
+        """gdb's step over a breakpoint is now and then reported as a second hit at the same
+        place with nothing changed (seen under TCG with a timer interrupt pending); a real
+        second pass through the same place differs in some register."""
+        where = (cpu.thread, addr)
+        state = regs(cpu, DUPLICATE_CHECK)
+        if where == self.last_hit and state == self.last_state:
+            self.duplicates += 1
             return True
+        self.last_state = state
+        self.last_hit = where
         return False
-
-    def on_interrupt_entry(self, probe: dict, cpu: Cpu) -> bool:
-        """At the call from an interrupt/exception stub to its C handler: pt_regs complete."""
-        pc = cpu.reg("rip")
-        regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
-        data = cpu.read(regs_addr, self.ptregs_size)
-        vector = probe.get("vector")
-        if vector is None:
-            # Device interrupts: the vector is the handler's second argument (Linux's
-            # common_interrupt(regs, vector)); stubs may already have reset orig_ax to -1.
-            vector = cpu.reg("rsi") & 0xFF
-        cr2 = cpu.reg("cr2") if vector == 14 else None
-        self.emit(
-            "interrupt_entry",
-            pc,
-            cpu,
-            regs_addr=regs_addr,
-            ptregs=None if data is None else data.hex(),
-            vector=vector,
-            has_error_code=bool(probe.get("has_error_code")),
-            cr2=cr2,
-            stub=probe.get("stub", ""),
-        )
-        self.frames[regs_addr] = {"kind": "interrupt", "vector": vector, "regs_addr": regs_addr}
-        return False
-
-    def on_syscall_exit(self, probe: dict, cpu: Cpu) -> bool:
-        """At sysretq (keyed by address space) or iretq (keyed by the frame on the stack)."""
-        self.drain_ring(cpu)
-        pc = cpu.reg("rip")
-        values = cpu.regs(("rax", "rcx", "r11", "rsp", "cr3"))
-        kind = probe.get("exit_kind", "sysretq")
-        frame = None
-        if kind == "iretq":
-            raw = cpu.read(values["rsp"], 40)
-            if raw is not None:
-                frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, 40, 8)]
-            entry = self.frames.pop((values["rsp"] - self.ip_offset) & MASK64, None)
-            if entry is not None and entry["kind"] == "syscall":
-                self.inflight.pop(entry["cr3"], None)
-        else:
-            entry = self.inflight.pop(values["cr3"], None)
-            if entry is not None:
-                self.frames.pop(entry["regs_addr"], None)
-        if entry is None:
-            # First entry to user mode, or a frame the tracer did not see built.
-            self.emit("return_to_user", pc, cpu, exit_kind=kind, iret_frame=frame)
-            return False
-        if entry["kind"] == "interrupt":
-            self.emit(
-                "interrupt_exit",
-                pc,
-                cpu,
-                exit_kind=kind,
-                iret_frame=frame,
-                vector=entry["vector"],
-                regs_addr=entry["regs_addr"],
-            )
-            return False
-        memory = []
-        data = cpu.read(entry["regs_addr"], self.ptregs_size)
-        ret = self.field(data, "ax")
-        if ret is None:
-            ret = values["rax"]
-        if entry["nr"] is not None and self.decode is not None:
-            reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
-            memory = self.user_memory(cpu, reads)
-        self.emit(
-            "syscall_exit",
-            pc,
-            cpu,
-            exit_kind=kind,
-            regs_addr=entry["regs_addr"],
-            ptregs=None if data is None else data.hex(),
-            cpu_regs=values,
-            iret_frame=frame,
-            memory=memory,
-        )
-        return False
-
-    def callers(self, depth: int = 4) -> list:
-        """Return addresses up the stack (gdb's unwinder, DWARF CFI), for attribution."""
-        out = []
-        try:
-            frame = gdb.selected_frame().older()
-            while frame is not None and len(out) < depth:
-                out.append(frame.pc())
-                frame = frame.older()
-        except gdb.error:
-            pass
-        return out
-
-    def stack_words(self, cpu: Cpu, size: int = 1024) -> str | None:
-        """The top of the stack, where return addresses into asm stubs (no CFI) can be found."""
-        rsp = cpu.reg("rsp")
-        data = cpu.read(rsp, size)
-        if data is None and rsp % PAGE:  # the stack may end at a page with a hole above it
-            data = cpu.read(rsp, PAGE - rsp % PAGE)
-        return None if data is None else data.hex()
-
-    def tls_block(self, cpu: Cpu, base: int) -> str | None:
-        """The bytes below a TCB (where local-exec TLS lives) and its first word."""
-        size = self.tls_span
-        if not size or not base:
-            return None
-        data = cpu.read((base - size) & MASK64, size + 8)
-        return None if data is None else data.hex()
-
-    def on_wrmsr(self, probe: dict, cpu: Cpu) -> bool:
-        pc = cpu.reg("rip")
-        values = cpu.regs(("rcx", "rax", "rdx"))
-        msr = values["rcx"] & 0xFFFFFFFF
-        value = ((values["rdx"] & 0xFFFFFFFF) << 32) | (values["rax"] & 0xFFFFFFFF)
-        extra = {}
-        if msr in BASE_MSRS:
-            extra["callers"] = self.callers()
-            extra["stack"] = self.stack_words(cpu)
-            if msr == MSR_FS_BASE:
-                extra["tls_block"] = self.tls_block(cpu, value)
-        self.emit("wrmsr", pc, cpu, msr=msr, value=value, **extra)
-        return self.stop_on_lstar and msr == 0xC0000082
-
-    def on_switch(self, probe: dict, cpu: Cpu) -> bool:
-        """Entry of the context-switch routine: prev and next tasks in rdi/rsi (Linux ABI)."""
-        self.drain_ring(cpu)  # what the previous task recorded, before the switch
-        prev, nxt = cpu.reg(probe.get("prev", "rdi")), cpu.reg(probe.get("next", "rsi"))
-        start, length = probe.get("task_span", (0, 0))
-        tasks = []
-        for task in (prev, nxt):
-            data = cpu.read(task + start, length) if length else None
-            tasks.append(None if data is None else data.hex())
-        self.emit("context_switch", cpu.reg("rip"), cpu, prev=prev, next=nxt, tasks=tasks)
-        return False
-
-    def on_func_entry(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit(
-            "func_entry",
-            cpu.reg("rip"),
-            cpu,
-            func=probe["func"],
-            rsp=cpu.reg("rsp"),
-            notrace=bool(probe.get("notrace")),
-        )
-        return False
-
-    def on_func_exit(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit(
-            "func_exit",
-            cpu.reg("rip"),
-            cpu,
-            func=probe["func"],
-            rax=cpu.reg("rax"),
-            rsp=cpu.reg("rsp"),
-            how=probe.get("how", "ret"),
-        )
-        return False
-
-    def on_swapgs(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit("swapgs", cpu.reg("rip"), cpu)
-        return False
-
-    def on_wrbase(self, probe: dict, cpu: Cpu) -> bool:
-        source = probe.get("source")
-        value = cpu.reg(source) if source else None
-        extra = {"callers": self.callers(), "stack": self.stack_words(cpu)}
-        if probe["kind"] == "wrfsbase" and value:
-            extra["tls_block"] = self.tls_block(cpu, value)
-        self.emit(probe["kind"], cpu.reg("rip"), cpu, value=value, **extra)
-        return False
-
-    def on_generic(self, probe: dict, cpu: Cpu) -> bool:
-        self.emit(probe["kind"], cpu.reg("rip"), cpu, cpu_regs=cpu.regs(probe.get("regs", ())))
-        return False
-
-
-NO_RETURN = {60, 231}  # exit, exit_group
-MSR_FS_BASE = 0xC0000100
-BASE_MSRS = {0xC0000100, 0xC0000101, 0xC0000102}
-DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")  # not eflags: RF moves
-
-HANDLERS = {
-    "syscall_entry": Agent.on_syscall_entry,
-    "syscall_exit": Agent.on_syscall_exit,
-    "interrupt_entry": Agent.on_interrupt_entry,
-    "context_switch": Agent.on_switch,
-    "func_entry": Agent.on_func_entry,
-    "ftrace_full": Agent.on_ftrace_full,
-    "func_exit": Agent.on_func_exit,
-    "wrmsr": Agent.on_wrmsr,
-    "swapgs": Agent.on_swapgs,
-    "wrfsbase": Agent.on_wrbase,
-    "wrgsbase": Agent.on_wrbase,
-}
 
 
 class Probe(gdb.Breakpoint):
     def __init__(self, agent: Agent, probe: dict) -> None:
+        kind = ProbeKind(probe["kind"])
+        handler = KINDS[kind].at_stop
+        if handler is None:
+            raise ValueError(f"{kind} is a record, not a probe to arm")
         super().__init__(f"*{int(probe['addr']):#x}", internal=True)
         self.agent = agent
         self.probe = probe
-        self.handler = HANDLERS.get(probe["kind"], Agent.on_generic)
+        self.handler = handler
 
     def stop(self) -> bool:
         agent = self.agent
         if agent.skip_addr == self.probe["addr"]:
             agent.skip_addr = None
             return False
-        cpu = Cpu()
-        where = (cpu.thread, self.probe["addr"])
-        # gdb's step over a breakpoint is now and then reported as a second hit at the same
-        # place with nothing changed (seen under TCG with a timer interrupt pending); a real
-        # second pass through the same place differs in some register.
-        state = cpu.regs(DUPLICATE_CHECK)
-        if where == agent.last_hit and state == agent.last_state:
-            agent.duplicates += 1
+        cpu = GdbCpu()
+        if agent.repeated(cpu, self.probe["addr"]):
             return False
-        agent.last_state = state
-        agent.last_hit = where
         started = time.perf_counter_ns()
         try:
-            return bool(self.handler(self.agent, self.probe, cpu))
+            return bool(self.handler(agent.ctx, self.probe, cpu))
         except Exception as exc:  # a probe must never stop the guest by accident
-            self.agent.batch.add(
-                {
-                    "probe": "agent_error",
-                    "kind": self.probe["kind"],
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            record = {"probe": str(ProbeKind.AGENT_ERROR), "kind": self.probe["kind"]}
+            agent.batch.add({**record, "error": error})
             return False
         finally:
             agent.handler_ns += time.perf_counter_ns() - started
             agent.handled += 1
 
 
-def _load_decoder():
-    root = os.environ.get("TRACER_PACKAGE_ROOT")
-    if root and root not in sys.path:
-        sys.path.append(root)
-    try:
-        from tracer.decode import strace  # noqa: PLC0415 - only once the path is known
-    except Exception:
-        return None
-    return strace
+# --- commands the tracer runs over MI (`python tracer_agent.<name>(...)`) ----------------------
+
+
+def _installed() -> Agent:
+    if AGENT is None:
+        raise RuntimeError("tracer agent: no plan installed")
+    return AGENT
 
 
 def install(plan_json: str) -> None:
     global AGENT
     if AGENT is not None:
         AGENT.disarm()
-    AGENT = Agent(json.loads(plan_json))
-    AGENT.arm(AGENT.plan.get("probes", []))
-    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+    AGENT = agent = Agent(json.loads(plan_json))
+    agent.arm(agent.plan.get("probes", []))
+    gdb.write(f"agent armed {len(agent.breakpoints)} probes\n")
 
 
 def install_file(path: str) -> None:
@@ -540,8 +236,9 @@ def arm_file(path: str) -> None:
 
 
 def arm(probes_json: str) -> None:
-    AGENT.arm(json.loads(probes_json))
-    gdb.write(f"agent armed {len(AGENT.breakpoints)} probes\n")
+    agent = _installed()
+    agent.arm(json.loads(probes_json))
+    gdb.write(f"agent armed {len(agent.breakpoints)} probes\n")
 
 
 def flush() -> None:
@@ -551,25 +248,29 @@ def flush() -> None:
 
 
 def set_stop_first_syscall(value: bool) -> None:
-    AGENT.stop_first_syscall = bool(value)
+    _installed().ctx.stop_first_syscall = bool(value)
 
 
 def set_stop_on_lstar(value: bool) -> None:
-    AGENT.stop_on_lstar = bool(value)
+    _installed().ctx.stop_on_lstar = bool(value)
+
+
+def set_ring_armed(value: bool) -> None:
+    _installed().ctx.ring_armed = bool(value)
 
 
 def skip_next(addr: int) -> None:
     """Let the next hit at addr pass unrecorded (after the tracer moved RIP back onto it)."""
-    AGENT.skip_addr = int(addr)
+    _installed().skip_addr = int(addr)
 
 
 def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
-    a = AGENT
+    a = _installed()
     gdb.write(
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
         f"duplicates={a.duplicates} written={a.batch.written} "
-        f"drain_ns={a.drain_ns} drain_bytes={a.drain_bytes}\n"
+        f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes}\n"
     )
 
 
@@ -581,13 +282,3 @@ def bench_read(addr: int, size: int, reps: int) -> None:
         inferior.read_memory(addr, size)
     ns = time.perf_counter_ns() - started
     gdb.write(f"bench-read bytes={size * reps} ns={ns}\n")
-
-
-def set_ring_armed(value: bool) -> None:
-    AGENT.ring_armed = bool(value)
-
-
-def drain_now() -> None:
-    """Drain the function-graph rings at a real stop (the tracer calls this before the end)."""
-    AGENT.drain_ring(Cpu())
-    AGENT.batch.flush()

@@ -1,0 +1,170 @@
+"""What every probe kind's agent side works with at a stop: the CPU that hit it, and the state
+the kinds share between stops (syscalls and interrupt frames in flight, the ring's counters).
+
+Runs inside gdb's own Python (standard library only); the gdb agent supplies a `Cpu` and a
+sink for records, so the same code runs against a fake CPU in unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tracer.decode.strace import MemRead
+from tracer.probes.kinds import ProbeKind
+
+MASK64 = (1 << 64) - 1
+PAGE = 4096
+BASE_REGISTERS = ("fs_base", "gs_base", "k_gs_base")
+
+Record = dict[str, Any]
+ProbeSpec = dict[str, Any]
+"""One armed probe as the plan gave it: addr, kind, and the kind's own extras."""
+
+
+class Cpu(Protocol):
+    """Register and memory access for the vCPU that hit a probe."""
+
+    @property
+    def thread(self) -> int:
+        """gdb's thread number: QEMU's vCPU n is thread n + 1."""
+        ...
+
+    def reg(self, name: str) -> int: ...
+
+    def read(self, addr: int, length: int) -> bytes | None: ...
+
+    def write(self, addr: int, data: bytes) -> bool: ...
+
+    def callers(self, depth: int) -> list[int]:
+        """Return addresses up the stack (the debugger's unwinder)."""
+        ...
+
+
+def regs(cpu: Cpu, names: Iterable[str]) -> dict[str, int]:
+    return {name: cpu.reg(name) for name in names}
+
+
+def read_cstr(cpu: Cpu, addr: int, cap: int) -> bytes | None:
+    """Read a NUL-terminated string page by page, so a string near a hole still reads."""
+    out = b""
+    while len(out) < cap:
+        chunk_len = min(cap - len(out), PAGE - ((addr + len(out)) % PAGE))
+        chunk = cpu.read(addr + len(out), chunk_len)
+        if chunk is None:
+            return out if out else None
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            return out + chunk[:nul]
+        out += chunk
+    return out
+
+
+def user_memory(cpu: Cpu, reads: Sequence[MemRead]) -> list[list[Any]]:
+    """Syscall argument buffers: [argument index, hex bytes or None when unreadable]."""
+    out = []
+    for read in reads:
+        if read.kind == "cstr":
+            data = read_cstr(cpu, read.addr, read.length)
+        else:
+            data = cpu.read(read.addr, read.length) if read.length > 0 else b""
+        out.append([read.arg_index, None if data is None else data.hex()])
+    return out
+
+
+def stack_top(cpu: Cpu, size: int = 1024) -> str | None:
+    """The top of the stack, where return addresses into asm stubs (no CFI) can be found."""
+    rsp = cpu.reg("rsp")
+    data = cpu.read(rsp, size)
+    if data is None and rsp % PAGE:  # the stack may end at a page with a hole above it
+        data = cpu.read(rsp, PAGE - rsp % PAGE)
+    return None if data is None else data.hex()
+
+
+@dataclass
+class InFlight:
+    """A syscall or interrupt whose pt_regs frame the agent saw built, until its exit."""
+
+    kind: str  # "syscall" or "interrupt"
+    regs_addr: int
+    cr3: int = 0
+    nr: int | None = None
+    args: list[int] = field(default_factory=list)
+    vector: int | None = None
+
+
+@dataclass
+class StopContext:
+    """What the kinds share at their stops; one per installed plan."""
+
+    sink: Callable[[Record], None]
+    ptregs_size: int = 168
+    ptregs_fields: dict[str, int] = field(default_factory=dict)  # name -> offset
+    tls_span: int = 0
+    ring: dict[str, Any] | None = None
+    ring_armed: bool = False
+    stop_first_syscall: bool = False
+    stop_on_lstar: bool = False
+    bases: Sequence[str] = BASE_REGISTERS
+    inflight: dict[int, InFlight] = field(default_factory=dict)  # cr3 -> syscall (sysretq)
+    frames: dict[int, InFlight] = field(default_factory=dict)  # pt_regs address -> in flight
+    seq: int = 0
+    drain_ns: int = 0
+    drain_bytes: int = 0
+
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any], sink: Callable[[Record], None]) -> StopContext:
+        """The context for the dict `ProbePlan.agent_plan()` wrote."""
+        return cls(
+            sink,
+            ptregs_size=int(plan.get("ptregs_size", 168)),
+            ptregs_fields={name: off for name, off, _size in plan.get("ptregs_layout", [])},
+            tls_span=int(plan.get("tls_span", 0)),
+            ring=plan.get("ring"),
+            stop_first_syscall=bool(plan.get("stop_first_syscall", False)),
+            stop_on_lstar=bool(plan.get("stop_on_lstar", False)),
+            bases=tuple(plan.get("base_registers", BASE_REGISTERS)),
+        )
+
+    @property
+    def ip_offset(self) -> int:
+        return self.ptregs_fields.get("ip", 128)
+
+    def emit(self, kind: ProbeKind, pc: int, cpu: Cpu, **fields: Any) -> Record:
+        """One record for the tracer (parsed by `tracer.target.gdb.parse_hit`)."""
+        self.seq += 1
+        record: Record = {
+            "seq": self.seq,
+            "t": time.monotonic_ns(),
+            "probe": str(kind),
+            "pc": pc,
+            "cpu": cpu.thread - 1,
+            "cr3": cpu.reg("cr3"),
+            "bases": [cpu.reg(name) for name in self.bases],
+        }
+        record.update(fields)
+        self.sink(record)
+        return record
+
+    def ptregs_field(self, data: bytes | None, name: str) -> int | None:
+        off = self.ptregs_fields.get(name)
+        if data is None or off is None or off + 8 > len(data):
+            return None
+        return int.from_bytes(data[off : off + 8], "little")
+
+    def read_ptregs(self, cpu: Cpu, regs_addr: int) -> bytes | None:
+        return cpu.read(regs_addr, self.ptregs_size)
+
+    def tls_block(self, cpu: Cpu, base: int) -> str | None:
+        """The bytes below a TCB (where local-exec TLS lives) and its first word."""
+        size = self.tls_span
+        if not size or not base:
+            return None
+        data = cpu.read((base - size) & MASK64, size + 8)
+        return None if data is None else data.hex()
+
+
+StopHandler = Callable[[StopContext, ProbeSpec, Cpu], bool]
+"""A kind's agent side: read what the kind needs, emit records; True asks for a real stop."""

@@ -1,0 +1,267 @@
+"""Syscalls: entry at the entry path's call to its C dispatcher (pt_regs complete), exit at each
+sysretq/iretq the path reaches. An exit instruction also serves interrupts (their frame is on
+the stack) and the first entry to user mode (no frame the tracer saw built).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tracer.decode.ptregs import decode_pt_regs
+from tracer.decode.strace import entry_reads, exit_reads
+from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
+from tracer.probes import ringbuf, segbase
+from tracer.probes.kinds import AgentProbe, ProbeKind
+from tracer.probes.stops import MASK64, Cpu, InFlight, ProbeSpec, StopContext, regs, user_memory
+
+if TYPE_CHECKING:
+    from tracer.image import ElfImage, EntryPath
+    from tracer.probes.builder import EventBuilder
+    from tracer.probes.plan import ProbePlan, SiteRequest
+    from tracer.target.gdb import ProbeHit
+
+ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
+NO_RETURN = frozenset({60, 231})  # exit, exit_group: the address space may be reused at once
+ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
+IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
+
+
+@dataclass
+class Pending:
+    """A syscall between its entry and exit events (the tracer's side of `InFlight`)."""
+
+    entry_seq: int
+    nr: int
+    args: tuple[int, int, int, int, int, int]
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+def find_entry(image: ElfImage) -> int | None:
+    for name in ENTRY_SYMBOLS:
+        sym = image.symbol(name)
+        if sym is not None:
+            return int(sym.addr)
+    return None
+
+
+def exit_swapgs_for(entry: EntryPath, exit_addr: int) -> int | None:
+    """The swapgs that runs just before this exit instruction, if the path has one."""
+    before = [a for a in entry.exit_swapgs if a < exit_addr and exit_addr - a <= 64]
+    return max(before) if before else None
+
+
+def add_exits(plan: ProbePlan, path: EntryPath) -> None:
+    """A probe at each exit instruction of the path (once, whichever paths share it)."""
+    armed = {p.addr for p in plan.probes if p.kind == ProbeKind.SYSCALL_EXIT}
+    for addr, kind in path.exit_sites:
+        swap = exit_swapgs_for(path, addr)
+        if swap is not None:
+            plan.exit_swapgs[addr] = swap
+        if addr not in armed:
+            plan.probes.append(AgentProbe(addr, ProbeKind.SYSCALL_EXIT, (("exit_kind", kind),)))
+            armed.add(addr)
+
+
+def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
+    """Analyse the syscall entry path and add its probes; returns the probes added."""
+    from tracer.image import analyze_syscall_entry  # noqa: PLC0415 - capstone, tracer side only
+    from tracer.probes.plan import PlanError  # noqa: PLC0415 - plan imports this module
+
+    entry = analyze_syscall_entry(image, entry_addr)
+    if entry.dispatch_call is None:
+        raise PlanError(f"no dispatcher call found in the syscall entry at {entry_addr:#x}")
+    plan.entry = entry
+    before = len(plan.probes)
+    regs_pointer = (("regs_pointer", entry.regs_pointer),)
+    plan.probes.append(AgentProbe(entry.dispatch_call, ProbeKind.SYSCALL_ENTRY, regs_pointer))
+    add_exits(plan, entry)
+    segbase.add_swapgs_probes(plan, image)
+    plan.wants_lstar_stop = False
+    return plan.probes[before:]
+
+
+def find_sites(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:
+    """The entry (by symbol, or the one given); without either, wait for the LSTAR write."""
+    if "syscall" not in request.probes:
+        return
+    entry_addr = request.entry_addr if request.entry_addr is not None else find_entry(image)
+    if entry_addr is None:
+        plan.wants_lstar_stop = True
+        plan.notes.append("no syscall entry symbol: waiting for the LSTAR write")
+    else:
+        add_entry(plan, image, entry_addr)
+
+
+# --- at the stop (in gdb) ----------------------------------------------------------------------
+
+
+def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
+    ringbuf.drain(ctx, cpu)
+    regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
+    data = ctx.read_ptregs(cpu, regs_addr)
+    nr = ctx.ptregs_field(data, "orig_ax")
+    args = [ctx.ptregs_field(data, n) or 0 for n in ARG_FIELDS]
+    memory = user_memory(cpu, entry_reads(nr, args)) if nr is not None else []
+    record = ctx.emit(
+        ProbeKind.SYSCALL_ENTRY,
+        cpu.reg("rip"),
+        cpu,
+        regs_addr=regs_addr,
+        ptregs=None if data is None else data.hex(),
+        cpu_regs={} if data is not None else regs(cpu, ("rax", "rcx", "r11", "rsp")),
+        memory=memory,
+    )
+    cr3 = record["cr3"]
+    if nr is None or nr & 0xFFFFFFFF not in NO_RETURN:
+        ctx.inflight[cr3] = ctx.frames[regs_addr] = InFlight("syscall", regs_addr, cr3, nr, args)
+    else:
+        ctx.inflight.pop(cr3, None)
+    if ctx.stop_first_syscall:
+        ctx.stop_first_syscall = False
+        return True
+    return False
+
+
+def _frame_at_exit(ctx: StopContext, kind: str, values: dict[str, int]) -> InFlight | None:
+    """sysretq: the syscall in flight in this address space; iretq: the frame on the stack."""
+    if kind != "iretq":
+        entry = ctx.inflight.pop(values["cr3"], None)
+        if entry is not None:
+            ctx.frames.pop(entry.regs_addr, None)
+        return entry
+    entry = ctx.frames.pop((values["rsp"] - ctx.ip_offset) & MASK64, None)
+    if entry is not None and entry.kind == "syscall":
+        ctx.inflight.pop(entry.cr3, None)
+    return entry
+
+
+def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
+    ringbuf.drain(ctx, cpu)
+    pc = cpu.reg("rip")
+    values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
+    kind = probe.get("exit_kind", "sysretq")
+    frame = None
+    if kind == "iretq":
+        raw = cpu.read(values["rsp"], IRET_FRAME)
+        if raw is not None:
+            frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, IRET_FRAME, 8)]
+    entry = _frame_at_exit(ctx, kind, values)
+    shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
+    if entry is None:  # first entry to user mode, or a frame the tracer did not see built
+        ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
+    elif entry.kind == "interrupt":
+        extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
+        ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
+    else:
+        data = ctx.read_ptregs(cpu, entry.regs_addr)
+        ret = ctx.ptregs_field(data, "ax")
+        ret = values["rax"] if ret is None else ret
+        reads = exit_reads(entry.nr, entry.args, ret) if entry.nr is not None else []
+        ctx.emit(
+            ProbeKind.SYSCALL_EXIT,
+            pc,
+            cpu,
+            **shared,
+            regs_addr=entry.regs_addr,
+            ptregs=None if data is None else data.hex(),
+            cpu_regs=values,
+            memory=user_memory(cpu, reads),
+        )
+    return False
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def ptregs(core: EventBuilder, hit: ProbeHit) -> tuple[PtRegsValues, dict[str, int]]:
+    """pt_regs as the record carried them, decoded by the plan's layout."""
+    raw = hit.fields.get("ptregs")
+    values = decode_pt_regs(bytes.fromhex(raw), core.plan.ptregs_layout) if raw else ()
+    return values, dict(values)
+
+
+def user_buffers(hit: ProbeHit) -> tuple[tuple[int, bytes | None], ...]:
+    return tuple(
+        (int(index), None if data is None else bytes.fromhex(data))
+        for index, data in hit.fields.get("memory") or ()
+    )
+
+
+def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    pid = core.pid(hit)
+    sites = core.plan.entry.entry_swapgs if core.plan.entry is not None else []
+    core.entry_swaps(hit, observed, sites, out)
+    regs_, values = ptregs(core, hit)
+    nr = values.get("orig_ax", hit.fields.get("cpu_regs", {}).get("rax", 0))
+    args = tuple(values.get(name, 0) for name in ARG_FIELDS)
+    seq, t = core.next_seq(), core.time(hit)
+    out.append(
+        SyscallEntry(
+            seq,
+            t,
+            hit.cpu,
+            pid,
+            hit.cr3,
+            nr,
+            args,  # type: ignore[arg-type]
+            user_rip=values.get("ip", 0),
+            user_rsp=values.get("sp", 0),
+            user_rflags=values.get("flags", 0),
+            regs_addr=hit.fields.get("regs_addr", 0),
+            regs=regs_,
+            bases=observed,
+            pc=hit.pc,
+            memory=user_buffers(hit),
+        )
+    )
+    core.inflight[hit.cr3] = Pending(seq, nr, args)  # type: ignore[arg-type]
+    if nr in NO_RETURN:
+        name = core.process_name(pid)
+        status = args[0] & 0xFF
+        out.append(
+            ProcessEvent(core.next_seq(), t, hit.cpu, pid, hit.cr3, "exit", name, status=status)
+        )
+        core.ids.exited(hit.cpu, hit.cr3)
+        core.inflight.pop(hit.cr3, None)
+
+
+def on_return_to_user(
+    core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]
+) -> None:
+    core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
+
+
+def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    pid = core.pid(hit)
+    core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
+    inflight = core.inflight.pop(hit.cr3, None)
+    regs_, values = ptregs(core, hit)
+    cpu_regs = hit.fields.get("cpu_regs", {})
+    frame = hit.fields.get("iret_frame")
+    if hit.fields.get("exit_kind") == "iretq" and frame:
+        user_rip, user_rflags, user_rsp = frame[0], frame[2], frame[3]
+    else:
+        user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
+        user_rsp = cpu_regs.get("rsp", 0)
+    out.append(
+        SyscallExit(
+            core.next_seq(),
+            core.time(hit),
+            hit.cpu,
+            pid,
+            hit.cr3,
+            nr=inflight.nr if inflight else values.get("orig_ax", 0),
+            ret=values.get("ax", cpu_regs.get("rax", 0)),
+            entry_seq=inflight.entry_seq if inflight else None,
+            user_rip=user_rip,
+            user_rsp=user_rsp,
+            user_rflags=user_rflags,
+            regs=regs_,
+            bases=observed,
+            pc=hit.pc,
+            memory=user_buffers(hit),
+        )
+    )
