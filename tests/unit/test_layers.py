@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[2] / "tracer"
 PURE = ("tracer.events", "tracer.decode", "tracer.analysis", "tracer.export")
 
@@ -138,11 +136,6 @@ def test_readers_do_not_import_probes_or_target() -> None:
         assert _violations(reader, ("tracer.probes", "tracer.target", "tracer.capture")) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="probes/builder.py still imports analysis.tls (helper 'probes' reworks probes/); "
-    "flip once merged",
-)
 def test_probes_do_not_import_analysis() -> None:
     assert _violations("tracer.probes", ("tracer.analysis",)) == []
 

@@ -47,3 +47,7 @@ class AgentProbe:
 
     def to_json(self) -> dict[str, Any]:
         return {"addr": self.addr, "kind": str(self.kind), **dict(self.extra)}
+
+
+class PlanError(Exception):
+    """The kernel image lacks what a probe needs."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.probes.funcgraph import add_graph_probes
 from tracer.probes.irq import InterruptStub
-from tracer.probes.kinds import AgentProbe, Mode
+from tracer.probes.kinds import AgentProbe, Mode, PlanError
 from tracer.probes.registry import SITE_FINDERS
 from tracer.probes.ringbuf import RingLayout, add_ring_probe
 from tracer.probes.sched import TaskLayout
@@ -41,10 +41,6 @@ __all__ = [
 PT_REGS_NEEDED = {"orig_ax", "ax", "di", "si", "dx", "r10", "r8", "r9", "ip", "sp", "flags"}
 ALL_PROBES = frozenset({"syscall", "msr", "segbase", "irq", "sched"})
 """The probe groups a capture can ask for (wrmsr and swapgs are always armed)."""
-
-
-class PlanError(Exception):
-    """The kernel image lacks what a probe needs."""
 
 
 @dataclass(frozen=True)

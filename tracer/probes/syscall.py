@@ -12,7 +12,7 @@ from tracer.decode.ptregs import decode_pt_regs
 from tracer.decode.strace import entry_reads, exit_reads
 from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
 from tracer.probes import ringbuf, segbase
-from tracer.probes.kinds import AgentProbe, ProbeKind
+from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
 from tracer.probes.stops import MASK64, Cpu, InFlight, ProbeSpec, StopContext, regs, user_memory
 
 if TYPE_CHECKING:
@@ -68,7 +68,6 @@ def add_exits(plan: ProbePlan, path: EntryPath) -> None:
 def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
     """Analyse the syscall entry path and add its probes; returns the probes added."""
     from tracer.image import analyze_syscall_entry  # noqa: PLC0415 - capstone, tracer side only
-    from tracer.probes.plan import PlanError  # noqa: PLC0415 - plan imports this module
 
     entry = analyze_syscall_entry(image, entry_addr)
     if entry.dispatch_call is None:

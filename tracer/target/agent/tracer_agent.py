@@ -142,7 +142,6 @@ class Agent:
         self.batch = Batch(int(os.environ["TRACER_AGENT_FD"]))
         self.ctx = StopContext.from_plan(plan, self.batch.add)
         self.breakpoints: list[gdb.Breakpoint] = []
-        self.skip_addr: int | None = None
         self.last_hit: tuple[int, int] | None = None
         self.last_state: dict | None = None
         self.duplicates = 0
@@ -188,9 +187,6 @@ class Probe(gdb.Breakpoint):
 
     def stop(self) -> bool:
         agent = self.agent
-        if agent.skip_addr == self.probe["addr"]:
-            agent.skip_addr = None
-            return False
         cpu = GdbCpu()
         if agent.repeated(cpu, self.probe["addr"]):
             return False
@@ -257,11 +253,6 @@ def set_stop_on_lstar(value: bool) -> None:
 
 def set_ring_armed(value: bool) -> None:
     _installed().ctx.ring_armed = bool(value)
-
-
-def skip_next(addr: int) -> None:
-    """Let the next hit at addr pass unrecorded (after the tracer moved RIP back onto it)."""
-    _installed().skip_addr = int(addr)
 
 
 def stats() -> None:
