@@ -1,0 +1,1 @@
+"""Tracing a stock Linux kernel: its packages, symbols, initramfs and boot."""
