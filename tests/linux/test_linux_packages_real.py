@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracer.image.elf import ElfImage
-from tracer.image.pvh import has_pvh_note
+from tracer.image.notes import has_pvh_note
 from tracer.linux.packages import KernelFiles
 
 pytestmark = pytest.mark.linux

@@ -21,7 +21,7 @@ from .dwarf import (
 from .elf import ElfImage, Section, Segment, TlsSegment, TlsSymbol
 from .entry_path import Block, EntryPath, ExitSite, GsSlot, analyze_syscall_entry
 from .errors import ImageError
-from .pvh import has_pvh_note, pvh_entry
+from .notes import build_id, has_pvh_note, pvh_entry
 from .symbol_map import KernelSymbols, SymbolMap, open_kernel_symbols
 from .symbols import Symbol
 
@@ -46,6 +46,7 @@ __all__ = [
     "TlsSegment",
     "TlsSymbol",
     "analyze_syscall_entry",
+    "build_id",
     "disassemble",
     "find_struct_with_fields",
     "find_syscall_instructions",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from tracer.image.pvh import XEN_ELFNOTE_PHYS32_ENTRY, has_pvh_note, pvh_entry
+from tracer.image.notes import XEN_ELFNOTE_PHYS32_ENTRY, build_id, has_pvh_note, pvh_entry
 
 
 def _note(owner: bytes, note_type: int, desc: bytes) -> bytes:
@@ -47,3 +47,11 @@ def test_not_an_elf_or_missing_is_no(tmp_path: Path) -> None:
     truncated = tmp_path / "short"
     truncated.write_bytes(_elf64(_note(b"Xen", 18, b"\1\0\0\0"))[:100])
     assert not has_pvh_note(truncated)
+
+
+def test_build_id_is_read_from_the_gnu_note(tmp_path: Path) -> None:
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(_elf64(_note(b"Xen", 6, b"linux\0") + _note(b"GNU", 3, bytes(range(20)))))
+    assert build_id(kernel) == bytes(range(20)).hex()
+    kernel.write_bytes(_elf64(_note(b"Xen", 6, b"linux\0")))
+    assert build_id(kernel) is None
