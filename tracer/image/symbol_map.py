@@ -141,19 +141,6 @@ class SymbolMap:
         sym = self.symtab.covering(addr)
         return sym if sym is not None and sym.type == "func" else None
 
-    def image_range(self) -> tuple[int, int]:
-        """[lowest, highest] address of the image's text and data (per-CPU offsets left out):
-        the addresses a KASLR slide moves."""
-        sized = [s for s in self.symbols if s.section != "*ABS*" and s.addr >= _IMAGE_FLOOR]
-        if not sized:
-            raise ImageError(self.path, "no kernel text or data symbols")
-        return min(s.addr for s in sized), max(s.end for s in sized)
-
-
-# Below this, an "address" in a kernel map is a per-CPU offset, not a place in the image: x86-64
-# kernels live in the top half of the address space.
-_IMAGE_FLOOR = 1 << 63
-
 
 class KernelSymbols(Protocol):
     """What the tracer asks of a kernel's symbols, from an ELF (ElfImage) or a map (SymbolMap)."""
