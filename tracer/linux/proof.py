@@ -42,6 +42,8 @@ class SyscallSeen:
     pid: int | None  # from current_task at do_syscall_64
     comm: str | None
     regs_agree: bool  # pt_regs->orig_ax and do_syscall_64's nr argument equal RAX at entry
+    cr3_entry: int  # at entry_SYSCALL_64: the user page tables when PTI is on
+    cr3_kernel: int  # at do_syscall_64, after the entry's CR3 switch
 
 
 @dataclass
@@ -123,18 +125,18 @@ def _record_syscalls(
     """Each syscall until `program` calls exit_group."""
     orig_ax = layout.pt_regs.offset_of("orig_ax")
     seen: list[SyscallSeen] = []
-    nr = first_nr
+    nr, cr3_entry = first_nr, gdb.read_register("cr3")
     while True:
         stop = _run_to_stop(gdb, 60)
         if stop.pc == entry:
-            nr = gdb.read_register("rax")
+            nr, cr3_entry = gdb.read_register("rax"), gdb.read_register("cr3")
             continue
         if stop.pc != do_syscall:
             raise TargetError(f"unexpected stop at {stop.pc} ({stop.reason})")
         regs = gdb.read_register("rdi")
         agree = _u64(gdb, regs + orig_ax) == nr and gdb.read_register("rsi") & 0xFFFFFFFF == nr
         pid, comm = _process(gdb, layout)
-        seen.append(SyscallSeen(nr, pid, comm, agree))
+        seen.append(SyscallSeen(nr, pid, comm, agree, cr3_entry, gdb.read_register("cr3")))
         if nr == EXIT_GROUP and comm is not None and program.startswith(comm):
             return seen
 
@@ -205,7 +207,8 @@ def _report(result: ProofResult, program: str) -> None:
             print(f"  serial: {line.strip()}")
     for seen in result.syscalls:
         mark = "" if seen.regs_agree else "  (pt_regs DISAGREES)"
-        print(f"  {seen.comm or '?':>16} pid {seen.pid}: {syscall_name(seen.nr)}{mark}")
+        print(f"  {seen.comm or '?':>16} pid {seen.pid}: {syscall_name(seen.nr):<16} "
+              f"cr3 {seen.cr3_entry:#x} -> {seen.cr3_kernel:#x}{mark}")  # fmt: skip
     mine = [syscall_name(s.nr) for s in result.syscalls if s.comm and program.startswith(s.comm)]
     print(f"{program}: {' '.join(mine)}")
 
