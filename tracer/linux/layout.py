@@ -62,12 +62,17 @@ def _only(layout: StructLayout, names: tuple[str, ...]) -> StructLayout:
     )
 
 
+def abi_layout(current_task: int | None, ident: str | None = None) -> LinuxLayout:
+    """What is known without DWARF: the ABI's pt_regs and, from the symbols, `current_task`."""
+    return LinuxLayout(PT_REGS_ABI, None, current_task, None, False, ident)
+
+
 def read_layout(image: ElfImage) -> LinuxLayout:
     """Look the types up in an opened vmlinux (ABI pt_regs when it has no DWARF)."""
     current = image.address_of("current_task")
     ident = build_id(image.path)
     if not image.has_dwarf:
-        return LinuxLayout(PT_REGS_ABI, None, current, None, False, ident)
+        return abi_layout(current, ident)
     pt_regs = struct_layout(image, "struct pt_regs")
     task = struct_layout(image, "struct task_struct")
     return LinuxLayout(

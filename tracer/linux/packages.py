@@ -71,7 +71,7 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tracer"
 
 
-def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run_tool(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     if shutil.which(argv[0]) is None:
         raise PackageUnavailable(f"{argv[0]} not found (Debian's apt tools are needed)")
     try:
@@ -83,7 +83,7 @@ def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 def resolve_package(meta: str = META_PACKAGE) -> KernelPackage:
     """The real image package behind the meta-package, at apt's candidate version."""
-    depends = _run(["apt-cache", "depends", meta]).stdout
+    depends = run_tool(["apt-cache", "depends", meta]).stdout
     releases = [
         m.group(1)
         for line in depends.splitlines()
@@ -93,7 +93,7 @@ def resolve_package(meta: str = META_PACKAGE) -> KernelPackage:
     if not releases:
         raise PackageUnavailable(f"{meta} depends on no linux-image-*-amd64 package")
     release = releases[0]
-    shown = _run(["apt-cache", "show", "--no-all-versions", f"linux-image-{release}"]).stdout
+    shown = run_tool(["apt-cache", "show", "--no-all-versions", f"linux-image-{release}"]).stdout
     version = next((ln.split(":", 1)[1].strip() for ln in shown.splitlines()
                     if ln.startswith("Version:")), None)  # fmt: skip
     if version is None:
@@ -126,7 +126,7 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def _download(package: str, version: str, into: Path) -> Path:
-    _run(["apt-get", "download", "-q", f"{package}={version}"], cwd=into)
+    run_tool(["apt-get", "download", "-q", f"{package}={version}"], cwd=into)
     debs = list(into.glob(f"{package}_*.deb"))
     if not debs:
         raise PackageUnavailable(f"apt-get download {package} left no .deb")
@@ -157,7 +157,7 @@ def _extract(deb: Path, members: dict[str, str], directory: Path) -> None:
 
 def _strip_debug(vmlinux: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
-    _run(["objcopy", "--strip-debug", str(vmlinux), str(partial)])
+    run_tool(["objcopy", "--strip-debug", str(vmlinux), str(partial)])
     os.replace(partial, target)
 
 
