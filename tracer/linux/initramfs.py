@@ -69,7 +69,8 @@ def write_cpio(entries: Iterable[CpioEntry], out: BinaryIO) -> None:
 
 def read_cpio(data: bytes) -> list[CpioEntry]:
     """The entries of a newc archive (the trailer left out)."""
-    entries, pos = [], 0
+    entries: list[CpioEntry] = []
+    pos = 0
     while True:
         if data[pos : pos + len(_MAGIC)] != _MAGIC or pos + _HEADER > len(data):
             raise InitramfsError(f"no newc header at byte {pos}")

@@ -71,11 +71,12 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tracer"
 
 
-def run_tool(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run_tool(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a tool to completion; PackageUnavailable (one line) when it is missing or fails."""
     if shutil.which(argv[0]) is None:
         raise PackageUnavailable(f"{argv[0]} not found (Debian's apt tools are needed)")
     try:
-        return subprocess.run(argv, capture_output=True, text=True, check=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+        return subprocess.run(argv, capture_output=True, text=True, check=True, cwd=cwd)
     except subprocess.CalledProcessError as exc:
         last = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["failed"]
         raise PackageUnavailable(f"{' '.join(argv[:3])}: {last[0]}") from None
