@@ -1,5 +1,5 @@
 """By hand, end to end: boot Debian's kernel under QEMU (TCG) with the tracer's initramfs and
-gdb on a private unix socket, learn the KASLR slide from the first user `syscall` (stepped
+gdb on a private unix socket, learn the KASLR slide from /init's first `syscall` (stepped
 into, RIP is then LSTAR), break at the slid `entry_SYSCALL_64` and `do_syscall_64`, and list
 each syscall with the process that made it (pid and comm through `current_task`).
 
@@ -18,20 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracer.decode.syscall_table import syscall_name
-from tracer.image import ElfImage, find_syscall_instructions
+from tracer.image import ElfImage
 from tracer.image.symbol_map import KernelSymbols, open_kernel_symbols
 from tracer.target.errors import TargetError
-from tracer.target.gdb import Gdb, StopEvent
+from tracer.target.gdb import Gdb
 from tracer.target.msr import read_msrs
 from tracer.target.qemu import Module, QemuConfig, QemuMachine
 
-from .initramfs import Program, write_initramfs
+from .first_syscall import Breakpoints, lstar_from_first_syscall, read_u64, run_to_stop
+from .initramfs import Program, build_init, write_initramfs
 from .kaslr import Slide, image_range, slide_from_lstar
 from .layout import LinuxLayout, linux_layout
 from .packages import PackageUnavailable, fetch_kernel
 
 LSTAR = 0xC0000082
-SYSCALL = b"\x0f\x05"
 EXIT_GROUP = 231
 DEFAULT_PROGRAM = Path(__file__).resolve().parents[2] / "guest/build/user/hello-glibc"
 
@@ -51,69 +51,17 @@ class ProofResult:
     lstar: int = 0
     lstar_msr: int = 0
     slide: Slide | None = None
-    boot_to_user: float = 0.0  # to the program's first instruction
     boot_to_first_syscall: float = 0.0
     total: float = 0.0
     syscalls: list[SyscallSeen] = field(default_factory=list)
     serial: str = ""
 
 
-class _Breakpoints:
-    def __init__(self, gdb: Gdb) -> None:
-        self.gdb = gdb
-        self.numbers: list[str] = []
-
-    def insert(self, addr: int) -> None:
-        result = self.gdb.mi.command(f"-break-insert *{addr:#x}")
-        self.numbers.append(str(result.get("bkpt", {}).get("number")))
-
-    def delete_all(self) -> None:
-        if self.numbers:
-            self.gdb.mi.command(f"-break-delete {' '.join(self.numbers)}")
-        self.numbers.clear()
-
-
-def _run_to_stop(gdb: Gdb, timeout: float) -> StopEvent:
-    for _ in gdb.async_records():  # the stop reported at connect, or one already handled
-        pass
-    gdb.cont()
-    return gdb.wait_stopped(timeout)
-
-
-def _u64(gdb: Gdb, addr: int) -> int:
-    return int(struct.unpack("<Q", gdb.read_memory(addr, 8))[0])
-
-
-def _find_lstar(gdb: Gdb, entry: int, user_sites: list[int], timeout: float) -> int:
-    """Run to the program's entry point, then to its first `syscall`, and step into that: RIP
-    is then LSTAR. One breakpoint during the boot: QEMU checks each one as it translates code,
-    and a hundred of them slowed the boot several times over."""
-    breakpoints = _Breakpoints(gdb)
-    breakpoints.insert(entry)
-    while True:
-        stop = _run_to_stop(gdb, timeout)
-        # Every static program sits at 0x400000: the stop may be in another program's code.
-        if stop.pc == entry and gdb.read_register("cs") & 3 == 3:
-            break
-    breakpoints.delete_all()
-    for addr in user_sites:
-        breakpoints.insert(addr)
-    while True:
-        stop = _run_to_stop(gdb, timeout)
-        if stop.pc is not None and gdb.read_memory(stop.pc, 2) == SYSCALL:
-            break
-    breakpoints.delete_all()
-    gdb.step_instruction()
-    if gdb.read_register("cs") & 3:
-        raise TargetError("stepping into `syscall` did not reach ring 0")
-    return gdb.read_register("rip")
-
-
 def _process(gdb: Gdb, layout: LinuxLayout) -> tuple[int | None, str | None]:
     """pid and comm of `current` (at do_syscall_64: GS is the kernel's, CR3 the kernel's)."""
     if layout.current_task is None or layout.task_pid is None or layout.task_comm is None:
         return None, None
-    task = _u64(gdb, gdb.read_register("gs_base") + layout.current_task)
+    task = read_u64(gdb, gdb.read_register("gs_base") + layout.current_task)
     pid = struct.unpack("<i", gdb.read_memory(task + layout.task_pid, 4))[0]
     comm = gdb.read_memory(task + layout.task_comm, 16).split(b"\0")[0].decode(errors="replace")
     return pid, comm
@@ -127,14 +75,14 @@ def _record_syscalls(
     seen: list[SyscallSeen] = []
     nr, cr3_entry = first_nr, gdb.read_register("cr3")
     while True:
-        stop = _run_to_stop(gdb, 60)
+        stop = run_to_stop(gdb, 60)
         if stop.pc == entry:
             nr, cr3_entry = gdb.read_register("rax"), gdb.read_register("cr3")
             continue
         if stop.pc != do_syscall:
             raise TargetError(f"unexpected stop at {stop.pc} ({stop.reason})")
         regs = gdb.read_register("rdi")
-        agree = _u64(gdb, regs + orig_ax) == nr and gdb.read_register("rsi") & 0xFFFFFFFF == nr
+        agree = read_u64(gdb, regs + orig_ax) == nr and gdb.read_register("rsi") & 0xFFFFFFFF == nr
         pid, comm = _process(gdb, layout)
         seen.append(SyscallSeen(nr, pid, comm, agree, cr3_entry, gdb.read_register("cr3")))
         if nr == EXIT_GROUP and comm is not None and program.startswith(comm):
@@ -153,28 +101,26 @@ def run_proof(
     result = ProofResult()
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tracer-linux-") as scratch:
-        initrd = write_initramfs(Path(scratch) / "initrd.cpio", [Program(program)])
+        init = build_init()
+        initrd = write_initramfs(Path(scratch) / "initrd.cpio", [Program(program)], init=init)
         config = QemuConfig(
             boot_image=boot_image, modules=(Module(initrd),), memory_mb=512, cpu=cpu,
             cmdline=f"console=ttyS0 panic=-1 {cmdline}".strip(), debug_exit=False,
         )  # fmt: skip
-        image = ElfImage.open(program)
-        sites = [s.addr for s in find_syscall_instructions(image)]
-        # gdb gets the program as its file: x86-64, small, and the kernel's symbols come from
-        # `symbols`, as they would from a System.map.
-        gdb = Gdb(program)
+        # gdb gets /init as its file: x86-64, small; the kernel's symbols come from `symbols`.
+        gdb = Gdb(init)
         with QemuMachine(config) as qemu:
             try:
                 gdb.start()
                 gdb.connect(qemu.files.gdb_socket)
-                result.lstar = _find_lstar(gdb, image.entry, sites, timeout=300)
+                result.lstar = lstar_from_first_syscall(gdb, ElfImage.open(init))
                 result.boot_to_first_syscall = time.monotonic() - start
                 first_nr = gdb.read_register("rax")
                 result.lstar_msr = read_msrs(gdb, [LSTAR])[LSTAR]
                 entry = _address(symbols, "entry_SYSCALL_64")
                 span = image_range([(s.addr, s.size) for s in symbols.symbols])
                 result.slide = slide_from_lstar(result.lstar, entry, span)
-                breakpoints = _Breakpoints(gdb)
+                breakpoints = Breakpoints(gdb)
                 do_syscall = result.slide.relocate(_address(symbols, "do_syscall_64"))
                 breakpoints.insert(result.slide.relocate(entry))
                 breakpoints.insert(do_syscall)
@@ -199,8 +145,8 @@ def _address(symbols: KernelSymbols, name: str) -> int:
 
 
 def _report(result: ProofResult, program: str) -> None:
-    print(f"LSTAR at the first user syscall: {result.lstar:#x} (rdmsr: {result.lstar_msr:#x})")
-    print(f"{result.slide}; boot to first user syscall {result.boot_to_first_syscall:.1f} s; "
+    print(f"LSTAR at /init's first syscall: {result.lstar:#x} (rdmsr: {result.lstar_msr:#x})")
+    print(f"{result.slide}; boot to /init's first syscall {result.boot_to_first_syscall:.1f} s; "
           f"whole run {result.total:.1f} s")  # fmt: skip
     for line in result.serial.splitlines():
         if "isolation" in line or line.startswith("tracer-init") or "Hello" in line:
