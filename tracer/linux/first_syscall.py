@@ -57,14 +57,26 @@ def lstar_from_first_syscall(gdb: Gdb, program: ElfImage, timeout: float = 300) 
         if stop.pc == program.entry and gdb.read_register("cs") & 3 == 3:
             break
     breakpoints.delete_all()
-    for site in find_syscall_instructions(program):
-        breakpoints.insert(site.addr)
+    for found in find_syscall_instructions(program):
+        breakpoints.insert(found.addr)
     while True:
         stop = run_to_stop(gdb, timeout)
         if stop.pc is not None and gdb.read_memory(stop.pc, 2) == SYSCALL:
             break
     breakpoints.delete_all()
-    gdb.step_instruction()
-    if gdb.read_register("cs") & 3:
-        raise TargetError("stepping into `syscall` did not reach ring 0")
-    return gdb.read_register("rip")
+    site = stop.pc or 0
+    for _attempt in range(3):
+        for _ in gdb.async_records():
+            pass
+        step = gdb.step_instruction()
+        rip, cs = gdb.read_register("rip"), gdb.read_register("cs")
+        # Like a breakpoint, a step is now and then reported with nothing done (the agent
+        # meets the same under TCG): still at the `syscall`, step again.
+        if rip != site:
+            break
+    if cs & 3:
+        raise TargetError(
+            f"stepping into `syscall` at {site:#x} did not reach ring 0: stopped at {rip:#x} "
+            f"(cs {cs:#x}, {step.reason})"
+        )
+    return rip
