@@ -5,7 +5,16 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from tracer.image.notes import XEN_ELFNOTE_PHYS32_ENTRY, build_id, has_pvh_note, pvh_entry
+from test_image_support import compile_program
+
+from tracer.image.notes import (
+    XEN_ELFNOTE_PHYS32_ENTRY,
+    build_id,
+    has_debug_info,
+    has_pvh_note,
+    pvh_entry,
+    section_names,
+)
 
 
 def _note(owner: bytes, note_type: int, desc: bytes) -> bytes:
@@ -55,3 +64,13 @@ def test_build_id_is_read_from_the_gnu_note(tmp_path: Path) -> None:
     assert build_id(kernel) == bytes(range(20)).hex()
     kernel.write_bytes(_elf64(_note(b"Xen", 6, b"linux\0")))
     assert build_id(kernel) is None
+
+
+def test_section_names_and_debug_info_from_headers_alone(tmp_path: Path) -> None:
+    source = tmp_path / "p.c"
+    source.write_text("int x = 1; void _start(void) { for (;;) x++; }\n")
+    with_dwarf = compile_program(tmp_path / "g", [source], ["-g", "-nostdlib", "-static"])
+    without = compile_program(tmp_path / "n", [source], ["-nostdlib", "-static"])
+    assert ".text" in section_names(with_dwarf) and ".symtab" in section_names(with_dwarf)
+    assert has_debug_info(with_dwarf) and not has_debug_info(without)
+    assert section_names(tmp_path / "p.c") == [] and not has_debug_info(tmp_path / "absent")

@@ -11,6 +11,8 @@ from typing import BinaryIO
 
 XEN_ELFNOTE_PHYS32_ENTRY = 18
 NT_GNU_BUILD_ID = 3
+# Elf64_Shdr: name, type, flags, addr, offset, size, link, info, addralign, entsize
+_SHDR = struct.Struct("<IIQQQQIIQQ")
 _PT_NOTE = 4
 _MAX_NOTES_BYTES = 1 << 20
 
@@ -89,3 +91,29 @@ def pvh_entry(path: str | Path) -> int | None:
 def has_pvh_note(path: str | Path) -> bool:
     """True for an ELF QEMU boots through its PVH entry (XEN_ELFNOTE_PHYS32_ENTRY, owner Xen)."""
     return pvh_entry(path) is not None
+
+
+def section_names(path: str | Path) -> list[str]:
+    """The ELF64's section names, from its section headers alone ([] if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+                return []
+            (shoff,) = struct.unpack_from("<Q", header, 40)
+            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", header, 58)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            if len(table) < shentsize * shnum or shstrndx >= shnum:
+                return []
+            entries = [_SHDR.unpack_from(table, i * shentsize) for i in range(shnum)]
+            f.seek(entries[shstrndx][4])
+            names = f.read(entries[shstrndx][5])
+    except (OSError, struct.error):
+        return []
+    return [names[e[0] : names.find(b"\0", e[0])].decode("utf-8", "replace") for e in entries]
+
+
+def has_debug_info(path: str | Path) -> bool:
+    """Does the ELF carry DWARF (.debug_info), known without reading the file?"""
+    return ".debug_info" in section_names(path)
