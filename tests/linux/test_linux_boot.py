@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from tracer.decode.syscall_table import syscall_name
-from tracer.image.symbol_map import open_kernel_symbols
 from tracer.linux.kaslr import SLIDE_ALIGN
-from tracer.linux.layout import linux_layout
+from tracer.linux.kernel import open_linux_kernel
 from tracer.linux.packages import KernelFiles
-from tracer.linux.proof import DEFAULT_PROGRAM, ProofResult, run_proof
+from tracer.linux.proof import DEFAULT_PROGRAM, ProofResult, program_syscalls, run_proof
 
 pytestmark = [pytest.mark.linux, pytest.mark.qemu]
 PTI_MASK = ~0x1FFF  # PCID (bits 0-11) and PTI's user page-table bit (12)
@@ -40,42 +39,41 @@ def _program() -> Path:
     return DEFAULT_PROGRAM
 
 
-def _boot(kernel: KernelFiles, *, pvh: bool, symbols: Path, cpu: str = "max") -> ProofResult:
-    assert kernel.vmlinux and kernel.vmlinux_nodebug
-    boot = kernel.vmlinux_nodebug if pvh else kernel.vmlinuz
-    layout = linux_layout(kernel.vmlinux)
-    return run_proof(boot, open_kernel_symbols(symbols), layout, _program(), cpu=cpu)
+def _boot(kernel: Path, symbols: Path | None, cpu: str = "max") -> ProofResult:
+    linux = open_linux_kernel(kernel, symbols)
+    return run_proof(linux.boot_image, linux.symbols, linux.layout, _program(), cpu=cpu)
 
 
 def _check_syscalls(result: ProofResult) -> None:
-    mine = [s for s in result.syscalls if s.comm == _program().name[:15]]
+    mine = program_syscalls(result, _program().name)
     assert [syscall_name(s.nr) for s in mine] == _host_strace(_program())
     assert all(s.regs_agree for s in result.syscalls)
-    assert len({s.pid for s in mine}) == 1
+    assert len({(s.pid, s.cr3_kernel) for s in mine}) == 1  # one process, one address space
     assert "Hello, world!" in result.serial
     assert result.lstar == result.lstar_msr
 
 
 def test_bzimage_with_system_map_kaslr_on(debian_kernel_dbg: KernelFiles) -> None:
-    assert debian_kernel_dbg.system_map
-    result = _boot(debian_kernel_dbg, pvh=False, symbols=debian_kernel_dbg.system_map)
+    result = _boot(debian_kernel_dbg.vmlinuz, debian_kernel_dbg.system_map)
     assert result.slide is not None and result.slide.offset % SLIDE_ALIGN == 0
     _check_syscalls(result)
+    assert all(s.comm is None for s in result.syscalls)  # no DWARF: no task_struct offsets
     assert all(s.cr3_entry == s.cr3_kernel for s in result.syscalls)  # -cpu max: PTI off
 
 
-def test_vmlinux_through_pvh_with_elf_symbols(debian_kernel_dbg: KernelFiles) -> None:
-    assert debian_kernel_dbg.vmlinux_nodebug
-    result = _boot(debian_kernel_dbg, pvh=True, symbols=debian_kernel_dbg.vmlinux_nodebug)
+def test_dwarf_vmlinux_through_pvh(debian_kernel_dbg: KernelFiles) -> None:
+    assert debian_kernel_dbg.vmlinux
+    result = _boot(debian_kernel_dbg.vmlinux, None)
     # No decompressor, so no KASLR: the PVH entry runs the image where it was linked.
     assert result.slide is not None and result.slide.offset == 0
     _check_syscalls(result)
+    comms = [s.comm for s in result.syscalls]
+    assert comms[0] == "init" and comms[-1] == _program().name[:15]
+    assert {s.pid for s in result.syscalls if s.comm == "init"} >= {1}
 
 
 def test_intel_cpu_turns_pti_on(debian_kernel_dbg: KernelFiles) -> None:
-    assert debian_kernel_dbg.system_map
-    result = _boot(debian_kernel_dbg, pvh=False, symbols=debian_kernel_dbg.system_map,
-                   cpu="Skylake-Client")  # fmt: skip
+    result = _boot(debian_kernel_dbg.vmlinuz, debian_kernel_dbg.vmlinux, cpu="Skylake-Client")
     assert "Kernel/User page tables isolation: enabled" in result.serial
     _check_syscalls(result)
     # The entry runs on the user page tables; do_syscall_64 on the kernel's, of one process.

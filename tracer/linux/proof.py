@@ -19,20 +19,22 @@ from pathlib import Path
 
 from tracer.decode.syscall_table import syscall_name
 from tracer.image import ElfImage
-from tracer.image.symbol_map import KernelSymbols, open_kernel_symbols
+from tracer.image.symbol_map import KernelSymbols
 from tracer.target.errors import TargetError
 from tracer.target.gdb import Gdb
-from tracer.target.msr import read_msrs
+from tracer.target.msr import MsrReadError, read_msrs
 from tracer.target.qemu import Module, QemuConfig, QemuMachine
 
 from .first_syscall import Breakpoints, lstar_from_first_syscall, read_u64, run_to_stop
 from .initramfs import Program, build_init, write_initramfs
 from .kaslr import Slide, image_range, slide_from_lstar
-from .layout import LinuxLayout, linux_layout
+from .kernel import open_linux_kernel
+from .layout import LinuxLayout
 from .packages import PackageUnavailable, fetch_kernel
 
 LSTAR = 0xC0000082
 EXIT_GROUP = 231
+PAGE_TABLE_MASK = ~0x1FFF  # PCID (bits 0-11) and PTI's user page-table bit (12)
 DEFAULT_PROGRAM = Path(__file__).resolve().parents[2] / "guest/build/user/hello-glibc"
 
 
@@ -71,7 +73,8 @@ def _process(gdb: Gdb, layout: LinuxLayout) -> tuple[int | None, str | None]:
 def _record_syscalls(
     gdb: Gdb, entry: int, do_syscall: int, layout: LinuxLayout, first_nr: int, program: str
 ) -> tuple[list[SyscallSeen], int]:
-    """Each syscall until `program` calls exit_group, and how many stops were repeats."""
+    """Each syscall until `program` calls exit_group, and how many stops were repeats. Without
+    comm (no DWARF), the first exit_group ends it: /init never exits."""
     orig_ax = layout.pt_regs.offset_of("orig_ax")
     seen: list[SyscallSeen] = []
     nr, cr3_entry, entered, repeats = first_nr, gdb.read_register("cr3"), True, 0
@@ -92,7 +95,7 @@ def _record_syscalls(
         agree = read_u64(gdb, regs + orig_ax) == nr and gdb.read_register("rsi") & 0xFFFFFFFF == nr
         pid, comm = _process(gdb, layout)
         seen.append(SyscallSeen(nr, pid, comm, agree, cr3_entry, gdb.read_register("cr3")))
-        if nr == EXIT_GROUP and comm is not None and program.startswith(comm):
+        if nr == EXIT_GROUP and (comm is None or program.startswith(comm)):
             return seen, repeats
 
 
@@ -123,7 +126,7 @@ def run_proof(
                 result.lstar = lstar_from_first_syscall(gdb, ElfImage.open(init))
                 result.boot_to_first_syscall = time.monotonic() - start
                 first_nr = gdb.read_register("rax")
-                result.lstar_msr = read_msrs(gdb, [LSTAR])[LSTAR]
+                result.lstar_msr = _read_lstar(gdb)
                 entry = _address(symbols, "entry_SYSCALL_64")
                 span = image_range([(s.addr, s.size) for s in symbols.symbols])
                 result.slide = slide_from_lstar(result.lstar, entry, span)
@@ -144,6 +147,18 @@ def run_proof(
     return result
 
 
+def _read_lstar(gdb: Gdb, attempts: int = 3) -> int:
+    """rdmsr injected at the stop; its single step is now and then reported with nothing done
+    (as gdb's steps over breakpoints are), and read_msrs then says so: try again."""
+    for attempt in range(attempts):
+        try:
+            return read_msrs(gdb, [LSTAR])[LSTAR]
+        except MsrReadError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _address(symbols: KernelSymbols, name: str) -> int:
     addr = symbols.address_of(name)
     if addr is None:
@@ -162,29 +177,41 @@ def _report(result: ProofResult, program: str) -> None:
         mark = "" if seen.regs_agree else "  (pt_regs DISAGREES)"
         print(f"  {seen.comm or '?':>16} pid {seen.pid}: {syscall_name(seen.nr):<16} "
               f"cr3 {seen.cr3_entry:#x} -> {seen.cr3_kernel:#x}{mark}")  # fmt: skip
-    mine = [syscall_name(s.nr) for s in result.syscalls if s.comm and program.startswith(s.comm)]
-    print(f"{program}: {' '.join(mine)}")
+    print(f"{program}: {' '.join(syscall_name(s.nr) for s in program_syscalls(result, program))}")
+
+
+def program_syscalls(result: ProofResult, program: str) -> list[SyscallSeen]:
+    """The program's syscalls: by comm, or without DWARF by the page tables of its exit_group
+    (PTI's user bit and the PCID masked), after its execve."""
+    if all(s.comm is not None for s in result.syscalls):
+        return [s for s in result.syscalls if s.comm and program.startswith(s.comm)]
+    last = result.syscalls[-1].cr3_kernel & PAGE_TABLE_MASK
+    return [s for s in result.syscalls if s.cr3_kernel & PAGE_TABLE_MASK == last]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boot", choices=("pvh", "bzimage"), default="bzimage")
-    parser.add_argument("--symbols", choices=("vmlinux", "map"), default="map")
+    parser.add_argument("--symbols", choices=("vmlinux", "map", "kallsyms"), default="map")
     parser.add_argument("--cpu", default="max")
     parser.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     parser.add_argument("--cmdline", default="")
     args = parser.parse_args(argv)
+    say = lambda s: print(f"... {s}", flush=True)  # noqa: E731
     try:
-        kernel = fetch_kernel(debug=True, progress=lambda s: print(f"... {s}", flush=True))
+        files = fetch_kernel(debug=True, progress=say)
     except PackageUnavailable as exc:
         print(f"proof: {exc}", file=sys.stderr)
         return 2
-    assert kernel.vmlinux and kernel.vmlinux_nodebug and kernel.system_map
-    boot = kernel.vmlinux_nodebug if args.boot == "pvh" else kernel.vmlinuz
-    source = kernel.vmlinux_nodebug if args.symbols == "vmlinux" else kernel.system_map
-    layout = linux_layout(kernel.vmlinux)
-    result = run_proof(boot, open_kernel_symbols(source), layout, args.program, cpu=args.cpu,
-                       cmdline=args.cmdline)  # fmt: skip
+    # The DWARF vmlinux boots as is (PVH); open_linux_kernel gives gdb its stripped copy.
+    kernel_path = files.vmlinux if args.boot == "pvh" else files.vmlinuz
+    symbols = {"vmlinux": files.vmlinux, "map": files.system_map, "kallsyms": None}[args.symbols]
+    assert kernel_path is not None
+    if args.boot == "pvh" and symbols is None:
+        symbols = files.vmlinux_nodebug  # kallsyms boots are for a bzImage alone
+    kernel = open_linux_kernel(kernel_path, symbols, progress=say)
+    result = run_proof(kernel.boot_image, kernel.symbols, kernel.layout, args.program,
+                       cpu=args.cpu, cmdline=args.cmdline)  # fmt: skip
     _report(result, args.program.name)
     return 0 if result.syscalls and all(s.regs_agree for s in result.syscalls) else 1
 
