@@ -1,6 +1,7 @@
-"""Symbols for a bare vmlinuz: one boot whose /init copies /proc/kallsyms to the console, kept
-by the kernel image's SHA-256 so later captures skip it. The boot uses `nokaslr`, so the dump
-holds link-time addresses; a capture slides them like a System.map's."""
+"""Symbols for a bare vmlinuz: one boot whose /init copies /proc/kallsyms to QEMU's debug
+console (or the serial console), kept by the kernel image's SHA-256 so later captures skip it.
+The boot uses `nokaslr`, so the dump holds link-time addresses; a capture slides them like a
+System.map's."""
 
 from __future__ import annotations
 
@@ -67,10 +68,13 @@ def kallsyms_for(
         return path
     if progress is not None:
         progress(f"booting {kernel.name} once to read its /proc/kallsyms (kept in {path.parent})")
-    return save_dump(kallsyms_from_console(_boot_and_dump(kernel, cpu)), path)
+    debugcon, console = _boot_and_dump(kernel, cpu)
+    found = debugcon if BEGIN in debugcon else console
+    return save_dump(kallsyms_from_console(found), path)
 
 
-def _boot_and_dump(kernel: Path, cpu: str) -> str:
+def _boot_and_dump(kernel: Path, cpu: str) -> tuple[str, str]:
+    """What the debug console and the serial console received."""
     # Imported here: the pure helpers above are usable without the target layer.
     from tracer.target.gdb import Gdb
     from tracer.target.qemu import Module, QemuConfig, QemuMachine
@@ -94,4 +98,5 @@ def _boot_and_dump(kernel: Path, cpu: str) -> str:
             finally:
                 gdb.close()
                 console = qemu.serial_output()
-    return console
+                debugcon = qemu.files.debugcon_log.read_text(errors="replace")
+    return debugcon, console
