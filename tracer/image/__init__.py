@@ -22,6 +22,8 @@ from .dwarf import (
 from .elf import ElfImage, Section, Segment, TlsSegment, TlsSymbol
 from .entry_path import Block, EntryPath, ExitSite, GsSlot, analyze_syscall_entry
 from .errors import ImageError
+from .notes import build_id, has_pvh_note, pvh_entry
+from .symbol_map import KernelSymbols, SymbolMap, open_kernel_symbols
 from .symbols import Symbol
 
 __all__ = [
@@ -34,18 +36,24 @@ __all__ = [
     "GsSlot",
     "ImageError",
     "Insn",
+    "KernelSymbols",
     "Section",
     "Segment",
     "Site",
     "SiteKind",
     "StructLayout",
     "Symbol",
+    "SymbolMap",
     "TlsSegment",
     "TlsSymbol",
     "analyze_syscall_entry",
+    "build_id",
     "disassemble",
     "find_struct_with_fields",
     "find_syscall_instructions",
+    "has_pvh_note",
+    "open_kernel_symbols",
+    "pvh_entry",
     "scan_sites",
     "struct_layout",
     "struct_of_variable",

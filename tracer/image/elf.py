@@ -371,7 +371,10 @@ class ElfImage:
             return None
 
         def build() -> DWARFInfo:
+            # Only an object file still needs its .rela.debug_* applied. A linked file has them
+            # in its bytes already; Linux's vmlinux keeps 271 MB of them (--emit-relocs), and
+            # applying them again took minutes.
             with self.parsing("DWARF"):
-                return self._elf.get_dwarf_info(relocate_dwarf_sections=True)
+                return self._elf.get_dwarf_info(relocate_dwarf_sections=self.elf_type == "ET_REL")
 
         return self.cached("dwarf_info", build)
