@@ -41,7 +41,7 @@ class Arming:
             return
         if self.want_msrs:
             self.want_msrs = False
-            self._snapshot_msrs(target, pc)
+            self.snapshot_msrs(target, pc)
         if self.want_ring:
             self.want_ring = False
             self._arm_ring(target)
@@ -60,7 +60,7 @@ class Arming:
             target.set_stop_first_syscall(True)
         loop.note(f"syscall entry found from LSTAR: {loop.image.symbolize(lstar) or hex(lstar)}")
 
-    def _snapshot_msrs(self, target: Target, pc: int | None) -> None:
+    def snapshot_msrs(self, target: Target, pc: int | None) -> None:
         loop = self.loop
         try:
             values = read_msrs(target, MSRS_ON_DEMAND)

@@ -80,6 +80,7 @@ class CaptureLoop:
         on_event: Callable[[Event], None] | None = None,
         progress: Callable[[CaptureStats], None] | None = None,
         stop: StopRequest | None = None,
+        first_processes: Sequence[str] = (),
     ) -> None:
         self.options = options
         self.image = image
@@ -92,7 +93,7 @@ class CaptureLoop:
         names = [p.name for p in options.programs]
         self.builder = EventBuilder(
             plan,
-            names,
+            [*first_processes, *names],  # a Linux /init runs before the programs
             time.monotonic_ns(),
             symbolize=image.symbolize,
             tls_variables=dict(tls_variables(image, open_programs(options), names)),

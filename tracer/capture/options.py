@@ -57,6 +57,9 @@ class CaptureOptions:
     accel: str = "tcg"  # kvm only when asked for (and usable)
     measure_read: bool = False  # benchmark: time a bare gdb read_memory loop at the arm stop
     control: CaptureControl | None = None  # pause, resume and step from another thread
+    symbols: Path | None = None  # a Linux kernel's vmlinux, System.map or kallsyms dump
+    initrd: Path | None = None  # your own initramfs for a Linux kernel (else the tracer's)
+    cpu: str = "max"  # QEMU's CPU model (Skylake-Client: an Intel model, PTI on)
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -65,6 +68,8 @@ class CaptureOptions:
             Path(self.boot_image),
             Path(self.output),
         )
+        self.symbols = Path(self.symbols) if self.symbols is not None else None
+        self.initrd = Path(self.initrd) if self.initrd is not None else None
 
     def qemu_config(self) -> QemuConfig:
         modules = tuple(Module(p.path, p.args) for p in self.programs)
@@ -76,6 +81,7 @@ class CaptureOptions:
             icount=self.icount,
             debugcon=self.debugcon,
             accel=self.accel,
+            cpu=self.cpu,
         )
 
 

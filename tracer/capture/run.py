@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
 
 from tracer.capture.control import StopRequest, signals_stop
+from tracer.capture.linux import (
+    LinuxBoot,
+    LinuxTarget,
+    enter_first_syscall,
+    is_linux_boot,
+    kernel_slide,
+    open_linux,
+    qemu_config,
+    task_layout,
+)
 from tracer.capture.loop import CaptureLoop, signal_name
 from tracer.capture.options import CaptureOptions, CaptureResult, CaptureStats, program_exits
 from tracer.decode.msr import msr_name
@@ -22,6 +36,10 @@ from tracer.target.session import TargetSession, signals_deferred
 
 CONSOLE_KEPT = 256 * 1024  # the guest console's tail, kept in the trace's meta
 
+Enter = Callable[[CaptureLoop, Target], Target]
+"""What runs between the target's start and the agent's arming (a Linux boot up to /init's
+first syscall); returns the target the loop then drives."""
+
 TargetFactory = Callable[[CaptureOptions], Target]
 """Makes the target a capture runs on (not yet opened); the real one boots QEMU under gdb."""
 
@@ -33,6 +51,48 @@ def qemu_target(options: CaptureOptions) -> Target:
         tuple(p.path for p in options.programs),
         start_timeout=options.start_timeout,
     )
+
+
+def linux_target(options: CaptureOptions, linux: LinuxBoot, scratch: Path) -> Target:
+    gdb_file = linux.kernel.gdb_file or linux.init
+    return TargetSession(gdb_file, qemu_config(options, linux, scratch),
+                         start_timeout=options.start_timeout)  # fmt: skip
+
+
+def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> None:
+    """What the stripped ELF cannot say about tasks, the layout cached from DWARF can. Without
+    interrupt probes, the swapgs of Linux's interrupt paths would be two stops per timer tick
+    for nothing the trace keeps: only the syscall path's are probed."""
+    if "irq" not in probes:
+        plan.probes = [p for p in plan.probes if p.kind != "swapgs"]
+    layout = task_layout(linux.kernel)
+    if plan.task_layout is None and layout is not None:
+        plan.task_layout = layout
+        plan.probes = [
+            replace(p, extra=(*p.extra, ("task_span", layout.span)))
+            if p.kind == "context_switch"
+            else p
+            for p in plan.probes
+        ]
+
+
+def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
+    """Boot with no probe armed up to /init's first syscall; read LSTAR there, place the
+    kernel (the KASLR slide), snapshot the MSRs, and hand back a target at link addresses."""
+    booted = time.monotonic()
+    timeout = loop.options.timeout or 300.0
+    lstar = enter_first_syscall(target, ElfImage.open(linux.init), timeout)
+    slide = kernel_slide(linux.image, lstar)
+    loop.writer.set_meta("kaslr_slide", hex(slide.offset))
+    loop.note(
+        f"{slide}: probes armed at /init's first syscall, "
+        f"{time.monotonic() - booted:.1f} s into the boot (none during it: QEMU slows down "
+        "with every breakpoint it checks)"
+    )
+    if loop.arming.want_msrs:
+        loop.arming.want_msrs = False
+        loop.arming.snapshot_msrs(target, slide.unrelocate(lstar))
+    return LinuxTarget(target, slide)
 
 
 def plan_capture(options: CaptureOptions, image: ElfImage) -> ProbePlan:
@@ -78,8 +138,32 @@ def capture(
     (QEMU and gdb pids, the private directory) once both processes are up.
     """
     started = time.monotonic()
-    image = ElfImage.open(options.kernel)
-    plan = plan_capture(options, image)
+    with tempfile.TemporaryDirectory(prefix="tracer-boot-") as scratch:
+        linux = open_linux(options, None) if is_linux_boot(options.kernel) else None
+        image = linux.image if linux is not None else ElfImage.open(options.kernel)
+        plan = plan_capture(options, image)
+        enter: Enter | None = None
+        if linux is not None:
+            adapt_plan(plan, linux, options.probes)
+            enter = partial(enter_linux, linux)
+            if target_factory is qemu_target:
+                target_factory = partial(linux_target, linux=linux, scratch=Path(scratch))
+        return _capture(options, image, plan, started, on_event, progress, stop, on_start,
+                        target_factory, enter)  # fmt: skip
+
+
+def _capture(
+    options: CaptureOptions,
+    image: ElfImage,
+    plan: ProbePlan,
+    started: float,
+    on_event: Callable[[Event], None] | None,
+    progress: Callable[[CaptureStats], None] | None,
+    stop: StopRequest | None,
+    on_start: Callable[[Target], None] | None,
+    target_factory: TargetFactory,
+    enter: Enter | None,
+) -> CaptureResult:
     meta = {
         "kernel": str(options.kernel.resolve()),
         "programs": " ".join(str(p.path) for p in options.programs),
@@ -88,12 +172,13 @@ def capture(
         **options.meta,
     }
     with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
-        loop = CaptureLoop(options, image, plan, writer, on_event, progress, stop)
+        first = ("init",) if enter is not None else ()
+        loop = CaptureLoop(options, image, plan, writer, on_event, progress, stop, first)
         loop.stats.started = started  # the split counts the ELF reading and planning too
         loop.stats.mark("plan")
         for text in plan.notes:
             loop.note(text)
-        end = _drive(loop, options, target_factory, on_start)
+        end = _drive(loop, options, target_factory, on_start, enter)
         _write_end(loop, writer, end)
     loop.stats.mark("write")
     return CaptureResult(
@@ -116,6 +201,7 @@ def _drive(
     options: CaptureOptions,
     target_factory: TargetFactory,
     on_start: Callable[[Target], None] | None,
+    enter: Enter | None = None,
 ) -> SessionEnd | None:
     """Open the target, run the loop, and end the target whatever happens."""
     target: Target | None = None
@@ -126,6 +212,8 @@ def _drive(
             loop.stats.mark("qemu")
             if on_start is not None:
                 on_start(target)
+            if enter is not None:
+                target = enter(loop, target)
             first_stop = loop.arming.wants_first_syscall_stop
             target.load_agent(loop.plan.agent_plan(stop_first_syscall=first_stop))
             loop.stats.mark("agent")

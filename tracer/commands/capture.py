@@ -45,8 +45,23 @@ def add_parser(sub: Any) -> None:
         description="Boot a kernel under QEMU with static x86-64 programs and "
         "record every syscall, MSR write and segment-base change to a trace file.",
     )
-    p.add_argument("--kernel", type=Path, help="kernel ELF with symbols (default: built-in guest)")
+    p.add_argument(
+        "--kernel",
+        type=Path,
+        help="kernel ELF with symbols (default: built-in guest), or a Linux vmlinux (booted "
+        "through its PVH note) or bzImage",
+    )
     p.add_argument("--boot-image", type=Path, help="what QEMU boots if not the ELF itself")
+    p.add_argument(
+        "--symbols",
+        type=Path,
+        help="a Linux bzImage's symbols: its vmlinux, a System.map or a /proc/kallsyms dump "
+        "(without: one boot dumps /proc/kallsyms, cached by the image's hash)",
+    )
+    p.add_argument("--initrd", type=Path, help="your own initramfs for a Linux kernel")
+    p.add_argument(
+        "--cpu", default="max", help="QEMU CPU model (e.g. Skylake-Client: Intel, PTI on)"
+    )
     p.add_argument("--cmdline", default=None, help="kernel command line")
     p.add_argument(
         "--program",
@@ -64,8 +79,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("trace.db"))
     p.add_argument(
         "--probes",
-        default="syscall,msr,segbase,irq,sched",
-        help="comma-separated: syscall, msr, segbase, irq, sched",
+        default=None,
+        help="comma-separated: syscall, msr, segbase, irq, sched (default: all; on a Linux "
+        "kernel syscall,msr,segbase: each of its timer interrupts would be a stop)",
     )
     p.add_argument(
         "--mode",
@@ -175,11 +191,13 @@ def build_options(args: argparse.Namespace) -> Any:
     if builtin or not args.programs:
         ensure_guest_built(args.quiet or args.json)
     kernel = args.kernel or BUILTIN_KERNEL
-    try:
-        check_kernel(kernel)
-    except InputError as exc:
-        raise _usage(exc) from None
-    boot_image = args.boot_image or find_boot_image(kernel)
+    linux = _linux_kernel(args, kernel)
+    if not linux:
+        try:
+            check_kernel(kernel)
+        except InputError as exc:
+            raise _usage(exc) from None
+    boot_image = kernel if linux else args.boot_image or find_boot_image(kernel)
     if not boot_image.is_file():
         raise UsageError(f"{boot_image}: no such boot image")
     raw_programs = args.programs or [[str(builtin_program("hello-glibc")), []]]
@@ -197,7 +215,8 @@ def build_options(args: argparse.Namespace) -> Any:
                     "its module line on spaces"
                 )
         programs.append(Program(path, tuple(prog_args)))
-    probes = frozenset(p.strip() for p in args.probes.split(",") if p.strip())
+    chosen = args.probes or ("syscall,msr,segbase" if linux else ",".join(sorted(ALL_PROBES)))
+    probes = frozenset(p.strip() for p in chosen.split(",") if p.strip())
     unknown = probes - ALL_PROBES
     if unknown:
         raise UsageError(f"unknown probe(s): {', '.join(sorted(unknown))}")
@@ -229,8 +248,28 @@ def build_options(args: argparse.Namespace) -> Any:
         graph=_graph(args, kernel),
         graph_large=args.graph_large,
         accel=_accel(args.accel),
+        symbols=args.symbols,
+        initrd=args.initrd,
+        cpu=args.cpu,
         **_ftrace(args, kernel),
     )
+
+
+def _linux_kernel(args: argparse.Namespace, kernel: Path) -> bool:
+    """A Linux vmlinux (PVH note) or bzImage; its own options checked (exit 2 if wrong)."""
+    from tracer.capture.linux import is_linux_boot
+
+    if not kernel.is_file():
+        raise UsageError(f"{kernel}: no such kernel")
+    linux = is_linux_boot(kernel)
+    for option, path in (("--symbols", args.symbols), ("--initrd", args.initrd)):
+        if path is not None and not linux:
+            raise UsageError(f"{option} is for a Linux kernel (a PVH vmlinux or a bzImage)")
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such file ({option})")
+    if linux and (args.graph or args.ftrace):
+        raise UsageError("--graph and --ftrace are not supported on a Linux kernel yet")
+    return linux
 
 
 def _accel(accel: str) -> str:

@@ -28,6 +28,7 @@ class Identity:
     names: dict[int, str] = field(default_factory=dict)  # pid -> name
     started: set[int] = field(default_factory=set)
     next_pid: int = 1
+    execs: dict[int, tuple[int, str]] = field(default_factory=dict)  # cpu -> (pid, new name)
 
     def switched(self, cpu: int, pid: int, name: str) -> Thread:
         if name:
@@ -50,6 +51,13 @@ class Identity:
         """The thread crossing into or out of user mode; True if seen for the first time."""
         key = cr3 & ~CR3_FLAGS
         thread = self.current.get(cpu) or self.by_cr3.get(key)
+        if thread is None and cpu in self.execs:
+            # execve gave the process a new address space: same pid, the new program's name.
+            pid, name = self.execs.pop(cpu)
+            thread = Thread(pid, name)
+            self.by_cr3[key] = thread
+            self.names[pid] = name
+            return thread, True
         if thread is None:
             pid = self.next_pid
             self.next_pid += 1
@@ -61,6 +69,14 @@ class Identity:
         first = thread.pid not in self.started
         self.started.add(thread.pid)
         return thread, first
+
+    def exec_started(self, cpu: int, pid: int, path: bytes | None) -> None:
+        """An execve on this CPU: if it succeeds, the next new address space is this pid's."""
+        if path:
+            self.execs[cpu] = (pid, path.rsplit(b"/", 1)[-1].decode(errors="replace")[:15])
+
+    def exec_failed(self, cpu: int) -> None:
+        self.execs.pop(cpu, None)
 
     def exited(self, cpu: int, cr3: int) -> None:
         self.by_cr3.pop(cr3 & ~CR3_FLAGS, None)

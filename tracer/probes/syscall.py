@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
 NO_RETURN = frozenset({60, 231})  # exit, exit_group: the address space may be reused at once
+EXECS = {59: 0, 322: 1}  # execve, execveat: which argument is the path
 ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
 IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
 
@@ -217,6 +218,9 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
         )
     )
     core.inflight[hit.cr3] = Pending(seq, nr, args)  # type: ignore[arg-type]
+    if nr in EXECS:
+        path = dict(user_buffers(hit)).get(EXECS[nr])
+        core.ids.exec_started(hit.cpu, pid, path)
     if nr in NO_RETURN:
         name = core.process_name(pid)
         status = args[0] & 0xFF
@@ -237,6 +241,8 @@ def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Eve
     pid = core.pid(hit)
     core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
     inflight = core.inflight.pop(hit.cr3, None)
+    if inflight is not None and inflight.nr in EXECS:
+        core.ids.exec_failed(hit.cpu)  # it returned to the old address space
     regs_, values = ptregs(core, hit)
     cpu_regs = hit.fields.get("cpu_regs", {})
     frame = hit.fields.get("iret_frame")

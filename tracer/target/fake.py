@@ -104,6 +104,23 @@ class FakeTarget:
     def mark_stopped(self) -> None:
         self.running = False
 
+    def run_until(self, addrs: Sequence[int], timeout: float) -> StopEvent:
+        """The next scripted Stop (records before it are dropped: no agent runs)."""
+        self.calls.append(("run_until", list(addrs)))
+        self.running = True
+        while self.script:
+            step = self.script.pop(0)
+            if isinstance(step, Stop):
+                self.running = False
+                if step.stop.pc is not None:
+                    self.registers["rip"] = step.stop.pc
+                return step.stop
+            if isinstance(step, PowerOff):
+                self.returncode = step.qemu_returncode
+                self.running = False
+                return StopEvent("exited", None)
+        raise TargetTimeout(f"the guest did not stop within {timeout:g} s")
+
     def poll_stop(self) -> StopEvent | None:
         if not self.running or not self.script:
             return None

@@ -131,6 +131,16 @@ class Gdb:
                         stats[key] = int(value)
         return stats
 
+    def insert_breakpoint(self, addr: int) -> str:
+        result = self.mi.command(f"-break-insert *{addr:#x}")
+        bkpt = result.get("bkpt") or {}
+        return str(bkpt.get("number", "")) if isinstance(bkpt, dict) else ""
+
+    def delete_breakpoints(self, numbers: Sequence[str]) -> None:
+        wanted = [n for n in numbers if n]
+        if wanted:
+            self.mi.command(f"-break-delete {' '.join(wanted)}")
+
     def cont(self) -> None:
         self.mi.command("-exec-continue")
 

@@ -54,6 +54,11 @@ class Target(Machine, Protocol):
 
     def mark_stopped(self) -> None: ...
 
+    def run_until(self, addrs: Sequence[int], timeout: float) -> StopEvent:
+        """Resume with plain breakpoints at `addrs` (no agent) until the guest stops; the
+        breakpoints are gone when this returns."""
+        ...
+
     # The agent: probes armed in gdb, records streamed back.
     def load_agent(self, plan: dict[str, Any]) -> None: ...
 

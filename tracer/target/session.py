@@ -128,6 +128,17 @@ class TargetSession:
     def mark_stopped(self) -> None:
         self.state = SessionState.STOPPED
 
+    def run_until(self, addrs: Sequence[int], timeout: float) -> StopEvent:
+        numbers = [self.gdb.insert_breakpoint(addr) for addr in addrs]
+        try:
+            for _ in self.gdb.async_records():  # a stop already reported is not this one
+                pass
+            self.resume()
+            return self.wait_stopped(timeout)
+        finally:
+            if numbers and self.gdb.mi.alive:
+                self.gdb.delete_breakpoints(numbers)
+
     def step_instruction(self, timeout: float = 10.0) -> StopEvent:
         return self.gdb.step_instruction(timeout)
 
