@@ -187,7 +187,8 @@ class Session:
 
     Use as a context manager, or call `close()`: a capture still running is stopped, its QEMU
     and gdb ended. Without `output` the trace goes to a temporary directory, removed on close
-    unless `keep=True`.
+    unless `keep=True`. `ftrace` records the kernel's function-graph ring buffer; None (the
+    default) turns it on where the kernel has one.
     """
 
     def __init__(
@@ -205,7 +206,9 @@ class Session:
         memory_mb: int = 256,
         start_timeout: float = 10.0,
         debugcon: str | os.PathLike[str] | None = None,
+        ftrace: bool | None = None,
     ) -> None:
+        from tracer.commands.capture import want_ftrace
         from tracer.commands.common import (
             BUILTIN_KERNEL,
             UsageError,
@@ -247,6 +250,7 @@ class Session:
         self.memory_mb = memory_mb
         self.start_timeout = start_timeout
         self.debugcon = Path(debugcon) if debugcon is not None else None
+        self.ftrace = want_ftrace(ftrace, self.kernel)
         self.result: CaptureResult | None = None
         self.qemu_pid: int | None = None
         self.gdb_pid: int | None = None
@@ -284,6 +288,7 @@ class Session:
             read_msrs=self.read_msrs,
             memory_mb=self.memory_mb,
             debugcon=self.debugcon,
+            ftrace=self.ftrace,
             until_event=until,
             start_timeout=self.start_timeout,
         )

@@ -121,9 +121,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--ftrace",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="function graph from the guest's own ring buffer (-pg -mfentry "
-        "instrumentation), drained in bulk at syscall stops",
+        "instrumentation), drained in bulk at syscall stops (default: on when the kernel "
+        "has the ring and --graph is not given)",
     )
     p.add_argument(
         "--graph-function",
@@ -246,9 +248,31 @@ def _patterns(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+def ring_available(kernel: Path) -> bool:
+    """Whether the kernel has the function-graph ring buffer (symbols and DWARF layouts)."""
+    from tracer.image import ElfImage, ImageError
+    from tracer.probes.ringbuf import find_ring
+
+    try:
+        return find_ring(ElfImage.open(kernel)) is not None
+    except ImageError:
+        return False
+
+
+def want_ftrace(requested: bool | None, kernel: Path, graph: bool = False) -> bool:
+    """--ftrace / --no-ftrace as given; unsaid, on where the kernel has the ring (the graph
+    costs little there) unless breakpoints already draw the graph (--graph)."""
+    if requested is not None:
+        return requested
+    return not graph and ring_available(kernel)
+
+
 def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
     """--ftrace and its filters, checked against the kernel now (exit 2 if it cannot be)."""
-    if not args.ftrace:
+    requested = args.ftrace
+    if requested is None and (args.graph_function or args.max_graph_depth):
+        requested = True  # a filter for the ring asks for the ring
+    if not want_ftrace(requested, kernel, bool(args.graph)):
         if args.graph_function or args.max_graph_depth:
             raise UsageError("--graph-function and --max-graph-depth need --ftrace")
         if args.graph_notrace and not args.graph:
