@@ -451,3 +451,17 @@ async def test_long_summaries_scroll_sideways(demo_source) -> None:  # type: ign
         assert screen.timeline.summary_offset == 24
         await press(pilot, "h", "left", "left", "left")
         assert screen.timeline.summary_offset == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_first_row_is_selected_on_open(demo_source, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        assert screen.timeline.cursor == 0 and screen.selected.seq == 0
+        shown = [p for p in (screen.panes["cpu"], screen.cpu_side) if p.display and p.region]
+        assert shown
+        for pane in shown:
+            assert "no event selected" not in text_of(pane)
+            assert "#0 " in text_of(pane)

@@ -158,6 +158,8 @@ class MainScreen(NavigationActions, Screen[None]):
         pane = self.active_pane()
         if isinstance(pane, MomentPane | EntryPathPanel | GraphPanel):
             pane.show_event(self.selected)
+        # Beside the CPU tab the CPU panel would show the same moment twice: it steps aside.
+        self.cpu_side.set_class(pane is self.panes["cpu"], "-tab-shows-cpu")
         if self.has_class("-wide") and pane is not self.panes["cpu"]:
             self.cpu_side.show_event(self.selected)
 
