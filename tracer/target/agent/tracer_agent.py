@@ -186,6 +186,14 @@ class Agent:
             out.append([read.arg_index, None if data is None else data.hex()])
         return out
 
+    def follow_memory(self, cpu: Cpu, nr: int, args: list, ret, memory: list) -> list:
+        """One more round for reads that depend on what was read (the buffers of an iovec)."""
+        follow = getattr(self.decode, "follow_reads", None)
+        if follow is None or not memory:
+            return memory
+        known = {index: bytes.fromhex(data) for index, data in memory if data is not None}
+        return memory + self.user_memory(cpu, follow(nr, args, ret, known))
+
     # --- probe kinds -------------------------------------------------------------------------
 
     def drain_ring(self, cpu: Cpu) -> None:
@@ -249,6 +257,7 @@ class Agent:
         memory = []
         if nr is not None and self.decode is not None:
             memory = self.user_memory(cpu, self.decode.entry_reads(nr, args))
+            memory = self.follow_memory(cpu, nr, args, None, memory)
         record = self.emit(
             "syscall_entry",
             pc,
@@ -341,6 +350,7 @@ class Agent:
         if entry["nr"] is not None and self.decode is not None:
             reads = self.decode.exit_reads(entry["nr"], entry["args"], ret)
             memory = self.user_memory(cpu, reads)
+            memory = self.follow_memory(cpu, entry["nr"], entry["args"], ret, memory)
         self.emit(
             "syscall_exit",
             pc,
