@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.report import add_trace_argument, trace_filter
 
 FORMATS = ("chrome", "perfetto", "jsonl")
 
@@ -33,6 +34,7 @@ def add_parser(sub: Any) -> None:
         help="where to write ('-' for standard output, except perfetto)",
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
+    add_trace_argument(p)
     p.add_argument(
         "--kernel",
         type=Path,
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None
             )
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+            events = trace_filter(args, events)
             count = _write(args, events, _symbolizer(kernel), reader.meta)
     except TraceFileError as exc:
         return fail(str(exc), EXIT_USAGE)

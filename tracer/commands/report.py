@@ -7,7 +7,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.common import EXIT_OK, EXIT_USAGE, UsageError, fail
+
+
+def add_trace_argument(p: Any) -> None:
+    p.add_argument(
+        "--trace",
+        "-e",
+        dest="trace_spec",
+        default=None,
+        metavar="NAME,...",
+        help="only these syscalls (strace's -e trace=): write,brk, or !write for all but it",
+    )
+
+
+def trace_filter(args: argparse.Namespace, events: Any) -> Any:
+    """`--trace` applied to an event stream (the syscalls left out go with their insides)."""
+    if not args.trace_spec:
+        return events
+    from tracer.decode.strace_filter import TraceSpecError, only_syscalls, parse_trace_spec
+
+    spec = args.trace_spec.removeprefix("trace=")
+    try:
+        chosen = parse_trace_spec(spec)
+    except TraceSpecError as exc:
+        raise UsageError(str(exc)) from None
+    return only_syscalls(events, chosen)
 
 
 def add_parser(sub: Any) -> None:
@@ -34,7 +59,14 @@ def add_parser(sub: Any) -> None:
         help="the TLS switch timeline: every FS/GS/KGS change with its owners",
     )
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
+    view.add_argument(
+        "-c",
+        "--summary",
+        action="store_true",
+        help="strace -c's table: time, calls and errors per syscall, and a total",
+    )
     p.add_argument("--pid", type=int, default=None, help="only this process")
+    add_trace_argument(p)
     p.add_argument(
         "--kernel",
         type=Path,
@@ -84,6 +116,7 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
 
     kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+    events = trace_filter(args, events)
     if args.quiet:
         for _ in events:
             pass
@@ -101,6 +134,10 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
         lines = graph_lines(events, options_from_args(args), _symbolizer(kernel))
     elif args.json:
         lines = report.json_lines(events)
+    elif args.summary:
+        from tracer.summary import summary_lines, syscall_stats
+
+        lines = summary_lines(syscall_stats(events))
     else:
         lines = report.strace_lines(events)
     out = sys.stdout

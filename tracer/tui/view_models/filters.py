@@ -4,6 +4,9 @@ The filter language, one word per condition (all must hold):
 
     kind:syscall,segbase   pid:1   cpu:0   sys:write,openat   /regex/   plain words
 
+`trace=write,openat` (strace's `-e trace=`) is `sys:write,openat`; `sys:!write` (or
+`trace=!write`) keeps every syscall but write.
+
 Plain words match the row's text case-insensitively; `/.../` is a regular expression.
 """
 
@@ -102,7 +105,7 @@ class ViewFilter:
         if self.cpu is not None:
             words.append(f"cpu:{self.cpu}")
         if self.syscalls is not None:
-            words.append("sys:" + ",".join(sorted(syscall_name(nr) for nr in self.syscalls)))
+            words.append("sys:" + _describe_syscalls(self.syscalls))
         if self.text:
             words.append(f"/{self.text}/" if self.regex else self.text)
         return " ".join(words)
@@ -113,9 +116,18 @@ class ViewFilter:
         return ViewFilter(**fields)  # type: ignore[arg-type]
 
 
+def _describe_syscalls(chosen: frozenset[int]) -> str:
+    from tracer.decode.syscall_table import SYSCALLS
+
+    left_out = set(SYSCALLS) - chosen
+    if len(left_out) < len(chosen) and chosen <= set(SYSCALLS):
+        return "!" + ",".join(sorted(syscall_name(nr) for nr in left_out))
+    return ",".join(sorted(syscall_name(nr) for nr in chosen))
+
+
 def parse_filter(spec: str) -> ViewFilter:
     """`kind:... pid:N cpu:N sys:a,b /re/ words` -> ViewFilter; an empty spec shows everything."""
-    from tracer.decode.syscall_table import syscall_number
+    from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec
 
     kinds: set[str] | None = None
     cpu = pid = None
@@ -128,6 +140,8 @@ def parse_filter(spec: str) -> ViewFilter:
         regex = match.group(1)
         spec = (spec[: match.start()] + " " + spec[match.end() :]).strip()
     for word in spec.split():
+        if word.startswith("trace="):
+            word = "sys:" + word.removeprefix("trace=")
         key, sep, value = word.partition(":")
         if not sep or key not in ("kind", "k", "pid", "p", "cpu", "c", "sys", "s"):
             words.append(word)
@@ -142,12 +156,11 @@ def parse_filter(spec: str) -> ViewFilter:
                     raise FilterError(f"unknown kind {name!r} (known: {known})")
                 kinds |= KIND_ALIASES[name]
         elif key in ("sys", "s"):
-            syscalls = syscalls or set()
-            for name in value.split(","):
-                nr = int(name) if name.isdigit() else syscall_number(name)
-                if nr is None:
-                    raise FilterError(f"unknown syscall {name!r}")
-                syscalls.add(nr)
+            try:
+                chosen = parse_trace_spec(value)
+            except TraceSpecError as exc:
+                raise FilterError(str(exc).removeprefix("--trace: ")) from None
+            syscalls = (syscalls or set()) | chosen
         else:
             try:
                 number = int(value, 0)
