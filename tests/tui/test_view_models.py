@@ -101,6 +101,15 @@ def test_parse_filter_words() -> None:
     assert parse_filter("hello world").text == "hello world"
 
 
+def test_strace_trace_spelling_in_the_filter() -> None:
+    assert parse_filter("trace=write,brk").syscalls == {1, 12}
+    assert parse_filter("trace=write,brk") == parse_filter("sys:write,brk")
+    all_but = parse_filter("trace=!write")
+    assert 1 not in all_but.syscalls and 12 in all_but.syscalls
+    assert all_but.describe() == "sys:!write"
+    assert parse_filter(all_but.describe()) == all_but
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
