@@ -68,6 +68,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pid", type=int, default=None, help="only this process")
     add_trace_argument(p)
     p.add_argument(
+        "--swapgs",
+        action="store_true",
+        help="show the inferred swapgs changes of every crossing (folded by default)",
+    )
+    p.add_argument(
         "--kernel",
         type=Path,
         default=None,
@@ -117,6 +122,10 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
     kernel = args.kernel or (Path(reader.meta["kernel"]) if reader.meta.get("kernel") else None)
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
     events = trace_filter(args, events)
+    if not args.swapgs and not args.json:
+        from tracer.decode.strace_filter import fold_inferred_swapgs
+
+        events = fold_inferred_swapgs(events)
     if args.quiet:
         for _ in events:
             pass

@@ -1,4 +1,5 @@
-"""strace's `-e trace=NAME,...`: which syscalls a view keeps, and the events that go with them.
+"""Which events a view keeps: strace's `-e trace=NAME,...` (the syscalls and the events that go
+with them), and the folding of inferred swapgs changes into their crossings.
 
 `write,brk` keeps those two; `!write` (or `!write,brk`) keeps every syscall but those; names
 or numbers. A syscall left out takes the events inside it along (the function calls, base
@@ -11,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from tracer.decode.syscall_table import SYSCALLS, syscall_number
-from tracer.events import ContextSwitch, Event, Gap, Note, ProcessEvent, SyscallEntry, SyscallExit
+from tracer.events import (
+    ContextSwitch,
+    Event,
+    Gap,
+    Note,
+    ProcessEvent,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+    SyscallExit,
+)
 
 
 class TraceSpecError(ValueError):
@@ -60,4 +71,22 @@ def only_syscalls(events: Iterable[Event], chosen: frozenset[int]) -> Iterator[E
             yield event
 
 
-__all__ = ["TraceSpecError", "only_syscalls", "parse_trace_spec"]
+def is_inferred_swapgs(event: Event) -> bool:
+    """A base change reconstructed from the entry path's swapgs: part of every crossing, shown
+    by default folded into it (the crossing's own bases say the same)."""
+    return isinstance(event, SegBaseChange) and event.inferred and event.cause is SegCause.SWAPGS
+
+
+def fold_inferred_swapgs(events: Iterable[Event]) -> Iterator[Event]:
+    """The events without the inferred swapgs changes; real ones (arch_prctl, context switches,
+    wrmsr, violations, swapgs seen at a stop) stay."""
+    return (event for event in events if not is_inferred_swapgs(event))
+
+
+__all__ = [
+    "TraceSpecError",
+    "fold_inferred_swapgs",
+    "is_inferred_swapgs",
+    "only_syscalls",
+    "parse_trace_spec",
+]

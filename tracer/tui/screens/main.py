@@ -51,7 +51,7 @@ class MainScreen(NavigationActions, Screen[None]):
         super().__init__()
         self.trace = trace
         self.view_filter = ViewFilter()
-        self.timeline = Timeline(self.rows_for(ViewFilter()), id="timeline")
+        self.timeline = Timeline(self.rows_for(self.view_filter), id="timeline")
         self.status = StatusBar(id="status")
         self.bar = TraceBar(id="tracebar")
         self.panes: dict[str, Any] = {
@@ -92,6 +92,9 @@ class MainScreen(NavigationActions, Screen[None]):
     def on_mount(self) -> None:
         self.update_bar()
         self.timeline.focus()
+        if self.timeline.rows.scan is not None:
+            self.timeline.rows.scan.step()  # the first rows at once; the rest in the background
+            self.run_filter_scan(self.timeline.rows, None)
         self.timeline.grew()
         if self.timeline.rows.count():
             self.timeline.cursor = 0

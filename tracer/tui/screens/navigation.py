@@ -204,7 +204,7 @@ class NavigationActions:
         )
 
     def action_clear_filter(self) -> None:
-        self.apply_filter(ViewFilter())
+        self.apply_filter(ViewFilter(show_swapgs=self.view_filter.show_swapgs))
 
     def action_toggle_filter(self, what: str) -> None:
         event = self.selected
@@ -221,6 +221,12 @@ class NavigationActions:
             self.say(f"this event has no {what}")
         else:
             self.apply_filter(current.replace(**{what: value}))
+
+    def action_toggle_swapgs(self) -> None:
+        shown = not self.view_filter.show_swapgs
+        self.apply_filter(self.view_filter.replace(show_swapgs=shown))
+        if not self.status.message:
+            self.say("inferred swapgs rows shown" if shown else "inferred swapgs rows folded (⇄)")
 
     def apply_filter(self, view_filter: ViewFilter) -> None:
         keep = self.selected.seq if self.selected else None

@@ -7,6 +7,9 @@ The filter language, one word per condition (all must hold):
 `trace=write,openat` (strace's `-e trace=`) is `sys:write,openat`; `sys:!write` (or
 `trace=!write`) keeps every syscall but write.
 
+Inferred swapgs changes (the GS_BASE/KERNEL_GS_BASE exchange of every crossing, reconstructed
+from the entry path) fold into the crossing they belong to; `+swapgs` shows them as rows.
+
 Plain words match the row's text case-insensitively; `/.../` is a regular expression.
 """
 
@@ -34,6 +37,9 @@ KIND_ALIASES: dict[str, frozenset[str]] = {
     "func": frozenset({EventKind.FUNC_ENTRY.value, EventKind.FUNC_EXIT.value}),
     **{kind.value: frozenset({kind.value}) for kind in EventKind},
 }
+
+
+SHOW_SWAPGS = "+swapgs"
 
 
 class FilterError(ValueError):
@@ -75,14 +81,22 @@ class ViewFilter:
     syscalls: frozenset[int] | None = None
     text: str = ""
     regex: bool = False
+    show_swapgs: bool = False  # False: inferred swapgs rows fold into their crossing
 
     @property
     def is_everything(self) -> bool:
-        return self == ViewFilter()
+        return self.replace(show_swapgs=True) == ViewFilter(show_swapgs=True)
+
+    @property
+    def folds_swapgs(self) -> bool:
+        """Whether rows must be left out for folding (only where segbase rows are shown)."""
+        if self.show_swapgs or self.syscalls is not None:
+            return False
+        return self.kinds is None or EventKind.SEGBASE.value in self.kinds
 
     @property
     def needs_scan(self) -> bool:
-        return self.syscalls is not None or bool(self.text)
+        return self.syscalls is not None or bool(self.text) or self.folds_swapgs
 
     def store_kinds(self) -> frozenset[str] | None:
         if self.syscalls is None:
@@ -106,6 +120,8 @@ class ViewFilter:
             words.append(f"cpu:{self.cpu}")
         if self.syscalls is not None:
             words.append("sys:" + _describe_syscalls(self.syscalls))
+        if self.show_swapgs:
+            words.append(SHOW_SWAPGS)
         if self.text:
             words.append(f"/{self.text}/" if self.regex else self.text)
         return " ".join(words)
@@ -139,7 +155,11 @@ def parse_filter(spec: str) -> ViewFilter:
     if match:
         regex = match.group(1)
         spec = (spec[: match.start()] + " " + spec[match.end() :]).strip()
+    show_swapgs = False
     for word in spec.split():
+        if word == SHOW_SWAPGS:
+            show_swapgs = True
+            continue
         if word.startswith("trace="):
             word = "sys:" + word.removeprefix("trace=")
         key, sep, value = word.partition(":")
@@ -182,4 +202,5 @@ def parse_filter(spec: str) -> ViewFilter:
         syscalls=frozenset(syscalls) if syscalls is not None else None,
         text=text,
         regex=is_regex,
+        show_swapgs=show_swapgs,
     )
