@@ -475,3 +475,24 @@ async def test_the_first_row_is_selected_on_open(demo_source, size: tuple[int, i
         for pane in shown:
             assert "no event selected" not in text_of(pane)
             assert "#0 " in text_of(pane)
+
+
+async def test_i_shows_and_folds_the_inferred_swapgs_rows(demo_source) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        folded = screen.timeline.rows.count()
+        screen.go_to_seq(44)
+        await press(pilot, "7")
+        graph = screen.panes["graph"]
+        assert not [line for line in graph.listing.lines if "swapgs, inferred" in line.plain]
+        await press(pilot, "i")
+        assert screen.timeline.rows.count() == len(demo_source) > folded
+        assert "+swapgs" in screen.status.view and screen.selected.seq == 44
+        assert [line for line in graph.listing.lines if "swapgs, inferred" in line.plain]
+        await press(pilot, "1")
+        cpu = text_of(screen.panes["cpu"])  # the crossing still shows the swapped values
+        assert "GS base" in cpu and "KERNEL_GS_BASE" in cpu
+        await press(pilot, "i")
+        assert screen.timeline.rows.count() == folded

@@ -159,7 +159,9 @@ class MainScreen(NavigationActions, Screen[None]):
 
     def show_active_pane(self) -> None:
         pane = self.active_pane()
-        if isinstance(pane, MomentPane | EntryPathPanel | GraphPanel):
+        if isinstance(pane, GraphPanel):
+            pane.show_event(self.selected, self.view_filter.show_swapgs)
+        elif isinstance(pane, MomentPane | EntryPathPanel):
             pane.show_event(self.selected)
         # Beside the CPU tab the CPU panel would show the same moment twice: it steps aside.
         self.cpu_side.set_class(pane is self.panes["cpu"], "-tab-shows-cpu")

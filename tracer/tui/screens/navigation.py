@@ -55,6 +55,7 @@ class NavigationActions:
 
         def say(self, message: str) -> None: ...
         def update_position(self) -> None: ...
+        def show_active_pane(self) -> None: ...
         def rows_for(self, view_filter: ViewFilter) -> TimelineRows: ...
         async def run_sliced(
             self,
@@ -225,6 +226,7 @@ class NavigationActions:
     def action_toggle_swapgs(self) -> None:
         shown = not self.view_filter.show_swapgs
         self.apply_filter(self.view_filter.replace(show_swapgs=shown))
+        self.show_active_pane()  # the graph's swapgs comments follow
         if not self.status.message:
             self.say("inferred swapgs rows shown" if shown else "inferred swapgs rows folded (⇄)")
 
