@@ -92,9 +92,9 @@ class MainScreen(NavigationActions, Screen[None]):
     def on_mount(self) -> None:
         self.update_bar()
         self.timeline.focus()
-        if self.timeline.rows.scan is not None:
-            self.timeline.rows.scan.step()  # the first rows at once; the rest in the background
-            self.run_filter_scan(self.timeline.rows, None)
+        scan = self.timeline.rows.scan
+        if scan is not None and not scan.step():  # the first rows at once, the rest in the
+            self.run_filter_scan(self.timeline.rows, None)  # background
         self.timeline.grew()
         if self.timeline.rows.count():
             self.timeline.cursor = 0
