@@ -281,7 +281,10 @@ class TimelineRows:
         """
         view_kinds = self.view_filter.store_kinds()
         wanted = kinds if view_kinds is None else kinds & view_kinds
-        if self.scan is not None:
+        only_folding = self.view_filter.syscalls is None and not self.view_filter.text
+        if self.scan is not None and only_folding:
+            predicate = _unfolded(predicate)  # the store's kind index, minus the folded rows
+        elif self.scan is not None:
             found = yield from self.search(
                 start, forward, lambda event, _row: event.kind.value in wanted and predicate(event)
             )
@@ -297,6 +300,10 @@ class TimelineRows:
         else:
             found_seq = yield from _page_back_find(self.source, here.seq, query, predicate)
         return None if found_seq is None else self.index_of(found_seq, nearest=False)
+
+
+def _unfolded(predicate: Callable[[Event], bool]) -> Callable[[Event], bool]:
+    return lambda event: not is_inferred_swapgs(event) and predicate(event)
 
 
 def _stream_find(
