@@ -10,7 +10,7 @@ from textual.widgets import Input, TabbedContent
 
 from tests.tui.conftest import KERNEL, RECORDED, settle
 from tests.tui.demo_trace import TCB
-from tracer.decode.strace_filter import is_inferred_swapgs
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import EventKind
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.app import TracerApp

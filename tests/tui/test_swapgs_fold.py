@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracer.decode.strace_filter import is_inferred_swapgs
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import Interrupt, SegBaseChange, SyscallEntry, SyscallExit
 from tracer.store import TraceReader
 from tracer.tui.view_models.filters import ViewFilter, parse_filter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.demo_trace import ENTRY_PC, PERCPU, TCB, demo_events
-from tracer.decode.strace_filter import is_inferred_swapgs
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import (
     EventKind,
     Gap,

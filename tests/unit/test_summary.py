@@ -13,8 +13,9 @@ import pytest
 
 from tracer.analysis.callgraph_demo import hello_glibc
 from tracer.commands import export, report
-from tracer.decode.strace_filter import TraceSpecError, only_syscalls, parse_trace_spec
+from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec
 from tracer.decode.syscall_table import syscall_name, syscall_number
+from tracer.event_filter import only_syscalls
 from tracer.events import Event, FuncEntry, FuncExit, SyscallEntry, SyscallExit
 from tracer.store import TraceReader, TraceWriter
 from tracer.summary import summary_lines, syscall_stats

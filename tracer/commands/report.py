@@ -25,7 +25,8 @@ def trace_filter(args: argparse.Namespace, events: Any) -> Any:
     """`--trace` applied to an event stream (the syscalls left out go with their insides)."""
     if not args.trace_spec:
         return events
-    from tracer.decode.strace_filter import TraceSpecError, only_syscalls, parse_trace_spec
+    from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec
+    from tracer.event_filter import only_syscalls
 
     spec = args.trace_spec.removeprefix("trace=")
     try:
@@ -123,7 +124,7 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
     events = trace_filter(args, events)
     if not args.swapgs and not args.json:
-        from tracer.decode.strace_filter import fold_inferred_swapgs
+        from tracer.event_filter import fold_inferred_swapgs
 
         events = fold_inferred_swapgs(events)
     if args.quiet:

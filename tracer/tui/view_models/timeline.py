@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from tracer.decode.strace_filter import is_inferred_swapgs
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import Event, Interrupt, SyscallEntry, SyscallExit
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.filters import TextMatcher, ViewFilter

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tracer.analysis.callgraph import build_call_tree
-from tracer.decode.strace_filter import fold_inferred_swapgs
+from tracer.event_filter import fold_inferred_swapgs
 from tracer.events import Event, EventKind
 from tracer.export.ftrace import GraphLine, GraphOptions, graph_rows
 from tracer.tui.open_trace import OpenTrace
