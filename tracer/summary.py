@@ -122,8 +122,8 @@ def summary_lines(stats: list[SyscallStats]) -> Iterator[str]:
         )
     yield _RULE
     calls = sum(s.calls for s in stats)
-    errors = sum(s.errors for s in stats)
-    yield f"100.00 {total_s:11.6f} {'':11} {calls:9d} {errors or '':>9} total"
+    failed = sum(s.errors for s in stats)
+    yield f"100.00 {total_s:11.6f} {'':11} {calls:9d} {failed or '':>9} total"
     host = [s for s in stats if s.host_time]
     if not stats:
         return
