@@ -199,7 +199,7 @@ class NavigationActions:
                 "filter",
                 value=self.view_filter.describe(),
                 check=check,
-                hint="kind:syscall,segbase,msr pid:N cpu:N sys:write text /regex/ (empty: all)",
+                hint="kind:syscall,msr pid:N cpu:N sys:write trace=brk +swapgs text /regex/",
             ),
             done,
         )
