@@ -232,3 +232,24 @@ def test_follow_reads_of_input_iovecs_at_entry(name: str) -> None:
         MemRead(IOV_KEY, 0x4051E8, 13, "buf"),
         MemRead(IOV_KEY + 1, 0x7FFFFFFFED67, 1, "buf"),
     ]
+
+
+def test_report_tui_and_json_print_the_same_structure() -> None:
+    import dataclasses
+    import json
+
+    from tracer.events import SegBases, SyscallEntry, SyscallExit
+    from tracer.report import json_lines, syscall_line
+    from tracer.tui.view_models.rows import syscall_text
+
+    bases = SegBases(0, 0, 0)
+    entry = SyscallEntry(1, 10, 0, 1, 0, nr("uname"), (0x1000, 0, 0, 0, 0, 0), 0, 0, 0, 0, (),
+                         bases, 0)  # fmt: skip
+    exit_ = SyscallExit(2, 20, 0, 1, 0, nr("uname"), 0, 1, 0, 0, 0, (), bases, 0,
+                        memory=((0, UTSNAME),))  # fmt: skip
+    expected = 'uname({sysname="Linux", nodename="tracer-guest", ...}) = 0'
+    assert syscall_line(entry, exit_) == expected
+    assert syscall_text(entry, exit_) == expected
+    assert json.loads(list(json_lines([entry, exit_]))[1])["text"] == expected
+    unread = dataclasses.replace(exit_, memory=((0, None),))
+    assert syscall_line(entry, unread) == "uname(0x1000) = 0"
