@@ -324,10 +324,13 @@ def needed_bytes(name: str, count: int | None) -> int:
 
 def format_struct(name: str, data: bytes, ctx: StructContext) -> str | None:
     """The structure as strace prints it; None when the bytes are too few to print it."""
+    layout = LAYOUT_OF[name]
     need = needed_bytes(name, ctx.count)
-    if len(data) < need or (LAYOUT_OF[name].length != "elements" and need == 0):
+    if len(data) < need or (layout.length != "elements" and need == 0):
         return None
-    if LAYOUT_OF[name].length == "elements" and not ctx.count:
+    if layout.length == "elements" and (ctx.count or 0) > layout.max_count:
+        return None
+    if layout.length == "elements" and not ctx.count:
         return "[]"
     return PRINTERS[name](data, ctx)
 

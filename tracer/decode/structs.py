@@ -41,6 +41,9 @@ class Layout:
     """What the `@N` argument says: nothing (fixed size), an element count, or a byte size."""
     max_bytes: int = 0
     """For `bytes` layouts: the most worth reading (a sigset is 8 bytes on x86-64)."""
+    max_count: int = 1 << 32
+    """For arrays: a longer one the kernel refuses unread (UIO_MAXIOV), so nothing is read and
+    the address is shown, rather than stack bytes past the caller's array."""
 
     def field(self, name: str) -> Field:
         for field in self.fields:
@@ -55,6 +58,8 @@ class Layout:
     def read_size(self, length: int | None) -> int:
         """Bytes to read for an argument whose `@N` value is `length` (None for fixed ones)."""
         if self.length == "elements":
+            if (length or 0) > self.max_count:
+                return 0
             return self.size * min(length or 0, MAX_ELEMENTS)
         if self.length == "bytes":
             return min(length or 0, self.max_bytes or self.size)
@@ -108,7 +113,13 @@ LAYOUTS: Final[dict[str, Layout]] = {
             ),
         ),
         Layout("rlimit", 16, _fields(("rlim_cur", 0, 8), ("rlim_max", 8, 8))),
-        Layout("iovec", 16, _fields(("iov_base", 0, 8), ("iov_len", 8, 8)), length="elements"),
+        Layout(
+            "iovec",
+            16,
+            _fields(("iov_base", 0, 8), ("iov_len", 8, 8)),
+            length="elements",
+            max_count=1024,  # UIO_MAXIOV
+        ),
         Layout(
             "sigaction",
             32,
