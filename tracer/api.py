@@ -38,6 +38,7 @@ from tracer.capture import (
     StopRequest,
     capture,
 )
+from tracer.capture.options import ftrace_by_default
 from tracer.events import Event, SyscallEntry
 from tracer.guest import (
     BUILTIN_KERNEL,
@@ -150,7 +151,8 @@ class Session:
 
     Use as a context manager, or call `close()`: a capture still running is stopped, its QEMU
     and gdb ended. Without `output` the trace goes to a temporary directory, removed on close
-    unless `keep=True`.
+    unless `keep=True`. `ftrace` records the kernel's function-graph ring buffer; None (the
+    default) turns it on where the kernel has one.
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class Session:
         memory_mb: int = 256,
         start_timeout: float = 10.0,
         debugcon: str | os.PathLike[str] | None = None,
+        ftrace: bool | None = None,
     ) -> None:
         if kernel is None or not programs:
             ensure_guest_built(quiet=True)
@@ -196,6 +199,7 @@ class Session:
         self.memory_mb = memory_mb
         self.start_timeout = start_timeout
         self.debugcon = Path(debugcon) if debugcon is not None else None
+        self.ftrace = ftrace_by_default(ftrace, self.kernel)
         self.result: CaptureResult | None = None
         self.qemu_pid: int | None = None
         self.gdb_pid: int | None = None
@@ -233,6 +237,7 @@ class Session:
             read_msrs=self.read_msrs,
             memory_mb=self.memory_mb,
             debugcon=self.debugcon,
+            ftrace=self.ftrace,
             until_event=until,
             start_timeout=self.start_timeout,
         )

@@ -46,7 +46,17 @@ def start_long_capture(tmp_path: Path) -> tuple[subprocess.Popen[str], Children,
     """`tracer capture` of a fuzzer that never ends, once it has recorded some events."""
     trace = tmp_path / "trace.db"
     proc = start_tracer(
-        ["capture", "--program", str(FUZZER), "--args", f"{FOREVER} 7", "-o", str(trace)],
+        # No function graph: the faults are the point, and syscalls should fill the trace.
+        [
+            "capture",
+            "--no-ftrace",
+            "--program",
+            str(FUZZER),
+            "--args",
+            f"{FOREVER} 7",
+            "-o",
+            str(trace),
+        ],  # fmt: skip
         cwd=tmp_path,
     )
 

@@ -2,6 +2,8 @@
 
 hello-tls.db: hello-musl then tls-musl on the built-in guest (TLS scheme `linux`, clean).
 tls-broken.db: tls-musl with `tls=broken`, where the kernel runs on the app's TCB (violations).
+hello-glibc.db: the static glibc hello as `tracer capture` records it by default (with the
+function graph), beside its own kernel-glibc.elf.
 Beside them: the kernel and the programs they ran, the meta naming them relative to the trace
 file, so the fixtures show the same thing on any machine. Each is kept under 1 MB.
 """
@@ -19,6 +21,7 @@ from tracer.store import TraceReader, TraceWriter
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TRACE = FIXTURES / "hello-tls.db"
 BROKEN = FIXTURES / "tls-broken.db"
+GLIBC = FIXTURES / "hello-glibc.db"
 PROGRAMS = ("hello-musl", "tls-musl")
 MAX_EVENTS = 1400
 _WRITER_META = {
@@ -34,7 +37,9 @@ _WRITER_META = {
 }
 
 
-def record(out: Path, programs: tuple[str, ...], cmdline: str = "") -> Path:
+def record(
+    out: Path, programs: tuple[str, ...], cmdline: str = "", kernel: str = "kernel.elf"
+) -> Path:
     FIXTURES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.db"
@@ -48,19 +53,26 @@ def record(out: Path, programs: tuple[str, ...], cmdline: str = "") -> Path:
             raise SystemExit("capture failed")
         with TraceReader.open(raw) as reader:
             meta = {k: v for k, v in reader.meta.items() if k not in _WRITER_META}
-            meta["kernel"] = "kernel.elf"
+            meta["kernel"] = kernel
             meta["programs"] = " ".join(programs)
             with TraceWriter(out, meta, overwrite=True) as writer:
                 for event in reader.events():
                     writer.append(event)
-    shutil.copyfile(BUILTIN_KERNEL, FIXTURES / "kernel.elf")
+    shutil.copyfile(BUILTIN_KERNEL, FIXTURES / kernel)
     for name in programs:
-        shutil.copyfile(builtin_program(name), FIXTURES / name)
+        if name in PROGRAMS:  # the static glibc program is too big to keep
+            shutil.copyfile(builtin_program(name), FIXTURES / name)
     return out
 
 
+def record_glibc() -> Path:
+    """hello-glibc.db: the default capture (function graph included) of the static glibc
+    hello, with its own kernel copy (kernel-glibc.elf) so re-recording it moves nothing else."""
+    return record(GLIBC, ("hello-glibc",), kernel="kernel-glibc.elf")
+
+
 def record_all() -> list[Path]:
-    return [record(TRACE, PROGRAMS), record(BROKEN, ("tls-musl",), "tls=broken")]
+    return [record(TRACE, PROGRAMS), record(BROKEN, ("tls-musl",), "tls=broken"), record_glibc()]
 
 
 if __name__ == "__main__":

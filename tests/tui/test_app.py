@@ -10,6 +10,7 @@ from textual.widgets import Input, TabbedContent
 
 from tests.tui.conftest import KERNEL, RECORDED, settle
 from tests.tui.demo_trace import TCB
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import EventKind
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.app import TracerApp
@@ -150,8 +151,11 @@ async def test_jumps_by_kind_and_between_entry_and_exit(demo_source) -> None:  #
         assert screen.selected.seq == 19
         await press(pilot, "t")
         assert screen.selected.seq == 20
-        await press(pilot, "T")
+        await press(pilot, "T")  # the swapgs changes before it are folded into crossings
+        assert screen.selected.seq == 20
+        await press(pilot, "i", "T")  # shown again: the inferred KERNEL_GS_BASE swap
         assert screen.selected.seq == 18
+        await press(pilot, "i")
         found = screen.findings.seqs  # the checker's findings and what the capture flagged
         assert len(found) >= 3
         await press(pilot, "v")
@@ -200,8 +204,9 @@ async def test_filters_from_the_prompt_and_the_toggles(demo_file) -> None:  # ty
             await press(pilot, "f", *type_keys("kind:syscall pid:2"), "enter")
             assert rows().count() == reader.count(kinds=["syscall_entry", "syscall_exit"], pid=2)
             assert "kind:syscall_entry,syscall_exit pid:2" in screen.status.view
-            await press(pilot, "F")
-            assert rows().count() == reader.count()
+            await press(pilot, "F")  # everything but the inferred swapgs rows, folded
+            folded = sum(is_inferred_swapgs(event) for event in reader.events())
+            assert folded and rows().count() == reader.count() - folded
             await press(pilot, "f", *type_keys("sys:write"), "enter")
             seqs = [rows().event(i).seq for i in range(rows().count())]
             assert seqs == [42, 49, 59, 62]
@@ -244,16 +249,19 @@ async def test_bookmarks_and_going_back(demo_source) -> None:  # type: ignore[no
         await settle(pilot)
         screen = screen_of(app)
         await press(pilot, "j", "j", "j", "m", "a")
-        assert screen.marks == {"a": 3}
-        assert screen.timeline.marks == {3: "a"}
+        third = screen.timeline.rows.event(3).seq  # the fourth row (swapgs rows fold away)
+        assert screen.marks == {"a": third}
+        assert screen.timeline.marks == {third: "a"}
         await press(pilot, "G", "apostrophe", "a")
-        assert screen.selected.seq == 3
+        assert screen.selected.seq == third
         await press(pilot, "apostrophe", "apostrophe")
         assert screen.selected.seq == len(demo_source) - 1
         await press(pilot, "apostrophe", "z")
         assert "no bookmark z" in screen.status.message
-        await press(pilot, "colon", *type_keys("40"), "enter")
-        assert screen.selected.seq == 40
+        await press(pilot, "colon", *type_keys("36"), "enter")
+        assert screen.selected.seq == 36
+        await press(pilot, "colon", *type_keys("40"), "enter")  # a folded swapgs row
+        assert screen.selected.seq == 42  # its crossing, the next row
 
 
 async def test_help_lists_every_key_and_closes(demo_source) -> None:  # type: ignore[no-untyped-def]
@@ -282,7 +290,7 @@ async def test_the_command_palette_offers_every_action(demo_source) -> None:  # 
         await press(pilot, "ctrl+p")
         await press(pilot, *type_keys("next seg"))
         await press(pilot, "enter")
-        assert screen_of(app).selected.seq == 11
+        assert screen_of(app).selected.seq == 20  # arch_prctl's FS (swapgs rows are folded)
 
 
 async def test_the_recorded_trace_opens_with_its_kernel(recorded) -> None:  # type: ignore[no-untyped-def]
@@ -308,7 +316,8 @@ async def test_a_live_source_grows_under_the_view(demo_source) -> None:  # type:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = screen_of(app)
-        assert screen.timeline.rows.count() == 10
+        folded = [e.seq for e in events if is_inferred_swapgs(e)]
+        assert screen.timeline.rows.count() == 10 - sum(seq < 10 for seq in folded)
         live.extend(events[10:])
         screen.trace.add_events(events[10:])
         screen.timeline.grew()
@@ -430,13 +439,14 @@ async def test_a_trace_file_still_being_written_is_followed(tmp_path) -> None:  
             async with app.run_test(size=(80, 24)) as pilot:
                 await settle(pilot)
                 screen = screen_of(app)
-                assert screen.timeline.rows.count() == 20
+                folded = [e.seq for e in events if is_inferred_swapgs(e)]
+                assert screen.timeline.rows.count() == 20 - sum(seq < 20 for seq in folded)
                 for event in events[20:]:
                     writer.append(event)
                 writer.flush()
                 screen.follow_file()  # what the 1 s timer does
                 await settle(pilot)
-                assert screen.timeline.rows.count() == len(events)
+                assert screen.timeline.rows.count() == len(events) - len(folded)
                 assert f"{len(events):,} events" in str(screen.bar.content)
     finally:
         writer.close()
@@ -451,3 +461,38 @@ async def test_long_summaries_scroll_sideways(demo_source) -> None:  # type: ign
         assert screen.timeline.summary_offset == 24
         await press(pilot, "h", "left", "left", "left")
         assert screen.timeline.summary_offset == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_first_row_is_selected_on_open(demo_source, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        assert screen.timeline.cursor == 0 and screen.selected.seq == 0
+        shown = [p for p in (screen.panes["cpu"], screen.cpu_side) if p.display and p.region]
+        assert shown
+        for pane in shown:
+            assert "no event selected" not in text_of(pane)
+            assert "#0 " in text_of(pane)
+
+
+async def test_i_shows_and_folds_the_inferred_swapgs_rows(demo_source) -> None:  # type: ignore[no-untyped-def]
+    app = app_for(demo_source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = screen_of(app)
+        folded = screen.timeline.rows.count()
+        screen.go_to_seq(44)
+        await press(pilot, "7")
+        graph = screen.panes["graph"]
+        assert not [line for line in graph.listing.lines if "swapgs, inferred" in line.plain]
+        await press(pilot, "i")
+        assert screen.timeline.rows.count() == len(demo_source) > folded
+        assert "+swapgs" in screen.status.view and screen.selected.seq == 44
+        assert [line for line in graph.listing.lines if "swapgs, inferred" in line.plain]
+        await press(pilot, "1")
+        cpu = text_of(screen.panes["cpu"])  # the crossing still shows the swapped values
+        assert "GS base" in cpu and "KERNEL_GS_BASE" in cpu
+        await press(pilot, "i")
+        assert screen.timeline.rows.count() == folded

@@ -7,6 +7,7 @@ import pytest
 from tests.tui.demo_trace import ENTRY_PC, PERCPU, TCB, demo_events
 from tracer.decode.msr import MSR_FMASK as FMASK
 from tracer.decode.msr import MSR_LSTAR as LSTAR
+from tracer.event_filter import is_inferred_swapgs
 from tracer.events import (
     EventKind,
     Gap,
@@ -29,6 +30,9 @@ from tracer.tui.view_models.tls import build_tls_view
 from tracer.tui.view_models.trace_index import RARE_KINDS, TraceIndex
 
 EVENTS = list(demo_events())
+
+
+ALL = ViewFilter(show_swapgs=True)  # every event as a row, the inferred swapgs ones too
 
 
 def index_of_all() -> TraceIndex:
@@ -103,6 +107,15 @@ def test_parse_filter_words() -> None:
     assert parse_filter("hello world").text == "hello world"
 
 
+def test_strace_trace_spelling_in_the_filter() -> None:
+    assert parse_filter("trace=write,brk").syscalls == {1, 12}
+    assert parse_filter("trace=write,brk") == parse_filter("sys:write,brk")
+    all_but = parse_filter("trace=!write")
+    assert 1 not in all_but.syscalls and 12 in all_but.syscalls
+    assert all_but.describe() == "sys:!write"
+    assert parse_filter(all_but.describe()) == all_but
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
@@ -170,12 +183,12 @@ def _scan_all(rows: TimelineRows) -> None:
 
 
 def test_rows_page_and_find_seqs(source) -> None:  # type: ignore[no-untyped-def]
-    rows = TimelineRows(source, index_of_all())
+    rows = TimelineRows(source, index_of_all(), ALL)
     assert rows.count() == len(EVENTS)
     assert rows.event(33).seq == 33
     assert rows.index_of(40) == 40
     assert rows.row(len(EVENTS)) is None
-    pid2 = TimelineRows(source, index_of_all(), ViewFilter(pid=2))
+    pid2 = TimelineRows(source, index_of_all(), ViewFilter(pid=2, show_swapgs=True))
     expected = [e.seq for e in EVENTS if getattr(e, "pid", None) == 2]
     assert [pid2.event(i).seq for i in range(pid2.count())] == expected
     assert pid2.index_of(expected[3]) == 3
@@ -188,7 +201,7 @@ def test_scan_filters_match_a_plain_list_filter(source, spec: str) -> None:  # t
     view_filter = parse_filter(spec)
     rows = TimelineRows(source, index, view_filter)
     _scan_all(rows)
-    everything = TimelineRows(source, index)
+    everything = TimelineRows(source, index, ALL)
     expected = []
     matcher = view_filter.matcher()
     for i in range(everything.count()):
@@ -205,13 +218,15 @@ def test_scan_filters_match_a_plain_list_filter(source, spec: str) -> None:  # t
             continue
         if matcher is not None and not matcher.matches(row.text):
             continue
+        if view_filter.folds_swapgs and is_inferred_swapgs(event):
+            continue
         expected.append(event.seq)
     assert expected, "the case should match something"
     assert [rows.event(i).seq for i in range(rows.count())] == expected
 
 
 def test_search_walks_both_ways(source) -> None:  # type: ignore[no-untyped-def]
-    rows = TimelineRows(source, index_of_all())
+    rows = TimelineRows(source, index_of_all(), ALL)
     writes = [e.seq for e in EVENTS if isinstance(e, SyscallEntry) and e.nr == 1]
 
     def is_write(event, row) -> bool:  # type: ignore[no-untyped-def]

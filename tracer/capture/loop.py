@@ -29,7 +29,14 @@ LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after the
 # Events the timer alone produces: a guest spinning in user space still takes interrupts (and
 # their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
 CLOCK_DRIVEN = frozenset(
-    {EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE, EventKind.TLS_SNAPSHOT}
+    {
+        EventKind.INTERRUPT,
+        EventKind.CONTEXT_SWITCH,
+        EventKind.SEGBASE,
+        EventKind.TLS_SNAPSHOT,
+        EventKind.FUNC_ENTRY,  # the timer's handlers, in the function graph
+        EventKind.FUNC_EXIT,
+    }
 )
 AGENT_STAT_KEYS = ("handled", "handler_ns", "drain_ns", "drain_bytes", "duplicates")
 

@@ -218,3 +218,22 @@ def program_exits(
         unclaimed.remove(match)
         out.append(ProgramExit(program.path, match[0], statuses.get(match[0])))
     return tuple(out)
+
+
+def ring_available(kernel: Path) -> bool:
+    """Whether the kernel has the function-graph ring buffer (symbols and DWARF layouts)."""
+    from tracer.image import ElfImage, ImageError
+    from tracer.probes.ringbuf import find_ring
+
+    try:
+        return find_ring(ElfImage.open(kernel)) is not None
+    except ImageError:
+        return False
+
+
+def ftrace_by_default(requested: bool | None, kernel: Path, graph: bool = False) -> bool:
+    """--ftrace / --no-ftrace as given; unsaid, on where the kernel has the ring (the graph
+    costs little there) unless breakpoints already draw the graph (--graph)."""
+    if requested is not None:
+        return requested
+    return not graph and ring_available(kernel)

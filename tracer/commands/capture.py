@@ -136,9 +136,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--ftrace",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="function graph from the guest's own ring buffer (-pg -mfentry "
-        "instrumentation), drained in bulk at syscall stops",
+        "instrumentation), drained in bulk at syscall stops (default: on when the kernel "
+        "has the ring and --graph is not given)",
     )
     p.add_argument(
         "--graph-function",
@@ -286,7 +288,12 @@ def _patterns(text: str) -> tuple[str, ...]:
 
 def _ftrace(args: argparse.Namespace, kernel: Path) -> dict[str, Any]:
     """--ftrace and its filters, checked against the kernel now (exit 2 if it cannot be)."""
-    if not args.ftrace:
+    from tracer.capture.options import ftrace_by_default
+
+    requested = args.ftrace
+    if requested is None and (args.graph_function or args.max_graph_depth):
+        requested = True  # a filter for the ring asks for the ring
+    if not ftrace_by_default(requested, kernel, bool(args.graph)):
         if args.graph_function or args.max_graph_depth:
             raise UsageError("--graph-function and --max-graph-depth need --ftrace")
         if args.graph_notrace and not args.graph:

@@ -10,6 +10,7 @@ from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
 from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
+from tracer.commands.report import add_trace_argument, trace_filter
 
 FORMATS = ("chrome", "perfetto", "jsonl")
 
@@ -34,6 +35,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
     add_kernel_option(p)
+    add_trace_argument(p)
     p.set_defaults(run=run)
 
 
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         with reader:
             kernel = trace_kernel(args.kernel, reader.meta)
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+            events = trace_filter(args, events)
             count = _write(args, events, kernel_symbolizer(kernel), reader.meta)
     except TraceFileError as exc:
         return fail(str(exc), EXIT_USAGE)

@@ -7,8 +7,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.common import EXIT_OK, EXIT_USAGE, UsageError, fail
 from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
+
+
+def add_trace_argument(p: Any) -> None:
+    p.add_argument(
+        "--trace",
+        "-e",
+        dest="trace_spec",
+        default=None,
+        metavar="NAME,...",
+        help="only these syscalls (strace's -e trace=): write,brk, or !write for all but it",
+    )
+
+
+def trace_filter(args: argparse.Namespace, events: Any) -> Any:
+    """`--trace` applied to an event stream (the syscalls left out go with their insides)."""
+    if not args.trace_spec:
+        return events
+    from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec
+    from tracer.event_filter import only_syscalls
+
+    spec = args.trace_spec.removeprefix("trace=")
+    try:
+        chosen = parse_trace_spec(spec)
+    except TraceSpecError as exc:
+        raise UsageError(str(exc)) from None
+    return only_syscalls(events, chosen)
 
 
 def add_parser(sub: Any) -> None:
@@ -35,8 +61,20 @@ def add_parser(sub: Any) -> None:
         help="the TLS switch timeline: every FS/GS/KGS change with its owners",
     )
     view.add_argument("--json", action="store_true", help="every event as a JSON line")
+    view.add_argument(
+        "-c",
+        "--summary",
+        action="store_true",
+        help="strace -c's table: time, calls and errors per syscall, and a total",
+    )
     p.add_argument("--pid", type=int, default=None, help="only this process")
     add_kernel_option(p)
+    add_trace_argument(p)
+    p.add_argument(
+        "--swapgs",
+        action="store_true",
+        help="show the inferred swapgs changes of every crossing (folded by default)",
+    )
     p.add_argument(
         "-q",
         "--quiet",
@@ -69,6 +107,11 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
 
     kernel = trace_kernel(args.kernel, reader.meta)
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
+    events = trace_filter(args, events)
+    if not args.swapgs and not args.json:
+        from tracer.event_filter import fold_inferred_swapgs
+
+        events = fold_inferred_swapgs(events)
     if args.quiet:
         for _ in events:
             pass
@@ -88,6 +131,10 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
         from tracer.export.jsonl import json_lines
 
         lines = json_lines(events)
+    elif args.summary:
+        from tracer.summary import summary_lines, syscall_stats
+
+        lines = summary_lines(syscall_stats(events))
     else:
         lines = report.strace_lines(events)
     out = sys.stdout

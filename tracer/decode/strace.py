@@ -23,6 +23,8 @@ from tracer.decode.errno import MAX_ERRNO, format_errno
 from tracer.decode.flags import FORMATTERS, format_dirfd, format_mode
 from tracer.decode.quoting import MAX_STRLEN, format_buffer, format_string
 from tracer.decode.strace_special import LAYOUTS, fcntl_return
+from tracer.decode.struct_format import LAYOUT_OF, StructContext, format_struct, iovec_lengths
+from tracer.decode.structs import IOV_KEY
 from tracer.decode.syscall_table import (
     Arg,
     ArgKind,
@@ -62,10 +64,27 @@ def _args_of(spec: SyscallSpec | None) -> tuple[Arg, ...]:
     return spec.args if spec else _UNKNOWN_ARGS
 
 
+def _count(arg: Arg, args: Sequence[int]) -> int | None:
+    return _arg(args, arg.length_from) if isinstance(arg.length_from, int) else None
+
+
+def _struct_read(index: int, arg: Arg, args: Sequence[int]) -> MemRead | None:
+    addr = _arg(args, index)
+    assert arg.table is not None
+    length = LAYOUT_OF[arg.table].read_size(_count(arg, args))
+    return MemRead(index, addr, length, "buf") if addr and length else None
+
+
+def _is_struct(arg: Arg, kind: ArgKind) -> bool:
+    return arg.kind is kind and arg.table is not None
+
+
 def _entry_read(index: int, arg: Arg, args: Sequence[int]) -> MemRead | None:
     addr = _arg(args, index)
     if not addr:
         return None
+    if arg.kind is ArgKind.STRUCT_IN:
+        return _struct_read(index, arg, args)
     if arg.kind is ArgKind.STR:
         return MemRead(index, addr, STR_READ_CAP, "cstr")
     if arg.kind is ArgKind.PATH:
@@ -78,7 +97,7 @@ def entry_reads(nr: int, args: Sequence[int]) -> list[MemRead]:
     """What to read at syscall entry: strings, paths and input buffers."""
     reads = []
     for index, arg in enumerate(_args_of(syscall_spec(nr))):
-        if arg.kind in _ENTRY_READ_KINDS:
+        if arg.kind in _ENTRY_READ_KINDS or _is_struct(arg, ArgKind.STRUCT_IN):
             read = _entry_read(index, arg, args)
             if read is not None:
                 reads.append(read)
@@ -104,16 +123,67 @@ def exit_reads(
     reads = []
     for index, arg in enumerate(_args_of(syscall_spec(nr))):
         addr = _arg(args, index)
-        if arg.kind in _ENTRY_READ_KINDS:
+        if arg.kind in _ENTRY_READ_KINDS or _is_struct(arg, ArgKind.STRUCT_IN):
             if entry_memory is not None and entry_memory.get(index) is None:
                 read = _entry_read(index, arg, args)
                 reads.extend([read] if read is not None else [])
+        elif _is_struct(arg, ArgKind.STRUCT_OUT) and ret >= 0:
+            read = _struct_read(index, arg, args)
+            reads.extend([read] if read is not None else [])
         elif addr and arg.kind in _EXIT_BUF_KINDS:
             length = min(_output_length(arg, args, ret), BUF_READ_CAP)
             reads.extend([MemRead(index, addr, length, "buf")] if length else [])
         elif addr and arg.kind is ArgKind.PATH_OUT and ret > 0:
             reads.append(MemRead(index, addr, min(ret, PATH_READ_CAP), "cstr"))
     return reads
+
+
+def follow_reads(nr: int, args: Sequence[int], ret: int | None, memory: Memory) -> list[MemRead]:
+    """Reads that depend on memory already read: the buffers an iovec array points to.
+
+    At entry (`ret` None) the buffers of arrays the kernel reads (writev), at exit those it
+    filled (readv), as much as `ret` says it filled; each under the key `IOV_KEY + element`.
+    """
+    spec = syscall_spec(nr)
+    if spec is None:
+        return []
+    want = ("iovec", ArgKind.STRUCT_IN) if ret is None else ("iovec_out", ArgKind.STRUCT_OUT)
+    if ret is not None and to_signed(ret, 64) < 0:
+        return []
+    signed_ret = None if ret is None else to_signed(ret, 64)
+    reads = []
+    for index, arg in enumerate(spec.args):
+        data = memory.get(index)
+        if (arg.table, arg.kind) != want or data is None:
+            continue
+        layout = LAYOUT_OF["iovec"]
+        elements = [
+            layout.values(data[i : i + layout.size])
+            for i in range(0, len(data) - layout.size + 1, layout.size)
+        ]
+        lengths = iovec_lengths(ret is not None, [e["iov_len"] for e in elements], signed_ret)
+        for i, (element, length) in enumerate(zip(elements, lengths, strict=True)):
+            if element["iov_base"] and length:
+                size = min(length, BUF_READ_CAP)
+                reads.append(MemRead(IOV_KEY + i, element["iov_base"], size, "buf"))
+    return reads
+
+
+def _format_struct(
+    nr: int, arg: Arg, index: int, args: Sequence[int], ret: int | None, memory: Memory
+) -> str:
+    addr = _arg(args, index)
+    if not addr:
+        return "NULL"
+    signed_ret = None if ret is None else to_signed(ret, 64)
+    if arg.kind is ArgKind.STRUCT_OUT and (signed_ret is None or signed_ret < 0):
+        return format_ptr(addr)
+    data = memory.get(index)
+    if data is None:
+        return format_ptr(addr)
+    assert arg.table is not None
+    context = StructContext(syscall_name(nr), args, signed_ret, memory, _count(arg, args))
+    return format_struct(arg.table, data, context) or format_ptr(addr)
 
 
 def _format_memory(
@@ -162,6 +232,8 @@ def format_arg(
     """Argument `index` of syscall `nr` as strace prints it."""
     arg = _args_of(syscall_spec(nr))[index]
     value = _arg(args, index)
+    if arg.kind in (ArgKind.STRUCT_IN, ArgKind.STRUCT_OUT) and arg.table is not None:
+        return _format_struct(nr, arg, index, args, ret, memory or {})
     scalar = _SCALAR.get(arg.kind)
     if scalar is not None:
         return scalar(value)

@@ -8,8 +8,9 @@ The rows live by domain in `syscalls_fs`, `syscalls_proc` and `syscalls_net`, as
     "dfd:dirfd filename:path flags:flags=O mode:mode"
 
 Each word is `name:kind`, a bare `fd` meaning `fd:fd`. A kind may name a table (`flags=PROT`,
-`enum=ARCH`, see `flags.FORMATTERS`) or where a buffer's length comes from (`@2`: argument 2,
-`@ret`: the return value). `skip` holds a register strace does not print (preadv's high offset).
+`enum=ARCH`, see `flags.FORMATTERS`), a structure (`struct_out=stat`, see `structs`) or where a
+buffer's or an array's length comes from (`@2`: argument 2, `@ret`: the return value). `skip`
+holds a register strace does not print (preadv's high offset).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Final, Literal
 
 from tracer.decode import syscalls_fs, syscalls_net, syscalls_proc
 from tracer.decode.flags import FORMATTERS
+from tracer.decode.struct_format import LAYOUT_OF
 
 
 class ArgKind(Enum):
@@ -39,8 +41,8 @@ class ArgKind(Enum):
     BUF_OUT = "buf_out"  # buffer the kernel fills, read at exit, length from ret or an argument
     BUF_OUT_HEX = "buf_out_hex"  # same, every byte printed as \xNN (strace does so for getrandom)
     PATH_OUT = "path_out"  # NUL-terminated path the kernel fills (getcwd), read at exit
-    STRUCT_IN = "struct_in"  # pointer to a structure the kernel reads: printed as an address
-    STRUCT_OUT = "struct_out"  # pointer to a structure the kernel fills: printed as an address
+    STRUCT_IN = "struct_in"  # pointer to a structure the kernel reads, decoded at entry when named
+    STRUCT_OUT = "struct_out"  # pointer to a structure the kernel fills, decoded at exit
     MODE = "mode"  # umode_t in octal
     FLAGS = "flags"  # or-ed flags from a named table
     ENUM = "enum"  # one value from a named table
@@ -59,6 +61,7 @@ class Arg:
     name: str
     kind: ArgKind
     table: str | None = None
+    """The flag or enum table; for structures, the layout (`struct_format.LAYOUT_OF`)."""
     length_from: int | Literal["ret"] | None = None
     """For buffers: the argument index holding the length, or "ret" for the return value."""
 
@@ -75,6 +78,7 @@ class SyscallSpec:
 
 _NEEDS_TABLE: Final = frozenset({ArgKind.FLAGS, ArgKind.ENUM})
 _NEEDS_LENGTH: Final = frozenset({ArgKind.BUF_IN, ArgKind.BUF_OUT, ArgKind.BUF_OUT_HEX})
+_STRUCTS: Final = frozenset({ArgKind.STRUCT_IN, ArgKind.STRUCT_OUT})
 _NORETURN: Final = frozenset({"exit", "exit_group"})
 
 
@@ -89,16 +93,32 @@ def _parse_arg(word: str) -> Arg:
     kind_text, _, length_text = kind_text.partition("@")
     kind_text, _, table = kind_text.partition("=")
     kind = ArgKind(kind_text)
-    if (kind in _NEEDS_TABLE) != bool(table):
-        raise ValueError(f"{word!r}: flags and enum arguments, and only they, name a table")
-    if table and table not in FORMATTERS:
-        raise ValueError(f"{word!r}: no table named {table!r}")
-    if (kind in _NEEDS_LENGTH) != bool(length_text) and kind is not ArgKind.PATH_OUT:
-        raise ValueError(f"{word!r}: buffers, and only they, say where their length comes from")
+    if kind in _STRUCTS:
+        _check_struct(word, table, length_text)
+    else:
+        if (kind in _NEEDS_TABLE) != bool(table):
+            raise ValueError(f"{word!r}: flags and enum arguments, and only they, name a table")
+        if table and table not in FORMATTERS:
+            raise ValueError(f"{word!r}: no table named {table!r}")
+        if (kind in _NEEDS_LENGTH) != bool(length_text) and kind is not ArgKind.PATH_OUT:
+            raise ValueError(f"{word!r}: buffers and arrays, and only they, say their length")
     length: int | Literal["ret"] | None = None
     if length_text:
         length = "ret" if length_text == "ret" else int(length_text)
     return Arg(name, kind, table or None, length)
+
+
+def _check_struct(word: str, struct: str, length_text: str) -> None:
+    """A structure argument may name its layout (`=timespec`); arrays and sized structures
+    say which argument gives their length (`=iovec@2`), fixed ones say nothing."""
+    if not struct:
+        if length_text:
+            raise ValueError(f"{word!r}: only a named structure says its length")
+        return
+    if struct not in LAYOUT_OF:
+        raise ValueError(f"{word!r}: no structure named {struct!r}")
+    if (LAYOUT_OF[struct].length != "fixed") != bool(length_text):
+        raise ValueError(f"{word!r}: arrays and sized structures, and only they, say their length")
 
 
 def _build() -> dict[int, SyscallSpec]:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from tracer.events import Event, SyscallEntry
+from tracer.events import Event, SyscallEntry, SyscallExit
 from tracer.export.labels import syscall_line
 
 
@@ -33,8 +33,16 @@ def event_to_json(event: Event) -> dict[str, Any]:
 
 
 def json_lines(events: Iterable[Event]) -> Iterator[str]:
+    """Every event as JSON; a syscall exit's `text` is the whole strace line, its out-parameters
+    decoded (the same decoding as the report and the TUI)."""
+    pending: dict[int, SyscallEntry] = {}
     for event in events:
-        yield json.dumps(event_to_json(event), separators=(",", ":"))
+        out = event_to_json(event)
+        if isinstance(event, SyscallEntry):
+            pending[event.pid] = event
+        elif isinstance(event, SyscallExit) and event.pid in pending:
+            out["text"] = syscall_line(pending.pop(event.pid), event)
+        yield json.dumps(out, separators=(",", ":"))
 
 
 def write_jsonl(events: Iterable[Event], out: IO[str]) -> int:

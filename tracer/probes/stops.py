@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tracer.decode.strace import MemRead
+from tracer.decode.strace import MemRead, follow_reads
 from tracer.probes.kinds import ProbeKind
 
 MASK64 = (1 << 64) - 1
@@ -72,6 +72,16 @@ def user_memory(cpu: Cpu, reads: Sequence[MemRead]) -> list[list[Any]]:
             data = cpu.read(read.addr, read.length) if read.length > 0 else b""
         out.append([read.arg_index, None if data is None else data.hex()])
     return out
+
+
+def follow_memory(
+    cpu: Cpu, nr: int, args: Sequence[int], ret: int | None, memory: list[list[Any]]
+) -> list[list[Any]]:
+    """One more round for reads that depend on what was read (the buffers of an iovec)."""
+    if not memory:
+        return memory
+    known = {index: bytes.fromhex(data) for index, data in memory if data is not None}
+    return memory + user_memory(cpu, follow_reads(nr, args, ret, known))
 
 
 def stack_top(cpu: Cpu, size: int = 1024) -> str | None:

@@ -13,7 +13,16 @@ from tracer.decode.strace import entry_reads, exit_reads
 from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
 from tracer.probes import ringbuf, segbase
 from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
-from tracer.probes.stops import MASK64, Cpu, InFlight, ProbeSpec, StopContext, regs, user_memory
+from tracer.probes.stops import (
+    MASK64,
+    Cpu,
+    InFlight,
+    ProbeSpec,
+    StopContext,
+    follow_memory,
+    regs,
+    user_memory,
+)
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, EntryPath
@@ -105,6 +114,8 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     nr = ctx.ptregs_field(data, "orig_ax")
     args = [ctx.ptregs_field(data, n) or 0 for n in ARG_FIELDS]
     memory = user_memory(cpu, entry_reads(nr, args)) if nr is not None else []
+    if nr is not None:
+        memory = follow_memory(cpu, nr, args, None, memory)
     record = ctx.emit(
         ProbeKind.SYSCALL_ENTRY,
         cpu.reg("rip"),
@@ -160,6 +171,9 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
         ret = ctx.ptregs_field(data, "ax")
         ret = values["rax"] if ret is None else ret
         reads = exit_reads(entry.nr, entry.args, ret) if entry.nr is not None else []
+        memory = user_memory(cpu, reads)
+        if entry.nr is not None:
+            memory = follow_memory(cpu, entry.nr, entry.args, ret, memory)
         ctx.emit(
             ProbeKind.SYSCALL_EXIT,
             pc,
@@ -168,7 +182,7 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
             regs_addr=entry.regs_addr,
             ptregs=None if data is None else data.hex(),
             cpu_regs=values,
-            memory=user_memory(cpu, reads),
+            memory=memory,
         )
     return False
 

@@ -47,6 +47,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("p", "toggle_filter('pid')", "Only this process (toggle)", "filter"),
     KeyAction("c", "toggle_filter('cpu')", "Only this CPU (toggle)", "filter"),
     KeyAction("y", "toggle_filter('syscall')", "Only syscalls (toggle)", "filter"),
+    KeyAction("i", "toggle_swapgs", "Show or fold the inferred swapgs rows (⇄)", "filter"),
     KeyAction("m", "mark_prompt", "Set a bookmark (then a letter)", "bookmarks"),
     KeyAction(
         "apostrophe",

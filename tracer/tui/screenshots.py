@@ -82,6 +82,14 @@ SHOTS = (
         "tls-broken.db",
     ),
     Shot("wide-200x50", (200, 50), _last_set_fs, ("2",), "a wide terminal"),
+    Shot(
+        "graph",
+        (120, 36),
+        lambda ev: _first(ev, lambda e: isinstance(e, SyscallEntry) and e.nr == NR_WRITE),
+        ("7",),
+        "the function graph of the glibc hello's write",
+        "hello-glibc.db",
+    ),
     Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
 )
 _KEY_NAMES = {":": "colon", ",": "comma", "/": "slash", " ": "space", "_": "underscore"}

@@ -51,7 +51,7 @@ class MainScreen(NavigationActions, Screen[None]):
         super().__init__()
         self.trace = trace
         self.view_filter = ViewFilter()
-        self.timeline = Timeline(self.rows_for(ViewFilter()), id="timeline")
+        self.timeline = Timeline(self.rows_for(self.view_filter), id="timeline")
         self.status = StatusBar(id="status")
         self.bar = TraceBar(id="tracebar")
         self.panes: dict[str, Any] = {
@@ -92,6 +92,9 @@ class MainScreen(NavigationActions, Screen[None]):
     def on_mount(self) -> None:
         self.update_bar()
         self.timeline.focus()
+        scan = self.timeline.rows.scan
+        if scan is not None and not scan.step():  # the first rows at once, the rest in the
+            self.run_filter_scan(self.timeline.rows, None)  # background
         self.timeline.grew()
         if self.timeline.rows.count():
             self.timeline.cursor = 0
@@ -156,8 +159,12 @@ class MainScreen(NavigationActions, Screen[None]):
 
     def show_active_pane(self) -> None:
         pane = self.active_pane()
-        if isinstance(pane, MomentPane | EntryPathPanel | GraphPanel):
+        if isinstance(pane, GraphPanel):
+            pane.show_event(self.selected, self.view_filter.show_swapgs)
+        elif isinstance(pane, MomentPane | EntryPathPanel):
             pane.show_event(self.selected)
+        # Beside the CPU tab the CPU panel would show the same moment twice: it steps aside.
+        self.cpu_side.set_class(pane is self.panes["cpu"], "-tab-shows-cpu")
         if self.has_class("-wide") and pane is not self.panes["cpu"]:
             self.cpu_side.show_event(self.selected)
 

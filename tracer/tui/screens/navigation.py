@@ -55,6 +55,7 @@ class NavigationActions:
 
         def say(self, message: str) -> None: ...
         def update_position(self) -> None: ...
+        def show_active_pane(self) -> None: ...
         def rows_for(self, view_filter: ViewFilter) -> TimelineRows: ...
 
         run_sliced: Callable[..., Awaitable[Any]]  # MainScreen.run_sliced
@@ -193,13 +194,13 @@ class NavigationActions:
                 "filter",
                 value=self.view_filter.describe(),
                 check=check,
-                hint="kind:syscall,segbase,msr pid:N cpu:N sys:write text /regex/ (empty: all)",
+                hint="kind:syscall,msr pid:N cpu:N sys:write trace=brk +swapgs text /regex/",
             ),
             done,
         )
 
     def action_clear_filter(self) -> None:
-        self.apply_filter(ViewFilter())
+        self.apply_filter(ViewFilter(show_swapgs=self.view_filter.show_swapgs))
 
     def action_toggle_filter(self, what: str) -> None:
         event = self.selected
@@ -216,6 +217,13 @@ class NavigationActions:
             self.say(f"this event has no {what}")
         else:
             self.apply_filter(current.replace(**{what: value}))
+
+    def action_toggle_swapgs(self) -> None:
+        shown = not self.view_filter.show_swapgs
+        self.apply_filter(self.view_filter.replace(show_swapgs=shown))
+        self.show_active_pane()  # the graph's swapgs comments follow
+        if not self.status.message:
+            self.say("inferred swapgs rows shown" if shown else "inferred swapgs rows folded (⇄)")
 
     def apply_filter(self, view_filter: ViewFilter) -> None:
         keep = self.selected.seq if self.selected else None

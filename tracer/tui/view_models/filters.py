@@ -4,6 +4,12 @@ The filter language, one word per condition (all must hold):
 
     kind:syscall,segbase   pid:1   cpu:0   sys:write,openat   /regex/   plain words
 
+`trace=write,openat` (strace's `-e trace=`) is `sys:write,openat`; `sys:!write` (or
+`trace=!write`) keeps every syscall but write.
+
+Inferred swapgs changes (the GS_BASE/KERNEL_GS_BASE exchange of every crossing, reconstructed
+from the entry path) fold into the crossing they belong to; `+swapgs` shows them as rows.
+
 Plain words match the row's text case-insensitively; `/.../` is a regular expression.
 """
 
@@ -31,6 +37,9 @@ KIND_ALIASES: dict[str, frozenset[str]] = {
     "func": frozenset({EventKind.FUNC_ENTRY.value, EventKind.FUNC_EXIT.value}),
     **{kind.value: frozenset({kind.value}) for kind in EventKind},
 }
+
+
+SHOW_SWAPGS = "+swapgs"
 
 
 class FilterError(ValueError):
@@ -72,14 +81,22 @@ class ViewFilter:
     syscalls: frozenset[int] | None = None
     text: str = ""
     regex: bool = False
+    show_swapgs: bool = False  # False: inferred swapgs rows fold into their crossing
 
     @property
     def is_everything(self) -> bool:
-        return self == ViewFilter()
+        return self.replace(show_swapgs=True) == ViewFilter(show_swapgs=True)
+
+    @property
+    def folds_swapgs(self) -> bool:
+        """Whether rows must be left out for folding (only where segbase rows are shown)."""
+        if self.show_swapgs or self.syscalls is not None:
+            return False
+        return self.kinds is None or EventKind.SEGBASE.value in self.kinds
 
     @property
     def needs_scan(self) -> bool:
-        return self.syscalls is not None or bool(self.text)
+        return self.syscalls is not None or bool(self.text) or self.folds_swapgs
 
     def store_kinds(self) -> frozenset[str] | None:
         if self.syscalls is None:
@@ -102,7 +119,9 @@ class ViewFilter:
         if self.cpu is not None:
             words.append(f"cpu:{self.cpu}")
         if self.syscalls is not None:
-            words.append("sys:" + ",".join(sorted(syscall_name(nr) for nr in self.syscalls)))
+            words.append("sys:" + _describe_syscalls(self.syscalls))
+        if self.show_swapgs:
+            words.append(SHOW_SWAPGS)
         if self.text:
             words.append(f"/{self.text}/" if self.regex else self.text)
         return " ".join(words)
@@ -113,9 +132,18 @@ class ViewFilter:
         return ViewFilter(**fields)  # type: ignore[arg-type]
 
 
+def _describe_syscalls(chosen: frozenset[int]) -> str:
+    from tracer.decode.syscall_table import SYSCALLS
+
+    left_out = set(SYSCALLS) - chosen
+    if len(left_out) < len(chosen) and chosen <= set(SYSCALLS):
+        return "!" + ",".join(sorted(syscall_name(nr) for nr in left_out))
+    return ",".join(sorted(syscall_name(nr) for nr in chosen))
+
+
 def parse_filter(spec: str) -> ViewFilter:
     """`kind:... pid:N cpu:N sys:a,b /re/ words` -> ViewFilter; an empty spec shows everything."""
-    from tracer.decode.syscall_table import syscall_number
+    from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec
 
     kinds: set[str] | None = None
     cpu = pid = None
@@ -127,7 +155,13 @@ def parse_filter(spec: str) -> ViewFilter:
     if match:
         regex = match.group(1)
         spec = (spec[: match.start()] + " " + spec[match.end() :]).strip()
+    show_swapgs = False
     for word in spec.split():
+        if word == SHOW_SWAPGS:
+            show_swapgs = True
+            continue
+        if word.startswith("trace="):
+            word = "sys:" + word.removeprefix("trace=")
         key, sep, value = word.partition(":")
         if not sep or key not in ("kind", "k", "pid", "p", "cpu", "c", "sys", "s"):
             words.append(word)
@@ -142,12 +176,11 @@ def parse_filter(spec: str) -> ViewFilter:
                     raise FilterError(f"unknown kind {name!r} (known: {known})")
                 kinds |= KIND_ALIASES[name]
         elif key in ("sys", "s"):
-            syscalls = syscalls or set()
-            for name in value.split(","):
-                nr = int(name) if name.isdigit() else syscall_number(name)
-                if nr is None:
-                    raise FilterError(f"unknown syscall {name!r}")
-                syscalls.add(nr)
+            try:
+                chosen = parse_trace_spec(value)
+            except TraceSpecError as exc:
+                raise FilterError(str(exc).removeprefix("--trace: ")) from None
+            syscalls = (syscalls or set()) | chosen
         else:
             try:
                 number = int(value, 0)
@@ -169,4 +202,5 @@ def parse_filter(spec: str) -> ViewFilter:
         syscalls=frozenset(syscalls) if syscalls is not None else None,
         text=text,
         regex=is_regex,
+        show_swapgs=show_swapgs,
     )

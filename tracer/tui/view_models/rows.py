@@ -57,6 +57,7 @@ class TimelineRow:
     summary: str
     style: str  # which colour: entry, exit, error, msr, segbase, process, gap, note, warning
     flagged: bool = False  # a gap, a warning, a base change with no known cause
+    swapgs: bool = False  # inferred swapgs rows folded into this crossing
 
     @property
     def text(self) -> str:

@@ -1,22 +1,28 @@
 """The timeline's rows: a filtered view of a trace source, paged on demand and cached.
 
 Kind, CPU and pid filters are the store's own views (instant at any size); syscall-name and
-text filters need every candidate event looked at, so a `FilterScan` collects the matching seqs
-a slice at a time while the view shows what it has found so far.
+text filters, and the folding of inferred swapgs rows, need every candidate event looked at,
+so a `FilterScan` collects the matching seqs a slice at a time while the view shows what it has
+found so far.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from tracer.events import Event, Symbolizer, SyscallEntry, SyscallExit
+from tracer.event_filter import is_inferred_swapgs
+from tracer.events import Event, Interrupt, Symbolizer, SyscallEntry, SyscallExit
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.filters import TextMatcher, ViewFilter
 from tracer.tui.view_models.rows import TimelineRow, timeline_row
 from tracer.tui.view_models.trace_index import TraceIndex
+
+CROSSINGS = (SyscallEntry, SyscallExit, Interrupt)
+"""The user/kernel crossings an inferred swapgs pair belongs to (it comes just before them)."""
 
 PAGE = 128
 _CACHED_PAGES = 64
@@ -47,8 +53,18 @@ class FilterScan:
         self.examined = 0
         self.done = False
         self._entries: OrderedDict[int, SyscallEntry] = OrderedDict()
+        self.fold = view_filter.folds_swapgs
+        self.folded_into: set[int] = set()  # seqs of crossings that hold folded swapgs rows
+        self._folding: set[int] = set()  # cpus with folded swapgs waiting for their crossing
 
     def accepts(self, event: Event) -> bool:
+        if self.fold:
+            if is_inferred_swapgs(event):
+                self._folding.add(event.cpu)  # type: ignore[union-attr]
+                return False
+            if isinstance(event, CROSSINGS) and event.cpu in self._folding:
+                self._folding.discard(event.cpu)
+                self.folded_into.add(event.seq)
         syscalls = self.view_filter.syscalls
         if syscalls is not None and getattr(event, "nr", None) not in syscalls:
             return False
@@ -121,7 +137,10 @@ class TimelineRows:
         old = self._count
         self._count = None
         if self.scan is not None:
+            caught_up = self.scan.done
             self.scan.resume()
+            while caught_up and not self.scan.step():
+                pass  # a scan that had caught up looks at the new events now (a live batch)
         if old is not None:
             self._pages.pop(old // PAGE, None)
         for number in [n for n, rows in self._pages.items() if len(rows) < PAGE]:
@@ -172,7 +191,10 @@ class TimelineRows:
                 if entry is None:
                     found = self.source.get(event.entry_seq)
                     entry = found if isinstance(found, SyscallEntry) else None
-            rows.append((event, timeline_row(event, self.index, entry, self.symbolize)))
+            row = timeline_row(event, self.index, entry, self.symbolize)
+            if self.scan is not None and event.seq in self.scan.folded_into:
+                row = dataclasses.replace(row, swapgs=True)
+            rows.append((event, row))
         return rows
 
     # Where a seq is.
@@ -259,7 +281,10 @@ class TimelineRows:
         """
         view_kinds = self.view_filter.store_kinds()
         wanted = kinds if view_kinds is None else kinds & view_kinds
-        if self.scan is not None:
+        only_folding = self.view_filter.syscalls is None and not self.view_filter.text
+        if self.scan is not None and only_folding:
+            predicate = _unfolded(predicate)  # the store's kind index, minus the folded rows
+        elif self.scan is not None:
             found = yield from self.search(
                 start, forward, lambda event, _row: event.kind.value in wanted and predicate(event)
             )
@@ -275,6 +300,10 @@ class TimelineRows:
         else:
             found_seq = yield from _page_back_find(self.source, here.seq, query, predicate)
         return None if found_seq is None else self.index_of(found_seq, nearest=False)
+
+
+def _unfolded(predicate: Callable[[Event], bool]) -> Callable[[Event], bool]:
+    return lambda event: not is_inferred_swapgs(event) and predicate(event)
 
 
 def _stream_find(

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tracer.analysis.callgraph import build_call_tree
+from tracer.event_filter import fold_inferred_swapgs
 from tracer.events import Event, EventKind
 from tracer.export.ftrace import GraphLine, GraphOptions, graph_rows
 from tracer.tui.open_trace import OpenTrace
@@ -76,15 +77,23 @@ class GraphPanel(Vertical):
         self.folded: set[int] = set()  # entry seqs of the folded calls, kept across moments
         self._event: Event | None = None
         self._lines: list[GraphLine] = []
+        self.show_swapgs = False
 
     def compose(self) -> ComposeResult:
         yield self.head
         yield self.listing
 
-    def show_event(self, event: Event | None) -> None:
-        if event is None or (self._event is not None and event.seq == self._event.seq):
+    def show_event(self, event: Event | None, show_swapgs: bool = False) -> None:
+        """Draw the graph around `event`; inferred swapgs comments only when `show_swapgs`."""
+        if event is None:
+            return
+        if self._event is not None and (event.seq, show_swapgs) == (
+            self._event.seq,
+            self.show_swapgs,
+        ):
             return
         self._event = event
+        self.show_swapgs = show_swapgs
         self._draw()
 
     def toggle_fold(self, index: int) -> bool:
@@ -103,7 +112,8 @@ class GraphPanel(Vertical):
         row = row_of(self.trace.source, event.seq) or 0
         start = max(0, row - AROUND)
         window = self.trace.source.page(start, 2 * AROUND + 1)
-        forest = build_call_tree(window)
+        shown = window if self.show_swapgs else list(fold_inferred_swapgs(window))
+        forest = build_call_tree(shown)
         options = GraphOptions(header=False, folded=frozenset(self.folded))
         self._lines = lines = list(graph_rows(forest, options, self.trace.symbolize))
         here = max(

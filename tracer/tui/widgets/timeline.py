@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -19,6 +20,7 @@ TIME_WIDTH = 10
 CPU_WIDTH = 3
 PROCESS_WIDTH = 13
 KIND_WIDTH = 7
+SWAPGS_MARK = "⇄"  # the crossing's swapgs (GS_BASE <-> KERNEL_GS_BASE), folded into its row
 ROW_STYLES = (
     "entry", "exit", "error", "msr", "segbase", "process", "interrupt", "func", "gap", "note",
     "warning",
@@ -209,6 +211,17 @@ class Timeline(ScrollView, can_focus=True):
             return Strip(segments).adjust_cell_length(width, self.rich_style + cursor)
         return Strip(segments).adjust_cell_length(width, self.rich_style)
 
+    @staticmethod
+    def _kind(row: TimelineRow, kind_style: Style, swapgs_style: Style) -> list[Segment]:
+        """The kind column; a crossing holding folded swapgs rows ends with SWAPGS_MARK."""
+        if not row.swapgs:
+            return [Segment(f"{row.kind:<{KIND_WIDTH}} ", kind_style)]
+        return [
+            Segment(f"{row.kind:<{KIND_WIDTH - 1}}", kind_style),
+            Segment(SWAPGS_MARK, swapgs_style),
+            Segment(" ", kind_style),
+        ]
+
     def _segments(self, row: TimelineRow, width: int) -> list[Segment]:
         style = self.get_component_rich_style
         base = self.rich_style
@@ -227,7 +240,7 @@ class Timeline(ScrollView, can_focus=True):
             Segment(f"{row.time:>{TIME_WIDTH}} ", dim),
             Segment(f"{row.cpu:<{CPU_WIDTH}} ", base),
             Segment(f"{process:<{PROCESS_WIDTH}} ", base),
-            Segment(f"{row.kind:<{KIND_WIDTH}} ", kind_style),
+            *self._kind(row, kind_style, base + style("timeline--segbase")),
         ]
         used = sum(segment.cell_length for segment in fixed)
         summary = row.summary[self.summary_offset :][: max(0, width - used)]
