@@ -244,7 +244,8 @@ def test_report_tui_and_json_print_the_same_structure() -> None:
     import json
 
     from tracer.events import SegBases, SyscallEntry, SyscallExit
-    from tracer.report import json_lines, syscall_line
+    from tracer.export.jsonl import json_lines
+    from tracer.export.labels import syscall_line
     from tracer.tui.view_models.rows import syscall_text
 
     bases = SegBases(0, 0, 0)

@@ -15,7 +15,7 @@ from callgraph_demo import hello_glibc
 
 from tracer.bench.synthetic import write_synthetic
 from tracer.commands import export
-from tracer.export.jsonl import event_to_json, write_jsonl
+from tracer.export.jsonl import event_to_json, json_lines, write_jsonl
 from tracer.store import TraceWriter
 
 
@@ -47,9 +47,13 @@ def test_jsonl_writes_every_event_as_its_report_json() -> None:
     out = io.StringIO()
     assert write_jsonl(events, out) == len(events)
     lines = out.getvalue().splitlines()
-    assert [json.loads(line) for line in lines] == [
-        json.loads(json.dumps(event_to_json(event))) for event in events
-    ]
+    # The same objects as `report --json`: each event's fields, a syscall exit with its line.
+    assert [json.loads(line) for line in lines] == [json.loads(line) for line in json_lines(events)]
+    for line, event in zip(lines, events, strict=True):
+        got, plain = json.loads(line), json.loads(json.dumps(event_to_json(event)))
+        assert {k: v for k, v in got.items() if k != "text"} == {
+            k: v for k, v in plain.items() if k != "text"
+        }
     assert {json.loads(line)["kind"] for line in lines} >= {
         "func_entry",
         "func_exit",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from tracer.analysis.callgraph_demo import hello_glibc
+from callgraph_demo import hello_glibc
 
 from tracer.commands import export, report
 from tracer.decode.strace_filter import TraceSpecError, parse_trace_spec

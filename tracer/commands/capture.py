@@ -261,9 +261,7 @@ def _linux_kernel(args: argparse.Namespace, kernel: Path) -> bool:
     """A Linux vmlinux (PVH note) or bzImage; its own options checked (exit 2 if wrong)."""
     from tracer.capture.linux import is_linux_boot
 
-    if not kernel.is_file():
-        raise UsageError(f"{kernel}: no such kernel")
-    linux = is_linux_boot(kernel)
+    linux = kernel.is_file() and is_linux_boot(kernel)  # else check_kernel says what is wrong
     for option, path in (("--symbols", args.symbols), ("--initrd", args.initrd)):
         if path is not None and not linux:
             raise UsageError(f"{option} is for a Linux kernel (a PVH vmlinux or a bzImage)")
