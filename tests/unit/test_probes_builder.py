@@ -184,3 +184,14 @@ def test_exhaustive_mode_takes_swapgs_from_its_own_stops() -> None:
     )
     swaps = [e for e in events if isinstance(e, SegBaseChange)]
     assert len(swaps) == 4 and not any(e.inferred for e in swaps)
+
+
+def test_an_unwatched_swapgs_is_inferred_not_unknown() -> None:
+    # An interrupt from user mode whose stub is not probed: its entry swapgs is never seen,
+    # and the next stop (its iretq exit) finds GS and KERNEL_GS_BASE traded places.
+    hit = Hits()
+    builder = EventBuilder(_plan(), ["hello"], t0_ns=1000)
+    events = _feed(builder, [*_syscall(hit, 39, 1)])
+    events += builder.feed(hit("return_to_user", IRET, (0, 0, PERCPU), exit_kind="iretq"))
+    changes = [e for e in events if isinstance(e, SegBaseChange)]
+    assert changes and all(e.cause is SegCause.SWAPGS and e.inferred for e in changes)

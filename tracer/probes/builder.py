@@ -145,6 +145,10 @@ class EventBuilder:
     def reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
+        if last is not None and _exchanged(last, expected):
+            # GS and KERNEL_GS_BASE traded places: only swapgs does that (one on a path no
+            # probe watches, e.g. an interrupt's way in when interrupts are not probed).
+            last = self.swapgs(hit, last, hit.pc, True, out)
         if last is not None:
             for which in ("fs", "gs", "kgs"):
                 old, new = last.get(which), expected.get(which)  # type: ignore[arg-type]
@@ -258,3 +262,10 @@ class EventBuilder:
             else:
                 done += self._finish([event])
         return done
+
+
+def _exchanged(last: SegBases, now: SegBases) -> bool:
+    return last.gs_base != last.kernel_gs_base and (now.gs_base, now.kernel_gs_base) == (
+        last.kernel_gs_base,
+        last.gs_base,
+    )
