@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracer.decode.msr import MSR_GS_BASE
+from tracer.decode.msr import MSR_GS_BASE, MSR_KERNEL_GS_BASE
 from tracer.decode.x86 import KERNEL_HALF
 from tracer.events import (
     ContextSwitch,
     Event,
+    MsrRead,
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
@@ -82,6 +83,11 @@ class TlsOwners:
         elif isinstance(event, MsrWrite) and event.msr == MSR_GS_BASE:
             if event.new >= KERNEL_HALF:
                 self.labels.setdefault(event.new, f"{OwnerKind.PERCPU}[cpu{event.cpu}]")
+        elif isinstance(event, MsrRead) and event.msr in (MSR_GS_BASE, MSR_KERNEL_GS_BASE):
+            # A capture that starts after the boot (Linux) never sees the write: the kernel
+            # half of GS or KERNEL_GS_BASE read at the first stop is this CPU's area.
+            if event.value >= KERNEL_HALF:
+                self.labels.setdefault(event.value, f"{OwnerKind.PERCPU}[cpu{event.cpu}]")
         elif isinstance(event, SegBaseChange) and event.which == "fs":
             if event.new >= KERNEL_HALF and event.new not in self.labels:
                 pid = self.current.get(event.cpu, event.pid)

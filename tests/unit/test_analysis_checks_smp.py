@@ -35,3 +35,11 @@ def test_a_cpu_on_another_cpus_percpu_area_is_reported() -> None:
 def test_percpu_labels_name_their_cpu() -> None:
     assert percpu_cpu("percpu[cpu3]") == 3
     assert percpu_cpu("percpu[cpux]") is None and percpu_cpu("app-tcb[x:1]") is None
+
+
+def test_a_percpu_area_read_at_the_first_stop_is_known_without_its_write() -> None:
+    # A Linux capture starts after the boot: KERNEL_GS_BASE read at /init's first syscall.
+    from tracer.events import MsrRead
+
+    events = [MsrRead(1, 1, 0, 0, 0xC0000102, PERCPU, 0), *_prelude()[1:], _entry(6, APP)]
+    assert run_checks(events, KernelFacts()) == []

@@ -27,7 +27,14 @@ from tracer.decode.msr import msr_name
 from tracer.events import Event
 from tracer.image import ElfImage
 from tracer.probes.funcgraph import graph_functions
-from tracer.probes.plan import PlanError, ProbePlan, add_graph_probes, add_ring_probe, build_plan
+from tracer.probes.plan import (
+    AgentProbe,
+    PlanError,
+    ProbePlan,
+    add_graph_probes,
+    add_ring_probe,
+    build_plan,
+)
 from tracer.probes.ringbuf import find_ring
 from tracer.store import TraceWriter
 from tracer.target.errors import GdbDied, QemuDied, TargetError, Terminated
@@ -61,10 +68,15 @@ def linux_target(options: CaptureOptions, linux: LinuxBoot, scratch: Path) -> Ta
 
 def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> None:
     """What the stripped ELF cannot say about tasks, the layout cached from DWARF can. Without
-    interrupt probes, the swapgs of Linux's interrupt paths would be two stops per timer tick
-    for nothing the trace keeps: only the syscall path's are probed."""
+    interrupt probes, Linux's interrupt paths would cost stops per timer tick for nothing the
+    trace keeps: their swapgs, and the iretq every interrupt returns through (shared with the
+    few syscalls that leave by iret: execve, rt_sigreturn; those show no exit)."""
     if "irq" not in probes:
-        plan.probes = [p for p in plan.probes if p.kind != "swapgs"]
+        plan.probes = [p for p in plan.probes if p.kind != "swapgs" and not _iret_exit(p)]
+        plan.notes.append(
+            "Linux without interrupt probes: syscalls that return by iretq (execve, "
+            "rt_sigreturn) show no exit; --probes syscall,msr,segbase,irq traces them"
+        )
     layout = task_layout(linux.kernel)
     if plan.task_layout is None and layout is not None:
         plan.task_layout = layout
@@ -74,6 +86,10 @@ def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> Non
             else p
             for p in plan.probes
         ]
+
+
+def _iret_exit(probe: AgentProbe) -> bool:
+    return probe.kind == "syscall_exit" and ("exit_kind", "iretq") in probe.extra
 
 
 def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
