@@ -22,6 +22,7 @@ void gt_begin(struct gtline *l, const char *ev);
 void gt_u64(struct gtline *l, const char *key, u64 v);
 void gt_str(struct gtline *l, const char *key, const char *s);
 void gt_end(struct gtline *l);
+void gt_end_to(struct gtline *l, u16 port); /* the same line on another port */
 
 void gtlog_boot(const char *cmdline);
 void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr);

@@ -68,11 +68,16 @@ void gt_str(struct gtline *l, const char *key, const char *s)
 	gt_raw(l, "\"");
 }
 
-void gt_end(struct gtline *l)
+void gt_end_to(struct gtline *l, u16 port)
 {
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
-	outsb(DEBUGCON_PORT, l->buf, l->len);
+	outsb(port, l->buf, l->len);
+}
+
+void gt_end(struct gtline *l)
+{
+	gt_end_to(l, DEBUGCON_PORT);
 }
 
 void gtlog_boot(const char *cmdline)

@@ -152,6 +152,8 @@ void __noreturn do_exit(int exit_code, int signal)
 	if (t->clear_child_tid)
 		put_user_u32(0, t->clear_child_tid); /* errors ignored, as in Linux */
 	gtlog_process_exit(t->pid, exit_code, signal);
+	if (!is_kthread(t))
+		report_program_exit(t->pid, t->exe, exit_code, signal);
 	if (exit_code && final_status < EXIT_PROCESS_FAILED)
 		final_status = EXIT_PROCESS_FAILED;
 	if (boot_params.verbose || (exit_code && !signal))
