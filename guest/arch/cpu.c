@@ -6,6 +6,7 @@
 #include "msr.h"
 #include "percpu.h"
 #include "segment.h"
+#include "smp.h"
 #include "string.h"
 #include "tls.h"
 
@@ -219,6 +220,7 @@ void percpu_init(void)
 	cpu0_percpu.self = &cpu0_percpu;
 	cpu0_percpu.cpu = 0;
 	set_segbase_msr(MSR_GS_BASE, (u64)&cpu0_percpu, TLS_CAUSE_BOOT);
+	percpu_ready = true;
 	set_segbase_msr(MSR_KERNEL_GS_BASE, 0, TLS_CAUSE_BOOT);
 	set_segbase_msr(MSR_FS_BASE, 0, TLS_CAUSE_BOOT);
 }
@@ -244,3 +246,29 @@ _Static_assert(__builtin_offsetof(struct percpu, kernel_tcb) == PERCPU_kernel_tc
 _Static_assert(__builtin_offsetof(struct percpu, ftrace_ring) == PERCPU_ftrace_ring,
 	       "percpu layout");
 _Static_assert(sizeof(struct x86_hw_tss) == 104, "TSS layout");
+bool percpu_ready;
+int nr_cpus = 1;
+struct percpu *percpu_of[NR_CPUS] = { &cpu0_percpu };
+u8 apic_id_of[NR_CPUS];
+
+struct percpu *percpu_from_gs_base(void)
+{
+	if (!percpu_ready)
+		return NULL;
+	u64 gs = rdmsr(MSR_GS_BASE);
+	for (int i = 0; i < nr_cpus; i++)
+		if (gs == (u64)percpu_of[i])
+			return percpu_of[i];
+	return NULL;
+}
+
+int cpu_from_apic_id(void)
+{
+	u32 a, b, c, d;
+	cpuid(1, 0, &a, &b, &c, &d);
+	u8 id = b >> 24;
+	for (int i = 0; i < nr_cpus; i++)
+		if (apic_id_of[i] == id)
+			return i;
+	return 0;
+}

@@ -103,9 +103,9 @@ void kernel_tls_free(unsigned long tp)
 		free_page(virt_to_phys((void *)(tp - tls_tp_offset)));
 }
 
-/* The last app TCB loaded into FS and its process, which may have exited since. */
+/* The last app TCB loaded into FS and its thread, which may have exited since. */
 static unsigned long last_app_fs;
-static int last_app_fs_pid;
+static int last_app_fs_pid, last_app_fs_tid;
 
 /* Who a base value belongs to, for the ground-truth log (see guest/README.md). */
 static void describe_base(const char *which, unsigned long value, char *buf, size_t n)
@@ -125,13 +125,18 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 		}
 	if (which[0] == 'f') {
 		int pid = value == last_app_fs ? last_app_fs_pid : -1;
+		int tid = value == last_app_fs ? last_app_fs_tid : -1;
 		for (struct task *t = task_list; t; t = t->next_task)
 			if (!is_kthread(t) && t->thread.fs_base == value) {
-				pid = t->pid;
+				pid = t->tgid;
+				tid = t->pid;
 				last_app_fs = value;
 				last_app_fs_pid = pid;
+				last_app_fs_tid = tid;
 			}
-		if (pid >= 0)
+		if (pid >= 0 && tid != pid) /* a thread's own TCB */
+			snprintf(buf, n, "app-tcb[pid %d tid %d]", pid, tid);
+		else if (pid >= 0)
 			snprintf(buf, n, "app-tcb[pid %d]", pid);
 		else
 			strlcpy(buf, "unknown", n);
@@ -142,7 +147,7 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 
 static int current_pid(void)
 {
-	return cpu0_percpu.current_task ? cpu0_percpu.current_task->pid : 0;
+	return this_cpu()->current_task ? this_cpu()->current_task->tgid : 0;
 }
 
 static void log_switch(const char *which, u64 old, u64 new_value, int cause, const char *via)
@@ -169,7 +174,7 @@ static void write_base(u32 msr, u64 old, unsigned long value, int cause)
 	else
 		wrmsr(msr, value);
 	if (msr == MSR_FS_BASE)
-		cpu0_percpu.fs_base_loaded = value;
+		this_cpu()->fs_base_loaded = value;
 	log_switch(which, old, value, cause, via_wrfsbase ? "wrfsbase" : "wrmsr");
 }
 
@@ -219,7 +224,7 @@ notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 	}
 	if (self == ktcb)
 		return false;
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	t->thread.fs_base = read_fs_base(); /* the app TCB, even if moved with wrfsbase */
 	set_fs_base(ktcb, cause);
 	return true;
@@ -230,7 +235,7 @@ notrace void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched)
 {
 	if (!user_mode(regs) && !switched)
 		return;
-	unsigned long app = cpu0_percpu.current_task->thread.fs_base;
+	unsigned long app = this_cpu()->current_task->thread.fs_base;
 	if (app) /* a thread that never set one runs on its kernel TCB */
 		set_fs_base(app, cause);
 }
@@ -245,10 +250,11 @@ bool tls_fs0_fault_fixup(struct pt_regs *regs)
 	return true;
 }
 
-static void log_legacy_segbase(const char *which, u64 old, u64 value, const char *cause, int pid)
+static void log_legacy_segbase(const char *which, u64 old, u64 value, const char *cause,
+			       const struct task *t)
 {
 	if (old != value)
-		gtlog_segbase(which, old, value, cause, pid);
+		gtlog_segbase(which, old, value, cause, t);
 }
 
 notrace void tls_context_switch(struct task *prev, struct task *next)
@@ -267,7 +273,7 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		if (next->mm) {
 			set_fs_base(next->thread.fs_base, TLS_CAUSE_CONTEXT_SWITCH);
 			log_legacy_segbase("fs", old_fs, next->thread.fs_base, "context_switch",
-					   next->pid);
+					   next);
 		}
 		break;
 	case TLS_OSV:
@@ -277,7 +283,7 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		if (next->mm && next->thread.fs_base) {
 			set_fs_base(next->thread.fs_base, TLS_CAUSE_CONTEXT_SWITCH);
 			log_legacy_segbase("fs", old_fs, next->thread.fs_base, "context_switch",
-					   next->pid);
+					   next);
 		} else {
 			set_fs_base(next->kernel_tcb, TLS_CAUSE_CONTEXT_SWITCH);
 		}
@@ -287,9 +293,9 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		u64 old_kgs = rdmsr(MSR_KERNEL_GS_BASE);
 		set_segbase_msr(MSR_KERNEL_GS_BASE, next->thread.gs_base, TLS_CAUSE_CONTEXT_SWITCH);
 		log_legacy_segbase("kgs", old_kgs, next->thread.gs_base, "context_switch",
-				   next->pid);
+				   next);
 	}
-	cpu0_percpu.kernel_tcb = next->kernel_tcb;
+	this_cpu()->kernel_tcb = next->kernel_tcb;
 }
 
 void tls_set_user_fs(struct task *t, unsigned long addr)
@@ -300,7 +306,7 @@ void tls_set_user_fs(struct task *t, unsigned long addr)
 	if (tls_scheme != TLS_OSV)
 		set_fs_base(addr ? addr : (tls_scheme == TLS_BROKEN ? t->kernel_tcb : 0),
 			    TLS_CAUSE_ARCH_PRCTL);
-	gtlog_segbase("fs", old, addr, "arch_prctl", t->pid);
+	gtlog_segbase("fs", old, addr, "arch_prctl", t);
 }
 
 unsigned long tls_get_user_fs(struct task *t)

@@ -7,6 +7,7 @@
 #include "msr.h"
 #include "ptrace.h"
 #include "segment.h"
+#include "smp.h"
 #include "task.h"
 #include "time.h"
 #include "tls.h"
@@ -34,9 +35,10 @@ extern struct percpu cpu0_percpu;
 static int safe_pid(void)
 {
 	/* GS may not point at the per-CPU area if we faulted in the middle of an entry. */
-	if (rdmsr(MSR_GS_BASE) != (u64)&cpu0_percpu || !cpu0_percpu.current_task)
+	struct percpu *p = percpu_from_gs_base();
+	if (!p || !p->current_task)
 		return -1;
-	return current->pid;
+	return p->current_task->tgid;
 }
 
 static void show_regs(const struct pt_regs *r)
@@ -73,7 +75,7 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 			goto out;
 		}
 		int sig = exceptions[vector].signal;
-		gtlog_fault(t->pid, vector, name, error_code, regs->ip, cr2);
+		gtlog_fault(t->tgid, vector, name, error_code, regs->ip, cr2);
 		if (error_code == -1UL)
 			printk("%s: killed by %s at rip=0x%lx (pid %d)\n", t->comm, name, regs->ip,
 			       t->pid);
@@ -81,7 +83,7 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid "
 			       "%d)\n",
 			       t->comm, name, regs->ip, cr2, error_code, t->pid);
-		do_exit(128 + sig, sig);
+		do_group_exit(128 + sig, sig); /* a fatal signal ends every thread */
 	}
 	if ((vector == 14 || vector == 13) && tls_fs0_fault_fixup(regs))
 		goto out;
@@ -139,8 +141,8 @@ static void timer_interrupt(void)
 void do_irq(struct pt_regs *regs, unsigned long vector)
 {
 	int ring = regs->cs & 3;
-	gtlog_irq("irq_entry", vector, ring, regs->ip, current->pid);
-	cpu0_percpu.irq_count++;
+	gtlog_irq("irq_entry", vector, ring, regs->ip, current->tgid);
+	this_cpu()->irq_count++;
 	this_thread_add(tls_irq_count, 1);
 	if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
 		unsigned irq = vector - IRQ0_VECTOR;
@@ -159,5 +161,5 @@ out:
 		exit_to_user_mode(regs);
 	else if ((regs->flags & X86_EFLAGS_IF) && current != &idle_task)
 		preempt_schedule_irq(); /* a kernel thread working with interrupts on */
-	gtlog_irq("irq_exit", vector, ring, regs->ip, current->pid);
+	gtlog_irq("irq_exit", vector, ring, regs->ip, current->tgid);
 }

@@ -38,6 +38,7 @@ struct percpu {
 };
 
 extern struct percpu cpu0_percpu;
+extern bool percpu_ready; /* GS_BASE points at this CPU's area */
 
 /* Read our own per-CPU area through %gs, as the entry code does. */
 static __always_inline struct percpu *this_cpu(void)

@@ -57,7 +57,7 @@ notrace noinline void ftrace_buffer_full(struct ftrace_ring *ring)
 static __always_inline void ring_write(int type, unsigned long func, int depth,
 				       unsigned long retval, const struct task *t)
 {
-	struct ftrace_ring *r = cpu0_percpu.ftrace_ring;
+	struct ftrace_ring *r = this_cpu()->ftrace_ring;
 	u64 head = r->head, size = r->size;
 	if ((s64)(head - r->tail) < 0) /* a tail written past head: nothing is unread */
 		r->tail = head;
@@ -97,7 +97,7 @@ notrace void prepare_ftrace_return(unsigned long self_addr, unsigned long *paren
 	if (unlikely(!ftrace_ready))
 		return;
 	unsigned long flags = irq_save();
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	int depth = t->curr_ret_stack;
 	unsigned long frame_flags = 0;
 	if (!t->ret_stack || t->ftrace_notrace_active)
@@ -138,7 +138,7 @@ out:
 notrace unsigned long ftrace_return_to_handler(unsigned long retval)
 {
 	unsigned long flags = irq_save();
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	int depth = t->curr_ret_stack - 1;
 	if (unlikely(depth < 0 || !t->ret_stack)) {
 		/* cannot happen: only hooked frames come here; there is no address to go back to */

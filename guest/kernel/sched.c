@@ -15,6 +15,7 @@
 #include "string.h"
 #include "task.h"
 #include "time.h"
+#include "smp.h"
 #include "tls.h"
 #include "uaccess.h"
 
@@ -68,7 +69,7 @@ static noinline __attribute__((noclone)) void context_switch(struct task *prev, 
 	mm_activate(next->mm);
 	set_kernel_stack(next->kstack_top);
 	tls_context_switch(prev, next); /* FS, KERNEL_GS_BASE, percpu.kernel_tcb */
-	cpu0_percpu.current_task = next;
+	this_cpu()->current_task = next;
 	gtlog_context_switch(prev, next);
 	__switch_to_asm(prev, next);
 }
@@ -102,6 +103,8 @@ void exit_to_user_mode(struct pt_regs *regs)
 	(void)regs;
 	if (current->need_resched)
 		schedule();
+	if (thread_killed(current))
+		do_exit(0, 0); /* its process ended (exit_group, a fatal signal) */
 }
 
 /* Kernel preemption from an interrupt, for kernel threads that run with interrupts on. */
@@ -146,26 +149,67 @@ void sleep_until_ns(u64 deadline_ns)
 		schedule();
 }
 
-void __noreturn do_exit(int exit_code, int signal)
+void wake_up_task(struct task *t)
 {
-	struct task *t = current;
-	if (t->clear_child_tid)
-		put_user_u32(0, t->clear_child_tid); /* errors ignored, as in Linux */
-	gtlog_process_exit(t->pid, exit_code, signal);
-	if (!is_kthread(t))
-		report_program_exit(t->pid, t->exe, exit_code, signal);
+	if (t->state == TASK_SLEEPING)
+		t->state = TASK_RUNNING;
+}
+
+/* The last thread of a process is gone: its status is the process's. */
+static void process_exit(struct task *leader, int exit_code, int signal)
+{
+	if (leader->group_exiting) {
+		exit_code = leader->group_exit_code;
+		signal = leader->group_exit_signal;
+	}
+	gtlog_process_exit(leader->tgid, exit_code, signal);
+	report_program_exit(leader->tgid, leader->exe, exit_code, signal);
 	if (exit_code && final_status < EXIT_PROCESS_FAILED)
 		final_status = EXIT_PROCESS_FAILED;
 	if (boot_params.verbose || (exit_code && !signal))
-		printk("kernel: pid %d (%s) exited with status %d\n", t->pid, t->comm, exit_code);
+		printk("kernel: pid %d (%s) exited with status %d\n", leader->tgid, leader->comm,
+		       exit_code);
+	leader->exit_code = exit_code;
+	leader->exit_signal = signal;
+}
+
+/* This thread ends; its process too when it was the last one (exit() against exit_group). */
+void __noreturn do_exit(int exit_code, int signal)
+{
+	struct task *t = current, *leader = group_of(t);
+	struct mm *mm = t->mm;
+	if (mm && t->clear_child_tid && !put_user_u32(0, t->clear_child_tid))
+		futex_wake_tid_address(mm, t->clear_child_tid); /* pthread_join waits on it */
 	t->exit_code = exit_code;
 	t->exit_signal = signal;
-	mm_activate(NULL);
-	mm_destroy(t->mm);
+	if (!is_kthread(t)) {
+		gtlog_thread_exit(t, exit_code, signal);
+		if (--leader->nr_threads == 0) {
+			process_exit(leader, exit_code, signal);
+			mm_activate(NULL);
+			mm_destroy(mm);
+		}
+	}
 	t->mm = NULL;
 	t->state = TASK_ZOMBIE;
 	schedule();
 	panic("zombie pid %d was scheduled", t->pid);
+}
+
+/* exit_group, a fatal signal or fault: every thread of the process ends with this status. */
+void __noreturn do_group_exit(int exit_code, int signal)
+{
+	struct task *t = current, *leader = group_of(t);
+	if (!leader->group_exiting) {
+		leader->group_exiting = true;
+		leader->group_exit_code = exit_code;
+		leader->group_exit_signal = signal;
+		/* the others end on their way back to user mode (exit_to_user_mode) */
+		for (struct task *o = task_list; o; o = o->next_task)
+			if (o != t && !is_kthread(o) && group_of(o) == leader)
+				wake_up_task(o);
+	}
+	do_exit(exit_code, signal);
 }
 
 static bool user_tasks_alive(void)
@@ -176,12 +220,18 @@ static bool user_tasks_alive(void)
 	return false;
 }
 
+/* A zombie's memory can go, unless it leads a process whose other threads still run. */
+static bool reapable(struct task *t)
+{
+	return t->state == TASK_ZOMBIE && !(t->group_leader == t && t->nr_threads);
+}
+
 static void reap_zombies(void)
 {
 	struct task **pp = &task_list;
 	while (*pp) {
 		struct task *t = *pp;
-		if (t->state == TASK_ZOMBIE) {
+		if (reapable(t)) {
 			*pp = t->next_task;
 			kstack_free(t->kstack);
 			task_free_thread_state(t);
