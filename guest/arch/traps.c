@@ -78,11 +78,11 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 		gtlog_fault(t->tgid, vector, name, error_code, regs->ip, cr2);
 		if (error_code == -1UL)
 			printk("%s: killed by %s at rip=0x%lx (pid %d)\n", t->comm, name, regs->ip,
-			       t->pid);
+			       t->tgid);
 		else
 			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid "
 			       "%d)\n",
-			       t->comm, name, regs->ip, cr2, error_code, t->pid);
+			       t->comm, name, regs->ip, cr2, error_code, t->tgid);
 		do_group_exit(128 + sig, sig); /* a fatal signal ends every thread */
 	}
 	if ((vector == 14 || vector == 13) && tls_fs0_fault_fixup(regs))

@@ -60,10 +60,24 @@ static void setup_thread(struct task *t, struct task *parent, unsigned long sp,
 	init_switch_frame(t, regs, NULL, NULL);
 }
 
+/* Kernel stacks are never given back to the page allocator: bound how many can exist. */
+#define MAX_TASKS 256
+
+static int nr_tasks(void)
+{
+	int n = 0;
+	for (struct task *t = task_list; t; t = t->next_task)
+		n++;
+	return n;
+}
+
 struct task *task_create_thread(unsigned long flags, unsigned long sp, unsigned long tls,
 				int *err)
 {
 	struct task *parent = current;
+	*err = -EAGAIN; /* what Linux says at RLIMIT_NPROC / threads-max */
+	if (nr_tasks() >= MAX_TASKS)
+		return NULL;
 	u64 page = alloc_page();
 	*err = -ENOMEM;
 	if (!page)

@@ -32,7 +32,7 @@ int alloc_pid(void)
 }
 
 /* Kernel stacks of exited tasks, kept for reuse (they are physically contiguous). */
-static unsigned long free_kstacks[8];
+static unsigned long free_kstacks[256];
 static int nr_free_kstacks;
 
 unsigned long kstack_alloc(void)

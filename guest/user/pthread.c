@@ -5,6 +5,8 @@
  * raw futex lock, a pthread mutex and their own __thread counters for ROUNDS rounds each.
  *
  *   pthread [THREADS [ROUNDS]]      (defaults 4 and 20000; output is deterministic)
+ *   pthread exit_group              exit(5) while other threads spin, sleep and wait
+ *   pthread crash                   a thread faults: the whole process ends (SIGSEGV)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +48,7 @@ static long futex(atomic_int *uaddr, int op, int val, const struct timespec *tim
 
 /* Drepper's "Futexes are tricky" mutex 2: 0 free, 1 locked, 2 locked with waiters. */
 static atomic_int raw_lock;
+static long shared_raw;
 static atomic_long futex_waits;
 
 static void raw_lock_acquire(void)
@@ -196,9 +199,45 @@ static void test_condvar(void)
 	printf("futex: timeout and EAGAIN\n");
 }
 
+/* --- clone's argument checks: errors, never a crash ------------------------------------- */
+
+static void test_clone_errors(void)
+{
+	const unsigned long thread = 0x3d0f00; /* glibc's pthread_create flags */
+	unsigned long args[11] = { thread, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	errno = 0;
+	CHECK(syscall(SYS_clone3, (void *)16, 88) == -1 && errno == EFAULT, "clone3 bad args");
+	CHECK(syscall(SYS_clone3, args, 8) == -1 && errno == EINVAL, "clone3 short size");
+	args[5] = 4096; /* stack without stack_size */
+	CHECK(syscall(SYS_clone3, args, 88) == -1 && errno == EINVAL, "clone3 stack");
+	args[5] = 0;
+	args[0] = thread | 0x4000000000UL; /* an unknown flag */
+	CHECK(syscall(SYS_clone3, args, 88) == -1 && errno == EINVAL, "clone3 flags");
+	args[0] = thread;
+	args[3] = 0xffffffff80000000UL; /* CLONE_PARENT_SETTID into the kernel */
+	CHECK(syscall(SYS_clone3, args, 88) == -1 && errno == EFAULT, "clone3 parent_tid");
+	CHECK(syscall(SYS_clone, 0x10000UL, 0, 0, 0, 0) == -1 && errno == EINVAL,
+	      "CLONE_THREAD without CLONE_SIGHAND");
+	CHECK(syscall(SYS_clone, 0x80000UL | 0x100, 0, 0, 0, 0) == -1 && errno == ENOSYS,
+	      "fork-like clone");
+	CHECK(syscall(SYS_futex, (void *)1, 0, 0, NULL, NULL, 0) == -1 && errno == EINVAL,
+	      "futex unaligned");
+	CHECK(syscall(SYS_futex, (void *)0xffffffff80000000UL, 0, 0, NULL, NULL, 0) == -1 &&
+		      errno == EFAULT,
+	      "futex kernel address");
+	CHECK(syscall(SYS_futex, &shared_raw, 6, 0, NULL, NULL, 0) == -1 && errno == ENOSYS,
+	      "FUTEX_LOCK_PI");
+	unsigned long mask = 0;
+	CHECK(syscall(SYS_sched_getaffinity, 0, 4, &mask) == -1 && errno == EINVAL, "short mask");
+	long n = syscall(SYS_sched_getaffinity, 0, sizeof(mask), &mask);
+	CHECK(n == 8 && mask && !(mask & (mask + 1)), "affinity %ld %#lx", n, mask);
+	CHECK(syscall(SYS_madvise, (void *)1, 4096, 4) == -1 && errno == EINVAL, "madvise");
+	printf("clone/futex errors: checked\n");
+}
+
 /* --- contention ---------------------------------------------------------------------------- */
 
-static long shared_raw, shared_mutex;
+static long shared_mutex;
 static pthread_mutex_t hammer_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t start_line;
 
@@ -229,9 +268,11 @@ static void *hammer(void *arg)
 		tls_counter++;
 		if (tls_index != h->index)
 			break;
-		int cpu = sched_getcpu();
-		if (cpu >= 0 && cpu < 31)
-			h->cpu_mask |= 1 << cpu;
+		if ((i & 63) == 0) { /* a syscall without the vDSO: not every round */
+			int cpu = sched_getcpu();
+			if (cpu >= 0 && cpu < 31)
+				h->cpu_mask |= 1 << cpu;
+		}
 	}
 	h->tls_seen = tls_counter;
 	return NULL;
@@ -264,18 +305,84 @@ static void test_contention(int threads, int rounds)
 		       cpus);
 }
 
+static void *spinner(void *arg)
+{
+	for (volatile unsigned long i = 0;; i++)
+		if (arg && i % 100000 == 0)
+			sched_yield();
+	return NULL;
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		sleep(10);
+	return NULL;
+}
+
+static void *waiter(void *arg)
+{
+	atomic_int word = 0;
+	(void)arg;
+	for (;;)
+		futex(&word, FUTEX_WAIT_PRIVATE, 0, NULL);
+	return NULL;
+}
+
+static void *crasher(void *arg)
+{
+	(void)arg;
+	volatile int *null = NULL;
+	usleep(10000);
+	null[4] = 1;
+	return NULL;
+}
+
+/* The process ends with other threads in every state: running, sleeping, in futex_wait. */
+static int other_threads_then(int (*end)(void), void *(*extra)(void *))
+{
+	pthread_t th;
+	pthread_create(&th, NULL, spinner, NULL);
+	pthread_create(&th, NULL, spinner, (void *)1);
+	pthread_create(&th, NULL, sleeper, NULL);
+	pthread_create(&th, NULL, waiter, NULL);
+	if (extra)
+		pthread_create(&th, NULL, extra, NULL);
+	usleep(30000);
+	return end();
+}
+
+static int exit_five(void)
+{
+	printf("pthread: exit(5) with 4 threads running\n");
+	exit(5);
+}
+
+static int wait_forever(void)
+{
+	for (;;)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "exit_group"))
+		return other_threads_then(exit_five, NULL);
+	if (argc > 1 && !strcmp(argv[1], "crash"))
+		return other_threads_then(wait_forever, crasher);
 	int threads = argc > 1 ? atoi(argv[1]) : 4;
 	int rounds = argc > 2 ? atoi(argv[2]) : 20000;
 	if (threads < 1 || threads > MAX_THREADS || rounds < 1) {
 		fprintf(stderr, "usage: pthread [THREADS (1..%d) [ROUNDS]]\n", MAX_THREADS);
 		return 2;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("pthread: start\n");
 	test_basics();
 	test_condvar();
+	test_clone_errors();
 	test_contention(threads, rounds);
 	if (failures) {
 		printf("pthread: %d FAILED\n", failures);
