@@ -48,6 +48,7 @@ def qemu_argv(
     status_log: str | None = None,
     gdb_socket: str | None = None,
     halted: bool = False,
+    smp: int = 1,
 ) -> list[str]:
     conf = load()
     try:
@@ -58,6 +59,8 @@ def qemu_argv(
     argv = [conf["qemu"], *conf["common_args"]]
     argv += ["-machine", p["machine"], "-accel", p["accel"], "-cpu", p["cpu"]]
     argv += ["-m", f"{p['memory_mb']}M"]
+    if smp != 1:
+        argv += ["-smp", str(smp)]
     if p.get("icount"):
         argv += ["-icount", p["icount"]]
     argv += list(p.get("extra_args", []))

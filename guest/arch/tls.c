@@ -11,6 +11,7 @@
 #include "mm.h"
 #include "msr.h"
 #include "ptrace.h"
+#include "smp.h"
 #include "string.h"
 #include "task.h"
 
@@ -46,8 +47,6 @@ extern char __tls_start[], __tls_filesz[], __tls_memsz[], __tls_align[];
 /* The distance from a block's start to its thread pointer: ALIGN_UP(memsz, p_align). */
 static unsigned long tls_tp_offset;
 
-/* Set while tls_switch_to_kernel dereferences fs:0 (see tls_fs0_fault_fixup). */
-static bool tls_fs0_checking;
 /* [0]: the `mov %fs:0` of that check, [1]: the instruction after it (an exception fixup). */
 extern const unsigned long tls_fs0_fixup[2];
 
@@ -114,10 +113,11 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 		strlcpy(buf, "zero", n);
 		return;
 	}
-	if (value == (unsigned long)&cpu0_percpu) {
-		snprintf(buf, n, "percpu[cpu %d]", 0);
-		return;
-	}
+	for (int c = 0; c < nr_cpus; c++)
+		if (percpu_of[c] && value == (unsigned long)percpu_of[c]) {
+			snprintf(buf, n, "percpu[cpu %d]", c);
+			return;
+		}
 	for (struct task *t = task_list; t; t = t->next_task)
 		if (t->kernel_tcb == value) {
 			snprintf(buf, n, "kernel-tcb[thread %d]", t->pid);
@@ -155,9 +155,14 @@ static void log_switch(const char *which, u64 old, u64 new_value, int cause, con
 	char old_owner[40], new_owner[40];
 	if (!gtlog_enabled)
 		return;
+	bool locked = percpu_ready; /* the task list: entry and exit switches run without it */
+	if (locked)
+		kernel_lock();
 	describe_base(which, old, old_owner, sizeof(old_owner));
 	describe_base(which, new_value, new_owner, sizeof(new_owner));
 	gtlog_tls_switch(which, old, new_value, cause, old_owner, new_owner, current_pid(), via);
+	if (locked)
+		kernel_unlock();
 }
 
 unsigned long read_fs_base(void)
@@ -202,8 +207,9 @@ void set_segbase_msr(u32 msr, unsigned long value, int cause)
 notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 {
 	unsigned long self = 0, ktcb = this_cpu_kernel_tcb();
-	if (!tls_fs0_checking) { /* else: this entry is the fault of that very read */
-		tls_fs0_checking = true;
+	struct percpu *p = this_cpu();
+	if (!p->fs0_checking) { /* else: this entry is the fault of that very read */
+		p->fs0_checking = true;
 		if (boot_cpu.smap_on)
 			__asm__ volatile("stac" ::: "memory");
 		__asm__ volatile("1: movq %%fs:0, %%rax\n"
@@ -220,7 +226,7 @@ notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 				 : "memory");
 		if (boot_cpu.smap_on)
 			__asm__ volatile("clac" ::: "memory");
-		tls_fs0_checking = false;
+		p->fs0_checking = false;
 	}
 	if (self == ktcb)
 		return false;
@@ -243,7 +249,7 @@ notrace void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched)
 /* A fault on the fs:0 read (the app unmapped its TCB): treat it as "not the kernel TCB". */
 bool tls_fs0_fault_fixup(struct pt_regs *regs)
 {
-	if (!tls_fs0_checking || regs->ip != tls_fs0_fixup[0])
+	if (!this_cpu()->fs0_checking || regs->ip != tls_fs0_fixup[0])
 		return false;
 	regs->ip = tls_fs0_fixup[1];
 	regs->ax = 0;

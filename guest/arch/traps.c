@@ -57,6 +57,7 @@ static void show_regs(const struct pt_regs *r)
 void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long error_code)
 {
 	unsigned long cr2 = vector == 14 ? read_cr2() : 0;
+	kernel_lock();
 	const char *name = exceptions[vector & 31].name;
 	int ring = regs->cs & 3;
 
@@ -94,6 +95,7 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 out:
 	gtlog_exception("exception_exit", vector, name, error_code, cr2, ring, regs->ip,
 			safe_pid());
+	kernel_unlock();
 }
 
 #define PIC1 0x20
@@ -138,13 +140,29 @@ static void timer_interrupt(void)
 	scheduler_tick();
 }
 
+void tlb_ipi(void);
+
 void do_irq(struct pt_regs *regs, unsigned long vector)
 {
 	int ring = regs->cs & 3;
 	gtlog_irq("irq_entry", vector, ring, regs->ip, current->tgid);
 	this_cpu()->irq_count++;
+	if (vector == TLB_VECTOR) { /* its sender holds the kernel lock and waits for us */
+		tlb_ipi();
+		gtlog_irq("irq_exit", vector, ring, regs->ip, current->tgid);
+		return;
+	}
+	kernel_lock();
 	this_thread_add(tls_irq_count, 1);
-	if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
+	if (vector == LAPIC_TIMER_VECTOR) {
+		lapic_timer_interrupt();
+	} else if (vector == RESCHED_VECTOR) {
+		lapic_eoi(); /* an idle CPU woken to look for work */
+		if (!is_idle_task(current))
+			current->need_resched = true;
+	} else if (vector == SPURIOUS_VECTOR) {
+		/* no EOI for the local APIC's spurious vector */
+	} else if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
 		unsigned irq = vector - IRQ0_VECTOR;
 		if ((irq == 7 || irq == 15) && pic_spurious(irq))
 			goto out;
@@ -159,7 +177,8 @@ void do_irq(struct pt_regs *regs, unsigned long vector)
 out:
 	if (user_mode(regs))
 		exit_to_user_mode(regs);
-	else if ((regs->flags & X86_EFLAGS_IF) && current != &idle_task)
+	else if ((regs->flags & X86_EFLAGS_IF) && !is_idle_task(current))
 		preempt_schedule_irq(); /* a kernel thread working with interrupts on */
 	gtlog_irq("irq_exit", vector, ring, regs->ip, current->tgid);
+	kernel_unlock();
 }

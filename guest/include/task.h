@@ -49,6 +49,7 @@ struct task {
 	u32 futex_bitset;
 	bool futex_woken;
 	u64 cpus_allowed; /* sched_setaffinity mask */
+	bool on_cpu;	  /* running (or being switched away from) on some CPU */
 	enum task_state state;
 	struct mm *mm;	      /* NULL for kernel threads (idle, kthreads) */
 	unsigned long kstack; /* base of the kernel stack (direct map) */
@@ -107,7 +108,11 @@ void wake_up_task(struct task *t); /* a sleeping task becomes runnable */
 long futex_wake_tid_address(struct mm *mm, unsigned long uaddr);
 void wake_sleepers(void);
 void exit_to_user_mode(struct pt_regs *regs);
-void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg);
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg,
+		   struct task *prev);
+/* After a context switch, on the new task's stack: prev is off the CPU now. */
+void finish_task_switch(struct task *prev);
+struct task *pick_next_task(struct task *prev);
 /* Per-thread resources every task has: kernel TLS block + TCB, ftrace shadow stack. */
 int task_alloc_thread_state(struct task *t);
 void task_free_thread_state(struct task *t);
@@ -115,6 +120,12 @@ void task_free_thread_state(struct task *t);
 static inline bool is_kthread(const struct task *t)
 {
 	return t->flags & PF_KTHREAD;
+}
+
+/* A CPU's idle task (swapper/N): never picked from the task list by another CPU. */
+static inline bool is_idle_task(const struct task *t)
+{
+	return t->pid == 0;
 }
 
 /* The task holding a thread's process-wide state (itself for a single-threaded process). */

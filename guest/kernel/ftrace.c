@@ -5,9 +5,11 @@
  * them on may be interrupted between two hooks but never in the middle of one.
  */
 #include "ftrace.h"
+#include "smp.h"
 #include "boot.h"
 #include "cpu.h"
 #include "gtlog.h"
+#include "mm.h"
 #include "task.h"
 
 volatile int ftrace_enabled;
@@ -72,7 +74,7 @@ static __always_inline void ring_write(int type, unsigned long func, int depth,
 	e->func_addr = func;
 	e->depth = depth;
 	e->type = type;
-	e->cpu = 0;
+	e->cpu = r->cpu;
 	e->pid = t->pid;
 	e->retval = retval;
 	barrier();
@@ -171,13 +173,31 @@ notrace void ftrace_init(void)
 		ftrace_enabled = 1;
 }
 
+/* An AP's ring, before it starts: entries from the page allocator (never given back). */
+notrace int ftrace_init_cpu(int cpu)
+{
+	struct ftrace_ring *r = &ftrace_rings[cpu];
+	unsigned long size = boot_params.ftrace_entries;
+	u64 pages = (size * sizeof(struct ftrace_entry) + PAGE_SIZE - 1) / PAGE_SIZE;
+	u64 phys = alloc_pages_contig(pages);
+	if (!phys)
+		return -1;
+	r->entries = phys_to_virt(phys);
+	r->size = size;
+	r->high_water = size / 4 * 3;
+	r->overwrite = 1;
+	r->head = r->tail = r->overruns = 0;
+	r->cpu = cpu;
+	return 0;
+}
+
 /* ftrace_dump=1: the unread records to the ground-truth log (tests; the tracer uses gdb). */
 notrace void ftrace_dump_to_gtlog(void)
 {
 	ftrace_enabled = 0;
 	if (!boot_params.ftrace_dump || !gtlog_enabled)
 		return;
-	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+	for (int cpu = 0; cpu < nr_cpus; cpu++) {
 		struct ftrace_ring *r = &ftrace_rings[cpu];
 		gtlog_ftrace_ring(cpu, r->head, r->tail, r->size, r->overruns);
 		for (u64 i = r->tail; i != r->head; i++)

@@ -90,11 +90,15 @@ void gt_str(struct gtline *l, const char *key, const char *s)
 	gt_raw(l, "\"");
 }
 
+static spinlock_t gtlog_lock; /* one line at a time from all CPUs */
+
 void gt_end_to(struct gtline *l, u16 port)
 {
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
+	unsigned long flags = spin_lock_irqsave(&gtlog_lock);
 	outsb(port, l->buf, l->len);
+	spin_unlock_irqrestore(&gtlog_lock, flags);
 }
 
 void gt_end(struct gtline *l)

@@ -11,6 +11,7 @@
 #include "ptrace.h"
 #include "random.h"
 #include "segment.h"
+#include "smp.h"
 #include "string.h"
 #include "task.h"
 #include "tls.h"
@@ -226,6 +227,7 @@ struct task *kthread_create(void (*fn)(void *), void *arg, const char *name)
 	struct task *t = phys_to_virt(tp);
 	t->state = TASK_RUNNING;
 	t->flags = PF_KTHREAD;
+	t->cpus_allowed = ~0UL;
 	strlcpy(t->comm, name, sizeof(t->comm));
 	strlcpy(t->exe, name, sizeof(t->exe));
 	t->kstack = kstack_alloc();
@@ -315,9 +317,12 @@ fail_nothing:
  * A new task's first C code (from ret_from_fork_asm, after __switch_to_asm). Kernel threads
  * run kthread_fn(kthread_arg) and never come back; processes return to user mode.
  */
-void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg)
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg,
+		   struct task *prev)
 {
 	struct task *t = current;
+	finish_task_switch(prev);
+	kernel_lock_set_depth(1); /* the CPU holds the kernel lock from schedule() */
 	if (kthread_fn) {
 		gtlog_kthread_start(t, (u64)kthread_fn);
 		if (boot_params.verbose)
@@ -335,4 +340,5 @@ void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthre
 			printk("kernel: started thread %d of pid %d\n", t->pid, t->tgid);
 	}
 	exit_to_user_mode(regs); /* its process may have ended before it first ran */
+	kernel_unlock();
 }

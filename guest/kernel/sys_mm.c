@@ -7,6 +7,7 @@
 #include "cpu.h"
 #include "errno.h"
 #include "mm.h"
+#include "smp.h"
 #include "string.h"
 #include "syscalls.h"
 #include "task.h"
@@ -172,6 +173,7 @@ long sys_mprotect(ulong addr, ulong len, ulong prot)
 		*pte = frame | flags | (*pte & (PTE_A | PTE_D));
 		invlpg(va);
 	}
+	tlb_shootdown(mm); /* other CPUs running this process's threads */
 	return 0;
 }
 

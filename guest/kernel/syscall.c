@@ -4,6 +4,7 @@
 #include "errno.h"
 #include "gtlog.h"
 #include "ptrace.h"
+#include "smp.h"
 #include "syscalls.h"
 #include "task.h"
 #include "tls.h"
@@ -104,6 +105,7 @@ noinline void tls_account_syscall(struct task *t, int nr)
 
 void do_syscall_64(struct pt_regs *regs, int nr)
 {
+	kernel_lock();
 	struct task *t = current;
 	int pid = t->tgid;
 	unsigned int unr = nr; /* like Linux: only the low 32 bits of RAX select the call */
@@ -117,6 +119,7 @@ void do_syscall_64(struct pt_regs *regs, int nr)
 	regs->ax = ret;
 	gtlog_syscall_exit(pid, nr, ret);
 	exit_to_user_mode(regs);
+	kernel_unlock();
 }
 
 _Static_assert(__builtin_offsetof(struct pt_regs, r15) == PTREGS_R15, "pt_regs layout");
