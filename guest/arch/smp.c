@@ -305,9 +305,12 @@ void __noreturn ap_main(void)
 {
 	int cpu = ap_booting_cpu;
 	struct percpu *p = &ap_percpu[cpu];
+	/* the per-CPU area before any traced code (the ftrace hook needs it), and again after
+	 * cpu_init: loading the null GS selector there clears GS_BASE */
+	native_wrmsr(MSR_GS_BASE, (u64)p);
+	cpu_init(cpu);
+	native_wrmsr(MSR_GS_BASE, (u64)p);
 	mm_activate(NULL);
-	cpu_init(cpu); /* (loading the null GS selector there clears GS_BASE) */
-	native_wrmsr(MSR_GS_BASE, (u64)p); /* before any traced code: the ftrace hook needs it */
 	kernel_lock();
 	percpu_init(cpu, p); /* GS_BASE again, logged; KERNEL_GS_BASE, FS_BASE */
 	syscall_init();

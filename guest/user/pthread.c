@@ -199,7 +199,7 @@ static void test_condvar(void)
 	printf("futex: timeout and EAGAIN\n");
 }
 
-/* --- clone's argument checks: errors, never a crash ------------------------------------- */
+/* --- argument checks that fail the same way on Linux (no call here may succeed) --------- */
 
 static void test_clone_errors(void)
 {
@@ -213,20 +213,13 @@ static void test_clone_errors(void)
 	args[5] = 0;
 	args[0] = thread | 0x4000000000UL; /* an unknown flag */
 	CHECK(syscall(SYS_clone3, args, 88) == -1 && errno == EINVAL, "clone3 flags");
-	args[0] = thread;
-	args[3] = 0xffffffff80000000UL; /* CLONE_PARENT_SETTID into the kernel */
-	CHECK(syscall(SYS_clone3, args, 88) == -1 && errno == EFAULT, "clone3 parent_tid");
 	CHECK(syscall(SYS_clone, 0x10000UL, 0, 0, 0, 0) == -1 && errno == EINVAL,
 	      "CLONE_THREAD without CLONE_SIGHAND");
-	CHECK(syscall(SYS_clone, 0x80000UL | 0x100, 0, 0, 0, 0) == -1 && errno == ENOSYS,
-	      "fork-like clone");
 	CHECK(syscall(SYS_futex, (void *)1, 0, 0, NULL, NULL, 0) == -1 && errno == EINVAL,
 	      "futex unaligned");
 	CHECK(syscall(SYS_futex, (void *)0xffffffff80000000UL, 0, 0, NULL, NULL, 0) == -1 &&
 		      errno == EFAULT,
 	      "futex kernel address");
-	CHECK(syscall(SYS_futex, &shared_raw, 6, 0, NULL, NULL, 0) == -1 && errno == ENOSYS,
-	      "FUTEX_LOCK_PI");
 	unsigned long mask = 0;
 	CHECK(syscall(SYS_sched_getaffinity, 0, 4, &mask) == -1 && errno == EINVAL, "short mask");
 	long n = syscall(SYS_sched_getaffinity, 0, sizeof(mask), &mask);

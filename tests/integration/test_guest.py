@@ -129,6 +129,7 @@ def boot(
     cmdline: str = "",
     profile: str = "default",
     timeout: int = 60,
+    smp: int = 1,
 ) -> Boot:
     argv = [
         sys.executable,
@@ -141,6 +142,8 @@ def boot(
     ]
     if cmdline:
         argv += ["--cmdline", cmdline]
+    if smp != 1:
+        argv += ["--smp", str(smp)]
     if gtlog:
         argv += ["--gtlog", str(gtlog)]
     for i, words in enumerate(programs):
