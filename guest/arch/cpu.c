@@ -135,6 +135,8 @@ static notrace void gdt_init(int cpu)
 	gdt_table[GDT_ENTRY_DEFAULT_USER_DS] = 0x00cff3000000ffffUL; /* data, DPL 3 */
 	gdt_table[GDT_ENTRY_DEFAULT_USER_CS] = 0x00affb000000ffffUL; /* 64-bit code, DPL 3 */
 	/* KERNEL32_CS and USER32_CS stay null: nothing here runs in compatibility mode. */
+	/* present, DPL 3, data, byte granular, limit = CPU number (node 0): LSL in the vDSO */
+	gdt_table[GDT_ENTRY_PER_CPU] = (u64)(cpu & 0xfff) | (0xf3UL << 40);
 
 	u64 base = (u64)tss, limit = sizeof(*tss) - 1;
 	gdt_table[GDT_ENTRY_TSS] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89UL << 40) |

@@ -180,6 +180,7 @@ struct user_stack_t {
 /* auxv keys */
 #define AT_NULL 0
 #define AT_PHDR 3
+#define AT_SYSINFO_EHDR 33
 #define AT_PHENT 4
 #define AT_PHNUM 5
 #define AT_PAGESZ 6

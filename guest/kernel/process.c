@@ -16,6 +16,7 @@
 #include "task.h"
 #include "tls.h"
 #include "uaccess.h"
+#include "vdso.h"
 
 #define MAX_ARGS 64
 #define INITIAL_STACK_PAGES 8
@@ -70,7 +71,8 @@ static int split_args(char *cmdline, char **argv)
 
 /* The System V initial stack: argc, argv, envp, auxv, then the strings they point to. */
 static const char *setup_stack(struct mm *mm, int argc, char **argv, const char *execfn,
-			       const struct elf_image_info *info, unsigned long *sp_out)
+			       const struct elf_image_info *info, unsigned long vdso,
+			       unsigned long *sp_out)
 {
 	static char strings[8192];
 	static u64 words[MAX_ARGS + 64];
@@ -115,6 +117,7 @@ static const char *setup_stack(struct mm *mm, int argc, char **argv, const char 
 		words[n++] = (k);                                                                  \
 		words[n++] = (v);                                                                  \
 	} while (0)
+	AUX(AT_SYSINFO_EHDR, vdso);
 	AUX(AT_PHDR, info->phdr);
 	AUX(AT_PHENT, sizeof(Elf64_Phdr));
 	AUX(AT_PHNUM, info->phnum);
@@ -284,7 +287,11 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 		why = "empty module command line";
 		goto fail;
 	}
-	why = setup_stack(t->mm, argc, argv, path, &info, &sp);
+	unsigned long vdso = vdso_map(t->mm);
+	why = "out of memory";
+	if (!vdso)
+		goto fail;
+	why = setup_stack(t->mm, argc, argv, path, &info, vdso, &sp);
 	if (why)
 		goto fail;
 
