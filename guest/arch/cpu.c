@@ -158,8 +158,6 @@ static notrace void gdt_init(int cpu)
 			 "xorl %%eax, %%eax\n\t"
 			 "movl %%eax, %%ds\n\t"
 			 "movl %%eax, %%es\n\t"
-			 "movl %%eax, %%fs\n\t"
-			 "movl %%eax, %%gs\n\t"
 			 :
 			 : "m"(gdtr), "i"(__KERNEL_CS), "i"(__KERNEL_DS)
 			 : "rax", "memory");
@@ -169,6 +167,12 @@ static notrace void gdt_init(int cpu)
 	tss->io_bitmap_base = sizeof(*tss); /* no I/O bitmap: ring 3 port I/O faults */
 	tss_of[cpu] = tss;
 	__asm__ volatile("ltr %w0" ::"r"(GDT_TSS_SEL));
+	/*
+	 * Null FS and GS selectors. The boot CPU's are still the boot GDT's; an AP's are null
+	 * already and must not be reloaded: that would clear the GS_BASE its trampoline set.
+	 */
+	if (cpu == 0)
+		__asm__ volatile("movl %0, %%fs\n\tmovl %0, %%gs" ::"r"(0));
 }
 
 static void idt_init(void)

@@ -38,7 +38,8 @@
 #define FW_CFG_PORT_DATA 0x511
 #define FW_CFG_NB_CPUS 0x05
 
-extern char trampoline_start[], trampoline_end[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[];
+extern char trampoline_start[], trampoline_end[], tr_cr3[], tr_efer[], tr_stack[], tr_entry[],
+	tr_gsbase[];
 extern char ap_startup_64[], boot_pml4[];
 
 int nr_cpus = 1;
@@ -244,6 +245,7 @@ static bool ap_prepare(int cpu)
 	p->kernel_tcb = idle->kernel_tcb;
 	p->ftrace_ring = &ftrace_rings[cpu];
 	*(u64 *)trampoline_var(tr_stack) = idle->kstack_top;
+	*(u64 *)trampoline_var(tr_gsbase) = (u64)p;
 	return true;
 }
 
@@ -305,11 +307,7 @@ void __noreturn ap_main(void)
 {
 	int cpu = ap_booting_cpu;
 	struct percpu *p = &ap_percpu[cpu];
-	/* the per-CPU area before any traced code (the ftrace hook needs it), and again after
-	 * cpu_init: loading the null GS selector there clears GS_BASE */
-	native_wrmsr(MSR_GS_BASE, (u64)p);
-	cpu_init(cpu);
-	native_wrmsr(MSR_GS_BASE, (u64)p);
+	cpu_init(cpu); /* GS_BASE (set by the trampoline) is kept: no selector reload */
 	mm_activate(NULL);
 	kernel_lock();
 	percpu_init(cpu, p); /* GS_BASE again, logged; KERNEL_GS_BASE, FS_BASE */

@@ -2,8 +2,10 @@
  * Application processor start-up: the SIPI starts an AP in real mode at TRAMPOLINE_PHYS
  * (vector TRAMPOLINE_PHYS >> 12), where smp_boot() copied this code. It goes to protected
  * mode, turns on PAE paging with the boot page tables (which still map low memory 1:1 and the
- * kernel high), sets EFER as the boot CPU has it (LME, SCE, NX: not logged, like _start32's
- * EFER.LME), enters long mode and jumps to ap_startup_64 at its kernel address.
+ * kernel high), sets EFER as the boot CPU has it (LME, SCE, NX), enters long mode, points
+ * GS_BASE at the CPU's per-CPU area and jumps to ap_startup_64 at its kernel address. These two
+ * MSR writes are not logged (like _start32's EFER.LME); ap_main writes GS_BASE again through
+ * wrmsr() (cause boot), the same value.
  */
 #include "layout.h"
 #include "msr.h"
@@ -52,6 +54,10 @@ tr_long:
 	movl %eax, %ds
 	movl %eax, %es
 	movl %eax, %ss
+	movl $MSR_GS_BASE, %ecx                 /* the per-CPU area before any C (ftrace needs it) */
+	movl TR(tr_gsbase), %eax
+	movl TR(tr_gsbase) + 4, %edx
+	wrmsr
 	movq TR(tr_stack), %rsp
 	movq TR(tr_entry), %rax
 	jmp *%rax
@@ -67,11 +73,12 @@ tr_gdt_desc:
 	.long TR(tr_gdt)
 	.balign 8
 	/* filled in by smp_boot() before each SIPI */
-	.globl tr_cr3, tr_efer, tr_stack, tr_entry
+	.globl tr_cr3, tr_efer, tr_stack, tr_entry, tr_gsbase
 tr_cr3:	.long 0, 0
 tr_efer: .long 0, 0
 tr_stack: .quad 0
 tr_entry: .quad 0
+tr_gsbase: .quad 0
 	.globl trampoline_end
 trampoline_end:
 
