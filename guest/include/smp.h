@@ -53,7 +53,7 @@ void tlb_shootdown(struct mm *mm);
 /* Wake an idle CPU to look for work (a task became runnable). */
 void kick_idle_cpu(void);
 
-void smp_boot(void);	/* the boot CPU starts the others (INIT-SIPI-SIPI) */
+void smp_boot(void); /* the boot CPU starts the others (INIT-SIPI-SIPI) */
 void lapic_eoi(void);
 void lapic_timer_interrupt(void);
 void __noreturn ap_idle_loop(void);

@@ -20,7 +20,7 @@
 
 #define CLONE_THREAD_FLAGS (CLONE_VM | CLONE_SIGHAND | CLONE_THREAD)
 #define CLONE_SUPPORTED                                                                            \
-	(CLONE_THREAD_FLAGS | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_SETTLS |               \
+	(CLONE_THREAD_FLAGS | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_SETTLS |              \
 	 CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED)
 
 struct clone_args {
@@ -35,8 +35,8 @@ static void fxsave_to(struct fxregs_state *s)
 }
 
 /* The child: the caller's user registers with RAX = 0 and its own stack and TLS. */
-static void setup_thread(struct task *t, struct task *parent, unsigned long sp,
-			 unsigned long flags, unsigned long tls)
+static void setup_thread(struct task *t, struct task *parent, unsigned long sp, unsigned long flags,
+			 unsigned long tls)
 {
 	struct task *leader = group_of(parent);
 	t->state = TASK_RUNNING;
@@ -71,8 +71,7 @@ static int nr_tasks(void)
 	return n;
 }
 
-struct task *task_create_thread(unsigned long flags, unsigned long sp, unsigned long tls,
-				int *err)
+struct task *task_create_thread(unsigned long flags, unsigned long sp, unsigned long tls, int *err)
 {
 	struct task *parent = current;
 	*err = -EAGAIN; /* what Linux says at RLIMIT_NPROC / threads-max */
@@ -160,7 +159,8 @@ long sys_clone3(ulong uargs, ulong size)
 		return -EINVAL;
 	if (!args.stack != !args.stack_size)
 		return -EINVAL;
-	if (args.stack && (args.stack_size > TASK_SIZE_MAX || args.stack > TASK_SIZE_MAX - args.stack_size))
+	if (args.stack &&
+	    (args.stack_size > TASK_SIZE_MAX || args.stack > TASK_SIZE_MAX - args.stack_size))
 		return -EINVAL;
 	unsigned long sp = args.stack ? args.stack + args.stack_size : 0;
 	return do_clone(args.flags, sp, args.parent_tid, args.child_tid, args.tls);

@@ -108,11 +108,12 @@ static long sign_extend12(unsigned v)
 }
 
 /* FUTEX_WAKE_OP: *uaddr2 = old OP oparg; wake on uaddr; and on uaddr2 if old CMP cmparg. */
-static long futex_wake_op(struct mm *mm, unsigned long uaddr, int n, unsigned long uaddr2,
-			  int n2, u32 encoded)
+static long futex_wake_op(struct mm *mm, unsigned long uaddr, int n, unsigned long uaddr2, int n2,
+			  u32 encoded)
 {
 	unsigned op = (encoded >> 28) & 0xf, cmp = (encoded >> 24) & 0xf;
-	long oparg = sign_extend12((encoded >> 12) & 0xfff), cmparg = sign_extend12(encoded & 0xfff);
+	long oparg = sign_extend12((encoded >> 12) & 0xfff),
+	     cmparg = sign_extend12(encoded & 0xfff);
 	u32 old, new_value;
 	if (op & FUTEX_OP_OPARG_SHIFT) {
 		if (oparg < 0 || oparg > 31)
@@ -125,17 +126,31 @@ static long futex_wake_op(struct mm *mm, unsigned long uaddr, int n, unsigned lo
 	if (copy_from_user(&old, uaddr2, sizeof(old)))
 		return -EFAULT;
 	switch (op) {
-	case 0: new_value = oparg; break;
-	case 1: new_value = old + oparg; break;
-	case 2: new_value = old | oparg; break;
-	case 3: new_value = old & ~oparg; break;
-	default: new_value = old ^ oparg; break;
+	case 0:
+		new_value = oparg;
+		break;
+	case 1:
+		new_value = old + oparg;
+		break;
+	case 2:
+		new_value = old | oparg;
+		break;
+	case 3:
+		new_value = old & ~oparg;
+		break;
+	default:
+		new_value = old ^ oparg;
+		break;
 	}
 	if (copy_to_user(uaddr2, &new_value, sizeof(new_value)))
 		return -EFAULT;
 	int s = (int)old;
-	bool hit = cmp == 0 ? s == cmparg : cmp == 1 ? s != cmparg : cmp == 2 ? s < cmparg
-		 : cmp == 3 ? s <= cmparg : cmp == 4 ? s > cmparg : s >= cmparg;
+	bool hit = cmp == 0   ? s == cmparg
+		   : cmp == 1 ? s != cmparg
+		   : cmp == 2 ? s < cmparg
+		   : cmp == 3 ? s <= cmparg
+		   : cmp == 4 ? s > cmparg
+			      : s >= cmparg;
 	long woken = futex_wake(mm, uaddr, n, FUTEX_BITSET_MATCH_ANY);
 	if (hit)
 		woken += futex_wake(mm, uaddr2, n2, FUTEX_BITSET_MATCH_ANY);

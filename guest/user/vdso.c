@@ -39,7 +39,8 @@ int main(void)
 	time_t t = time(NULL);
 	long d1 = tv.tv_sec - real.tv_sec, d2 = t - real.tv_sec;
 	int close_enough = d1 >= 0 && d1 <= 1 && d2 >= 0 && d2 <= 1 && real.tv_sec > 1577836800L;
-	printf("gettimeofday and time agree with CLOCK_REALTIME: %s\n", close_enough ? "yes" : "no");
+	printf("gettimeofday and time agree with CLOCK_REALTIME: %s\n",
+	       close_enough ? "yes" : "no");
 	int cpu = sched_getcpu();
 	printf("sched_getcpu: %s\n", cpu >= 0 ? "a CPU number" : "failed");
 	struct timespec cpu_time;

@@ -43,8 +43,8 @@ int __vdso_clock_gettime(int clk, struct timespec_v *ts)
 {
 	unsigned long ns;
 	switch (clk) {
-	case 0:  /* CLOCK_REALTIME */
-	case 5:  /* CLOCK_REALTIME_COARSE */
+	case 0:	 /* CLOCK_REALTIME */
+	case 5:	 /* CLOCK_REALTIME_COARSE */
 	case 11: /* CLOCK_TAI */
 		ns = vvar_data.realtime_at_boot_ns + monotonic_ns();
 		break;
