@@ -125,6 +125,8 @@ static void tlb_flush_if_pending(void)
 
 void kernel_lock(void)
 {
+	if (nr_cpus == 1)
+		return; /* one CPU: interrupts are off in the kernel, that is the lock */
 	int cpu = this_cpu_id();
 	if (kernel_lock_owner == cpu) {
 		kernel_lock_held++;
@@ -139,6 +141,8 @@ void kernel_lock(void)
 
 void kernel_unlock(void)
 {
+	if (nr_cpus == 1)
+		return;
 	if (--kernel_lock_held == 0)
 		__atomic_store_n(&kernel_lock_owner, -1, __ATOMIC_RELEASE);
 }
@@ -335,6 +339,8 @@ struct percpu *percpu_from_gs_base(void)
 {
 	if (!percpu_ready)
 		return NULL;
+	if (nr_cpus == 1) /* whatever GS holds now, the only area is CPU 0's */
+		return &cpu0_percpu;
 	u64 gs = rdmsr(MSR_GS_BASE);
 	for (int i = 0; i < nr_cpus; i++)
 		if (percpu_of[i] && gs == (u64)percpu_of[i])

@@ -155,7 +155,8 @@ static void log_switch(const char *which, u64 old, u64 new_value, int cause, con
 	char old_owner[40], new_owner[40];
 	if (!gtlog_enabled)
 		return;
-	bool locked = percpu_ready; /* the task list: entry and exit switches run without it */
+	/* the task list: entry and exit switches run without the kernel lock */
+	bool locked = percpu_ready && nr_cpus > 1;
 	if (locked)
 		kernel_lock();
 	describe_base(which, old, old_owner, sizeof(old_owner));
