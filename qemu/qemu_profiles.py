@@ -15,6 +15,8 @@ EXIT_ALL_OK = 0
 EXIT_PROCESS_FAILED = 1
 EXIT_PANIC = 2
 EXIT_BAD_PROGRAM = 3
+# The guest writes one JSON line per program exit here (guest/include/console.h).
+EXIT_STATUS_PORT = 0x4F4
 
 
 def load() -> dict:
@@ -43,8 +45,10 @@ def qemu_argv(
     cmdline: str = "",
     serial: str = "stdio",
     debugcon: str | None = None,
+    status_log: str | None = None,
     gdb_socket: str | None = None,
     halted: bool = False,
+    smp: int = 1,
 ) -> list[str]:
     conf = load()
     try:
@@ -55,6 +59,8 @@ def qemu_argv(
     argv = [conf["qemu"], *conf["common_args"]]
     argv += ["-machine", p["machine"], "-accel", p["accel"], "-cpu", p["cpu"]]
     argv += ["-m", f"{p['memory_mb']}M"]
+    if smp != 1:
+        argv += ["-smp", str(smp)]
     if p.get("icount"):
         argv += ["-icount", p["icount"]]
     argv += list(p.get("extra_args", []))
@@ -67,6 +73,8 @@ def qemu_argv(
     argv += ["-serial", serial]
     if debugcon:
         argv += ["-debugcon", f"file:{debugcon}"]
+    if status_log:
+        argv += status_log_args(status_log)
     if gdb_socket:
         argv += ["-chardev", f"socket,path={gdb_socket},server=on,wait=off,id=gdb0"]
         argv += ["-gdb", "chardev:gdb0"]
@@ -75,11 +83,38 @@ def qemu_argv(
     return argv
 
 
+def status_log_args(status_log: str) -> list[str]:
+    """QEMU arguments that write the guest's exit-status port to the file status_log."""
+    return [
+        "-chardev",
+        f"file,id=exitstatus,path={status_log}",
+        "-device",
+        f"isa-debugcon,iobase={EXIT_STATUS_PORT:#x},chardev=exitstatus",
+    ]
+
+
 def guest_code(qemu_status: int) -> int | None:
     """The value the guest wrote to isa-debug-exit, or None if QEMU ended another way."""
     if qemu_status > 0 and qemu_status % 2 == 1:
         return qemu_status >> 1
     return None
+
+
+def program_statuses(status_log: str) -> list[int]:
+    """Each program's exit status in program order (pid order), from the exit-status port."""
+    exits: dict[int, int] = {}
+    try:
+        text = Path(status_log).read_text(errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a panic or a kill
+        if record.get("ev") == "program_exit":
+            exits[int(record["pid"])] = int(record["status"])
+    return [exits[pid] for pid in sorted(exits)]
 
 
 def ensure_built(build: bool = True) -> None:

@@ -6,6 +6,7 @@
 #include "msr.h"
 #include "percpu.h"
 #include "segment.h"
+#include "smp.h"
 #include "string.h"
 #include "tls.h"
 
@@ -13,6 +14,9 @@ struct cpu_features boot_cpu;
 struct percpu cpu0_percpu;
 struct x86_hw_tss cpu_tss __aligned(16);
 u64 gdt_table[GDT_ENTRIES] __aligned(16);
+/* the other CPUs' GDTs and TSSs (index 0 unused: the boot CPU has the two above) */
+static struct x86_hw_tss ap_tss[NR_CPUS] __aligned(16);
+static u64 ap_gdt_tables[NR_CPUS][GDT_ENTRIES] __aligned(16);
 
 struct idt_gate {
 	u16 offset_low;
@@ -26,7 +30,7 @@ struct idt_gate {
 
 static struct idt_gate idt_table[256] __aligned(16);
 
-static u8 ist_stacks[3][4096] __aligned(16);
+static u8 ist_stacks[NR_CPUS][3][4096] __aligned(16);
 
 extern char entry_SYSCALL_64[], entry_SYSCALL_compat[], irq_entries_start[];
 extern char asm_exc_divide_error[], asm_exc_debug[], asm_exc_nmi[], asm_exc_int3[],
@@ -114,15 +118,27 @@ static void set_gate(int vector, void *handler, int ist, int dpl)
 	};
 }
 
-static void gdt_init(void)
+static u64 *gdt_table_cpu0(void)
 {
+	return gdt_table;
+}
+
+static struct x86_hw_tss *tss_of[NR_CPUS];
+
+/* This CPU's GDT (its own TSS descriptor) and TSS with its own IST stacks. */
+static notrace void gdt_init(int cpu)
+{
+	u64 *gdt_table = cpu ? ap_gdt_tables[cpu] : gdt_table_cpu0();
+	struct x86_hw_tss *tss = cpu ? &ap_tss[cpu] : &cpu_tss;
 	gdt_table[GDT_ENTRY_KERNEL_CS] = 0x00af9b000000ffffUL;	     /* 64-bit code, DPL 0 */
 	gdt_table[GDT_ENTRY_KERNEL_DS] = 0x00cf93000000ffffUL;	     /* data, DPL 0 */
 	gdt_table[GDT_ENTRY_DEFAULT_USER_DS] = 0x00cff3000000ffffUL; /* data, DPL 3 */
 	gdt_table[GDT_ENTRY_DEFAULT_USER_CS] = 0x00affb000000ffffUL; /* 64-bit code, DPL 3 */
 	/* KERNEL32_CS and USER32_CS stay null: nothing here runs in compatibility mode. */
+	/* present, DPL 3, data, byte granular, limit = CPU number (node 0): LSL in the vDSO */
+	gdt_table[GDT_ENTRY_PER_CPU] = (u64)(cpu & 0xfff) | (0xf3UL << 40);
 
-	u64 base = (u64)&cpu_tss, limit = sizeof(cpu_tss) - 1;
+	u64 base = (u64)tss, limit = sizeof(*tss) - 1;
 	gdt_table[GDT_ENTRY_TSS] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89UL << 40) |
 				   ((limit >> 16 & 0xf) << 48) | ((base >> 24 & 0xff) << 56);
 	gdt_table[GDT_ENTRY_TSS + 1] = base >> 32;
@@ -130,7 +146,7 @@ static void gdt_init(void)
 	struct {
 		u16 limit;
 		u64 base;
-	} __packed gdtr = { sizeof(gdt_table) - 1, (u64)gdt_table };
+	} __packed gdtr = { GDT_ENTRIES * 8 - 1, (u64)gdt_table };
 	__asm__ volatile("lgdt %0\n\t"
 			 "pushq %1\n\t"
 			 "leaq 1f(%%rip), %%rax\n\t"
@@ -142,16 +158,21 @@ static void gdt_init(void)
 			 "xorl %%eax, %%eax\n\t"
 			 "movl %%eax, %%ds\n\t"
 			 "movl %%eax, %%es\n\t"
-			 "movl %%eax, %%fs\n\t"
-			 "movl %%eax, %%gs\n\t"
 			 :
 			 : "m"(gdtr), "i"(__KERNEL_CS), "i"(__KERNEL_DS)
 			 : "rax", "memory");
-	cpu_tss.ist[IST_INDEX_DF] = (u64)ist_stacks[0] + sizeof(ist_stacks[0]);
-	cpu_tss.ist[IST_INDEX_NMI] = (u64)ist_stacks[1] + sizeof(ist_stacks[1]);
-	cpu_tss.ist[IST_INDEX_MCE] = (u64)ist_stacks[2] + sizeof(ist_stacks[2]);
-	cpu_tss.io_bitmap_base = sizeof(cpu_tss); /* no I/O bitmap: ring 3 port I/O faults */
+	tss->ist[IST_INDEX_DF] = (u64)ist_stacks[cpu][0] + sizeof(ist_stacks[cpu][0]);
+	tss->ist[IST_INDEX_NMI] = (u64)ist_stacks[cpu][1] + sizeof(ist_stacks[cpu][1]);
+	tss->ist[IST_INDEX_MCE] = (u64)ist_stacks[cpu][2] + sizeof(ist_stacks[cpu][2]);
+	tss->io_bitmap_base = sizeof(*tss); /* no I/O bitmap: ring 3 port I/O faults */
+	tss_of[cpu] = tss;
 	__asm__ volatile("ltr %w0" ::"r"(GDT_TSS_SEL));
+	/*
+	 * Null FS and GS selectors. The boot CPU's are still the boot GDT's; an AP's are null
+	 * already and must not be reloaded: that would clear the GS_BASE its trampoline set.
+	 */
+	if (cpu == 0)
+		__asm__ volatile("movl %0, %%fs\n\tmovl %0, %%gs" ::"r"(0));
 }
 
 static void idt_init(void)
@@ -166,6 +187,10 @@ static void idt_init(void)
 	set_gate(4, asm_exc_overflow, 0, 3);
 	for (int v = 32; v < 256; v++)
 		set_gate(v, irq_entries_start + 16 * (v - 32), 0, 0);
+}
+
+static notrace void idt_load(void)
+{
 	struct {
 		u16 limit;
 		u64 base;
@@ -173,10 +198,13 @@ static void idt_init(void)
 	__asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
-void cpu_init(void)
+/* GDT, TSS, IDT and control registers of this CPU (the boot CPU builds the shared IDT). */
+notrace void cpu_init(int cpu)
 {
-	gdt_init();
-	idt_init();
+	gdt_init(cpu);
+	if (cpu == 0)
+		idt_init();
+	idt_load();
 
 	unsigned long cr0;
 	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
@@ -214,19 +242,24 @@ void syscall_init(void)
 					X86_EFLAGS_ID);
 }
 
-void percpu_init(void)
+/* This CPU's per-CPU area: GS_BASE points at it from now on. */
+void percpu_init(int cpu, struct percpu *p)
 {
-	cpu0_percpu.self = &cpu0_percpu;
-	cpu0_percpu.cpu = 0;
-	set_segbase_msr(MSR_GS_BASE, (u64)&cpu0_percpu, TLS_CAUSE_BOOT);
+	p->self = p;
+	p->cpu = cpu;
+	p->tss = tss_of[cpu];
+	percpu_of[cpu] = p;
+	set_segbase_msr(MSR_GS_BASE, (u64)p, TLS_CAUSE_BOOT);
+	percpu_ready = true;
 	set_segbase_msr(MSR_KERNEL_GS_BASE, 0, TLS_CAUSE_BOOT);
 	set_segbase_msr(MSR_FS_BASE, 0, TLS_CAUSE_BOOT);
 }
 
 void set_kernel_stack(unsigned long top)
 {
-	cpu_tss.sp0 = top;
-	cpu0_percpu.top_of_stack = top;
+	struct percpu *p = this_cpu();
+	p->tss->sp0 = top;
+	p->top_of_stack = top;
 }
 
 _Static_assert(__builtin_offsetof(struct percpu, self) == PERCPU_self, "percpu layout");
@@ -244,3 +277,4 @@ _Static_assert(__builtin_offsetof(struct percpu, kernel_tcb) == PERCPU_kernel_tc
 _Static_assert(__builtin_offsetof(struct percpu, ftrace_ring) == PERCPU_ftrace_ring,
 	       "percpu layout");
 _Static_assert(sizeof(struct x86_hw_tss) == 104, "TSS layout");
+bool percpu_ready;

@@ -256,8 +256,9 @@ SYM_INNER_LABEL(native_irq_return_iret_kernel)
 SYM_FUNC_END(common_exception_return)
 
 /*
- * void __switch_to_asm(struct task *prev, struct task *next): save callee-saved registers
- * and the stack pointer in prev->thread.sp, resume next from its own.
+ * struct task *__switch_to_asm(struct task *prev, struct task *next): save callee-saved
+ * registers and the stack pointer in prev->thread.sp, resume next from its own. Returns
+ * prev (in next's context: the task that ran before on this CPU), as Linux's does.
  */
 SYM_FUNC_START(__switch_to_asm)
 	pushq %rbp
@@ -274,6 +275,7 @@ SYM_FUNC_START(__switch_to_asm)
 	popq %r12
 	popq %rbx
 	popq %rbp
+	movq %rdi, %rax
 	ret
 SYM_FUNC_END(__switch_to_asm)
 
@@ -287,6 +289,7 @@ SYM_FUNC_START(ret_from_fork_asm)
 	movq %rsp, %rdi                          /* the task's pt_regs sit right here */
 	movq %rbx, %rsi
 	movq %r12, %rdx
+	movq %rax, %rcx                          /* prev, from __switch_to_asm */
 	call ret_from_fork
 	TLS_SWITCH_TO_APP TLS_CAUSE_RET_FROM_FORK
 	jmp swapgs_restore_regs_and_return_to_usermode

@@ -11,6 +11,7 @@
 #include "mm.h"
 #include "msr.h"
 #include "ptrace.h"
+#include "smp.h"
 #include "string.h"
 #include "task.h"
 
@@ -46,8 +47,6 @@ extern char __tls_start[], __tls_filesz[], __tls_memsz[], __tls_align[];
 /* The distance from a block's start to its thread pointer: ALIGN_UP(memsz, p_align). */
 static unsigned long tls_tp_offset;
 
-/* Set while tls_switch_to_kernel dereferences fs:0 (see tls_fs0_fault_fixup). */
-static bool tls_fs0_checking;
 /* [0]: the `mov %fs:0` of that check, [1]: the instruction after it (an exception fixup). */
 extern const unsigned long tls_fs0_fixup[2];
 
@@ -103,9 +102,9 @@ void kernel_tls_free(unsigned long tp)
 		free_page(virt_to_phys((void *)(tp - tls_tp_offset)));
 }
 
-/* The last app TCB loaded into FS and its process, which may have exited since. */
+/* The last app TCB loaded into FS and its thread, which may have exited since. */
 static unsigned long last_app_fs;
-static int last_app_fs_pid;
+static int last_app_fs_pid, last_app_fs_tid;
 
 /* Who a base value belongs to, for the ground-truth log (see guest/README.md). */
 static void describe_base(const char *which, unsigned long value, char *buf, size_t n)
@@ -114,10 +113,11 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 		strlcpy(buf, "zero", n);
 		return;
 	}
-	if (value == (unsigned long)&cpu0_percpu) {
-		snprintf(buf, n, "percpu[cpu %d]", 0);
-		return;
-	}
+	for (int c = 0; c < nr_cpus; c++)
+		if (percpu_of[c] && value == (unsigned long)percpu_of[c]) {
+			snprintf(buf, n, "percpu[cpu %d]", c);
+			return;
+		}
 	for (struct task *t = task_list; t; t = t->next_task)
 		if (t->kernel_tcb == value) {
 			snprintf(buf, n, "kernel-tcb[thread %d]", t->pid);
@@ -125,13 +125,18 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 		}
 	if (which[0] == 'f') {
 		int pid = value == last_app_fs ? last_app_fs_pid : -1;
+		int tid = value == last_app_fs ? last_app_fs_tid : -1;
 		for (struct task *t = task_list; t; t = t->next_task)
 			if (!is_kthread(t) && t->thread.fs_base == value) {
-				pid = t->pid;
+				pid = t->tgid;
+				tid = t->pid;
 				last_app_fs = value;
 				last_app_fs_pid = pid;
+				last_app_fs_tid = tid;
 			}
-		if (pid >= 0)
+		if (pid >= 0 && tid != pid) /* a thread's own TCB */
+			snprintf(buf, n, "app-tcb[pid %d tid %d]", pid, tid);
+		else if (pid >= 0)
 			snprintf(buf, n, "app-tcb[pid %d]", pid);
 		else
 			strlcpy(buf, "unknown", n);
@@ -142,7 +147,7 @@ static void describe_base(const char *which, unsigned long value, char *buf, siz
 
 static int current_pid(void)
 {
-	return cpu0_percpu.current_task ? cpu0_percpu.current_task->pid : 0;
+	return this_cpu()->current_task ? this_cpu()->current_task->tgid : 0;
 }
 
 static void log_switch(const char *which, u64 old, u64 new_value, int cause, const char *via)
@@ -150,9 +155,15 @@ static void log_switch(const char *which, u64 old, u64 new_value, int cause, con
 	char old_owner[40], new_owner[40];
 	if (!gtlog_enabled)
 		return;
+	/* the task list: entry and exit switches run without the kernel lock */
+	bool locked = percpu_ready && nr_cpus > 1;
+	if (locked)
+		kernel_lock();
 	describe_base(which, old, old_owner, sizeof(old_owner));
 	describe_base(which, new_value, new_owner, sizeof(new_owner));
 	gtlog_tls_switch(which, old, new_value, cause, old_owner, new_owner, current_pid(), via);
+	if (locked)
+		kernel_unlock();
 }
 
 unsigned long read_fs_base(void)
@@ -169,7 +180,7 @@ static void write_base(u32 msr, u64 old, unsigned long value, int cause)
 	else
 		wrmsr(msr, value);
 	if (msr == MSR_FS_BASE)
-		cpu0_percpu.fs_base_loaded = value;
+		this_cpu()->fs_base_loaded = value;
 	log_switch(which, old, value, cause, via_wrfsbase ? "wrfsbase" : "wrmsr");
 }
 
@@ -197,8 +208,9 @@ void set_segbase_msr(u32 msr, unsigned long value, int cause)
 notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 {
 	unsigned long self = 0, ktcb = this_cpu_kernel_tcb();
-	if (!tls_fs0_checking) { /* else: this entry is the fault of that very read */
-		tls_fs0_checking = true;
+	struct percpu *p = this_cpu();
+	if (!p->fs0_checking) { /* else: this entry is the fault of that very read */
+		p->fs0_checking = true;
 		if (boot_cpu.smap_on)
 			__asm__ volatile("stac" ::: "memory");
 		__asm__ volatile("1: movq %%fs:0, %%rax\n"
@@ -215,11 +227,11 @@ notrace bool tls_switch_to_kernel(struct pt_regs *regs, int cause)
 				 : "memory");
 		if (boot_cpu.smap_on)
 			__asm__ volatile("clac" ::: "memory");
-		tls_fs0_checking = false;
+		p->fs0_checking = false;
 	}
 	if (self == ktcb)
 		return false;
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	t->thread.fs_base = read_fs_base(); /* the app TCB, even if moved with wrfsbase */
 	set_fs_base(ktcb, cause);
 	return true;
@@ -230,7 +242,7 @@ notrace void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched)
 {
 	if (!user_mode(regs) && !switched)
 		return;
-	unsigned long app = cpu0_percpu.current_task->thread.fs_base;
+	unsigned long app = this_cpu()->current_task->thread.fs_base;
 	if (app) /* a thread that never set one runs on its kernel TCB */
 		set_fs_base(app, cause);
 }
@@ -238,17 +250,18 @@ notrace void tls_switch_to_app(struct pt_regs *regs, int cause, bool switched)
 /* A fault on the fs:0 read (the app unmapped its TCB): treat it as "not the kernel TCB". */
 bool tls_fs0_fault_fixup(struct pt_regs *regs)
 {
-	if (!tls_fs0_checking || regs->ip != tls_fs0_fixup[0])
+	if (!this_cpu()->fs0_checking || regs->ip != tls_fs0_fixup[0])
 		return false;
 	regs->ip = tls_fs0_fixup[1];
 	regs->ax = 0;
 	return true;
 }
 
-static void log_legacy_segbase(const char *which, u64 old, u64 value, const char *cause, int pid)
+static void log_legacy_segbase(const char *which, u64 old, u64 value, const char *cause,
+			       const struct task *t)
 {
 	if (old != value)
-		gtlog_segbase(which, old, value, cause, pid);
+		gtlog_segbase(which, old, value, cause, t);
 }
 
 notrace void tls_context_switch(struct task *prev, struct task *next)
@@ -267,7 +280,7 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		if (next->mm) {
 			set_fs_base(next->thread.fs_base, TLS_CAUSE_CONTEXT_SWITCH);
 			log_legacy_segbase("fs", old_fs, next->thread.fs_base, "context_switch",
-					   next->pid);
+					   next);
 		}
 		break;
 	case TLS_OSV:
@@ -277,7 +290,7 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		if (next->mm && next->thread.fs_base) {
 			set_fs_base(next->thread.fs_base, TLS_CAUSE_CONTEXT_SWITCH);
 			log_legacy_segbase("fs", old_fs, next->thread.fs_base, "context_switch",
-					   next->pid);
+					   next);
 		} else {
 			set_fs_base(next->kernel_tcb, TLS_CAUSE_CONTEXT_SWITCH);
 		}
@@ -287,9 +300,9 @@ notrace void tls_context_switch(struct task *prev, struct task *next)
 		u64 old_kgs = rdmsr(MSR_KERNEL_GS_BASE);
 		set_segbase_msr(MSR_KERNEL_GS_BASE, next->thread.gs_base, TLS_CAUSE_CONTEXT_SWITCH);
 		log_legacy_segbase("kgs", old_kgs, next->thread.gs_base, "context_switch",
-				   next->pid);
+				   next);
 	}
-	cpu0_percpu.kernel_tcb = next->kernel_tcb;
+	this_cpu()->kernel_tcb = next->kernel_tcb;
 }
 
 void tls_set_user_fs(struct task *t, unsigned long addr)
@@ -300,7 +313,7 @@ void tls_set_user_fs(struct task *t, unsigned long addr)
 	if (tls_scheme != TLS_OSV)
 		set_fs_base(addr ? addr : (tls_scheme == TLS_BROKEN ? t->kernel_tcb : 0),
 			    TLS_CAUSE_ARCH_PRCTL);
-	gtlog_segbase("fs", old, addr, "arch_prctl", t->pid);
+	gtlog_segbase("fs", old, addr, "arch_prctl", t);
 }
 
 unsigned long tls_get_user_fs(struct task *t)

@@ -7,6 +7,7 @@
 #include "msr.h"
 #include "ptrace.h"
 #include "segment.h"
+#include "smp.h"
 #include "task.h"
 #include "time.h"
 #include "tls.h"
@@ -34,9 +35,10 @@ extern struct percpu cpu0_percpu;
 static int safe_pid(void)
 {
 	/* GS may not point at the per-CPU area if we faulted in the middle of an entry. */
-	if (rdmsr(MSR_GS_BASE) != (u64)&cpu0_percpu || !cpu0_percpu.current_task)
+	struct percpu *p = percpu_from_gs_base();
+	if (!p || !p->current_task)
 		return -1;
-	return current->pid;
+	return p->current_task->tgid;
 }
 
 static void show_regs(const struct pt_regs *r)
@@ -55,6 +57,7 @@ static void show_regs(const struct pt_regs *r)
 void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long error_code)
 {
 	unsigned long cr2 = vector == 14 ? read_cr2() : 0;
+	kernel_lock();
 	const char *name = exceptions[vector & 31].name;
 	int ring = regs->cs & 3;
 
@@ -73,15 +76,15 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 			goto out;
 		}
 		int sig = exceptions[vector].signal;
-		gtlog_fault(t->pid, vector, name, error_code, regs->ip, cr2);
+		gtlog_fault(t->tgid, vector, name, error_code, regs->ip, cr2);
 		if (error_code == -1UL)
 			printk("%s: killed by %s at rip=0x%lx (pid %d)\n", t->comm, name, regs->ip,
-			       t->pid);
+			       t->tgid);
 		else
 			printk("%s: killed by %s at rip=0x%lx cr2=0x%lx error_code=0x%lx (pid "
 			       "%d)\n",
-			       t->comm, name, regs->ip, cr2, error_code, t->pid);
-		do_exit(128 + sig, sig);
+			       t->comm, name, regs->ip, cr2, error_code, t->tgid);
+		do_group_exit(128 + sig, sig); /* a fatal signal ends every thread */
 	}
 	if ((vector == 14 || vector == 13) && tls_fs0_fault_fixup(regs))
 		goto out;
@@ -92,6 +95,7 @@ void do_exception(struct pt_regs *regs, unsigned long vector, unsigned long erro
 out:
 	gtlog_exception("exception_exit", vector, name, error_code, cr2, ring, regs->ip,
 			safe_pid());
+	kernel_unlock();
 }
 
 #define PIC1 0x20
@@ -136,13 +140,29 @@ static void timer_interrupt(void)
 	scheduler_tick();
 }
 
+void tlb_ipi(void);
+
 void do_irq(struct pt_regs *regs, unsigned long vector)
 {
 	int ring = regs->cs & 3;
-	gtlog_irq("irq_entry", vector, ring, regs->ip, current->pid);
-	cpu0_percpu.irq_count++;
+	gtlog_irq("irq_entry", vector, ring, regs->ip, current->tgid);
+	this_cpu()->irq_count++;
+	if (vector == TLB_VECTOR) { /* its sender holds the kernel lock and waits for us */
+		tlb_ipi();
+		gtlog_irq("irq_exit", vector, ring, regs->ip, current->tgid);
+		return;
+	}
+	kernel_lock();
 	this_thread_add(tls_irq_count, 1);
-	if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
+	if (vector == LAPIC_TIMER_VECTOR) {
+		lapic_timer_interrupt();
+	} else if (vector == RESCHED_VECTOR) {
+		lapic_eoi(); /* an idle CPU woken to look for work */
+		if (!is_idle_task(current))
+			current->need_resched = true;
+	} else if (vector == SPURIOUS_VECTOR) {
+		/* no EOI for the local APIC's spurious vector */
+	} else if (vector >= IRQ0_VECTOR && vector < IRQ0_VECTOR + 16) {
 		unsigned irq = vector - IRQ0_VECTOR;
 		if ((irq == 7 || irq == 15) && pic_spurious(irq))
 			goto out;
@@ -157,7 +177,8 @@ void do_irq(struct pt_regs *regs, unsigned long vector)
 out:
 	if (user_mode(regs))
 		exit_to_user_mode(regs);
-	else if ((regs->flags & X86_EFLAGS_IF) && current != &idle_task)
+	else if ((regs->flags & X86_EFLAGS_IF) && !is_idle_task(current))
 		preempt_schedule_irq(); /* a kernel thread working with interrupts on */
-	gtlog_irq("irq_exit", vector, ring, regs->ip, current->pid);
+	gtlog_irq("irq_exit", vector, ring, regs->ip, current->tgid);
+	kernel_unlock();
 }

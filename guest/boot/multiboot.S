@@ -87,6 +87,7 @@ boot_gdt_desc:
 	.long boot_gdt
 
 	.balign 4096
+	.globl boot_pml4
 boot_pml4:
 	.quad boot_pdpt_low + 0x3   /* [0]: identity, for the jump to long mode */
 	.fill 272, 8, 0

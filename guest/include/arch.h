@@ -25,9 +25,10 @@ struct x86_hw_tss {
 extern struct x86_hw_tss cpu_tss;
 
 void cpu_detect(void);
-void cpu_init(void);			  /* GDT, TSS, IDT, control registers */
+void cpu_init(int cpu); /* this CPU's GDT, TSS, IDT, control registers */
 void syscall_init(void);		  /* EFER, STAR, LSTAR, CSTAR, SYSCALL_MASK */
-void percpu_init(void);			  /* GS_BASE = per-CPU area, KERNEL_GS_BASE = user GS (0) */
+struct percpu;
+void percpu_init(int cpu, struct percpu *p); /* GS_BASE = p, KERNEL_GS_BASE = user GS (0) */
 void set_kernel_stack(unsigned long top); /* TSS.sp0 and per-CPU top_of_stack */
 
 void pic_init(void);

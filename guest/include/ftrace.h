@@ -71,6 +71,7 @@ extern volatile int ftrace_notrace_count;
 extern volatile int ftrace_max_depth; /* max_graph_depth; 0: unlimited */
 
 extern struct ftrace_ring ftrace_rings[NR_CPUS];
+int ftrace_init_cpu(int cpu); /* an AP's ring (0, or -1 without memory) */
 
 void ftrace_init(void);
 void ftrace_buffer_full(struct ftrace_ring *ring);

@@ -22,12 +22,14 @@ void gt_begin(struct gtline *l, const char *ev);
 void gt_u64(struct gtline *l, const char *key, u64 v);
 void gt_str(struct gtline *l, const char *key, const char *s);
 void gt_end(struct gtline *l);
+void gt_end_to(struct gtline *l, u16 port); /* the same line on another port */
 
 void gtlog_boot(const char *cmdline);
 void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr);
 void gtlog_syscall_exit(int pid, int nr, long ret);
 void gtlog_msr_write(u32 msr, u64 value, u64 old);
-void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause, int pid);
+void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause,
+		   const struct task *t);
 void gtlog_process_start(int pid, const char *path, u64 entry, u64 sp, u64 kernel_tcb);
 void gtlog_process_exit(int pid, int status, int signal);
 void gtlog_fault(int pid, int vector, const char *name, u64 error_code, u64 rip, u64 cr2);
@@ -46,5 +48,7 @@ void gtlog_ftrace_ring(u32 cpu, u64 head, u64 tail, u64 size, u64 overruns);
 void gtlog_ftrace_entry(const struct ftrace_entry *e);
 void gtlog_poweroff(int code);
 void gtlog_panic(const char *msg);
+void gtlog_thread_start(const struct task *t, u64 entry, u64 sp);
+void gtlog_thread_exit(const struct task *t, int status, int signal);
 
 #endif

@@ -2,7 +2,7 @@
 #ifndef GUEST_PERCPU_H
 #define GUEST_PERCPU_H
 
-#define NR_CPUS 1
+#define NR_CPUS 4 /* qemu/boot --smp 1..4 */
 
 #define PERCPU_self 0
 #define PERCPU_user_rsp_scratch 8
@@ -19,6 +19,7 @@
 
 struct task;
 struct ftrace_ring;
+struct x86_hw_tss;
 
 struct percpu {
 	struct percpu *self;		/* first word points to the area itself */
@@ -35,9 +36,14 @@ struct percpu {
 	 */
 	unsigned long kernel_tcb;
 	struct ftrace_ring *ftrace_ring; /* this CPU's function-graph ring buffer */
+	struct task *idle;		 /* this CPU's idle task (pid 0) */
+	struct x86_hw_tss *tss;		 /* this CPU's TSS (sp0 follows the running task) */
+	volatile int tlb_flush_pending;	 /* another CPU changed the page tables we run on */
+	bool fs0_checking;		 /* tls=osv: in tls_switch_to_kernel's fs:0 read */
 };
 
 extern struct percpu cpu0_percpu;
+extern bool percpu_ready; /* GS_BASE points at this CPU's area */
 
 /* Read our own per-CPU area through %gs, as the entry code does. */
 static __always_inline struct percpu *this_cpu(void)

@@ -9,7 +9,8 @@
 #define GDT_ENTRY_DEFAULT_USER_DS 5
 #define GDT_ENTRY_DEFAULT_USER_CS 6
 #define GDT_ENTRY_TSS 8
-#define GDT_ENTRIES 10
+#define GDT_ENTRY_PER_CPU 15 /* limit = CPU number: the vDSO's getcpu (LSL), as Linux */
+#define GDT_ENTRIES 16
 
 #define __KERNEL32_CS (GDT_ENTRY_KERNEL32_CS * 8)
 #define __KERNEL_CS (GDT_ENTRY_KERNEL_CS * 8)

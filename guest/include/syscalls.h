@@ -24,9 +24,11 @@
 #define __NR_readv 19
 #define __NR_writev 20
 #define __NR_access 21
+#define __NR_madvise 28
 #define __NR_sched_yield 24
 #define __NR_nanosleep 35
 #define __NR_getpid 39
+#define __NR_clone 56
 #define __NR_exit 60
 #define __NR_wait4 61
 #define __NR_kill 62
@@ -49,6 +51,8 @@
 #define __NR_tkill 200
 #define __NR_time 201
 #define __NR_futex 202
+#define __NR_sched_setaffinity 203
+#define __NR_sched_getaffinity 204
 #define __NR_set_tid_address 218
 #define __NR_clock_gettime 228
 #define __NR_clock_getres 229
@@ -63,8 +67,10 @@
 #define __NR_preadv 295
 #define __NR_pwritev 296
 #define __NR_prlimit64 302
+#define __NR_getcpu 309
 #define __NR_getrandom 318
 #define __NR_rseq 334
+#define __NR_clone3 435
 #define __NR_faccessat2 439
 #define NR_syscalls 463
 
@@ -130,5 +136,11 @@ SYSCALL_PROTO(prlimit64);
 SYSCALL_PROTO(getrandom);
 SYSCALL_PROTO(rseq);
 SYSCALL_PROTO(faccessat2);
+SYSCALL_PROTO(madvise);
+SYSCALL_PROTO(getcpu);
+SYSCALL_PROTO(clone);
+SYSCALL_PROTO(clone3);
+SYSCALL_PROTO(sched_setaffinity);
+SYSCALL_PROTO(sched_getaffinity);
 
 #endif

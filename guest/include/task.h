@@ -6,6 +6,8 @@
 #include "percpu.h"
 #include "uapi.h"
 
+#define PTREGS_SIZE_C 168 /* sizeof(struct pt_regs), checked in syscall.c */
+
 struct mm;
 struct pt_regs;
 struct boot_module;
@@ -34,7 +36,20 @@ struct ftrace_ret_stack;
 
 struct task {
 	struct thread_struct thread;
-	int pid; /* also the thread id: every process has one thread */
+	int pid;		   /* the thread id (Linux's task_struct.pid) */
+	int tgid;		   /* the process id: the group leader's pid */
+	struct task *group_leader; /* owns what threads share: signals, limits, files */
+	/* group leader only: live threads, and exit_group's status once one was called */
+	int nr_threads;
+	bool group_exiting;
+	int group_exit_code, group_exit_signal;
+	/* futex wait (kernel/futex.c): the word it sleeps on, and whether a wake ended it */
+	struct mm *futex_mm;
+	unsigned long futex_uaddr;
+	u32 futex_bitset;
+	bool futex_woken;
+	u64 cpus_allowed; /* sched_setaffinity mask */
+	bool on_cpu;	  /* running (or being switched away from) on some CPU */
 	enum task_state state;
 	struct mm *mm;	      /* NULL for kernel threads (idle, kthreads) */
 	unsigned long kstack; /* base of the kernel stack (direct map) */
@@ -56,10 +71,11 @@ struct task {
 	unsigned long clear_child_tid;
 	unsigned long robust_list;
 	u64 sigmask;
-	struct kernel_sigaction sigaction[_NSIG];
 	struct user_stack_t altstack;
+	/* process-wide (CLONE_SIGHAND, CLONE_FILES): read through group_of(t) */
+	struct kernel_sigaction sigaction[_NSIG];
 	struct rlimit64 rlim[RLIM_NLIMITS];
-	unsigned open_fds;	 /* bit n set: fd n (0..2, the console) is open */
+	unsigned open_fds; /* bit n set: fd n (0..2, the console) is open */
 	struct fxregs_state fpu; /* user SSE/x87 state while switched out */
 	struct task *next_task;	 /* all tasks, in creation order */
 };
@@ -87,9 +103,16 @@ void task_list_add(struct task *t);
 void __noreturn cpu_idle_loop(void);
 void __noreturn do_exit(int exit_code, int signal);
 void sleep_until_ns(u64 deadline_ns);
+void wake_up_task(struct task *t); /* a sleeping task becomes runnable */
+/* CLONE_CHILD_CLEARTID at a thread's exit: wake one waiter on the tid word (futex.c). */
+long futex_wake_tid_address(struct mm *mm, unsigned long uaddr);
 void wake_sleepers(void);
 void exit_to_user_mode(struct pt_regs *regs);
-void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg);
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg,
+		   struct task *prev);
+/* After a context switch, on the new task's stack: prev is off the CPU now. */
+void finish_task_switch(struct task *prev);
+struct task *pick_next_task(struct task *prev);
 /* Per-thread resources every task has: kernel TLS block + TCB, ftrace shadow stack. */
 int task_alloc_thread_state(struct task *t);
 void task_free_thread_state(struct task *t);
@@ -98,5 +121,41 @@ static inline bool is_kthread(const struct task *t)
 {
 	return t->flags & PF_KTHREAD;
 }
+
+/* A CPU's idle task (swapper/N): never picked from the task list by another CPU. */
+static inline bool is_idle_task(const struct task *t)
+{
+	return t->pid == 0;
+}
+
+/* The task holding a thread's process-wide state (itself for a single-threaded process). */
+static inline struct task *group_of(struct task *t)
+{
+	return t->group_leader ? t->group_leader : t;
+}
+
+/* exit_group (or a fatal signal) ended the thread's process: it must not return to user. */
+static inline bool thread_killed(struct task *t)
+{
+	return group_of(t)->group_exiting;
+}
+
+/* The user registers a syscall or interrupt from ring 3 saved on the kernel stack. */
+static inline struct pt_regs *task_pt_regs(struct task *t)
+{
+	return (struct pt_regs *)(t->kstack_top - PTREGS_SIZE_C);
+}
+
+int alloc_pid(void);
+unsigned long kstack_alloc(void);
+void task_release(struct task *t); /* a task that never ran: its memory back */
+/* The frame __switch_to_asm resumes a new task from (process.c). */
+void init_switch_frame(struct task *t, struct pt_regs *regs, void (*fn)(void *), void *arg);
+
+/* exit_group / a fatal signal: every thread of the process ends with this status. */
+void __noreturn do_group_exit(int exit_code, int signal);
+/* A new thread in the caller's process (kernel/clone.c). */
+struct task *task_create_thread(unsigned long flags, unsigned long sp, unsigned long tls,
+				int *err);
 
 #endif

@@ -14,5 +14,7 @@ extern u64 tsc_khz;
 void time_init(void);
 u64 ktime_get_ns(void);	     /* monotonic, since boot */
 u64 ktime_get_real_ns(void); /* wall clock, since the epoch */
+struct vdso_data;
+void vdso_fill_data(struct vdso_data *d); /* the vDSO's clock parameters */
 
 #endif

@@ -1,4 +1,5 @@
 #include "console.h"
+#include "boot.h"
 #include "cpu.h"
 #include "ftrace.h"
 #include "gtlog.h"
@@ -42,10 +43,36 @@ void printk(const char *fmt, ...)
 	console_write(buf, MIN((size_t)n, sizeof(buf) - 1));
 }
 
+struct program_exit program_exits[MAX_BOOT_MODULES];
+int nr_program_exits;
+
+/* Not the ground-truth log: this line is always written (qemu/boot's exit status needs it). */
+static void status_line(struct gtline *l)
+{
+	gt_end_to(l, EXIT_STATUS_PORT);
+}
+
+void report_program_exit(int pid, const char *path, int status, int signal)
+{
+	struct gtline l;
+	if (nr_program_exits < MAX_BOOT_MODULES)
+		program_exits[nr_program_exits++] = (struct program_exit){ pid, status, signal };
+	gt_begin(&l, "program_exit");
+	gt_u64(&l, "pid", pid);
+	gt_str(&l, "path", path);
+	gt_u64(&l, "status", (u32)status);
+	gt_u64(&l, "signal", (u32)signal);
+	status_line(&l);
+}
+
 void __noreturn poweroff(int code)
 {
+	struct gtline l;
 	ftrace_dump_to_gtlog();
 	gtlog_poweroff(code);
+	gt_begin(&l, "poweroff");
+	gt_u64(&l, "code", code);
+	status_line(&l);
 	outl(DEBUG_EXIT_PORT, code);
 	/* Without isa-debug-exit: stop here; -no-reboot makes a triple fault end QEMU otherwise. */
 	for (;;)

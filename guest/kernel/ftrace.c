@@ -5,9 +5,11 @@
  * them on may be interrupted between two hooks but never in the middle of one.
  */
 #include "ftrace.h"
+#include "smp.h"
 #include "boot.h"
 #include "cpu.h"
 #include "gtlog.h"
+#include "mm.h"
 #include "task.h"
 
 volatile int ftrace_enabled;
@@ -57,7 +59,7 @@ notrace noinline void ftrace_buffer_full(struct ftrace_ring *ring)
 static __always_inline void ring_write(int type, unsigned long func, int depth,
 				       unsigned long retval, const struct task *t)
 {
-	struct ftrace_ring *r = cpu0_percpu.ftrace_ring;
+	struct ftrace_ring *r = this_cpu()->ftrace_ring;
 	u64 head = r->head, size = r->size;
 	if ((s64)(head - r->tail) < 0) /* a tail written past head: nothing is unread */
 		r->tail = head;
@@ -72,7 +74,7 @@ static __always_inline void ring_write(int type, unsigned long func, int depth,
 	e->func_addr = func;
 	e->depth = depth;
 	e->type = type;
-	e->cpu = 0;
+	e->cpu = r->cpu;
 	e->pid = t->pid;
 	e->retval = retval;
 	barrier();
@@ -97,7 +99,7 @@ notrace void prepare_ftrace_return(unsigned long self_addr, unsigned long *paren
 	if (unlikely(!ftrace_ready))
 		return;
 	unsigned long flags = irq_save();
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	int depth = t->curr_ret_stack;
 	unsigned long frame_flags = 0;
 	if (!t->ret_stack || t->ftrace_notrace_active)
@@ -138,7 +140,7 @@ out:
 notrace unsigned long ftrace_return_to_handler(unsigned long retval)
 {
 	unsigned long flags = irq_save();
-	struct task *t = cpu0_percpu.current_task;
+	struct task *t = this_cpu()->current_task;
 	int depth = t->curr_ret_stack - 1;
 	if (unlikely(depth < 0 || !t->ret_stack)) {
 		/* cannot happen: only hooked frames come here; there is no address to go back to */
@@ -171,13 +173,31 @@ notrace void ftrace_init(void)
 		ftrace_enabled = 1;
 }
 
+/* An AP's ring, before it starts: entries from the page allocator (never given back). */
+notrace int ftrace_init_cpu(int cpu)
+{
+	struct ftrace_ring *r = &ftrace_rings[cpu];
+	unsigned long size = boot_params.ftrace_entries;
+	u64 pages = (size * sizeof(struct ftrace_entry) + PAGE_SIZE - 1) / PAGE_SIZE;
+	u64 phys = alloc_pages_contig(pages);
+	if (!phys)
+		return -1;
+	r->entries = phys_to_virt(phys);
+	r->size = size;
+	r->high_water = size / 4 * 3;
+	r->overwrite = 1;
+	r->head = r->tail = r->overruns = 0;
+	r->cpu = cpu;
+	return 0;
+}
+
 /* ftrace_dump=1: the unread records to the ground-truth log (tests; the tracer uses gdb). */
 notrace void ftrace_dump_to_gtlog(void)
 {
 	ftrace_enabled = 0;
 	if (!boot_params.ftrace_dump || !gtlog_enabled)
 		return;
-	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+	for (int cpu = 0; cpu < nr_cpus; cpu++) {
 		struct ftrace_ring *r = &ftrace_rings[cpu];
 		gtlog_ftrace_ring(cpu, r->head, r->tail, r->size, r->overruns);
 		for (u64 i = r->tail; i != r->head; i++)

@@ -6,6 +6,7 @@
 #include "ptrace.h"
 #include "string.h"
 #include "task.h"
+#include "smp.h"
 #include "tls.h"
 
 #define DEBUGCON_PORT 0xe9
@@ -35,13 +36,34 @@ static void gt_num(struct gtline *l, u64 v)
 	gt_raw(l, tmp);
 }
 
-void gt_begin(struct gtline *l, const char *ev)
+/* The CPU writing the line, from the hardware: GS may be the user's mid-entry. */
+static int gt_cpu(void)
+{
+	return cpu_from_apic_id();
+}
+
+static void gt_begin_nocpu(struct gtline *l, const char *ev)
 {
 	l->len = 0;
 	gt_raw(l, "{\"ev\":\"");
 	gt_raw(l, ev);
 	gt_raw(l, "\",\"tsc\":");
 	gt_num(l, rdtsc());
+}
+
+/* Every line says which CPU wrote it ("cpu"), except ftrace records (their own CPU). */
+void gt_begin(struct gtline *l, const char *ev)
+{
+	gt_begin_nocpu(l, ev);
+	gt_u64(l, "cpu", gt_cpu());
+}
+
+/* The thread the line is about, when it is the running one: its tid beside the pid. */
+static void gt_tid(struct gtline *l)
+{
+	struct percpu *p = percpu_from_gs_base();
+	struct task *t = p ? p->current_task : NULL;
+	gt_u64(l, "tid", t ? t->pid : 0);
 }
 
 void gt_u64(struct gtline *l, const char *key, u64 v)
@@ -68,11 +90,20 @@ void gt_str(struct gtline *l, const char *key, const char *s)
 	gt_raw(l, "\"");
 }
 
-void gt_end(struct gtline *l)
+static spinlock_t gtlog_lock; /* one line at a time from all CPUs */
+
+void gt_end_to(struct gtline *l, u16 port)
 {
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
-	outsb(DEBUGCON_PORT, l->buf, l->len);
+	unsigned long flags = spin_lock_irqsave(&gtlog_lock);
+	outsb(port, l->buf, l->len);
+	spin_unlock_irqrestore(&gtlog_lock, flags);
+}
+
+void gt_end(struct gtline *l)
+{
+	gt_end_to(l, DEBUGCON_PORT);
 }
 
 void gtlog_boot(const char *cmdline)
@@ -104,6 +135,7 @@ void gtlog_syscall_entry(int pid, const struct pt_regs *regs, int nr)
 		return;
 	gt_begin(&l, "syscall_entry");
 	gt_u64(&l, "pid", pid);
+	gt_tid(&l);
 	gt_u64(&l, "nr", (u32)nr);
 	gt_raw(&l, ",\"args\":[");
 	const unsigned long args[6] = {
@@ -136,6 +168,7 @@ void gtlog_syscall_exit(int pid, int nr, long ret)
 		return;
 	gt_begin(&l, "syscall_exit");
 	gt_u64(&l, "pid", pid);
+	gt_tid(&l);
 	gt_u64(&l, "nr", (u32)nr);
 	gt_u64(&l, "ret", (u64)ret);
 	gt_end(&l);
@@ -153,7 +186,8 @@ void gtlog_msr_write(u32 msr, u64 value, u64 old)
 	gt_end(&l);
 }
 
-void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause, int pid)
+void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause,
+		   const struct task *t)
 {
 	struct gtline l;
 	if (!gtlog_enabled)
@@ -163,7 +197,8 @@ void gtlog_segbase(const char *which, u64 old, u64 new_value, const char *cause,
 	gt_u64(&l, "old", old);
 	gt_u64(&l, "new", new_value);
 	gt_str(&l, "cause", cause);
-	gt_u64(&l, "pid", pid);
+	gt_u64(&l, "pid", t->tgid);
+	gt_u64(&l, "tid", t->pid);
 	gt_end(&l);
 }
 
@@ -200,6 +235,7 @@ void gtlog_fault(int pid, int vector, const char *name, u64 error_code, u64 rip,
 		return;
 	gt_begin(&l, "fault");
 	gt_u64(&l, "pid", pid);
+	gt_tid(&l);
 	gt_u64(&l, "vector", vector);
 	gt_str(&l, "name", name);
 	gt_u64(&l, "error_code", error_code);
@@ -216,15 +252,14 @@ void gtlog_context_switch(const struct task *prev, const struct task *next)
 	gt_begin(&l, "context_switch");
 	gt_u64(&l, "from", prev->pid);
 	gt_u64(&l, "to", next->pid);
-	gt_u64(&l, "cpu", 0);
-	gt_u64(&l, "from_pid", prev->pid);
+	gt_u64(&l, "from_pid", prev->tgid);
 	gt_u64(&l, "from_tid", prev->pid);
 	gt_str(&l, "from_comm", prev->comm);
 	gt_str(&l, "from_state",
 	       prev->state == TASK_RUNNING    ? "running"
 	       : prev->state == TASK_SLEEPING ? "sleeping"
 					      : "exited");
-	gt_u64(&l, "to_pid", next->pid);
+	gt_u64(&l, "to_pid", next->tgid);
 	gt_u64(&l, "to_tid", next->pid);
 	gt_str(&l, "to_comm", next->comm);
 	gt_end(&l);
@@ -244,7 +279,7 @@ void gtlog_tls_switch(const char *which, u64 old, u64 new_value, int cause, cons
 	gt_str(&l, "old_owner", old_owner);
 	gt_str(&l, "new_owner", new_owner);
 	gt_u64(&l, "pid", pid);
-	gt_u64(&l, "cpu", 0);
+	gt_tid(&l);
 	gt_str(&l, "via", via);
 	gt_end(&l);
 }
@@ -259,7 +294,7 @@ void gtlog_irq(const char *ev, unsigned long vector, int ring, u64 rip, int pid)
 	gt_u64(&l, "ring", ring);
 	gt_u64(&l, "rip", rip);
 	gt_u64(&l, "pid", pid);
-	gt_u64(&l, "cpu", 0);
+	gt_tid(&l);
 	gt_end(&l);
 }
 
@@ -277,7 +312,7 @@ void gtlog_exception(const char *ev, unsigned long vector, const char *name, u64
 	gt_u64(&l, "ring", ring);
 	gt_u64(&l, "rip", rip);
 	gt_u64(&l, "pid", pid);
-	gt_u64(&l, "cpu", 0);
+	gt_tid(&l);
 	gt_end(&l);
 }
 
@@ -341,6 +376,7 @@ void gtlog_tls_mismatch(int pid, u64 fs_base, u64 tls_current, u64 expected)
 		return;
 	gt_begin(&l, "tls_mismatch");
 	gt_u64(&l, "pid", pid);
+	gt_tid(&l);
 	gt_u64(&l, "fs_base", fs_base);
 	gt_u64(&l, "tls_current", tls_current);
 	gt_u64(&l, "expected", expected);
@@ -352,7 +388,7 @@ void gtlog_ftrace_ring(u32 cpu, u64 head, u64 tail, u64 size, u64 overruns)
 	struct gtline l;
 	if (!gtlog_enabled)
 		return;
-	gt_begin(&l, "ftrace_ring");
+	gt_begin_nocpu(&l, "ftrace_ring");
 	gt_u64(&l, "cpu", cpu);
 	gt_u64(&l, "head", head);
 	gt_u64(&l, "tail", tail);
@@ -366,7 +402,7 @@ void gtlog_ftrace_entry(const struct ftrace_entry *e)
 	struct gtline l;
 	if (!gtlog_enabled)
 		return;
-	gt_begin(&l, "ftrace");
+	gt_begin_nocpu(&l, "ftrace");
 	gt_u64(&l, "time", e->tsc);
 	gt_u64(&l, "func", e->func_addr);
 	gt_str(&l, "type", e->type == FTRACE_TYPE_EXIT ? "exit" : "entry");
@@ -394,5 +430,33 @@ void gtlog_panic(const char *msg)
 		return;
 	gt_begin(&l, "panic");
 	gt_str(&l, "msg", msg);
+	gt_end(&l);
+}
+
+void gtlog_thread_start(const struct task *t, u64 entry, u64 sp)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "thread_start");
+	gt_u64(&l, "pid", t->tgid);
+	gt_u64(&l, "tid", t->pid);
+	gt_u64(&l, "entry", entry);
+	gt_u64(&l, "sp", sp);
+	gt_u64(&l, "fs_base", t->thread.fs_base);
+	gt_u64(&l, "kernel_tcb", t->kernel_tcb);
+	gt_end(&l);
+}
+
+void gtlog_thread_exit(const struct task *t, int status, int signal)
+{
+	struct gtline l;
+	if (!gtlog_enabled)
+		return;
+	gt_begin(&l, "thread_exit");
+	gt_u64(&l, "pid", t->tgid);
+	gt_u64(&l, "tid", t->pid);
+	gt_u64(&l, "status", (u32)status);
+	gt_u64(&l, "signal", (u32)signal);
 	gt_end(&l);
 }

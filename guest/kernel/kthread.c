@@ -8,6 +8,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "gtlog.h"
+#include "smp.h"
 #include "task.h"
 #include "time.h"
 #include "tls.h"
@@ -21,6 +22,7 @@ static unsigned long ktick_failures;
 static noinline u64 ktick_work(u64 tick)
 {
 	u64 acc = tick, deadline = rdtsc() + tsc_khz * KTICK_WORK_US / 1000;
+	kernel_unlock(); /* thread-local work only: the other CPUs go on meanwhile */
 	sti();
 	for (u64 i = 0; rdtsc() < deadline; i++) {
 		acc = acc * 6364136223846793005UL + i;
@@ -28,6 +30,7 @@ static noinline u64 ktick_work(u64 tick)
 			this_thread_write(tls_kthread_ticks, tick);
 	}
 	cli();
+	kernel_lock();
 	return acc;
 }
 

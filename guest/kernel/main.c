@@ -10,6 +10,7 @@
 #include "gtlog.h"
 #include "mm.h"
 #include "random.h"
+#include "smp.h"
 #include "string.h"
 #include "task.h"
 #include "time.h"
@@ -183,8 +184,8 @@ void __noreturn kernel_main(u32 magic, u32 mbi_phys)
 
 	cpu_detect();
 	pte_nx_bit = boot_cpu.nx ? PTE_NX : 0;
-	cpu_init();
-	percpu_init();
+	cpu_init(0);
+	percpu_init(0, &cpu0_percpu);
 	syscall_init();
 	paging_init();
 	mem_init(reserved, mem_end);
@@ -195,6 +196,7 @@ void __noreturn kernel_main(u32 magic, u32 mbi_phys)
 	timer_init(HZ);
 	sched_init();
 	ftrace_init();
+	smp_boot();
 	if (boot_params.verbose)
 		printk("kernel: %lu MiB free, TSC %lu kHz, %d program(s), tls=%s sched=%s\n",
 		       nr_free_pages() >> 8, tsc_khz, nr_boot_modules, tls_scheme_names[tls_scheme],

@@ -3,6 +3,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "errno.h"
+#include "smp.h"
 #include "string.h"
 #include "uapi.h"
 
@@ -19,6 +20,7 @@ extern char _text[], _etext[], _rodata[], _erodata[], _data[], _end[];
 static u64 kernel_pml4[512] __aligned(4096);
 static u64 dm_pdpt[512] __aligned(4096);
 static u64 dm_pd[512] __aligned(4096);
+static u64 dm_pd_apic[512] __aligned(4096); /* the 4th GiB: the local APIC's page, uncached */
 static u64 kimg_pdpt[512] __aligned(4096);
 static u64 kimg_pd[512] __aligned(4096);
 static u64 kimg_pt[4][512] __aligned(4096);
@@ -81,6 +83,10 @@ void paging_init(void)
 	for (int i = 0; i < 512; i++)
 		dm_pd[i] = ((u64)i << 21) | PTE_P | PTE_W | PTE_PS | PTE_G | nx;
 	dm_pdpt[0] = virt_to_phys(dm_pd) | PTE_P | PTE_W;
+	/* 0xfee00000 (local APIC) at PAGE_OFFSET + physical, 2 MiB, PCD | PWT */
+	dm_pd_apic[(0xfee00000UL >> 21) & 511] = 0xfee00000UL | PTE_P | PTE_W | PTE_PS | PTE_G |
+						 (1UL << 4) | (1UL << 3) | nx;
+	dm_pdpt[3] = virt_to_phys(dm_pd_apic) | PTE_P | PTE_W;
 	kernel_pml4[(PAGE_OFFSET >> 39) & 511] = virt_to_phys(dm_pdpt) | PTE_P | PTE_W;
 
 	u64 start = ALIGN_DOWN((u64)_text, PAGE_SIZE), end = ALIGN_UP((u64)_end, PAGE_SIZE);
@@ -227,23 +233,51 @@ static u64 *walk_or_skip(struct mm *mm, unsigned long va, unsigned long *next)
 	return &table[(va >> 12) & 511];
 }
 
+/*
+ * Frames unmapped from an address space another CPU may be running: they go back to the
+ * allocator only after that CPU's TLB forgot them (a stale entry would let it write into a
+ * free page).
+ */
+struct frame_batch {
+	u64 frames[64];
+	int n;
+};
+
+static void free_batch(struct mm *mm, struct frame_batch *b)
+{
+	tlb_shootdown(mm);
+	for (int i = 0; i < b->n; i++)
+		free_page(b->frames[i]);
+	b->n = 0;
+}
+
 void mm_unmap_range(struct mm *mm, unsigned long start, unsigned long end)
 {
 	bool active = read_cr3() == virt_to_phys(mm->pml4);
+	struct frame_batch batch;
 	unsigned long next;
+	batch.n = 0;
 	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
 		u64 *pte = walk_or_skip(mm, va, &next);
 		if (!pte || !(*pte & PTE_MAPPED))
 			continue;
 		u64 frame = *pte & PTE_ADDR_MASK;
-		if (frame) {
-			free_page(frame);
-			mm->nr_pages--;
-		}
 		*pte = 0;
 		if (active)
 			invlpg(va);
+		if (!frame)
+			continue;
+		mm->nr_pages--;
+		if (nr_cpus == 1) {
+			free_page(frame);
+			continue;
+		}
+		batch.frames[batch.n++] = frame;
+		if (batch.n == (int)ARRAY_SIZE(batch.frames))
+			free_batch(mm, &batch);
 	}
+	if (batch.n)
+		free_batch(mm, &batch);
 }
 
 unsigned long mm_first_mapped(struct mm *mm, unsigned long start, unsigned long end)

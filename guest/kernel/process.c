@@ -11,10 +11,12 @@
 #include "ptrace.h"
 #include "random.h"
 #include "segment.h"
+#include "smp.h"
 #include "string.h"
 #include "task.h"
 #include "tls.h"
 #include "uaccess.h"
+#include "vdso.h"
 
 #define MAX_ARGS 64
 #define INITIAL_STACK_PAGES 8
@@ -25,11 +27,17 @@ extern struct fxregs_state init_fpu_state;
 static const char *const default_envp[] = { "PATH=/bin", "HOME=/", "TERM=linux", NULL };
 static int next_pid = 1;
 
+/* Process and thread ids share one sequence, as in Linux. */
+int alloc_pid(void)
+{
+	return next_pid++;
+}
+
 /* Kernel stacks of exited tasks, kept for reuse (they are physically contiguous). */
-static unsigned long free_kstacks[8];
+static unsigned long free_kstacks[256];
 static int nr_free_kstacks;
 
-static unsigned long kstack_alloc(void)
+unsigned long kstack_alloc(void)
 {
 	if (nr_free_kstacks)
 		return free_kstacks[--nr_free_kstacks];
@@ -63,7 +71,8 @@ static int split_args(char *cmdline, char **argv)
 
 /* The System V initial stack: argc, argv, envp, auxv, then the strings they point to. */
 static const char *setup_stack(struct mm *mm, int argc, char **argv, const char *execfn,
-			       const struct elf_image_info *info, unsigned long *sp_out)
+			       const struct elf_image_info *info, unsigned long vdso,
+			       unsigned long *sp_out)
 {
 	static char strings[8192];
 	static u64 words[MAX_ARGS + 64];
@@ -108,6 +117,7 @@ static const char *setup_stack(struct mm *mm, int argc, char **argv, const char 
 		words[n++] = (k);                                                                  \
 		words[n++] = (v);                                                                  \
 	} while (0)
+	AUX(AT_SYSINFO_EHDR, vdso);
 	AUX(AT_PHDR, info->phdr);
 	AUX(AT_PHENT, sizeof(Elf64_Phdr));
 	AUX(AT_PHNUM, info->phnum);
@@ -161,6 +171,7 @@ static void init_task_state(struct task *t)
 	t->rlim[14] = (struct rlimit64){ 0, 0 };		/* RLIMIT_RTPRIO */
 	t->altstack.ss_flags = SS_DISABLE;
 	t->fpu = init_fpu_state;
+	t->cpus_allowed = ~0UL;
 }
 
 int task_alloc_thread_state(struct task *t)
@@ -183,7 +194,7 @@ void task_free_thread_state(struct task *t)
 	t->ret_stack = NULL;
 }
 
-static void task_release(struct task *t)
+void task_release(struct task *t)
 {
 	if (t->mm)
 		mm_destroy(t->mm);
@@ -198,7 +209,7 @@ static void task_release(struct task *t)
  * returns into ret_from_fork_asm, which passes rbx (kernel thread function) and r12 (its
  * argument) to ret_from_fork. r12 = 0 is also "no TLS switch on entry" for the exit stub.
  */
-static void init_switch_frame(struct task *t, struct pt_regs *regs, void (*fn)(void *), void *arg)
+void init_switch_frame(struct task *t, struct pt_regs *regs, void (*fn)(void *), void *arg)
 {
 	unsigned long *frame = (unsigned long *)regs - 7;
 	memset(frame, 0, 7 * sizeof(unsigned long));
@@ -219,6 +230,7 @@ struct task *kthread_create(void (*fn)(void *), void *arg, const char *name)
 	struct task *t = phys_to_virt(tp);
 	t->state = TASK_RUNNING;
 	t->flags = PF_KTHREAD;
+	t->cpus_allowed = ~0UL;
 	strlcpy(t->comm, name, sizeof(t->comm));
 	strlcpy(t->exe, name, sizeof(t->exe));
 	t->kstack = kstack_alloc();
@@ -231,7 +243,7 @@ struct task *kthread_create(void (*fn)(void *), void *arg, const char *name)
 	struct pt_regs *regs = (struct pt_regs *)(t->kstack_top - sizeof(struct pt_regs));
 	memset(regs, 0, sizeof(*regs));
 	init_switch_frame(t, regs, fn, arg);
-	t->pid = next_kthread_pid++;
+	t->pid = t->tgid = next_kthread_pid++;
 	task_list_add(t);
 	return t;
 }
@@ -275,7 +287,11 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 		why = "empty module command line";
 		goto fail;
 	}
-	why = setup_stack(t->mm, argc, argv, path, &info, &sp);
+	unsigned long vdso = vdso_map(t->mm);
+	why = "out of memory";
+	if (!vdso)
+		goto fail;
+	why = setup_stack(t->mm, argc, argv, path, &info, vdso, &sp);
 	if (why)
 		goto fail;
 
@@ -290,7 +306,9 @@ struct task *task_create_user(const struct boot_module *mod, int *err)
 	regs->orig_ax = -1UL;
 	init_switch_frame(t, regs, NULL, NULL);
 
-	t->pid = next_pid++;
+	t->pid = t->tgid = alloc_pid();
+	t->group_leader = t;
+	t->nr_threads = 1;
 	*err = 0;
 	return t;
 
@@ -306,9 +324,12 @@ fail_nothing:
  * A new task's first C code (from ret_from_fork_asm, after __switch_to_asm). Kernel threads
  * run kthread_fn(kthread_arg) and never come back; processes return to user mode.
  */
-void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg)
+void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthread_arg,
+		   struct task *prev)
 {
 	struct task *t = current;
+	finish_task_switch(prev);
+	kernel_lock_set_depth(1); /* the CPU holds the kernel lock from schedule() */
 	if (kthread_fn) {
 		gtlog_kthread_start(t, (u64)kthread_fn);
 		if (boot_params.verbose)
@@ -316,7 +337,15 @@ void ret_from_fork(struct pt_regs *regs, void (*kthread_fn)(void *), void *kthre
 		kthread_fn(kthread_arg);
 		do_exit(0, 0);
 	}
-	gtlog_process_start(t->pid, t->exe, regs->ip, regs->sp, t->kernel_tcb);
-	if (boot_params.verbose)
-		printk("kernel: started pid %d: %s\n", t->pid, t->exe);
+	if (t->group_leader == t) {
+		gtlog_process_start(t->pid, t->exe, regs->ip, regs->sp, t->kernel_tcb);
+		if (boot_params.verbose)
+			printk("kernel: started pid %d: %s\n", t->pid, t->exe);
+	} else {
+		gtlog_thread_start(t, regs->ip, regs->sp);
+		if (boot_params.verbose)
+			printk("kernel: started thread %d of pid %d\n", t->pid, t->tgid);
+	}
+	exit_to_user_mode(regs); /* its process may have ended before it first ran */
+	kernel_unlock();
 }

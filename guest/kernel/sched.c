@@ -15,6 +15,7 @@
 #include "string.h"
 #include "task.h"
 #include "time.h"
+#include "smp.h"
 #include "tls.h"
 #include "uaccess.h"
 
@@ -24,7 +25,7 @@ static int next_module;
 static int final_status = EXIT_ALL_OK;
 struct fxregs_state init_fpu_state;
 
-void __switch_to_asm(struct task *prev, struct task *next);
+struct task *__switch_to_asm(struct task *prev, struct task *next); /* returns prev */
 void kstack_free(unsigned long kstack);
 
 extern char boot_stack_top[];
@@ -46,7 +47,9 @@ void sched_init(void)
 	strlcpy(idle_task.comm, "swapper", sizeof(idle_task.comm));
 	idle_task.kstack_top = (unsigned long)boot_stack_top;
 	task_list = &idle_task;
-	cpu0_percpu.current_task = &idle_task;
+	idle_task.on_cpu = true;
+	idle_task.cpus_allowed = 1;
+	cpu0_percpu.current_task = cpu0_percpu.idle = &idle_task;
 	if (task_alloc_thread_state(&idle_task))
 		panic("no memory for the idle task's kernel TLS block");
 	cpu0_percpu.kernel_tcb = idle_task.kernel_tcb;
@@ -58,32 +61,54 @@ void sched_init(void)
 	fxsave(&init_fpu_state);
 }
 
-/* Switch the CPU from prev to next; returns when prev runs again. */
+/* prev has left the CPU (its stack is no longer in use): another CPU may pick it now. */
+notrace void finish_task_switch(struct task *prev)
+{
+	prev->on_cpu = false;
+}
+
+/*
+ * Switch the CPU from prev to next; returns when prev runs again (maybe on another CPU). The
+ * kernel lock stays with the CPU across the switch; its depth is the resumed task's.
+ */
 static noinline __attribute__((noclone)) void context_switch(struct task *prev, struct task *next)
 {
+	int lock_depth = kernel_lock_depth();
 	if (prev->mm)
 		fxsave(&prev->fpu);
 	if (next->mm)
 		fxrstor(&next->fpu);
+	next->on_cpu = true;
 	mm_activate(next->mm);
 	set_kernel_stack(next->kstack_top);
 	tls_context_switch(prev, next); /* FS, KERNEL_GS_BASE, percpu.kernel_tcb */
-	cpu0_percpu.current_task = next;
+	this_cpu()->current_task = next;
 	gtlog_context_switch(prev, next);
-	__switch_to_asm(prev, next);
+	struct task *last = __switch_to_asm(prev, next);
+	finish_task_switch(last);
+	kernel_lock_set_depth(lock_depth);
 }
 
-static notrace struct task *pick_next_task(struct task *prev)
+/* May this CPU run t? Not an idle task, runnable, not running elsewhere, allowed here. */
+static notrace bool can_run_here(const struct task *t, int cpu)
 {
+	return !is_idle_task(t) && t->state == TASK_RUNNING && !t->on_cpu &&
+	       (t->cpus_allowed & (1UL << cpu));
+}
+
+/* Round robin over the task list, starting after prev; this CPU's idle task if none. */
+notrace struct task *pick_next_task(struct task *prev)
+{
+	int cpu = this_cpu_id();
 	struct task *t = prev->next_task ? prev->next_task : task_list;
 	for (struct task *start = t;;) {
-		if (t != &idle_task && t->state == TASK_RUNNING)
+		if (can_run_here(t, cpu))
 			return t;
 		t = t->next_task ? t->next_task : task_list;
 		if (t == start)
 			break;
 	}
-	return &idle_task;
+	return this_cpu()->idle;
 }
 
 void schedule(void)
@@ -91,17 +116,21 @@ void schedule(void)
 	struct task *prev = current;
 	prev->need_resched = false;
 	struct task *next = pick_next_task(prev);
-	if (next == &idle_task && prev->state == TASK_RUNNING)
+	if (next == this_cpu()->idle && prev->state == TASK_RUNNING && !is_idle_task(prev) &&
+	    (prev->cpus_allowed & (1UL << this_cpu_id())))
 		next = prev; /* nothing else to run: keep going */
 	if (next != prev)
 		context_switch(prev, next);
 }
 
+/* Back to ring 3 (with the kernel lock; the caller drops it): reschedule, or die if killed. */
 void exit_to_user_mode(struct pt_regs *regs)
 {
 	(void)regs;
 	if (current->need_resched)
 		schedule();
+	if (thread_killed(current))
+		do_exit(0, 0); /* its process ended (exit_group, a fatal signal) */
 }
 
 /* Kernel preemption from an interrupt, for kernel threads that run with interrupts on. */
@@ -113,8 +142,9 @@ void preempt_schedule_irq(void)
 
 static bool other_task_runnable(struct task *cur)
 {
+	int cpu = this_cpu_id();
 	for (struct task *t = task_list; t; t = t->next_task)
-		if (t != cur && t != &idle_task && t->state == TASK_RUNNING)
+		if (t != cur && can_run_here(t, cpu))
 			return true;
 	return false;
 }
@@ -123,7 +153,7 @@ static bool other_task_runnable(struct task *cur)
 void scheduler_tick(void)
 {
 	struct task *cur = current;
-	if (cur != &idle_task && other_task_runnable(cur))
+	if (!is_idle_task(cur) && other_task_runnable(cur))
 		cur->need_resched = true;
 }
 
@@ -132,7 +162,7 @@ void wake_sleepers(void)
 	u64 now = ktime_get_ns();
 	for (struct task *t = task_list; t; t = t->next_task)
 		if (t->state == TASK_SLEEPING && t->wake_at_ns <= now)
-			t->state = TASK_RUNNING;
+			wake_up_task(t);
 }
 
 void sleep_until_ns(u64 deadline_ns)
@@ -146,24 +176,69 @@ void sleep_until_ns(u64 deadline_ns)
 		schedule();
 }
 
-void __noreturn do_exit(int exit_code, int signal)
+void wake_up_task(struct task *t)
 {
-	struct task *t = current;
-	if (t->clear_child_tid)
-		put_user_u32(0, t->clear_child_tid); /* errors ignored, as in Linux */
-	gtlog_process_exit(t->pid, exit_code, signal);
+	if (t->state == TASK_SLEEPING) {
+		t->state = TASK_RUNNING;
+		kick_idle_cpu();
+	}
+}
+
+/* The last thread of a process is gone: its status is the process's. */
+static void process_exit(struct task *leader, int exit_code, int signal)
+{
+	if (leader->group_exiting) {
+		exit_code = leader->group_exit_code;
+		signal = leader->group_exit_signal;
+	}
+	gtlog_process_exit(leader->tgid, exit_code, signal);
+	report_program_exit(leader->tgid, leader->exe, exit_code, signal);
 	if (exit_code && final_status < EXIT_PROCESS_FAILED)
 		final_status = EXIT_PROCESS_FAILED;
 	if (boot_params.verbose || (exit_code && !signal))
-		printk("kernel: pid %d (%s) exited with status %d\n", t->pid, t->comm, exit_code);
+		printk("kernel: pid %d (%s) exited with status %d\n", leader->tgid, leader->comm,
+		       exit_code);
+	leader->exit_code = exit_code;
+	leader->exit_signal = signal;
+}
+
+/* This thread ends; its process too when it was the last one (exit() against exit_group). */
+void __noreturn do_exit(int exit_code, int signal)
+{
+	struct task *t = current, *leader = group_of(t);
+	struct mm *mm = t->mm;
+	if (mm && t->clear_child_tid && !put_user_u32(0, t->clear_child_tid))
+		futex_wake_tid_address(mm, t->clear_child_tid); /* pthread_join waits on it */
 	t->exit_code = exit_code;
 	t->exit_signal = signal;
-	mm_activate(NULL);
-	mm_destroy(t->mm);
+	if (!is_kthread(t)) {
+		gtlog_thread_exit(t, exit_code, signal);
+		if (--leader->nr_threads == 0) {
+			process_exit(leader, exit_code, signal);
+			mm_activate(NULL);
+			mm_destroy(mm);
+		}
+	}
 	t->mm = NULL;
 	t->state = TASK_ZOMBIE;
 	schedule();
 	panic("zombie pid %d was scheduled", t->pid);
+}
+
+/* exit_group, a fatal signal or fault: every thread of the process ends with this status. */
+void __noreturn do_group_exit(int exit_code, int signal)
+{
+	struct task *t = current, *leader = group_of(t);
+	if (!leader->group_exiting) {
+		leader->group_exiting = true;
+		leader->group_exit_code = exit_code;
+		leader->group_exit_signal = signal;
+		/* the others end on their way back to user mode (exit_to_user_mode) */
+		for (struct task *o = task_list; o; o = o->next_task)
+			if (o != t && !is_kthread(o) && group_of(o) == leader)
+				wake_up_task(o);
+	}
+	do_exit(exit_code, signal);
 }
 
 static bool user_tasks_alive(void)
@@ -174,12 +249,18 @@ static bool user_tasks_alive(void)
 	return false;
 }
 
+/* A zombie's memory can go, unless it leads a process whose other threads still run. */
+static bool reapable(struct task *t)
+{
+	return t->state == TASK_ZOMBIE && !t->on_cpu && !(t->group_leader == t && t->nr_threads);
+}
+
 static void reap_zombies(void)
 {
 	struct task **pp = &task_list;
 	while (*pp) {
 		struct task *t = *pp;
-		if (t->state == TASK_ZOMBIE) {
+		if (reapable(t)) {
 			*pp = t->next_task;
 			kstack_free(t->kstack);
 			task_free_thread_state(t);
@@ -218,8 +299,23 @@ static u64 earliest_wakeup(void)
 	return w;
 }
 
+/* Idle: look for work with the kernel lock, halt without it until an interrupt. */
+static void idle_wait(u64 wake_ns)
+{
+	u64 now = ktime_get_ns();
+	kernel_unlock();
+	/* Short waits spin on the TSC; longer ones sleep until the next timer tick. */
+	if (wake_ns <= now || wake_ns - now < TICK_NSEC)
+		cpu_relax();
+	else
+		safe_halt();
+	kernel_lock();
+}
+
+/* The boot CPU's idle task: also starts the programs and powers off after the last one. */
 notrace void __noreturn cpu_idle_loop(void)
 {
+	kernel_lock();
 	if (boot_params.sched_parallel)
 		while (next_module < nr_boot_modules)
 			start_next_program();
@@ -238,11 +334,19 @@ notrace void __noreturn cpu_idle_loop(void)
 			schedule();
 			continue;
 		}
-		/* Short waits spin on the TSC; longer ones sleep until the next timer tick. */
-		u64 wake = earliest_wakeup(), now = ktime_get_ns();
-		if (wake <= now || wake - now < TICK_NSEC)
-			cpu_relax();
-		else
-			safe_halt();
+		idle_wait(earliest_wakeup());
+	}
+}
+
+/* The other CPUs' idle tasks (with the kernel lock, from ap_main). */
+notrace void __noreturn ap_idle_loop(void)
+{
+	struct task *idle = this_cpu()->idle;
+	for (;;) {
+		if (pick_next_task(idle) != idle) {
+			schedule();
+			continue;
+		}
+		idle_wait(earliest_wakeup());
 	}
 }

@@ -17,7 +17,7 @@
 
 static bool fd_open(ulong fd)
 {
-	return fd < 3 && (current->open_fds & (1u << fd));
+	return fd < 3 && (group_of(current)->open_fds & (1u << fd));
 }
 
 static bool fd_writable(ulong fd)
@@ -128,7 +128,7 @@ long sys_close(ulong fd)
 {
 	if (!fd_open(fd))
 		return -EBADF;
-	current->open_fds &= ~(1u << fd);
+	group_of(current)->open_fds &= ~(1u << fd);
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include "cpu.h"
 #include "errno.h"
 #include "mm.h"
+#include "smp.h"
+#include "string.h"
 #include "syscalls.h"
 #include "task.h"
 #include "uaccess.h"
@@ -91,7 +93,7 @@ long sys_mmap(ulong addr, ulong len, ulong prot, ulong flags, ulong fd, ulong of
 	if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
 		return -EINVAL;
 	if (!(flags & MAP_ANONYMOUS))
-		return (int)fd >= 0 && fd < 3 && (current->open_fds & (1u << fd)) ? -ENODEV
+		return (int)fd >= 0 && fd < 3 && (group_of(current)->open_fds & (1u << fd)) ? -ENODEV
 										  : -EBADF;
 	if (!len)
 		return -EINVAL;
@@ -170,6 +172,35 @@ long sys_mprotect(ulong addr, ulong len, ulong prot)
 		}
 		*pte = frame | flags | (*pte & (PTE_A | PTE_D));
 		invlpg(va);
+	}
+	tlb_shootdown(mm); /* other CPUs running this process's threads */
+	return 0;
+}
+
+/* Advice is accepted; MADV_DONTNEED / MADV_FREE give zero-filled pages from then on. */
+long sys_madvise(ulong addr, ulong len, ulong advice)
+{
+	struct mm *mm = current->mm;
+	if (addr & (PAGE_SIZE - 1))
+		return -EINVAL;
+	if (advice > 23 || (advice >= 5 && advice <= 7)) /* MADV_NORMAL..MADV_POPULATE_WRITE */
+		return -EINVAL;
+	if (len > TASK_SIZE_MAX)
+		return -EINVAL;
+	len = ALIGN_UP(len, PAGE_SIZE);
+	if (addr > TASK_SIZE_MAX - len)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE)
+		if (!mm_mapped(mm, va))
+			return -ENOMEM;
+	if (advice != MADV_DONTNEED && advice != MADV_FREE)
+		return 0;
+	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE) {
+		u64 *pte = mm_walk(mm, va, false);
+		if (pte && (*pte & PTE_P) && (*pte & PTE_W))
+			memset(phys_to_virt(*pte & PTE_ADDR_MASK), 0, PAGE_SIZE);
 	}
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "gtlog.h"
 #include "msr.h"
 #include "random.h"
+#include "smp.h"
 #include "string.h"
 #include "syscalls.h"
 #include "task.h"
@@ -15,21 +16,21 @@
 
 long sys_exit(ulong code)
 {
-	do_exit(code & 0xff, 0);
+	do_exit(code & 0xff, 0); /* this thread only; the last one's status is the process's */
 }
 
 long sys_exit_group(ulong code)
 {
-	do_exit(code & 0xff, 0);
+	do_group_exit(code & 0xff, 0);
 }
 
 long sys_getpid(void)
 {
-	return current->pid;
+	return current->tgid;
 }
 long sys_gettid(void)
 {
-	return current->pid;
+	return current->pid; /* the thread's own id; getpid gives its process's */
 }
 long sys_getppid(void)
 {
@@ -54,6 +55,7 @@ long sys_rseq(void)
 
 long sys_sched_yield(void)
 {
+	current->need_resched = true;
 	schedule();
 	return 0;
 }
@@ -76,7 +78,7 @@ long sys_prlimit64(ulong pid, ulong resource, ulong new_rlim, ulong old_rlim)
 {
 	struct rlimit64 nr;
 	struct task *t = current;
-	if ((int)pid != 0 && (int)pid != t->pid)
+	if ((int)pid != 0 && (int)pid != t->tgid && (int)pid != t->pid)
 		return -ESRCH;
 	if ((unsigned)resource >= RLIM_NLIMITS)
 		return -EINVAL;
@@ -86,10 +88,10 @@ long sys_prlimit64(ulong pid, ulong resource, ulong new_rlim, ulong old_rlim)
 		if (nr.rlim_cur > nr.rlim_max)
 			return -EINVAL;
 	}
-	if (old_rlim && copy_to_user(old_rlim, &t->rlim[(unsigned)resource], sizeof(nr)))
+	if (old_rlim && copy_to_user(old_rlim, &group_of(t)->rlim[(unsigned)resource], sizeof(nr)))
 		return -EFAULT;
 	if (new_rlim)
-		t->rlim[(unsigned)resource] = nr;
+		group_of(t)->rlim[(unsigned)resource] = nr;
 	return 0;
 }
 
@@ -97,7 +99,8 @@ long sys_getrlimit(ulong resource, ulong rlim)
 {
 	if ((unsigned)resource >= RLIM_NLIMITS)
 		return -EINVAL;
-	return copy_to_user(rlim, &current->rlim[(unsigned)resource], sizeof(struct rlimit64))
+	return copy_to_user(rlim, &group_of(current)->rlim[(unsigned)resource],
+			    sizeof(struct rlimit64))
 		       ? -EFAULT
 		       : 0;
 }
@@ -124,7 +127,7 @@ long sys_arch_prctl(ulong option, ulong addr)
 		old = rdmsr(MSR_KERNEL_GS_BASE);
 		t->thread.gs_base = addr;
 		set_segbase_msr(MSR_KERNEL_GS_BASE, addr, TLS_CAUSE_ARCH_PRCTL);
-		gtlog_segbase("gs", old, addr, "arch_prctl", t->pid);
+		gtlog_segbase("gs", old, addr, "arch_prctl", t);
 		return 0;
 	case ARCH_GET_FS:
 		return put_user_u64(tls_get_user_fs(t), addr) ? -EFAULT : 0;
@@ -158,29 +161,41 @@ static long signal_self(int sig)
 		return 0;
 	bool ignored_by_default = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH ||
 				  sig == SIGCONT || (sig >= SIGSTOP && sig <= 22);
-	unsigned long handler = t->sigaction[sig - 1].handler;
+	unsigned long handler = group_of(t)->sigaction[sig - 1].handler;
 	if (sig != SIGKILL && (handler == SIG_IGN || (handler == SIG_DFL && ignored_by_default)))
 		return 0;
 	if (sig != SIGKILL && (t->sigmask & (1UL << (sig - 1))))
 		return 0; /* stays pending forever: we have no delivery */
-	printk("%s: killed by signal %d (pid %d)\n", t->comm, sig, t->pid);
-	do_exit(128 + sig, sig);
+	printk("%s: killed by signal %d (pid %d)\n", t->comm, sig, t->tgid);
+	do_group_exit(128 + sig, sig);
 }
 
 long sys_kill(ulong pid, ulong sig)
 {
-	int p = (int)pid;
+	int p = (int)pid, tgid = current->tgid;
 	/* kill(-1) reaches every process but the caller (and init): there are none */
-	if (p != 0 && p != current->pid && p != -current->pid)
+	if (p != 0 && p != tgid && p != -tgid)
 		return (unsigned)sig > _NSIG ? -EINVAL : -ESRCH;
 	return signal_self((int)sig);
 }
 
+/* A live thread of the caller's process with this tid. */
+static bool own_thread(int tid)
+{
+	struct task *me = current;
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t->pid == tid && !is_kthread(t) && t->tgid == me->tgid &&
+		    (t->state == TASK_RUNNING || t->state == TASK_SLEEPING))
+			return true;
+	return false;
+}
+
+/* A fatal signal to any thread ends the whole process, as in Linux. */
 long sys_tkill(ulong tid, ulong sig)
 {
 	if ((int)tid <= 0)
 		return -EINVAL;
-	if ((int)tid != current->pid)
+	if (!own_thread((int)tid))
 		return -ESRCH;
 	return signal_self((int)sig);
 }
@@ -189,7 +204,7 @@ long sys_tgkill(ulong tgid, ulong tid, ulong sig)
 {
 	if ((int)tgid <= 0 || (int)tid <= 0)
 		return -EINVAL;
-	if ((int)tgid != current->pid || (int)tid != current->pid)
+	if ((int)tgid != current->tgid || !own_thread((int)tid))
 		return -ESRCH;
 	return signal_self((int)sig);
 }
@@ -204,10 +219,10 @@ long sys_rt_sigaction(ulong sig, ulong act, ulong oact, ulong sigsetsize)
 		return -EFAULT;
 	if ((int)sig < 1 || (int)sig > _NSIG || (act && (sig == SIGKILL || sig == SIGSTOP)))
 		return -EINVAL;
-	if (oact && copy_to_user(oact, &t->sigaction[sig - 1], sizeof(new_sa)))
+	if (oact && copy_to_user(oact, &group_of(t)->sigaction[sig - 1], sizeof(new_sa)))
 		return -EFAULT;
 	if (act)
-		t->sigaction[sig - 1] = new_sa;
+		group_of(t)->sigaction[sig - 1] = new_sa;
 	return 0;
 }
 
@@ -265,38 +280,54 @@ long sys_sigaltstack(ulong uss, ulong uoss)
 	return 0;
 }
 
-/*
- * Minimal futex for single-threaded programs: nobody else can wake a waiter, so a wait whose
- * value matches returns at once (-EINTR without a timeout, as a spurious wakeup would).
- */
-long sys_futex(ulong uaddr, ulong op, ulong val, ulong utimeout)
+/* The CPUs a thread may run on: every online one unless sched_setaffinity narrowed it. */
+static struct task *affinity_target(ulong pid)
 {
-	u32 cur;
-	int cmd = op & ~(128UL | 256UL); /* FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
-	if (uaddr & 3)
+	if ((int)pid == 0)
+		return current;
+	for (struct task *t = task_list; t; t = t->next_task)
+		if (t->pid == (int)pid && t->state != TASK_ZOMBIE && t->state != TASK_DEAD)
+			return t;
+	return NULL;
+}
+
+long sys_sched_getaffinity(ulong pid, ulong len, ulong mask)
+{
+	struct task *t = affinity_target(pid);
+	if (len * 8 < (ulong)nr_cpus_online() || (len & 7))
 		return -EINVAL;
-	switch (cmd) {
-	case FUTEX_WAKE:
-	case 10: /* FUTEX_WAKE_BITSET */
-		return 0;
-	case FUTEX_WAIT:
-	case 9: /* FUTEX_WAIT_BITSET */
-		if (copy_from_user(&cur, uaddr, sizeof(cur)))
-			return -EFAULT;
-		if (cur != (u32)val)
-			return -EAGAIN;
-		if (utimeout) {
-			struct timespec ts;
-			if (copy_from_user(&ts, utimeout, sizeof(ts)))
-				return -EFAULT;
-			if (ts.tv_sec < 0 || (unsigned long)ts.tv_nsec >= NSEC_PER_SEC)
-				return -EINVAL;
-			return -ETIMEDOUT;
-		}
-		return -EINTR;
-	default:
-		return -ENOSYS;
-	}
+	if (!t)
+		return -ESRCH;
+	u64 m = t->cpus_allowed & cpus_online_mask();
+	return copy_to_user(mask, &m, sizeof(m)) ? -EFAULT : (long)sizeof(m);
+}
+
+long sys_sched_setaffinity(ulong pid, ulong len, ulong mask)
+{
+	struct task *t = affinity_target(pid);
+	u64 m = 0;
+	if (!t)
+		return -ESRCH;
+	if (copy_from_user(&m, mask, MIN(len, sizeof(m))))
+		return -EFAULT;
+	if (len < sizeof(m))
+		m &= (1UL << (len * 8)) - 1;
+	if (!(m & cpus_online_mask()))
+		return -EINVAL;
+	t->cpus_allowed = m;
+	if (t == current && !(m & (1UL << this_cpu_id())))
+		current->need_resched = true; /* move off this CPU on the way out */
+	return 0;
+}
+
+long sys_getcpu(ulong ucpu, ulong unode)
+{
+	u32 cpu = this_cpu_id(), node = 0;
+	if (ucpu && put_user_u32(cpu, ucpu))
+		return -EFAULT;
+	if (unode && put_user_u32(node, unode))
+		return -EFAULT;
+	return 0;
 }
 
 long sys_getrandom(ulong buf, ulong count, ulong flags)

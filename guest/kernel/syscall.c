@@ -4,6 +4,7 @@
 #include "errno.h"
 #include "gtlog.h"
 #include "ptrace.h"
+#include "smp.h"
 #include "syscalls.h"
 #include "task.h"
 #include "tls.h"
@@ -73,6 +74,12 @@ const sys_call_ptr_t sys_call_table[NR_syscalls] = {
 	SYS(getrandom, getrandom),
 	SYS(rseq, rseq),
 	SYS(faccessat2, faccessat2),
+	SYS(madvise, madvise),
+	SYS(getcpu, getcpu),
+	SYS(clone, clone),
+	SYS(clone3, clone3),
+	SYS(sched_setaffinity, sched_setaffinity),
+	SYS(sched_getaffinity, sched_getaffinity),
 };
 
 /*
@@ -93,13 +100,14 @@ noinline void tls_account_syscall(struct task *t, int nr)
 	printk("kernel: tls: pid %d: thread-local tls_current is 0x%lx, not this thread's task "
 	       "(FS_BASE 0x%lx, kernel TCB 0x%lx)\n",
 	       t->pid, (unsigned long)owner, read_fs_base(), t->kernel_tcb);
-	gtlog_tls_mismatch(t->pid, read_fs_base(), (u64)owner, (u64)t);
+	gtlog_tls_mismatch(t->tgid, read_fs_base(), (u64)owner, (u64)t);
 }
 
 void do_syscall_64(struct pt_regs *regs, int nr)
 {
+	kernel_lock();
 	struct task *t = current;
-	int pid = t->pid;
+	int pid = t->tgid;
 	unsigned int unr = nr; /* like Linux: only the low 32 bits of RAX select the call */
 	long ret = -ENOSYS;
 
@@ -111,6 +119,7 @@ void do_syscall_64(struct pt_regs *regs, int nr)
 	regs->ax = ret;
 	gtlog_syscall_exit(pid, nr, ret);
 	exit_to_user_mode(regs);
+	kernel_unlock();
 }
 
 _Static_assert(__builtin_offsetof(struct pt_regs, r15) == PTREGS_R15, "pt_regs layout");
@@ -126,4 +135,5 @@ _Static_assert(__builtin_offsetof(struct pt_regs, flags) == PTREGS_FLAGS, "pt_re
 _Static_assert(__builtin_offsetof(struct pt_regs, sp) == PTREGS_SP, "pt_regs layout");
 _Static_assert(__builtin_offsetof(struct pt_regs, ss) == PTREGS_SS, "pt_regs layout");
 _Static_assert(sizeof(struct pt_regs) == PTREGS_SIZE, "pt_regs layout");
+_Static_assert(sizeof(struct pt_regs) == PTREGS_SIZE_C, "task_pt_regs");
 _Static_assert(__builtin_offsetof(struct task, thread.sp) == 0, "TASK_thread_sp");

@@ -1,6 +1,7 @@
 #include "time.h"
 #include "console.h"
 #include "cpu.h"
+#include "vdso_data.h"
 
 volatile u64 jiffies;
 u64 tsc_khz;
@@ -69,6 +70,13 @@ void time_init(void)
 	tsc_mult = (1000000UL << 32) / tsc_khz;
 	tsc_at_boot = rdtsc();
 	realtime_at_boot_ns = read_rtc_seconds() * NSEC_PER_SEC;
+}
+
+void vdso_fill_data(struct vdso_data *d)
+{
+	d->tsc_at_boot = tsc_at_boot;
+	d->tsc_mult = tsc_mult;
+	d->realtime_at_boot_ns = realtime_at_boot_ns;
 }
 
 u64 ktime_get_ns(void)

@@ -1,30 +1,35 @@
 /*
  * Syscall fuzzer for the guest kernel (do not run it on a real machine):
- *   fuzzer COUNT [SEED]
- * Makes COUNT raw syscalls with random numbers and arguments drawn from pools that include
+ *   fuzzer COUNT [SEED [THREADS]]
+ * Makes COUNT raw syscalls (split over THREADS threads, default 1, each with its own arena and
+ * random sequence) with random numbers and arguments drawn from pools that include
  * kernel addresses, the direct map, non-canonical values and huge lengths. Anything that
  * could legitimately end or corrupt this process (exit, signals to itself, unmapping its own
  * image/stack/heap, closing stdout, long sleeps, changing FS) is steered away or undone, so
  * surviving to print the summary means the kernel survived.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_THREADS 16
+
 #define ARENA_PAGES 16
 #define PAGE 4096UL
 
-static unsigned long rng_state;
-static unsigned char *arena; /* the only user memory random pointers may point into */
-static unsigned long saved_fs;
+/* per thread: each fuzzing thread has its own sequence, arena and FS */
+static __thread unsigned long rng_state;
+static __thread unsigned char *arena; /* the only user memory random pointers may point into */
+static __thread unsigned long saved_fs;
+static __thread unsigned long results[5]; /* ok, EFAULT, EINVAL, ENOSYS, other errors */
 static const long short_sleep[2] = { 0, 1000 };
-static unsigned long results[5]; /* ok, EFAULT, EINVAL, ENOSYS, other errors */
 
 static const int implemented[] = {
-	0,   1,	  2,   3,   4,	 5,   6,   8,	9,   10,  11,  12,  13,	 14,  16,
-	17,  18,  19,  20,  21,	 24,  35,  39,	61,  62,  63,  72,  79,	 89,  95,
-	96,  97,  102, 104, 107, 108, 110, 131, 158, 160, 186, 200, 201, 202, 218,
-	228, 229, 230, 234, 257, 262, 267, 269, 273, 295, 296, 302, 318, 334, 439,
+	0,   1,	  2,   3,   4,	 5,   6,   8,	9,   10,  11,  12,  13,	 14,  16,  17,	18,
+	19,  20,  21,  24,  35,	 39,  61,  62,	63,  72,  79,  89,  95,	 96,  97,  102, 104,
+	107, 108, 110, 131, 158, 160, 186, 200, 201, 202, 218, 228, 229, 230, 234, 257, 262,
+	267, 269, 273, 295, 296, 302, 318, 334, 439, 28,  202, 203, 204, 309,
 };
 
 static unsigned long rnd(void)
@@ -153,6 +158,13 @@ static int steer(unsigned nr, unsigned long a[6])
 		if (a[0] < 3)
 			a[0] = 1000 + a[0];
 		return 1;
+	case 56:
+	case 435: /* clone, clone3: a thread on a random stack would take the process down */
+	case 218: /* set_tid_address: pthread_join waits for the kernel to clear the real one */
+		return 0;
+	case 202: /* futex: a wait on a zero arena word would never end; time out at once */
+		a[3] = (unsigned long)short_sleep;
+		return 1;
 	case 35: /* nanosleep: the arena may hold a real, long timespec */
 		a[0] = rnd() % 2 ? (unsigned long)short_sleep : random_mm_address() | (1UL << 47);
 		return 1;
@@ -184,32 +196,31 @@ static void reset_arena(void)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	if (argc < 2) {
-		fprintf(stderr, "usage: fuzzer COUNT [SEED]\n");
-		return 2;
-	}
-	long count = atol(argv[1]);
-	rng_state = argc > 2 ? strtoul(argv[2], NULL, 0) : 0x9e3779b97f4a7c15UL;
-	if (!rng_state)
-		rng_state = 1;
-	printf("fuzzer: %ld syscalls, seed %#lx\n", count, rng_state);
-	fflush(stdout);
+struct fuzz_run {
+	long count;
+	unsigned long seed;
+	long pid;
+	int failed;
+	unsigned long results[5];
+};
 
+static void *fuzz(void *arg)
+{
+	struct fuzz_run *run = arg;
+	rng_state = run->seed ? run->seed : 1;
 	/* The arena sits between two unmapped guard pages, so overruns fault instead of hitting us. */
 	long base = raw(9, 0, (ARENA_PAGES + 2) * PAGE, 3, 0x22, -1, 0);
 	if (base < 0) {
 		printf("fuzzer: mmap failed (%ld)\n", base);
-		return 1;
+		run->failed = 1;
+		return NULL;
 	}
 	arena = (unsigned char *)base + PAGE;
 	raw(11, base, PAGE, 0, 0, 0, 0);
 	raw(11, (long)arena + ARENA_PAGES * PAGE, PAGE, 0, 0, 0, 0);
 	raw(158, 0x1003, (long)&saved_fs, 0, 0, 0, 0);
-	long pid = raw(39, 0, 0, 0, 0, 0, 0);
 
-	for (long i = 0; i < count; i++) {
+	for (long i = 0; i < run->count; i++) {
 		long nr = random_nr();
 		unsigned long a[6];
 		for (int j = 0; j < 6; j++)
@@ -231,11 +242,61 @@ int main(int argc, char **argv)
 			reset_arena();
 	}
 
-	if (raw(39, 0, 0, 0, 0, 0, 0) != pid) {
+	if (raw(39, 0, 0, 0, 0, 0, 0) != run->pid) {
 		printf("fuzzer: getpid changed!\n");
-		return 1;
+		run->failed = 1;
 	}
+	memcpy(run->results, results, sizeof(results));
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fuzz_run runs[MAX_THREADS];
+	static pthread_t threads[MAX_THREADS];
+	if (argc < 2) {
+		fprintf(stderr, "usage: fuzzer COUNT [SEED [THREADS]]\n");
+		return 2;
+	}
+	long count = atol(argv[1]);
+	unsigned long seed = argc > 2 ? strtoul(argv[2], NULL, 0) : 0x9e3779b97f4a7c15UL;
+	int nthreads = argc > 3 ? atoi(argv[3]) : 1;
+	if (!seed)
+		seed = 1;
+	if (nthreads < 1 || nthreads > MAX_THREADS) {
+		fprintf(stderr, "fuzzer: THREADS must be 1..%d\n", MAX_THREADS);
+		return 2;
+	}
+	if (nthreads == 1)
+		printf("fuzzer: %ld syscalls, seed %#lx\n", count, seed);
+	else
+		printf("fuzzer: %ld syscalls, seed %#lx, %d threads\n", count, seed, nthreads);
+	fflush(stdout);
+
+	long pid = raw(39, 0, 0, 0, 0, 0, 0);
+	for (int t = 0; t < nthreads; t++) {
+		runs[t].count = count / nthreads + (t < count % nthreads);
+		runs[t].seed = seed + t * 0x9e3779b97f4a7c15UL;
+		runs[t].pid = pid;
+	}
+	for (int t = 1; t < nthreads; t++)
+		if (pthread_create(&threads[t], NULL, fuzz, &runs[t])) {
+			printf("fuzzer: pthread_create failed\n");
+			return 1;
+		}
+	fuzz(&runs[0]);
+	unsigned long total[5] = { 0 };
+	int failed = 0;
+	for (int t = 0; t < nthreads; t++) {
+		if (t)
+			pthread_join(threads[t], NULL);
+		failed |= runs[t].failed;
+		for (int k = 0; k < 5; k++)
+			total[k] += runs[t].results[k];
+	}
+	if (failed)
+		return 1;
 	printf("fuzzer: done: %lu ok, %lu EFAULT, %lu EINVAL, %lu ENOSYS, %lu other errors\n",
-	       results[0], results[1], results[2], results[3], results[4]);
+	       total[0], total[1], total[2], total[3], total[4]);
 	return 0;
 }

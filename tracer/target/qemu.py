@@ -52,6 +52,7 @@ class QemuConfig:
     debug_exit: bool = True
     debugcon: Path | None = None  # where the guest's debug-port output goes (tests only)
     extra_args: tuple[str, ...] = ()
+    smp: int = 1  # vCPUs (-smp N)
 
 
 class QemuState(StrEnum):
@@ -135,6 +136,8 @@ def build_argv(config: QemuConfig, files: QemuFiles, qemu: str = QEMU_BINARY) ->
         argv += ["-initrd", ",".join(m.initrd_spec() for m in config.modules)]
     if config.icount:
         argv += ["-icount", config.icount]
+    if config.smp != 1:
+        argv += ["-smp", str(config.smp)]
     if config.debug_exit:
         argv += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     argv += list(config.extra_args)
