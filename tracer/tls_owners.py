@@ -25,9 +25,26 @@ from tracer.events import (
     SegReg,
     Symbolizer,
     SyscallEntry,
+    SyscallExit,
 )
 
 NR_ARCH_PRCTL = 158
+NR_CLONE, NR_CLONE3 = 56, 435
+CLONE_SETTLS = 0x80000
+CLONE3_TLS_OFFSET = 56  # struct clone_args: flags pidfd child_tid parent_tid exit_signal
+#                         stack stack_size tls, eight bytes each
+
+
+def clone_tls(event: SyscallEntry) -> int | None:
+    """The TCB a clone/clone3 with CLONE_SETTLS gives the new thread."""
+    if event.nr == NR_CLONE and event.args[0] & CLONE_SETTLS:
+        return event.args[4]
+    if event.nr == NR_CLONE3:
+        data = dict(event.memory).get(0)
+        if data is not None and len(data) >= CLONE3_TLS_OFFSET + 8:
+            if int.from_bytes(data[:8], "little") & CLONE_SETTLS:
+                return int.from_bytes(data[CLONE3_TLS_OFFSET : CLONE3_TLS_OFFSET + 8], "little")
+    return None
 ARCH_SET_GS = 0x1001
 ARCH_SET_FS = 0x1002
 
@@ -55,6 +72,7 @@ class TlsOwners:
     loaded: dict[tuple[int, str], str] = field(default_factory=dict)  # (cpu, reg) -> label
     names: dict[int, str] = field(default_factory=dict)
     current: dict[int, int] = field(default_factory=dict)  # cpu -> pid running there
+    clones: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry seq -> (pid, tls)
     symbolize: Symbolizer | None = None
 
     def thread_label(self, pid: int) -> str:
@@ -66,8 +84,18 @@ class TlsOwners:
         elif isinstance(event, ContextSwitch):
             self.names.setdefault(event.next_pid, event.next_name)
             self.current[event.cpu] = event.next_pid
+        elif isinstance(event, SyscallExit) and event.entry_seq in self.clones:
+            pid, tls = self.clones.pop(event.entry_seq)
+            if 0 < event.ret < 1 << 31:  # the new thread's id: its TCB is its own
+                label = f"{OwnerKind.APP_TCB}[{self.thread_label(pid)} tid {event.ret}]"
+                # Known by the parent's id and, where switches name threads, by its own.
+                self.user_labels[(pid, tls)] = label
+                self.user_labels[(event.ret, tls)] = label
         elif isinstance(event, SyscallEntry):
             self.current[event.cpu] = event.pid
+            tls = clone_tls(event)
+            if tls:
+                self.clones[event.seq] = (event.pid, tls)
             if event.nr == NR_ARCH_PRCTL and event.args[1]:
                 code, addr = event.args[0], event.args[1]
                 # User addresses mean something per address space: two copies of a program

@@ -43,3 +43,21 @@ def test_a_percpu_area_read_at_the_first_stop_is_known_without_its_write() -> No
 
     events = [MsrRead(1, 1, 0, 0, 0xC0000102, PERCPU, 0), *_prelude()[1:], _entry(6, APP)]
     assert run_checks(events, KernelFacts()) == []
+
+
+def test_a_thread_made_with_clone_settls_owns_its_tcb() -> None:
+    from tracer.events import ProcessEvent, SegBases, SyscallEntry
+    from tracer.tls_owners import TlsOwners
+
+    tcb = 0x7FFF_F7FF_C6C0
+    args = (0x80000 | 0x100 | 0x10000).to_bytes(8, "little") + bytes(48) + tcb.to_bytes(8, "little")
+    entry = SyscallEntry(
+        2, 2, 0, 1, 0x1000, 435, (0x7FFF0000, 88, 0, 0, 0, 0), 0x401000, 0x7FFF0000, 0x246,
+        0, (), SegBases(APP, PERCPU, 0), 0, ((0, args + bytes(16)),),
+    )  # fmt: skip
+    exit_ = replace(_exit(3, APP), nr=435, ret=2, entry_seq=2)
+    owners = TlsOwners()
+    for event in (ProcessEvent(1, 1, 0, 1, 0x1000, "start", "worker"), entry, exit_):
+        owners.learn(event)
+    assert owners.owner(tcb, "fs", 2) == "app-tcb[worker:1 tid 2]"
+    assert owners.owner(tcb, "fs", 1) == "app-tcb[worker:1 tid 2]"

@@ -75,6 +75,7 @@ def qemu_config(options: CaptureOptions, boot: LinuxBoot, scratch: Path) -> Qemu
         cmdline=f"console=ttyS0 panic=-1 {options.cmdline}".strip(),
         memory_mb=max(options.memory_mb, LINUX_MEMORY_MB),
         cpu=options.cpu,
+        smp=options.smp,
         accel=options.accel,
         debug_exit=False,
     )

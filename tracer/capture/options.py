@@ -60,6 +60,7 @@ class CaptureOptions:
     symbols: Path | None = None  # a Linux kernel's vmlinux, System.map or kallsyms dump
     initrd: Path | None = None  # your own initramfs for a Linux kernel (else the tracer's)
     cpu: str = "max"  # QEMU's CPU model (Skylake-Client: an Intel model, PTI on)
+    smp: int = 1  # vCPUs (each a gdb thread; events carry the CPU they happened on)
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -82,6 +83,7 @@ class CaptureOptions:
             debugcon=self.debugcon,
             accel=self.accel,
             cpu=self.cpu,
+            smp=self.smp,
         )
 
 

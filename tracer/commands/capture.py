@@ -59,6 +59,7 @@ def add_parser(sub: Any) -> None:
         "(without: one boot dumps /proc/kallsyms, cached by the image's hash)",
     )
     p.add_argument("--initrd", type=Path, help="your own initramfs for a Linux kernel")
+    p.add_argument("--smp", type=int, default=1, help="vCPUs, 1 to 4 (default 1)")
     p.add_argument(
         "--cpu", default="max", help="QEMU CPU model (e.g. Skylake-Client: Intel, PTI on)"
     )
@@ -228,6 +229,8 @@ def build_options(args: argparse.Namespace) -> Any:
     _positive(args.timeout, "--timeout")
     _positive(args.idle_timeout, "--idle-timeout")
     _positive(args.memory, "--memory")
+    if not 1 <= args.smp <= 4:
+        raise UsageError("--smp takes 1 to 4 CPUs")
     _positive(args.start_timeout, "--start-timeout")
     _check_output(args.output)
     cmdline = args.cmdline if args.cmdline is not None else ""
@@ -253,6 +256,7 @@ def build_options(args: argparse.Namespace) -> Any:
         symbols=args.symbols,
         initrd=args.initrd,
         cpu=args.cpu,
+        smp=args.smp,
         **_ftrace(args, kernel),
     )
 
