@@ -142,7 +142,13 @@ class EventBuilder:
                 )
             )
 
-    def reconcile(self, hit: ProbeHit, expected: SegBases, out: list[Event]) -> None:
+    def reconcile(
+        self,
+        hit: ProbeHit,
+        expected: SegBases,
+        out: list[Event],
+        cause: SegCause = SegCause.UNKNOWN,
+    ) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
         if last is not None and _exchanged(last, expected):
@@ -152,7 +158,7 @@ class EventBuilder:
         if last is not None:
             for which in ("fs", "gs", "kgs"):
                 old, new = last.get(which), expected.get(which)  # type: ignore[arg-type]
-                self.base_change(hit, which, old, new, SegCause.UNKNOWN, hit.pc, True, out)  # type: ignore[arg-type]
+                self.base_change(hit, which, old, new, cause, hit.pc, True, out)  # type: ignore[arg-type]
         self.bases[hit.cpu] = expected
 
     def swapgs(

@@ -144,7 +144,10 @@ def arrive(
         core.inferred_swaps(hit, observed, why.entry_swapgs, out)
         core.swapped_early[hit.cpu] = True
     else:
-        core.reconcile(hit, observed, out)
+        # Inside a context switch, a change found on arrival is the switch's own (Linux loads
+        # a null FS selector before writing the base, which zeroes it unseen).
+        switch = why.cause is SegCause.CONTEXT_SWITCH
+        core.reconcile(hit, observed, out, SegCause.CONTEXT_SWITCH if switch else SegCause.UNKNOWN)
 
 
 def base_write(
