@@ -45,6 +45,8 @@ def clone_tls(event: SyscallEntry) -> int | None:
             if int.from_bytes(data[:8], "little") & CLONE_SETTLS:
                 return int.from_bytes(data[CLONE3_TLS_OFFSET : CLONE3_TLS_OFFSET + 8], "little")
     return None
+
+
 ARCH_SET_GS = 0x1001
 ARCH_SET_FS = 0x1002
 

@@ -45,6 +45,16 @@ def add_parser(sub: Any) -> None:
         description="Boot a kernel under QEMU with static x86-64 programs and "
         "record every syscall, MSR write and segment-base change to a trace file.",
     )
+    _add_machine_arguments(p)
+    _add_limit_arguments(p)
+    _add_graph_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(run=run, programs=None)
+
+
+def _add_machine_arguments(p: Any) -> None:
+    """What to boot: the kernel, its programs, the machine."""
     p.add_argument(
         "--kernel",
         type=Path,
@@ -77,6 +87,10 @@ def add_parser(sub: Any) -> None:
         metavar="'ARGS'",
         help="arguments for the preceding --program (one shell-quoted string)",
     )
+
+
+def _add_limit_arguments(p: Any) -> None:
+    """Where the trace goes, which probes, and when the capture ends."""
     p.add_argument("-o", "--output", type=Path, default=Path("trace.db"))
     p.add_argument(
         "--probes",
@@ -118,6 +132,10 @@ def add_parser(sub: Any) -> None:
         help="QEMU accelerator (default tcg; kvm only if /dev/kvm is usable)",
     )
     p.add_argument("--memory", type=int, default=256, help="guest memory in MiB")
+
+
+def _add_graph_arguments(p: Any) -> None:
+    """The function graph, MSR reads and output."""
     p.add_argument(
         "--no-msr-read",
         action="store_true",
@@ -162,9 +180,6 @@ def add_parser(sub: Any) -> None:
         default=0,
         help="with --ftrace: max_graph_depth (0: unlimited)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(run=run, programs=None)
 
 
 def _usage(exc: Exception) -> UsageError:

@@ -231,29 +231,20 @@ class _Renderer:
     # header
 
     def header(self) -> Iterator[str]:
-        options, forest = self.options, self.forest
+        options = self.options
         yield "# tracer: function_graph"
         yield "#"
-        for note in self.notes():
-            yield f"# {note}"
-        if self.notes():
+        notes = self.notes()
+        yield from (f"# {note}" for note in notes)
+        if notes:
             yield "#"
-        first, second = "#", "#"
-        if options.abstime:
-            first += "     TIME       "
-            second += "      |         "
-        if options.cpu:
-            first += " CPU"
-            second += " |  "
-        if options.proc:
-            first += "  TASK/PID       "
-            second += "   |    |        "
-        if options.duration:
-            first += "  DURATION   "
-            second += "   |   |      "
-        yield first + "               FUNCTION CALLS"
-        yield second + "               |   |   |   |"
-        del forest
+        columns = [(options.abstime, "     TIME       ", "      |         "),
+                   (options.cpu, " CPU", " |  "),
+                   (options.proc, "  TASK/PID       ", "   |    |        "),
+                   (options.duration, "  DURATION   ", "   |   |      ")]  # fmt: skip
+        shown = [(name, bar) for wanted, name, bar in columns if wanted]
+        yield "#" + "".join(name for name, _ in shown) + "               FUNCTION CALLS"
+        yield "#" + "".join(bar for _, bar in shown) + "               |   |   |   |"
 
     def notes(self) -> list[str]:
         forest, notes = self.forest, []

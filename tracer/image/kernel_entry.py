@@ -16,13 +16,18 @@ PT_REGS_NEEDED: Final = frozenset(
 )
 
 
-def find_entry(image: ElfImage) -> int | None:
-    """The syscall entry by its symbol (LSTAR's value, when no trace says it)."""
-    for name in ENTRY_SYMBOLS:
+def first_address(image: ElfImage, names: tuple[str, ...]) -> int | None:
+    """The address of the first of `names` the symbols have."""
+    for name in names:
         sym = image.symbol(name)
         if sym is not None:
             return int(sym.addr)
     return None
+
+
+def find_entry(image: ElfImage) -> int | None:
+    """The syscall entry by its symbol (LSTAR's value, when no trace says it)."""
+    return first_address(image, ENTRY_SYMBOLS)
 
 
 def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], int, bool]:

@@ -86,16 +86,9 @@ class ProbePlan:
 
 def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], int, bool]:
     """pt_regs from DWARF when the kernel has it, else Linux's layout."""
-    from tracer.image import struct_layout  # noqa: PLC0415 - DWARF, tracer side only
+    from tracer.image.kernel_entry import ptregs_layout as layout  # noqa: PLC0415 - DWARF
 
-    layout = struct_layout(image, "pt_regs") if image.has_dwarf else None
-    if layout is None:
-        return LINUX_PT_REGS, 168, False
-    fields = tuple((f.name, f.offset, f.size) for f in layout.fields)
-    missing = PT_REGS_NEEDED - {f[0] for f in fields}
-    if missing:
-        return LINUX_PT_REGS, 168, False
-    return fields, layout.size, True
+    return layout(image)
 
 
 def tls_span(images: list[ElfImage]) -> int:

@@ -78,11 +78,9 @@ def task_layout(image: ElfImage) -> TaskLayout | None:
 
 
 def find_switch(image: ElfImage) -> int | None:
-    for name in SWITCH_SYMBOLS:
-        sym = image.symbol(name)
-        if sym is not None:
-            return int(sym.addr)
-    return None
+    from tracer.image.kernel_entry import first_address  # noqa: PLC0415 - tracer side only
+
+    return first_address(image, SWITCH_SYMBOLS)
 
 
 def find_sites(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:

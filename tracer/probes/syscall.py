@@ -50,11 +50,9 @@ class Pending:
 
 
 def find_entry(image: ElfImage) -> int | None:
-    for name in ENTRY_SYMBOLS:
-        sym = image.symbol(name)
-        if sym is not None:
-            return int(sym.addr)
-    return None
+    from tracer.image.kernel_entry import first_address  # noqa: PLC0415 - tracer side only
+
+    return first_address(image, ENTRY_SYMBOLS)
 
 
 def exit_swapgs_for(entry: EntryPath, exit_addr: int) -> int | None:
