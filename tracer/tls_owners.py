@@ -95,9 +95,9 @@ class TlsOwners:
                 self.user_labels[(event.ret, tls)] = label
         elif isinstance(event, SyscallEntry):
             self.current[event.cpu] = event.pid
-            tls = clone_tls(event)
-            if tls:
-                self.clones[event.seq] = (event.pid, tls)
+            new_tcb = clone_tls(event)
+            if new_tcb:
+                self.clones[event.seq] = (event.pid, new_tcb)
             if event.nr == NR_ARCH_PRCTL and event.args[1]:
                 code, addr = event.args[0], event.args[1]
                 # User addresses mean something per address space: two copies of a program
