@@ -338,8 +338,8 @@ class Session:
         for reader in self._readers:
             reader.close()
         self._readers.clear()
-        if self._tmpdir is not None and not self.keep:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        if self._tmpdir is not None and (not self.keep or not _holds_anything(self._tmpdir)):
+            shutil.rmtree(self._tmpdir, ignore_errors=True)  # a kept but empty one goes too
 
     def __enter__(self) -> Self:
         return self
@@ -357,3 +357,10 @@ def _last_result(feed: queue.Queue[Event | _Done]) -> CaptureResult | None:
             return None
         if isinstance(item, _Done):
             return item.result
+
+
+def _holds_anything(directory: Path) -> bool:
+    try:
+        return any(directory.iterdir())
+    except OSError:
+        return False
