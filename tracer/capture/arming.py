@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tracer.decode.msr import FMASK, GS_BASE, IA32_EFER, KERNEL_GS_BASE, LSTAR, STAR
+from tracer.decode.x86 import KERNEL_HALF
 from tracer.events import MsrRead
 from tracer.probes.funcgraph import resolve_functions
 from tracer.probes.plan import add_entry
@@ -78,7 +79,8 @@ class Arming:
         """The GDT, for checking STAR's selectors against it (found by its symbol)."""
         for name in GDT_SYMBOLS:
             symbol = self.loop.image.symbol(name)
-            if symbol is None or not symbol.size:
+            # A per-CPU variable (Linux's gdt_page) is linked at an offset, not an address.
+            if symbol is None or not symbol.size or symbol.addr < KERNEL_HALF:
                 continue
             try:
                 data = target.read_memory(symbol.addr, min(symbol.size, GDT_BYTES))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracer.decode.x86 import KERNEL_HALF
+
 # x86-64 Linux moves the image by a multiple of CONFIG_PHYSICAL_ALIGN (2 MiB on Debian's and
 # upstream's defaults); any other distance means the symbols belong to another kernel.
 SLIDE_ALIGN = 0x200000
-KERNEL_HALF = 0xFFFF_8000_0000_0000
 _MASK = (1 << 64) - 1
 
 
