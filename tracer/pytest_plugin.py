@@ -78,6 +78,11 @@ class GuestTrace:
         return self.result.guest_status
 
     @property
+    def program_statuses(self) -> dict[str, int | None]:
+        """Each program's exit status as the trace saw it (None: it never exited)."""
+        return {p.path.name: p.status for p in self.result.programs}
+
+    @property
     def console(self) -> str:
         return self.result.console
 

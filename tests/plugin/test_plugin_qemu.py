@@ -82,6 +82,7 @@ def test_factory_with_until(tracer_capture):
 def test_guest_failures_are_data(tracer_capture):
     crash = tracer_capture([({str(USER / "crash")!r}, ["null"])])
     assert crash.guest_status == 1
+    assert crash.program_statuses == {{"crash": None}}  # killed by the kernel: no exit
     assert "killed by #PF" in crash.console
 
 
