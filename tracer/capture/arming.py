@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 MSRS_ON_DEMAND = (IA32_EFER, STAR, LSTAR, FMASK, GS_BASE, KERNEL_GS_BASE)
 GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
 GDT_BYTES = 256
+GDT_MIN_BYTES = 24
 
 
 class Arming:
@@ -79,8 +80,10 @@ class Arming:
         """The GDT, for checking STAR's selectors against it (found by its symbol)."""
         for name in GDT_SYMBOLS:
             symbol = self.loop.image.symbol(name)
-            # A per-CPU variable (Linux's gdt_page) is linked at an offset, not an address.
-            if symbol is None or not symbol.size or symbol.addr < KERNEL_HALF:
+            # A per-CPU variable (Linux's gdt_page) is linked at an offset, not an address; a
+            # GDT holds at least the null, code and stack descriptors (Linux's 8-byte `gdt`
+            # is a pointer to one).
+            if symbol is None or symbol.size < GDT_MIN_BYTES or symbol.addr < KERNEL_HALF:
                 continue
             try:
                 data = target.read_memory(symbol.addr, min(symbol.size, GDT_BYTES))

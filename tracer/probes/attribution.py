@@ -92,15 +92,23 @@ class CauseFinder:
         stack = list(stack)
         if callers and callers[-1] in stack:
             stack = stack[stack.index(callers[-1]) + 1 :]
-        for pc in [*callers, *stack]:
+        found = self._from_returns(callers) or self._from_returns(stack, switches=False)
+        if found is None and in_arch_prctl:
+            # Inside arch_prctl, a switch's return address among the raw stack words is a
+            # stale one (Linux's deep kernel stack keeps them): the syscall is the cause.
+            return Attribution(SegCause.ARCH_PRCTL)
+        return found or self._from_returns(stack) or Attribution(default)
+
+    def _from_returns(self, addresses: Sequence[int], switches: bool = True) -> Attribution | None:
+        for pc in addresses:
             for path in self.paths:
                 if pc in path.entry_returns:
                     return Attribution(path.entry_cause, path.entry_swapgs)
                 if pc in path.exit_returns:
                     return Attribution(path.exit_cause)
-            if any(lo <= pc < hi for lo, hi in self.switch_ranges):
+            if switches and any(lo <= pc < hi for lo, hi in self.switch_ranges):
                 return Attribution(SegCause.CONTEXT_SWITCH)
-        return Attribution(SegCause.ARCH_PRCTL if in_arch_prctl else default)
+        return None
 
 
 def stack_words(hex_data: str | None) -> list[int]:
