@@ -93,6 +93,7 @@ class InFlight:
     nr: int | None = None
     args: list[int] = field(default_factory=list)
     vector: int | None = None
+    kept: dict[str, int] = field(default_factory=dict)  # pt_regs fields no register holds at exit
 
 
 @dataclass
@@ -156,6 +157,16 @@ class StopContext:
 
     def read_ptregs(self, cpu: Cpu, regs_addr: int) -> bytes | None:
         return cpu.read(regs_addr, self.ptregs_size)
+
+    def ptregs_from(self, values: dict[str, int]) -> bytes | None:
+        """pt_regs assembled from known field values, or None when one of them is missing."""
+        out = bytearray(self.ptregs_size)
+        for name, off in self.ptregs_fields.items():
+            value = values.get(name)
+            if value is None or off + 8 > len(out):
+                return None
+            out[off : off + 8] = (value & MASK64).to_bytes(8, "little")
+        return bytes(out) if self.ptregs_fields else None
 
     def tls_block(self, cpu: Cpu, base: int) -> str | None:
         """The bytes below a TCB (where local-exec TLS lives) and its first word."""
