@@ -321,6 +321,55 @@ def test_ring_drain_reads_unread_entries_marks_them_read_and_counts_overruns() -
     assert rig.lines == []
 
 
+def _ring_workload(rig: Rig) -> list[tuple[str, int]]:
+    """The guest writes function records between a syscall's entry and exit stops and then
+    fills the ring: the events the tracer makes of it, in order."""
+    cpu = _syscall_cpu(39)
+    cpu.memory[0x9000] = bytearray(b"".join(v.to_bytes(8, "little") for v in (0, 0, 8, 0, 0xA000)))
+    cpu.memory[0xA000] = bytearray(8 * 32)
+
+    def guest_writes(*funcs: int) -> None:
+        head = int.from_bytes(cpu.read(0x9000, 8) or b"", "little")
+        for i, func in enumerate(funcs):
+            cpu.write(0xA000 + ((head + i) % 8) * 32, _entry(head + i, func, 0, 0))
+        cpu.write(0x9000, (head + len(funcs)).to_bytes(8, "little"))
+
+    guest_writes(0xF01, 0xF02)
+    rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
+    guest_writes(0xF03)
+    _pop_regs(cpu, SYSRET)
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")  # nothing new: no drain point
+    guest_writes(0xF04, 0xF05, 0xF06)  # the high-water mark (6 of 8)
+    rig.stop(ProbeKind.FTRACE_FULL, cpu)
+    guest_writes(0xF07, 0xF08, 0xF09, 0xF0A)  # wraps the 8-entry ring
+    rig.stop(ProbeKind.FTRACE_FULL, cpu)
+    out = []
+    for event in rig.events():
+        key = getattr(event, "addr", None) or getattr(event, "nr", None) or 0
+        out.append((type(event).__name__, key))
+    return out
+
+
+def test_deferred_ring_drain_keeps_the_order_of_draining_at_every_stop(monkeypatch) -> None:
+    plan = ProbePlan(Mode.DEFAULT, entry=_path())
+    ringbuf.add_ring_probe(plan, _ring())
+    deferred = Rig(plan, ring_armed=True)
+    order = _ring_workload(deferred)
+    monkeypatch.setattr(ringbuf, "HOLD_RECORDS", 0)  # every drain point drains at once
+    eager = Rig(plan, ring_armed=True)
+    assert order == _ring_workload(eager)
+    assert [name for name, _ in order if name.startswith("Syscall")] == [
+        "SyscallEntry",
+        "SyscallExit",
+    ]
+    funcs = [func for name, func in order if name == "FuncEntry"]
+    assert funcs == list(range(0xF01, 0xF0B))
+    assert order.index(("FuncEntry", 0xF03)) < order.index(("SyscallExit", 39))
+    assert order.index(("SyscallExit", 39)) < order.index(("FuncEntry", 0xF04))
+    assert (deferred.ctx.drains, eager.ctx.drains) == (2, 4)
+
+
 def test_context_switch_names_both_tasks_from_their_structs() -> None:
     layout = TaskLayout(pid_offset=8, pid_size=4, comm_offset=16, comm_size=8)
     plan = ProbePlan(Mode.DEFAULT, entry=_path(), task_layout=layout)

@@ -31,7 +31,7 @@ LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after the
 CLOCK_DRIVEN = frozenset(
     {EventKind.INTERRUPT, EventKind.CONTEXT_SWITCH, EventKind.SEGBASE, EventKind.TLS_SNAPSHOT}
 )
-AGENT_STAT_KEYS = ("handled", "handler_ns", "drain_ns", "drain_bytes", "duplicates")
+AGENT_STAT_KEYS = ("handled", "handler_ns", "drain_ns", "drain_bytes", "drains", "duplicates")
 
 
 def tls_variables(image: ElfImage, programs: Sequence[ElfImage | None], names: Sequence[str]):

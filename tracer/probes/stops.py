@@ -114,6 +114,14 @@ class StopContext:
     seq: int = 0
     drain_ns: int = 0
     drain_bytes: int = 0
+    drains: int = 0
+    # While function-graph records wait in the guest's ring, the records emitted meanwhile wait
+    # here (in order, with the ring's write index at each drain point) until one bulk drain.
+    held: list[Record] | None = None
+    held_since: float = 0.0
+    ring_cut: int = 0  # the write index at the last drain point
+    ring_read: int = 0  # the read index the agent last wrote back (the ring's tail)
+    ring_entries: int = 0  # the ring's size, once read
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], sink: Callable[[Record], None]) -> StopContext:
@@ -146,7 +154,10 @@ class StopContext:
             "bases": [cpu.reg(name) for name in self.bases],
         }
         record.update(fields)
-        self.sink(record)
+        if self.held is not None:
+            self.held.append(record)
+        else:
+            self.sink(record)
         return record
 
     def ptregs_field(self, data: bytes | None, name: str) -> int | None:

@@ -141,6 +141,7 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
         ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:
         ctx.inflight.pop(cr3, None)
+        ringbuf.release(ctx, cpu)  # the process ends: the guest may power off before a stop
     if ctx.stop_first_syscall:
         ctx.stop_first_syscall = False
         return True
