@@ -63,6 +63,11 @@ def graph_figures(syscalls: int) -> dict[str, Any]:
         "drain_MB_per_s": round(drain * 1e3, 2),
         "bare_read_memory_MB_per_s": round(bare * 1e3, 2),
         "drain_vs_bare_read": round(drain / bare, 2) if bare else None,
+        **{
+            f"bare_read_MB_per_s_{key.rsplit('_', 1)[1]}_B_reads": float(value)
+            for key, value in meta.items()
+            if key.startswith("bare_read_MB_s_")
+        },
         "bulk_drains": int(meta.get("agent_drains", 0)),
         "KiB_per_drain": round(
             int(meta.get("agent_drain_bytes", 0)) / max(int(meta.get("agent_drains", 1)), 1) / 1024,
