@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from tracer.decode.msr import MSR_FS_BASE, MSR_LSTAR
-from tracer.decode.ptregs import LINUX_PT_REGS, encode_pt_regs
+from tracer.decode.ptregs import LINUX_PT_REGS, decode_pt_regs, encode_pt_regs
 from tracer.events import (
     ContextSwitch,
     Interrupt,
@@ -115,8 +115,72 @@ def _ptregs(**values: int) -> bytes:
 
 def _syscall_cpu(nr: int, *args: int, ax: int = 0, **memory: bytes) -> FakeCpu:
     regs = dict(zip(("di", "si", "dx", "r10", "r8", "r9"), args, strict=False))
-    frame = _ptregs(orig_ax=nr, ax=ax, ip=0x40_1000, sp=0x7FFF_0000, flags=0x246, cs=0x33, **regs)
+    frame = _ptregs(
+        orig_ax=nr,
+        ax=ax,
+        ip=0x40_1000,
+        cx=0x40_1000,
+        sp=0x7FFF_0000,
+        flags=0x246,
+        r11=0x246,
+        cs=0x33,
+        **regs,
+    )
     return FakeCpu({REGS: frame, USER_BUF: memory.get("buf", b"")}, rip=DISPATCH, rdi=REGS)
+
+
+def _pop_regs(cpu: FakeCpu, rip: int) -> None:
+    """What a Linux-style sysretq path does: every register from the frame, rcx = ip."""
+    frame = dict(decode_pt_regs(cpu.read(REGS, 168) or b"", LINUX_PT_REGS))
+    for name in ("bp", "bx", "ax", "cx", "dx", "si", "di"):
+        cpu.registers["r" + name] = frame[name]
+    cpu.registers.update({f"r{n}": frame[f"r{n}"] for n in range(8, 16)})
+    cpu.registers.update(rip=rip, rsp=frame["sp"])
+
+
+def _exit_frame(rig: Rig, cpu: FakeCpu, nr: int) -> tuple[bytes, int]:
+    """A syscall through entry and a sysretq exit: the exit record's pt_regs, and how many
+    memory reads the exit made."""
+    rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
+    frame = _ptregs(
+        orig_ax=nr,
+        ax=7,
+        ip=0x40_1000,
+        cx=0x40_1000,
+        flags=0x246,
+        r11=0x246,
+        sp=0x7FFF_0000,
+        cs=0x33,
+        ss=0x2B,
+        bx=3,
+        r12=12,
+        r15=15,
+        bp=9,
+        di=4,
+    )
+    cpu.write(REGS, frame)
+    _pop_regs(cpu, SYSRET)
+    reads = []
+    read = cpu.read
+    cpu.read = lambda addr, n: reads.append(addr) or read(addr, n)  # type: ignore[method-assign]
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")
+    return bytes.fromhex(json.loads(rig.lines[-1])["ptregs"]), len(reads)
+
+
+def test_sysret_exit_assembles_pt_regs_from_registers_without_reading_memory() -> None:
+    cpu = _syscall_cpu(39)
+    cpu.write(REGS + 136, (0x33).to_bytes(8, "little"))
+    cpu.write(REGS + 160, (0x2B).to_bytes(8, "little"))
+    data, reads = _exit_frame(Rig(), cpu, 39)
+    assert data == cpu.read(REGS, 168)  # all 21 fields, as the memory read would have given
+    assert reads == 0
+
+
+def test_sysret_exit_of_rt_sigreturn_reads_its_rewritten_frame() -> None:
+    cpu = _syscall_cpu(15)
+    data, reads = _exit_frame(Rig(), cpu, 15)
+    assert data == cpu.read(REGS, 168)
+    assert reads == 1
 
 
 def test_syscall_entry_and_sysret_exit_round_trip_with_user_buffers() -> None:
@@ -124,7 +188,7 @@ def test_syscall_entry_and_sysret_exit_round_trip_with_user_buffers() -> None:
     cpu = _syscall_cpu(1, 1, USER_BUF, 5, buf=b"hello")
     assert rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi") is False
     cpu.write(REGS + 80, (5).to_bytes(8, "little"))  # the kernel sets pt_regs->ax
-    cpu.registers.update(rip=SYSRET, rcx=0x40_1000, r11=0x246, rsp=0x7FFF_0000)
+    _pop_regs(cpu, SYSRET)
     rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")
     assert rig.records() == ["syscall_entry", "syscall_exit"]
     assert not rig.ctx.inflight and not rig.ctx.frames
@@ -255,6 +319,55 @@ def test_ring_drain_reads_unread_entries_marks_them_read_and_counts_overruns() -
     assert rig.ctx.drain_bytes == 64
     rig.stop(ProbeKind.FTRACE_FULL, cpu)  # nothing new: no record
     assert rig.lines == []
+
+
+def _ring_workload(rig: Rig) -> list[tuple[str, int]]:
+    """The guest writes function records between a syscall's entry and exit stops and then
+    fills the ring: the events the tracer makes of it, in order."""
+    cpu = _syscall_cpu(39)
+    cpu.memory[0x9000] = bytearray(b"".join(v.to_bytes(8, "little") for v in (0, 0, 8, 0, 0xA000)))
+    cpu.memory[0xA000] = bytearray(8 * 32)
+
+    def guest_writes(*funcs: int) -> None:
+        head = int.from_bytes(cpu.read(0x9000, 8) or b"", "little")
+        for i, func in enumerate(funcs):
+            cpu.write(0xA000 + ((head + i) % 8) * 32, _entry(head + i, func, 0, 0))
+        cpu.write(0x9000, (head + len(funcs)).to_bytes(8, "little"))
+
+    guest_writes(0xF01, 0xF02)
+    rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
+    guest_writes(0xF03)
+    _pop_regs(cpu, SYSRET)
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="sysretq")  # nothing new: no drain point
+    guest_writes(0xF04, 0xF05, 0xF06)  # the high-water mark (6 of 8)
+    rig.stop(ProbeKind.FTRACE_FULL, cpu)
+    guest_writes(0xF07, 0xF08, 0xF09, 0xF0A)  # wraps the 8-entry ring
+    rig.stop(ProbeKind.FTRACE_FULL, cpu)
+    out = []
+    for event in rig.events():
+        key = getattr(event, "addr", None) or getattr(event, "nr", None) or 0
+        out.append((type(event).__name__, key))
+    return out
+
+
+def test_deferred_ring_drain_keeps_the_order_of_draining_at_every_stop(monkeypatch) -> None:
+    plan = ProbePlan(Mode.DEFAULT, entry=_path())
+    ringbuf.add_ring_probe(plan, _ring())
+    deferred = Rig(plan, ring_armed=True)
+    order = _ring_workload(deferred)
+    monkeypatch.setattr(ringbuf, "HOLD_RECORDS", 0)  # every drain point drains at once
+    eager = Rig(plan, ring_armed=True)
+    assert order == _ring_workload(eager)
+    assert [name for name, _ in order if name.startswith("Syscall")] == [
+        "SyscallEntry",
+        "SyscallExit",
+    ]
+    funcs = [func for name, func in order if name == "FuncEntry"]
+    assert funcs == list(range(0xF01, 0xF0B))
+    assert order.index(("FuncEntry", 0xF03)) < order.index(("SyscallExit", 39))
+    assert order.index(("SyscallExit", 39)) < order.index(("FuncEntry", 0xF04))
+    assert (deferred.ctx.drains, eager.ctx.drains) == (2, 4)
 
 
 def test_context_switch_names_both_tasks_from_their_structs() -> None:

@@ -22,6 +22,7 @@ MSRS_ON_DEMAND = (IA32_EFER, STAR, LSTAR, FMASK, GS_BASE, KERNEL_GS_BASE)
 GDT_SYMBOLS = ("gdt_table", "gdt_page", "gdt", "cpu_gdt_table")
 GDT_BYTES = 256
 GDT_MIN_BYTES = 24
+READ_SIZES = (2048, 8192, 65536, 262144)  # bytes per read_memory call, for `tracer bench --graph`
 
 
 class Arming:
@@ -123,7 +124,12 @@ class Arming:
         """A bare gdb read_memory loop over the ring's entries, for the drain benchmark."""
         offset, size = ring.ring_fields["entries"]
         entries = int.from_bytes(target.read_memory(ring.rings + offset, size), "little")
-        figures = target.bench_read(entries, 65536, 16)
+        figures = target.bench_read(entries, 65536, 32)
         for key in ("bytes", "ns"):
             if key in figures:
                 self.loop.writer.set_meta(f"bare_read_{key}", str(figures[key]))
+        for size in READ_SIZES:  # which read size gives the best bandwidth
+            sized = target.bench_read(entries, size, max((1 << 20) // size, 1))
+            if "bytes" in sized and sized.get("ns"):
+                mb_s = sized["bytes"] / sized["ns"] * 1e3
+                self.loop.writer.set_meta(f"bare_read_MB_s_{size}", f"{mb_s:.2f}")

@@ -100,7 +100,9 @@ def find_sites(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:
 
 
 def at_switch(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
-    ringbuf.drain(ctx, cpu)  # what the previous task recorded, before the switch
+    # What the previous task recorded, before the switch; at once: the task may be the last
+    # one, and the guest may power off before another stop.
+    ringbuf.drain(ctx, cpu, now=True)
     prev, nxt = cpu.reg(probe.get("prev", "rdi")), cpu.reg(probe.get("next", "rsi"))
     start, length = probe.get("task_span", (0, 0))
     tasks = []

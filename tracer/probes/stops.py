@@ -103,6 +103,7 @@ class InFlight:
     nr: int | None = None
     args: list[int] = field(default_factory=list)
     vector: int | None = None
+    kept: dict[str, int] = field(default_factory=dict)  # pt_regs fields no register holds at exit
 
 
 @dataclass
@@ -123,6 +124,14 @@ class StopContext:
     seq: int = 0
     drain_ns: int = 0
     drain_bytes: int = 0
+    drains: int = 0
+    # While function-graph records wait in the guest's ring, the records emitted meanwhile wait
+    # here (in order, with the ring's write index at each drain point) until one bulk drain.
+    held: list[Record] | None = None
+    held_since: float = 0.0
+    ring_cut: int = 0  # the write index at the last drain point
+    ring_read: int = 0  # the read index the agent last wrote back (the ring's tail)
+    ring_entries: int = 0  # the ring's size, once read
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], sink: Callable[[Record], None]) -> StopContext:
@@ -155,7 +164,10 @@ class StopContext:
             "bases": [cpu.reg(name) for name in self.bases],
         }
         record.update(fields)
-        self.sink(record)
+        if self.held is not None:
+            self.held.append(record)
+        else:
+            self.sink(record)
         return record
 
     def ptregs_field(self, data: bytes | None, name: str) -> int | None:
@@ -166,6 +178,16 @@ class StopContext:
 
     def read_ptregs(self, cpu: Cpu, regs_addr: int) -> bytes | None:
         return cpu.read(regs_addr, self.ptregs_size)
+
+    def ptregs_from(self, values: dict[str, int]) -> bytes | None:
+        """pt_regs assembled from known field values, or None when one of them is missing."""
+        out = bytearray(self.ptregs_size)
+        for name, off in self.ptregs_fields.items():
+            value = values.get(name)
+            if value is None or off + 8 > len(out):
+                return None
+            out[off : off + 8] = (value & MASK64).to_bytes(8, "little")
+        return bytes(out) if self.ptregs_fields else None
 
     def tls_block(self, cpu: Cpu, base: int) -> str | None:
         """The bytes below a TCB (where local-exec TLS lives) and its first word."""

@@ -35,6 +35,20 @@ NO_RETURN = frozenset({60, 231})  # exit, exit_group: the address space may be r
 EXECS = {59: 0, 322: 1}  # execve, execveat: which argument is the path
 ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
 IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
+# At sysretq the exit path has restored every general register from pt_regs, and sysretq
+# itself takes the user rip from rcx and rflags from r11: the pt_regs field -> the register
+# holding its value. orig_ax, cs and ss are kept from the entry's read.
+SYSRET_REGISTERS = {
+    **{f"r{n}": f"r{n}" for n in range(8, 16)},
+    **{name: "r" + name for name in ("bp", "bx", "ax", "cx", "dx", "si", "di")},
+    "ip": "rcx",
+    "flags": "r11",
+    "sp": "rsp",
+}
+KEPT_AT_ENTRY = ("orig_ax", "cs", "ss")
+# A syscall that may rewrite its own frame's kept fields (rt_sigreturn restores a whole
+# context and sets orig_ax to -1): its exit reads pt_regs from memory.
+REWRITES_FRAME = frozenset({15})
 
 
 @dataclass
@@ -125,9 +139,19 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     )
     cr3 = record["cr3"]
     if nr is None or nr & 0xFFFFFFFF not in NO_RETURN:
-        ctx.inflight[cr3] = ctx.frames[regs_addr] = InFlight("syscall", regs_addr, cr3, nr, args)
+        kept = {name: ctx.ptregs_field(data, name) for name in KEPT_AT_ENTRY}
+        entry = InFlight(
+            "syscall",
+            regs_addr,
+            cr3,
+            nr,
+            args,
+            kept={k: v for k, v in kept.items() if v is not None},
+        )
+        ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:
         ctx.inflight.pop(cr3, None)
+        ringbuf.release(ctx, cpu)  # the process ends: the guest may power off before a stop
     if ctx.stop_first_syscall:
         ctx.stop_first_syscall = False
         return True
@@ -147,17 +171,48 @@ def _frame_at_exit(ctx: StopContext, kind: str, values: dict[str, int]) -> InFli
     return entry
 
 
+def _sysret_ptregs(ctx: StopContext, cpu: Cpu, entry: InFlight) -> bytes | None:
+    """The frame the sysretq path restored, from the registers gdb already fetched (no memory
+    read), or None when a field cannot be known that way."""
+    if entry.nr is None or entry.nr & 0xFFFFFFFF in REWRITES_FRAME:
+        return None
+    values = {name: cpu.reg(reg) for name, reg in SYSRET_REGISTERS.items()}
+    return ctx.ptregs_from({**values, **entry.kept})
+
+
+def _iret_frame(raw: bytes | None) -> list[int] | None:
+    if raw is None or len(raw) < IRET_FRAME:
+        return None
+    return [int.from_bytes(raw[i : i + 8], "little") for i in range(0, IRET_FRAME, 8)]
+
+
+def _exit_ptregs(
+    ctx: StopContext, cpu: Cpu, kind: str, entry: InFlight, rsp: int
+) -> tuple[bytes | None, list[int] | None | bool]:
+    """pt_regs at a syscall's exit, and its iret frame when the pt_regs read held it (else
+    False: read it apart)."""
+    if kind != "iretq":
+        data = _sysret_ptregs(ctx, cpu, entry)
+        return (data if data is not None else ctx.read_ptregs(cpu, entry.regs_addr)), None
+    data = ctx.read_ptregs(cpu, entry.regs_addr)
+    ip_at = (entry.regs_addr + ctx.ip_offset) & MASK64
+    if data is None or rsp != ip_at or ctx.ip_offset + IRET_FRAME > len(data):
+        return data, False
+    return data, _iret_frame(data[ctx.ip_offset : ctx.ip_offset + IRET_FRAME])
+
+
 def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     ringbuf.drain(ctx, cpu)
     pc = cpu.reg("rip")
     values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
     kind = probe.get("exit_kind", "sysretq")
-    frame = None
-    if kind == "iretq":
-        raw = cpu.read(values["rsp"], IRET_FRAME)
-        if raw is not None:
-            frame = [int.from_bytes(raw[i : i + 8], "little") for i in range(0, IRET_FRAME, 8)]
     entry = _frame_at_exit(ctx, kind, values)
+    data: bytes | None = None
+    frame: list[int] | None | bool = False if kind == "iretq" else None
+    if entry is not None and entry.kind == "syscall":
+        data, frame = _exit_ptregs(ctx, cpu, kind, entry, values["rsp"])
+    if frame is False:  # one 40-byte read: the frame iretq pops
+        frame = _iret_frame(cpu.read(values["rsp"], IRET_FRAME))
     shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
     if entry is None:  # first entry to user mode, or a frame the tracer did not see built
         ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
@@ -165,7 +220,6 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
         extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
         ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
     else:
-        data = ctx.read_ptregs(cpu, entry.regs_addr)
         ret = ctx.ptregs_field(data, "ax")
         ret = values["rax"] if ret is None else ret
         reads = exit_reads(entry.nr, entry.args, ret) if entry.nr is not None else []

@@ -246,6 +246,7 @@ class TargetSession:
         with signals_deferred():
             written = None
             if self.gdb.pid is not None and self.gdb.mi.alive:
+                self._stop_for_final_drain()
                 with contextlib.suppress(TargetError, OSError):
                     self.gdb.flush_agent()
                     self.agent_stats = self.gdb.agent_stats()
@@ -263,6 +264,16 @@ class TargetSession:
                 written,
             )
         return self._end
+
+    def _stop_for_final_drain(self) -> None:
+        """A guest still running is stopped first: the agent's last drain of the function-graph
+        ring reads guest memory, which gdb cannot while the target runs."""
+        if self.state is not SessionState.RUNNING or self.qemu.returncode is not None:
+            return
+        with contextlib.suppress(TargetError, OSError):
+            self.gdb.interrupt()
+            self.gdb.wait_stopped(2.0)
+            self.state = SessionState.STOPPED
 
     def close(self) -> None:
         with signals_deferred():

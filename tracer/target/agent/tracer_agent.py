@@ -35,7 +35,8 @@ PACKAGE_ROOT = _package_root()
 if PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, PACKAGE_ROOT)
 
-from tracer.probes.kinds import ProbeKind  # noqa: E402 - only once the path is known
+from tracer.probes import ringbuf  # noqa: E402 - only once the path is known
+from tracer.probes.kinds import ProbeKind  # noqa: E402
 from tracer.probes.registry import KINDS  # noqa: E402
 from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
 
@@ -192,7 +193,10 @@ class Probe(gdb.Breakpoint):
             return False
         started = time.perf_counter_ns()
         try:
-            return bool(self.handler(agent.ctx, self.probe, cpu))
+            stop = bool(self.handler(agent.ctx, self.probe, cpu))
+            if stop:  # the tracer will look now: nothing may wait in the ring or here
+                ringbuf.release(agent.ctx, cpu)
+            return stop
         except Exception as exc:  # a probe must never stop the guest by accident
             error = f"{type(exc).__name__}: {exc}"
             record = {"probe": str(ProbeKind.AGENT_ERROR), "kind": self.probe["kind"]}
@@ -238,7 +242,14 @@ def arm(probes_json: str) -> None:
 
 
 def flush() -> None:
+    """Send everything: the ring drained in bulk while the guest's memory can be read (a
+    stopped target), held records without their function records when it cannot."""
     if AGENT is not None:
+        try:
+            cpu: GdbCpu | None = GdbCpu()
+        except gdb.error:  # running, or QEMU gone
+            cpu = None
+        ringbuf.release(AGENT.ctx, cpu)
         AGENT.batch.flush()
         gdb.write(f"agent flushed {AGENT.batch.written}\n")
 
@@ -261,7 +272,7 @@ def stats() -> None:
     gdb.write(
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
         f"duplicates={a.duplicates} written={a.batch.written} "
-        f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes}\n"
+        f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )
 
 
