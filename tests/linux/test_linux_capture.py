@@ -76,3 +76,11 @@ def test_an_intel_cpu_turns_pti_on(tmp_path: Path, debian_kernel_dbg: KernelFile
                               "--cpu", "Skylake-Client")  # fmt: skip
     assert "page tables isolation: enabled" in summary["meta"]["console"]
     check_against_strace(events)
+
+
+def test_a_bzimage_alone_takes_its_symbols_from_a_kallsyms_boot(
+    tmp_path: Path, debian_kernel: KernelFiles
+):
+    summary, events = capture(tmp_path, "--kernel", debian_kernel.vmlinuz)
+    check_against_strace(events)
+    assert int(summary["meta"]["kaslr_slide"], 16) % SLIDE_ALIGN == 0
