@@ -235,10 +235,13 @@ def _drive(
             loop.stats.mark("agent")
             with signals_stop(loop.stop):
                 loop.run(target)
-            loop.stats.mark("run")
-            if loop.done_reason in ("interrupted", "terminated"):
-                loop.fail(loop.done_reason, loop.done_reason)
-            end = loop.finish(target)
+            # From here on a Ctrl-C waits: one landing while the last records become events
+            # would leave holes in the trace's sequence.
+            with signals_deferred():
+                loop.stats.mark("run")
+                if loop.done_reason in ("interrupted", "terminated"):
+                    loop.fail(loop.done_reason, loop.done_reason)
+                end = loop.finish(target)
     except TargetError as exc:
         loop.fail(_root_cause(target, exc), "error")
     except Terminated:
