@@ -41,19 +41,21 @@ class LinuxBoot:
     kernel: LinuxKernel
     image: ElfImage  # code and symbols at link-time addresses, for planning
     init: Path  # the tracer's static /init: gdb's file when there is no kernel ELF
+    own_symbols: bool  # the image's symbols are its own (not from a System.map or kallsyms)
 
 
 def open_linux(options: CaptureOptions, progress: Callable[[str], None] | None) -> LinuxBoot:
     kernel = open_linux_kernel(options.kernel, options.symbols, progress)
     symbols = kernel.symbols
-    if isinstance(symbols, ElfImage) and symbols.executable_sections():
+    own = isinstance(symbols, ElfImage) and bool(symbols.executable_sections())
+    if isinstance(symbols, ElfImage) and own:
         image = symbols
     else:  # a System.map or kallsyms dump: the code comes from the bzImage itself
         image = with_symbols(
             ElfImage.open(extract_vmlinux(options.kernel), require_symbols=False),
             symbols.symbols,
         )
-    return LinuxBoot(kernel, image, build_init())
+    return LinuxBoot(kernel, image, build_init(), own)
 
 
 def with_symbols(image: ElfImage, symbols: Sequence[Any]) -> ElfImage:

@@ -164,8 +164,11 @@ def capture(
             enter = partial(enter_linux, linux)
             if target_factory is qemu_target:
                 target_factory = partial(linux_target, linux=linux, scratch=Path(scratch))
+        # Readers (report, check, the TUI's entry path) want an ELF with code and symbols: a
+        # vmlinux's stripped copy; a bzImage whose symbols came from a map has none to name.
+        kernel_elf = image.path if linux is not None and linux.own_symbols else options.kernel
         return _capture(options, image, plan, started, on_event, progress, stop, on_start,
-                        target_factory, enter)  # fmt: skip
+                        target_factory, enter, kernel_elf)  # fmt: skip
 
 
 def _capture(
@@ -179,9 +182,11 @@ def _capture(
     on_start: Callable[[Target], None] | None,
     target_factory: TargetFactory,
     enter: Enter | None,
+    kernel_elf: Path,
 ) -> CaptureResult:
     meta = {
-        "kernel": str(options.kernel.resolve()),
+        "kernel": str(Path(kernel_elf).resolve()),
+        "boot_image": str(options.kernel.resolve()),
         "programs": " ".join(str(p.path) for p in options.programs),
         "cmdline": options.cmdline,
         "mode": options.mode.value,
