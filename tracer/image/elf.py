@@ -17,7 +17,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import InterpSegment
 
 from .errors import ImageError
-from .symbols import Symbol, SymbolTable, format_location, parse_symtab
+from .symbols import Symbol, SymbolLookups, SymbolTable, parse_symtab
 
 if TYPE_CHECKING:
     from elftools.dwarf.dwarfinfo import DWARFInfo
@@ -144,7 +144,7 @@ def _check_header(path: Path, data: bytes) -> None:
             )
 
 
-class ElfImage:
+class ElfImage(SymbolLookups):
     """One kernel or program file. Build with `ElfImage.open(path)`."""
 
     def __init__(self, path: Path, data: bytes, elf: ELFFile, *, require_symbols: bool) -> None:
@@ -270,33 +270,11 @@ class ElfImage:
         sec = self.section(".debug_info")
         return sec is not None and sec.file_backed and sec.size > 0
 
-    @property
-    def symbols(self) -> tuple[Symbol, ...]:
-        """Functions, objects and labels (not TLS symbols: see `tls_symbols`)."""
-        return self.symtab.symbols
-
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 
     def executable_sections(self) -> list[Section]:
         return [s for s in self.sections if s.executable and s.file_backed and s.size]
-
-    def symbol(self, name: str) -> Symbol | None:
-        return self.symtab.get(name)
-
-    def address_of(self, name: str) -> int | None:
-        sym = self.symtab.get(name)
-        return sym.addr if sym is not None else None
-
-    def symbolize(self, addr: int) -> str | None:
-        """`name+0x1a` for an address, or None when no symbol names it."""
-        found = self.symtab.lookup(addr)
-        return format_location(*found) if found is not None else None
-
-    def label_at(self, addr: int) -> str | None:
-        """The name of a symbol starting exactly at `addr` (inner labels of assembly included)."""
-        found = self.symtab.starting_at(addr)
-        return found[0].name if found else None
 
     def function_at(self, addr: int) -> Symbol | None:
         """The function (or code label, for assembly) that holds `addr`."""

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from .elf import ElfImage
 from .errors import ImageError
-from .symbols import Symbol, SymbolBind, SymbolTable, SymbolType, format_location
+from .symbols import Symbol, SymbolBind, SymbolLookups, SymbolTable, SymbolType
 
 # nm's type letters, folded to the sections the tracer tells apart.
 _SECTION_OF = {"t": ".text", "w": ".text", "d": ".data", "r": ".rodata", "b": ".bss", "v": ".data"}
@@ -85,7 +85,7 @@ def _symbols(entries: list[tuple[int, str, str]]) -> list[Symbol]:
     return symbols
 
 
-class SymbolMap:
+class SymbolMap(SymbolLookups):
     """A kernel's symbols from a System.map or a kallsyms dump. Build with `SymbolMap.open`."""
 
     has_dwarf = False
@@ -117,25 +117,6 @@ class SymbolMap:
 
     def __repr__(self) -> str:
         return f"SymbolMap({str(self.path)!r}, {len(self.symtab)} symbols)"
-
-    @property
-    def symbols(self) -> tuple[Symbol, ...]:
-        return self.symtab.symbols
-
-    def symbol(self, name: str) -> Symbol | None:
-        return self.symtab.get(name)
-
-    def address_of(self, name: str) -> int | None:
-        sym = self.symtab.get(name)
-        return sym.addr if sym is not None else None
-
-    def symbolize(self, addr: int) -> str | None:
-        found = self.symtab.lookup(addr)
-        return format_location(*found) if found is not None else None
-
-    def label_at(self, addr: int) -> str | None:
-        found = self.symtab.starting_at(addr)
-        return found[0].name if found else None
 
     def function_at(self, addr: int) -> Symbol | None:
         sym = self.symtab.covering(addr)

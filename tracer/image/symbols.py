@@ -156,3 +156,31 @@ class SymbolTable:
 
 def format_location(sym: Symbol, offset: int) -> str:
     return f"{sym.name}+{offset:#x}" if offset else sym.name
+
+
+class SymbolLookups:
+    """Name and address questions over `self.symtab`, for every kind of symbol source."""
+
+    symtab: SymbolTable
+
+    @property
+    def symbols(self) -> tuple[Symbol, ...]:
+        """Functions, objects and labels (not TLS symbols)."""
+        return self.symtab.symbols
+
+    def symbol(self, name: str) -> Symbol | None:
+        return self.symtab.get(name)
+
+    def address_of(self, name: str) -> int | None:
+        sym = self.symtab.get(name)
+        return sym.addr if sym is not None else None
+
+    def symbolize(self, addr: int) -> str | None:
+        """`name+0x1a` for an address, or None when no symbol names it."""
+        found = self.symtab.lookup(addr)
+        return format_location(*found) if found is not None else None
+
+    def label_at(self, addr: int) -> str | None:
+        """The name of a symbol starting exactly at `addr` (inner labels of assembly included)."""
+        found = self.symtab.starting_at(addr)
+        return found[0].name if found else None
