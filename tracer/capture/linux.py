@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.capture.options import CaptureOptions
-from tracer.image import ElfImage, find_syscall_instructions, has_pvh_note
+from tracer.image import ElfImage, has_pvh_note
 from tracer.image.symbols import SymbolTable
 from tracer.linux.extract import extract_vmlinux
 from tracer.linux.initramfs import Program as InitProgram
@@ -23,7 +23,6 @@ from tracer.target.protocol import Target
 from tracer.target.qemu import Module, QemuConfig
 from tracer.target.records import AgentRecord, ProbeHit
 
-SYSCALL = b"\x0f\x05"
 LINUX_MEMORY_MB = 512
 # PTI gives each process a kernel and a user PGD, 4 KiB apart in one 8 KiB allocation, and
 # PCIDs sit in CR3's low 12 bits: one address space is CR3 without its low 13 bits.
@@ -89,35 +88,6 @@ def task_layout(kernel: LinuxKernel) -> TaskLayout | None:
     if layout.task_pid is None or layout.task_comm is None:
         return None
     return TaskLayout(layout.task_pid, 4, layout.task_comm, 16)
-
-
-def enter_first_syscall(target: Target, init: ElfImage, timeout: float) -> int:
-    """From a guest halted at reset: run until /init makes its first syscall and step into
-    it. Returns LSTAR; the guest is left at it, in ring 0. One breakpoint during the boot (at
-    /init's entry, a user address KASLR does not move): QEMU checks every breakpoint as it
-    translates code, and a hundred make the boot several times slower."""
-    while True:
-        stop = target.run_until([init.entry], timeout)
-        if stop.ended:
-            raise TargetError("the guest ended before /init ran")
-        if stop.pc == init.entry and target.read_register("cs") & 3 == 3:
-            break
-    sites = [site.addr for site in find_syscall_instructions(init)]
-    while True:
-        stop = target.run_until(sites, timeout)
-        if stop.ended:
-            raise TargetError("the guest ended before /init's first syscall")
-        if stop.pc is not None and target.read_memory(stop.pc, 2) == SYSCALL:
-            break
-    site = stop.pc
-    for _attempt in range(3):  # a step is now and then reported with nothing done
-        target.step_instruction()
-        if target.read_register("rip") != site:
-            break
-    rip, cs = target.read_register("rip"), target.read_register("cs")
-    if cs & 3:
-        raise TargetError(f"stepping into `syscall` at {site:#x} stopped at {rip:#x} in ring 3")
-    return rip
 
 
 def kernel_slide(image: ElfImage, lstar: int) -> Slide:

@@ -14,7 +14,6 @@ from tracer.capture.control import StopRequest, signals_stop
 from tracer.capture.linux import (
     LinuxBoot,
     LinuxTarget,
-    enter_first_syscall,
     is_linux_boot,
     kernel_slide,
     open_linux,
@@ -26,6 +25,7 @@ from tracer.capture.options import CaptureOptions, CaptureResult, CaptureStats, 
 from tracer.decode.msr import msr_name
 from tracer.events import Event
 from tracer.image import ElfImage
+from tracer.linux.first_syscall import enter_first_syscall
 from tracer.probes.funcgraph import graph_functions
 from tracer.probes.plan import (
     AgentProbe,

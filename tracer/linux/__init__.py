@@ -1,7 +1,7 @@
 """Tracing a stock Linux kernel: Debian's packages, symbols and layouts, the initramfs with the
 tracer's /init, the kallsyms boot, and the KASLR slide."""
 
-from .first_syscall import lstar_from_first_syscall
+from .first_syscall import enter_first_syscall
 from .initramfs import InitramfsError, Program, build_init, write_initramfs
 from .kallsyms_boot import KallsymsBootError, kallsyms_for
 from .kaslr import Slide, SlideError, image_range, slide_from_lstar
@@ -26,7 +26,7 @@ __all__ = [
     "is_bzimage",
     "kallsyms_for",
     "linux_layout",
-    "lstar_from_first_syscall",
+    "enter_first_syscall",
     "open_linux_kernel",
     "slide_from_lstar",
     "stripped_copy",

@@ -14,6 +14,7 @@ import struct
 from tracer.image import ElfImage, find_syscall_instructions
 from tracer.target.errors import TargetError
 from tracer.target.gdb import Gdb, StopEvent
+from tracer.target.protocol import Target
 
 SYSCALL = b"\x0f\x05"
 
@@ -46,37 +47,30 @@ def read_u64(gdb: Gdb, addr: int) -> int:
     return int(struct.unpack("<Q", gdb.read_memory(addr, 8))[0])
 
 
-def lstar_from_first_syscall(gdb: Gdb, program: ElfImage, timeout: float = 300) -> int:
-    """From a halted guest: run until `program` makes its first syscall and step into it.
-    Returns LSTAR; the guest is left stopped there, in ring 0, RAX the syscall number."""
-    breakpoints = Breakpoints(gdb)
-    breakpoints.insert(program.entry)
+def enter_first_syscall(target: Target, init: ElfImage, timeout: float) -> int:
+    """From a guest halted at reset: run until `init` makes its first syscall and step into
+    it. Returns LSTAR; the guest is left at it, in ring 0, RAX the syscall number."""
     while True:
-        stop = run_to_stop(gdb, timeout)
+        stop = target.run_until([init.entry], timeout)
+        if stop.ended:
+            raise TargetError("the guest ended before /init ran")
         # Another program at the same address is told apart by the ring only at its entry.
-        if stop.pc == program.entry and gdb.read_register("cs") & 3 == 3:
+        if stop.pc == init.entry and target.read_register("cs") & 3 == 3:
             break
-    breakpoints.delete_all()
-    for found in find_syscall_instructions(program):
-        breakpoints.insert(found.addr)
+    sites = [site.addr for site in find_syscall_instructions(init)]
     while True:
-        stop = run_to_stop(gdb, timeout)
-        if stop.pc is not None and gdb.read_memory(stop.pc, 2) == SYSCALL:
+        stop = target.run_until(sites, timeout)
+        if stop.ended:
+            raise TargetError("the guest ended before /init's first syscall")
+        if stop.pc is not None and target.read_memory(stop.pc, 2) == SYSCALL:
             break
-    breakpoints.delete_all()
-    site = stop.pc or 0
+    site = stop.pc
     for _attempt in range(3):
-        for _ in gdb.async_records():
-            pass
-        step = gdb.step_instruction()
-        rip, cs = gdb.read_register("rip"), gdb.read_register("cs")
-        # Like a breakpoint, a step is now and then reported with nothing done (the agent
-        # meets the same under TCG): still at the `syscall`, step again.
-        if rip != site:
+        # Like a breakpoint, a step is now and then reported with nothing done: step again.
+        target.step_instruction()
+        if target.read_register("rip") != site:
             break
+    rip, cs = target.read_register("rip"), target.read_register("cs")
     if cs & 3:
-        raise TargetError(
-            f"stepping into `syscall` at {site:#x} did not reach ring 0: stopped at {rip:#x} "
-            f"(cs {cs:#x}, {step.reason})"
-        )
+        raise TargetError(f"stepping into `syscall` at {site:#x} stopped at {rip:#x} in ring 3")
     return rip

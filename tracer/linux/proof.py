@@ -23,9 +23,10 @@ from tracer.image.symbol_map import KernelSymbols
 from tracer.target.errors import TargetError
 from tracer.target.gdb import Gdb
 from tracer.target.msr import MsrReadError, read_msrs
-from tracer.target.qemu import Module, QemuConfig, QemuMachine
+from tracer.target.qemu import Module, QemuConfig
+from tracer.target.session import TargetSession
 
-from .first_syscall import Breakpoints, lstar_from_first_syscall, read_u64, run_to_stop
+from .first_syscall import Breakpoints, enter_first_syscall, read_u64, run_to_stop
 from .initramfs import Program, build_init, write_initramfs
 from .kaslr import Slide, image_range, slide_from_lstar
 from .kernel import open_linux_kernel
@@ -118,12 +119,11 @@ def run_proof(
             cmdline=f"console=ttyS0 panic=-1 {cmdline}".strip(), debug_exit=False,
         )  # fmt: skip
         # gdb gets /init as its file: x86-64, small; the kernel's symbols come from `symbols`.
-        gdb = Gdb(init)
-        with QemuMachine(config) as qemu:
+        session = TargetSession(init, config)
+        with session:
+            gdb, qemu = session.gdb, session.qemu
             try:
-                gdb.start()
-                gdb.connect(qemu.files.gdb_socket)
-                result.lstar = lstar_from_first_syscall(gdb, ElfImage.open(init))
+                result.lstar = enter_first_syscall(session, ElfImage.open(init), 300)
                 result.boot_to_first_syscall = time.monotonic() - start
                 first_nr = gdb.read_register("rax")
                 result.lstar_msr = _read_lstar(gdb)
@@ -141,8 +141,7 @@ def run_proof(
                 gdb.cont()
                 qemu.wait(timeout=60)
             finally:
-                gdb.close()
-                result.serial = qemu.serial_output()
+                result.serial = session.finish().console
     result.total = time.monotonic() - start
     return result
 
