@@ -7,6 +7,7 @@ import pytest
 from tracer.capture.kaslr import NoLstar, read_lstar_when_set
 from tracer.decode.msr import LSTAR
 from tracer.target.fake import FakeTarget, PowerOff
+from tracer.target.records import StopEvent
 
 KERNEL_RIP = 0xFFFF_FFFF_9A00_1234
 RUNTIME_ENTRY = 0xFFFF_FFFF_9A80_0000
@@ -46,3 +47,28 @@ def test_a_guest_that_ends_first_is_said() -> None:
     target.returncode = PowerOff(1).qemu_returncode
     with pytest.raises(NoLstar, match="ended before setting LSTAR"):
         read_lstar_when_set(target, 5.0, sleep=lambda _s: None)
+
+
+class StepsLate(Booting):
+    """A CPU whose first single step is reported with nothing done, as gdb now and then does."""
+
+    def __init__(self, states: list[tuple[int, int, int]]) -> None:
+        super().__init__(states)
+        self.idle_steps = 1
+
+    def step_instruction(self, timeout: float = 10.0):  # type: ignore[override]
+        if self.idle_steps:
+            self.idle_steps -= 1
+            self.calls.append(("step", None))
+            return StopEvent("end-stepping-range", self.registers.get("rip"))
+        return super().step_instruction(timeout)
+
+
+def test_a_step_reported_with_nothing_done_is_taken_again() -> None:
+    from tracer.target.msr import read_msrs
+
+    target = StepsLate([(0x10, KERNEL_RIP, RUNTIME_ENTRY)])
+    target.interrupt()
+    assert read_msrs(target, (LSTAR,)) == {LSTAR: RUNTIME_ENTRY}
+    assert [c for c, _ in target.calls].count("step") == 2
+    assert target.registers["rip"] == KERNEL_RIP  # put back where it was

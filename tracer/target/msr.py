@@ -14,6 +14,7 @@ from tracer.target.protocol import Machine
 
 RDMSR = b"\x0f\x32"
 SAVED_REGISTERS = ("rax", "rcx", "rdx", "rsp", "eflags")
+STEP_ATTEMPTS = 3
 
 
 class MsrReadError(TargetError):
@@ -33,8 +34,13 @@ def read_msrs(gdb: Machine, msrs: Sequence[int]) -> dict[int, int]:
         for msr in msrs:
             gdb.write_register("rip", rip)
             gdb.write_register("rcx", msr)
-            gdb.step_instruction()
-            after = gdb.read_register("rip")
+            after = rip
+            for _attempt in range(STEP_ATTEMPTS):
+                # gdb now and then reports a step with nothing done (RIP unmoved): step again.
+                gdb.step_instruction()
+                after = gdb.read_register("rip")
+                if after != rip:
+                    break
             if after != rip + len(RDMSR):
                 raise MsrReadError(f"rdmsr {msr:#x} did not complete (rip {after:#x}): #GP?")
             eax = gdb.read_register("rax") & 0xFFFFFFFF
