@@ -19,7 +19,7 @@ from tracer.probes.attribution import CauseFinder
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import ProbePlan
 from tracer.store import TraceWriter
-from tracer.target.errors import GdbDied, QemuDied
+from tracer.target.errors import GdbDied, QemuDied, TargetError
 from tracer.target.protocol import SessionEnd, Target
 from tracer.target.qemu import guest_exit_status
 from tracer.target.records import AgentError, AgentRecord, ProbeHit, StopEvent
@@ -254,9 +254,23 @@ class CaptureLoop:
         if code < 0:
             raise QemuDied(f"QEMU was killed by {signal_name(-code)}")
         self.qemu_exit = code
-        if self.done_reason is not None:  # the limit was met first, in the hits just drained
+        # What the agent still holds (function-graph drains keep records back) happened before
+        # the end: a limit met in them ends the capture, not the power-off.
+        with contextlib.suppress(TargetError):
+            self.drain_all(target)
+        if self.done_reason is not None:  # the limit was met first, in the records drained
             return
         self.done_reason = "triple-fault" if target.triple_faulted() else "guest-exit"
+
+    def drain_all(self, target: Target, timeout: float = 5.0) -> None:
+        """Every record the agent has written, so what is decided now follows them."""
+        written = target.flush_agent()
+        deadline = time.monotonic() + timeout
+        while self.drain(target, 0.05, everything=True):
+            if written is None or self.stats.records >= written:
+                return
+            if time.monotonic() > deadline:
+                return
 
     # The end --------------------------------------------------------------------------------
 

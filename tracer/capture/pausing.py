@@ -57,7 +57,7 @@ class Pausing:
             if not self.loop.handle_stop(target, stop):  # the agent's own stop came first
                 return
         target.mark_stopped()
-        self._drain_all(target)
+        self.loop.drain_all(target)
         self.paused_at = time.monotonic()
         self.control.paused = True
         self.loop.note(f"paused at {self._where(target)}")
@@ -80,7 +80,7 @@ class Pausing:
         if stop.ended or target.guest_returncode is not None:
             self.loop.guest_ended(target)
             return
-        self._drain_all(target)
+        self.loop.drain_all(target)
         self.loop.note(f"step: rip {self._where(target)}")
 
     def _resume(self, target: Target) -> None:
@@ -91,16 +91,6 @@ class Pausing:
         self.loop.note("resumed")
         self.loop.last_activity = time.monotonic()
         target.resume()
-
-    def _drain_all(self, target: Target, timeout: float = 5.0) -> None:
-        """Every record the agent has written, so a Note made now follows them in the trace."""
-        written = target.flush_agent()
-        deadline = time.monotonic() + timeout
-        while self.loop.drain(target, 0.05, everything=True):
-            if written is None or self.loop.stats.records >= written:
-                return
-            if time.monotonic() > deadline:
-                return
 
     def _where(self, target: Target) -> str:
         rip = target.read_register("rip")
