@@ -18,6 +18,7 @@ from tracer.commands.common import (
     quiet_broken_pipe,
     sigterm_raises,
 )
+from tracer.store.api import TraceFileError
 from tracer.target.errors import Terminated
 
 COMMANDS = {
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.print_help(sys.stderr)
                 return EXIT_USAGE
             return int(args.run(args) or 0)
-        except UsageError as exc:
+        except (UsageError, TraceFileError) as exc:  # TraceFileError: also damage found late
             return fail(str(exc), EXIT_USAGE)
         except Terminated:
             return fail("terminated", EXIT_TERMINATED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import subprocess
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 from callgraph_demo import hello_glibc
 
+from tracer import cli
 from tracer.bench.synthetic import write_synthetic
-from tracer.commands import export
 from tracer.export.jsonl import event_to_json, json_lines, write_jsonl
 from tracer.store import TraceWriter
 
@@ -29,11 +28,8 @@ def trace(tmp_path: Path) -> Path:
 
 
 def main(argv: Sequence[str]) -> int:
-    """The export subcommand as the CLI runs it (a fresh parser each time)."""
-    parser = argparse.ArgumentParser(prog="tracer")
-    export.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+    """The export subcommand as the CLI runs it (one-line errors and exit codes included)."""
+    return cli.main(argv)
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> str:

@@ -1,5 +1,6 @@
-"""`tracer bench`: the tool's stop rate beside the bare-gdb ceiling and an MI round trip
-(the measuring lives in `tracer.bench.stops`)."""
+"""Boot the built-in guest with the syscall fuzzer several times and print, side by side: the
+tracer's stops/s, a bare gdb Python-breakpoint loop's stops/s (the ceiling), one MI round trip
+per stop, stops per syscall and syscalls traced per second."""
 
 from __future__ import annotations
 
@@ -9,15 +10,12 @@ from typing import Any
 
 from tracer.commands.common import EXIT_OK
 
+# The measuring lives in `tracer.bench.stops`.
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "bench",
-        help="measure stops per second against the bare-gdb ceiling",
-        description="Boot the built-in guest with the syscall fuzzer several "
-        "times and print, side by side: the tracer's stops/s, a bare gdb "
-        "Python-breakpoint loop's stops/s (the ceiling), one MI round trip per "
-        "stop, stops per syscall and syscalls traced per second.",
+        "bench", help="measure stops per second against the bare-gdb ceiling", description=__doc__
     )
     p.add_argument("--syscalls", type=int, default=3000, help="fuzzer syscalls per run")
     p.add_argument("--mi-stops", type=int, default=1500, help="stops for the MI round-trip run")

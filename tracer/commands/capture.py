@@ -1,4 +1,5 @@
-"""`tracer capture`: boot a kernel with static programs under QEMU and record a trace."""
+"""Boot a kernel under QEMU with static x86-64 programs and record every syscall, MSR write and
+segment-base change to a trace file."""
 
 from __future__ import annotations
 
@@ -39,12 +40,7 @@ class _ArgsAction(argparse.Action):
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "capture",
-        help="boot the guest and record a trace",
-        description="Boot a kernel under QEMU with static x86-64 programs and "
-        "record every syscall, MSR write and segment-base change to a trace file.",
-    )
+    p = sub.add_parser("capture", help="boot the guest and record a trace", description=__doc__)
     _add_machine_arguments(p)
     _add_limit_arguments(p)
     _add_graph_arguments(p)

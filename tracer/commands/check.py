@@ -1,4 +1,7 @@
-"""`tracer check`: report invariant violations in a trace; exit status 1 when there are any."""
+"""Check a recorded trace against the invariants of the user/kernel boundary: kernel code on an app
+TCB, GS base wrong for the ring, pt_regs disagreeing with SYSCALL's registers, sysret to a
+non-canonical RIP, STAR/GDT and FMASK mistakes, unexplained base changes. Exit status 1 when
+anything is found."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from tracer.commands.common import EXIT_FAILURE, EXIT_OK
 from tracer.commands.kernel_option import add_kernel_option, trace_kernel
 
 
@@ -16,11 +19,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check",
         help="check a trace for TLS, swapgs, pt_regs and MSR violations",
-        description="Check a recorded trace against the invariants of the "
-        "user/kernel boundary: kernel code on an app TCB, GS base wrong for the "
-        "ring, pt_regs disagreeing with SYSCALL's registers, sysret to a "
-        "non-canonical RIP, STAR/GDT and FMASK mistakes, unexplained base "
-        "changes. Exit status 1 when anything is found.",
+        description=__doc__,
     )
     p.add_argument("trace", type=Path)
     p.add_argument("--json", action="store_true", help="findings as a JSON list")
@@ -32,13 +31,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tracer.analysis.checks import Checker
     from tracer.analysis.kernel_facts import kernel_facts
-    from tracer.store import TraceFileError, TraceReader
+    from tracer.store import TraceReader
 
-    try:
-        reader = TraceReader.open(args.trace)
-    except TraceFileError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    with reader:
+    with TraceReader.open(args.trace) as reader:
         meta = reader.meta
         kernel = trace_kernel(args.kernel, meta)
         facts, symbolize = kernel_facts(kernel, meta)

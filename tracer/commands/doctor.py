@@ -1,4 +1,5 @@
-"""`tracer doctor`: is everything the tracer needs installed? Says how to install what is not."""
+"""Check that QEMU, gdb, the toolchain and the Python packages the tracer needs are installed, and
+say how to install what is missing."""
 
 from __future__ import annotations
 
@@ -85,12 +86,7 @@ def checks() -> list[Check]:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "doctor",
-        help="check QEMU, gdb and the toolchain",
-        description="Check that QEMU, gdb, the toolchain and the Python packages "
-        "the tracer needs are installed, and say how to install what is missing.",
-    )
+    p = sub.add_parser("doctor", help="check QEMU, gdb and the toolchain", description=__doc__)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 

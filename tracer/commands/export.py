@@ -1,4 +1,6 @@
-"""`tracer export`: a trace as Chrome trace JSON, a Perfetto protobuf trace, or JSON lines."""
+"""Write a recorded trace as Chrome trace-event JSON (chrome://tracing, ui.perfetto.dev), a
+Perfetto protobuf trace, or one JSON object per event. Timestamps are the host capture clock;
+calls carry their guest-time durations in args."""
 
 from __future__ import annotations
 
@@ -19,10 +21,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "export",
         help="write a trace for other viewers (Chrome, Perfetto, JSONL)",
-        description="Write a recorded trace as Chrome trace-event JSON "
-        "(chrome://tracing, ui.perfetto.dev), a Perfetto protobuf trace, or one "
-        "JSON object per event. Timestamps are the host capture clock; calls "
-        "carry their guest-time durations in args.",
+        description=__doc__,
     )
     p.add_argument("trace", type=Path)
     p.add_argument("--format", "-f", choices=FORMATS, required=True)
@@ -40,7 +39,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.store import TraceFileError, TraceReader
+    from tracer.store import TraceReader
 
     if args.format == "perfetto":
         from tracer.export.perfetto import load_protos
@@ -51,18 +50,13 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(exc), EXIT_FAILURE)
         if args.output == "-" and sys.stdout.isatty():
             return fail("a perfetto trace is binary: give -o FILE", EXIT_USAGE)
-    try:
-        reader = TraceReader.open(args.trace)
-    except TraceFileError as exc:
-        return fail(str(exc), EXIT_USAGE)
+    reader = TraceReader.open(args.trace)  # a damaged trace: one line and exit 2, see `cli`
     try:
         with reader:
             kernel = trace_kernel(args.kernel, reader.meta)
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
             events = trace_filter(args, events)
             count = _write(args, events, kernel_symbolizer(kernel), reader.meta)
-    except TraceFileError as exc:
-        return fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         return fail(f"{args.output}: {exc.strerror or exc}", EXIT_FAILURE)
     if args.output != "-":

@@ -1,4 +1,4 @@
-"""`tracer report`: print a trace as strace-like syscalls, the MSR timeline or base changes."""
+"""Print a recorded trace: strace-like syscall lines with CPU and pid prefixes by default."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_OK, EXIT_USAGE, UsageError, fail
+from tracer.commands.common import EXIT_OK, UsageError
 from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
 
 
@@ -38,12 +38,7 @@ def trace_filter(args: argparse.Namespace, events: Any) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "report",
-        help="print a trace (strace-like by default)",
-        description="Print a recorded trace: strace-like syscall lines with CPU "
-        "and pid prefixes by default.",
-    )
+    p = sub.add_parser("report", help="print a trace (strace-like by default)", description=__doc__)
     p.add_argument("trace", type=Path)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
@@ -88,17 +83,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.store import TraceFileError, TraceReader
+    from tracer.store import TraceReader
 
-    try:
-        reader = TraceReader.open(args.trace)
-    except TraceFileError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    try:
-        with reader:
-            _print(args, reader)
-    except TraceFileError as exc:  # damage found past the header, while reading the events
-        return fail(str(exc), EXIT_USAGE)
+    # A damaged file (at open or past the header) is a one-line error and exit 2: see `cli`.
+    with TraceReader.open(args.trace) as reader:
+        _print(args, reader)
     return EXIT_OK
 
 

@@ -1,8 +1,9 @@
-"""`tracer tui`: browse a trace file, or capture live and watch the events arrive.
+"""Browse a trace file: timeline, CPU state, pt_regs, TLS, entry path. Without a file, boot the
+guest (options as for `capture`) and watch live.
 
-tracer tui trace.db                      replay a recorded trace
-tracer tui [--kernel K --program P ...]  capture (options as for `tracer capture`) and watch
-tracer tui trace.db --screenshots DIR    write screenshots of every pane and exit
+  tracer tui trace.db                      replay a recorded trace
+  tracer tui [--kernel K --program P ...]  capture (options as for `tracer capture`) and watch
+  tracer tui trace.db --screenshots DIR    write screenshots of every pane and exit
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, fail
+from tracer.commands.common import EXIT_FAILURE, EXIT_OK, UsageError, fail
 
 
 def _capture_options_parser() -> argparse.ArgumentParser:
@@ -28,11 +29,11 @@ def _capture_options_parser() -> argparse.ArgumentParser:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "tui",
+        help="browse a trace in a terminal UI (or capture live into it)",
         parents=[_capture_options_parser()],
         add_help=False,
-        help="browse a trace in a terminal UI (or capture live into it)",
-        description="Browse a trace file: timeline, CPU state, pt_regs, TLS, entry path. "
-        "Without a file, boot the guest (options as for `capture`) and watch live.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("trace", type=Path, nargs="?", help="trace file to browse (omit for live)")
     p.add_argument(
@@ -61,13 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from tracer.store import TraceFileError, TraceReader
+    from tracer.store import TraceReader
 
-    try:
-        reader = TraceReader.open(args.trace)
-    except TraceFileError as exc:
-        return fail(str(exc), EXIT_USAGE)
-    with reader:
+    with TraceReader.open(args.trace) as reader:
         if args.screenshots is not None:
             from tracer.tui.screenshots import write_screenshots
 

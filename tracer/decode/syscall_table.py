@@ -1,8 +1,8 @@
 """The Linux x86-64 syscall table (arch/x86/entry/syscalls/syscall_64.tbl, 64-bit and common
 entries) with each syscall's arguments described the way strace prints them.
 
-The rows live by domain in `syscalls_fs`, `syscalls_proc` and `syscalls_net`, as plain tuples
-`(nr, name, args, ret)`; `args` is a short spec parsed here once, at import:
+The rows live in the data file `syscalls.tbl` beside this module, one line a syscall
+(`nr name args [| ret]`, grouped by domain); `args` is a short spec parsed here once, at import:
 
     "fd buf:buf_out@ret count:ulong"      read(2)
     "dfd:dirfd filename:path flags:flags=O mode:mode"
@@ -15,13 +15,13 @@ holds a register strace does not print (preadv's high offset).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from importlib import resources
 from types import MappingProxyType
 from typing import Final, Literal
 
-from tracer.decode import syscalls_fs, syscalls_net, syscalls_proc
 from tracer.decode.flags import FORMATTERS
 from tracer.decode.struct_format import LAYOUT_OF
 
@@ -121,17 +121,28 @@ def _check_struct(word: str, struct: str, length_text: str) -> None:
         raise ValueError(f"{word!r}: arrays and sized structures, and only they, say their length")
 
 
+def _rows() -> Iterator[tuple[int, str, str, str]]:
+    """(nr, name, args, ret) for each line of `syscalls.tbl`; `#` starts a comment."""
+    text = resources.files("tracer.decode").joinpath("syscalls.tbl").read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        line, _, ret = line.split("#", 1)[0].partition("|")
+        words = line.split(maxsplit=2)
+        if not words:
+            continue
+        if len(words) < 2 or not words[0].isdigit():
+            raise ValueError(f"syscalls.tbl:{number}: not `nr name args [| ret]`: {line!r}")
+        yield int(words[0]), words[1], words[2] if len(words) > 2 else "", ret.strip() or "dec"
+
+
 def _build() -> dict[int, SyscallSpec]:
     table: dict[int, SyscallSpec] = {}
-    for rows in (syscalls_fs.ROWS, syscalls_proc.ROWS, syscalls_net.ROWS):
-        for nr, name, spec, *ret_kind in rows:
-            ret = ret_kind[0] if ret_kind else "dec"
-            if nr in table:
-                raise ValueError(f"syscall {nr} listed twice: {table[nr].name} and {name}")
-            args = parse_args(spec)
-            if len(args) > 6:
-                raise ValueError(f"{name}: more than six arguments")
-            table[nr] = SyscallSpec(nr, name, args, RetKind(ret), name in _NORETURN)
+    for nr, name, spec, ret in _rows():
+        if nr in table:
+            raise ValueError(f"syscall {nr} listed twice: {table[nr].name} and {name}")
+        args = parse_args(spec)
+        if len(args) > 6:
+            raise ValueError(f"{name}: more than six arguments")
+        table[nr] = SyscallSpec(nr, name, args, RetKind(ret), name in _NORETURN)
     return dict(sorted(table.items()))
 
 
