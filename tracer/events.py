@@ -246,6 +246,15 @@ class TlsSnapshot:
     def self_pointer_ok(self) -> bool:
         return self.self_pointer == self.fs_base
 
+    @property
+    def self_pointer_text(self) -> str:
+        """What fs:0 held, as every view prints it."""
+        if self.self_pointer is None:
+            return "fs:0 unread"
+        if self.self_pointer_ok:
+            return "fs:0 -> itself"
+        return f"fs:0 = {self.self_pointer:#x} (NOT itself)"
+
 
 @dataclass(frozen=True, slots=True)
 class FuncEntry:

@@ -143,13 +143,9 @@ def tls_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
                 f"{event.prev_name}-{event.prev_pid} => {event.next_name}-{event.next_pid}"
             )
         elif isinstance(event, TlsSnapshot):
-            ok = (
-                "fs:0 -> itself"
-                if event.self_pointer_ok
-                else ("fs:0 NOT self" if event.self_pointer is not None else "fs:0 unreadable")
-            )
             values = ", ".join(f"{n}={'?' if v is None else hex(v)}" for n, v in event.variables)
             yield (
                 f"cpu{event.cpu} {event.time_ns / 1e6:10.3f} ms      TLS block at "
-                f"{event.fs_base:#x} ({event.owner}): {ok}" + (f"; {values}" if values else "")
+                f"{event.fs_base:#x} ({event.owner}): {event.self_pointer_text}"
+                + (f"; {values}" if values else "")
             )

@@ -128,15 +128,11 @@ def comment_text(event: Event, symbolize: Symbolizer | None) -> str:
             f"({event.cause.value}{how}){owners}"
         )
     if isinstance(event, TlsSnapshot):
-        state = (
-            "ok"
-            if event.self_pointer_ok
-            else ("unreadable" if event.self_pointer is None else f"BAD {event.self_pointer:#x}")
-        )
         values = "".join(
             f" {name}={'?' if value is None else hex(value)}" for name, value in event.variables
         )
-        return f"TLS fs={event.fs_base:#x} owner={event.owner or '?'} fs:0 {state}{values}"
+        owner = event.owner or "?"
+        return f"TLS fs={event.fs_base:#x} owner={owner} {event.self_pointer_text}{values}"
     if isinstance(event, ProcessEvent):
         return f"+++ {event.name} exited with {event.status} +++"
     return event.kind.value

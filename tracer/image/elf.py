@@ -16,7 +16,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import InterpSegment
 
-from .errors import ImageError
+from .errors import ImageError, read_input
 from .symbols import Symbol, SymbolLookups, SymbolTable, parse_symtab
 
 if TYPE_CHECKING:
@@ -108,17 +108,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ImageError(path, "is a directory, not an ELF file") from None
-    except OSError as exc:
-        raise ImageError(path, f"cannot read: {exc.strerror or exc}") from None
-
-
 def _check_header(path: Path, data: bytes) -> None:
     """Reject what is not a whole x86-64 ELF64 before pyelftools sees it."""
     if len(data) < 20 or data[:4] != b"\x7fELF":
@@ -170,7 +159,7 @@ class ElfImage(SymbolLookups):
     def open(cls, path: str | Path, *, require_symbols: bool = True) -> ElfImage:
         """Read and check the whole file. `require_symbols=False` accepts stripped programs."""
         path = Path(path)
-        data = _read_file(path)
+        data = read_input(path, "an ELF file")
         _check_header(path, data)
         try:
             return cls(path, data, ELFFile(io.BytesIO(data)), require_symbols=require_symbols)

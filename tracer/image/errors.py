@@ -12,3 +12,16 @@ class ImageError(Exception):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """A kernel, program or symbol file's bytes, or an ImageError saying in one line why not;
+    `what` names what the file should be ("an ELF file", "a symbol file")."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageError(path, f"is a directory, not {what}") from None
+    except OSError as exc:
+        raise ImageError(path, f"cannot read: {exc.strerror or exc}") from None

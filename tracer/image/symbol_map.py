@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .elf import ElfImage
-from .errors import ImageError
+from .errors import ImageError, read_input
 from .symbols import Symbol, SymbolBind, SymbolLookups, SymbolTable, SymbolType
 
 # nm's type letters, folded to the sections the tracer tells apart.
@@ -105,14 +105,7 @@ class SymbolMap(SymbolLookups):
     @classmethod
     def open(cls, path: str | Path) -> SymbolMap:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            raise ImageError(path, "no such file") from None
-        except IsADirectoryError:
-            raise ImageError(path, "is a directory, not a symbol file") from None
-        except OSError as exc:
-            raise ImageError(path, f"cannot read: {exc.strerror or exc}") from None
+        text = read_input(path, "a symbol file").decode("utf-8", errors="replace")
         return cls(path, parse_symbol_lines(text.splitlines(), path))
 
     def __repr__(self) -> str:

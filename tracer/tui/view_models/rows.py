@@ -117,14 +117,10 @@ def _interrupt_text(event: Interrupt) -> str:
 
 
 def _tls_text(event: TlsSnapshot) -> str:
-    if event.self_pointer is None:
-        pointer = "fs:0 unread"
-    elif event.self_pointer_ok:
-        pointer = "fs:0 -> itself"
-    else:
-        pointer = f"fs:0 = {event.self_pointer:#x} (NOT itself)"
     owner = f" {event.owner}" if event.owner else ""
-    return f"FS {event.fs_base:#x}{owner}: {pointer}, {len(event.variables)} variables"
+    return (
+        f"FS {event.fs_base:#x}{owner}: {event.self_pointer_text}, {len(event.variables)} variables"
+    )
 
 
 def summarize(
