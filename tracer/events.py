@@ -69,13 +69,20 @@ class SegBases:
 
 
 @dataclass(frozen=True, slots=True)
-class SyscallEntry:
-    """The kernel has built pt_regs for a syscall and is about to dispatch it."""
+class CpuEvent:
+    """What an event that happened on a CPU carries first: its place in the trace, the host
+    capture time (ns since the capture started), the CPU, and the process that ran there."""
 
     seq: int
     time_ns: int
     cpu: int
     pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallEntry(CpuEvent):
+    """The kernel has built pt_regs for a syscall and is about to dispatch it."""
+
     cr3: int
     nr: int
     args: tuple[int, int, int, int, int, int]
@@ -94,13 +101,9 @@ class SyscallEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class SyscallExit:
+class SyscallExit(CpuEvent):
     """The kernel is about to return to user space from a syscall."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     cr3: int
     nr: int
     ret: int
@@ -123,13 +126,9 @@ class SyscallExit:
 
 
 @dataclass(frozen=True, slots=True)
-class MsrWrite:
+class MsrWrite(CpuEvent):
     """A `wrmsr` executed: `old` is the value before (None when the tracer could not know it)."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     msr: int
     old: int | None
     new: int
@@ -138,13 +137,9 @@ class MsrWrite:
 
 
 @dataclass(frozen=True, slots=True)
-class MsrRead:
+class MsrRead(CpuEvent):
     """An MSR value read on demand by running one `rdmsr` in the guest."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     msr: int
     value: int
     pc: int
@@ -152,17 +147,13 @@ class MsrRead:
 
 
 @dataclass(frozen=True, slots=True)
-class SegBaseChange:
+class SegBaseChange(CpuEvent):
     """FS base, GS base or KERNEL_GS_BASE changed.
 
     `inferred` is True when the change was reconstructed from the entry path's disassembly
     between two stops rather than observed at a stop on the instruction itself.
     """
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     which: SegReg
     old: int
     new: int
@@ -175,13 +166,9 @@ class SegBaseChange:
 
 
 @dataclass(frozen=True, slots=True)
-class ProcessEvent:
+class ProcessEvent(CpuEvent):
     """A process (address space) seen for the first time, or known to have ended."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     cr3: int
     action: Literal["start", "exit"]
     name: str
@@ -205,17 +192,13 @@ class ContextSwitch:
 
 
 @dataclass(frozen=True, slots=True)
-class Interrupt:
+class Interrupt(CpuEvent):
     """An interrupt or exception taken (action "entry") or returned from ("exit").
 
     `from_ring` is the ring the CPU was in when it was taken; `rip` the interrupted RIP;
     `cr2` the faulting address for page faults.
     """
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     action: Literal["entry", "exit"]
     vector: int
     name: str
@@ -228,14 +211,10 @@ class Interrupt:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsSnapshot:
+class TlsSnapshot(CpuEvent):
     """A thread-local block read at an event: does fs:0 point to itself, and the named
     thread-local variables (from TLS symbols and TP offsets) with their values."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     fs_base: int
     self_pointer: int | None
     owner: str
@@ -257,14 +236,10 @@ class TlsSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class FuncEntry:
+class FuncEntry(CpuEvent):
     """A kernel (or user) function was entered. `guest_ns` is guest time when the source can
     read it honestly (the guest's TSC from its ring buffer), else None."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     addr: int
     depth: int
     guest_ns: int | None = None
@@ -273,13 +248,9 @@ class FuncEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class FuncExit:
+class FuncExit(CpuEvent):
     """A function returned; `retval` is RAX at the return when the source recorded it."""
 
-    seq: int
-    time_ns: int
-    cpu: int
-    pid: int
     addr: int
     depth: int
     guest_ns: int | None = None

@@ -8,22 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK
-from tracer.commands.kernel_option import add_kernel_option, trace_kernel
+from tracer.commands.kernel_option import trace_command, trace_kernel
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "check",
-        help="check a trace for TLS, swapgs, pt_regs and MSR violations",
-        description=__doc__,
+    p = trace_command(
+        sub, "check", "check a trace for TLS, swapgs, pt_regs and MSR violations", __doc__
     )
-    p.add_argument("trace", type=Path)
     p.add_argument("--json", action="store_true", help="findings as a JSON list")
-    add_kernel_option(p, "kernel ELF")
     p.add_argument("--first", action="store_true", help="stop at the first finding")
     p.set_defaults(run=run)
 

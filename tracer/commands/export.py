@@ -11,19 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
-from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
+from tracer.commands.kernel_option import kernel_symbolizer, trace_command, trace_kernel
 from tracer.commands.report import add_trace_argument, trace_filter
 
 FORMATS = ("chrome", "perfetto", "jsonl")
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "export",
-        help="write a trace for other viewers (Chrome, Perfetto, JSONL)",
-        description=__doc__,
+    p = trace_command(
+        sub, "export", "write a trace for other viewers (Chrome, Perfetto, JSONL)", __doc__
     )
-    p.add_argument("trace", type=Path)
     p.add_argument("--format", "-f", choices=FORMATS, required=True)
     p.add_argument(
         "-o",
@@ -33,7 +30,6 @@ def add_parser(sub: Any) -> None:
         help="where to write ('-' for standard output, except perfetto)",
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    add_kernel_option(p)
     add_trace_argument(p)
     p.set_defaults(run=run)
 

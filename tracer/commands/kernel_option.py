@@ -1,4 +1,5 @@
-"""What the subcommands that read a trace share: --kernel, and the kernel's symbols."""
+"""What the subcommands that read a trace share: the trace argument, --kernel, and the kernel's
+symbols."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from typing import Any
 from tracer.events import Symbolizer
 
 
-def add_kernel_option(parser: Any, what: str = "kernel ELF for symbols") -> None:
-    """--kernel for a subcommand that reads a trace: by default the kernel the trace names."""
+def trace_command(sub: Any, name: str, help: str, description: str | None) -> Any:
+    """The parser of a subcommand that reads a trace: its file, and --kernel, by default the
+    kernel the trace names."""
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.add_argument("trace", type=Path)
     parser.add_argument(
-        "--kernel", type=Path, default=None, help=f"{what} (default: the one the trace names)"
+        "--kernel",
+        type=Path,
+        default=None,
+        help="kernel ELF for symbols (default: the one the trace names)",
     )
+    return parser
 
 
 def trace_kernel(given: Path | None, meta: dict[str, str]) -> Path | None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from tracer.commands.common import EXIT_OK, UsageError
-from tracer.commands.kernel_option import add_kernel_option, kernel_symbolizer, trace_kernel
+from tracer.commands.kernel_option import kernel_symbolizer, trace_command, trace_kernel
 
 
 def add_trace_argument(p: Any) -> None:
@@ -38,8 +37,7 @@ def trace_filter(args: argparse.Namespace, events: Any) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("report", help="print a trace (strace-like by default)", description=__doc__)
-    p.add_argument("trace", type=Path)
+    p = trace_command(sub, "report", "print a trace (strace-like by default)", __doc__)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--msr", action="store_true", help="the MSR timeline (writes and reads)")
     view.add_argument(
@@ -63,7 +61,6 @@ def add_parser(sub: Any) -> None:
         help="strace -c's table: time, calls and errors per syscall, and a total",
     )
     p.add_argument("--pid", type=int, default=None, help="only this process")
-    add_kernel_option(p)
     add_trace_argument(p)
     p.add_argument(
         "--swapgs",
