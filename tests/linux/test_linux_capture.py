@@ -26,9 +26,9 @@ def tracer(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
-def capture(tmp_path: Path, *args: str | Path) -> tuple[dict, list]:
+def capture(tmp_path: Path, *args: str | Path, program: Path | None = None) -> tuple[dict, list]:
     out = tmp_path / "linux.db"
-    done = tracer("capture", *args, "--program", _program(), "-o", out, "--json")
+    done = tracer("capture", *args, "--program", program or _program(), "-o", out, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert [p["status"] for p in summary["programs"]] == [0]

@@ -42,6 +42,13 @@ class LinuxBoot:
     init: Path  # the tracer's static /init: gdb's file when there is no kernel ELF
     own_symbols: bool  # the image's symbols are its own (not from a System.map or kallsyms)
 
+    @property
+    def file_is_running_image(self) -> bool:
+        """gdb's file holds what runs at its addresses: a vmlinux booted through PVH (no
+        decompressor, no KASLR). Otherwise its read-only sections must not answer reads: /init
+        stands in at user addresses other programs use, and a slid kernel is elsewhere."""
+        return self.kernel.gdb_file is not None and has_pvh_note(self.kernel.boot_image)
+
 
 def open_linux(options: CaptureOptions, progress: Callable[[str], None] | None) -> LinuxBoot:
     kernel = open_linux_kernel(options.kernel, options.symbols, progress)

@@ -63,7 +63,8 @@ def qemu_target(options: CaptureOptions) -> Target:
 def linux_target(options: CaptureOptions, linux: LinuxBoot, scratch: Path) -> Target:
     gdb_file = linux.kernel.gdb_file or linux.init
     return TargetSession(gdb_file, qemu_config(options, linux, scratch),
-                         start_timeout=options.start_timeout)  # fmt: skip
+                         start_timeout=options.start_timeout,
+                         trust_readonly=linux.file_is_running_image)  # fmt: skip
 
 
 def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> None:
