@@ -61,6 +61,7 @@ def test_a_dwarf_vmlinux_boots_through_pvh(tmp_path: Path, debian_kernel_dbg: Ke
     summary, events = capture(tmp_path, "--kernel", debian_kernel_dbg.vmlinux)
     check_against_strace(events)
     assert summary["meta"]["kaslr_slide"] == "0x0"  # no decompressor: no KASLR
+    assert summary["armed"].startswith("at /init's first syscall")  # the default
 
 
 def test_a_bzimage_with_system_map_under_kaslr(tmp_path: Path, debian_kernel_dbg: KernelFiles):
