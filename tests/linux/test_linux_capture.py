@@ -26,9 +26,9 @@ def tracer(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
-def capture(tmp_path: Path, *args: str | Path) -> tuple[dict, list]:
+def capture(tmp_path: Path, *args: str | Path, program: Path | None = None) -> tuple[dict, list]:
     out = tmp_path / "linux.db"
-    done = tracer("capture", *args, "--program", _program(), "-o", out, "--json")
+    done = tracer("capture", *args, "--program", program or _program(), "-o", out, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert [p["status"] for p in summary["programs"]] == [0]
@@ -61,6 +61,7 @@ def test_a_dwarf_vmlinux_boots_through_pvh(tmp_path: Path, debian_kernel_dbg: Ke
     summary, events = capture(tmp_path, "--kernel", debian_kernel_dbg.vmlinux)
     check_against_strace(events)
     assert summary["meta"]["kaslr_slide"] == "0x0"  # no decompressor: no KASLR
+    assert summary["armed"].startswith("at /init's first syscall")  # the default
 
 
 def test_a_bzimage_with_system_map_under_kaslr(tmp_path: Path, debian_kernel_dbg: KernelFiles):

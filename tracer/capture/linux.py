@@ -11,7 +11,7 @@ from typing import Any
 
 from tracer.capture.options import CaptureOptions
 from tracer.image import ElfImage, has_pvh_note
-from tracer.image.symbols import SymbolTable
+from tracer.image.symbol_map import with_symbols
 from tracer.linux.extract import extract_vmlinux
 from tracer.linux.initramfs import Program as InitProgram
 from tracer.linux.initramfs import build_init, write_initramfs
@@ -41,6 +41,14 @@ class LinuxBoot:
     image: ElfImage  # code and symbols at link-time addresses, for planning
     init: Path  # the tracer's static /init: gdb's file when there is no kernel ELF
     own_symbols: bool  # the image's symbols are its own (not from a System.map or kallsyms)
+    symbols_file: Path | None  # the System.map or kallsyms dump, when they are not its own
+
+    @property
+    def file_is_running_image(self) -> bool:
+        """gdb's file holds what runs at its addresses: a vmlinux booted through PVH (no
+        decompressor, no KASLR). Otherwise its read-only sections must not answer reads: /init
+        stands in at user addresses other programs use, and a slid kernel is elsewhere."""
+        return self.kernel.gdb_file is not None and has_pvh_note(self.kernel.boot_image)
 
 
 def open_linux(options: CaptureOptions, progress: Callable[[str], None] | None) -> LinuxBoot:
@@ -54,15 +62,8 @@ def open_linux(options: CaptureOptions, progress: Callable[[str], None] | None) 
             ElfImage.open(extract_vmlinux(options.kernel), require_symbols=False),
             symbols.symbols,
         )
-    return LinuxBoot(kernel, image, build_init(), own)
-
-
-def with_symbols(image: ElfImage, symbols: Sequence[Any]) -> ElfImage:
-    """A stripped ELF given the symbols of its System.map or kallsyms dump."""
-    alloc = [(s.name, s.addr, s.size) for s in image.sections if s.allocated and not s.tls]
-    image.symtab = SymbolTable(symbols, alloc)
-    image.has_symtab = True
-    return image
+    symbols_file = None if own else getattr(symbols, "path", None)
+    return LinuxBoot(kernel, image, build_init(), own, symbols_file)
 
 
 def qemu_config(options: CaptureOptions, boot: LinuxBoot, scratch: Path) -> QemuConfig:

@@ -121,7 +121,9 @@ class CaptureLoop:
     def record(self, event: Event) -> None:
         self.writer.append(event)
         self.stats.events += 1
-        if event.kind not in CLOCK_DRIVEN:
+        # A Linux boot traced from its start makes no syscall until /init: its context
+        # switches are its progress then.
+        if event.kind not in CLOCK_DRIVEN or (self.options.from_boot and not self.started):
             self.last_activity = time.monotonic()
         if isinstance(event, SyscallEntry):
             self.stats.syscalls += 1
@@ -158,6 +160,9 @@ class CaptureLoop:
         """An event made here, not by the builder: after whatever the builder still holds."""
         for held in self.builder.flush_held():
             self.record(held)
+        # The owners learn from it too: GS_BASE read at a Linux capture's first stop names the
+        # per-CPU area the boot wrote before any probe was armed.
+        self.builder.owners.learn(event)
         self.record(event)
 
     def take(self, item: AgentRecord) -> None:

@@ -61,6 +61,7 @@ class CaptureOptions:
     initrd: Path | None = None  # your own initramfs for a Linux kernel (else the tracer's)
     cpu: str = "max"  # QEMU's CPU model (Skylake-Client: an Intel model, PTI on)
     smp: int = 1  # vCPUs (each a gdb thread; events carry the CPU they happened on)
+    from_boot: bool = False  # Linux: arm the probes once LSTAR is set, not at /init's 1st syscall
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.
@@ -101,6 +102,7 @@ class CaptureStats:
     # seen), run (the loop ended), finish (gdb and QEMU ended, the queue drained), write (the
     # trace file closed).
     phases: dict[str, float] = field(default_factory=dict)
+    armed: str = ""  # where the probes were armed, when not from the start (a Linux boot)
 
     def mark(self, phase: str) -> None:
         self.phases.setdefault(phase, round(time.monotonic() - self.started, 3))

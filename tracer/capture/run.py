@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from tracer.capture.control import StopRequest, signals_stop
+from tracer.capture.kaslr import read_lstar_when_set
 from tracer.capture.linux import (
     LinuxBoot,
     LinuxTarget,
@@ -63,7 +64,8 @@ def qemu_target(options: CaptureOptions) -> Target:
 def linux_target(options: CaptureOptions, linux: LinuxBoot, scratch: Path) -> Target:
     gdb_file = linux.kernel.gdb_file or linux.init
     return TargetSession(gdb_file, qemu_config(options, linux, scratch),
-                         start_timeout=options.start_timeout)  # fmt: skip
+                         start_timeout=options.start_timeout,
+                         trust_readonly=linux.file_is_running_image)  # fmt: skip
 
 
 def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> None:
@@ -93,21 +95,28 @@ def _iret_exit(probe: AgentProbe) -> bool:
 
 
 def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
-    """Boot with no probe armed up to /init's first syscall; read LSTAR there, place the
-    kernel (the KASLR slide), snapshot the MSRs, and hand back a target at link addresses."""
+    """Boot with no probe armed up to /init's first syscall (or, `--from-boot`, only until
+    the kernel has set LSTAR); place the kernel there (the KASLR slide: LSTAR minus
+    entry_SYSCALL_64), snapshot the MSRs, and hand back a target at link addresses."""
     booted = time.monotonic()
     timeout = loop.options.timeout or 300.0
-    lstar = enter_first_syscall(target, ElfImage.open(linux.init), timeout)
+    if loop.options.from_boot:
+        lstar = read_lstar_when_set(target, timeout)
+        where, why = "from the boot", "once the kernel had set LSTAR"
+    else:
+        lstar = enter_first_syscall(target, ElfImage.open(linux.init), timeout)
+        where = "at /init's first syscall"
+        why = "none during the boot: QEMU slows down with every breakpoint it checks"
     slide = kernel_slide(linux.image, lstar)
     loop.writer.set_meta("kaslr_slide", hex(slide.offset))
-    loop.note(
-        f"{slide}: probes armed at /init's first syscall, "
-        f"{time.monotonic() - booted:.1f} s into the boot (none during it: QEMU slows down "
-        "with every breakpoint it checks)"
-    )
+    seconds = time.monotonic() - booted
+    loop.stats.armed = f"{where}, {seconds:.1f} s in"
+    loop.writer.set_meta("armed", loop.stats.armed)
+    loop.note(f"{slide}: probes armed {where}, {seconds:.1f} s into the boot ({why})")
     if loop.arming.want_msrs:
         loop.arming.want_msrs = False
-        loop.arming.snapshot_msrs(target, slide.unrelocate(lstar))
+        pc = target.read_register("rip")
+        loop.arming.snapshot_msrs(target, slide.unrelocate(pc))
     return LinuxTarget(target, slide)
 
 
@@ -165,8 +174,13 @@ def capture(
             if target_factory is qemu_target:
                 target_factory = partial(linux_target, linux=linux, scratch=Path(scratch))
         # Readers (report, check, the TUI's entry path) want an ELF with code and symbols: a
-        # vmlinux's stripped copy; a bzImage whose symbols came from a map has none to name.
-        kernel_elf = image.path if linux is not None and linux.own_symbols else options.kernel
+        # vmlinux's stripped copy, or a bzImage's extracted ELF with its System.map or kallsyms
+        # dump named beside it (meta 'symbols').
+        kernel_elf = image.path if linux is not None else options.kernel
+        if linux is not None and linux.symbols_file is not None:
+            options = replace(
+                options, meta={**options.meta, "symbols": str(linux.symbols_file.resolve())}
+            )
         return _capture(options, image, plan, started, on_event, progress, stop, on_start,
                         target_factory, enter, kernel_elf)  # fmt: skip
 

@@ -82,13 +82,20 @@ def _site_kind(mnemonic: str, op_str: str) -> SiteKind | None:
 
 
 def _sync_points(image: ElfImage, section: Section) -> list[int]:
-    """Addresses where a linear sweep must (re)start: section start, symbol starts and ends."""
+    """Addresses where a linear sweep must (re)start: section start, symbol starts and ends.
+    Kept per symbol table: a plan scans each section once per site kind (0.4 s a time on
+    Linux's 125k symbols)."""
+    key = f"sync_points:{section.name}:{id(image.symtab)}"
+    cached: list[int] | None = image._cache.get(key)
+    if cached is not None:
+        return cached
     points = {section.addr}
     for sym in image.symtab.code_symbols(section.name):
         points.add(sym.addr)
         if sym.size:
             points.add(sym.end)
-    return sorted(p for p in points if section.addr <= p < section.end)
+    image._cache[key] = found = sorted(p for p in points if section.addr <= p < section.end)
+    return found
 
 
 def _sweep(md: capstone.Cs, code: bytes, base: int) -> Iterator[tuple[int, int, str, str]]:

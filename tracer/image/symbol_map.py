@@ -4,7 +4,7 @@ kernel's own kallsyms lookup assumes. The lookups are the ones an ElfImage gives
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -143,3 +143,20 @@ def open_kernel_symbols(path: str | Path) -> ElfImage | SymbolMap:
     except OSError:
         is_elf = False  # SymbolMap.open says what is wrong with the path
     return ElfImage.open(path) if is_elf else SymbolMap.open(path)
+
+
+def with_symbols(image: ElfImage, symbols: Sequence[Symbol]) -> ElfImage:
+    """A stripped ELF given the symbols of its System.map or kallsyms dump."""
+    alloc = [(s.name, s.addr, s.size) for s in image.sections if s.allocated and not s.tls]
+    image.symtab = SymbolTable(symbols, alloc)
+    image.has_symtab = True
+    return image
+
+
+def open_kernel_image(kernel: str | Path, symbols: str | Path | None = None) -> ElfImage:
+    """A trace's kernel ELF with the symbols the trace names beside it (`meta['symbols']`: a
+    bzImage's extracted ELF has no symbols of its own, its System.map or kallsyms dump has)."""
+    if symbols is None:
+        return ElfImage.open(kernel)
+    found = open_kernel_symbols(symbols)
+    return with_symbols(ElfImage.open(kernel, require_symbols=False), found.symbols)

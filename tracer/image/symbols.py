@@ -60,11 +60,13 @@ def parse_symtab(table: bytes, strings: bytes, section_names: Sequence[str]) -> 
     return symbols
 
 
+_TYPE_RANK = {"func": 0, "notype": 1, "object": 2, "tls": 3}
+_BIND_RANK = {"global": 0, "weak": 1, "local": 2}
+
+
 def _rank(sym: Symbol) -> tuple[int, int]:
     """Lower is preferred: functions, then labels, then data; globals before locals."""
-    type_rank = {"func": 0, "notype": 1, "object": 2, "tls": 3}[sym.type]
-    bind_rank = {"global": 0, "weak": 1, "local": 2}[sym.bind]
-    return type_rank, bind_rank
+    return _TYPE_RANK[sym.type], _BIND_RANK[sym.bind]
 
 
 def _is_assembler_local(name: str) -> bool:
@@ -80,9 +82,10 @@ class SymbolTable:
             s for s in symbols if s.type != "tls" and not _is_assembler_local(s.name)
         )
         self._by_name: dict[str, Symbol] = {}
-        for sym in sorted(self.symbols, key=_rank):
+        ranks = {id(s): _rank(s) for s in self.symbols}  # once each: 125k symbols in Linux
+        for sym in sorted(self.symbols, key=lambda s: ranks[id(s)]):
             self._by_name.setdefault(sym.name, sym)
-        ordered = sorted(self.symbols, key=lambda s: (s.addr, _rank(s)))
+        ordered = sorted(self.symbols, key=lambda s: (s.addr, ranks[id(s)]))
         self._all = ordered
         self._all_starts = [s.addr for s in ordered]
         sized = [s for s in ordered if s.size > 0]

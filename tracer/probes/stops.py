@@ -104,6 +104,9 @@ class InFlight:
     args: list[int] = field(default_factory=list)
     vector: int | None = None
     kept: dict[str, int] = field(default_factory=dict)  # pt_regs fields no register holds at exit
+    # Which entry reads failed (None): a page the program never touched is mapped only when
+    # the kernel faults on it, so the exit reads it again.
+    entry_memory: dict[int, bytes | None] = field(default_factory=dict)
 
 
 @dataclass

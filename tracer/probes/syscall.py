@@ -147,6 +147,7 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
             nr,
             args,
             kept={k: v for k, v in kept.items() if v is not None},
+            entry_memory={index: None if data is None else b"" for index, data in memory},
         )
         ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:
@@ -222,7 +223,11 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     else:
         ret = ctx.ptregs_field(data, "ax")
         ret = values["rax"] if ret is None else ret
-        reads = exit_reads(entry.nr, entry.args, ret) if entry.nr is not None else []
+        reads = (
+            exit_reads(entry.nr, entry.args, ret, entry.entry_memory)
+            if entry.nr is not None
+            else []
+        )
         memory = user_memory(cpu, reads)
         if entry.nr is not None:
             memory = follow_memory(cpu, entry.nr, entry.args, ret, memory)

@@ -50,8 +50,13 @@ def parse_hit(line: bytes) -> AgentRecord:
 class Gdb:
     """One gdb process driven over MI, with the tracer's agent loaded."""
 
-    def __init__(self, kernel_elf: Path, gdb_path: str | None = None) -> None:
+    def __init__(
+        self, kernel_elf: Path, gdb_path: str | None = None, *, trust_readonly: bool = True
+    ) -> None:
         self.kernel_elf = kernel_elf
+        # Off when gdb's file is not what runs at its addresses (a slid kernel, or a Linux
+        # /init standing in for a kernel ELF): gdb would answer reads there from the file.
+        self.trust_readonly = trust_readonly
         self._gdb = gdb_path or find_gdb()
         self._read_fd, self._write_fd = os.pipe()
         self._mi: MiChannel | None = None
@@ -85,6 +90,8 @@ class Gdb:
         self.mi.command("-gdb-version", timeout=20)
         for setting in FAST_SETTINGS:
             self.mi.command(f"-interpreter-exec console {mi_quote(setting)}")
+        if not self.trust_readonly:
+            self.mi.command("-gdb-set trust-readonly-sections off")
         self.mi.command("-gdb-set mi-async on")
         self.mi.command(f"-file-exec-and-symbols {mi_quote(str(self.kernel_elf))}", timeout=60)
 

@@ -65,11 +65,12 @@ class TargetSession:
         symbol_files: tuple[Path, ...] = (),
         *,
         start_timeout: float = 10.0,
+        trust_readonly: bool = True,
     ) -> None:
         self.kernel_elf = kernel_elf
         self.start_timeout = start_timeout
         self.qemu = QemuMachine(qemu)
-        self.gdb = Gdb(kernel_elf)
+        self.gdb = Gdb(kernel_elf, trust_readonly=trust_readonly)
         self.symbol_files = symbol_files
         self.state = SessionState.NEW
         self.hits: queue.Queue[AgentRecord | None] = queue.Queue()

@@ -94,11 +94,14 @@ class OpenTrace:
         key = str(path)
         if key in self._images:
             return self._images[key]
-        from tracer.image import ElfImage, ImageError
+        from tracer.image import ImageError
+        from tracer.image.symbol_map import open_kernel_image
 
+        # A bzImage's extracted ELF takes its symbols from the file the capture named.
+        symbols = self.meta.get("symbols") if path == self.kernel_path else None
         image = None
         try:
-            image = ElfImage.open(path)
+            image = open_kernel_image(path, self._resolve(symbols) if symbols else None)
         except (ImageError, OSError) as exc:
             self._image_errors[key] = str(exc)
         self._images[key] = image
@@ -115,6 +118,19 @@ class OpenTrace:
     def kernel_loaded(self) -> bool:
         path = self.kernel_path
         return path is not None and str(path) in self._images
+
+    @property
+    def kaslr_slide(self) -> int:
+        """How far this boot moved the kernel (Linux's KASLR): MSR values are where it ran,
+        the trace's pcs and the symbols where it was linked."""
+        try:
+            return int(self.meta.get("kaslr_slide", "0"), 16)
+        except ValueError:
+            return 0
+
+    def unslid(self, addr: int) -> int:
+        """A kernel address as the running kernel had it (an MSR value), at link time."""
+        return (addr - self.kaslr_slide) & ((1 << 64) - 1)
 
     def symbolize(self, addr: int) -> str | None:
         path = self.kernel_path
@@ -153,7 +169,7 @@ class OpenTrace:
         from tracer.image.kernel_entry import find_entry, ptregs_layout
 
         lstar = self.index.msr_at(MSR_LSTAR, 1 << 62)
-        entry_addr = lstar.value if lstar is not None else find_entry(image)
+        entry_addr = self.unslid(lstar.value) if lstar is not None else find_entry(image)
         if entry_addr is None:
             self._entry_error = "no LSTAR value in the trace and no entry symbol in the kernel"
             return None, self._fields, self._entry_error
@@ -171,7 +187,10 @@ class OpenTrace:
         from tracer.analysis.checks import Checker
         from tracer.analysis.kernel_facts import kernel_facts
 
-        facts, symbolize = kernel_facts(self.kernel_path, self.meta)
+        meta = dict(self.meta)
+        if meta.get("symbols"):
+            meta["symbols"] = str(self._resolve(meta["symbols"]))
+        facts, symbolize = kernel_facts(self.kernel_path, meta)
         return Checker(facts, symbolize)
 
     def program_path(self, name: str) -> Path | None:

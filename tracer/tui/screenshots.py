@@ -92,6 +92,12 @@ SHOTS = (
     ),
     Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
 )
+# Debian's 6.1 bzImage under KASLR, symbols from its System.map (tests/linux/fixtures).
+LINUX_TRACE = REPO / "tests" / "linux" / "fixtures" / "linux-hello-musl.db"
+LINUX_SHOTS = (
+    Shot("linux-cpu", (120, 36), _last_set_fs, ("1",), "Linux 6.1: the CPU at arch_prctl"),
+    Shot("linux-entry-path", (120, 36), _last_set_fs, ("4",), "Linux 6.1's entry_SYSCALL_64"),
+)
 _KEY_NAMES = {":": "colon", ",": "comma", "/": "slash", " ": "space", "_": "underscore"}
 
 
@@ -163,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--kernel", type=Path, default=None, help="kernel ELF (default: meta)")
     options = parser.parse_args(argv)
-    for path in write_screenshots(options.trace, options.out, options.kernel):
+    written = write_screenshots(options.trace, options.out, options.kernel)
+    if options.trace == DEFAULT_TRACE and LINUX_TRACE.exists():
+        written += write_screenshots(LINUX_TRACE, options.out, shots=LINUX_SHOTS)
+    for path in written:
         print(path)
 
 

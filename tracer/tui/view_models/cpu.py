@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracer.decode.msr import msr_name
+from tracer.decode.msr import CSTAR, IA32_SYSENTER_EIP, LSTAR, msr_name
 from tracer.events import Symbolizer
 from tracer.tui.view_models.moment import BASES, Moment, changed
 from tracer.tui.view_models.rows import msr_detail
 
 BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
+# MSRs holding code addresses: where the running kernel is, so KASLR's slide applies to them.
+CODE_MSRS = frozenset({LSTAR, CSTAR, IA32_SYSENTER_EIP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,20 @@ def _source(how: str, seq: int | None) -> str:
     return how if seq is None else f"{how} #{seq}"
 
 
+def unslid(symbolize: Symbolizer | None, slide: int) -> Symbolizer | None:
+    """Symbols at link time for an address where a slid (KASLR) kernel ran."""
+    if symbolize is None or not slide:
+        return symbolize
+    return lambda addr: symbolize((addr - slide) & ((1 << 64) - 1))
+
+
 def cpu_rows(
-    now: Moment, before: Moment | None, symbolize: Symbolizer | None = None
+    now: Moment, before: Moment | None, symbolize: Symbolizer | None = None, kaslr_slide: int = 0
 ) -> list[CpuRow]:
+    """`kaslr_slide`: how far the kernel ran from its link address (MSR values are runtime
+    addresses; the probes' pcs were moved back at capture)."""
     diff = changed(now, before)
+    code_symbolize = unslid(symbolize, kaslr_slide)
     rows = []
     if now.rip is None:
         rows.append(CpuRow("rip", "RIP", "not recorded", "this event has no pc", "", known=False))
@@ -61,7 +73,7 @@ def cpu_rows(
                 CpuRow(key, name, "not recorded", "no wrmsr or rdmsr before this", "", known=False)
             )
             continue
-        detail = msr_detail(msr, value.value, symbolize)
+        detail = msr_detail(msr, value.value, code_symbolize if msr in CODE_MSRS else symbolize)
         rows.append(
             CpuRow(
                 key, name, hex64(value.value), detail, _source(value.how, value.seq), key in diff

@@ -32,10 +32,11 @@ RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
 
 OWNER_KINDS = (
     EventKind.SYSCALL_ENTRY, EventKind.SEGBASE, EventKind.CONTEXT_SWITCH, EventKind.MSR_WRITE,
-    EventKind.PROCESS,
+    EventKind.MSR_READ, EventKind.PROCESS,
 )  # fmt: skip
 """Scanned in seq order in the background: arch_prctl calls, GS_BASE writes and base changes
-give owners; process starts and context switches name the threads."""
+give owners (a Linux capture, armed after the boot, reads the per-CPU area's GS_BASE instead
+of seeing it written); process starts and context switches name the threads."""
 
 
 def in_kernel(pc: int | None) -> bool:
@@ -144,7 +145,11 @@ class TraceIndex:
                 if not value:
                     continue
                 label = self._rules.owner(value, which, pid)
-                if isinstance(event, SegBaseChange) and event.new_owner and value == event.new:
+                if (
+                    isinstance(event, SegBaseChange)
+                    and event.new_owner not in (None, "", OwnerKind.UNKNOWN)
+                    and value == event.new
+                ):
                     label = event.new_owner  # the capture named it: that wins
                 if label in (None, OwnerKind.UNKNOWN, OwnerKind.ZERO):
                     continue

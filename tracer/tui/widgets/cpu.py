@@ -31,7 +31,7 @@ class CpuPanel(MomentPane):
         table.add_column("value", no_wrap=True, width=16)
         table.add_column("detail", ratio=3, overflow="ellipsis", no_wrap=True)
         table.add_column("source", ratio=1, overflow="ellipsis", no_wrap=True)
-        for row in cpu_rows(now, before, self.trace.symbolize):
+        for row in cpu_rows(now, before, self.trace.symbolize, self.trace.kaslr_slide):
             value_style = (
                 style("cpu--changed")
                 if row.changed
