@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from tracer.decode.msr import describe_msr, msr_name
+from tracer.decode.strace import format_args
+from tracer.decode.syscall_table import syscall_number
 from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     ContextSwitch,
@@ -22,6 +24,7 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
+    VdsoCall,
 )
 from tracer.export.labels import kernel_location, syscall_line
 
@@ -61,12 +64,23 @@ def strace_lines(events: Iterable[Event]) -> Iterator[str]:
             if entry is not None:
                 yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
             yield f"{names.prefix(event.cpu, event.pid)} +++ exited with {event.status} +++"
+        elif isinstance(event, VdsoCall):
+            yield f"{names.prefix(event.cpu, event.pid)} {vdso_line(event)}"
         elif isinstance(event, Gap):
             yield f"--- gap: {event.reason} ---"
         elif isinstance(event, Note) and event.level != "info":
             yield f"--- {event.level}: {event.text} ---"
     for entry in pending.values():
         yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
+
+
+def vdso_line(event: VdsoCall) -> str:
+    """`clock_gettime(CLOCK_MONOTONIC, 0x7ffd...) [vdso]`: decoded like the syscall of the same
+    name where there is one; its result is not seen (no stop at the return)."""
+    nr = syscall_number(event.name)
+    if nr is None:
+        return f"{event.name}({', '.join(hex(a) for a in event.args[:2])}, ...) [vdso]"
+    return f"{event.name}({', '.join(format_args(nr, event.args, None, ()))}) [vdso]"
 
 
 def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:

@@ -61,6 +61,7 @@ class CaptureOptions:
     initrd: Path | None = None  # your own initramfs for a Linux kernel (else the tracer's)
     cpu: str = "max"  # QEMU's CPU model (Skylake-Client: an Intel model, PTI on)
     smp: int = 1  # vCPUs (each a gdb thread; events carry the CPU they happened on)
+    vdso: bool = False  # vDSO calls as user-side events (a probe on each vDSO function)
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.

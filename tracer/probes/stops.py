@@ -132,6 +132,8 @@ class StopContext:
     ring_cut: int = 0  # the write index at the last drain point
     ring_read: int = 0  # the read index the agent last wrote back (the ring's tail)
     ring_entries: int = 0  # the ring's size, once read
+    vdso: bool = False  # find each process's vDSO at its first entry to user mode
+    vdso_spaces: dict[int, set[int]] = field(default_factory=dict)  # vDSO base -> its CR3s
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], sink: Callable[[Record], None]) -> StopContext:
@@ -145,6 +147,7 @@ class StopContext:
             stop_first_syscall=bool(plan.get("stop_first_syscall", False)),
             stop_on_lstar=bool(plan.get("stop_on_lstar", False)),
             bases=tuple(plan.get("base_registers", BASE_REGISTERS)),
+            vdso=bool(plan.get("vdso", False)),
         )
 
     @property

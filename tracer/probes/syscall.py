@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tracer.decode.ptregs import decode_pt_regs
 from tracer.decode.strace import entry_reads, exit_reads
 from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
-from tracer.probes import ringbuf, segbase
+from tracer.probes import ringbuf, segbase, vdso
 from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
 from tracer.probes.stops import (
     MASK64,
@@ -249,6 +249,9 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
     if entry is None:  # first entry to user mode, or a frame the tracer did not see built
         ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
+        if ctx.vdso:
+            user_rsp = frame[3] if isinstance(frame, list) else values["rsp"]
+            return vdso.at_user_entry(ctx, cpu, values["cr3"], user_rsp)
     elif entry.kind == "interrupt":
         extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
         ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
