@@ -120,6 +120,9 @@ class StopContext:
     stop_on_lstar: bool = False
     bases: Sequence[str] = BASE_REGISTERS
     inflight: dict[int, InFlight] = field(default_factory=dict)  # cr3 -> syscall (sysretq)
+    # A sysretq exit found its frame through the kernel stack's per-CPU slot: from then on
+    # that is the only way (by address space, threads would take each other's syscalls).
+    stack_slot_works: bool = False
     frames: dict[int, InFlight] = field(default_factory=dict)  # pt_regs address -> in flight
     seq: int = 0
     drain_ns: int = 0

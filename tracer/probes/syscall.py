@@ -177,11 +177,14 @@ def _frame_at_exit(
     kind = probe.get("exit_kind", "sysretq")
     if kind != "iretq":
         regs_addr = _thread_frame(ctx, probe, cpu)
-        if regs_addr is not None:
-            entry = ctx.frames.pop(regs_addr, None)
-            if entry is not None and ctx.inflight.get(entry.cr3) is entry:
+        entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
+        if entry is not None:
+            ctx.stack_slot_works = True
+            if ctx.inflight.get(entry.cr3) is entry:
                 ctx.inflight.pop(entry.cr3)
             return entry
+        if ctx.stack_slot_works:
+            return None  # a new thread's first return: nothing of its own in flight
         entry = ctx.inflight.pop(values["cr3"], None)
         if entry is not None:
             ctx.frames.pop(entry.regs_addr, None)
