@@ -145,3 +145,32 @@ def test_a_process_without_a_vdso_asks_for_nothing() -> None:
     cpu = FakeCpu({USER_STACK - 0x38: stack})
     assert vdso.at_user_entry(rig.ctx, cpu, cpu.reg("cr3"), USER_STACK - 0x38) is False
     assert rig.lines == []
+
+
+def test_a_new_thread_crossing_before_its_parents_clone_returns_owns_its_tcb() -> None:
+    """On two CPUs the child's set_robust_list can return before the parent's clone3 does."""
+    from dataclasses import replace
+
+    from test_analysis_checks import APP, PERCPU, _exit
+
+    from tracer.events import ProcessEvent, SegBases
+    from tracer.tls_owners import TlsOwners
+
+    tcb = 0x7FFF_F7FF_C6C0
+    args = (0x80000 | 0x100 | 0x10000).to_bytes(8, "little") + bytes(48) + tcb.to_bytes(8, "little")
+    clone = SyscallEntry(
+        2, 2, 0, 1, 0x1000, 435, (0x7FFF0000, 88, 0, 0, 0, 0), 0x401000, 0x7FFF0000, 0x246,
+        0, (), SegBases(APP, PERCPU, 0), 0, ((0, args + bytes(16)),),
+    )  # fmt: skip
+    child = replace(_exit(4, tcb), cpu=1, pid=7, nr=273, entry_seq=3)
+    stranger = replace(_exit(5, tcb), cpu=1, pid=8, cr3=0x9000, entry_seq=3)  # other space
+    parent = replace(_exit(6, APP), nr=435, ret=7, entry_seq=2)
+    owners = TlsOwners()
+    owners.learn(ProcessEvent(1, 1, 0, 1, 0x1000, "start", "worker"))
+    owners.learn(clone)
+    owners.learn(child)
+    assert owners.owner(tcb, "fs", 7) == "app-tcb[worker:1 tid 7]"
+    owners.learn(stranger)
+    assert owners.owner(tcb, "fs", 8) == "unknown"
+    owners.learn(parent)
+    assert owners.owner(tcb, "fs", 7) == owners.owner(tcb, "fs", 1) == "app-tcb[worker:1 tid 7]"
