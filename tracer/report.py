@@ -80,7 +80,7 @@ def vdso_line(event: VdsoCall) -> str:
     nr = syscall_number(event.name)
     if nr is None:
         return f"{event.name}({', '.join(hex(a) for a in event.args[:2])}, ...) [vdso]"
-    return f"{event.name}({', '.join(format_args(nr, event.args, None, ()))}) [vdso]"
+    return f"{event.name}({', '.join(format_args(nr, event.args, None, None))}) [vdso]"
 
 
 def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:

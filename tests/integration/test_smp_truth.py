@@ -6,9 +6,11 @@ CPU, in order, with the thread that made them; every thread runs on its own TCB;
 at each crossing is that CPU's own per-CPU area; `tracer check` is clean, and under
 tls=broken it names the CPUs the guest itself went wrong on.
 
-Guest time follows instructions (-icount): under TCG in real time every timer tick costs the
-tracer stops that take longer than a tick on each CPU, and an SMP guest then does little but
-take ticks (a 2-CPU capture of these programs had run 445 syscalls after 10 minutes).
+Guest time follows instructions (-icount): in real time every timer tick costs the tracer stops
+on every CPU, so the slower the host, the less the guest does between ticks (on a loaded machine
+one 2-CPU capture of these programs, before this branch's fixes, had run 445 syscalls after 10
+minutes; unloaded, without -icount, it takes about a minute). With -icount the same work takes
+the same stops however loaded the machine is.
 """
 
 from __future__ import annotations
