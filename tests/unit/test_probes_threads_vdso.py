@@ -145,6 +145,11 @@ def test_a_process_without_a_vdso_asks_for_nothing() -> None:
     cpu = FakeCpu({USER_STACK - 0x38: stack})
     assert vdso.at_user_entry(rig.ctx, cpu, cpu.reg("cr3"), USER_STACK - 0x38) is False
     assert rig.lines == []
+    reads: list[int] = []
+    cpu.read = lambda addr, n: reads.append(addr)  # type: ignore[method-assign,assignment,return-value]
+    # its threads' first returns to user mode: the stack is not walked again
+    assert vdso.at_user_entry(rig.ctx, cpu, cpu.reg("cr3"), USER_STACK - 0x800) is False
+    assert reads == []
 
 
 def test_a_new_thread_crossing_before_its_parents_clone_returns_owns_its_tcb() -> None:

@@ -252,7 +252,7 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
     if entry is None:  # first entry to user mode, or a frame the tracer did not see built
         ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
-        if ctx.vdso:
+        if ctx.vdso and (kind != "iretq" or isinstance(frame, list)):
             user_rsp = frame[3] if isinstance(frame, list) else values["rsp"]
             return vdso.at_user_entry(ctx, cpu, values["cr3"], user_rsp)
     elif entry.kind == "interrupt":

@@ -30,6 +30,7 @@ PT_LOAD = 1
 CR3_FLAGS = 0xFFF
 ARG_REGISTERS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
 VDSO_PREFIX = "__vdso_"
+NO_VDSO = 0  # the address spaces seen without one
 
 
 # --- at the stop (in gdb) ----------------------------------------------------------------------
@@ -103,6 +104,7 @@ def at_user_entry(ctx: StopContext, cpu: Cpu, cr3: int, user_rsp: int) -> bool:
         return False  # a thread's first return, or an address space already seen
     base = auxv_value(cpu, user_rsp, AT_SYSINFO_EHDR)
     if not base:
+        ctx.vdso_spaces.setdefault(NO_VDSO, set()).add(space)  # not looked for again
         return False
     known = base in ctx.vdso_spaces
     ctx.vdso_spaces.setdefault(base, set()).add(space)
