@@ -15,6 +15,7 @@ the same stops however loaded the machine is.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from capture_support import KERNEL, Captured, build_guest, run_capture
 from tracer.analysis.checks import run_checks
 from tracer.analysis.kernel_facts import kernel_facts
 from tracer.events import Event, SyscallEntry, SyscallExit
+from tracer.report import strace_lines, tls_lines
 from tracer.tls_owners import ARCH_SET_FS, NR_ARCH_PRCTL, OwnerKind, TlsOwners, owner_kind
 
 pytestmark = pytest.mark.qemu
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.qemu
 PROGRAMS = ("pthread-glibc", "pthread-musl")
 ARGS = ("2", "20")  # two workers, 20 rounds of the contention test: every phase, briefly
 ICOUNT = "shift=0,sleep=off"
+APP_TCB = re.compile(r"app-tcb\[[^\]]*\]")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -228,3 +231,18 @@ def test_broken_is_caught_on_the_cpu_it_happens_on(tmp_path: Path) -> None:
             if line["nr"] == NR_ARCH_PRCTL and line["args"][0] == ARCH_SET_FS:
                 set_fs.add(line["pid"])
     assert {f.cpu for f in at_entries} <= on_app_tcb
+
+
+def test_report_shows_every_cpu_the_clones_and_each_threads_tcb(captured: Captured) -> None:
+    """What issue 12 asks a person to see: both CPUs, clone3/clone with CLONE_SETTLS decoded,
+    and in the TLS report each thread's TCB as an owner (main thread and workers)."""
+    lines = list(strace_lines(captured.events))  # pthread.c's short clone3 must not stop it
+    cpus = {line[len("[cpu") : line.index(" ")] for line in lines if line.startswith("[cpu")}
+    assert cpus == {str(cpu) for cpu in _truth_per_cpu(captured.truth, "syscall_entry")}
+    clones = [
+        line for line in lines if "CLONE_SETTLS" in line and ("clone3(" in line or "clone(" in line)
+    ]
+    assert len(clones) >= 2 * len(PROGRAMS)
+    owners = {o for line in tls_lines(captured.events) for o in APP_TCB.findall(line)}
+    for name in PROGRAMS:
+        assert len({o for o in owners if o.startswith(f"app-tcb[{name}:")}) >= 3, owners
