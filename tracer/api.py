@@ -152,7 +152,8 @@ class Session:
     Use as a context manager, or call `close()`: a capture still running is stopped, its QEMU
     and gdb ended. Without `output` the trace goes to a temporary directory, removed on close
     unless `keep=True`. `ftrace` records the kernel's function-graph ring buffer; None (the
-    default) turns it on where the kernel has one.
+    default) turns it on where the kernel has one. `vdso` records the programs' vDSO calls
+    (clock_gettime and friends) as `VdsoCall` events.
     """
 
     def __init__(
@@ -171,6 +172,7 @@ class Session:
         start_timeout: float = 10.0,
         debugcon: str | os.PathLike[str] | None = None,
         ftrace: bool | None = None,
+        vdso: bool = False,
     ) -> None:
         if kernel is None or not programs:
             ensure_guest_built(quiet=True)
@@ -200,6 +202,7 @@ class Session:
         self.start_timeout = start_timeout
         self.debugcon = Path(debugcon) if debugcon is not None else None
         self.ftrace = ftrace_by_default(ftrace, self.kernel)
+        self.vdso = vdso
         self.result: CaptureResult | None = None
         self.qemu_pid: int | None = None
         self.gdb_pid: int | None = None
@@ -240,6 +243,7 @@ class Session:
             ftrace=self.ftrace,
             until_event=until,
             start_timeout=self.start_timeout,
+            vdso=self.vdso,
         )
 
     def run(

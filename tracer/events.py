@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     TLS_SNAPSHOT = "tls_snapshot"
     FUNC_ENTRY = "func_entry"
     FUNC_EXIT = "func_exit"
+    VDSO_CALL = "vdso_call"
     GAP = "gap"
     NOTE = "note"
 
@@ -260,6 +261,21 @@ class FuncExit(CpuEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class VdsoCall(CpuEvent):
+    """User code called into the vDSO (clock_gettime and friends): answered in user space,
+    with no boundary crossing. `name` is the vDSO's symbol without its `__vdso_` prefix,
+    `args` the six argument registers of the C calling convention, `addr` where it was entered
+    and `return_addr` the caller's return address."""
+
+    name: str
+    args: tuple[int, int, int, int, int, int]
+    addr: int
+    return_addr: int
+    crossing: bool = False
+    kind: EventKind = field(default=EventKind.VDSO_CALL, init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Gap:
     """Events that could not be recorded (a lost batch, an unreadable state, a cut capture)."""
 
@@ -293,6 +309,7 @@ Event: TypeAlias = (
     | TlsSnapshot
     | FuncEntry
     | FuncExit
+    | VdsoCall
     | Gap
     | Note
 )
@@ -309,6 +326,7 @@ EVENT_TYPES: dict[EventKind, type] = {
     EventKind.TLS_SNAPSHOT: TlsSnapshot,
     EventKind.FUNC_ENTRY: FuncEntry,
     EventKind.FUNC_EXIT: FuncExit,
+    EventKind.VDSO_CALL: VdsoCall,
     EventKind.GAP: Gap,
     EventKind.NOTE: Note,
 }

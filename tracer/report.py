@@ -22,8 +22,9 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
+    VdsoCall,
 )
-from tracer.export.labels import kernel_location, syscall_line
+from tracer.export.labels import kernel_location, syscall_line, vdso_line
 
 
 class Names:
@@ -61,6 +62,8 @@ def strace_lines(events: Iterable[Event]) -> Iterator[str]:
             if entry is not None:
                 yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
             yield f"{names.prefix(event.cpu, event.pid)} +++ exited with {event.status} +++"
+        elif isinstance(event, VdsoCall):
+            yield f"{names.prefix(event.cpu, event.pid)} {vdso_line(event)}"
         elif isinstance(event, Gap):
             yield f"--- gap: {event.reason} ---"
         elif isinstance(event, Note) and event.level != "info":

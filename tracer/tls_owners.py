@@ -74,7 +74,8 @@ class TlsOwners:
     loaded: dict[tuple[int, str], str] = field(default_factory=dict)  # (cpu, reg) -> label
     names: dict[int, str] = field(default_factory=dict)
     current: dict[int, int] = field(default_factory=dict)  # cpu -> pid running there
-    clones: dict[int, tuple[int, int]] = field(default_factory=dict)  # entry seq -> (pid, tls)
+    # clone/clone3 entry seq -> (parent pid, the new thread's TCB, address space)
+    clones: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     symbolize: Symbolizer | None = None
 
     def thread_label(self, pid: int) -> str:
@@ -87,17 +88,17 @@ class TlsOwners:
             self.names.setdefault(event.next_pid, event.next_name)
             self.current[event.cpu] = event.next_pid
         elif isinstance(event, SyscallExit) and event.entry_seq in self.clones:
-            pid, tls = self.clones.pop(event.entry_seq)
+            pid, tls, _cr3 = self.clones.pop(event.entry_seq)
             if 0 < event.ret < 1 << 31:  # the new thread's id: its TCB is its own
-                label = f"{OwnerKind.APP_TCB}[{self.thread_label(pid)} tid {event.ret}]"
-                # Known by the parent's id and, where switches name threads, by its own.
-                self.user_labels[(pid, tls)] = label
-                self.user_labels[(event.ret, tls)] = label
+                self._new_thread(pid, event.ret, tls)
+        elif isinstance(event, SyscallExit):
+            self._child_first(event)
         elif isinstance(event, SyscallEntry):
             self.current[event.cpu] = event.pid
+            self._child_first(event)
             new_tcb = clone_tls(event)
             if new_tcb:
-                self.clones[event.seq] = (event.pid, new_tcb)
+                self.clones[event.seq] = (event.pid, new_tcb, event.cr3)
             if event.nr == NR_ARCH_PRCTL and event.args[1]:
                 code, addr = event.args[0], event.args[1]
                 # User addresses mean something per address space: two copies of a program
@@ -122,6 +123,23 @@ class TlsOwners:
             if event.new >= KERNEL_HALF and event.new not in self.labels:
                 pid = self.current.get(event.cpu, event.pid)
                 self.labels[event.new] = f"{OwnerKind.KERNEL_TCB}[thread {pid}]"
+
+    def _new_thread(self, parent: int, tid: int, tls: int) -> None:
+        label = f"{OwnerKind.APP_TCB}[{self.thread_label(parent)} tid {tid}]"
+        # Known by the parent's id and, where switches name threads, by its own.
+        self.user_labels[(parent, tls)] = label
+        self.user_labels[(tid, tls)] = label
+
+    def _child_first(self, event: SyscallEntry | SyscallExit) -> None:
+        """On another CPU a new thread can cross before its parent's clone returns: a thread
+        of the cloning address space on the TCB a clone in flight gave is that clone's."""
+        fs = event.bases.fs_base
+        if not self.clones or not 0 < fs < KERNEL_HALF or (event.pid, fs) in self.user_labels:
+            return
+        for parent, tls, cr3 in self.clones.values():
+            if tls == fs and cr3 == event.cr3 and parent != event.pid:
+                self._new_thread(parent, event.pid, tls)
+                return
 
     def owner(self, value: int, which: SegReg | None = None, pid: int | None = None) -> str:
         if value == 0:

@@ -196,6 +196,9 @@ def test_poll_sysinfo_and_clone3() -> None:
         "parent_tid=0x7f0000001000, exit_signal=0, stack=0x7f00000, stack_size=0x8000, "
         "tls=0x7f0000002000}, 88) = 2"
     )
+    # a size below the struct's (pthread.c checks the EINVAL): what the 8 bytes hold, no more
+    short = line("clone3", [0x1000, 8], -22 & (2**64 - 1), {0: args3[:8]})
+    assert short.startswith("clone3({flags=CLONE_VM|") and "}, 8) = -1 EINVAL" in short
 
 
 def test_a_pointer_that_cannot_be_read_shows_as_its_address() -> None:

@@ -409,7 +409,7 @@ def test_every_kind_a_plan_arms_has_an_agent_side_and_every_record_an_event_side
     armed = {ProbeKind.SYSCALL_ENTRY, ProbeKind.SYSCALL_EXIT, ProbeKind.INTERRUPT_ENTRY,
              ProbeKind.WRMSR, ProbeKind.WRFSBASE, ProbeKind.WRGSBASE, ProbeKind.SWAPGS,
              ProbeKind.CONTEXT_SWITCH, ProbeKind.FUNC_ENTRY, ProbeKind.FUNC_EXIT,
-             ProbeKind.FTRACE_FULL}  # fmt: skip
+             ProbeKind.FTRACE_FULL, ProbeKind.VDSO_CALL}  # fmt: skip
     assert {k for k, h in KINDS.items() if h.at_stop is not None} == armed
     records = set(ProbeKind) - {ProbeKind.FTRACE_FULL, ProbeKind.AGENT_ERROR}
     assert {k for k, h in KINDS.items() if h.to_events is not None} == records

@@ -26,6 +26,7 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
+    VdsoCall,
 )
 from tracer.store.codec import COLUMNS, CodecError, column_int, decode, encode
 
@@ -96,6 +97,7 @@ def _samples() -> list[Event]:
         FuncExit(38, 16, 0, 1, U64, 0, None, None),
         FuncExit(39, 16, 0, 1, U64, 2, 12, U64, source="breakpoint"),
         Note((1 << 63) - 1, U64, "last", level="warning"),
+        VdsoCall(40, 17, 1, 3, "clock_gettime", (1, U64, 0, 0, 0, 0), U64, 0x40_1234),
     ]
 
 

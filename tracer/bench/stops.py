@@ -1,25 +1,28 @@
 """`tracer bench`'s measurements: the tracer's stop rate beside the bare-gdb ceiling and an MI
-round trip, or the function-graph ring buffer's throughput. Figures only; nothing asserts."""
+round trip, the function-graph ring buffer's throughput, or the stop rate on several CPUs
+beside one. Figures only; nothing asserts."""
 
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from tracer.capture import CaptureOptions, Program, capture
-from tracer.events import FuncEntry, FuncExit
+from tracer.events import FuncEntry, FuncExit, SyscallEntry, SyscallExit
 from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
 from tracer.store import TraceReader
 
 
-def _fuzzer_options(syscalls: int, output: Path, **extra: Any) -> CaptureOptions:
+def _fuzzer_options(syscalls: int, output: Path, threads: int = 1, **extra: Any) -> CaptureOptions:
     """The built-in guest running the syscall fuzzer once: the workload of every figure."""
     ensure_guest_built()
+    args = (str(syscalls), "1") + ((str(threads),) if threads > 1 else ())
     return CaptureOptions(
         kernel=BUILTIN_KERNEL,
         boot_image=find_boot_image(BUILTIN_KERNEL),
-        programs=[Program(builtin_program("fuzzer"), (str(syscalls), "1"))],
+        programs=[Program(builtin_program("fuzzer"), args)],
         output=output,
         read_msrs=False,
         idle_timeout=120,
@@ -153,3 +156,91 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
         f"  {'us per stop: tracer / bare gdb / in agent':44} {figures['tracer_us_per_stop']}"
         f" / {figures['bare_gdb_us_per_stop']} / {figures['agent_handler_us_per_stop']}"
     )
+
+
+# --- several CPUs (`tracer bench --smp N`) ------------------------------------------------------
+
+
+def _run_figures(syscalls: int, threads: int, cpus: int, output: Path) -> dict[str, Any]:
+    """One capture of the fuzzer (split over `threads` threads) on `cpus` CPUs."""
+    options = _fuzzer_options(syscalls, output, threads=threads, smp=cpus)
+    result = capture(options)
+    with TraceReader.open(options.output) as reader:
+        meta = reader.meta
+        crossings = [
+            e for e in reader.events(kinds=("syscall_entry", "syscall_exit"))
+            if isinstance(e, SyscallEntry | SyscallExit)
+        ]  # fmt: skip
+    entries = [e for e in crossings if isinstance(e, SyscallEntry)]
+    times = [e.time_ns for e in crossings]
+    span = (max(times) - min(times)) / 1e9 if len(times) > 1 else 0.0
+    handled = int(meta.get("agent_handled", 0))
+    per_cpu_stops = Counter(e.cpu for e in crossings)
+    per_cpu_syscalls = Counter(e.cpu for e in entries)
+    return {
+        "cpus": cpus,
+        "reason": result.reason,
+        "syscalls": len(entries),
+        "seconds": round(span, 3),
+        "stops_per_s": _ratio(len(crossings), span, 1),
+        "stops_per_syscall": _ratio(len(crossings), len(entries)),
+        "all_stops_per_syscall": _ratio(handled, len(entries)),  # interrupts, switches too
+        "syscalls_per_s": _ratio(len(entries), span, 1),
+        "per_cpu": {
+            cpu: {
+                "syscalls": per_cpu_syscalls[cpu],
+                "stops_per_s": _ratio(per_cpu_stops[cpu], span, 1),
+                "stops_per_syscall": _ratio(per_cpu_stops[cpu], per_cpu_syscalls[cpu]),
+            }
+            for cpu in sorted(per_cpu_stops)
+        },
+    }
+
+
+def _ratio(a: float, b: float, digits: int = 3) -> float | None:
+    return round(a / b, digits) if b else None
+
+
+def smp_figures(syscalls: int, cpus: int) -> dict[str, Any]:
+    """The same fuzzer workload (one thread per CPU asked for) on one CPU and on `cpus`."""
+    with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
+        one = _run_figures(syscalls, cpus, 1, Path(tmp) / "one.db")
+        many = _run_figures(syscalls, cpus, cpus, Path(tmp) / "many.db")
+    ratios = {
+        key: _ratio(many[key], one[key]) if many[key] and one[key] else None
+        for key in ("stops_per_s", "stops_per_syscall", "syscalls_per_s")
+    }
+    return {"threads": cpus, "one_cpu": one, "smp": many, "smp_vs_one_cpu": ratios}
+
+
+def print_smp_figures(figures: dict[str, Any], syscalls: int) -> None:
+    one, many, ratios = figures["one_cpu"], figures["smp"], figures["smp_vs_one_cpu"]
+    cpus = many["cpus"]
+    print(
+        f"workload: fuzzer {syscalls} syscalls over {figures['threads']} threads on the "
+        f"built-in guest, TCG: 1 CPU against {cpus} CPUs"
+    )
+    print(f"  {'':28} {'1 CPU':>10} {f'{cpus} CPUs':>10} {'ratio':>8}")
+    rows = (
+        ("syscall stops per second", "stops_per_s"),
+        ("stops per syscall", "stops_per_syscall"),
+        ("syscalls traced per second", "syscalls_per_s"),
+    )
+    for label, key in rows:
+        print(f"  {label:28} {_cell(one[key])} {_cell(many[key])} {_cell(ratios[key], 8)}")
+    print(
+        f"  {'all stops per syscall':28} {_cell(one['all_stops_per_syscall'])} "
+        f"{_cell(many['all_stops_per_syscall'])}   (interrupts and switches too)"
+    )
+    for cpu, row in many["per_cpu"].items():
+        print(
+            f"  cpu{cpu}: {row['syscalls']} syscalls, {row['stops_per_s']} stops/s, "
+            f"{row['stops_per_syscall']} stops per syscall"
+        )
+    for run in (one, many):
+        if run["reason"] != "guest-exit":
+            print(f"  warning: the {run['cpus']}-CPU capture ended by {run['reason']}")
+
+
+def _cell(value: float | None, width: int = 10) -> str:
+    return f"{'-' if value is None else value:>{width}}"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from tracer.decode.msr import FMASK, GS_BASE, IA32_EFER, KERNEL_GS_BASE, LSTAR, STAR
 from tracer.decode.x86 import KERNEL_HALF
 from tracer.events import MsrRead
+from tracer.probes import vdso
 from tracer.probes.funcgraph import resolve_functions
 from tracer.probes.plan import add_entry
 from tracer.probes.ringbuf import RingLayout, control_writes
@@ -37,6 +38,8 @@ class Arming:
         return self.want_msrs or self.want_ring
 
     def at_stop(self, target: Target, pc: int | None) -> None:
+        if self.loop.plan.vdso:
+            self._arm_vdso(target)
         if self.loop.plan.wants_lstar_stop and pc is not None:
             self._arm_entry_from_lstar(target)
             return
@@ -50,6 +53,14 @@ class Arming:
             self._arm_ring(target)
         # gdb may report this breakpoint again when the guest goes on (after the injected
         # rdmsr moved RIP); the agent drops a second hit with unchanged registers.
+
+    def _arm_vdso(self, target: Target) -> None:
+        """A process's vDSO image came with this stop: break on its functions."""
+        self.loop.drain_all(target)  # the image's record, before its probes are taken
+        added = vdso.take_pending(self.loop.builder)
+        if added:
+            target.arm([p.to_json() for p in added])
+            self.loop.plan.probes.extend(added)
 
     def _arm_entry_from_lstar(self, target: Target) -> None:
         loop = self.loop

@@ -62,6 +62,7 @@ class CaptureOptions:
     cpu: str = "max"  # QEMU's CPU model (Skylake-Client: an Intel model, PTI on)
     smp: int = 1  # vCPUs (each a gdb thread; events carry the CPU they happened on)
     from_boot: bool = False  # Linux: arm the probes once LSTAR is set, not at /init's 1st syscall
+    vdso: bool = False  # vDSO calls as user-side events (a probe on each vDSO function)
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.

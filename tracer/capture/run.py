@@ -144,6 +144,7 @@ def plan_capture(options: CaptureOptions, image: ElfImage) -> ProbePlan:
             "function graph by breakpoints: durations are not guest time "
             "(the tracer cannot read the guest's clock at a stop)"
         )
+    plan.vdso = options.vdso
     return plan
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from tracer.commands.common import EXIT_OK
+from tracer.commands.common import EXIT_OK, EXIT_USAGE
 
 # The measuring lives in `tracer.bench.stops`.
 
@@ -25,6 +26,14 @@ def add_parser(sub: Any) -> None:
         help="benchmark the function-graph ring buffer instead: events per second "
         "of guest time, slowdown with tracing on vs off, drain vs bare read_memory",
     )
+    p.add_argument(
+        "--smp",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure on N CPUs (2-4) instead: stop rate and stops per syscall, overall and "
+        "per CPU, beside the same threaded workload on one CPU",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -32,7 +41,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tracer.bench import stops
 
-    if args.graph:
+    if args.smp is not None and not 2 <= args.smp <= 4:
+        print(f"tracer bench: --smp must be 2..4, not {args.smp}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.smp is not None and args.graph:
+        print("tracer bench: --smp and --graph measure different things: pick one", file=sys.stderr)
+        return EXIT_USAGE
+    if args.smp is not None:
+        figures = stops.smp_figures(args.syscalls, args.smp)
+        show = stops.print_smp_figures
+    elif args.graph:
         figures = stops.graph_figures(args.syscalls)
         show = stops.print_graph_figures
     else:

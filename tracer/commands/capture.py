@@ -67,6 +67,12 @@ def _add_machine_arguments(p: Any) -> None:
     p.add_argument("--initrd", type=Path, help="your own initramfs for a Linux kernel")
     p.add_argument("--smp", type=int, default=1, help="vCPUs, 1 to 4 (default 1)")
     p.add_argument(
+        "--vdso",
+        action="store_true",
+        help="record vDSO calls (clock_gettime, gettimeofday, time, getcpu): user-side calls "
+        "that cross no boundary, found through each process's AT_SYSINFO_EHDR",
+    )
+    p.add_argument(
         "--cpu", default="max", help="QEMU CPU model (e.g. Skylake-Client: Intel, PTI on)"
     )
     p.add_argument("--cmdline", default=None, help="kernel command line")
@@ -275,6 +281,7 @@ def build_options(args: argparse.Namespace) -> Any:
         cpu=args.cpu,
         smp=args.smp,
         from_boot=getattr(args, "from_boot", False),
+        vdso=args.vdso,
         **_ftrace(args, kernel),
     )
 

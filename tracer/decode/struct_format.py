@@ -270,7 +270,8 @@ def _clone_args(data: bytes, ctx: StructContext) -> str:
     for name in ("pidfd", "child_tid", "parent_tid"):
         if v.get(name):
             shown.append((name, format_ptr(v[name])))
-    shown.append(("exit_signal", format_signal(v["exit_signal"]) if v["exit_signal"] else "0"))
+    if "exit_signal" in v:  # a size too small to hold it (an error the kernel returns)
+        shown.append(("exit_signal", format_signal(v["exit_signal"]) if v["exit_signal"] else "0"))
     for name in ("stack", "stack_size", "tls", "set_tid"):
         if v.get(name):
             shown.append((name, format_ptr(v[name])))

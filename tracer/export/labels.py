@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tracer.analysis.callgraph import CallNode, Ending, NodeKind
 from tracer.decode.msr import describe_msr, msr_name
-from tracer.decode.strace import format_return, format_syscall
-from tracer.decode.syscall_table import syscall_name
+from tracer.decode.strace import format_args, format_return, format_syscall
+from tracer.decode.syscall_table import syscall_name, syscall_number
 from tracer.decode.x86 import BASE_NAMES
 from tracer.events import (
     Event,
@@ -17,6 +17,7 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
+    VdsoCall,
 )
 
 SYSCALL_INSN_LEN = 2  # `syscall` is 0f 05; pt_regs->ip (user_rip) is the address after it
@@ -136,3 +137,12 @@ def comment_text(event: Event, symbolize: Symbolizer | None) -> str:
     if isinstance(event, ProcessEvent):
         return f"+++ {event.name} exited with {event.status} +++"
     return event.kind.value
+
+
+def vdso_line(event: VdsoCall) -> str:
+    """`clock_gettime(CLOCK_MONOTONIC, 0x7ffd...) [vdso]`: decoded like the syscall of the same
+    name where there is one; its result is not seen (no stop at the return)."""
+    nr = syscall_number(event.name)
+    if nr is None:
+        return f"{event.name}({', '.join(hex(a) for a in event.args[:2])}, ...) [vdso]"
+    return f"{event.name}({', '.join(format_args(nr, event.args, None, None))}) [vdso]"

@@ -63,7 +63,10 @@ class EventBuilder:
         self.bases: dict[int, SegBases] = {}  # cpu -> last known
         self.msr_values: dict[int, int] = {}  # last value written to each MSR
         self.ids = Identity(list(program_names))
-        self.inflight: dict[int, Pending] = {}  # syscalls by cr3
+        # Syscalls in flight by their pt_regs frame (one per thread), and the last one each
+        # CPU entered (the one running there, for what happens inside it).
+        self.inflight: dict[int, Pending] = {}
+        self.on_cpu: dict[int, Pending] = {}
         self.agent_errors: list[str] = []
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
@@ -86,6 +89,23 @@ class EventBuilder:
 
     def pid(self, hit: ProbeHit) -> int:
         return self.ids.pid(hit.cpu, hit.cr3)
+
+    def start_syscall(self, hit: ProbeHit, pending: Pending) -> None:
+        self.inflight[_frame_key(hit)] = self.on_cpu[hit.cpu] = pending
+
+    def end_syscall(self, hit: ProbeHit, group_exit: bool = False) -> Pending | None:
+        """The syscall this exit (or this exit/exit_group entry) ends; exit_group ends every
+        thread's syscall in the address space."""
+        pending = self.inflight.pop(_frame_key(hit), None)
+        if group_exit:
+            self.inflight = {k: p for k, p in self.inflight.items() if p.cr3 != hit.cr3}
+        gone = {id(pending)} | ({id(p) for p in self.on_cpu.values() if p.cr3 == hit.cr3}
+                                if group_exit else set())  # fmt: skip
+        self.on_cpu = {cpu: p for cpu, p in self.on_cpu.items() if id(p) not in gone}
+        return pending
+
+    def syscall_on_cpu(self, cpu: int) -> Pending | None:
+        return self.on_cpu.get(cpu)
 
     def process_name(self, pid: int) -> str:
         return self.ids.name(pid)
@@ -268,6 +288,13 @@ class EventBuilder:
             else:
                 done += self._finish([event])
         return done
+
+
+def _frame_key(hit: ProbeHit) -> int:
+    """A syscall's pt_regs address names it (its thread's kernel stack); the address space
+    when the record has none."""
+    regs_addr = hit.fields.get("regs_addr")
+    return int(regs_addr) if regs_addr else -hit.cr3 - 1
 
 
 def _exchanged(last: SegBases, now: SegBases) -> bool:

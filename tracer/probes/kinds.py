@@ -27,6 +27,8 @@ class ProbeKind(StrEnum):
     FUNC_EXIT = "func_exit"
     FTRACE_FULL = "ftrace_full"  # armed at the guest's "ring is full" hook
     FTRACE_DRAIN = "ftrace_drain"  # record: the ring's unread entries
+    VDSO_IMAGE = "vdso_image"  # record: a process's vDSO ELF image, found through its auxv
+    VDSO_CALL = "vdso_call"  # armed at the vDSO's functions once its image is read
     AGENT_ERROR = "agent_error"  # record: a probe's handler raised
 
 

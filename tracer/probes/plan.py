@@ -67,6 +67,7 @@ class ProbePlan:
     tls_span: int = 0
     graph_functions: dict[int, str] = field(default_factory=dict)
     ring: RingLayout | None = None
+    vdso: bool = False  # break on each process's vDSO functions (found at run time)
 
     def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
         """What the agent's `install` reads (`tracer.probes.stops.StopContext.from_plan`)."""
@@ -78,6 +79,7 @@ class ProbePlan:
             "stop_on_lstar": self.wants_lstar_stop,
             "tls_span": self.tls_span,
             "ring": self.ring.to_json() if self.ring is not None else None,
+            "vdso": self.vdso,
         }
 
     def count(self, kind: str) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tracer.probes import funcgraph, irq, msr, ringbuf, sched, segbase, syscall
+from tracer.probes import funcgraph, irq, msr, ringbuf, sched, segbase, syscall, vdso
 from tracer.probes.kinds import ProbeKind
 from tracer.probes.stops import StopHandler
 
@@ -47,6 +47,8 @@ KINDS: dict[ProbeKind, Handlers] = {
     ProbeKind.FUNC_EXIT: Handlers(funcgraph.at_exit, funcgraph.on_exit),
     ProbeKind.FTRACE_FULL: Handlers(ringbuf.at_full, None),
     ProbeKind.FTRACE_DRAIN: Handlers(None, ringbuf.on_drain),
+    ProbeKind.VDSO_IMAGE: Handlers(None, vdso.on_image),
+    ProbeKind.VDSO_CALL: Handlers(vdso.at_call, vdso.on_call),
 }
 
 # Sites found in every plan, in this order: the swapgs left to probe are known only once the

@@ -117,7 +117,7 @@ def at_swapgs(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
 
 
 def attribute(core: EventBuilder, hit: ProbeHit, default: SegCause) -> Attribution:
-    inflight = core.inflight.get(hit.cr3)
+    inflight = core.syscall_on_cpu(hit.cpu)
     in_arch_prctl = inflight is not None and inflight.nr == NR_ARCH_PRCTL
     return core.causes.attribute(
         hit.fields.get("callers") or (),

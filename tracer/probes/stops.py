@@ -123,6 +123,9 @@ class StopContext:
     stop_on_lstar: bool = False
     bases: Sequence[str] = BASE_REGISTERS
     inflight: dict[int, InFlight] = field(default_factory=dict)  # cr3 -> syscall (sysretq)
+    # A sysretq exit found its frame through the kernel stack's per-CPU slot: from then on
+    # that is the only way (by address space, threads would take each other's syscalls).
+    stack_slot_works: bool = False
     frames: dict[int, InFlight] = field(default_factory=dict)  # pt_regs address -> in flight
     seq: int = 0
     drain_ns: int = 0
@@ -135,6 +138,8 @@ class StopContext:
     ring_cut: int = 0  # the write index at the last drain point
     ring_read: int = 0  # the read index the agent last wrote back (the ring's tail)
     ring_entries: int = 0  # the ring's size, once read
+    vdso: bool = False  # find each process's vDSO at its first entry to user mode
+    vdso_spaces: dict[int, set[int]] = field(default_factory=dict)  # vDSO base -> its CR3s
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any], sink: Callable[[Record], None]) -> StopContext:
@@ -148,6 +153,7 @@ class StopContext:
             stop_first_syscall=bool(plan.get("stop_first_syscall", False)),
             stop_on_lstar=bool(plan.get("stop_on_lstar", False)),
             bases=tuple(plan.get("base_registers", BASE_REGISTERS)),
+            vdso=bool(plan.get("vdso", False)),
         )
 
     @property

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tracer.decode.ptregs import decode_pt_regs
 from tracer.decode.strace import entry_reads, exit_reads
 from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
-from tracer.probes import ringbuf, segbase
+from tracer.probes import ringbuf, segbase, vdso
 from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
 from tracer.probes.stops import (
     MASK64,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_entry")
 NO_RETURN = frozenset({60, 231})  # exit, exit_group: the address space may be reused at once
+NR_EXIT_GROUP = 231
 EXECS = {59: 0, 322: 1}  # execve, execveat: which argument is the path
 ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
 IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
@@ -58,6 +59,7 @@ class Pending:
     entry_seq: int
     nr: int
     args: tuple[int, int, int, int, int, int]
+    cr3: int = 0
 
 
 # --- sites -----------------------------------------------------------------------------------
@@ -76,14 +78,21 @@ def exit_swapgs_for(entry: EntryPath, exit_addr: int) -> int | None:
 
 
 def add_exits(plan: ProbePlan, path: EntryPath) -> None:
-    """A probe at each exit instruction of the path (once, whichever paths share it)."""
+    """A probe at each exit instruction of the path (once, whichever paths share it).
+
+    A sysretq exit finds its syscall's frame through the per-CPU slot the entry loads its
+    kernel stack from: threads of one address space have a syscall each in flight."""
     armed = {p.addr for p in plan.probes if p.kind == ProbeKind.SYSCALL_EXIT}
+    slot = path.kernel_stack_load.gs_offset if path.kernel_stack_load is not None else None
     for addr, kind in path.exit_sites:
         swap = exit_swapgs_for(path, addr)
         if swap is not None:
             plan.exit_swapgs[addr] = swap
         if addr not in armed:
-            plan.probes.append(AgentProbe(addr, ProbeKind.SYSCALL_EXIT, (("exit_kind", kind),)))
+            extra: tuple[tuple[str, Any], ...] = (("exit_kind", kind),)
+            if slot is not None and kind != "iretq":
+                extra += (("stack_slot", slot),)
+            plan.probes.append(AgentProbe(addr, ProbeKind.SYSCALL_EXIT, extra))
             armed.add(addr)
 
 
@@ -152,6 +161,8 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
         ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:
         ctx.inflight.pop(cr3, None)
+        if nr & 0xFFFFFFFF == NR_EXIT_GROUP:  # every thread of the process ends with it
+            ctx.frames = {addr: f for addr, f in ctx.frames.items() if f.cr3 != cr3}
         ringbuf.release(ctx, cpu)  # the process ends: the guest may power off before a stop
     if ctx.stop_first_syscall:
         ctx.stop_first_syscall = False
@@ -159,9 +170,22 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     return False
 
 
-def _frame_at_exit(ctx: StopContext, kind: str, values: dict[str, int]) -> InFlight | None:
-    """sysretq: the syscall in flight in this address space; iretq: the frame on the stack."""
+def _frame_at_exit(
+    ctx: StopContext, probe: ProbeSpec, cpu: Cpu, values: dict[str, int]
+) -> InFlight | None:
+    """sysretq: the frame at the top of this thread's kernel stack (or, with no stack slot
+    known, the syscall in flight in this address space); iretq: the frame on the stack."""
+    kind = probe.get("exit_kind", "sysretq")
     if kind != "iretq":
+        regs_addr = _thread_frame(ctx, probe, cpu)
+        entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
+        if entry is not None:
+            ctx.stack_slot_works = True
+            if ctx.inflight.get(entry.cr3) is entry:
+                ctx.inflight.pop(entry.cr3)
+            return entry
+        if ctx.stack_slot_works:
+            return None  # a new thread's first return: nothing of its own in flight
         entry = ctx.inflight.pop(values["cr3"], None)
         if entry is not None:
             ctx.frames.pop(entry.regs_addr, None)
@@ -170,6 +194,18 @@ def _frame_at_exit(ctx: StopContext, kind: str, values: dict[str, int]) -> InFli
     if entry is not None and entry.kind == "syscall":
         ctx.inflight.pop(entry.cr3, None)
     return entry
+
+
+def _thread_frame(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> int | None:
+    """Where the running thread's pt_regs sit: below the kernel stack top its entry loaded
+    from the per-CPU slot (the per-CPU area is in KERNEL_GS_BASE once the exit's swapgs ran)."""
+    slot = probe.get("stack_slot")
+    if slot is None:
+        return None
+    top = cpu.read((cpu.reg("k_gs_base") + slot) & MASK64, 8)
+    if top is None:
+        return None
+    return (int.from_bytes(top, "little") - ctx.ptregs_size) & MASK64
 
 
 def _sysret_ptregs(ctx: StopContext, cpu: Cpu, entry: InFlight) -> bytes | None:
@@ -207,7 +243,7 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     pc = cpu.reg("rip")
     values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
     kind = probe.get("exit_kind", "sysretq")
-    entry = _frame_at_exit(ctx, kind, values)
+    entry = _frame_at_exit(ctx, probe, cpu, values)
     data: bytes | None = None
     frame: list[int] | None | bool = False if kind == "iretq" else None
     if entry is not None and entry.kind == "syscall":
@@ -217,6 +253,9 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
     if entry is None:  # first entry to user mode, or a frame the tracer did not see built
         ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
+        if ctx.vdso and (kind != "iretq" or isinstance(frame, list)):
+            user_rsp = frame[3] if isinstance(frame, list) else values["rsp"]
+            return vdso.at_user_entry(ctx, cpu, values["cr3"], user_rsp)
     elif entry.kind == "interrupt":
         extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
         ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
@@ -288,7 +327,7 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
             memory=user_buffers(hit),
         )
     )
-    core.inflight[hit.cr3] = Pending(seq, nr, args)  # type: ignore[arg-type]
+    core.start_syscall(hit, Pending(seq, nr, args, hit.cr3))  # type: ignore[arg-type]
     if nr in EXECS:
         path = dict(user_buffers(hit)).get(EXECS[nr])
         core.ids.exec_started(hit.cpu, pid, path)
@@ -299,7 +338,7 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
             ProcessEvent(core.next_seq(), t, hit.cpu, pid, hit.cr3, "exit", name, status=status)
         )
         core.ids.exited(hit.cpu, hit.cr3)
-        core.inflight.pop(hit.cr3, None)
+        core.end_syscall(hit, group_exit=nr & 0xFFFFFFFF == NR_EXIT_GROUP)
 
 
 def on_return_to_user(
@@ -311,7 +350,7 @@ def on_return_to_user(
 def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
     pid = core.pid(hit)
     core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
-    inflight = core.inflight.pop(hit.cr3, None)
+    inflight = core.end_syscall(hit)
     if inflight is not None and inflight.nr in EXECS:
         core.ids.exec_failed(hit.cpu)  # it returned to the old address space
     regs_, values = ptregs(core, hit)

@@ -103,6 +103,10 @@ class Gdb:
         if any(ch.isspace() for ch in str(socket)):
             raise GdbError(f"gdb cannot connect to a socket path with spaces: {socket}")
         self.mi.command(f"-target-select remote {socket}", timeout=20)
+        # A step (the injected rdmsr, stepping into a syscall) runs the stopped vCPU alone:
+        # the others would run the patched instruction or report their own stop instead.
+        # (gdb takes this setting only once a target is connected.)
+        self.mi.command(f"-interpreter-exec console {mi_quote('set scheduler-locking step')}")
 
     def load_agent(self, plan: dict[str, Any], scratch: Path) -> str:
         """Load the agent into gdb and arm the plan's probes (handed over as a file)."""

@@ -143,8 +143,7 @@ class Agent:
         self.batch = Batch(int(os.environ["TRACER_AGENT_FD"]))
         self.ctx = StopContext.from_plan(plan, self.batch.add)
         self.breakpoints: list[gdb.Breakpoint] = []
-        self.last_hit: tuple[int, int] | None = None
-        self.last_state: dict | None = None
+        self.last_hit: dict[int, tuple[int, dict]] = {}  # vCPU -> its last probe and state
         self.duplicates = 0
         self.handler_ns = 0
         self.handled = 0
@@ -164,14 +163,13 @@ class Agent:
     def repeated(self, cpu: GdbCpu, addr: int) -> bool:
         """gdb's step over a breakpoint is now and then reported as a second hit at the same
         place with nothing changed (seen under TCG with a timer interrupt pending); a real
-        second pass through the same place differs in some register."""
-        where = (cpu.thread, addr)
-        state = regs(cpu, DUPLICATE_CHECK)
-        if where == self.last_hit and state == self.last_state:
+        second pass through the same place differs in some register. Per vCPU: the others'
+        hits come between."""
+        last = (addr, regs(cpu, DUPLICATE_CHECK))
+        if self.last_hit.get(cpu.thread) == last:
             self.duplicates += 1
             return True
-        self.last_state = state
-        self.last_hit = where
+        self.last_hit[cpu.thread] = last
         return False
 
 

@@ -24,8 +24,9 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
+    VdsoCall,
 )
-from tracer.export.labels import syscall_line
+from tracer.export.labels import syscall_line, vdso_line
 from tracer.tui.view_models.trace_index import TraceIndex, event_pid
 
 NO_SYSCALL = 1 << 63
@@ -42,6 +43,7 @@ KIND_LABELS = {
     "tls_snapshot": "tls",
     "func_entry": "func",
     "func_exit": "func",
+    "vdso_call": "vdso",
     "gap": "GAP",
     "note": "note",
 }
@@ -167,6 +169,8 @@ def summarize(
         if event.action == "start":
             return f"start {event.name} cr3={event.cr3:#x}", "process"
         return f"exit {event.name} status {event.status}", "process"
+    if isinstance(event, VdsoCall):
+        return vdso_line(event), "func"
     if isinstance(event, Gap):
         lost = f" ({event.count} events lost)" if event.count else ""
         return f"{event.reason}{lost}", "gap"
