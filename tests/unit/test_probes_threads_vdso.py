@@ -12,12 +12,12 @@ import pytest
 from test_probes_agent import REGS, SYSRET, FakeCpu, Rig, _path, _pop_regs, _syscall_cpu
 
 from tracer.events import Note, SyscallEntry, SyscallExit, VdsoCall
+from tracer.export.labels import vdso_line
 from tracer.image.entry_path import GsSlot
 from tracer.probes import vdso
 from tracer.probes.kinds import Mode, ProbeKind
 from tracer.probes.plan import ProbePlan
 from tracer.probes.syscall import add_exits
-from tracer.export.labels import vdso_line
 
 PERCPU_AREA = 0xFFFF_FFFF_8012_0000
 TOP_SLOT = 0x18  # mov %gs:0x18, %rsp in the entry
