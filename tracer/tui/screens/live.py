@@ -45,11 +45,9 @@ class LiveScreen(MainScreen):
         self.state = "capturing"
         self.feed.run()
 
-    def update_bar(self) -> None:
-        super().update_bar()
+    def trace_state(self) -> str:
         follow = "following" if self.timeline.follow else "paused view"
-        kernel = self.trace.kernel_path.name if self.trace.kernel_path else ""
-        self.bar.show(self.trace.name, self.source.count(), kernel, f"live: {self.state}, {follow}")
+        return f"live: {self.state}, {follow}"
 
     # Messages from the capture thread.
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tracer.decode.msr import msr_name
 from tracer.events import Symbolizer
-from tracer.tui.view_models.moment import BASES, Moment, changed
+from tracer.tui.view_models.moment import BASES, CpuBases, Moment, changed
 from tracer.tui.view_models.rows import msr_detail
 
 BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
@@ -83,4 +83,30 @@ def cpu_rows(
                 which in diff,
             )
         )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CpuCell:
+    """One CPU's value in the every-CPU table: 16 hex digits (or "not recorded") and whose."""
+
+    value: str
+    owner: str = ""
+    known: bool = True
+
+
+def every_cpu_rows(entries: list[CpuBases]) -> list[tuple[str, list[CpuCell]]]:
+    """The every-CPU table, a row per base and a column per CPU: (row name, a cell per CPU)."""
+    rows = [
+        ("task", [CpuCell(entry.process or "?", known=entry.pid is not None) for entry in entries])
+    ]
+    for which in BASES:
+        cells = []
+        for entry in entries:
+            base = entry.bases[which]
+            if base.value is None:
+                cells.append(CpuCell("not recorded", known=False))
+            else:
+                cells.append(CpuCell(hex64(base.value), base.owner or "owner unknown"))
+        rows.append((BASE_LABELS[which], cells))
     return rows

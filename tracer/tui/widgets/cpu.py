@@ -7,13 +7,15 @@ from rich.table import Table
 from rich.text import Text
 
 from tracer.events import Event
-from tracer.tui.view_models.cpu import cpu_rows
-from tracer.tui.view_models.moment import build_moments
+from tracer.tui.view_models.cpu import cpu_rows, every_cpu_rows
+from tracer.tui.view_models.moment import bases_by_cpu, build_moments
 from tracer.tui.widgets.pane import MomentPane, moment_title
 
 
 class CpuPanel(MomentPane):
-    COMPONENT_CLASSES = {"cpu--changed", "cpu--unknown", "cpu--name", "cpu--source"}
+    COMPONENT_CLASSES = {
+        "cpu--changed", "cpu--unknown", "cpu--name", "cpu--source", "cpu--current",
+    }  # fmt: skip
 
     def render_event(self, event: Event) -> RenderableType:
         loaded = self.trace.kernel_loaded() and self.trace.kernel_image() is not None
@@ -48,4 +50,35 @@ class CpuPanel(MomentPane):
         hint = Text("   * changed", style="dim")
         if not self.trace.index.owner_scan_done and event.seq > self.trace.index.owners_scanned_to:
             hint.append("  owners: still indexing", style="dim italic")
-        return Group(title + hint, table)
+        cpus = self.trace.source.cpus()
+        if len(cpus) < 2:
+            return Group(title + hint, table)
+        return Group(title + hint, table, Text(""), self.every_cpu(event, cpus))
+
+    def every_cpu(self, event: Event, cpus: list[int]) -> RenderableType:
+        """Each CPU's bases at this moment, side by side; the event's own CPU highlighted."""
+        style = self.get_component_rich_style
+        entries = bases_by_cpu(self.trace.source, self.trace.index, event.seq, cpus)
+        here = getattr(event, "cpu", None)
+        table = Table(box=None, padding=(0, 1), expand=True, pad_edge=False)
+        table.add_column(Text("every CPU", style=style("cpu--name")), no_wrap=True, width=14)
+        for entry in entries:
+            current = entry.cpu == here
+            name = f"cpu{entry.cpu}" + (" (this event)" if current else "")
+            table.add_column(
+                Text(name, style=style("cpu--current" if current else "cpu--name")),
+                no_wrap=True,
+                overflow="ellipsis",
+                ratio=1,
+            )
+        for name, cells in every_cpu_rows(entries):
+            row = [Text(name, style=style("cpu--name"))]
+            for entry, cell in zip(entries, cells, strict=True):
+                text = Text(cell.value, style="" if cell.known else style("cpu--unknown"))
+                if entry.cpu == here:
+                    text.stylize("bold")
+                if cell.owner:
+                    text.append(f"\n{cell.owner}", style=style("cpu--source"))
+                row.append(text)
+            table.add_row(*row)
+        return table
