@@ -7,6 +7,7 @@ a call without it shows `? us`, and the header says why.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import re
@@ -227,6 +228,9 @@ class _Renderer:
         self.guest_clock = forest.timed_calls > 0
         self.cpu_width = len(str(max(forest.cpus, default=0)))
         self.visible: dict[int, bool] = {}
+        self.switch_seqs: dict[int, list[int]] = {}  # per CPU, in seq order
+        for switch in forest.switches:
+            self.switch_seqs.setdefault(switch.cpu, []).append(switch.seq)
 
     # header
 
@@ -350,7 +354,10 @@ class _Renderer:
             if event is not None
             else (node.close_seq if node.close_seq is not None else END)
         )
-        cpu = getattr(event, "cpu", node.cpu) if event is not None else node.cpu
+        if event is not None:
+            cpu = getattr(event, "cpu", node.cpu)
+        else:  # closed by another event (its exit lost) or by the trace's end
+            cpu = node.close_cpu if node.close_cpu is not None else node.cpu
         return _Row(
             seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text, None, opens
         )
@@ -373,7 +380,7 @@ class _Renderer:
         name = function_name(node.addr, self.symbolize)
         retval = node.retval if self.options.retval else None
         shown = [child for child in node.children if self._is_visible(child)]
-        if node.entry is not None and node.exit is not None and not shown:
+        if node.entry is not None and node.exit is not None and not shown and self._stayed(node):
             text = f"{name}();" + (f" /* = {retval_text(retval)} */" if retval is not None else "")
             yield self._row(_Col.DURATION, node, node.entry, text, node.duration_ns)
             return
@@ -389,11 +396,26 @@ class _Renderer:
             _Col.DURATION, node, node.exit, self._closing(node, name, retval), node.duration_ns
         )
 
+    def _stayed(self, node: CallNode) -> bool:
+        """Whether a call ran on one CPU without being switched out: ftrace prints `f();` only
+        when the return is the next record of the entry's CPU."""
+        entry, exit_ = node.entry, node.exit
+        cpu = getattr(entry, "cpu", None)
+        if entry is None or exit_ is None or cpu != getattr(exit_, "cpu", None):
+            return False
+        seqs = self.switch_seqs.get(cpu, [])
+        after = bisect.bisect_right(seqs, entry.seq)
+        return after == len(seqs) or seqs[after] > exit_.seq
+
     def _closing(self, node: CallNode, name: str, retval: int | None) -> str:
+        """`}`, named when asked (funcgraph-tail) or when the CPU printing it never saw the
+        entry: the trace began inside the call, or the task moved to another CPU in it."""
         if node.ending is Ending.RETURNED:
             if retval is not None:
                 return f"}} /* {name} = {retval_text(retval)} */"
-            return f"}} /* {name} */" if node.entry is None or self.options.tail else "}"
+            moved = getattr(node.entry, "cpu", None) != getattr(node.exit, "cpu", None)
+            named = node.entry is None or self.options.tail or moved
+            return f"}} /* {name} */" if named else "}"
         why = {
             Ending.NO_EXIT: "exit not recorded",
             Ending.TASK_EXITED: "the task exited",
