@@ -164,7 +164,7 @@ def _fallback(
         if stop is not None:
             candidates.append(_base_from(stop, which))
         msr = index.msr_at(BASE_MSRS[which], seq, cpu)
-        if msr is not None:
+        if msr is not None and (cpu is None or msr.cpu == cpu):  # another CPU's is not this one's
             candidates.append(BaseValue(msr.value, msr.seq, msr.how))
         known = [c for c in candidates if c is not None]
         if known:
