@@ -8,11 +8,21 @@ from pathlib import Path
 
 from tests.tui.conftest import FIXTURES, settle
 from tests.tui.test_app import press, screen_of, text_of
+from tests.tui.test_live import FakeCapture, live_app, wait_until
 from tracer.decode.msr import MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE
-from tracer.events import ContextSwitch, Event, MsrWrite, SegBaseChange, SegCause, SyscallEntry
+from tracer.events import (
+    ContextSwitch,
+    Event,
+    MsrWrite,
+    Note,
+    SegBaseChange,
+    SegCause,
+    SyscallEntry,
+)
 from tracer.export.ftrace import GraphLine
 from tracer.store import MemoryTrace, TraceReader
 from tracer.tui.app import TracerApp
+from tracer.tui.capture_feed import CaptureFeed
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.view_models.cpu import every_cpu_rows
 from tracer.tui.view_models.filters import next_cpu
@@ -197,3 +207,43 @@ async def test_the_graph_pane_follows_the_cpu_view() -> None:
         assert "CPU 1," in text_of(graph.head)
         assert graph.listing.here is not None
         assert graph._lines[graph.listing.here].cpu == 1
+
+
+# Live: paused, the CPU pane shows every vCPU as gdb reads it; a step goes to the CPU view's CPU.
+
+
+async def test_live_paused_shows_every_vcpu_and_steps_the_cpu_in_view() -> None:
+    fake = FakeCapture(pause_after=5)
+    app, screen = live_app(fake)
+    rip = {0: 0xFFFF_FFFF_8011_2024, 1: 0xFFFF_FFFF_8010_A240}
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: screen.source.count() == 5)
+        await pilot.press("P", "1")
+        control = fake.control
+        assert control.take() == ["pause"]
+        assert "vCPUs now" not in text_of(screen.panes["cpu"])  # nothing read yet
+        control.paused = True  # what the capture loop does once every vCPU stopped
+        control.vcpus = {
+            cpu: {"rip": rip[cpu], "cr3": 0x1000, "fs_base": 0, "gs_base": PERCPU[cpu]}
+            for cpu in (0, 1)
+        }
+        screen.post_message(CaptureFeed.Batch([Note(5, 10**9, "paused at somewhere")]))
+        await wait_until(pilot, lambda: "vCPUs now" in text_of(screen.panes["cpu"]))
+        shown = text_of(screen.panes["cpu"])
+        assert f"{rip[0]:016x}" in shown and f"{rip[1]:016x}" in shown
+        assert f"{PERCPU[1]:016x}" in shown and "not read" in shown  # no k_gs_base given
+
+        await pilot.press("C")  # the CPU view names the vCPU to step (no settle: the feed runs)
+        await pilot.press("full_stop")
+        assert control.take() == [f"step:{screen.view_filter.cpu}"]
+        assert f"of CPU {screen.view_filter.cpu}" in screen.status.message
+        control.stepped = screen.view_filter.cpu
+        screen.post_message(CaptureFeed.Batch([Note(6, 10**9, "step: rip somewhere")]))
+        await wait_until(pilot, lambda: "(stepped)" in text_of(screen.panes["cpu"]))
+        assert f"cpu{control.stepped} (stepped)" in text_of(screen.panes["cpu"])
+
+        await pilot.press("P")  # resumed: the vCPUs run, the pane stops showing them
+        assert control.take() == ["resume"]
+        await wait_until(pilot, lambda: "vCPUs now" not in text_of(screen.panes["cpu"]))
+        await pilot.press("X")
+        await wait_until(pilot, screen.feed.finished.is_set)

@@ -110,3 +110,26 @@ def every_cpu_rows(entries: list[CpuBases]) -> list[tuple[str, list[CpuCell]]]:
                 cells.append(CpuCell(hex64(base.value), base.owner or "owner unknown"))
         rows.append((BASE_LABELS[which], cells))
     return rows
+
+
+VCPU_LABELS = (("rip", "RIP"), ("cr3", "CR3"), ("fs_base", "FS base"), ("gs_base", "GS base"),
+               ("k_gs_base", "KERNEL_GS_BASE"))  # fmt: skip
+
+
+def vcpu_rows(
+    vcpus: dict[int, dict[str, int]], symbolize: Symbolizer | None = None
+) -> list[tuple[str, list[CpuCell]]]:
+    """Live, paused: every vCPU's registers as gdb reads them now, a column per CPU (RIP with
+    its symbol)."""
+    rows = []
+    for register, label in VCPU_LABELS:
+        cells = []
+        for cpu in sorted(vcpus):
+            value = vcpus[cpu].get(register)
+            if value is None:
+                cells.append(CpuCell("not read", known=False))
+                continue
+            symbol = symbolize(value) if symbolize and register == "rip" else None
+            cells.append(CpuCell(hex64(value), symbol or ""))
+        rows.append((label, cells))
+    return rows
