@@ -100,7 +100,7 @@ SHOTS = (
     Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
     Shot(
         "smp-2cpu",
-        (120, 36),
+        (120, 44),
         _second_cpu_syscall,
         ("1",),
         "two CPUs: a lane and a colour per CPU, every CPU's bases",
