@@ -17,6 +17,14 @@ from typing import NamedTuple
 
 from tracer.analysis.callgraph import CallForest, CallNode, Ending, NodeKind, build_call_tree
 from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap, Symbolizer
+from tracer.export.ftrace_columns import (
+    abstime_column,
+    duration_column,
+    duration_mark,
+    format_duration,
+    proc_column,
+    retval_text,
+)
 from tracer.export.graph_options import GraphOptions, add_graph_arguments, options_from_args
 from tracer.export.labels import (
     comment_text,
@@ -27,30 +35,25 @@ from tracer.export.labels import (
 )
 
 INDENT = 2  # TRACE_GRAPH_INDENT
-PROC_WIDTH = 14  # TRACE_GRAPH_PROCINFO_LENGTH
-COMM_LEN = 7  # ftrace cuts comm to 7 characters in this column
 SEPARATOR = " ------------------------------------------"
 FILL_FULL = "              |  "
-UNKNOWN_DURATION = "  ? us        |  "
-MARKS = (
-    (1_000_000_000, "$"),
-    (100_000_000, "@"),
-    (10_000_000, "*"),
-    (1_000_000, "#"),
-    (100_000, "!"),
-    (10_000, "+"),
-)
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
 __all__ = [
     "GraphLine",
     "GraphOptions",
+    "abstime_column",
     "add_graph_arguments",
+    "duration_column",
+    "duration_mark",
+    "format_duration",
     "forest_lines",
     "graph_lines",
     "graph_rows",
     "normalize_graph",
     "options_from_args",
+    "proc_column",
+    "retval_text",
 ]
 
 _NORMALIZE = (
@@ -157,62 +160,6 @@ def normalize_graph(line: str) -> str:
     for pattern, replacement in _NORMALIZE:
         line = pattern.sub(replacement, line)
     return line
-
-
-# -- ftrace's columns ---------------------------------------------------------------------------
-
-
-def duration_mark(ns: int) -> str:
-    """trace_find_mark: `$` > 1 s, `@` > 100 ms, `*` > 10 ms, `#` > 1 ms, `!` > 100 us,
-    `+` > 10 us, else a space."""
-    for threshold, mark in MARKS:
-        if ns > threshold:
-            return mark
-    return " "
-
-
-def format_duration(ns: int) -> str:
-    """trace_print_graph_duration: `1.382 us    `, `1837.709 us `, `33998.59 us `, padded to
-    eight characters of number (at most seven digits before the point)."""
-    usecs, nsecs = divmod(ns, 1000)
-    text = str(usecs)
-    length = len(text)
-    if length < 7:
-        fraction = f"{nsecs:03d}"[: min(5, 8 - length) - 1]
-        text += "." + fraction
-        length += len(fraction) + 1
-    return text + " us " + " " * max(0, 8 - length)
-
-
-def duration_column(ns: int | None, overhead: bool = True) -> str:
-    if ns is None or ns < 0:
-        return UNKNOWN_DURATION
-    mark = duration_mark(ns) if overhead else " "
-    return f"{mark} {format_duration(ns)}|  "
-
-
-def proc_column(comm: str, pid: int) -> str:
-    """print_graph_proc: `comm-pid` centred in 14 columns, comm cut to 7 characters."""
-    text = f"{comm[:COMM_LEN]}-{pid}"
-    spaces = max(0, PROC_WIDTH - len(text))
-    return " " * (spaces // 2) + text + " " * (spaces - spaces // 2)
-
-
-def abstime_column(ns: int | None) -> str:
-    if ns is None:
-        return " " * 16
-    secs, rem = divmod(ns, 1_000_000_000)
-    return f"{secs:5d}.{rem // 1000:06d} |  "
-
-
-def retval_text(retval: int) -> str:
-    """funcgraph-retval: an error code (-4095..-1, also as a sign-extended int) in decimal,
-    anything else in hex."""
-    value = retval & (1 << 64) - 1
-    if value & (1 << 31) and value >> 32 == 0:
-        value |= ((1 << 32) - 1) << 32
-    signed = value - (1 << 64) if value >= 1 << 63 else value
-    return str(signed) if -4095 <= signed < 0 else f"{retval & (1 << 64) - 1:#x}"
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -401,7 +348,7 @@ class _Renderer:
         when the return is the next record of the entry's CPU."""
         entry, exit_ = node.entry, node.exit
         cpu = getattr(entry, "cpu", None)
-        if entry is None or exit_ is None or cpu != getattr(exit_, "cpu", None):
+        if entry is None or exit_ is None or cpu is None or cpu != getattr(exit_, "cpu", None):
             return False
         seqs = self.switch_seqs.get(cpu, [])
         after = bisect.bisect_right(seqs, entry.seq)

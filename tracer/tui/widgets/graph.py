@@ -153,9 +153,8 @@ class GraphPanel(Vertical):
             row = row_of(source, event.seq) or 0
             start = max(0, row - AROUND)
             return source.page(start, 2 * AROUND + 1)
-        row = source.index_of(event.seq, nearest=True, cpu=self.cpu)
-        if row is None:
-            row = source.count(cpu=self.cpu) - 1
+        found = source.index_of(event.seq, nearest=True, cpu=self.cpu)
+        row = found if found is not None else source.count(cpu=self.cpu) - 1
         start = max(0, row - AROUND)
         return source.page(start, 2 * AROUND + 1, cpu=self.cpu)
 
