@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
-from tests.tui.conftest import BROKEN, RECORDED  # noqa: E402
+from tests.tui.conftest import BROKEN, FIXTURES, RECORDED  # noqa: E402
 from tracer.store import TraceReader  # noqa: E402
 from tracer.tui.app import TracerApp  # noqa: E402
 from tracer.tui.open_trace import OpenTrace  # noqa: E402
@@ -23,6 +23,8 @@ SET_FS_TLS_MUSL = 68  # arch_prctl(ARCH_SET_FS) of tls-musl in the recorded trac
 SET_FS_TLS_MUSL_EXIT = 74
 WRITEV_EXIT = 47  # writev(1, ..., 2) = 14 of hello-musl
 FIRST_VIOLATION = 44  # in tls-broken.db: the kernel entered with FS on the app's TCB
+SMP = FIXTURES / "smp-musl.db"
+SMP_THREAD_ON_CPU1 = 233  # smp-musl.db: the second thread's first syscall, on CPU 1
 
 
 def recorded_app(path: Path = RECORDED) -> TracerApp:
@@ -107,3 +109,17 @@ def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
 def test_filter_prompt(snap_compare) -> None:  # type: ignore[no-untyped-def]
     keys = ("f", "s", "y", "s", "colon", "w", "r", "i", "t", "e", "v")
     assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=at(0, *keys))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_two_cpus_cpu_pane(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """A lane per CPU in the timeline, the CPU selector in the top bar, every CPU's bases."""
+    app = recorded_app(SMP)
+    assert snap_compare(app, terminal_size=size, run_before=at(SMP_THREAD_ON_CPU1, "1"))
+
+
+def test_two_cpus_one_cpu_view(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """C twice: only CPU 1's events, and the graph pane of CPU 1."""
+    app = recorded_app(SMP)
+    keys = ("C", "C", "7")
+    assert snap_compare(app, terminal_size=SMALL, run_before=at(SMP_THREAD_ON_CPU1, *keys))

@@ -70,6 +70,7 @@ class CallNode:
     ending: Ending | None = None
     close_seq: int | None = None  # seq of the exit, or of the event that forced the close
     close_time_ns: int | None = None
+    close_cpu: int | None = None  # where the closing event happened (a task can move CPU)
     depth: int = 0  # CALL ancestors: the indentation level in function_graph output
     parent: CallNode | None = field(default=None, repr=False)
     children: list[CallNode] = field(default_factory=list, repr=False)
@@ -339,6 +340,7 @@ class _Builder:
         if event is not None:
             node.close_seq = event.seq
             node.close_time_ns = event.time_ns
+            node.close_cpu = getattr(event, "cpu", None)
             if ending is Ending.RETURNED:
                 node.exit = event
 

@@ -42,6 +42,10 @@ class CaptureControl:
     def __init__(self) -> None:
         self._requests: queue.Queue[str] = queue.Queue()
         self.paused = False
+        # Each vCPU's registers as the last pause or step left them, by CPU number: the loop
+        # replaces the dict whole, so another thread may read it at any time.
+        self.vcpus: dict[int, dict[str, int]] = {}
+        self.stepped: int | None = None  # the vCPU the last step moved, when one was named
 
     def pause(self) -> None:
         self._requests.put("pause")
@@ -49,9 +53,10 @@ class CaptureControl:
     def resume(self) -> None:
         self._requests.put("resume")
 
-    def step(self) -> None:
-        """One instruction (pausing first if the guest is running)."""
-        self._requests.put("step")
+    def step(self, cpu: int | None = None) -> None:
+        """One instruction of vCPU `cpu` (default: the one the pause stopped), pausing first if
+        the guest is running; the other vCPUs stay stopped."""
+        self._requests.put("step" if cpu is None else f"step:{cpu}")
 
     @property
     def pending(self) -> bool:

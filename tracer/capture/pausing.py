@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from tracer.capture.control import CaptureControl
-from tracer.target.errors import GdbDied, TargetTimeout
+from tracer.target.errors import GdbDied, TargetError, TargetTimeout
 from tracer.target.protocol import Target
 from tracer.target.records import StopEvent
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 INTERRUPT_RETRY = 0.5  # seconds before a pause's interrupt is sent again
 CONTROL_TIMEOUT = 10.0  # seconds for the guest to stop after an interrupt or a step
+VCPU_REGISTERS = ("rip", "cr3", "fs_base", "gs_base", "k_gs_base")  # read from every vCPU
 
 
 class Pausing:
@@ -31,11 +32,12 @@ class Pausing:
         for request in self.control.take(wait):
             if self.loop.done_reason is not None:
                 return False
-            if request in ("pause", "step") and self.paused_at is None:
+            action, _, cpu = request.partition(":")
+            if action in ("pause", "step") and self.paused_at is None:
                 self._pause(target)
-            if request == "step" and self.paused_at is not None:
-                self._step(target)
-            elif request == "resume" and self.paused_at is not None:
+            if action == "step" and self.paused_at is not None:
+                self._step(target, int(cpu) if cpu else None)
+            elif action == "resume" and self.paused_at is not None:
                 self._resume(target)
         if self.paused_at is None or self.loop.done_reason is not None:
             return False
@@ -61,6 +63,7 @@ class Pausing:
         self.paused_at = time.monotonic()
         self.control.paused = True
         self.loop.note(f"paused at {self._where(target)}")
+        self._snapshot(target)
 
     def _interrupt(self, target: Target) -> StopEvent:
         """Interrupt the guest and wait for the stop. gdb drops an interrupt that lands while
@@ -75,13 +78,41 @@ class Pausing:
                 if time.monotonic() > deadline or target.guest_returncode is not None:
                     return target.wait_stopped(INTERRUPT_RETRY)
 
-    def _step(self, target: Target) -> None:
+    def _step(self, target: Target, cpu: int | None) -> None:
+        if cpu is not None:
+            try:
+                target.select_vcpu(cpu)
+            except TargetError as exc:
+                self.loop.note(f"step: no vCPU {cpu} ({exc})", "warning")
+                return
+        self.control.stepped = cpu
         stop = target.step_instruction(CONTROL_TIMEOUT)
         if stop.ended or target.guest_returncode is not None:
             self.loop.guest_ended(target)
             return
         self.loop.drain_all(target)
-        self.loop.note(f"step: rip {self._where(target)}")
+        on = "" if cpu is None else f" on cpu{cpu}"
+        self.loop.note(f"step: rip {self._where(target)}{on}")
+        self._snapshot(target)
+
+    def _snapshot(self, target: Target) -> None:
+        """Every vCPU's registers now, for the UI; in the trace too when there are several."""
+        try:
+            vcpus = {cpu: target.vcpu_registers(cpu, VCPU_REGISTERS) for cpu in target.vcpus()}
+        except TargetError as exc:
+            self.loop.note(f"vCPU registers not read: {exc}", "warning")
+            return
+        self.control.vcpus = vcpus
+        if len(vcpus) < 2:
+            return
+        for cpu, values in vcpus.items():
+            rip = values.get("rip")
+            symbol = self.loop.image.symbolize(rip) if rip is not None else None
+            where = f"{rip:#x}" + (f" <{symbol}>" if symbol else "") if rip is not None else "?"
+            bases = "  ".join(
+                f"{name} {values[name]:#x}" for name in VCPU_REGISTERS[1:] if name in values
+            )
+            self.loop.note(f"cpu{cpu} stopped at {where}  {bases}")
 
     def _resume(self, target: Target) -> None:
         assert self.paused_at is not None

@@ -7,6 +7,7 @@ a call without it shows `? us`, and the header says why.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import re
@@ -16,6 +17,14 @@ from typing import NamedTuple
 
 from tracer.analysis.callgraph import CallForest, CallNode, Ending, NodeKind, build_call_tree
 from tracer.events import ContextSwitch, Event, FuncEntry, FuncExit, Gap, Symbolizer
+from tracer.export.ftrace_columns import (
+    abstime_column,
+    duration_column,
+    duration_mark,
+    format_duration,
+    proc_column,
+    retval_text,
+)
 from tracer.export.graph_options import GraphOptions, add_graph_arguments, options_from_args
 from tracer.export.labels import (
     comment_text,
@@ -26,30 +35,25 @@ from tracer.export.labels import (
 )
 
 INDENT = 2  # TRACE_GRAPH_INDENT
-PROC_WIDTH = 14  # TRACE_GRAPH_PROCINFO_LENGTH
-COMM_LEN = 7  # ftrace cuts comm to 7 characters in this column
 SEPARATOR = " ------------------------------------------"
 FILL_FULL = "              |  "
-UNKNOWN_DURATION = "  ? us        |  "
-MARKS = (
-    (1_000_000_000, "$"),
-    (100_000_000, "@"),
-    (10_000_000, "*"),
-    (1_000_000, "#"),
-    (100_000, "!"),
-    (10_000, "+"),
-)
 END = math.inf  # where lines closing calls still open at the end of the trace sort
 
 __all__ = [
     "GraphLine",
     "GraphOptions",
+    "abstime_column",
     "add_graph_arguments",
+    "duration_column",
+    "duration_mark",
+    "format_duration",
     "forest_lines",
     "graph_lines",
     "graph_rows",
     "normalize_graph",
     "options_from_args",
+    "proc_column",
+    "retval_text",
 ]
 
 _NORMALIZE = (
@@ -158,62 +162,6 @@ def normalize_graph(line: str) -> str:
     return line
 
 
-# -- ftrace's columns ---------------------------------------------------------------------------
-
-
-def duration_mark(ns: int) -> str:
-    """trace_find_mark: `$` > 1 s, `@` > 100 ms, `*` > 10 ms, `#` > 1 ms, `!` > 100 us,
-    `+` > 10 us, else a space."""
-    for threshold, mark in MARKS:
-        if ns > threshold:
-            return mark
-    return " "
-
-
-def format_duration(ns: int) -> str:
-    """trace_print_graph_duration: `1.382 us    `, `1837.709 us `, `33998.59 us `, padded to
-    eight characters of number (at most seven digits before the point)."""
-    usecs, nsecs = divmod(ns, 1000)
-    text = str(usecs)
-    length = len(text)
-    if length < 7:
-        fraction = f"{nsecs:03d}"[: min(5, 8 - length) - 1]
-        text += "." + fraction
-        length += len(fraction) + 1
-    return text + " us " + " " * max(0, 8 - length)
-
-
-def duration_column(ns: int | None, overhead: bool = True) -> str:
-    if ns is None or ns < 0:
-        return UNKNOWN_DURATION
-    mark = duration_mark(ns) if overhead else " "
-    return f"{mark} {format_duration(ns)}|  "
-
-
-def proc_column(comm: str, pid: int) -> str:
-    """print_graph_proc: `comm-pid` centred in 14 columns, comm cut to 7 characters."""
-    text = f"{comm[:COMM_LEN]}-{pid}"
-    spaces = max(0, PROC_WIDTH - len(text))
-    return " " * (spaces // 2) + text + " " * (spaces - spaces // 2)
-
-
-def abstime_column(ns: int | None) -> str:
-    if ns is None:
-        return " " * 16
-    secs, rem = divmod(ns, 1_000_000_000)
-    return f"{secs:5d}.{rem // 1000:06d} |  "
-
-
-def retval_text(retval: int) -> str:
-    """funcgraph-retval: an error code (-4095..-1, also as a sign-extended int) in decimal,
-    anything else in hex."""
-    value = retval & (1 << 64) - 1
-    if value & (1 << 31) and value >> 32 == 0:
-        value |= ((1 << 32) - 1) << 32
-    signed = value - (1 << 64) if value >= 1 << 63 else value
-    return str(signed) if -4095 <= signed < 0 else f"{retval & (1 << 64) - 1:#x}"
-
-
 # -- rendering ----------------------------------------------------------------------------------
 
 
@@ -227,6 +175,9 @@ class _Renderer:
         self.guest_clock = forest.timed_calls > 0
         self.cpu_width = len(str(max(forest.cpus, default=0)))
         self.visible: dict[int, bool] = {}
+        self.switch_seqs: dict[int, list[int]] = {}  # per CPU, in seq order
+        for switch in forest.switches:
+            self.switch_seqs.setdefault(switch.cpu, []).append(switch.seq)
 
     # header
 
@@ -350,7 +301,10 @@ class _Renderer:
             if event is not None
             else (node.close_seq if node.close_seq is not None else END)
         )
-        cpu = getattr(event, "cpu", node.cpu) if event is not None else node.cpu
+        if event is not None:
+            cpu = getattr(event, "cpu", node.cpu)
+        else:  # closed by another event (its exit lost) or by the trace's end
+            cpu = node.close_cpu if node.close_cpu is not None else node.cpu
         return _Row(
             seq, col, cpu, node.pid, self._stamp(event), duration, node.depth, text, None, opens
         )
@@ -373,7 +327,7 @@ class _Renderer:
         name = function_name(node.addr, self.symbolize)
         retval = node.retval if self.options.retval else None
         shown = [child for child in node.children if self._is_visible(child)]
-        if node.entry is not None and node.exit is not None and not shown:
+        if node.entry is not None and node.exit is not None and not shown and self._stayed(node):
             text = f"{name}();" + (f" /* = {retval_text(retval)} */" if retval is not None else "")
             yield self._row(_Col.DURATION, node, node.entry, text, node.duration_ns)
             return
@@ -389,11 +343,26 @@ class _Renderer:
             _Col.DURATION, node, node.exit, self._closing(node, name, retval), node.duration_ns
         )
 
+    def _stayed(self, node: CallNode) -> bool:
+        """Whether a call ran on one CPU without being switched out: ftrace prints `f();` only
+        when the return is the next record of the entry's CPU."""
+        entry, exit_ = node.entry, node.exit
+        cpu = getattr(entry, "cpu", None)
+        if entry is None or exit_ is None or cpu is None or cpu != getattr(exit_, "cpu", None):
+            return False
+        seqs = self.switch_seqs.get(cpu, [])
+        after = bisect.bisect_right(seqs, entry.seq)
+        return after == len(seqs) or seqs[after] > exit_.seq
+
     def _closing(self, node: CallNode, name: str, retval: int | None) -> str:
+        """`}`, named when asked (funcgraph-tail) or when the CPU printing it never saw the
+        entry: the trace began inside the call, or the task moved to another CPU in it."""
         if node.ending is Ending.RETURNED:
             if retval is not None:
                 return f"}} /* {name} = {retval_text(retval)} */"
-            return f"}} /* {name} */" if node.entry is None or self.options.tail else "}"
+            moved = getattr(node.entry, "cpu", None) != getattr(node.exit, "cpu", None)
+            named = node.entry is None or self.options.tail or moved
+            return f"}} /* {name} */" if named else "}"
         why = {
             Ending.NO_EXIT: "exit not recorded",
             Ending.TASK_EXITED: "the task exited",

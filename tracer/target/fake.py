@@ -4,7 +4,8 @@ A script is a list of steps, taken in order while the guest "runs": `Records` ar
 `drain()`, `Stop` is reported by `poll_stop()` once the records before it are drained,
 `PowerOff` ends the guest with QEMU's exit code, `GdbDies` closes the control channel and the
 agent's pipe, `Call` runs a function (e.g. to send a signal). Registers and memory are dicts;
-`rdmsr` written at RIP and single-stepped reads `msrs`, as the real CPU would.
+`rdmsr` written at RIP and single-stepped reads `msrs`, as the real CPU would. Other vCPUs'
+registers wait in `cpu_registers` until one is selected.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class FakeTarget:
     registers: dict[str, int] = field(default_factory=dict)
     memory: dict[int, int] = field(default_factory=dict)  # address -> byte
     msrs: dict[int, int] = field(default_factory=dict)
+    cpu_registers: dict[int, dict[str, int]] = field(default_factory=dict)  # other vCPUs
+    selected_cpu: int = 0  # the vCPU `registers` belongs to
     console: str = ""
     agent_stats: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)  # what the loop asked, in order
@@ -148,6 +151,21 @@ class FakeTarget:
         else:
             self.registers["rip"] = rip + 1
         return StopEvent("end-stepping-range", self.registers["rip"])
+
+    def vcpus(self) -> list[int]:
+        return sorted({0, *self.cpu_registers})
+
+    def vcpu_registers(self, cpu: int, names: Sequence[str]) -> dict[str, int]:
+        registers = self.registers if cpu == self.selected_cpu else self.cpu_registers.get(cpu, {})
+        return {name: registers[name] for name in names if name in registers}
+
+    def select_vcpu(self, cpu: int) -> None:
+        """The selected vCPU's registers are `registers`; the others wait in `cpu_registers`."""
+        self.calls.append(("select_vcpu", cpu))
+        if cpu != self.selected_cpu:
+            self.cpu_registers[self.selected_cpu] = self.registers
+            self.registers = self.cpu_registers.pop(cpu, {})
+            self.selected_cpu = cpu
 
     # Registers and memory -------------------------------------------------------------------
 

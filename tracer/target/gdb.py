@@ -33,6 +33,10 @@ FAST_SETTINGS = (
     "set print inferior-events off",
     "set remotetimeout 10",
 )
+# Once connected (gdb refuses it before): a single step (the injected rdmsr, stepping into a
+# syscall) moves only the vCPU stepped, the others stay where the stop left them (they would
+# run the patched instruction or report their own stop); continuing still resumes them all.
+CONNECTED_SETTINGS = ("set scheduler-locking step",)
 
 
 def find_gdb() -> str:
@@ -103,10 +107,8 @@ class Gdb:
         if any(ch.isspace() for ch in str(socket)):
             raise GdbError(f"gdb cannot connect to a socket path with spaces: {socket}")
         self.mi.command(f"-target-select remote {socket}", timeout=20)
-        # A step (the injected rdmsr, stepping into a syscall) runs the stopped vCPU alone:
-        # the others would run the patched instruction or report their own stop instead.
-        # (gdb takes this setting only once a target is connected.)
-        self.mi.command(f"-interpreter-exec console {mi_quote('set scheduler-locking step')}")
+        for setting in CONNECTED_SETTINGS:
+            self.mi.command(f"-interpreter-exec console {mi_quote(setting)}")
 
     def load_agent(self, plan: dict[str, Any], scratch: Path) -> str:
         """Load the agent into gdb and arm the plan's probes (handed over as a file)."""
@@ -161,6 +163,36 @@ class Gdb:
     def step_instruction(self, timeout: float = 10.0) -> StopEvent:
         self.mi.command("-exec-step-instruction")
         return self.wait_stopped(timeout)
+
+    def threads(self) -> list[int]:
+        """gdb's thread numbers, one per vCPU (QEMU's vCPU n is thread n + 1)."""
+        ids = self.mi.command("-thread-list-ids").get("thread-ids") or {}
+        found = ids.get("thread-id", []) if isinstance(ids, dict) else ids
+        numbers = [found] if isinstance(found, str) else list(found)
+        return sorted(int(number) for number in numbers)
+
+    def select_thread(self, thread: int) -> None:
+        self.mi.command(f"-thread-select {thread}")
+
+    def thread_registers(self, thread: int, names: Sequence[str]) -> dict[str, int]:
+        """Registers of one vCPU (the target stopped), without changing the selected one."""
+        numbers = self._register_numbers()
+        wanted = [numbers[name] for name in names if name in numbers]
+        result = self.mi.command(
+            f"-data-list-register-values --thread {thread} x {' '.join(map(str, wanted))}"
+        )
+        by_number = {
+            int(v.get("number", -1)): v.get("value", "")
+            for v in result.get("register-values") or []
+        }
+        values = {}
+        for name in names:
+            text = str(by_number.get(numbers.get(name, -1), ""))
+            try:
+                values[name] = int(text, 16) & ((1 << 64) - 1)
+            except ValueError:
+                continue  # a register this target does not have
+        return values
 
     def wait_stopped(self, timeout: float) -> StopEvent:
         """Wait for the next *stopped (or for gdb to report the target gone)."""

@@ -54,6 +54,15 @@ class Target(Machine, Protocol):
 
     def mark_stopped(self) -> None: ...
 
+    # Every vCPU while the guest is stopped (CPU n is gdb's thread n + 1).
+    def vcpus(self) -> list[int]: ...
+
+    def vcpu_registers(self, cpu: int, names: Sequence[str]) -> dict[str, int]: ...
+
+    def select_vcpu(self, cpu: int) -> None:
+        """Make `cpu` the one registers, memory and single steps go to."""
+        ...
+
     def run_until(self, addrs: Sequence[int], timeout: float) -> StopEvent:
         """Resume with plain breakpoints at `addrs` (no agent) until the guest stops; the
         breakpoints are gone when this returns."""

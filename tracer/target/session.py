@@ -143,6 +143,15 @@ class TargetSession:
     def step_instruction(self, timeout: float = 10.0) -> StopEvent:
         return self.gdb.step_instruction(timeout)
 
+    def vcpus(self) -> list[int]:
+        return [thread - 1 for thread in self.gdb.threads()]
+
+    def vcpu_registers(self, cpu: int, names: Sequence[str]) -> dict[str, int]:
+        return self.gdb.thread_registers(cpu + 1, names)
+
+    def select_vcpu(self, cpu: int) -> None:
+        self.gdb.select_thread(cpu + 1)
+
     def read_register(self, name: str) -> int:
         return self.gdb.read_register(name)
 

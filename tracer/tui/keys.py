@@ -46,6 +46,7 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("F", "clear_filter", "Clear the filter", "filter"),
     KeyAction("p", "toggle_filter('pid')", "Only this process (toggle)", "filter"),
     KeyAction("c", "toggle_filter('cpu')", "Only this CPU (toggle)", "filter"),
+    KeyAction("C", "cycle_cpu", "Cycle the CPUs shown: all, CPU 0, CPU 1, ...", "filter"),
     KeyAction("y", "toggle_filter('syscall')", "Only syscalls (toggle)", "filter"),
     KeyAction("i", "toggle_swapgs", "Show or fold the inferred swapgs rows (⇄)", "filter"),
     KeyAction("m", "mark_prompt", "Set a bookmark (then a letter)", "bookmarks"),

@@ -55,6 +55,13 @@ def _first_violation(events: list[Event]) -> int | None:
     return _first(events, lambda e: isinstance(e, SyscallEntry) and e.seq > set_fs)
 
 
+def _second_cpu_syscall(events: list[Event]) -> int | None:
+    """A thread's syscall on CPU 1 while the other CPU runs another thread of the process."""
+    return _first(
+        events, lambda e: isinstance(e, SyscallEntry) and e.cpu == 1 and e.pid not in (0, 1)
+    )
+
+
 def _last_set_fs(events: list[Event]) -> int | None:
     seqs = [e.seq for e in events if _set_fs(e)]
     return seqs[-1] if seqs else None
@@ -91,6 +98,22 @@ SHOTS = (
         "hello-glibc.db",
     ),
     Shot("help", (100, 36), lambda ev: None, ("question_mark",), "the keys"),
+    Shot(
+        "smp-2cpu",
+        (120, 44),
+        _second_cpu_syscall,
+        ("1",),
+        "two CPUs: a lane and a colour per CPU, every CPU's bases",
+        "smp-musl.db",
+    ),
+    Shot(
+        "smp-cpu1",
+        (120, 36),
+        _second_cpu_syscall,
+        ("C", "C", "7"),
+        "only CPU 1 (C cycles the CPUs), its function graph",
+        "smp-musl.db",
+    ),
 )
 # Debian's 6.1 bzImage under KASLR, symbols from its System.map (tests/linux/fixtures).
 LINUX_TRACE = REPO / "tests" / "linux" / "fixtures" / "linux-hello-musl.db"

@@ -35,6 +35,15 @@ class LiveScreen(MainScreen):
         self.state = "starting"
         self.guest_paused = False  # what the user asked for; the capture's notes confirm it
         self.timeline.follow = True
+        for pane in (self.panes["cpu"], self.cpu_side):
+            pane.paused_vcpus = self.paused_vcpus
+
+    def paused_vcpus(self) -> tuple[dict[int, dict[str, int]], int | None]:
+        """Each vCPU's registers as the pause or the last step left them ({} while running)."""
+        control = self.feed.control
+        if not (self.guest_paused and control.paused):
+            return {}, None
+        return control.vcpus, control.stepped
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -45,11 +54,9 @@ class LiveScreen(MainScreen):
         self.state = "capturing"
         self.feed.run()
 
-    def update_bar(self) -> None:
-        super().update_bar()
+    def trace_state(self) -> str:
         follow = "following" if self.timeline.follow else "paused view"
-        kernel = self.trace.kernel_path.name if self.trace.kernel_path else ""
-        self.bar.show(self.trace.name, self.source.count(), kernel, f"live: {self.state}, {follow}")
+        return f"live: {self.state}, {follow}"
 
     # Messages from the capture thread.
 
@@ -59,6 +66,8 @@ class LiveScreen(MainScreen):
         self.timeline.grew()
         self.update_bar()
         self.update_position()
+        if self.guest_paused:  # a pause's or a step's notes: the vCPUs moved
+            self.vcpus_moved()
         if self.findings is not None:
             self.run_findings()  # check the new events (restarts where the check stopped)
 
@@ -121,15 +130,24 @@ class LiveScreen(MainScreen):
             self.state = "capturing"
         self.say("pausing the guest…" if self.guest_paused else "resuming the guest…")
         self.update_bar()
+        self.vcpus_moved()
+
+    def vcpus_moved(self) -> None:
+        """The vCPUs were paused, stepped or resumed: the CPU panes redraw what they show."""
+        for pane in (self.panes["cpu"], self.cpu_side):
+            pane.invalidate()
+        self.show_active_pane()
 
     def action_step_capture(self) -> None:
         if self.feed.finished.is_set():
             self.say("the capture has ended")
             return
-        self.feed.control.step()  # pauses first when running
+        cpu = self.view_filter.cpu  # the CPU view (C) names the vCPU; else the one stopped
+        self.feed.control.step(cpu)  # pauses first when running; the other vCPUs stay put
         self.guest_paused = True
         self.state = "paused"
-        self.say("one instruction: its RIP is the next note")
+        which = "" if cpu is None else f" of CPU {cpu}"
+        self.say(f"one instruction{which}: its RIP is the next note")
         self.update_bar()
 
     def action_stop_at(self, what: str) -> None:

@@ -33,7 +33,7 @@ from tracer.tui.widgets.graph import GraphPanel
 from tracer.tui.widgets.pane import MomentPane
 from tracer.tui.widgets.ptregs import PtRegsPanel
 from tracer.tui.widgets.status import StatusBar, TraceBar
-from tracer.tui.widgets.timeline import Timeline, TimelineHeader
+from tracer.tui.widgets.timeline import Timeline, TimelineHeader, cpu_column_width
 from tracer.tui.widgets.tls import TlsPanel
 
 TABS = (
@@ -128,11 +128,23 @@ class MainScreen(NavigationActions, Screen[None]):
 
     def update_bar(self) -> None:
         kernel = self.trace.kernel_path.name if self.trace.kernel_path else ""
+        source = self.trace.source
+        self.bar.show(
+            self.trace.name,
+            source.count(),
+            kernel,
+            self.trace_state(),
+            source.cpus(),
+            self.view_filter.cpu,
+        )
+        if self.timeline.set_cpu_lanes(source.cpus()):
+            header = self.query_one(TimelineHeader)
+            header.set_cpu_width(cpu_column_width(self.timeline.cpu_lanes))
+
+    def trace_state(self) -> str:
         if self.trace.live:
-            state = "live"
-        else:
-            state = "complete" if self.trace.meta.get("complete") == "1" else "incomplete"
-        self.bar.show(self.trace.name, self.trace.source.count(), kernel, state)
+            return "live"
+        return "complete" if self.trace.meta.get("complete") == "1" else "incomplete"
 
     def update_position(self) -> None:
         total = self.timeline.rows.count()
@@ -160,7 +172,7 @@ class MainScreen(NavigationActions, Screen[None]):
     def show_active_pane(self) -> None:
         pane = self.active_pane()
         if isinstance(pane, GraphPanel):
-            pane.show_event(self.selected, self.view_filter.show_swapgs)
+            pane.show_event(self.selected, self.view_filter.show_swapgs, self.view_filter.cpu)
         elif isinstance(pane, MomentPane | EntryPathPanel):
             pane.show_event(self.selected)
         # Beside the CPU tab the CPU panel would show the same moment twice: it steps aside.

@@ -19,6 +19,7 @@ from tracer.tui.view_models.filters import (
     FilterError,
     TextMatcher,
     ViewFilter,
+    next_cpu,
     parse_filter,
 )
 from tracer.tui.view_models.rows import is_flagged
@@ -54,6 +55,7 @@ class NavigationActions:
         selected: Event | None
 
         def say(self, message: str) -> None: ...
+        def update_bar(self) -> None: ...
         def update_position(self) -> None: ...
         def show_active_pane(self) -> None: ...
         def rows_for(self, view_filter: ViewFilter) -> TimelineRows: ...
@@ -218,6 +220,16 @@ class NavigationActions:
         else:
             self.apply_filter(current.replace(**{what: value}))
 
+    def action_cycle_cpu(self) -> None:
+        cpus = self.trace.source.cpus()
+        if not cpus:
+            self.say("no event of this trace names a CPU")
+            return
+        cpu = next_cpu(cpus, self.view_filter.cpu)
+        self.apply_filter(self.view_filter.replace(cpu=cpu))
+        if not self.status.message:
+            self.say("all CPUs" if cpu is None else f"only CPU {cpu}")
+
     def action_toggle_swapgs(self) -> None:
         shown = not self.view_filter.show_swapgs
         self.apply_filter(self.view_filter.replace(show_swapgs=shown))
@@ -230,6 +242,7 @@ class NavigationActions:
         self.view_filter = view_filter
         rows = self.rows_for(view_filter)
         self.timeline.set_rows(rows, keep)
+        self.update_bar()
         self.update_position()
         if rows.scan is not None:
             self.run_filter_scan(rows, keep)

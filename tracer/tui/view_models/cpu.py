@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tracer.decode.msr import CSTAR, IA32_SYSENTER_EIP, LSTAR, msr_name
 from tracer.events import Symbolizer
-from tracer.tui.view_models.moment import BASES, Moment, changed
+from tracer.tui.view_models.moment import BASES, CpuBases, Moment, changed
 from tracer.tui.view_models.rows import msr_detail
 
 BASE_LABELS = {"fs": "FS base", "gs": "GS base", "kgs": "KERNEL_GS_BASE"}
@@ -95,4 +95,53 @@ def cpu_rows(
                 which in diff,
             )
         )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CpuCell:
+    """One CPU's value in the every-CPU table: 16 hex digits (or "not recorded") and whose."""
+
+    value: str
+    owner: str = ""
+    known: bool = True
+
+
+def every_cpu_rows(entries: list[CpuBases]) -> list[tuple[str, list[CpuCell]]]:
+    """The every-CPU table, a row per base and a column per CPU: (row name, a cell per CPU)."""
+    rows = [
+        ("task", [CpuCell(entry.process or "?", known=entry.pid is not None) for entry in entries])
+    ]
+    for which in BASES:
+        cells = []
+        for entry in entries:
+            base = entry.bases[which]
+            if base.value is None:
+                cells.append(CpuCell("not recorded", known=False))
+            else:
+                cells.append(CpuCell(hex64(base.value), base.owner or "owner unknown"))
+        rows.append((BASE_LABELS[which], cells))
+    return rows
+
+
+VCPU_LABELS = (("rip", "RIP"), ("cr3", "CR3"), ("fs_base", "FS base"), ("gs_base", "GS base"),
+               ("k_gs_base", "KERNEL_GS_BASE"))  # fmt: skip
+
+
+def vcpu_rows(
+    vcpus: dict[int, dict[str, int]], symbolize: Symbolizer | None = None
+) -> list[tuple[str, list[CpuCell]]]:
+    """Live, paused: every vCPU's registers as gdb reads them now, a column per CPU (RIP with
+    its symbol)."""
+    rows = []
+    for register, label in VCPU_LABELS:
+        cells = []
+        for cpu in sorted(vcpus):
+            value = vcpus[cpu].get(register)
+            if value is None:
+                cells.append(CpuCell("not read", known=False))
+                continue
+            symbol = symbolize(value) if symbolize and register == "rip" else None
+            cells.append(CpuCell(hex64(value), symbol or ""))
+        rows.append((label, cells))
     return rows

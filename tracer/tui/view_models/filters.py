@@ -132,6 +132,12 @@ class ViewFilter:
         return ViewFilter(**fields)  # type: ignore[arg-type]
 
 
+def next_cpu(cpus: list[int], current: int | None) -> int | None:
+    """The CPU view after `current` in the cycle all -> first CPU -> ... -> last -> all."""
+    later = [cpu for cpu in sorted(cpus) if current is None or cpu > current]
+    return later[0] if later else None
+
+
 def _describe_syscalls(chosen: frozenset[int]) -> str:
     from tracer.decode.syscall_table import SYSCALLS
 

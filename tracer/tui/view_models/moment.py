@@ -164,7 +164,7 @@ def _fallback(
         if stop is not None:
             candidates.append(_base_from(stop, which))
         msr = index.msr_at(BASE_MSRS[which], seq, cpu)
-        if msr is not None:
+        if msr is not None and (cpu is None or msr.cpu == cpu):  # another CPU's is not this one's
             candidates.append(BaseValue(msr.value, msr.seq, msr.how))
         known = [c for c in candidates if c is not None]
         if known:
@@ -259,3 +259,49 @@ def changed(now: Moment, before: Moment | None) -> set[str]:
         pairs.append((which, now.bases[which].value, before.bases[which].value))
     # A value that only became known (nothing recorded before) is not a change.
     return {name for name, new, old in pairs if new is not None and old is not None and new != old}
+
+
+@dataclass(frozen=True, slots=True)
+class CpuBases:
+    """One CPU's segment bases at a moment of the trace (folded from that CPU's own events),
+    and what ran there last."""
+
+    cpu: int
+    pid: int | None
+    process: str
+    bases: dict[str, BaseValue]
+
+
+def bases_by_cpu(
+    source: TraceSource, index: TraceIndex, seq: int, cpus: list[int], window: int = WINDOW
+) -> list[CpuBases]:
+    """Every CPU's FS base, GS base and KERNEL_GS_BASE as they stand at `seq`."""
+    events = window_before(source, seq, window)
+    if not events or events[-1].seq != seq:
+        return []
+    end = len(events) - 1
+    found = []
+    for cpu in cpus:
+        bases, cr3 = _fold(events, end, cpu)
+        if len(bases) < len(BASES):
+            bases, cr3 = _fallback(source, index, seq, cpu, bases, cr3)
+        pid = _pid_on(source, events, seq, cpu)
+        owned = {
+            which: (
+                BaseValue(value.value, value.seq, value.how, index.owner(value.value, seq, pid))
+                if (value := bases.get(which)) is not None and value.value is not None
+                else BaseValue(None)
+            )
+            for which in BASES
+        }
+        found.append(CpuBases(cpu, pid, index.process_label(pid), owned))
+    return found
+
+
+def _pid_on(source: TraceSource, events: list[Event], seq: int, cpu: int) -> int | None:
+    """The task on `cpu` at `seq`: the pid of its latest event that names one."""
+    for event in reversed(events):
+        if getattr(event, "cpu", None) == cpu and (pid := event_pid(event)) is not None:
+            return pid
+    last = last_at_or_before(source, seq, cpu=cpu)
+    return event_pid(last) if last is not None else None

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from tracer.events import Event
-from tracer.tui.view_models.cpu import cpu_rows
-from tracer.tui.view_models.moment import build_moments
+from tracer.tui.view_models.cpu import CpuCell, cpu_rows, every_cpu_rows, vcpu_rows
+from tracer.tui.view_models.moment import bases_by_cpu, build_moments
 from tracer.tui.widgets.pane import MomentPane, moment_title
 
 
 class CpuPanel(MomentPane):
-    COMPONENT_CLASSES = {"cpu--changed", "cpu--unknown", "cpu--name", "cpu--source"}
+    """Live and paused, it also shows every vCPU as the pause (or the last step) left it."""
+
+    COMPONENT_CLASSES = {
+        "cpu--changed", "cpu--unknown", "cpu--name", "cpu--source", "cpu--current",
+    }  # fmt: skip
+
+    paused_vcpus: Callable[[], tuple[dict[int, dict[str, int]], int | None]] | None = None
+    """Live mode: each vCPU's registers now and the CPU last stepped, ({}, None) if running."""
 
     def render_event(self, event: Event) -> RenderableType:
         loaded = self.trace.kernel_loaded() and self.trace.kernel_image() is not None
@@ -48,4 +57,56 @@ class CpuPanel(MomentPane):
         hint = Text("   * changed", style="dim")
         if not self.trace.index.owner_scan_done and event.seq > self.trace.index.owners_scanned_to:
             hint.append("  owners: still indexing", style="dim italic")
-        return Group(title + hint, table)
+        parts: list[RenderableType] = [title + hint]
+        vcpus, stepped = self.paused_vcpus() if self.paused_vcpus is not None else ({}, None)
+        if vcpus:
+            rows = vcpu_rows(vcpus, self.trace.symbolize)
+            here = stepped if stepped is not None else getattr(event, "cpu", None)
+            label = "stepped" if stepped is not None else "this event"
+            parts += [self.cpu_columns("vCPUs now", sorted(vcpus), rows, here, label), Text("")]
+        parts.append(table)
+        cpus = self.trace.source.cpus()
+        if len(cpus) > 1:
+            parts += [Text(""), self.every_cpu(event, cpus)]
+        return Group(*parts)
+
+    def every_cpu(self, event: Event, cpus: list[int]) -> RenderableType:
+        """Each CPU's bases at this moment, side by side; the event's own CPU highlighted."""
+        entries = bases_by_cpu(self.trace.source, self.trace.index, event.seq, cpus)
+        here = getattr(event, "cpu", None)
+        return self.cpu_columns(
+            "every CPU", [e.cpu for e in entries], every_cpu_rows(entries), here, "this event"
+        )
+
+    def cpu_columns(
+        self,
+        title: str,
+        cpus: list[int],
+        rows: list[tuple[str, list[CpuCell]]],
+        here: int | None,
+        here_label: str,
+    ) -> RenderableType:
+        """A table with a column per CPU, `here`'s column highlighted and labelled."""
+        style = self.get_component_rich_style
+        table = Table(box=None, padding=(0, 1), expand=True, pad_edge=False)
+        table.add_column(Text(title, style=style("cpu--name")), no_wrap=True, width=14)
+        for cpu in cpus:
+            current = cpu == here
+            name = f"cpu{cpu}" + (f" ({here_label})" if current else "")
+            table.add_column(
+                Text(name, style=style("cpu--current" if current else "cpu--name")),
+                no_wrap=True,
+                overflow="ellipsis",
+                ratio=1,
+            )
+        for name, cells in rows:
+            row = [Text(name, style=style("cpu--name"))]
+            for cpu, cell in zip(cpus, cells, strict=True):
+                text = Text(cell.value, style="" if cell.known else style("cpu--unknown"))
+                if cpu == here:
+                    text.stylize("bold")
+                if cell.owner:
+                    text.append(f"\n{cell.owner}", style=style("cpu--source"))
+                row.append(text)
+            table.add_row(*row)
+        return table

@@ -42,6 +42,15 @@ def line_style(text: str) -> str:
     return "func"
 
 
+def here_line(lines: list[GraphLine], event: Event) -> int | None:
+    """The line that stands for `event`: the last one at or before it, on its own CPU when
+    the graph has lines of that CPU (other CPUs' lines interleave by seq)."""
+    cpu = getattr(event, "cpu", None)
+    before = [i for i, line in enumerate(lines) if line.seq is not None and line.seq <= event.seq]
+    own = [i for i in before if lines[i].cpu == cpu]
+    return max(own or before, default=None)
+
+
 class GraphListing(LinesView):
     BINDINGS = [Binding("o,space", "fold", "fold/unfold", show=False)]
 
@@ -78,22 +87,28 @@ class GraphPanel(Vertical):
         self._event: Event | None = None
         self._lines: list[GraphLine] = []
         self.show_swapgs = False
+        self.cpu: int | None = None
 
     def compose(self) -> ComposeResult:
         yield self.head
         yield self.listing
 
-    def show_event(self, event: Event | None, show_swapgs: bool = False) -> None:
-        """Draw the graph around `event`; inferred swapgs comments only when `show_swapgs`."""
+    def show_event(
+        self, event: Event | None, show_swapgs: bool = False, cpu: int | None = None
+    ) -> None:
+        """Draw the graph around `event`; inferred swapgs comments only when `show_swapgs`;
+        only one CPU's events when `cpu` is given (the timeline's CPU filter)."""
         if event is None:
             return
-        if self._event is not None and (event.seq, show_swapgs) == (
+        if self._event is not None and (event.seq, show_swapgs, cpu) == (
             self._event.seq,
             self.show_swapgs,
+            self.cpu,
         ):
             return
         self._event = event
         self.show_swapgs = show_swapgs
+        self.cpu = cpu
         self._draw()
 
     def toggle_fold(self, index: int) -> bool:
@@ -109,21 +124,20 @@ class GraphPanel(Vertical):
     def _draw(self, cursor: int | None = None) -> None:
         event = self._event
         assert event is not None
-        row = row_of(self.trace.source, event.seq) or 0
-        start = max(0, row - AROUND)
-        window = self.trace.source.page(start, 2 * AROUND + 1)
+        window = self._window(event)
         shown = window if self.show_swapgs else list(fold_inferred_swapgs(window))
         forest = build_call_tree(shown)
         options = GraphOptions(header=False, folded=frozenset(self.folded))
         self._lines = lines = list(graph_rows(forest, options, self.trace.symbolize))
-        here = max(
-            (i for i, line in enumerate(lines) if line.seq is not None and line.seq <= event.seq),
-            default=None,
-        )
+        here = here_line(lines, event)
         note = "" if self.trace.source.count(kinds=FUNC_KINDS) else f"\n{NO_FUNCTIONS}"
         first, last = window[0].seq if window else 0, window[-1].seq if window else 0
+        which = "" if self.cpu is None else f"CPU {self.cpu}, "
         self.head.update(
-            Text(f"function_graph of #{first}..#{last} around #{event.seq}{note}", style="dim")
+            Text(
+                f"function_graph of {which}#{first}..#{last} around #{event.seq}{note}",
+                style="dim",
+            )
         )
         style = self.get_component_rich_style
         self.listing.set_lines(
@@ -131,6 +145,18 @@ class GraphPanel(Vertical):
             here,
             cursor=cursor,
         )
+
+    def _window(self, event: Event) -> list[Event]:
+        """The events around `event`, of one CPU when the view is filtered to one."""
+        source = self.trace.source
+        if self.cpu is None:
+            row = row_of(source, event.seq) or 0
+            start = max(0, row - AROUND)
+            return source.page(start, 2 * AROUND + 1)
+        found = source.index_of(event.seq, nearest=True, cpu=self.cpu)
+        row = found if found is not None else source.count(cpu=self.cpu) - 1
+        start = max(0, row - AROUND)
+        return source.page(start, 2 * AROUND + 1, cpu=self.cpu)
 
     def on_graph_listing_fold(self, message: GraphListing.Fold) -> None:
         message.stop()

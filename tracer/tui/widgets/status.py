@@ -8,15 +8,29 @@ from textual.widgets import Static
 
 
 class TraceBar(Static):
-    """`tracer  trace.db  12,345 events  kernel.elf  complete`"""
+    """`tracer  trace.db  12,345 events  kernel.elf  complete   CPU all 0 1`: on a trace of
+    several CPUs, which of them the timeline shows (C cycles), the shown one in reverse."""
 
-    def show(self, name: str, events: int, kernel: str, state: str) -> None:
+    def show(
+        self,
+        name: str,
+        events: int,
+        kernel: str,
+        state: str,
+        cpus: list[int] | None = None,
+        cpu: int | None = None,
+    ) -> None:
         text = Text(" tracer", style="bold")
         text.append(f" {name}", style="bold")
         text.append(f"  {events:,} events", style="")
         if kernel:
             text.append(f"  {kernel}", style="dim")
         text.append(f"  {state}", style="italic")
+        if cpus and (len(cpus) > 1 or cpu is not None):
+            text.append("   CPU", style="bold")
+            for label, value in [("all", None), *((str(c), c) for c in cpus)]:
+                text.append(" ")
+                text.append(f" {label} ", style="bold reverse" if value == cpu else "dim")
         self.update(text)
 
 

@@ -21,25 +21,46 @@ CPU_WIDTH = 3
 PROCESS_WIDTH = 13
 KIND_WIDTH = 7
 SWAPGS_MARK = "⇄"  # the crossing's swapgs (GS_BASE <-> KERNEL_GS_BASE), folded into its row
+LANE_MARK = "·"  # a CPU lane where the row's event did not happen
+CPU_COLOURS = 4  # timeline--cpu-0..3: a CPU's colour is its number modulo this
 ROW_STYLES = (
     "entry", "exit", "error", "msr", "segbase", "process", "interrupt", "func", "gap", "note",
     "warning",
 )  # fmt: skip
 
 
-def header_text(width: int) -> str:
+def header_text(width: int, cpu_width: int = CPU_WIDTH) -> str:
     text = (
-        f" {'time s':>{TIME_WIDTH}} {'cpu':<{CPU_WIDTH}} {'process':<{PROCESS_WIDTH}} "
+        f" {'time s':>{TIME_WIDTH}} {'cpu':<{cpu_width}} {'process':<{PROCESS_WIDTH}} "
         f"{'kind':<{KIND_WIDTH}} summary"
     )
     return text[:width]
 
 
+def lane_width(cpus: list[int]) -> int:
+    """Columns of one CPU's lane: its number and a space."""
+    return len(str(max(cpus, default=0))) + 1
+
+
+def cpu_column_width(cpus: list[int]) -> int:
+    """The CPU column: a lane per CPU when the trace has several, else just the number."""
+    if len(cpus) < 2:
+        return CPU_WIDTH
+    return max(CPU_WIDTH, lane_width(cpus) * len(cpus) - 1)
+
+
 class TimelineHeader(Static):
     """Column titles above the timeline."""
 
+    cpu_width = CPU_WIDTH
+
+    def set_cpu_width(self, cpu_width: int) -> None:
+        if cpu_width != self.cpu_width:
+            self.cpu_width = cpu_width
+            self.update(header_text(self.size.width, cpu_width))
+
     def on_resize(self) -> None:
-        self.update(header_text(self.size.width))
+        self.update(header_text(self.size.width, self.cpu_width))
 
 
 class Timeline(ScrollView, can_focus=True):
@@ -51,6 +72,7 @@ class Timeline(ScrollView, can_focus=True):
         "timeline--flag",
         "timeline--dim",
         *(f"timeline--{style}" for style in ROW_STYLES),
+        *(f"timeline--cpu-{n}" for n in range(CPU_COLOURS)),
     }
 
     BINDINGS = motion_bindings(
@@ -86,6 +108,7 @@ class Timeline(ScrollView, can_focus=True):
         self.violations: set[int] = set()  # seqs the checker found something at
         self.follow = False  # live: keep the cursor on the newest event
         self.summary_offset = 0  # columns of the summary scrolled away (h/l)
+        self.cpu_lanes: list[int] = []  # the trace's CPUs: with two or more, a lane each
         self._growing = False
         self._selected_seq: int | None = None
 
@@ -190,6 +213,14 @@ class Timeline(ScrollView, can_focus=True):
     def action_half_up(self) -> None:
         self.cursor -= self._page // 2 or 1
 
+    def set_cpu_lanes(self, cpus: list[int]) -> bool:
+        """The trace's CPUs (they grow in a live capture); True if the column changed."""
+        if cpus == self.cpu_lanes:
+            return False
+        self.cpu_lanes = list(cpus)
+        self.refresh()
+        return True
+
     def scroll_summary(self, delta: int) -> None:
         """Long strace lines: move the summary column left or right (the rest stays)."""
         self.summary_offset = max(0, self.summary_offset + delta)
@@ -222,6 +253,25 @@ class Timeline(ScrollView, can_focus=True):
             Segment(" ", kind_style),
         ]
 
+    def _cpu(self, row: TimelineRow, base: Style, dim: Style) -> list[Segment]:
+        """The CPU column: the number in the CPU's colour, in its own lane when the trace has
+        several CPUs, so each CPU's events read as a column of their own."""
+        lanes = self.cpu_lanes
+        if len(lanes) < 2:
+            return [Segment(f"{row.cpu:<{CPU_WIDTH}} ", base)]
+        colour = base
+        if row.cpu.isdigit():
+            colour += self.get_component_rich_style(f"timeline--cpu-{int(row.cpu) % CPU_COLOURS}")
+        each = lane_width(lanes)
+        segments = [
+            Segment(f"{cpu:<{each}}", colour) if str(cpu) == row.cpu
+            else Segment(f"{LANE_MARK:<{each}}", dim)
+            for cpu in lanes
+        ]  # fmt: skip
+        used = each * len(lanes)
+        segments.append(Segment(" " * (cpu_column_width(lanes) + 1 - used), base))
+        return segments
+
     def _segments(self, row: TimelineRow, width: int) -> list[Segment]:
         style = self.get_component_rich_style
         base = self.rich_style
@@ -238,7 +288,7 @@ class Timeline(ScrollView, can_focus=True):
         fixed = [
             flag,
             Segment(f"{row.time:>{TIME_WIDTH}} ", dim),
-            Segment(f"{row.cpu:<{CPU_WIDTH}} ", base),
+            *self._cpu(row, base, dim),
             Segment(f"{process:<{PROCESS_WIDTH}} ", base),
             *self._kind(row, kind_style, base + style("timeline--segbase")),
         ]
