@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,15 +63,30 @@ def fresh(path: Path) -> StoredAnalysis:
         return scan.result
 
 
+_OPEN: list[TraceReader] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_readers() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def stored(path: Path) -> StoredAnalysis | None:
-    with TraceReader.open(path) as reader:
-        return reader.stored_analysis()
+    """The file's stored analysis (its reader stays open for `rows_at` until the test ends)."""
+    reader = TraceReader.open(path)
+    _OPEN.append(reader)
+    return reader.stored_analysis()
 
 
 def assert_same(a: StoredAnalysis, b: StoredAnalysis) -> None:
     assert sorted(a.owner_rows, key=repr) == sorted(b.owner_rows, key=repr)
     assert a.findings() == b.findings()
+    assert a.seqs == b.seqs
     assert a.through_seq == b.through_seq
+    for seq in sorted({row[0] for row in b.all_rows()})[:50]:
+        assert a.rows_at(seq) == b.rows_at(seq)
 
 
 def test_the_writer_stores_what_a_fresh_analysis_finds_on_a_synthetic_trace(
@@ -80,7 +96,7 @@ def test_the_writer_stores_what_a_fresh_analysis_finds_on_a_synthetic_trace(
     write(path, synthetic_with_owners(6_000))
     kept = stored(path)
     assert kept is not None and kept.saved == "stored"
-    assert len(kept.owner_rows) > 2 and len(kept.finding_rows) > 100
+    assert len(kept.owner_rows) > 2 and len(kept.all_rows()) > 100
     assert_same(kept, fresh(path))
 
 
@@ -141,7 +157,7 @@ def test_a_trace_that_cannot_be_written_is_analysed_in_memory(tmp_path: Path) ->
                 pass
             assert scan.result is not None
             assert scan.result.saved.startswith("not updated")
-            assert len(scan.result.finding_rows) > 10
+            assert len(scan.result.all_rows()) > 10
     finally:
         holder.execute("ROLLBACK")
         holder.close()

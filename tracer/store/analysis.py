@@ -8,14 +8,16 @@ analysed once by a reader (`AnalysisScan`) and updated when the file can be writ
 
 from __future__ import annotations
 
+import bisect
 import json
 import pathlib
 import sqlite3
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tracer.analysis.owner_history import OwnerRow
-from tracer.analysis.rules import RawFinding
+from tracer.analysis.rules import KERNEL_ON_APP_TCB, STAR_GDT_MISMATCH, RawFinding
 from tracer.analysis.trace_analysis import ANALYSIS_VERSION, TraceAnalysis
 from tracer.store.api import TraceSource
 from tracer.store.schema import META_ANALYSIS, META_COMPLETE, META_EVENT_COUNT
@@ -37,10 +39,16 @@ ANALYSIS_DDL = (
         message TEXT,
         data TEXT
     )""",
+    "CREATE INDEX IF NOT EXISTS findings_seq ON findings (seq)",
+    # The seqs with findings, packed (array 'q'), by what decides whether they show: a viewer
+    # knows them all without reading a row of `findings` (see `seq_class`).
+    "CREATE TABLE IF NOT EXISTS finding_seqs (class TEXT NOT NULL, seqs BLOB NOT NULL)",
 )
 INSERT_OWNER = "INSERT INTO owners VALUES (?, ?, ?, ?)"
 INSERT_FINDING = "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_SEQS = "INSERT INTO finding_seqs VALUES (?, ?)"
 FINDING_COLUMNS = "seq, rule, cpu, pid, pc, message, data"
+ALWAYS, FS_EVIDENCE, FS_NO_EVIDENCE, STAR = "always", "fs-evidence", "fs-no-evidence", "star"
 SCAN_CHUNK = 4096
 
 
@@ -69,6 +77,22 @@ def raw_finding(row: FindingRow) -> RawFinding:
     return RawFinding(seq, rule, cpu, pid, None if pc is None else int(pc), values)
 
 
+def seq_class(raw: RawFinding) -> str:
+    """Which facts decide whether a raw finding shows (see `checks.render`)."""
+    if raw.rule == KERNEL_ON_APP_TCB:
+        return FS_EVIDENCE if raw.data["evidence"] else FS_NO_EVIDENCE
+    return STAR if raw.rule == STAR_GDT_MISMATCH else ALWAYS
+
+
+def seq_params(findings: list[RawFinding]) -> list[tuple[str, bytes]]:
+    classes: dict[str, array[int]] = {}
+    for raw in findings:
+        seqs = classes.setdefault(seq_class(raw), array("q"))
+        if not seqs or seqs[-1] != raw.seq:
+            seqs.append(raw.seq)
+    return [(name, seqs.tobytes()) for name, seqs in classes.items()]
+
+
 def analysis_meta(analysis: TraceAnalysis) -> str:
     return json.dumps(
         {
@@ -81,15 +105,39 @@ def analysis_meta(analysis: TraceAnalysis) -> str:
 
 @dataclass(frozen=True)
 class StoredAnalysis:
-    """Owner rows and raw findings covering a whole trace (read from its file or computed)."""
+    """Owner rows and raw findings covering a whole trace (read from its file or computed).
+
+    `seqs` holds the seqs with findings by class (sorted); `rows_at(seq)` the raw findings at
+    one seq, in the checker's order; `all_rows()` every one."""
 
     owner_rows: list[OwnerRow]
-    finding_rows: list[FindingRow]  # in seq order
+    seqs: dict[str, array[int]]
     through_seq: int
     saved: str  # "stored", "updated", or why the file was not updated
+    rows_at: Callable[[int], list[FindingRow]]
+    all_rows: Callable[[], list[FindingRow]]
 
     def findings(self) -> list[RawFinding]:
-        return [raw_finding(row) for row in self.finding_rows]
+        return [raw_finding(row) for row in self.all_rows()]
+
+    @classmethod
+    def in_memory(
+        cls, owner_rows: list[OwnerRow], findings: list[RawFinding], through_seq: int, saved: str
+    ) -> StoredAnalysis:
+        rows = finding_params(findings)
+        by_seq = [row[0] for row in rows]
+
+        def rows_at(seq: int) -> list[FindingRow]:
+            return rows[bisect.bisect_left(by_seq, seq) : bisect.bisect_right(by_seq, seq)]
+
+        seqs = {name: _unpack(blob) for name, blob in seq_params(findings)}
+        return cls(owner_rows, seqs, through_seq, saved, rows_at, lambda: rows)
+
+
+def _unpack(blob: bytes) -> array[int]:
+    seqs = array("q")
+    seqs.frombytes(blob)
+    return seqs
 
 
 def load_stored(conn: sqlite3.Connection, meta: dict[str, str]) -> StoredAnalysis | None:
@@ -112,10 +160,21 @@ def load_stored(conn: sqlite3.Connection, meta: dict[str, str]) -> StoredAnalysi
                 "SELECT pid, value, since, label FROM owners"
             )
         ]
-        findings = conn.execute(f"SELECT {FINDING_COLUMNS} FROM findings ORDER BY rowid").fetchall()
+        seqs: dict[str, array[int]] = {}
+        for name, blob in conn.execute("SELECT class, seqs FROM finding_seqs ORDER BY rowid"):
+            seqs.setdefault(name, array("q")).extend(_unpack(blob))
     except (sqlite3.Error, ValueError, TypeError):
         return None  # damaged or foreign tables: analyse again
-    return StoredAnalysis(owners, findings, int(info["through_seq"]), "stored")
+
+    def rows_at(seq: int) -> list[FindingRow]:
+        sql = f"SELECT {FINDING_COLUMNS} FROM findings WHERE seq = ? ORDER BY rowid"
+        return conn.execute(sql, (seq,)).fetchall()
+
+    def all_rows() -> list[FindingRow]:
+        return conn.execute(f"SELECT {FINDING_COLUMNS} FROM findings ORDER BY rowid").fetchall()
+
+    through = int(info["through_seq"])
+    return StoredAnalysis(owners, seqs, through, "stored", rows_at, all_rows)
 
 
 def save_analysis(path: str, analysis: TraceAnalysis) -> str:
@@ -131,10 +190,11 @@ def save_analysis(path: str, analysis: TraceAnalysis) -> str:
         try:
             for statement in ANALYSIS_DDL:
                 conn.execute(statement)
-            conn.execute("DELETE FROM owners")
-            conn.execute("DELETE FROM findings")
+            for table in ("owners", "findings", "finding_seqs"):
+                conn.execute(f"DELETE FROM {table}")
             conn.executemany(INSERT_OWNER, owner_params(analysis.owners.rows()))
             conn.executemany(INSERT_FINDING, finding_params(analysis.findings))
+            conn.executemany(INSERT_SEQS, seq_params(analysis.findings))
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -185,9 +245,9 @@ class AnalysisScan:
             saved = "not updated: in memory only"
             if self.save and self.path is not None:
                 saved = save_analysis(self.path, self.analysis)
-            self.result = StoredAnalysis(
+            self.result = StoredAnalysis.in_memory(
                 self.analysis.owners.rows(),
-                finding_params(self.analysis.findings),
+                self.analysis.findings,
                 self.analysis.through_seq,
                 saved,
             )

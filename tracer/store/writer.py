@@ -23,9 +23,11 @@ from tracer.store.analysis import (
     ANALYSIS_DDL,
     INSERT_FINDING,
     INSERT_OWNER,
+    INSERT_SEQS,
     analysis_meta,
     finding_params,
     owner_params,
+    seq_params,
 )
 from tracer.store.schema import (
     DDL,
@@ -224,6 +226,7 @@ class TraceWriter:
                 conn.executemany(INSERT_OWNER, owner_params(owners))
             if findings:
                 conn.executemany(INSERT_FINDING, finding_params(findings))
+                conn.executemany(INSERT_SEQS, seq_params(findings))
             conn.executemany(_UPSERT_META, meta.items())
             conn.execute("COMMIT")
         except BaseException:

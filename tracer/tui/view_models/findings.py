@@ -4,14 +4,20 @@ flagged itself (gaps, warnings), found a chunk at a time so a long trace stays r
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
 from tracer.analysis.checks import Checker, Finding, render
-from tracer.analysis.rules import KERNEL_ON_APP_TCB, STAR_GDT_MISMATCH
 from tracer.events import Event, EventKind
-from tracer.store.analysis import raw_finding
+from tracer.store.analysis import (
+    ALWAYS,
+    FS_EVIDENCE,
+    FS_NO_EVIDENCE,
+    STAR,
+    StoredAnalysis,
+    raw_finding,
+)
 from tracer.store.api import TraceSource
 from tracer.tui.view_models.rows import is_flagged, summarize
 
@@ -124,46 +130,67 @@ class StoredFindingsScan(FindingsScan):
         if self.done:
             return
         yield from self.trace.analysis_steps()
-        self._load(self.trace.analysis.finding_rows)
+        self._load(self.trace.analysis)
         self.done = True
 
-    def _load(self, rows: list[Any]) -> None:
+    def _load(self, analysis: StoredAnalysis) -> None:
         """One line per seq (the first finding there), with what the capture flagged itself
         where the checker found nothing."""
         facts, symbolize = self.checker.facts, self.checker.symbolize
-        entries: dict[int, Any] = {}
-        for row in rows:
-            seq, rule = row[0], row[1]
-            if seq in entries:
-                continue
-            if rule in _CONDITIONAL:  # may render to nothing with this kernel's facts
-                found = render(raw_finding(row), facts, symbolize)
-                if found:
-                    entries[seq] = from_finding(found[0])
-            else:
-                entries[seq] = row
-        for event in self.source.events(kinds=FLAGGED_KINDS):
-            if event.seq not in entries and is_flagged(event):
-                entries[event.seq] = from_flagged(event)
-        self.seqs = sorted(entries)
-        self.lines = _Lines([entries[seq] for seq in self.seqs], facts, symbolize)  # type: ignore[assignment]
+        classes = analysis.seqs
+        chosen: list[Any] = [classes.get(ALWAYS, ())]
+        if facts.uses_fs:  # kernel-on-app-tcb shows for a kernel that uses FS (checks.render)
+            chosen.append(classes.get(FS_EVIDENCE, ()))
+            if facts.uses_fs_always:
+                chosen.append(classes.get(FS_NO_EVIDENCE, ()))
+        chosen.append(
+            [
+                seq
+                for seq in classes.get(STAR, ())
+                if _first_line(analysis.rows_at(seq), facts, symbolize) is not None
+            ]
+        )
+        flagged = {
+            event.seq: from_flagged(event)
+            for event in self.source.events(kinds=FLAGGED_KINDS)
+            if is_flagged(event)
+        }
+        chosen.append(list(flagged))
+        parts = [part for part in chosen if len(part)]
+        # One part (the common case) is sorted and unique already.
+        self.seqs = list(parts[0]) if len(parts) == 1 else sorted(set().union(*parts))
+        self.lines = _Lines(self.seqs, flagged, analysis.rows_at, facts, symbolize)  # type: ignore[assignment]
         if self.seqs:
             self.next_seq = self.seqs[-1] + 1
 
 
-_CONDITIONAL = frozenset({KERNEL_ON_APP_TCB, STAR_GDT_MISMATCH})
+def _first_line(rows: list[Any], facts: Any, symbolize: Any) -> FindingLine | None:
+    for row in rows:
+        found = render(raw_finding(row), facts, symbolize)
+        if found:
+            return from_finding(found[0])
+    return None
 
 
 class _Lines(Sequence[FindingLine]):
     """Finding lines made when read: a long trace can have a finding at most syscalls."""
 
-    def __init__(self, entries: list[Any], facts: Any, symbolize: Any) -> None:
-        self._entries = entries
+    def __init__(
+        self,
+        seqs: list[int],
+        flagged: dict[int, FindingLine],
+        rows_at: Callable[[int], list[Any]],
+        facts: Any,
+        symbolize: Any,
+    ) -> None:
+        self._seqs = seqs
+        self._flagged = flagged
+        self._rows_at = rows_at
         self._facts = facts
         self._symbolize = symbolize
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._seqs)
 
     @overload
     def __getitem__(self, index: int) -> FindingLine: ...
@@ -171,10 +198,9 @@ class _Lines(Sequence[FindingLine]):
     def __getitem__(self, index: slice) -> list[FindingLine]: ...
     def __getitem__(self, index: int | slice) -> FindingLine | list[FindingLine]:
         if isinstance(index, slice):
-            return [self._line(entry) for entry in self._entries[index]]
-        return self._line(self._entries[index])
+            return [self._line(seq) for seq in self._seqs[index]]
+        return self._line(self._seqs[index])
 
-    def _line(self, entry: Any) -> FindingLine:
-        if isinstance(entry, FindingLine):
-            return entry
-        return from_finding(render(raw_finding(entry), self._facts, self._symbolize)[0])
+    def _line(self, seq: int) -> FindingLine:
+        line = _first_line(self._rows_at(seq), self._facts, self._symbolize)
+        return line if line is not None else self._flagged[seq]
