@@ -42,6 +42,8 @@ from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
 
 BATCH_RECORDS = 256
 FLUSH_SECONDS = 0.05
+PIPE_BYTES = 1 << 20  # a tracer that falls behind for a moment must not block a stop
+F_SETPIPE_SZ = 1031
 # Compared between two hits at one place to tell a real second pass from gdb repeating one;
 # not eflags: RF moves.
 DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")
@@ -54,6 +56,12 @@ class Batch:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        try:
+            import fcntl
+
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+        except (ImportError, OSError):
+            pass  # not a pipe (tests), or above the system's limit: the default size
         self.lock = threading.Lock()
         self.records: list[str] = []
         self.written = 0
