@@ -39,7 +39,15 @@ CLOCK_DRIVEN = frozenset(
         EventKind.FUNC_EXIT,
     }
 )
-AGENT_STAT_KEYS = ("handled", "handler_ns", "drain_ns", "drain_bytes", "drains", "duplicates")
+AGENT_STAT_KEYS = (
+    "handled",
+    "handler_ns",
+    "stop_ns",
+    "drain_ns",
+    "drain_bytes",
+    "drains",
+    "duplicates",
+)
 
 
 def tls_variables(image: ElfImage, programs: Sequence[ElfImage | None], names: Sequence[str]):

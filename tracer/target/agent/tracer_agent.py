@@ -155,6 +155,7 @@ class Agent:
         self.last_state: dict | None = None
         self.duplicates = 0
         self.handler_ns = 0
+        self.stop_ns = 0  # the whole stop(): the frame, the duplicate check and the handler
         self.handled = 0
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
@@ -195,6 +196,13 @@ class Probe(gdb.Breakpoint):
         self.handler = handler
 
     def stop(self) -> bool:
+        entered = time.perf_counter_ns()
+        try:
+            return self._stop()
+        finally:
+            self.agent.stop_ns += time.perf_counter_ns() - entered
+
+    def _stop(self) -> bool:
         agent = self.agent
         cpu = GdbCpu()
         if agent.repeated(cpu, self.probe["addr"]):
@@ -278,7 +286,7 @@ def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
     a = _installed()
     gdb.write(
-        f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
+        f"agent-stats handled={a.handled} handler_ns={a.handler_ns} stop_ns={a.stop_ns} "
         f"duplicates={a.duplicates} written={a.batch.written} "
         f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )
