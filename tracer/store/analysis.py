@@ -49,7 +49,7 @@ INSERT_FINDING = "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_SEQS = "INSERT INTO finding_seqs VALUES (?, ?)"
 FINDING_COLUMNS = "seq, rule, cpu, pid, pc, message, data"
 ALWAYS, FS_EVIDENCE, FS_NO_EVIDENCE, STAR = "always", "fs-evidence", "fs-no-evidence", "star"
-SCAN_CHUNK = 4096
+SCAN_CHUNK = 512  # events per step: one step fits in a slice of the UI's time
 
 
 def owner_params(rows: list[OwnerRow]) -> list[tuple[int | None, str, int, str]]:
