@@ -346,10 +346,11 @@ class CaptureLoop:
 def tracer_yields_cpu() -> Iterator[None]:
     """While the guest runs, this process's threads (not gdb's, not QEMU's: other processes)
     run at a lower priority: on a busy machine the stop's own work (QEMU, gdb) goes first and
-    the tracer catches up in between, the agent's records waiting in its 1 MiB pipe. Restored
-    after when the system allows (root); TRACER_NICE=0 turns it off."""
+    the tracer catches up in between, the agent's records waiting in its 1 MiB pipe. Only where
+    the priority can be given back afterwards (root, or RLIMIT_NICE allowing it): a library
+    caller's process is never left slower. TRACER_NICE=0 turns it off."""
     step = int(os.environ.get("TRACER_NICE", "10") or 0)
-    threads = _own_threads() if step > 0 and hasattr(os, "setpriority") else []
+    threads = _own_threads() if step > 0 and _can_restore_priority() else []
     before: dict[int, int] = {}
     for tid in threads:
         with contextlib.suppress(OSError):
@@ -361,6 +362,21 @@ def tracer_yields_cpu() -> Iterator[None]:
         for tid, value in before.items():
             with contextlib.suppress(OSError):  # a thread gone, or not allowed to raise back
                 os.setpriority(os.PRIO_PROCESS, tid, value)
+
+
+def _can_restore_priority() -> bool:
+    if not hasattr(os, "setpriority"):
+        return False
+    if os.geteuid() == 0:
+        return True
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NICE)
+        floor = 20 - soft  # the lowest nice value this process may set
+        return soft == resource.RLIM_INFINITY or os.getpriority(os.PRIO_PROCESS, 0) >= floor
+    except (ImportError, AttributeError, OSError, ValueError):
+        return False
 
 
 def _own_threads() -> list[int]:
