@@ -185,3 +185,27 @@ def test_a_stale_analysis_is_not_used(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'event_count'")
     conn.close()
     assert stored(path) is None
+
+
+def test_an_analysis_that_fails_costs_no_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a rule must not end a capture: the events are all written, the file says it
+    holds no analysis (so readers make their own), and why."""
+    from tracer.analysis.trace_analysis import TraceAnalysis
+
+    events = synthetic_with_owners(1_500)
+    real = TraceAnalysis.feed_one
+
+    def breaks_at_1000(self: TraceAnalysis, event: Event) -> None:
+        if event.seq == 1_000:
+            raise KeyError("a rule's bug")
+        real(self, event)
+
+    monkeypatch.setattr(TraceAnalysis, "feed_one", breaks_at_1000)
+    path = tmp_path / "broken.db"
+    write(path, events)
+    with TraceReader.open(path) as reader:
+        assert reader.count() == len(events)
+        assert "a rule's bug" in reader.meta["analysis"]
+        assert reader.stored_analysis() is None

@@ -86,6 +86,7 @@ class TraceWriter:
         self.flush_interval = flush_interval
         self._pending: list[codec.Row] = []
         self._analysis = TraceAnalysis(keep_all=False) if analyse else None
+        self._analysis_failed: str | None = None
         self._pending_meta: dict[str, str] = {}
         self._committed = 0
         self._counts: Counter[str] = Counter()
@@ -137,7 +138,7 @@ class TraceWriter:
                 row = (*row[:6], summary, row[7])
             self._pending.append(row)
             if self._analysis is not None:
-                self._analysis.feed_one(event)
+                self._analyse(event)
             self._last_seq = seq
             if self._last_time_ns is not None and event.time_ns < self._last_time_ns:
                 self._time_ordered = False
@@ -146,6 +147,16 @@ class TraceWriter:
                 self.flush()
             else:
                 self.flush_if_due()
+
+    def _analyse(self, event: Event) -> None:
+        """Feed the stored analysis; an analysis that fails never costs the capture its events:
+        the file says it holds none, and its readers analyse it themselves."""
+        assert self._analysis is not None
+        try:
+            self._analysis.feed_one(event)
+        except Exception as exc:  # a bug in a rule: keep the events, drop the analysis
+            self._analysis = None
+            self._analysis_failed = f"{type(exc).__name__}: {exc} (at seq {event.seq})"
 
     def flush_if_due(self) -> bool:
         """Commit pending events if `flush_interval` has passed; for an idle capture loop."""
@@ -217,6 +228,8 @@ class TraceWriter:
         owners, findings = self._analysis.take_new() if self._analysis is not None else ([], [])
         if self._analysis is not None:
             meta[META_ANALYSIS] = analysis_meta(self._analysis)
+        elif self._analysis_failed is not None:
+            meta[META_ANALYSIS] = json.dumps({"version": 0, "failed": self._analysis_failed})
         conn.execute("BEGIN IMMEDIATE")
         try:
             # OR IGNORE: a batch re-sent after a commit that was interrupted before the
