@@ -124,6 +124,7 @@ def stop_figures(syscalls: int, mi_stops: int) -> dict[str, Any]:
         "stops_per_syscall": round(tool_stops / len(entries), 3) if entries else None,
         "syscalls_per_s": round(len(entries) / span, 1) if span else 0.0,
         "agent_handler_us_per_stop": round(int(meta.get("agent_handler_ns", 0)) / handled / 1e3, 1),
+        "agent_stop_us_per_stop": round(int(meta.get("agent_stop_ns", 0)) / handled / 1e3, 1),
         "tracer_us_per_stop": round(1e6 / tool_rate, 1) if tool_rate else None,
         "bare_gdb_us_per_stop": round(1e6 / bare.per_second, 1) if bare.per_second else None,
         "bare_gdb_stops": bare.stops,
@@ -155,6 +156,7 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
     print(
         f"  {'us per stop: tracer / bare gdb / in agent':44} {figures['tracer_us_per_stop']}"
         f" / {figures['bare_gdb_us_per_stop']} / {figures['agent_handler_us_per_stop']}"
+        f" (whole stop(): {figures['agent_stop_us_per_stop']})"
     )
 
 

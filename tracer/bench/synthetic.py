@@ -108,10 +108,15 @@ def _syscall_events(
 
 
 def write_synthetic(
-    path: str | os.PathLike[str], count: int, seed: int = 0, source: str = "tracer.bench"
+    path: str | os.PathLike[str],
+    count: int,
+    seed: int = 0,
+    source: str = "tracer.bench",
+    analyse: bool = True,
 ) -> None:
-    """A trace file of `count` synthetic events (replaced if it exists)."""
-    with TraceWriter(path, {"source": source}, overwrite=True) as writer:
+    """A trace file of `count` synthetic events (replaced if it exists); without `analyse`,
+    as an older tracer wrote it (no stored owners or findings)."""
+    with TraceWriter(path, {"source": source}, overwrite=True, analyse=analyse) as writer:
         for event in synthetic_events(count, seed):
             writer.append(event)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tracer.events import Event, EventKind
 from tracer.store import codec
+from tracer.store.analysis import StoredAnalysis, load_stored
 from tracer.store.api import EventFilter, TraceFileError, TraceSource
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
@@ -62,6 +63,13 @@ class TraceReader(TraceSource):
     @property
     def meta(self) -> dict[str, str]:
         return dict(self._rows("SELECT key, value FROM meta"))
+
+    def stored_analysis(self) -> StoredAnalysis | None:
+        """The owners and raw findings the file stores, when they cover all of a complete
+        file (see `tracer.store.analysis`); None: analyse it (`AnalysisScan`)."""
+        if self._conn is None:
+            raise ValueError(f"trace reader is closed ({self.path})")
+        return load_stored(self._conn, self.meta)
 
     @property
     def complete(self) -> bool:

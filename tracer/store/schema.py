@@ -34,6 +34,7 @@ META_END_TIME_NS = "end_time_ns"  # time_ns of the last event
 META_EVENT_COUNT = "event_count"  # kept current with every committed batch
 META_EVENT_COUNTS = "event_counts"  # JSON {kind: count}, kept current too
 META_TIME_ORDERED = "time_ordered"  # "1" while time_ns never decreases along seq
+META_ANALYSIS = "analysis"  # JSON {version, events, through_seq}: see tracer.store.analysis
 RESERVED_META = frozenset(
     {
         META_FORMAT,
@@ -45,5 +46,6 @@ RESERVED_META = frozenset(
         META_EVENT_COUNT,
         META_EVENT_COUNTS,
         META_TIME_ORDERED,
+        META_ANALYSIS,
     }
 )

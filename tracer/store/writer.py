@@ -16,11 +16,23 @@ import time
 from collections import Counter
 from typing import Any, Self
 
+from tracer.analysis.trace_analysis import TraceAnalysis
 from tracer.events import Event
 from tracer.store import codec
+from tracer.store.analysis import (
+    ANALYSIS_DDL,
+    INSERT_FINDING,
+    INSERT_OWNER,
+    INSERT_SEQS,
+    analysis_meta,
+    finding_params,
+    owner_params,
+    seq_params,
+)
 from tracer.store.schema import (
     DDL,
     FORMAT,
+    META_ANALYSIS,
     META_COMPLETE,
     META_END_TIME_NS,
     META_ENDED_AT,
@@ -49,6 +61,9 @@ class TraceWriter:
     or at the first `append` (or `flush_if_due`) once `flush_interval` seconds have passed since
     the last commit, and on `flush()` / `close()`. `close()` may be called more than once, from
     a signal handler that interrupted `append` or `flush`, or from another thread.
+
+    With `analyse` (the default) the owners and the checks' raw findings are computed as events
+    arrive and committed with them (`tracer.store.analysis`), so a reader has them at once.
     """
 
     def __init__(
@@ -59,6 +74,7 @@ class TraceWriter:
         overwrite: bool = False,
         batch_size: int = 512,
         flush_interval: float = 0.25,
+        analyse: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -69,6 +85,8 @@ class TraceWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self._pending: list[codec.Row] = []
+        self._analysis = TraceAnalysis(keep_all=False) if analyse else None
+        self._analysis_failed: str | None = None
         self._pending_meta: dict[str, str] = {}
         self._committed = 0
         self._counts: Counter[str] = Counter()
@@ -82,7 +100,7 @@ class TraceWriter:
         self._close_requested = False
         _create_private_file(self.path, overwrite)
         try:
-            self._conn: sqlite3.Connection | None = _init_database(self.path, user_meta)
+            self._conn: sqlite3.Connection | None = _init_database(self.path, user_meta, analyse)
         except BaseException:
             _remove_trace_files(self.path)
             raise
@@ -119,6 +137,8 @@ class TraceWriter:
             if summary is not None:
                 row = (*row[:6], summary, row[7])
             self._pending.append(row)
+            if self._analysis is not None:
+                self._analyse(event)
             self._last_seq = seq
             if self._last_time_ns is not None and event.time_ns < self._last_time_ns:
                 self._time_ordered = False
@@ -127,6 +147,16 @@ class TraceWriter:
                 self.flush()
             else:
                 self.flush_if_due()
+
+    def _analyse(self, event: Event) -> None:
+        """Feed the stored analysis; an analysis that fails never costs the capture its events:
+        the file says it holds none, and its readers analyse it themselves."""
+        assert self._analysis is not None
+        try:
+            self._analysis.feed_one(event)
+        except Exception as exc:  # a bug in a rule: keep the events, drop the analysis
+            self._analysis = None
+            self._analysis_failed = f"{type(exc).__name__}: {exc} (at seq {event.seq})"
 
     def flush_if_due(self) -> bool:
         """Commit pending events if `flush_interval` has passed; for an idle capture loop."""
@@ -195,16 +225,29 @@ class TraceWriter:
             meta[META_ENDED_AT] = _now_iso()
             if self._last_time_ns is not None:
                 meta[META_END_TIME_NS] = str(self._last_time_ns)
+        owners, findings = self._analysis.take_new() if self._analysis is not None else ([], [])
+        if self._analysis is not None:
+            meta[META_ANALYSIS] = analysis_meta(self._analysis)
+        elif self._analysis_failed is not None:
+            meta[META_ANALYSIS] = json.dumps({"version": 0, "failed": self._analysis_failed})
         conn.execute("BEGIN IMMEDIATE")
         try:
             # OR IGNORE: a batch re-sent after a commit that was interrupted before the
             # bookkeeping below ran must not fail (seqs are unique by construction).
             conn.executemany(_INSERT_EVENT, rows)
+            if owners:
+                conn.executemany(INSERT_OWNER, owner_params(owners))
+            if findings:
+                conn.executemany(INSERT_FINDING, finding_params(findings))
+                conn.executemany(INSERT_SEQS, seq_params(findings))
             conn.executemany(_UPSERT_META, meta.items())
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if self._analysis is not None:  # sent again with the next commit
+                self._analysis.owners.new_rows[:0] = owners
+                self._analysis.findings[:0] = findings
             raise
         del self._pending[: len(rows)]
         self._committed, self._counts = total, counts
@@ -258,7 +301,7 @@ def _unlink_if_present(path: str) -> None:
         pass
 
 
-def _init_database(path: str, user_meta: dict[str, str]) -> sqlite3.Connection:
+def _init_database(path: str, user_meta: dict[str, str], analyse: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         meta = {
@@ -274,7 +317,7 @@ def _init_database(path: str, user_meta: dict[str, str]) -> sqlite3.Connection:
         # The schema is committed in rollback-journal mode so that the main file holds it
         # (and a valid header) before any event lands in the WAL.
         conn.execute("BEGIN")
-        for statement in DDL:
+        for statement in DDL + (ANALYSIS_DDL if analyse else ()):
             conn.execute(statement)
         conn.executemany(_UPSERT_META, meta.items())
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

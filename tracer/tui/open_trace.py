@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tracer.events import Event
+from tracer.store.analysis import AnalysisScan, StoredAnalysis
 from tracer.store.api import TraceSource
+from tracer.store.reader import TraceReader
 from tracer.tui.view_models.trace_index import OWNER_KINDS, RARE_KINDS, TraceIndex
 
 _SCAN_CHUNK = 2048
@@ -32,6 +34,8 @@ class OpenTrace:
         self.index = TraceIndex()
         self.index.feed(source.events(kinds=RARE_KINDS))
         self._owner_next_seq = 0
+        self.analysis: StoredAnalysis | None = None
+        self._analysis_scan: AnalysisScan | None = None
         self._kernel_override = kernel
         self._images: dict[str, Any] = {}
         self._image_errors: dict[str, str] = {}
@@ -53,10 +57,51 @@ class OpenTrace:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
 
+    # The analysis (owners and findings): stored in a complete file, or made once from it.
+
+    @property
+    def analysable(self) -> bool:
+        """A finished file: its analysis is read from it (or made once and stored in it);
+        a live capture or a file still being written is scanned as it grows."""
+        return not self.live and isinstance(self.source, TraceReader) and self.source.complete
+
+    def analysis_steps(self) -> Iterator[float]:
+        """Load the stored analysis, or analyse the file a chunk at a time (yielding the
+        fraction done) and store it there when the file can be written. The owner scan and
+        the findings both drive it: whichever runs first does the work, once."""
+        if self.analysis is not None:
+            return
+        if self._analysis_scan is None:
+            assert isinstance(self.source, TraceReader)
+            stored = self.source.stored_analysis()
+            if stored is not None:
+                self._analysed(stored)
+                return
+            self._analysis_scan = AnalysisScan(self.source, self.path, save=self.path is not None)
+        scan = self._analysis_scan
+        yield from scan.steps()
+        if self.analysis is None and scan.result is not None:
+            self._analysed(scan.result)
+
+    def _analysed(self, analysis: StoredAnalysis) -> None:
+        self.analysis = analysis
+        self.index.load_owners(analysis.owner_rows, analysis.through_seq)
+
+    def findings_scan(self, checker: Any) -> Any:
+        """The findings tab's scan: from the analysis, or run over a growing trace."""
+        from tracer.tui.view_models.findings import FindingsScan, StoredFindingsScan
+
+        if self.analysable:
+            return StoredFindingsScan(self.source, checker, self)
+        return FindingsScan(self.source, checker)
+
     # Owners of base values: arch_prctl calls are among all syscalls, so they are scanned for.
 
     def owner_scan(self) -> Iterator[float]:
         """Index owner evidence a chunk at a time; yields the fraction of events scanned."""
+        if self.analysable:
+            yield from self.analysis_steps()
+            return
         total = max(1, self.source.count(kinds=OWNER_KINDS))
         seen = 0
         while True:

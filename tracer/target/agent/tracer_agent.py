@@ -42,6 +42,8 @@ from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
 
 BATCH_RECORDS = 256
 FLUSH_SECONDS = 0.05
+PIPE_BYTES = 1 << 20  # a tracer that falls behind for a moment must not block a stop
+F_SETPIPE_SZ = 1031
 # Compared between two hits at one place to tell a real second pass from gdb repeating one;
 # not eflags: RF moves.
 DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")
@@ -54,6 +56,12 @@ class Batch:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        try:
+            import fcntl
+
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+        except (ImportError, OSError):
+            pass  # not a pipe (tests), or above the system's limit: the default size
         self.lock = threading.Lock()
         self.records: list[str] = []
         self.written = 0
@@ -146,6 +154,7 @@ class Agent:
         self.last_hit: dict[int, tuple[int, dict]] = {}  # vCPU -> its last probe and state
         self.duplicates = 0
         self.handler_ns = 0
+        self.stop_ns = 0  # the whole stop(): the frame, the duplicate check and the handler
         self.handled = 0
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
@@ -185,6 +194,13 @@ class Probe(gdb.Breakpoint):
         self.handler = handler
 
     def stop(self) -> bool:
+        entered = time.perf_counter_ns()
+        try:
+            return self._stop()
+        finally:
+            self.agent.stop_ns += time.perf_counter_ns() - entered
+
+    def _stop(self) -> bool:
         agent = self.agent
         cpu = GdbCpu()
         if agent.repeated(cpu, self.probe["addr"]):
@@ -268,7 +284,7 @@ def stats() -> None:
     """One line for the tracer: probes handled, time spent in them, duplicates skipped."""
     a = _installed()
     gdb.write(
-        f"agent-stats handled={a.handled} handler_ns={a.handler_ns} "
+        f"agent-stats handled={a.handled} handler_ns={a.handler_ns} stop_ns={a.stop_ns} "
         f"duplicates={a.duplicates} written={a.batch.written} "
         f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )

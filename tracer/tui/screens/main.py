@@ -219,7 +219,7 @@ class MainScreen(NavigationActions, Screen[None]):
             pane.invalidate()
         self.panes["entry"].kernel_ready()
         self.show_active_pane()
-        self.findings = FindingsScan(self.trace.source, checker)
+        self.findings = self.trace.findings_scan(checker)
         self.run_findings()
 
     @work(exclusive=True, group="findings")

@@ -10,44 +10,18 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tracer.analysis.tls import OwnerKind, TlsOwners
-from tracer.decode.flags_proc import ARCH_SET_GS
-from tracer.decode.msr import MSR_FS_BASE, MSR_KERNEL_GS_BASE
-from tracer.decode.syscall_table import NR_ARCH_PRCTL
-from tracer.decode.x86 import KERNEL_HALF, is_kernel_address
-from tracer.events import (
-    ContextSwitch,
-    Event,
-    EventKind,
-    MsrRead,
-    MsrWrite,
-    ProcessEvent,
-    SegBaseChange,
-    SegReg,
-    SyscallEntry,
-)
+from tracer.analysis.owner_history import OWNER_KINDS, Owner, OwnerHistory, OwnerRow, event_pid
+from tracer.decode.x86 import is_kernel_address
+from tracer.events import ContextSwitch, Event, EventKind, MsrRead, MsrWrite, ProcessEvent
+
+__all__ = ["OWNER_KINDS", "RARE_KINDS", "MsrValue", "Owner", "TraceIndex", "event_pid", "in_kernel"]
 
 RARE_KINDS = (EventKind.MSR_WRITE, EventKind.MSR_READ, EventKind.PROCESS)
 """Read whole at open: a trace has few of them."""
 
-OWNER_KINDS = (
-    EventKind.SYSCALL_ENTRY, EventKind.SEGBASE, EventKind.CONTEXT_SWITCH, EventKind.MSR_WRITE,
-    EventKind.MSR_READ, EventKind.PROCESS,
-)  # fmt: skip
-"""Scanned in seq order in the background: arch_prctl calls, GS_BASE writes and base changes
-give owners (a Linux capture, armed after the boot, reads the per-CPU area's GS_BASE instead
-of seeing it written); process starts and context switches name the threads."""
-
 
 def in_kernel(pc: int | None) -> bool:
     return pc is not None and is_kernel_address(pc)
-
-
-def event_pid(event: Event) -> int | None:
-    """The process an event belongs to (a context switch: the one switched to)."""
-    if isinstance(event, ContextSwitch):
-        return event.next_pid
-    return getattr(event, "pid", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +33,6 @@ class MsrValue:
     seq: int
     cpu: int
     how: str  # "wrmsr" or "rdmsr"
-
-
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """Whose block an address is, from the moment `since` (a seq) on."""
-
-    label: str
-    since: int
 
 
 @dataclass
@@ -98,16 +64,14 @@ class TraceIndex:
     """Process names, MSR values over time and the owners of FS/GS base values.
 
     Names and MSR values may be fed in any order (`feed`); owners are learned in seq order
-    (`learn_owners`) by `tracer.analysis.tls.TlsOwners`, whose rules and labels
-    (`app-tcb[hello:1]`, `percpu[cpu0]`, `kernel-tcb[thread 3]`) the checker and the reports
-    share; the index remembers from which seq each label holds.
+    (`learn_owners`) by `tracer.analysis.owner_history.OwnerHistory`, or loaded whole from
+    what the trace file stored (`load_owners`).
     """
 
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
         self._msrs: dict[int, _History] = {}
-        self._owners: dict[tuple[int | None, int], list[Owner]] = {}  # (pid or None, value)
-        self._rules = TlsOwners()
+        self.owner_history = OwnerHistory()
         self.owner_scan_done = False
         self.owners_scanned_to: int = -1  # owners are complete for moments up to this seq
 
@@ -138,32 +102,16 @@ class TraceIndex:
 
     def learn_owners(self, events: Iterable[Event]) -> None:
         """Owner evidence from events in seq order (the kinds in OWNER_KINDS and RARE_KINDS)."""
-        for event in events:
-            self._rules.learn(event)
-            pid = event_pid(event)
-            for value, which in _labelled_values(event):
-                if not value:
-                    continue
-                label = self._rules.owner(value, which, pid)
-                if (
-                    isinstance(event, SegBaseChange)
-                    and event.new_owner not in (None, "", OwnerKind.UNKNOWN)
-                    and value == event.new
-                ):
-                    label = event.new_owner  # the capture named it: that wins
-                if label in (None, OwnerKind.UNKNOWN, OwnerKind.ZERO):
-                    continue
-                key = _key(value, pid)
-                if self._label_at(key, event.seq) != label:
-                    self._owners.setdefault(key, []).append(Owner(label, event.seq))
-            self.owners_scanned_to = max(self.owners_scanned_to, event.seq)
+        events = list(events)
+        self.owner_history.learn(events)
+        if events:
+            self.owners_scanned_to = max(self.owners_scanned_to, events[-1].seq)
 
-    def _label_at(self, key: tuple[int | None, int], seq: int) -> str | None:
-        owners = self._owners.get(key)
-        if not owners:
-            return None
-        at = bisect.bisect_right(owners, seq, key=lambda o: o.since)
-        return owners[at - 1].label if at else None
+    def load_owners(self, rows: Iterable[OwnerRow], through_seq: int) -> None:
+        """Owners a trace file stored (complete up to `through_seq`)."""
+        self.owner_history.load(rows)
+        self.owners_scanned_to = max(self.owners_scanned_to, through_seq)
+        self.owner_scan_done = True
 
     def msr_at(self, msr: int, seq: int, cpu: int | None = None) -> MsrValue | None:
         history = self._msrs.get(msr)
@@ -175,34 +123,10 @@ class TraceIndex:
     def owner(self, value: int, seq: int, pid: int | None = None) -> str | None:
         """Who `value` belongs to at `seq` (in `pid`'s address space for a user address):
         "zero", a label like `percpu[cpu0]` or `app-tcb[hello:1]`, or None."""
-        if value == 0:
-            return OwnerKind.ZERO
-        label = self._label_at(_key(value, pid), seq)
-        if label is None and value < KERNEL_HALF and pid is None:
-            labels = (self._label_at(key, seq) for key in self._owners if key[1] == value)
-            label = next((found for found in labels if found), None)
-        return label
+        return self.owner_history.owner(value, seq, pid)
 
     def process_label(self, pid: int | None) -> str:
         if pid is None:
             return ""
         name = self.names.get(pid, "kernel" if pid == 0 else "?")
         return f"{pid}:{name}"
-
-
-def _key(value: int, pid: int | None) -> tuple[int | None, int]:
-    """User addresses mean something per address space (two copies of a program put their
-    TCBs at the same address); kernel addresses are the same for everyone."""
-    return (None, value) if value >= KERNEL_HALF else (pid, value)
-
-
-def _labelled_values(event: Event) -> tuple[tuple[int, SegReg], ...]:
-    """The values an event can give an owner to (what `TlsOwners.learn` labels)."""
-    if isinstance(event, SyscallEntry) and event.nr == NR_ARCH_PRCTL:
-        return ((event.args[1], "gs" if event.args[0] == ARCH_SET_GS else "fs"),)
-    if isinstance(event, MsrWrite):
-        which: SegReg = {MSR_FS_BASE: "fs", MSR_KERNEL_GS_BASE: "kgs"}.get(event.msr, "gs")  # type: ignore[assignment]
-        return ((event.new, which),)
-    if isinstance(event, SegBaseChange):
-        return ((event.new, event.which),)
-    return ()

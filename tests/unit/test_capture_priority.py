@@ -1,0 +1,58 @@
+"""While the guest runs, the tracer's threads yield the CPU to gdb and QEMU, and get their
+priority back afterwards; where it could not be given back, it is not taken."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from tracer.capture import loop
+
+
+def _nice(tid: int = 0) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+@pytest.mark.skipif(not loop._can_restore_priority(), reason="cannot restore a priority here")
+def test_every_thread_runs_nicer_during_the_capture_and_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TRACER_NICE", raising=False)
+    started, done = threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def reader() -> None:  # like the pipe's reader thread, started before the capture runs
+        seen["tid"] = threading.get_native_id()
+        started.set()
+        done.wait(5)
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    started.wait(5)
+    before_main, before_reader = _nice(threading.get_native_id()), _nice(seen["tid"])
+    with loop.tracer_yields_cpu():
+        assert _nice(threading.get_native_id()) == min(19, before_main + 10)
+        assert _nice(seen["tid"]) == min(19, before_reader + 10)
+    assert _nice(threading.get_native_id()) == before_main
+    assert _nice(seen["tid"]) == before_reader
+    done.set()
+    worker.join()
+
+
+def test_tracer_nice_zero_leaves_the_priority_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACER_NICE", "0")
+    before = _nice(threading.get_native_id())
+    with loop.tracer_yields_cpu():
+        assert _nice(threading.get_native_id()) == before
+
+
+def test_a_priority_that_could_not_be_restored_is_not_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TRACER_NICE", raising=False)
+    monkeypatch.setattr(loop, "_can_restore_priority", lambda: False)
+    before = _nice(threading.get_native_id())
+    with loop.tracer_yields_cpu():
+        assert _nice(threading.get_native_id()) == before
