@@ -70,12 +70,18 @@ class SegBases:
 
 
 @dataclass(frozen=True, slots=True)
-class CpuEvent:
-    """What an event that happened on a CPU carries first: its place in the trace, the host
-    capture time (ns since the capture started), the CPU, and the process that ran there."""
+class Stamped:
+    """What every event carries first: its place in the trace and the host capture time (ns
+    since the capture started)."""
 
     seq: int
     time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class CpuEvent(Stamped):
+    """An event that happened on a CPU, in the process that ran there."""
+
     cpu: int
     pid: int
 
@@ -178,11 +184,9 @@ class ProcessEvent(CpuEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class ContextSwitch:
+class ContextSwitch(Stamped):
     """The CPU moved from one thread to another (pid 0 is the kernel's own thread)."""
 
-    seq: int
-    time_ns: int
     cpu: int
     prev_pid: int
     next_pid: int
@@ -276,22 +280,18 @@ class VdsoCall(CpuEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class Gap:
+class Gap(Stamped):
     """Events that could not be recorded (a lost batch, an unreadable state, a cut capture)."""
 
-    seq: int
-    time_ns: int
     reason: str
     count: int | None = None
     kind: EventKind = field(default=EventKind.GAP, init=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Note:
+class Note(Stamped):
     """Something the capture wants the reader to know (guest powered off, timeout hit, ...)."""
 
-    seq: int
-    time_ns: int
     text: str
     level: Literal["info", "warning", "error"] = "info"
     kind: EventKind = field(default=EventKind.NOTE, init=False)
