@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracer.events import Event
 from tracer.store.analysis import AnalysisScan, StoredAnalysis
 from tracer.store.api import TraceSource
 from tracer.store.reader import TraceReader
 from tracer.tui.view_models.trace_index import OWNER_KINDS, RARE_KINDS, TraceIndex
+
+if TYPE_CHECKING:
+    from tracer.image.trace_kernel import TraceKernel
 
 _SCAN_CHUNK = 2048
 
@@ -119,18 +122,25 @@ class OpenTrace:
     # The kernel image.
 
     @property
+    def kernel(self) -> TraceKernel:
+        """The `TraceKernel` the meta names (or --kernel): as report and check open it."""
+        from tracer.image.trace_kernel import TraceKernel
+
+        return TraceKernel.of(self.meta, self._trace_file, self._kernel_override)
+
+    @property
+    def _trace_file(self) -> Path | None:
+        return Path(self.path) if self.path is not None else None
+
+    @property
     def kernel_path(self) -> Path | None:
-        if self._kernel_override is not None:
-            return self._kernel_override
-        text = self.meta.get("kernel")
-        return self._resolve(text) if text else None
+        return self.kernel.path
 
     def _resolve(self, text: str) -> Path:
         """Meta paths relative to the trace file's folder (a trace moved with its binaries)."""
-        path = Path(text)
-        if not path.is_absolute() and self.path is not None:
-            path = Path(self.path).resolve().parent / path
-        return path
+        from tracer.image.trace_kernel import meta_path
+
+        return meta_path(text, self._trace_file)
 
     def image(self, path: Path | None) -> Any:
         """An `ElfImage`, opened once; None when missing or unreadable (see `image_error`)."""
@@ -139,14 +149,14 @@ class OpenTrace:
         key = str(path)
         if key in self._images:
             return self._images[key]
-        from tracer.image import ImageError
-        from tracer.image.symbol_map import open_kernel_image
+        from tracer.image import ElfImage, ImageError
 
-        # A bzImage's extracted ELF takes its symbols from the file the capture named.
-        symbols = self.meta.get("symbols") if path == self.kernel_path else None
+        kernel = self.kernel
         image = None
         try:
-            image = open_kernel_image(path, self._resolve(symbols) if symbols else None)
+            # The trace's kernel with the symbols the capture named (a bzImage's extracted ELF
+            # has none of its own).
+            image = kernel.open() if path == kernel.path else ElfImage.open(path)
         except (ImageError, OSError) as exc:
             self._image_errors[key] = str(exc)
         self._images[key] = image
@@ -168,14 +178,11 @@ class OpenTrace:
     def kaslr_slide(self) -> int:
         """How far this boot moved the kernel (Linux's KASLR): MSR values are where it ran,
         the trace's pcs and the symbols where it was linked."""
-        try:
-            return int(self.meta.get("kaslr_slide", "0"), 16)
-        except ValueError:
-            return 0
+        return self.kernel.slide
 
     def unslid(self, addr: int) -> int:
         """A kernel address as the running kernel had it (an MSR value), at link time."""
-        return (addr - self.kaslr_slide) & ((1 << 64) - 1)
+        return self.kernel.unslid(addr)
 
     def symbolize(self, addr: int) -> str | None:
         path = self.kernel_path
@@ -232,10 +239,7 @@ class OpenTrace:
         from tracer.analysis.checks import Checker
         from tracer.analysis.kernel_facts import kernel_facts
 
-        meta = dict(self.meta)
-        if meta.get("symbols"):
-            meta["symbols"] = str(self._resolve(meta["symbols"]))
-        facts, symbolize = kernel_facts(self.kernel_path, meta)
+        facts, symbolize = kernel_facts(self.kernel, dict(self.meta))
         return Checker(facts, symbolize)
 
     def program_path(self, name: str) -> Path | None:
