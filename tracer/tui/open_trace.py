@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from tracer.image.trace_kernel import TraceKernel
 
 _SCAN_CHUNK = 2048
+# What says how to read the kernel, in the file a live capture writes: the ELF and symbols
+# (a bzImage boots, its extracted ELF and System.map are read) and the boot's KASLR slide.
+KERNEL_META = ("kernel", "symbols", "kaslr_slide")
 
 
 class OpenTrace:
@@ -44,6 +47,7 @@ class OpenTrace:
         self._image_errors: dict[str, str] = {}
         self._entry: Any = None
         self._entry_error: str | None = None
+        self._kernel_known = not live
 
     @property
     def meta(self) -> dict[str, str]:
@@ -55,10 +59,38 @@ class OpenTrace:
 
     def add_events(self, events: list[Event]) -> None:
         """Live: events appended to the source; index the ones the scan would have found."""
+        if not self._kernel_known:
+            self._learn_kernel()
         self.index.feed_live(events)
         if events:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
+
+    def _learn_kernel(self) -> None:
+        """Live: how to read the kernel, from the meta of the file the capture writes (a
+        bzImage's ELF and symbols are known once it opened the kernel, the slide once the
+        probes are armed). Settled with the slide, or for a kernel that boots as it is read."""
+        import sqlite3
+
+        from tracer.store.api import TraceFileError
+        from tracer.store.reader import TraceReader
+
+        if self.path is None or not os.path.exists(self.path):
+            return
+        try:
+            with TraceReader.open(self.path) as reader:
+                written = reader.meta
+        except (TraceFileError, sqlite3.Error):  # not readable yet: ask at the next batch
+            return
+        changed = False
+        for key in KERNEL_META:
+            if written.get(key) and written[key] != self.meta.get(key):
+                self.source.set_meta(key, written[key])  # type: ignore[attr-defined]
+                changed = True
+        if changed:
+            self._entry, self._entry_error = None, None  # found with the wrong kernel
+        boots_as_read = written.get("boot_image") == written.get("kernel")
+        self._kernel_known = "kaslr_slide" in written or (bool(written) and boots_as_read)
 
     # The analysis (owners and findings): stored in a complete file, or made once from it.
 
