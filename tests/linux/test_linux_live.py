@@ -7,6 +7,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from tracer.linux.proof import DEFAULT_PROGRAM
 from tracer.store import MemoryTrace, TraceWriter
 from tracer.tui.open_trace import OpenTrace
 
@@ -52,3 +55,24 @@ def test_the_entry_path_is_found_again_with_the_right_kernel(tmp_path: Path) -> 
         view.add_events([])
         entry, _fields, error = view.entry_path()
         assert error is None and entry is not None
+
+
+def fake_bzimage(path: Path) -> Path:
+    """Just Linux's boot-protocol header: enough for the options to take it as a bzImage."""
+    head = bytearray(0x400)
+    head[0x1FE:0x200], head[0x202:0x206] = b"\x55\xaa", b"HdrS"
+    path.write_bytes(bytes(head))
+    return path
+
+
+def test_live_mode_takes_capture_linux_options(tmp_path: Path) -> None:
+    from tracer.cli import build_parser
+    from tracer.commands.capture import build_options
+
+    kernel, symbols = fake_bzimage(tmp_path / "vmlinuz"), FIXTURES / "linux-entry.map"
+    program = DEFAULT_PROGRAM
+    if not program.exists():
+        pytest.skip(f"{program} not built (./run setup)")
+    argv = ["tui", "--kernel", kernel, "--symbols", symbols, "--from-boot", "--program", program]
+    options = build_options(build_parser().parse_args(list(map(str, argv))))
+    assert options.from_boot and options.symbols == symbols and options.kernel == kernel
