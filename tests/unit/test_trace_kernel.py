@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tracer.analysis import kernel_facts as kernel_facts_module
 from tracer.analysis.kernel_facts import kernel_facts
 from tracer.image.trace_kernel import TraceKernel
 
@@ -40,7 +41,9 @@ def test_running_addresses_are_unslid_before_they_are_named() -> None:
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The cache in tmp_path, keeping facts of any kernel (the built-in one is small)."""
     monkeypatch.setenv("TRACER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel_facts_module, "KEEP_FROM_CODE_BYTES", 0)
     return tmp_path / "cache"
 
 
@@ -69,6 +72,16 @@ def test_facts_come_from_the_cache_until_the_kernel_changes(
     os.utime(elf, ns=(1, 1))  # another kernel at the same place: read again
     kernel_facts(elf, {})
     assert opened == [elf, elf] and len(list((cache / "kernel-facts").iterdir())) == 2
+
+
+def test_a_small_kernel_is_scanned_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not GUEST.exists():
+        pytest.skip(f"{GUEST} missing")
+    monkeypatch.setenv("TRACER_CACHE", str(tmp_path))
+    facts, _ = kernel_facts(GUEST, {})
+    assert facts.fs_functions and not (tmp_path / "kernel-facts").exists()
 
 
 def test_an_unreadable_kernel_gives_facts_without_it(tmp_path: Path, cache: Path) -> None:

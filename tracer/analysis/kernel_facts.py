@@ -11,6 +11,9 @@ from tracer.image.trace_kernel import KernelOnDemand, TraceKernel
 
 _CACHE = "kernel-facts"
 _VERSION = 1  # of what is kept: a change in how it is found bumps it
+# Kept only for a kernel with this much code (Linux: 15 MB, 0.8 s); a small one is quicker to
+# scan than to keep.
+KEEP_FROM_CODE_BYTES = 1 << 20
 
 
 def kernel_facts(
@@ -48,6 +51,7 @@ def _fs_use(kernel: TraceKernel, on_demand: KernelOnDemand) -> tuple[bool, froze
         return None
     fs_functions = functions_using_segment(image, "fs")
     uses_fs = bool(fs_functions) or image.tls_segment is not None
-    if key is not None:
+    code_bytes = sum(section.size for section in image.executable_sections())
+    if key is not None and code_bytes >= KEEP_FROM_CODE_BYTES:
         save_answer(_CACHE, key, {"uses_fs": uses_fs, "fs_functions": sorted(fs_functions)})
     return uses_fs, fs_functions
