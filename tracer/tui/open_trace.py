@@ -48,6 +48,7 @@ class OpenTrace:
         self._entry: Any = None
         self._entry_error: str | None = None
         self._kernel_known = not live
+        self._kernel: TraceKernel | None = None
 
     @property
     def meta(self) -> dict[str, str]:
@@ -88,6 +89,7 @@ class OpenTrace:
                 self.source.set_meta(key, written[key])  # type: ignore[attr-defined]
                 changed = True
         if changed:
+            self._kernel = None
             self._entry, self._entry_error = None, None  # found with the wrong kernel
         boots_as_read = written.get("boot_image") == written.get("kernel")
         self._kernel_known = "kaslr_slide" in written or (bool(written) and boots_as_read)
@@ -155,10 +157,13 @@ class OpenTrace:
 
     @property
     def kernel(self) -> TraceKernel:
-        """The `TraceKernel` the meta names (or --kernel): as report and check open it."""
-        from tracer.image.trace_kernel import TraceKernel
+        """The `TraceKernel` the meta names (or --kernel): as report and check open it. Read
+        once (symbolize asks for it at every address); live, again when the capture says more."""
+        if self._kernel is None:
+            from tracer.image.trace_kernel import TraceKernel
 
-        return TraceKernel.of(self.meta, self._trace_file, self._kernel_override)
+            self._kernel = TraceKernel.of(self.meta, self._trace_file, self._kernel_override)
+        return self._kernel
 
     @property
     def _trace_file(self) -> Path | None:
