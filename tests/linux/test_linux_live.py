@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,15 +35,16 @@ def test_live_view_reads_the_kernel_the_capture_names(tmp_path: Path) -> None:
     view, writer = live_view(tmp_path)
     with writer:
         assert view.kernel_image() is None  # the bzImage itself: nothing to read
-        view.add_events([])
+        assert view.add_events([])  # changed: the screen loads the kernel again
         assert view.kernel_path == tmp_path / "linux-entry.elf" and view.kaslr_slide == 0
+        assert not view.add_events([])  # nothing new yet
         writer.set_meta("kaslr_slide", hex(SLIDE))  # the probes armed
-        view.add_events([])
+        assert view.add_events([])
         assert view.kaslr_slide == SLIDE
         assert view.kernel_image() is not None
         assert view.kernel.running(view.symbolize)(LSTAR) == "entry_SYSCALL_64"
         writer.set_meta("kaslr_slide", "0x0")
-        view.add_events([])
+        assert not view.add_events([])
         assert view.kaslr_slide == SLIDE  # settled: no more reads of the file
 
 
@@ -76,3 +78,46 @@ def test_live_mode_takes_capture_linux_options(tmp_path: Path) -> None:
     argv = ["tui", "--kernel", kernel, "--symbols", symbols, "--from-boot", "--program", program]
     options = build_options(build_parser().parse_args(list(map(str, argv))))
     assert options.from_boot and options.symbols == symbols and options.kernel == kernel
+
+
+def test_the_live_screen_names_lstar_once_the_capture_says_where(tmp_path: Path) -> None:
+    """A stand-in capture writes the file as the real one does (the ELF and map first, the
+    slide once armed) and sends the fixture trace's events: the CPU pane names LSTAR."""
+    import asyncio
+    import time
+
+    from test_linux_tui import settle, text_of
+
+    from tests.tui.test_live import FakeOptions, FakeResult
+    from tracer.events import MsrRead
+    from tracer.store import TraceReader
+    from tracer.tui.app import TracerApp
+    from tracer.tui.screens.live import LiveScreen
+
+    view, writer = live_view(tmp_path)
+    with TraceReader.open(FIXTURES / "linux-hello-musl.db") as reader:
+        events = list(reader.events(0, 200))
+    lstar_read = next(e.seq for e in events if isinstance(e, MsrRead) and e.value == LSTAR)
+
+    def capture(options: Any, on_event: Any, progress: Any, stop: Any) -> FakeResult:
+        deadline = time.monotonic() + 30
+        while not view.image_error(view.kernel_path) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the screen has tried the bzImage, as before a real boot's end
+        with writer:
+            writer.set_meta("kaslr_slide", hex(SLIDE))
+            for event in events:
+                on_event(event)
+        return FakeResult("guest-exit", None, "")
+
+    async def cpu_pane() -> str:
+        screen = LiveScreen(view, options=FakeOptions(), run_capture=capture)
+        async with TracerApp(view, screen).run_test(size=(160, 50)) as pilot:
+            while screen.result is None:
+                await pilot.pause(0.05)
+            await settle(pilot)
+            screen.go_to_seq(lstar_read + 1)
+            await settle(pilot)
+            return text_of(screen.panes["cpu"])
+
+    lstar_row = next(ln for ln in asyncio.run(cpu_pane()).splitlines() if ln.startswith("LSTAR"))
+    assert f"{LSTAR:016x}" in lstar_row and "entry_SYSCALL_64" in lstar_row

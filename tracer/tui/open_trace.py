@@ -58,16 +58,17 @@ class OpenTrace:
     def name(self) -> str:
         return os.path.basename(self.path) if self.path else "live capture"
 
-    def add_events(self, events: list[Event]) -> None:
-        """Live: events appended to the source; index the ones the scan would have found."""
-        if not self._kernel_known:
-            self._learn_kernel()
+    def add_events(self, events: list[Event]) -> bool:
+        """Live: events appended to the source; index the ones the scan would have found.
+        True when the capture named another kernel to read (or its slide): load it again."""
+        kernel_changed = not self._kernel_known and self._learn_kernel()
         self.index.feed_live(events)
         if events:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
+        return kernel_changed
 
-    def _learn_kernel(self) -> None:
+    def _learn_kernel(self) -> bool:
         """Live: how to read the kernel, from the meta of the file the capture writes (a
         bzImage's ELF and symbols are known once it opened the kernel, the slide once the
         probes are armed). Settled with the slide, or for a kernel that boots as it is read."""
@@ -77,12 +78,12 @@ class OpenTrace:
         from tracer.store.reader import TraceReader
 
         if self.path is None or not os.path.exists(self.path):
-            return
+            return False
         try:
             with TraceReader.open(self.path) as reader:
                 written = reader.meta
         except (TraceFileError, sqlite3.Error):  # not readable yet: ask at the next batch
-            return
+            return False
         changed = False
         for key in KERNEL_META:
             if written.get(key) and written[key] != self.meta.get(key):
@@ -93,6 +94,7 @@ class OpenTrace:
             self._entry, self._entry_error = None, None  # found with the wrong kernel
         boots_as_read = written.get("boot_image") == written.get("kernel")
         self._kernel_known = "kaslr_slide" in written or (bool(written) and boots_as_read)
+        return changed
 
     # The analysis (owners and findings): stored in a complete file, or made once from it.
 
