@@ -15,6 +15,7 @@ from pathlib import Path
 from tracer.events import Symbolizer
 
 from .elf import ElfImage
+from .errors import ImageError
 from .symbol_map import open_kernel_image
 
 _MASK = (1 << 64) - 1
@@ -59,7 +60,8 @@ class TraceKernel:
 
     def open(self) -> ElfImage:
         """The kernel with its symbols; ImageError (one line) when it cannot be read."""
-        assert self.path is not None, "the trace names no kernel"
+        if self.path is None:
+            raise ValueError("the trace names no kernel: see `readable`")
         return open_kernel_image(self.path, self.symbols)
 
     def unslid(self, addr: int) -> int:
@@ -85,8 +87,6 @@ class KernelOnDemand:
     def image(self) -> ElfImage | None:
         if not self._tried:
             self._tried = True
-            from .errors import ImageError
-
             try:
                 self._image = self.kernel.open() if self.kernel.readable else None
             except (ImageError, OSError):
