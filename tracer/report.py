@@ -72,13 +72,20 @@ def strace_lines(events: Iterable[Event]) -> Iterator[str]:
         yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
 
 
-def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> Iterator[str]:
-    """Every MSR write (old -> new, decoded, where) and every on-demand read."""
+def msr_lines(
+    events: Iterable[Event],
+    symbolize: Symbolizer | None = None,
+    running: Symbolizer | None = None,
+) -> Iterator[str]:
+    """Every MSR write (old -> new, decoded, where) and every on-demand read. `symbolize`
+    names the pcs (link-time addresses); `running`, if given, the values (addresses where a
+    KASLR-moved kernel ran)."""
+    values = running or symbolize
     last: dict[int, int] = {}
     for event in events:
         if isinstance(event, MsrWrite):
             old = "?" if event.old is None else f"{event.old:#x}"
-            desc = describe_msr(event.msr, event.new, symbolize)
+            desc = describe_msr(event.msr, event.new, values)
             yield (
                 f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  wrmsr "
                 f"{msr_name(event.msr):15} {old} -> {desc}  "
@@ -93,7 +100,7 @@ def msr_lines(events: Iterable[Event], symbolize: Symbolizer | None = None) -> I
                     if last[event.msr] == event.value
                     else (f"  (DIFFERS from last write {last[event.msr]:#x})")
                 )
-            desc = describe_msr(event.msr, event.value, symbolize)
+            desc = describe_msr(event.msr, event.value, values)
             yield (
                 f"[cpu{event.cpu}] {event.time_ns / 1e6:10.3f} ms  rdmsr "
                 f"{msr_name(event.msr):15} = {desc}{agree}"

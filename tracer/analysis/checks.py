@@ -104,6 +104,8 @@ def render(
         messages = [] if facts.gdt is None else star_problems(data["star"], facts.gdt)
     else:
         messages = [data["message"]]
+    if not messages:
+        return []  # nothing to name: the kernel's symbols may not even be loaded yet
     pc = raw.pc
     function = symbolize(pc) if (symbolize and pc is not None) else None
     return [Finding(raw.seq, raw.rule, text, raw.cpu, raw.pid, pc, function) for text in messages]

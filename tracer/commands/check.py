@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     with TraceReader.open(args.trace) as reader:
         meta = reader.meta
-        kernel = trace_kernel(args.kernel, meta)
+        kernel = trace_kernel(args.kernel, meta, args.trace)
         facts, symbolize = kernel_facts(kernel, meta)
         findings = []
         for finding in Checker(facts, symbolize).check(reader.events()):

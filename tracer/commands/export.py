@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     reader = TraceReader.open(args.trace)  # a damaged trace: one line and exit 2, see `cli`
     try:
         with reader:
-            kernel = trace_kernel(args.kernel, reader.meta)
+            kernel = trace_kernel(args.kernel, reader.meta, args.trace)
             events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
             events = trace_filter(args, events)
             count = _write(args, events, kernel_symbolizer(kernel), reader.meta)

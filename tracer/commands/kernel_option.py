@@ -1,5 +1,5 @@
 """What the subcommands that read a trace share: the trace argument, --kernel, and the kernel's
-symbols."""
+symbols (as the TUI reads them: `tracer.image.trace_kernel`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer.events import Symbolizer
+from tracer.image.trace_kernel import TraceKernel
 
 
 def trace_command(sub: Any, name: str, help: str, description: str | None) -> Any:
@@ -23,18 +24,20 @@ def trace_command(sub: Any, name: str, help: str, description: str | None) -> An
     return parser
 
 
-def trace_kernel(given: Path | None, meta: dict[str, str]) -> Path | None:
-    """The kernel a subcommand reads symbols from: --kernel, else the one the trace names."""
-    return given or (Path(meta["kernel"]) if meta.get("kernel") else None)
+def trace_kernel(given: Path | None, meta: dict[str, str], trace: Path | None) -> TraceKernel:
+    """The kernel a subcommand reads symbols from: --kernel, else the one the trace names,
+    with the symbols file and KASLR slide the trace names."""
+    return TraceKernel.of(meta, trace, given)
 
 
-def kernel_symbolizer(kernel: Path | None) -> Symbolizer | None:
-    """The kernel's address -> symbol function; None when there is no readable kernel."""
-    if kernel is None or not kernel.exists():
+def kernel_symbolizer(kernel: TraceKernel) -> Symbolizer | None:
+    """The kernel's link-time address -> symbol function (the trace's pcs); None when there
+    is no readable kernel. `kernel.running(...)` of it names MSR values."""
+    if not kernel.readable:
         return None
-    from tracer.image import ElfImage, ImageError
+    from tracer.image import ImageError
 
     try:
-        return ElfImage.open(kernel).symbolize
-    except ImageError:
+        return kernel.open().symbolize
+    except (ImageError, OSError):
         return None

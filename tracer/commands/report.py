@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def _print(args: argparse.Namespace, reader: Any) -> None:
     from tracer import report
 
-    kernel = trace_kernel(args.kernel, reader.meta)
+    kernel = trace_kernel(args.kernel, reader.meta, args.trace)
     events = reader.events(pid=args.pid) if args.pid is not None else reader.events()
     events = trace_filter(args, events)
     if not args.swapgs and not args.json:
@@ -103,7 +103,8 @@ def _print(args: argparse.Namespace, reader: Any) -> None:
             pass
         return
     if args.msr:
-        lines = report.msr_lines(events, kernel_symbolizer(kernel))
+        symbolize = kernel_symbolizer(kernel)
+        lines = report.msr_lines(events, symbolize, kernel.running(symbolize))
     elif args.segbase:
         lines = report.segbase_lines(events, kernel_symbolizer(kernel))
     elif args.tls:

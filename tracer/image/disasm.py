@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -136,18 +137,32 @@ def scan_sites(image: ElfImage, kinds: Collection[SiteKind] = ALL_KINDS) -> list
     sites = []
     for section in image.executable_sections():
         code = image.data[section.offset : section.offset + section.size]
-        points = _sync_points(image, section) + [section.end]
-        for start, end in zip(points, points[1:], strict=False):
-            lo, hi = start - section.addr, end - section.addr
-            if pattern.search(code, lo, hi) is None:
-                continue
-            for addr, size, mnemonic, op_str in _sweep(md, code[lo:hi], start):
+        for start, end in _stretches_to_sweep(image, section, code, pattern):
+            for addr, size, mnemonic, op_str in _sweep(md, code[start:end], section.addr + start):
                 kind = _site_kind(mnemonic, op_str)
                 if kind in wanted:
                     text = f"{mnemonic} {op_str}".rstrip()
                     sites.append(Site(addr, kind, size, text, image.symbolize(addr), section.name))
     sites.sort(key=lambda s: s.addr)
     return sites
+
+
+def _stretches_to_sweep(
+    image: ElfImage, section: Section, code: bytes, pattern: re.Pattern[bytes]
+) -> Iterator[tuple[int, int]]:
+    """The [start, end) offsets between sync points that hold a whole signature: found by
+    searching the section for the next one, not each of Linux's 125k stretches in turn."""
+    points = [p - section.addr for p in _sync_points(image, section)] + [section.size]
+    pos = 0
+    while pos < len(code):
+        found = pattern.search(code, pos)
+        if found is None:
+            return
+        i = bisect_right(points, found.start()) - 1
+        start, end = points[i], points[i + 1]
+        if pattern.search(code, start, end) is not None:  # a signature across its end is none
+            yield start, end
+        pos = end
 
 
 def find_syscall_instructions(image: ElfImage) -> list[Site]:

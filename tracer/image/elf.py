@@ -17,7 +17,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.segments import InterpSegment
 
 from .errors import ImageError, read_input
-from .symbols import Symbol, SymbolLookups, SymbolTable, parse_symtab
+from .symbols import Symbol, SymbolLookups, SymbolTable
+from .symtab_cache import parse_symtab_kept
 
 if TYPE_CHECKING:
     from elftools.dwarf.dwarfinfo import DWARFInfo
@@ -234,7 +235,7 @@ class ElfImage(SymbolLookups):
             return [], False
         strings = self._elf.get_section(table.header["sh_link"])
         names = [s.name for s in self.sections]
-        return parse_symtab(table.data(), strings.data(), names), has_symtab
+        return parse_symtab_kept(table.data(), strings.data(), names), has_symtab
 
     def _has_pie_flag(self) -> bool:
         dynamic = self._elf.get_section_by_name(".dynamic")

@@ -69,6 +69,15 @@ def _rank(sym: Symbol) -> tuple[int, int]:
     return _TYPE_RANK[sym.type], _BIND_RANK[sym.bind]
 
 
+# `_rank` as one small integer, for sorting by (address, rank) as one number.
+_RANK_OF = {
+    (sym_type, bind): type_rank * len(_BIND_RANK) + bind_rank
+    for sym_type, type_rank in _TYPE_RANK.items()
+    for bind, bind_rank in _BIND_RANK.items()
+}
+_RANKS = len(_RANK_OF)
+
+
 def _is_assembler_local(name: str) -> bool:
     # Assemblers keep `.L` names out of .symtab, but some toolchains leak `$x`/`.L` style ones.
     return name.startswith((".L", "$"))
@@ -81,16 +90,21 @@ class SymbolTable:
         self.symbols: tuple[Symbol, ...] = tuple(
             s for s in symbols if s.type != "tls" and not _is_assembler_local(s.name)
         )
-        self._by_name: dict[str, Symbol] = {}
-        ranks = {id(s): _rank(s) for s in self.symbols}  # once each: 125k symbols in Linux
-        for sym in sorted(self.symbols, key=lambda s: ranks[id(s)]):
-            self._by_name.setdefault(sym.name, sym)
-        ordered = sorted(self.symbols, key=lambda s: (s.addr, ranks[id(s)]))
+        # Sorted as indices by integer keys, no Python call per comparison: Linux has 125k
+        # symbols and a capture's start-up waits for this table.
+        syms = self.symbols
+        ranks = [_RANK_OF[s.type, s.bind] for s in syms]
+        by_rank = sorted(range(len(syms)), key=ranks.__getitem__)  # stable: file order kept
+        # The best-ranked symbol of each name (the first of them in file order) is set last.
+        self._by_name: dict[str, Symbol] = {syms[i].name: syms[i] for i in reversed(by_rank)}
+        keys = [s.addr * _RANKS + rank for s, rank in zip(syms, ranks, strict=True)]
+        ordered = [syms[i] for i in sorted(range(len(syms)), key=keys.__getitem__)]
         self._all = ordered
         self._all_starts = [s.addr for s in ordered]
         sized = [s for s in ordered if s.size > 0]
         self._sized = sized
         self._sized_starts = [s.addr for s in sized]
+        self._code: dict[str, list[Symbol]] | None = None
         # Allocated sections as (start, end, name), sorted, to keep lookups inside one section.
         self._sections = sorted((addr, addr + size, name) for name, addr, size in sections if size)
         self._section_starts = [s[0] for s in self._sections]
@@ -154,7 +168,12 @@ class SymbolTable:
 
     def code_symbols(self, section: str) -> list[Symbol]:
         """Symbols in one section, sorted by address (instruction-boundary hints for sweeps)."""
-        return [s for s in self._all if s.section == section and s.type in ("func", "notype")]
+        if self._code is None:  # every section's at once: a plan asks for each several times
+            self._code = {}
+            for sym in self._all:
+                if sym.type in ("func", "notype"):
+                    self._code.setdefault(sym.section, []).append(sym)
+        return list(self._code.get(section, ()))
 
 
 def format_location(sym: Symbol, offset: int) -> str:

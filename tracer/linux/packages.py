@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# The tracer's cache directory, where the kernel files are kept too.
+from tracer.image.cache import cache_root as cache_root
+
 META_PACKAGE = "linux-image-amd64"
 _IMAGE_PACKAGE = re.compile(r"linux-image-(\d[\w.+~-]*-amd64)$")
 
@@ -61,14 +64,6 @@ class KernelFiles:
     system_map: Path | None = None
     vmlinux_nodebug: Path | None = None  # `objcopy --strip-debug`: boots through its PVH note
     timings: tuple[tuple[str, float], ...] = ()  # (step, seconds) for the steps this run did
-
-
-def cache_root() -> Path:
-    """``$TRACER_CACHE`` or ``$XDG_CACHE_HOME/tracer`` or ``~/.cache/tracer``."""
-    if os.environ.get("TRACER_CACHE"):
-        return Path(os.environ["TRACER_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "tracer"
 
 
 def run_tool(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracer.events import Event
 from tracer.store.analysis import AnalysisScan, StoredAnalysis
@@ -14,7 +14,13 @@ from tracer.store.api import TraceSource
 from tracer.store.reader import TraceReader
 from tracer.tui.view_models.trace_index import OWNER_KINDS, RARE_KINDS, TraceIndex
 
+if TYPE_CHECKING:
+    from tracer.image.trace_kernel import TraceKernel
+
 _SCAN_CHUNK = 2048
+# What says how to read the kernel, in the file a live capture writes: the ELF and symbols
+# (a bzImage boots, its extracted ELF and System.map are read) and the boot's KASLR slide.
+KERNEL_META = ("kernel", "symbols", "kaslr_slide")
 
 
 class OpenTrace:
@@ -41,6 +47,8 @@ class OpenTrace:
         self._image_errors: dict[str, str] = {}
         self._entry: Any = None
         self._entry_error: str | None = None
+        self._kernel_known = not live
+        self._kernel: TraceKernel | None = None
 
     @property
     def meta(self) -> dict[str, str]:
@@ -50,12 +58,43 @@ class OpenTrace:
     def name(self) -> str:
         return os.path.basename(self.path) if self.path else "live capture"
 
-    def add_events(self, events: list[Event]) -> None:
-        """Live: events appended to the source; index the ones the scan would have found."""
+    def add_events(self, events: list[Event]) -> bool:
+        """Live: events appended to the source; index the ones the scan would have found.
+        True when the capture named another kernel to read (or its slide): load it again."""
+        kernel_changed = not self._kernel_known and self._learn_kernel()
         self.index.feed_live(events)
         if events:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
+        return kernel_changed
+
+    def _learn_kernel(self) -> bool:
+        """Live: how to read the kernel, from the meta of the file the capture writes (a
+        bzImage's ELF and symbols are known once it opened the kernel, the slide once the
+        probes are armed). Settled with the slide, or for a kernel that boots as it is read."""
+        import sqlite3
+
+        from tracer.store.api import TraceFileError
+        from tracer.store.reader import TraceReader
+
+        if self.path is None or not os.path.exists(self.path):
+            return False
+        try:
+            with TraceReader.open(self.path) as reader:
+                written = reader.meta
+        except (TraceFileError, sqlite3.Error):  # not readable yet: ask at the next batch
+            return False
+        changed = False
+        for key in KERNEL_META:
+            if written.get(key) and written[key] != self.meta.get(key):
+                self.source.set_meta(key, written[key])  # type: ignore[attr-defined]
+                changed = True
+        if changed:
+            self._kernel = None
+            self._entry, self._entry_error = None, None  # found with the wrong kernel
+        boots_as_read = written.get("boot_image") == written.get("kernel")
+        self._kernel_known = "kaslr_slide" in written or (bool(written) and boots_as_read)
+        return changed
 
     # The analysis (owners and findings): stored in a complete file, or made once from it.
 
@@ -119,18 +158,28 @@ class OpenTrace:
     # The kernel image.
 
     @property
+    def kernel(self) -> TraceKernel:
+        """The `TraceKernel` the meta names (or --kernel): as report and check open it. Read
+        once (symbolize asks for it at every address); live, again when the capture says more."""
+        if self._kernel is None:
+            from tracer.image.trace_kernel import TraceKernel
+
+            self._kernel = TraceKernel.of(self.meta, self._trace_file, self._kernel_override)
+        return self._kernel
+
+    @property
+    def _trace_file(self) -> Path | None:
+        return Path(self.path) if self.path is not None else None
+
+    @property
     def kernel_path(self) -> Path | None:
-        if self._kernel_override is not None:
-            return self._kernel_override
-        text = self.meta.get("kernel")
-        return self._resolve(text) if text else None
+        return self.kernel.path
 
     def _resolve(self, text: str) -> Path:
         """Meta paths relative to the trace file's folder (a trace moved with its binaries)."""
-        path = Path(text)
-        if not path.is_absolute() and self.path is not None:
-            path = Path(self.path).resolve().parent / path
-        return path
+        from tracer.image.trace_kernel import meta_path
+
+        return meta_path(text, self._trace_file)
 
     def image(self, path: Path | None) -> Any:
         """An `ElfImage`, opened once; None when missing or unreadable (see `image_error`)."""
@@ -139,14 +188,14 @@ class OpenTrace:
         key = str(path)
         if key in self._images:
             return self._images[key]
-        from tracer.image import ImageError
-        from tracer.image.symbol_map import open_kernel_image
+        from tracer.image import ElfImage, ImageError
 
-        # A bzImage's extracted ELF takes its symbols from the file the capture named.
-        symbols = self.meta.get("symbols") if path == self.kernel_path else None
+        kernel = self.kernel
         image = None
         try:
-            image = open_kernel_image(path, self._resolve(symbols) if symbols else None)
+            # The trace's kernel with the symbols the capture named (a bzImage's extracted ELF
+            # has none of its own).
+            image = kernel.open() if path == kernel.path else ElfImage.open(path)
         except (ImageError, OSError) as exc:
             self._image_errors[key] = str(exc)
         self._images[key] = image
@@ -168,14 +217,11 @@ class OpenTrace:
     def kaslr_slide(self) -> int:
         """How far this boot moved the kernel (Linux's KASLR): MSR values are where it ran,
         the trace's pcs and the symbols where it was linked."""
-        try:
-            return int(self.meta.get("kaslr_slide", "0"), 16)
-        except ValueError:
-            return 0
+        return self.kernel.slide
 
     def unslid(self, addr: int) -> int:
         """A kernel address as the running kernel had it (an MSR value), at link time."""
-        return (addr - self.kaslr_slide) & ((1 << 64) - 1)
+        return self.kernel.unslid(addr)
 
     def symbolize(self, addr: int) -> str | None:
         path = self.kernel_path
@@ -232,10 +278,7 @@ class OpenTrace:
         from tracer.analysis.checks import Checker
         from tracer.analysis.kernel_facts import kernel_facts
 
-        meta = dict(self.meta)
-        if meta.get("symbols"):
-            meta["symbols"] = str(self._resolve(meta["symbols"]))
-        facts, symbolize = kernel_facts(self.kernel_path, meta)
+        facts, symbolize = kernel_facts(self.kernel, dict(self.meta))
         return Checker(facts, symbolize)
 
     def program_path(self, name: str) -> Path | None:

@@ -62,7 +62,8 @@ class LiveScreen(MainScreen):
 
     def on_capture_feed_batch(self, message: CaptureFeed.Batch) -> None:
         self.source.extend(message.events)
-        self.trace.add_events(message.events)
+        if self.trace.add_events(message.events):
+            self.load_kernel()  # the capture named the kernel's ELF, symbols or slide
         self.timeline.grew()
         self.update_bar()
         self.update_position()
