@@ -183,10 +183,12 @@ def drain(ctx: StopContext, cpu: Cpu, *, now: bool = False) -> None:
         ctx.emit(ProbeKind.FTRACE_DRAIN, cpu.reg("rip"), cpu, **{CUT: cuts})
     waited = time.monotonic() - ctx.held_since >= HOLD_SECONDS
     if now or full or waited or len(ctx.held) >= HOLD_RECORDS:
-        release(ctx, cpu)
+        release(ctx, cpu, headers)  # the guest is stopped: the headers just read still hold
 
 
-def release(ctx: StopContext, cpu: Cpu | None) -> None:
+def release(
+    ctx: StopContext, cpu: Cpu | None, headers: dict[int, dict[str, int]] | None = None
+) -> None:
     """Read the rings' unread records in bulk, mark them read, and send every held record with
     its drain points filled in (empty when the guest's memory cannot be read: `cpu` None)."""
     held, ctx.held = ctx.held, None
@@ -194,7 +196,7 @@ def release(ctx: StopContext, cpu: Cpu | None) -> None:
         return
     ctx.drains += 1
     started = time.perf_counter_ns()  # the drain's own cost: headers, entries, tails, hex
-    spans = {} if cpu is None else _read_rings(ctx, cpu, ctx.ring)
+    spans = {} if cpu is None else _read_rings(ctx, cpu, ctx.ring, headers)
     esz = ctx.ring["entry_size"]
     positions = {index: span.start for index, span in spans.items()}
     for record in held:
@@ -230,12 +232,16 @@ class RingSpan:
         return self.start + len(self.data) // entry_size
 
 
-def _read_rings(ctx: StopContext, cpu: Cpu, ring: dict[str, Any]) -> dict[int, RingSpan]:
+def _read_rings(
+    ctx: StopContext, cpu: Cpu, ring: dict[str, Any], headers: dict[int, dict[str, int]] | None
+) -> dict[int, RingSpan]:
     """Each ring's records up to its last drain point (what came after belongs to the next
     one), its tail moved past them."""
     spans: dict[int, RingSpan] = {}
     tail_at = ring["ring_fields"]["tail"][0]
-    for index, value in (_headers(cpu, ring) or {}).items():
+    if headers is None:
+        headers = _headers(cpu, ring)
+    for index, value in (headers or {}).items():
         cursor = ctx.cursors.get(index)
         if cursor is None:
             continue
