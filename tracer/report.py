@@ -43,23 +43,27 @@ class Names:
 
 
 def strace_lines(events: Iterable[Event]) -> Iterator[str]:
-    """One line per syscall, like `strace -f`, with cpu/pid prefixes."""
+    """One line per syscall, like `strace -f`, with cpu/pid prefixes. An exit goes with the
+    entry the tracer matched it to (threads of one process share a pid where no switch probe
+    names them); a thread's next entry (its kernel stack, `regs_addr`) ends one that never
+    returned (a successful execve)."""
     names = Names()
-    pending: dict[int, SyscallEntry] = {}
+    pending: dict[int, SyscallEntry] = {}  # entry seq -> entry
     for event in events:
         names.see(event)
         if isinstance(event, SyscallEntry):
-            previous = pending.pop(event.pid, None)
-            if previous is not None:
+            for previous in _same_thread(pending, event):
                 yield f"{names.prefix(previous.cpu, previous.pid)} {syscall_line(previous, None)}"
-            pending[event.pid] = event
+            pending[event.seq] = event
         elif isinstance(event, SyscallExit):
-            entry = pending.pop(event.pid, None)
+            entry = _entry_of(pending, event)
             if entry is not None:
                 yield f"{names.prefix(event.cpu, event.pid)} {syscall_line(entry, event)}"
         elif isinstance(event, ProcessEvent) and event.action == "exit":
-            entry = pending.pop(event.pid, None)
-            if entry is not None:
+            # The exit call just made on this CPU (other threads' calls may still return).
+            mine = [s for s, e in pending.items() if e.pid == event.pid and e.cpu == event.cpu]
+            if mine:
+                entry = pending.pop(mine[-1])
                 yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
             yield f"{names.prefix(event.cpu, event.pid)} +++ exited with {event.status} +++"
         elif isinstance(event, VdsoCall):
@@ -70,6 +74,24 @@ def strace_lines(events: Iterable[Event]) -> Iterator[str]:
             yield f"--- {event.level}: {event.text} ---"
     for entry in pending.values():
         yield f"{names.prefix(entry.cpu, entry.pid)} {syscall_line(entry, None)}"
+
+
+def _same_thread(pending: dict[int, SyscallEntry], entry: SyscallEntry) -> list[SyscallEntry]:
+    """Entries of the thread now entering again (same pid and kernel stack; same pid when the
+    frame is unknown): they will not return."""
+    seqs = [
+        seq
+        for seq, e in pending.items()
+        if e.pid == entry.pid and (e.regs_addr == entry.regs_addr or not entry.regs_addr)
+    ]
+    return [pending.pop(seq) for seq in seqs]
+
+
+def _entry_of(pending: dict[int, SyscallEntry], exit_: SyscallExit) -> SyscallEntry | None:
+    if exit_.entry_seq is not None:
+        return pending.pop(exit_.entry_seq, None)
+    mine = [seq for seq, e in pending.items() if e.pid == exit_.pid]  # no match known: by pid
+    return pending.pop(mine[-1]) if mine else None
 
 
 def msr_lines(

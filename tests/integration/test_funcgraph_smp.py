@@ -1,11 +1,6 @@
 """The ring-buffer function graph on two vCPUs, as ftrace would print it: each CPU's calls
-from that CPU's own ring, by the task running there.
-
-Today the capture drains only the first CPU's ring (`ftrace_rings[0]`) and labels what it
-drains with the CPU that happened to stop, so CPU 1's calls are missing and some of CPU 0's
-show on CPU 1 under a task that is not running there: strict xfail until the drain is per CPU
-(tracer/probes/ringbuf.py), so the fix turns this test into a failure that says remove the mark.
-"""
+from that CPU's own ring (every ring of `ftrace_rings[]` is drained, tracer/probes/ringbuf.py),
+by the task running there."""
 
 from __future__ import annotations
 
@@ -24,10 +19,9 @@ def guest() -> None:
     build_guest()
 
 
-@pytest.mark.xfail(strict=True, reason="the function-graph ring is drained from CPU 0 only")
 def test_each_cpus_calls_come_from_its_own_ring(tmp_path: Path) -> None:
     captured = run_capture(
-        tmp_path, [("pthread-musl", ("2", "50"))], ftrace=True, smp=2, cmdline="gtlog=1"
+        tmp_path, [("pthread-musl", ("2", "20"))], ftrace=True, smp=2, cmdline="gtlog=1"
     )
     running: dict[int, int] = {}  # cpu -> pid, from the context switches
     misplaced, per_cpu = [], {0: 0, 1: 0}

@@ -82,11 +82,33 @@ class Arming:
             loop.note(f"on-demand MSR read failed: {exc}", "warning")
             return
         self.msr_values.update(values)
+        try:  # the CPU that stopped: GS_BASE and KERNEL_GS_BASE are its own
+            cpu = target.selected_vcpu()
+        except TargetError:
+            cpu = 0
         for msr, value in values.items():
             loop.record_external(
-                MsrRead(loop.builder._seq(), loop.now(), 0, 0, msr, value, pc or 0)
+                MsrRead(loop.builder._seq(), loop.now(), cpu, 0, msr, value, pc or 0)
             )
+        self._other_cpus_gs(target, cpu)
         self._read_gdt(target)
+
+    def _other_cpus_gs(self, target: Target, stopped: int) -> None:
+        """The GS bases of the CPUs that did not stop, as gdb shows them (no rdmsr there: a
+        CPU in user mode cannot run it): a capture that starts after the boot sees no CPU's
+        GS write, so this is how each CPU's per-CPU area becomes known."""
+        loop = self.loop
+        try:
+            others = [c for c in target.vcpus() if c != stopped]
+            bases = {c: target.vcpu_registers(c, ("gs_base", "k_gs_base")) for c in others}
+        except TargetError as exc:
+            loop.note(f"the other CPUs' GS bases could not be read: {exc}", "warning")
+            return
+        for cpu, values in bases.items():
+            for msr, name in ((GS_BASE, "gs_base"), (KERNEL_GS_BASE, "k_gs_base")):
+                if name in values:
+                    event = MsrRead(loop.builder._seq(), loop.now(), cpu, 0, msr, values[name], 0)
+                    loop.record_external(event)
 
     def _read_gdt(self, target: Target) -> None:
         """The GDT, for checking STAR's selectors against it (found by its symbol)."""

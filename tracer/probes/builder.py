@@ -30,7 +30,7 @@ from tracer.events import (
     TlsSnapshot,
 )
 from tracer.probes.attribution import CauseFinder
-from tracer.probes.identity import Identity
+from tracer.probes.identity import CR3_FLAGS, Identity
 from tracer.probes.kinds import Mode, ProbeKind
 from tracer.probes.registry import KINDS
 from tracer.probes.segbase import swapped
@@ -98,11 +98,18 @@ class EventBuilder:
         thread's syscall in the address space."""
         pending = self.inflight.pop(_frame_key(hit), None)
         if group_exit:
-            self.inflight = {k: p for k, p in self.inflight.items() if p.cr3 != hit.cr3}
-        gone = {id(pending)} | ({id(p) for p in self.on_cpu.values() if p.cr3 == hit.cr3}
-                                if group_exit else set())  # fmt: skip
+            self.inflight = {
+                k: p for k, p in self.inflight.items() if not same_space(p.cr3, hit.cr3)
+            }
+        gone = {id(pending)}
+        if group_exit:
+            gone |= {id(p) for p in self.on_cpu.values() if same_space(p.cr3, hit.cr3)}
         self.on_cpu = {cpu: p for cpu, p in self.on_cpu.items() if id(p) not in gone}
         return pending
+
+    def syscalls_in_space(self, cr3: int) -> bool:
+        """Whether a syscall of this address space is still in flight (another thread's)."""
+        return any(same_space(p.cr3, cr3) for p in self.inflight.values())
 
     def syscall_on_cpu(self, cpu: int) -> Pending | None:
         return self.on_cpu.get(cpu)
@@ -288,6 +295,11 @@ class EventBuilder:
             else:
                 done += self._finish([event])
         return done
+
+
+def same_space(cr3: int, other: int) -> bool:
+    """One address space, whatever PCID each CPU gave it."""
+    return cr3 & ~CR3_FLAGS == other & ~CR3_FLAGS
 
 
 def _frame_key(hit: ProbeHit) -> int:

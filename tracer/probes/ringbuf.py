@@ -9,14 +9,16 @@ rings in bulk at syscall stops, context switches and a breakpoint on `ftrace_buf
 
 from __future__ import annotations
 
+import heapq
+import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tracer.events import Event, FuncEntry, FuncExit, Gap, SegBases
 from tracer.probes.kinds import AgentProbe, ProbeKind
-from tracer.probes.stops import Cpu, ProbeSpec, StopContext
+from tracer.probes.stops import Cpu, ProbeSpec, RingCursor, StopContext
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage
@@ -26,13 +28,14 @@ if TYPE_CHECKING:
 
 ENTRY_FIELDS = ("tsc", "func_addr", "depth", "type", "pid", "retval")
 RING_FIELDS = ("head", "tail", "size", "overruns", "entries")
+RING_CPU = "cpu"  # the ring's CPU, when the struct says (else its index in the array)
 TYPE_ENTRY, TYPE_EXIT = 0, 1
 
 
 @dataclass(frozen=True)
 class RingLayout:
     rings: int  # address of ftrace_rings[0]
-    ring_size: int
+    ring_size: int  # one ring's struct: the array's stride
     ring_fields: dict[str, tuple[int, int]]  # name -> (offset, size)
     entry_size: int
     entry_fields: dict[str, tuple[int, int]]
@@ -45,9 +48,16 @@ class RingLayout:
     buffer_full: int | None
     tsc_khz: int | None
     max_funcs: int
+    count: int = 1  # rings in the array, one per possible CPU
 
     def to_json(self) -> dict[str, object]:
-        return {"rings": self.rings, "ring_fields": self.ring_fields, "entry_size": self.entry_size}
+        return {
+            "rings": self.rings,
+            "ring_size": self.ring_size,
+            "count": self.count,
+            "ring_fields": self.ring_fields,
+            "entry_size": self.entry_size,
+        }
 
 
 def _addr(image: ElfImage, name: str) -> int | None:
@@ -65,9 +75,10 @@ def find_ring(image: ElfImage) -> RingLayout | None:
     ring, entry = struct_layout(image, "ftrace_ring"), struct_layout(image, "ftrace_entry")
     if ring is None or entry is None:
         return None
-    ring_fields = {f.name: (f.offset, f.size) for f in ring.fields if f.name in RING_FIELDS}
+    wanted = (*RING_FIELDS, RING_CPU)
+    ring_fields = {f.name: (f.offset, f.size) for f in ring.fields if f.name in wanted}
     entry_fields = {f.name: (f.offset, f.size) for f in entry.fields if f.name in ENTRY_FIELDS}
-    if len(ring_fields) < len(RING_FIELDS) or len(entry_fields) < len(ENTRY_FIELDS):
+    if not set(RING_FIELDS) <= set(ring_fields) or len(entry_fields) < len(ENTRY_FIELDS):
         return None
     funcs = image.symbol("ftrace_graph_funcs")
     return RingLayout(
@@ -85,7 +96,20 @@ def find_ring(image: ElfImage) -> RingLayout | None:
         _addr(image, "ftrace_buffer_full"),
         _addr(image, "tsc_khz"),
         (funcs.size // 8) if funcs is not None and funcs.size else 32,
+        ring_count(image, ring.size),
     )
+
+
+def ring_count(image: ElfImage, ring_size: int) -> int:
+    """How many rings the array holds: its symbol's size, else its DWARF type ("struct
+    ftrace_ring [4]"), else one."""
+    from tracer.image import variable_type_name  # noqa: PLC0415 - DWARF, tracer side only
+
+    sym = image.symbol("ftrace_rings")
+    if sym is not None and sym.size and ring_size:
+        return max(1, sym.size // ring_size)
+    match = re.search(r"\[(\d+)\]", variable_type_name(image, "ftrace_rings") or "")
+    return int(match.group(1)) if match else 1
 
 
 def control_writes(
@@ -122,89 +146,136 @@ def add_ring_probe(plan: ProbePlan, ring: RingLayout) -> None:
 # --- at the stop (in gdb) ----------------------------------------------------------------------
 
 
-HIGH_WATER = 0.75  # of the ring: drain now, whatever the guest's own probe says
+HIGH_WATER = 0.75  # of a ring: drain now, whatever the guest's own probe says
 HOLD_SECONDS = 3.0  # records held no longer than this (the tracer shows them live); each
 # drain costs a fixed ~5-7 ms beyond its reads (measured), so fewer, larger drains are faster
 HOLD_RECORDS = 16384
 READ_CHUNK = 65536  # per read_memory call; gdb splits it into the stub's largest packets
-CUT = "_ring_head"  # a held drain record's key: the ring's write index at its drain point
+CUT = "_ring_heads"  # a held drain record's key: [ring index, its write index] at the point
 
 
 def drain(ctx: StopContext, cpu: Cpu, *, now: bool = False) -> None:
-    """Mark a drain point: the records written so far belong before what this stop emits.
+    """Mark a drain point: every CPU's records written so far belong before what this stop
+    emits (all vCPUs are stopped while one is).
 
-    Only the ring's write index is read here (8 bytes); the records themselves are read in
-    bulk at the high-water mark, when the guest says the ring is full, at the end, or when
-    records have waited long enough (`now` drains at once)."""
+    Only the rings' headers are read here (one read: the rings sit side by side in their
+    array); the records themselves are read in bulk when a ring reaches its high-water mark,
+    when the guest says one is full, at the end, or when records have waited long enough
+    (`now` drains at once)."""
     if ctx.ring is None or not ctx.ring_armed:
         return
-    ring = ctx.ring
-    fields = ring["ring_fields"]
-    if not ctx.ring_entries:  # the first time: the whole header, for the high-water mark
-        value = _header(cpu, ring)
-        if value is None:
-            return
-        head, ctx.ring_read, ctx.ring_entries = value["head"], value["tail"], value["size"]
-    else:
-        raw = cpu.read(ring["rings"] + fields["head"][0], 8)
-        if raw is None:
-            return
-        head = int.from_bytes(raw, "little")
+    headers = _headers(cpu, ctx.ring)
+    if headers is None:
+        return
     if ctx.held is None:
         ctx.held, ctx.held_since = [], time.monotonic()
-    if head > max(ctx.ring_cut, ctx.ring_read):
-        ctx.emit(ProbeKind.FTRACE_DRAIN, cpu.reg("rip"), cpu, **{CUT: head})
-        ctx.ring_cut = head
-    full = ctx.ring_entries and head - ctx.ring_read >= ctx.ring_entries * HIGH_WATER
+    cuts, full = [], False
+    for index, value in headers.items():
+        cursor = ctx.cursors.get(index)
+        if cursor is None:
+            cursor = ctx.cursors[index] = RingCursor(read=value["tail"])
+        cursor.entries, head = value["size"], value["head"]
+        if head > max(cursor.cut, cursor.read):
+            cuts.append([index, head])
+            cursor.cut = head
+        full = full or head - cursor.read >= cursor.entries * HIGH_WATER
+    if cuts:
+        ctx.emit(ProbeKind.FTRACE_DRAIN, cpu.reg("rip"), cpu, **{CUT: cuts})
     waited = time.monotonic() - ctx.held_since >= HOLD_SECONDS
     if now or full or waited or len(ctx.held) >= HOLD_RECORDS:
-        release(ctx, cpu)
+        release(ctx, cpu, headers)  # the guest is stopped: the headers just read still hold
 
 
-def release(ctx: StopContext, cpu: Cpu | None) -> None:
-    """Read the ring's unread records in bulk, mark them read, and send every held record with
+def release(
+    ctx: StopContext, cpu: Cpu | None, headers: dict[int, dict[str, int]] | None = None
+) -> None:
+    """Read the rings' unread records in bulk, mark them read, and send every held record with
     its drain points filled in (empty when the guest's memory cannot be read: `cpu` None)."""
     held, ctx.held = ctx.held, None
     if not held or ctx.ring is None:
         return
     ctx.drains += 1
-    _release(ctx, cpu, ctx.ring, held)
-
-
-def _release(ctx: StopContext, cpu: Cpu | None, ring: dict[str, Any], held: list[dict]) -> None:
-    started = time.perf_counter_ns()  # the drain's own cost: header, entries, tail, hex
-    fields = ring["ring_fields"]
-    value = None if cpu is None else _header(cpu, ring)
-    data, start = b"", 0
-    if cpu is not None and value is not None and value["size"]:
-        ctx.ring_entries = value["size"]
-        start = max(value["tail"], value["head"] - value["size"])
-        # Up to the last drain point only: what came after it belongs to the next one.
-        data = _read_span(ctx, cpu, ring, value, start, min(value["head"], ctx.ring_cut))
-        end = start + len(data) // ring["entry_size"]
-        cpu.write(ring["rings"] + fields["tail"][0], end.to_bytes(8, "little"))
-        ctx.ring_read = end
-    esz = ring["entry_size"]
-    pos = start
+    started = time.perf_counter_ns()  # the drain's own cost: headers, entries, tails, hex
+    spans = {} if cpu is None else _read_rings(ctx, cpu, ctx.ring, headers)
+    esz = ctx.ring["entry_size"]
+    positions = {index: span.start for index, span in spans.items()}
     for record in held:
-        head = record.pop(CUT, None)
-        if head is not None:
-            cut = min(max(head, pos), start + len(data) // esz)
-            record["data"] = data[(pos - start) * esz : (cut - start) * esz].hex()
-            record["overruns"] = value["overruns"] if value is not None else 0
-            record["records"] = cut - pos
-            pos = cut
+        cuts = record.pop(CUT, None)
+        if cuts is None:
+            continue
+        parts = []
+        for index, head in cuts:
+            span = spans.get(index)
+            if span is None:
+                continue
+            pos = positions[index]
+            cut = min(max(head, pos), span.end(esz))
+            data = span.data[(pos - span.start) * esz : (cut - span.start) * esz]
+            parts.append({"cpu": span.cpu, "data": data.hex(), "overruns": span.overruns})
+            positions[index] = cut
+        record["rings"] = parts
     ctx.drain_ns += time.perf_counter_ns() - started
     for record in held:
         ctx.sink(record)
 
 
-def _header(cpu: Cpu, ring: dict[str, Any]) -> dict[str, int] | None:
-    fields = ring["ring_fields"]
-    header = cpu.read(ring["rings"], max(o + n for o, n in fields.values()))
-    if header is None:
+@dataclass(frozen=True)
+class RingSpan:
+    """What one release read from one ring: its records from `start` (a write index)."""
+
+    cpu: int
+    start: int
+    data: bytes
+    overruns: int
+
+    def end(self, entry_size: int) -> int:
+        return self.start + len(self.data) // entry_size
+
+
+def _read_rings(
+    ctx: StopContext, cpu: Cpu, ring: dict[str, Any], headers: dict[int, dict[str, int]] | None
+) -> dict[int, RingSpan]:
+    """Each ring's records up to its last drain point (what came after belongs to the next
+    one), its tail moved past them."""
+    spans: dict[int, RingSpan] = {}
+    tail_at = ring["ring_fields"]["tail"][0]
+    if headers is None:
+        headers = _headers(cpu, ring)
+    for index, value in (headers or {}).items():
+        cursor = ctx.cursors.get(index)
+        if cursor is None:
+            continue
+        cursor.entries = value["size"]
+        start = max(value["tail"], value["head"] - value["size"])
+        data = _read_span(ctx, cpu, ring, value, start, min(value["head"], cursor.cut))
+        span = RingSpan(value.get("cpu", index), start, data, value["overruns"])
+        cursor.read = span.end(ring["entry_size"])
+        if cursor.read != value["tail"]:
+            addr = ring["rings"] + index * ring["ring_size"] + tail_at
+            cpu.write(addr, cursor.read.to_bytes(8, "little"))
+        spans[index] = span
+    return spans
+
+
+def _headers(cpu: Cpu, ring: dict[str, Any]) -> dict[int, dict[str, int]] | None:
+    """Every live ring's header (a ring not set up yet has no size or no entries), by its
+    index in the array, from one read."""
+    fields, stride = ring["ring_fields"], ring["ring_size"]
+    count = int(ring.get("count", 1))
+    raw = cpu.read(ring["rings"], stride * (count - 1) + max(o + n for o, n in fields.values()))
+    if raw is None:
         return None
-    return {k: int.from_bytes(header[o : o + n], "little") for k, (o, n) in fields.items()}
+    headers = {}
+    for index in range(count):
+        base = index * stride
+        value = {
+            k: int.from_bytes(raw[base + o : base + o + n], "little")
+            for k, (o, n) in fields.items()
+        }
+        size = value["size"]
+        if value["entries"] and size and not size & (size - 1):
+            headers[index] = value
+    return headers
 
 
 def _read_span(
@@ -267,15 +338,15 @@ def decode_records(layout: RingLayout, data: bytes) -> list[RingRecord]:
 
 
 def to_events(
-    records: list[RingRecord],
+    records: Iterable[tuple[int, RingRecord]],
     tsc_khz: int | None,
-    cpu: int,
     time_ns: int,
     next_seq: Callable[[], int],
 ) -> list[FuncEntry | FuncExit]:
-    """Events from drained records; guest_ns from the guest's own TSC and its tsc_khz."""
+    """Events from drained (cpu, record) pairs; guest_ns from the guest's own TSC and its
+    tsc_khz."""
     events: list[FuncEntry | FuncExit] = []
-    for r in records:
+    for cpu, r in records:
         guest_ns = (r.tsc * 1_000_000 // tsc_khz) if tsc_khz else None
         if r.kind == TYPE_ENTRY:
             events.append(
@@ -292,17 +363,31 @@ def to_events(
 
 @dataclass
 class RingState:
-    overruns: int = 0  # as the guest last counted them
+    overruns: dict[int, int] = field(default_factory=dict)  # cpu -> as the guest last counted
 
 
 def on_drain(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
+    """Each CPU's records under that CPU (the pid in a record is the task that ran there),
+    the CPUs' records between two drain points merged by the guest's TSC."""
     ring = core.plan.ring
     if ring is None:
         return
-    records = decode_records(ring, bytes.fromhex(hit.fields.get("data", "")))
     state = core.state(RingState)
-    lost = int(hit.fields.get("overruns", 0)) - state.overruns
-    if lost > 0:
-        state.overruns += lost
-        out.append(Gap(core.next_seq(), core.time(hit), "function-graph ring overran", lost))
-    out.extend(to_events(records, core.tsc_khz, hit.cpu, core.time(hit), core.next_seq))
+    streams = []
+    for part in hit.fields.get("rings", ()):
+        cpu = int(part.get("cpu", hit.cpu))
+        lost = int(part.get("overruns", 0)) - state.overruns.get(cpu, 0)
+        if lost > 0:
+            state.overruns[cpu] = state.overruns.get(cpu, 0) + lost
+            out.append(
+                Gap(
+                    core.next_seq(),
+                    core.time(hit),
+                    f"function-graph ring of CPU {cpu} overran",
+                    lost,
+                )
+            )
+        records = decode_records(ring, bytes.fromhex(part.get("data", "")))
+        streams.append([(cpu, record) for record in records])
+    merged = heapq.merge(*streams, key=lambda pair: pair[1].tsc)
+    out.extend(to_events(merged, core.tsc_khz, core.time(hit), core.next_seq))

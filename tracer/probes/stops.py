@@ -110,6 +110,15 @@ class InFlight:
 
 
 @dataclass
+class RingCursor:
+    """Where the agent is in one CPU's function-graph ring."""
+
+    cut: int = 0  # the write index at the last drain point
+    read: int = 0  # the read index the agent last wrote back (the ring's tail)
+    entries: int = 0  # the ring's size, once read
+
+
+@dataclass
 class StopContext:
     """What the kinds share at their stops; one per installed plan."""
 
@@ -135,9 +144,7 @@ class StopContext:
     # here (in order, with the ring's write index at each drain point) until one bulk drain.
     held: list[Record] | None = None
     held_since: float = 0.0
-    ring_cut: int = 0  # the write index at the last drain point
-    ring_read: int = 0  # the read index the agent last wrote back (the ring's tail)
-    ring_entries: int = 0  # the ring's size, once read
+    cursors: dict[int, RingCursor] = field(default_factory=dict)  # ring index -> where it is
     vdso: bool = False  # find each process's vDSO at its first entry to user mode
     vdso_spaces: dict[int, set[int]] = field(default_factory=dict)  # vDSO base -> its CR3s
 

@@ -337,8 +337,12 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
         out.append(
             ProcessEvent(core.next_seq(), t, hit.cpu, pid, hit.cr3, "exit", name, status=status)
         )
-        core.ids.exited(hit.cpu, hit.cr3)
-        core.end_syscall(hit, group_exit=nr & 0xFFFFFFFF == NR_EXIT_GROUP)
+        group_exit = nr & 0xFFFFFFFF == NR_EXIT_GROUP
+        core.end_syscall(hit, group_exit=group_exit)
+        # One thread's exit leaves the address space to the others (a worker ends while the
+        # main thread waits in a syscall to join it): forgotten only with its last thread.
+        if group_exit or not core.syscalls_in_space(hit.cr3):
+            core.ids.exited(hit.cpu, hit.cr3)
 
 
 def on_return_to_user(

@@ -159,6 +159,9 @@ class FakeTarget:
         registers = self.registers if cpu == self.selected_cpu else self.cpu_registers.get(cpu, {})
         return {name: registers[name] for name in names if name in registers}
 
+    def selected_vcpu(self) -> int:
+        return self.selected_cpu
+
     def select_vcpu(self, cpu: int) -> None:
         """The selected vCPU's registers are `registers`; the others wait in `cpu_registers`."""
         self.calls.append(("select_vcpu", cpu))

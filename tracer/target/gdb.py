@@ -171,6 +171,11 @@ class Gdb:
         numbers = [found] if isinstance(found, str) else list(found)
         return sorted(int(number) for number in numbers)
 
+    def selected_thread(self) -> int:
+        """gdb's current thread: after a stop, the one that stopped (1 when gdb does not say)."""
+        current = self.mi.command("-thread-info").get("current-thread-id")
+        return int(current) if isinstance(current, str) and current.isdigit() else 1
+
     def select_thread(self, thread: int) -> None:
         self.mi.command(f"-thread-select {thread}")
 

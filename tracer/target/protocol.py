@@ -59,6 +59,10 @@ class Target(Machine, Protocol):
 
     def vcpu_registers(self, cpu: int, names: Sequence[str]) -> dict[str, int]: ...
 
+    def selected_vcpu(self) -> int:
+        """The vCPU registers and memory go to now: after a stop, the one that stopped."""
+        ...
+
     def select_vcpu(self, cpu: int) -> None:
         """Make `cpu` the one registers, memory and single steps go to."""
         ...

@@ -149,6 +149,9 @@ class TargetSession:
     def vcpu_registers(self, cpu: int, names: Sequence[str]) -> dict[str, int]:
         return self.gdb.thread_registers(cpu + 1, names)
 
+    def selected_vcpu(self) -> int:
+        return self.gdb.selected_thread() - 1
+
     def select_vcpu(self, cpu: int) -> None:
         self.gdb.select_thread(cpu + 1)
 
