@@ -10,10 +10,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from tracer.analysis.marks import EventMarks
 from tracer.events import Event, EventKind
 from tracer.store import codec
 from tracer.store.analysis import StoredAnalysis, load_stored
 from tracer.store.api import EventFilter, TraceFileError, TraceSource
+from tracer.store.marks import load_marks
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
     META_COMPLETE,
@@ -70,6 +72,13 @@ class TraceReader(TraceSource):
         if self._conn is None:
             raise ValueError(f"trace reader is closed ({self.path})")
         return load_stored(self._conn, self.meta)
+
+    def stored_marks(self) -> EventMarks | None:
+        """The jump marks the file stores, when they cover all of a complete file (see
+        `tracer.store.marks`); None: mark it (`MarkScan`)."""
+        if self._conn is None:
+            raise ValueError(f"trace reader is closed ({self.path})")
+        return load_marks(self._conn, self.meta)
 
     @property
     def complete(self) -> bool:
