@@ -24,7 +24,7 @@ from tracer.store import MemoryTrace, TraceReader, TraceWriter
 from tracer.store.marks import MarkScan
 from tracer.tui.open_trace import OpenTrace
 from tracer.tui.view_models.filters import ViewFilter
-from tracer.tui.view_models.jumps import JUMPS, find_jump
+from tracer.tui.view_models.jumps import JUMPS, find_jump, next_finding_row
 from tracer.tui.view_models.timeline import TimelineRows, run_to_end
 from tracer.tui.view_models.trace_index import TraceIndex
 
@@ -174,3 +174,21 @@ def test_marks_that_miss_the_tail_of_a_growing_trace_are_not_used() -> None:
     assert trace.jump_marks() is not None
     source.extend(events[200:])
     assert trace.jump_marks() is None  # nothing fed them: the jump walks instead
+
+
+@pytest.mark.parametrize("cpu", [0, 1])
+def test_the_next_finding_in_a_view_of_one_cpu_skips_the_other_cpus_findings(cpu: int) -> None:
+    events = mixed_events(600)
+    findings = [e.seq for e in events if isinstance(e, SyscallExit) and e.seq % 5 == 0]
+    on_cpu = [seq for seq in findings if events[seq].cpu == cpu]
+    assert 0 < len(on_cpu) < len(findings)
+    rows = rows_of(MemoryTrace(events), ViewFilter(cpu=cpu))
+    for start in range(0, rows.count(), 7):
+        here = rows.event(start)
+        assert here is not None
+        later = [seq for seq in on_cpu if seq > here.seq]
+        earlier = [seq for seq in on_cpu if seq < here.seq]
+        for forward, expected in ((True, later[:1]), (False, earlier[-1:])):
+            row = run_to_end(next_finding_row(rows, findings, here.seq, forward))
+            landed = rows.event(row) if row is not None else None
+            assert ([landed.seq] if landed is not None else []) == expected

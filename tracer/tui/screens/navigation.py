@@ -21,7 +21,7 @@ from tracer.tui.view_models.filters import (
     next_cpu,
     parse_filter,
 )
-from tracer.tui.view_models.jumps import JUMPS, find_jump
+from tracer.tui.view_models.jumps import JUMPS, find_jump, next_finding_row
 from tracer.tui.view_models.timeline import TimelineRows
 
 if TYPE_CHECKING:
@@ -106,20 +106,20 @@ class NavigationActions:
             steps = find_jump(self.timeline.rows, start, direction > 0, JUMPS[what], marks)
             found = await self.run_sliced(steps, f"looking for the {way} {what}")
         if what == "flagged":
-            found = self._nearer_finding(found, direction > 0)
+            found = await self._nearer_finding(found, direction > 0)
         if found is None:
             self.say(f"no {way} {what} in this view")
         else:
             self.say("")
             self.timeline.cursor = found
 
-    def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
-        """Between a row found by kind and the checker's next finding, the nearer row."""
+    async def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
+        """Between a row found by kind and the checker's next finding in view, the nearer."""
         here = self.timeline.selected_event
         if self.findings is None or here is None:
             return found
-        seq = self.findings.next_after(here.seq, forward)
-        row = self.timeline.rows.index_of(seq, nearest=False) if seq is not None else None
+        steps = next_finding_row(self.timeline.rows, self.findings.seqs, here.seq, forward)
+        row = await self.run_sliced(steps, "looking for a finding")
         if row is None:
             return found
         if found is None:

@@ -8,7 +8,8 @@ whole trace (a file still being marked) it walks the events of the kind, as it a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tracer.analysis.marks import FLAGGED, VISIBLE_BASE_CHANGE, EventMarks, is_flagged
@@ -60,3 +61,21 @@ def find_jump(
         return None
     seq = yield from marks.find(mark, wanted, here.seq, forward, view.cpu, view.pid)
     return None if seq is None else rows.index_of(seq, nearest=False)
+
+
+def next_finding_row(
+    rows: TimelineRows, finding_seqs: Sequence[int], seq: int, forward: bool
+) -> Search:
+    """The row of the nearest finding after `seq` (before it, backwards) that the view shows
+    (a view of one CPU skips the others' findings), or None."""
+    if forward:
+        positions = range(bisect.bisect_right(finding_seqs, seq), len(finding_seqs))
+    else:
+        positions = range(bisect.bisect_left(finding_seqs, seq) - 1, -1, -1)
+    for looked, position in enumerate(positions, 1):
+        row = rows.index_of(finding_seqs[position], nearest=False)
+        if row is not None:
+            return row
+        if looked % 256 == 0:
+            yield looked
+    return None
