@@ -108,6 +108,13 @@ class TraceReader(TraceSource):
         view = self._view(view_filter)
         return self._decode_all(self._rows(*view.select(ROW_COLUMNS, start, limit=limit)))
 
+    def _before(self, view_filter: EventFilter, before_seq: int, limit: int) -> list[Event]:
+        view = self._view(view_filter)
+        if view.empty or limit == 0:
+            return []
+        sql, params = view.select(ROW_COLUMNS, to_seq=before_seq, limit=limit, descending=True)
+        return self._decode_all(self._rows(sql, params))
+
     def get(self, seq: int) -> Event | None:
         rows = self._rows(f"SELECT {ROW_COLUMNS} FROM events WHERE seq = ?", (clamp64(seq),))
         return self._decode_all(rows)[0] if rows else None

@@ -27,6 +27,7 @@ CROSSINGS = (SyscallEntry, SyscallExit, Interrupt)
 PAGE = 128
 _CACHED_PAGES = 64
 _SCAN_CHUNK = 512
+_FIRST_FIND_CHUNK = 8
 
 Match = Callable[[Event, TimelineRow], bool]
 Search = Generator[int, None, int | None]
@@ -306,38 +307,49 @@ def _unfolded(predicate: Callable[[Event], bool]) -> Callable[[Event], bool]:
     return lambda event: not is_inferred_swapgs(event) and predicate(event)
 
 
+def _chunk_sizes() -> Iterator[int]:
+    """Events read per query by a find: few at first (the next event of a kind is often near,
+    and decoding a chunk costs ~60 us an event), more as the search goes on."""
+    size = _FIRST_FIND_CHUNK
+    while True:
+        yield size
+        size = min(size * 4, _SCAN_CHUNK)
+
+
 def _stream_find(
     source: TraceSource, start_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
 ) -> Search:
     looked = 0
-    while True:
-        chunk = list(source.events(start_seq, _SCAN_CHUNK, **query))
+    for size in _chunk_sizes():
+        chunk = list(source.events(start_seq, size, **query))
         for event in chunk:
             if predicate(event):
-                return event.seq  # noqa: B901
+                return event.seq
         looked += len(chunk)
-        if len(chunk) < _SCAN_CHUNK:
+        if len(chunk) < size:
             return None
         start_seq = chunk[-1].seq + 1
-        yield looked
+        if size == _SCAN_CHUNK:
+            yield looked
+    return None  # not reached: the sizes never end
 
 
 def _page_back_find(
     source: TraceSource, before_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
 ) -> Search:
-    after = source.index_of(before_seq, nearest=True, **query)
-    end = source.count(**query) if after is None else after  # rows before `before_seq`
     looked = 0
-    while end > 0:
-        begin = max(0, end - _SCAN_CHUNK)
-        chunk = source.page(begin, end - begin, **query)
-        for event in reversed(chunk):
-            if event.seq < before_seq and predicate(event):
-                return event.seq  # noqa: B901
+    for size in _chunk_sizes():
+        chunk = source.events_before(before_seq, size, **query)
+        for event in chunk:
+            if predicate(event):
+                return event.seq
         looked += len(chunk)
-        end = begin
-        yield looked
-    return None
+        if len(chunk) < size:
+            return None
+        before_seq = chunk[-1].seq
+        if size == _SCAN_CHUNK:
+            yield looked
+    return None  # not reached: the sizes never end
 
 
 def run_to_end(steps: Iterator[Any]) -> Any:
