@@ -28,6 +28,10 @@ from tracer.store.sqlview import ROW_COLUMNS, SqlView, clamp64
 CHUNK = 512
 """Rows fetched per query while streaming."""
 
+FIRST_CHUNK = 8
+"""Rows fetched by a stream's first query: a caller looking for one event (the exit of a
+syscall, the next event of a kind) often stops at the first, and decoding is most of a read."""
+
 ANCHOR_EVERY = 1024
 """A filtered view remembers the seq of every this-many-th row, so paging by row index never
 skips more than this many rows (OFFSET costs one step per skipped row)."""
@@ -36,6 +40,9 @@ RARE_KIND_SHARE = 8
 """A kind filtered with a CPU or pid walks its own index when it is at most this rare."""
 
 _ANCHORED_VIEWS = 32
+_DECODED_EVENTS = 4096
+"""Events kept decoded (by seq): a viewer reads the same few hundred around its cursor again
+at every key (the timeline's page, the CPU panel's window), and decoding is most of a read."""
 _COUNTED_VIEWS = 256
 
 
@@ -52,6 +59,7 @@ class TraceReader(TraceSource):
         self._conn, self.schema_version = open_trace_database(self.path)
         self._anchors: OrderedDict[EventFilter, list[int]] = OrderedDict()
         self._counts: dict[EventFilter, tuple[int, int]] = {}
+        self._decoded: OrderedDict[int, Event] = OrderedDict()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> TraceReader:
@@ -157,11 +165,13 @@ class TraceReader(TraceSource):
     ) -> Iterator[Event]:
         remaining = limit
         next_seq = start_seq
+        chunk = FIRST_CHUNK
         while remaining is None or remaining > 0:
             view = self._view(view_filter)  # re-resolved: a live file's time bounds may move
             if view.empty:
                 return
-            want = CHUNK if remaining is None else min(CHUNK, remaining)
+            want = chunk if remaining is None else min(chunk, remaining)
+            chunk = min(chunk * 8, CHUNK)
             rows = self._rows(*view.select(ROW_COLUMNS, next_seq, limit=want))
             yield from self._decode_all(rows)
             if len(rows) < want:
@@ -278,10 +288,21 @@ class TraceReader(TraceSource):
         return values
 
     def _decode_all(self, rows: list[Any]) -> list[Event]:
+        # A seq's row never changes once committed (events are immutable), so neither does
+        # its event, even in a file still being written.
+        decoded = self._decoded
+        events = []
         try:
-            return [codec.decode(row) for row in rows]
+            for row in rows:
+                event = decoded.get(row[0])
+                if event is None:
+                    event = decoded[row[0]] = codec.decode(row)
+                    if len(decoded) > _DECODED_EVENTS:
+                        decoded.popitem(last=False)
+                events.append(event)
         except codec.CodecError as exc:
             raise TraceFileError(self.path, str(exc)) from None
+        return events
 
     def _rows(self, sql: str, params: Any = ()) -> list[Any]:
         if self._conn is None:
