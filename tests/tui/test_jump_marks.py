@@ -192,3 +192,30 @@ def test_the_next_finding_in_a_view_of_one_cpu_skips_the_other_cpus_findings(cpu
             row = run_to_end(next_finding_row(rows, findings, here.seq, forward))
             landed = rows.event(row) if row is not None else None
             assert ([landed.seq] if landed is not None else []) == expected
+
+
+def test_the_scan_of_a_file_leaves_out_only_the_inferred_swapgs(tmp_path: Path) -> None:
+    """The file's scan skips rows by what their payload says; a change inferred from another
+    instruction, a swapgs seen at a stop, and owner names that quote the payload's words are
+    all still looked at."""
+    quoting = '"inferred":true "cause":"swapgs"'
+    tricky = [
+        SegBaseChange(0, 1, 0, 1, "gs", 0, 1, SegCause.SWAPGS, 0x10, inferred=True),
+        SegBaseChange(1, 2, 0, 1, "gs", 1, 0, SegCause.SYSCALL_ENTRY, 0x10, inferred=True),
+        SegBaseChange(2, 3, 1, 1, "gs", 0, 1, SegCause.SWAPGS, 0x10),
+        SegBaseChange(3, 4, 1, 2, "fs", 0, 1, SegCause.ARCH_PRCTL, 0x10, old_owner=quoting),
+        SegBaseChange(4, 5, 1, 2, "fs", 1, 2, SegCause.UNKNOWN, 0x10, new_owner=quoting),
+        Note(5, 6, quoting, "warning"),
+    ]
+    path = tmp_path / "tricky.db"
+    with TraceWriter(path, analyse=False) as writer:
+        for event in tricky:
+            writer.append(event)
+    expected = EventMarks()
+    expected.feed(tricky)
+    assert expected.count(VISIBLE_BASE_CHANGE) == 4 and expected.count(FLAGGED) == 2
+    with TraceReader.open(path) as reader:
+        scan = MarkScan(reader)
+        for _ in scan.steps():
+            pass
+        assert scan.marks == expected

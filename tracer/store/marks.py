@@ -11,8 +11,10 @@ import json
 import sqlite3
 from array import array
 from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 from tracer.analysis.marks import MARKABLE_KINDS, EventMarks, MarkList
+from tracer.events import Event
 from tracer.store.api import TraceSource
 from tracer.store.schema import META_COMPLETE, META_EVENT_COUNT, META_MARKS
 
@@ -30,6 +32,22 @@ MARKS_DDL = (
 )
 INSERT_MARKS = "INSERT INTO marks VALUES (?, ?, ?, ?, ?)"
 SCAN_CHUNK = 2048  # events per step of a `MarkScan`
+SEQS_PER_STEP = 8_192  # seqs per step of a `MarkScan` over a file: SQLite tests each row
+
+INFERRED_SWAPGS = ('"inferred":true', '"cause":"swapgs"')
+"""What the payload of an inferred swapgs base change holds (the codec writes `inferred` only
+when True; a quote inside a string value is escaped, so neither can come from a string)."""
+
+
+def markable_sql(columns: str) -> str:
+    """The rows in a seq range [?, ?) that may carry a mark, given the `INFERRED_SWAPGS`
+    needles: the markable kinds less the inferred swapgs changes (most rows of a trace), which
+    carry none, so they are never decoded. What it returns is still tested event by event."""
+    kinds = ", ".join(f"'{kind}'" for kind in sorted(MARKABLE_KINDS))
+    return (
+        f"SELECT {columns} FROM events WHERE seq >= ? AND seq < ? AND kind IN ({kinds})"
+        " AND NOT (kind = 'segbase' AND instr(payload, ?) AND instr(payload, ?)) ORDER BY seq"
+    )
 
 
 def marks_params(marks: EventMarks) -> list[tuple[str, str, bytes, bytes, bytes]]:
@@ -85,6 +103,9 @@ class MarkScan:
 
     def steps(self) -> Iterator[float]:
         """Mark to the end of the source, yielding the fraction done."""
+        if isinstance(self.source, MarkableSource):
+            yield from self._file_steps(self.source)
+            return
         total = max(1, self.source.count(kinds=MARKABLE_KINDS))
         seen = 0
         while not self.done:
@@ -99,6 +120,23 @@ class MarkScan:
                 self.marks.through_seq = max(self.marks.through_seq, end)
                 return
             yield min(1.0, seen / total)
+
+    def _file_steps(self, source: MarkableSource) -> Iterator[float]:
+        end = last_seq(self.source)
+        while self._next_seq <= end:
+            stop = self._next_seq + SEQS_PER_STEP
+            self.marks.feed(source.markable_events(self._next_seq, stop))
+            self._next_seq = stop
+            yield min(1.0, stop / max(1, end))
+        self.marks.through_seq = max(self.marks.through_seq, end)
+        self.done = True
+
+
+@runtime_checkable
+class MarkableSource(Protocol):
+    """A source that can leave out, in SQL, the rows that carry no mark (`TraceReader`)."""
+
+    def markable_events(self, start_seq: int, stop_seq: int) -> list[Event]: ...
 
 
 def last_seq(source: TraceSource) -> int:

@@ -15,7 +15,7 @@ from tracer.events import Event, EventKind
 from tracer.store import codec
 from tracer.store.analysis import StoredAnalysis, load_stored
 from tracer.store.api import EventFilter, TraceFileError, TraceSource
-from tracer.store.marks import load_marks
+from tracer.store.marks import INFERRED_SWAPGS, load_marks, markable_sql
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
     META_COMPLETE,
@@ -115,6 +115,11 @@ class TraceReader(TraceSource):
             return []
         view = self._view(view_filter)
         return self._decode_all(self._rows(*view.select(ROW_COLUMNS, start, limit=limit)))
+
+    def markable_events(self, start_seq: int, stop_seq: int) -> list[Event]:
+        """The events in [start_seq, stop_seq) that may carry a jump mark (`markable_sql`)."""
+        bounds = (clamp64(start_seq), clamp64(stop_seq))
+        return self._decode_all(self._rows(markable_sql(ROW_COLUMNS), (*bounds, *INFERRED_SWAPGS)))
 
     def _before(self, view_filter: EventFilter, before_seq: int, limit: int) -> list[Event]:
         view = self._view(view_filter)
