@@ -48,3 +48,12 @@ def test_events_before_are_the_filtered_events_before_a_seq_nearest_first(
                 assert reader.events_before(before, limit, **query) == expected
                 assert memory.events_before(before, limit, **query) == expected
     assert kept
+
+
+def test_get_many_reads_the_events_at_the_seqs_it_is_given(events: list, written: Path) -> None:
+    wanted = [0, 5, 6, 999, 1_000, *range(1_200, 1_900, 3), 2_999, 3_000, 10**6]
+    expected = [events[seq] for seq in wanted if seq < len(events)]
+    with TraceReader.open(written) as reader:
+        assert reader.get_many(wanted) == expected
+        assert reader.get_many([]) == []
+    assert MemoryTrace(events).get_many(wanted) == expected

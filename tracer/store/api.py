@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeAlias
 
@@ -150,6 +150,10 @@ class TraceSource(ABC):
         With `nearest`, the index of the first row at or after `seq` (None past the end).
         """
         return self._index_of(EventFilter.of(kinds, cpu, pid, time_range), seq, nearest)
+
+    def get_many(self, seqs: Sequence[int]) -> list[Event]:
+        """The events at `seqs` (increasing), leaving out the ones not in the trace."""
+        return [event for seq in seqs if (event := self.get(seq)) is not None]
 
     @property
     @abstractmethod

@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tracer.analysis.marks import EventMarks
@@ -40,6 +40,7 @@ RARE_KIND_SHARE = 8
 """A kind filtered with a CPU or pid walks its own index when it is at most this rare."""
 
 _ANCHORED_VIEWS = 32
+_SEQS_PER_QUERY = 256  # get_many: SQLite allows a few hundred parameters anywhere
 _DECODED_EVENTS = 4096
 """Events kept decoded (by seq): a viewer reads the same few hundred around its cursor again
 at every key (the timeline's page, the CPU panel's window), and decoding is most of a read."""
@@ -131,6 +132,15 @@ class TraceReader(TraceSource):
     def get(self, seq: int) -> Event | None:
         rows = self._rows(f"SELECT {ROW_COLUMNS} FROM events WHERE seq = ?", (clamp64(seq),))
         return self._decode_all(rows)[0] if rows else None
+
+    def get_many(self, seqs: Sequence[int]) -> list[Event]:
+        events: list[Event] = []
+        for start in range(0, len(seqs), _SEQS_PER_QUERY):
+            batch = [clamp64(seq) for seq in seqs[start : start + _SEQS_PER_QUERY]]
+            marks = ", ".join("?" * len(batch))
+            sql = f"SELECT {ROW_COLUMNS} FROM events WHERE seq IN ({marks}) ORDER BY seq"
+            events.extend(self._decode_all(self._rows(sql, batch)))
+        return events
 
     def seq_at_time(self, time_ns: int) -> int | None:
         """Seq of the earliest event at or after `time_ns` (lowest seq on a tie)."""

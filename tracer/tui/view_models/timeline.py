@@ -101,6 +101,29 @@ class FilterScan:
         self.done = False
 
 
+class _Page:
+    """A page of rows: its events read at once, each row formatted when first asked for (a
+    jump far away shows a screenful of a page, not all of it)."""
+
+    __slots__ = ("_entries", "_rows", "_timeline", "events")
+
+    def __init__(self, timeline: TimelineRows, events: list[Event]) -> None:
+        self._timeline = timeline
+        self.events = events
+        self._entries = {e.seq: e for e in events if isinstance(e, SyscallEntry)}
+        self._rows: list[TimelineRow | None] = [None] * len(events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __getitem__(self, position: int) -> tuple[Event, TimelineRow]:
+        event = self.events[position]
+        row = self._rows[position]
+        if row is None:
+            row = self._rows[position] = self._timeline.format_row(event, self._entries)
+        return event, row
+
+
 class TimelineRows:
     """Row i of the filtered timeline as (event, row), for a Line-API widget to draw."""
 
@@ -120,7 +143,7 @@ class TimelineRows:
             if self.view_filter.needs_scan
             else None
         )
-        self._pages: OrderedDict[int, list[tuple[Event, TimelineRow]]] = OrderedDict()
+        self._pages: OrderedDict[int, _Page] = OrderedDict()
         self._count: int | None = None
         self._first_seq: int | None = None
 
@@ -164,13 +187,12 @@ class TimelineRows:
         found = self.row(index)
         return found[0] if found else None
 
-    def _page(self, number: int) -> list[tuple[Event, TimelineRow]]:
+    def _page(self, number: int) -> _Page:
         rows = self._pages.get(number)
         if rows is not None:
             self._pages.move_to_end(number)
             return rows
-        events = self._fetch(number * PAGE, PAGE)
-        rows = self._format(events)
+        rows = _Page(self, self._fetch(number * PAGE, PAGE))
         self._pages[number] = rows
         if len(self._pages) > _CACHED_PAGES:
             self._pages.popitem(last=False)
@@ -179,24 +201,20 @@ class TimelineRows:
     def _fetch(self, offset: int, limit: int) -> list[Event]:
         if self.scan is None:
             return self.source.page(offset, limit, **self.view_filter.store_query())  # type: ignore[arg-type]
-        seqs = self.scan.seqs[offset : offset + limit]
-        return [event for seq in seqs if (event := self.source.get(seq)) is not None]
+        return self.source.get_many(self.scan.seqs[offset : offset + limit])
 
-    def _format(self, events: list[Event]) -> list[tuple[Event, TimelineRow]]:
-        entries = {e.seq: e for e in events if isinstance(e, SyscallEntry)}
-        rows = []
-        for event in events:
-            entry = None
-            if isinstance(event, SyscallExit) and event.entry_seq is not None:
-                entry = entries.get(event.entry_seq)
-                if entry is None:
-                    found = self.source.get(event.entry_seq)
-                    entry = found if isinstance(found, SyscallEntry) else None
-            row = timeline_row(event, self.index, entry, self.symbolize)
-            if self.scan is not None and event.seq in self.scan.folded_into:
-                row = dataclasses.replace(row, swapgs=True)
-            rows.append((event, row))
-        return rows
+    def format_row(self, event: Event, entries: dict[int, SyscallEntry]) -> TimelineRow:
+        """`event`'s row; `entries` are the syscall entries of its page, by seq."""
+        entry = None
+        if isinstance(event, SyscallExit) and event.entry_seq is not None:
+            entry = entries.get(event.entry_seq)
+            if entry is None:
+                found = self.source.get(event.entry_seq)
+                entry = found if isinstance(found, SyscallEntry) else None
+        row = timeline_row(event, self.index, entry, self.symbolize)
+        if self.scan is not None and event.seq in self.scan.folded_into:
+            row = dataclasses.replace(row, swapgs=True)
+        return row
 
     # Where a seq is.
 
