@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeAlias
 
@@ -105,6 +105,21 @@ class TraceSource(ABC):
         """Events with seq >= start_seq in seq order (at most `limit`)."""
         return self._stream(EventFilter.of(kinds, cpu, pid, time_range), start_seq, limit)
 
+    def events_before(
+        self,
+        before_seq: int,
+        limit: int,
+        *,
+        kinds: KindsArg = None,
+        cpu: int | None = None,
+        pid: int | None = None,
+        time_range: TimeRange | None = None,
+    ) -> list[Event]:
+        """The last `limit` events with seq < before_seq, the nearest first (a backward search)."""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        return self._before(EventFilter.of(kinds, cpu, pid, time_range), before_seq, limit)
+
     def page(
         self,
         offset: int,
@@ -135,6 +150,10 @@ class TraceSource(ABC):
         With `nearest`, the index of the first row at or after `seq` (None past the end).
         """
         return self._index_of(EventFilter.of(kinds, cpu, pid, time_range), seq, nearest)
+
+    def get_many(self, seqs: Sequence[int]) -> list[Event]:
+        """The events at `seqs` (increasing), leaving out the ones not in the trace."""
+        return [event for seq in seqs if (event := self.get(seq)) is not None]
 
     @property
     @abstractmethod
@@ -179,3 +198,10 @@ class TraceSource(ABC):
 
     @abstractmethod
     def _index_of(self, view_filter: EventFilter, seq: int, nearest: bool) -> int | None: ...
+
+    def _before(self, view_filter: EventFilter, before_seq: int, limit: int) -> list[Event]:
+        """By row index; a source that can walk its index backwards does better."""
+        after = self._index_of(view_filter, before_seq, True)
+        end = self._count(view_filter) if after is None else after
+        begin = max(0, end - limit)
+        return self._page(view_filter, begin, end - begin)[::-1]

@@ -7,13 +7,15 @@ import json
 import os
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from tracer.analysis.marks import EventMarks
 from tracer.events import Event, EventKind
 from tracer.store import codec
 from tracer.store.analysis import StoredAnalysis, load_stored
 from tracer.store.api import EventFilter, TraceFileError, TraceSource
+from tracer.store.marks import INFERRED_SWAPGS, load_marks, markable_sql
 from tracer.store.opening import corrupt, open_trace_database
 from tracer.store.schema import (
     META_COMPLETE,
@@ -26,6 +28,10 @@ from tracer.store.sqlview import ROW_COLUMNS, SqlView, clamp64
 CHUNK = 512
 """Rows fetched per query while streaming."""
 
+FIRST_CHUNK = 8
+"""Rows fetched by a stream's first query: a caller looking for one event (the exit of a
+syscall, the next event of a kind) often stops at the first, and decoding is most of a read."""
+
 ANCHOR_EVERY = 1024
 """A filtered view remembers the seq of every this-many-th row, so paging by row index never
 skips more than this many rows (OFFSET costs one step per skipped row)."""
@@ -34,6 +40,10 @@ RARE_KIND_SHARE = 8
 """A kind filtered with a CPU or pid walks its own index when it is at most this rare."""
 
 _ANCHORED_VIEWS = 32
+_SEQS_PER_QUERY = 256  # get_many: SQLite allows a few hundred parameters anywhere
+_DECODED_EVENTS = 4096
+"""Events kept decoded (by seq): a viewer reads the same few hundred around its cursor again
+at every key (the timeline's page, the CPU panel's window), and decoding is most of a read."""
 _COUNTED_VIEWS = 256
 
 
@@ -50,6 +60,7 @@ class TraceReader(TraceSource):
         self._conn, self.schema_version = open_trace_database(self.path)
         self._anchors: OrderedDict[EventFilter, list[int]] = OrderedDict()
         self._counts: dict[EventFilter, tuple[int, int]] = {}
+        self._decoded: OrderedDict[int, Event] = OrderedDict()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> TraceReader:
@@ -70,6 +81,13 @@ class TraceReader(TraceSource):
         if self._conn is None:
             raise ValueError(f"trace reader is closed ({self.path})")
         return load_stored(self._conn, self.meta)
+
+    def stored_marks(self) -> EventMarks | None:
+        """The jump marks the file stores, when they cover all of a complete file (see
+        `tracer.store.marks`); None: mark it (`MarkScan`)."""
+        if self._conn is None:
+            raise ValueError(f"trace reader is closed ({self.path})")
+        return load_marks(self._conn, self.meta)
 
     @property
     def complete(self) -> bool:
@@ -99,9 +117,30 @@ class TraceReader(TraceSource):
         view = self._view(view_filter)
         return self._decode_all(self._rows(*view.select(ROW_COLUMNS, start, limit=limit)))
 
+    def markable_events(self, start_seq: int, stop_seq: int) -> list[Event]:
+        """The events in [start_seq, stop_seq) that may carry a jump mark (`markable_sql`)."""
+        bounds = (clamp64(start_seq), clamp64(stop_seq))
+        return self._decode_all(self._rows(markable_sql(ROW_COLUMNS), (*bounds, *INFERRED_SWAPGS)))
+
+    def _before(self, view_filter: EventFilter, before_seq: int, limit: int) -> list[Event]:
+        view = self._view(view_filter)
+        if view.empty or limit == 0:
+            return []
+        sql, params = view.select(ROW_COLUMNS, to_seq=before_seq, limit=limit, descending=True)
+        return self._decode_all(self._rows(sql, params))
+
     def get(self, seq: int) -> Event | None:
         rows = self._rows(f"SELECT {ROW_COLUMNS} FROM events WHERE seq = ?", (clamp64(seq),))
         return self._decode_all(rows)[0] if rows else None
+
+    def get_many(self, seqs: Sequence[int]) -> list[Event]:
+        events: list[Event] = []
+        for start in range(0, len(seqs), _SEQS_PER_QUERY):
+            batch = [clamp64(seq) for seq in seqs[start : start + _SEQS_PER_QUERY]]
+            marks = ", ".join("?" * len(batch))
+            sql = f"SELECT {ROW_COLUMNS} FROM events WHERE seq IN ({marks}) ORDER BY seq"
+            events.extend(self._decode_all(self._rows(sql, batch)))
+        return events
 
     def seq_at_time(self, time_ns: int) -> int | None:
         """Seq of the earliest event at or after `time_ns` (lowest seq on a tie)."""
@@ -141,11 +180,13 @@ class TraceReader(TraceSource):
     ) -> Iterator[Event]:
         remaining = limit
         next_seq = start_seq
+        chunk = FIRST_CHUNK
         while remaining is None or remaining > 0:
             view = self._view(view_filter)  # re-resolved: a live file's time bounds may move
             if view.empty:
                 return
-            want = CHUNK if remaining is None else min(CHUNK, remaining)
+            want = chunk if remaining is None else min(chunk, remaining)
+            chunk = min(chunk * 8, CHUNK)
             rows = self._rows(*view.select(ROW_COLUMNS, next_seq, limit=want))
             yield from self._decode_all(rows)
             if len(rows) < want:
@@ -262,10 +303,21 @@ class TraceReader(TraceSource):
         return values
 
     def _decode_all(self, rows: list[Any]) -> list[Event]:
+        # A seq's row never changes once committed (events are immutable), so neither does
+        # its event, even in a file still being written.
+        decoded = self._decoded
+        events = []
         try:
-            return [codec.decode(row) for row in rows]
+            for row in rows:
+                event = decoded.get(row[0])
+                if event is None:
+                    event = decoded[row[0]] = codec.decode(row)
+                    if len(decoded) > _DECODED_EVENTS:
+                        decoded.popitem(last=False)
+                events.append(event)
         except codec.CodecError as exc:
             raise TraceFileError(self.path, str(exc)) from None
+        return events
 
     def _rows(self, sql: str, params: Any = ()) -> list[Any]:
         if self._conn is None:

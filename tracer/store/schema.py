@@ -35,6 +35,7 @@ META_EVENT_COUNT = "event_count"  # kept current with every committed batch
 META_EVENT_COUNTS = "event_counts"  # JSON {kind: count}, kept current too
 META_TIME_ORDERED = "time_ordered"  # "1" while time_ns never decreases along seq
 META_ANALYSIS = "analysis"  # JSON {version, events, through_seq}: see tracer.store.analysis
+META_MARKS = "marks"  # JSON {version, events, through_seq}: see tracer.store.marks
 RESERVED_META = frozenset(
     {
         META_FORMAT,
@@ -47,5 +48,6 @@ RESERVED_META = frozenset(
         META_EVENT_COUNTS,
         META_TIME_ORDERED,
         META_ANALYSIS,
+        META_MARKS,
     }
 )

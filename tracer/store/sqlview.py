@@ -82,15 +82,18 @@ class SqlView:
         to_seq: int | None = None,
         limit: int = -1,
         offset: int = 0,
+        descending: bool = False,
     ) -> tuple[str, list[Any]]:
-        """Rows with seq in [from_seq, to_seq) in seq order; `columns` must include seq."""
+        """Rows with seq in [from_seq, to_seq) in seq order (the last first when `descending`);
+        `columns` must include seq."""
         arms: list[str] = []
         params: list[Any] = []
         for kind in self.kinds or (None,):
             where, arm_params = self._where(kind, from_seq, to_seq)
             arms.append(f"SELECT {columns} FROM {self._table(kind)} WHERE {where}")
             params.extend(arm_params)
-        sql = " UNION ALL ".join(arms) + " ORDER BY seq LIMIT ? OFFSET ?"
+        order = "DESC" if descending else ""
+        sql = " UNION ALL ".join(arms) + f" ORDER BY seq {order} LIMIT ? OFFSET ?"
         return sql, [*params, limit, offset]
 
     def count(self, from_seq: int | None = None, to_seq: int | None = None) -> tuple[str, list]:

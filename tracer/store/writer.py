@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from typing import Any, Self
 
+from tracer.analysis.marks import EventMarks
 from tracer.analysis.trace_analysis import TraceAnalysis
 from tracer.events import Event
 from tracer.store import codec
@@ -29,6 +30,7 @@ from tracer.store.analysis import (
     owner_params,
     seq_params,
 )
+from tracer.store.marks import INSERT_MARKS, MARKS_DDL, marks_meta, marks_params
 from tracer.store.schema import (
     DDL,
     FORMAT,
@@ -39,6 +41,7 @@ from tracer.store.schema import (
     META_EVENT_COUNT,
     META_EVENT_COUNTS,
     META_FORMAT,
+    META_MARKS,
     META_SCHEMA_VERSION,
     META_STARTED_AT,
     META_TIME_ORDERED,
@@ -86,6 +89,7 @@ class TraceWriter:
         self.flush_interval = flush_interval
         self._pending: list[codec.Row] = []
         self._analysis = TraceAnalysis(keep_all=False) if analyse else None
+        self._marks = EventMarks() if analyse else None  # this batch's: see tracer.store.marks
         self._analysis_failed: str | None = None
         self._pending_meta: dict[str, str] = {}
         self._committed = 0
@@ -154,8 +158,10 @@ class TraceWriter:
         assert self._analysis is not None
         try:
             self._analysis.feed_one(event)
+            if self._marks is not None:
+                self._marks.add(event)
         except Exception as exc:  # a bug in a rule: keep the events, drop the analysis
-            self._analysis = None
+            self._analysis = self._marks = None
             self._analysis_failed = f"{type(exc).__name__}: {exc} (at seq {event.seq})"
 
     def flush_if_due(self) -> bool:
@@ -226,10 +232,14 @@ class TraceWriter:
             if self._last_time_ns is not None:
                 meta[META_END_TIME_NS] = str(self._last_time_ns)
         owners, findings = self._analysis.take_new() if self._analysis is not None else ([], [])
+        marks = self._marks
         if self._analysis is not None:
             meta[META_ANALYSIS] = analysis_meta(self._analysis)
         elif self._analysis_failed is not None:
             meta[META_ANALYSIS] = json.dumps({"version": 0, "failed": self._analysis_failed})
+            meta[META_MARKS] = json.dumps({"version": 0})
+        if marks is not None:
+            meta[META_MARKS] = marks_meta(total, marks.through_seq)
         conn.execute("BEGIN IMMEDIATE")
         try:
             # OR IGNORE: a batch re-sent after a commit that was interrupted before the
@@ -240,6 +250,8 @@ class TraceWriter:
             if findings:
                 conn.executemany(INSERT_FINDING, finding_params(findings))
                 conn.executemany(INSERT_SEQS, seq_params(findings))
+            if marks is not None and marks.lists:
+                conn.executemany(INSERT_MARKS, marks_params(marks))
             conn.executemany(_UPSERT_META, meta.items())
             conn.execute("COMMIT")
         except BaseException:
@@ -250,6 +262,8 @@ class TraceWriter:
                 self._analysis.findings[:0] = findings
             raise
         del self._pending[: len(rows)]
+        if marks is not None and self._marks is marks:  # committed: the next batch's start empty
+            self._marks = EventMarks(through_seq=marks.through_seq)
         self._committed, self._counts = total, counts
         for key, value in meta.items():
             if self._pending_meta.get(key) == value:
@@ -317,7 +331,7 @@ def _init_database(path: str, user_meta: dict[str, str], analyse: bool) -> sqlit
         # The schema is committed in rollback-journal mode so that the main file holds it
         # (and a valid header) before any event lands in the WAL.
         conn.execute("BEGIN")
-        for statement in DDL + (ANALYSIS_DDL if analyse else ()):
+        for statement in DDL + (ANALYSIS_DDL + MARKS_DDL if analyse else ()):
             conn.execute(statement)
         conn.executemany(_UPSERT_META, meta.items())
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracer.analysis.marks import EventMarks
 from tracer.events import Event
 from tracer.store.analysis import AnalysisScan, StoredAnalysis
 from tracer.store.api import TraceSource
+from tracer.store.marks import MarkScan, last_seq
 from tracer.store.reader import TraceReader
 from tracer.tui.view_models.trace_index import OWNER_KINDS, RARE_KINDS, TraceIndex
 
@@ -42,6 +44,8 @@ class OpenTrace:
         self._owner_next_seq = 0
         self.analysis: StoredAnalysis | None = None
         self._analysis_scan: AnalysisScan | None = None
+        self.marks = self._stored_marks()
+        self._mark_scan: MarkScan | None = None
         self._kernel_override = kernel
         self._images: dict[str, Any] = {}
         self._image_errors: dict[str, str] = {}
@@ -63,6 +67,8 @@ class OpenTrace:
         True when the capture named another kernel to read (or its slide): load it again."""
         kernel_changed = not self._kernel_known and self._learn_kernel()
         self.index.feed_live(events)
+        if self.marks is not None:
+            self.marks.feed(events)
         if events:
             self._owner_next_seq = events[-1].seq + 1
             self.index.owners_scanned_to = events[-1].seq
@@ -95,6 +101,31 @@ class OpenTrace:
         boots_as_read = written.get("boot_image") == written.get("kernel")
         self._kernel_known = "kaslr_slide" in written or (bool(written) and boots_as_read)
         return changed
+
+    # Jump marks: stored in a file written with them, else made in memory (`mark_steps`).
+
+    def _stored_marks(self) -> EventMarks | None:
+        if isinstance(self.source, TraceReader):
+            return self.source.stored_marks()
+        if self.live and self.source.count() == 0:
+            return EventMarks()  # a live capture's: fed event by event (add_events)
+        return None
+
+    def mark_steps(self) -> Iterator[float]:
+        """Mark a trace that stores no marks, a chunk at a time (yielding the fraction done)."""
+        if self.marks is not None:
+            return
+        if self._mark_scan is None:
+            self._mark_scan = MarkScan(self.source)
+        yield from self._mark_scan.steps()
+        if self.marks is None and self._mark_scan.done:
+            self.marks = self._mark_scan.marks
+
+    def jump_marks(self) -> EventMarks | None:
+        """The marks, when they cover every event the source holds now."""
+        if self.marks is None or self.marks.through_seq < last_seq(self.source):
+            return None
+        return self.marks
 
     # The analysis (owners and findings): stored in a complete file, or made once from it.
 

@@ -102,6 +102,7 @@ class MainScreen(NavigationActions, Screen[None]):
         self.call_after_refresh(self._painted)
         self.load_kernel()
         self.scan_owners()
+        self.scan_marks()
         if not self.trace.live and self.trace.meta.get("complete") == "0":
             self._known_count = self.trace.source.count()
             self.set_interval(1.0, self.follow_file)
@@ -256,6 +257,11 @@ class MainScreen(NavigationActions, Screen[None]):
         for pane in (self.panes["cpu"], self.panes["tls"], self.cpu_side):
             pane.invalidate()
         self.show_active_pane()
+
+    @work(exclusive=True, group="marks")
+    async def scan_marks(self) -> None:
+        """A trace that stores no jump marks: make them, so that t and v need no walk."""
+        await self.run_sliced(self.trace.mark_steps(), "marking", percent=True)
 
     async def run_sliced(
         self,

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
-from tracer.events import Event, EventKind, SyscallEntry, SyscallExit
+from tracer.events import Event, SyscallEntry, SyscallExit
 from tracer.tui.screens.prompt import LetterScreen, PromptScreen
 from tracer.tui.view_models.filters import (
-    KIND_ALIASES,
     SYSCALL_KINDS,
     FilterError,
     TextMatcher,
@@ -22,7 +21,7 @@ from tracer.tui.view_models.filters import (
     next_cpu,
     parse_filter,
 )
-from tracer.tui.view_models.rows import is_flagged
+from tracer.tui.view_models.jumps import JUMPS, find_jump, next_finding_row
 from tracer.tui.view_models.timeline import TimelineRows
 
 if TYPE_CHECKING:
@@ -32,13 +31,6 @@ if TYPE_CHECKING:
     from tracer.tui.view_models.findings import FindingsScan
     from tracer.tui.widgets.status import StatusBar
     from tracer.tui.widgets.timeline import Timeline
-
-JUMP_KINDS: dict[str, tuple[frozenset[str], Callable[[Event], bool]]] = {
-    "syscall": (frozenset({EventKind.SYSCALL_ENTRY.value}), lambda e: True),
-    "segbase": (KIND_ALIASES["segbase"], lambda e: True),
-    "msr": (KIND_ALIASES["msr"], lambda e: True),
-    "flagged": (frozenset({"gap", "note", "segbase", "tls_snapshot"}), is_flagged),
-}
 
 
 class NavigationActions:
@@ -105,29 +97,29 @@ class NavigationActions:
 
     @work(exclusive=True, group="search")
     async def action_jump(self, what: str, direction: int) -> None:
-        kinds, predicate = JUMP_KINDS[what]
         start = self.timeline.cursor
         way = "next" if direction > 0 else "previous"
         checked = what == "flagged" and self.findings is not None and self.findings.done
         found = None
         if not checked:  # the checker has not seen it all: look for what the capture flagged
-            steps = self.timeline.rows.find(start, direction > 0, kinds, predicate)
+            marks = self.trace.jump_marks()
+            steps = find_jump(self.timeline.rows, start, direction > 0, JUMPS[what], marks)
             found = await self.run_sliced(steps, f"looking for the {way} {what}")
         if what == "flagged":
-            found = self._nearer_finding(found, direction > 0)
+            found = await self._nearer_finding(found, direction > 0)
         if found is None:
             self.say(f"no {way} {what} in this view")
         else:
             self.say("")
             self.timeline.cursor = found
 
-    def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
-        """Between a row found by kind and the checker's next finding, the nearer row."""
+    async def _nearer_finding(self, found: int | None, forward: bool) -> int | None:
+        """Between a row found by kind and the checker's next finding in view, the nearer."""
         here = self.timeline.selected_event
         if self.findings is None or here is None:
             return found
-        seq = self.findings.next_after(here.seq, forward)
-        row = self.timeline.rows.index_of(seq, nearest=False) if seq is not None else None
+        steps = next_finding_row(self.timeline.rows, self.findings.seqs, here.seq, forward)
+        row = await self.run_sliced(steps, "looking for a finding")
         if row is None:
             return found
         if found is None:

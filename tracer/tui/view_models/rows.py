@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracer.analysis.marks import is_flagged
 from tracer.decode.msr import describe_msr, msr_name
 from tracer.decode.strace import format_return, syscall_name
 from tracer.decode.x86 import BASE_NAMES
@@ -83,19 +84,6 @@ def msr_detail(msr: int, value: int, symbolize: Symbolizer | None) -> str:
 def format_time(time_ns: int) -> str:
     """Seconds since the capture started, to the microsecond."""
     return f"{time_ns / 1e9:.6f}"
-
-
-def is_flagged(event: Event) -> bool:
-    """What today's trace can flag by itself, until `tracer check` names violations."""
-    if isinstance(event, Gap):
-        return True
-    if isinstance(event, Note):
-        return event.level != "info"
-    if isinstance(event, SegBaseChange):
-        return event.cause == SegCause.UNKNOWN
-    if isinstance(event, TlsSnapshot):
-        return event.self_pointer is not None and not event.self_pointer_ok
-    return False
 
 
 def syscall_text(entry: SyscallEntry | None, exit_: SyscallExit | None) -> str:

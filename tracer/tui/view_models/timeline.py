@@ -27,6 +27,7 @@ CROSSINGS = (SyscallEntry, SyscallExit, Interrupt)
 PAGE = 128
 _CACHED_PAGES = 64
 _SCAN_CHUNK = 512
+_FIRST_FIND_CHUNK = 8
 
 Match = Callable[[Event, TimelineRow], bool]
 Search = Generator[int, None, int | None]
@@ -100,6 +101,29 @@ class FilterScan:
         self.done = False
 
 
+class _Page:
+    """A page of rows: its events read at once, each row formatted when first asked for (a
+    jump far away shows a screenful of a page, not all of it)."""
+
+    __slots__ = ("_entries", "_rows", "_timeline", "events")
+
+    def __init__(self, timeline: TimelineRows, events: list[Event]) -> None:
+        self._timeline = timeline
+        self.events = events
+        self._entries = {e.seq: e for e in events if isinstance(e, SyscallEntry)}
+        self._rows: list[TimelineRow | None] = [None] * len(events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __getitem__(self, position: int) -> tuple[Event, TimelineRow]:
+        event = self.events[position]
+        row = self._rows[position]
+        if row is None:
+            row = self._rows[position] = self._timeline.format_row(event, self._entries)
+        return event, row
+
+
 class TimelineRows:
     """Row i of the filtered timeline as (event, row), for a Line-API widget to draw."""
 
@@ -119,7 +143,7 @@ class TimelineRows:
             if self.view_filter.needs_scan
             else None
         )
-        self._pages: OrderedDict[int, list[tuple[Event, TimelineRow]]] = OrderedDict()
+        self._pages: OrderedDict[int, _Page] = OrderedDict()
         self._count: int | None = None
         self._first_seq: int | None = None
 
@@ -163,13 +187,12 @@ class TimelineRows:
         found = self.row(index)
         return found[0] if found else None
 
-    def _page(self, number: int) -> list[tuple[Event, TimelineRow]]:
+    def _page(self, number: int) -> _Page:
         rows = self._pages.get(number)
         if rows is not None:
             self._pages.move_to_end(number)
             return rows
-        events = self._fetch(number * PAGE, PAGE)
-        rows = self._format(events)
+        rows = _Page(self, self._fetch(number * PAGE, PAGE))
         self._pages[number] = rows
         if len(self._pages) > _CACHED_PAGES:
             self._pages.popitem(last=False)
@@ -178,24 +201,20 @@ class TimelineRows:
     def _fetch(self, offset: int, limit: int) -> list[Event]:
         if self.scan is None:
             return self.source.page(offset, limit, **self.view_filter.store_query())  # type: ignore[arg-type]
-        seqs = self.scan.seqs[offset : offset + limit]
-        return [event for seq in seqs if (event := self.source.get(seq)) is not None]
+        return self.source.get_many(self.scan.seqs[offset : offset + limit])
 
-    def _format(self, events: list[Event]) -> list[tuple[Event, TimelineRow]]:
-        entries = {e.seq: e for e in events if isinstance(e, SyscallEntry)}
-        rows = []
-        for event in events:
-            entry = None
-            if isinstance(event, SyscallExit) and event.entry_seq is not None:
-                entry = entries.get(event.entry_seq)
-                if entry is None:
-                    found = self.source.get(event.entry_seq)
-                    entry = found if isinstance(found, SyscallEntry) else None
-            row = timeline_row(event, self.index, entry, self.symbolize)
-            if self.scan is not None and event.seq in self.scan.folded_into:
-                row = dataclasses.replace(row, swapgs=True)
-            rows.append((event, row))
-        return rows
+    def format_row(self, event: Event, entries: dict[int, SyscallEntry]) -> TimelineRow:
+        """`event`'s row; `entries` are the syscall entries of its page, by seq."""
+        entry = None
+        if isinstance(event, SyscallExit) and event.entry_seq is not None:
+            entry = entries.get(event.entry_seq)
+            if entry is None:
+                found = self.source.get(event.entry_seq)
+                entry = found if isinstance(found, SyscallEntry) else None
+        row = timeline_row(event, self.index, entry, self.symbolize)
+        if self.scan is not None and event.seq in self.scan.folded_into:
+            row = dataclasses.replace(row, swapgs=True)
+        return row
 
     # Where a seq is.
 
@@ -306,38 +325,49 @@ def _unfolded(predicate: Callable[[Event], bool]) -> Callable[[Event], bool]:
     return lambda event: not is_inferred_swapgs(event) and predicate(event)
 
 
+def _chunk_sizes() -> Iterator[int]:
+    """Events read per query by a find: few at first (the next event of a kind is often near,
+    and decoding a chunk costs ~60 us an event), more as the search goes on."""
+    size = _FIRST_FIND_CHUNK
+    while True:
+        yield size
+        size = min(size * 4, _SCAN_CHUNK)
+
+
 def _stream_find(
     source: TraceSource, start_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
 ) -> Search:
     looked = 0
-    while True:
-        chunk = list(source.events(start_seq, _SCAN_CHUNK, **query))
+    for size in _chunk_sizes():
+        chunk = list(source.events(start_seq, size, **query))
         for event in chunk:
             if predicate(event):
-                return event.seq  # noqa: B901
+                return event.seq
         looked += len(chunk)
-        if len(chunk) < _SCAN_CHUNK:
+        if len(chunk) < size:
             return None
         start_seq = chunk[-1].seq + 1
-        yield looked
+        if size == _SCAN_CHUNK:
+            yield looked
+    return None  # not reached: the sizes never end
 
 
 def _page_back_find(
     source: TraceSource, before_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
 ) -> Search:
-    after = source.index_of(before_seq, nearest=True, **query)
-    end = source.count(**query) if after is None else after  # rows before `before_seq`
     looked = 0
-    while end > 0:
-        begin = max(0, end - _SCAN_CHUNK)
-        chunk = source.page(begin, end - begin, **query)
-        for event in reversed(chunk):
-            if event.seq < before_seq and predicate(event):
-                return event.seq  # noqa: B901
+    for size in _chunk_sizes():
+        chunk = source.events_before(before_seq, size, **query)
+        for event in chunk:
+            if predicate(event):
+                return event.seq
         looked += len(chunk)
-        end = begin
-        yield looked
-    return None
+        if len(chunk) < size:
+            return None
+        before_seq = chunk[-1].seq
+        if size == _SCAN_CHUNK:
+            yield looked
+    return None  # not reached: the sizes never end
 
 
 def run_to_end(steps: Iterator[Any]) -> Any:
