@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self, TypeAlias
 
@@ -176,14 +176,13 @@ class Session:
     ) -> None:
         if kernel is None or not programs:
             ensure_guest_built(quiet=True)
-        self.kernel = Path(kernel) if kernel is not None else BUILTIN_KERNEL
-        check_kernel(self.kernel)
-        self.boot_image = Path(boot_image) if boot_image else find_boot_image(self.kernel)
-        if not self.boot_image.is_file():
-            raise InputError(f"{self.boot_image}: no such boot image")
-        specs = programs or [builtin_program("hello-glibc")]
-        self.programs = [_program(p) for p in specs]
-        for program in self.programs:
+        kernel = Path(kernel) if kernel is not None else BUILTIN_KERNEL
+        check_kernel(kernel)
+        boot_image = Path(boot_image) if boot_image else find_boot_image(kernel)
+        if not boot_image.is_file():
+            raise InputError(f"{boot_image}: no such boot image")
+        chosen = [_program(p) for p in programs or [builtin_program("hello-glibc")]]
+        for program in chosen:
             check_program(program.path)
             check_program_args(program.path, program.args)
         if unknown := set(probes) - ALL_PROBES:
@@ -194,15 +193,22 @@ class Session:
             output = self._tmpdir / "trace.db"
         self.output = Path(output)
         self.keep = keep or self._tmpdir is None
-        self.cmdline = cmdline
-        self.mode = Mode(mode)
-        self.probes = frozenset(probes)
-        self.read_msrs = read_msrs
-        self.memory_mb = memory_mb
-        self.start_timeout = start_timeout
-        self.debugcon = Path(debugcon) if debugcon is not None else None
-        self.ftrace = ftrace_by_default(ftrace, self.kernel)
-        self.vdso = vdso
+        # What every capture of this session shares; `options()` adds the run's limits.
+        self.base_options = CaptureOptions(
+            kernel=kernel,
+            boot_image=boot_image,
+            programs=chosen,
+            output=self.output,
+            cmdline=cmdline,
+            probes=frozenset(probes),
+            mode=Mode(mode),
+            read_msrs=read_msrs,
+            memory_mb=memory_mb,
+            debugcon=Path(debugcon) if debugcon is not None else None,
+            ftrace=ftrace_by_default(ftrace, kernel),
+            start_timeout=start_timeout,
+            vdso=vdso,
+        )
         self.result: CaptureResult | None = None
         self.qemu_pid: int | None = None
         self.gdb_pid: int | None = None
@@ -225,25 +231,13 @@ class Session:
         """The capture's options; `run()` and `events()` take the same keywords."""
         if max_events is not None and max_events < 1:
             raise InputError("max_events must be at least 1")
-        return CaptureOptions(
-            kernel=self.kernel,
-            boot_image=self.boot_image,
-            programs=self.programs,
-            output=self.output,
-            cmdline=self.cmdline,
-            probes=self.probes,
-            mode=self.mode,
+        return replace(
+            self.base_options,
             until=f"syscall:{until_syscall}" if until_syscall else "exit",
+            until_event=until,
             max_events=max_events,
             timeout=timeout,
             idle_timeout=idle_timeout,
-            read_msrs=self.read_msrs,
-            memory_mb=self.memory_mb,
-            debugcon=self.debugcon,
-            ftrace=self.ftrace,
-            until_event=until,
-            start_timeout=self.start_timeout,
-            vdso=self.vdso,
         )
 
     def run(

@@ -52,14 +52,20 @@ def _calls_only(captured: Captured) -> list:
     return [e for e in captured.events if isinstance(e, keep)]
 
 
-def test_ring_buffer_graph_has_guest_durations(tmp_path: Path) -> None:
-    captured = run_capture(
-        tmp_path,
+@pytest.fixture(scope="module")
+def hello_ring(tmp_path_factory: pytest.TempPathFactory) -> Captured:
+    """The glibc hello with the ring-buffer graph under do_syscall_64 (two tests read it)."""
+    return run_capture(
+        tmp_path_factory.mktemp("ring"),
         [("hello-glibc", ())],
         ftrace=True,
         ftrace_functions=("do_syscall_64",),
         ftrace_notrace=NOTRACE,
     )
+
+
+def test_ring_buffer_graph_has_guest_durations(hello_ring: Captured) -> None:
+    captured = hello_ring
     funcs = [e for e in captured.events if isinstance(e, FuncEntry | FuncExit)]
     assert funcs and all(e.source == "ringbuf" and e.guest_ns is not None for e in funcs)
     entries = [e for e in captured.events if isinstance(e, SyscallEntry)]
@@ -70,14 +76,8 @@ def test_ring_buffer_graph_has_guest_durations(tmp_path: Path) -> None:
     assert len(exits) == len(entries) - 1
 
 
-def test_ring_buffer_graph_matches_golden(tmp_path: Path) -> None:
-    captured = run_capture(
-        tmp_path,
-        [("hello-glibc", ())],
-        ftrace=True,
-        ftrace_functions=("do_syscall_64",),
-        ftrace_notrace=NOTRACE,
-    )
+def test_ring_buffer_graph_matches_golden(hello_ring: Captured) -> None:
+    captured = hello_ring
     kernel = ElfImage.open(Path(__file__).resolve().parents[2] / "guest/build/kernel.elf")
     lines = graph_lines(_calls_only(captured), GraphOptions(irqs=False), kernel.symbolize)
     text = "\n".join(_normalize(line) for line in lines) + "\n"

@@ -7,6 +7,7 @@ the same cause and owners, and `tracer check` must find nothing wrong except und
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,19 @@ def _capture(tmp: Path, scheme: str) -> Captured:
     )
 
 
+@pytest.fixture(scope="module")
+def scheme_capture(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Captured]:
+    """One capture per scheme for the module: tests that read the same one share it."""
+    done: dict[str, Captured] = {}
+
+    def get(scheme: str) -> Captured:
+        if scheme not in done:
+            done[scheme] = _capture(tmp_path_factory.mktemp(scheme), scheme)
+        return done[scheme]
+
+    return get
+
+
 def _findings(captured: Captured) -> list:
     facts, symbolize = kernel_facts(KERNEL, {})
     return run_checks(captured.events, facts, symbolize)
@@ -81,8 +95,10 @@ def _owner(label: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("scheme", ["linux", "osv", "gs"])
-def test_scheme_runs_clean_and_every_switch_is_seen(tmp_path: Path, scheme: str) -> None:
-    captured = _capture(tmp_path, scheme)
+def test_scheme_runs_clean_and_every_switch_is_seen(
+    scheme_capture: Callable[[str], Captured], scheme: str
+) -> None:
+    captured = scheme_capture(scheme)
     assert captured.result.error is None and captured.result.guest_status == 0
     assert _findings(captured) == []
     switches = [e for e in captured.events if isinstance(e, ContextSwitch)]
@@ -120,8 +136,10 @@ def test_scheme_runs_clean_and_every_switch_is_seen(tmp_path: Path, scheme: str)
         assert not [e for e in mine if e.cause in (SegCause.SYSCALL_ENTRY, SegCause.SYSCALL_EXIT)]
 
 
-def test_broken_scheme_is_caught_before_the_guest_goes_wrong(tmp_path: Path) -> None:
-    captured = _capture(tmp_path, "broken")
+def test_broken_scheme_is_caught_before_the_guest_goes_wrong(
+    scheme_capture: Callable[[str], Captured],
+) -> None:
+    captured = scheme_capture("broken")
     findings = _findings(captured)
     assert findings, "broken must be reported"
     first = findings[0]
@@ -138,8 +156,8 @@ def test_broken_scheme_is_caught_before_the_guest_goes_wrong(tmp_path: Path) -> 
     assert not damage or first.seq <= min(damage)
 
 
-def test_tls_report_reads_like_a_timeline(tmp_path: Path) -> None:
-    captured = _capture(tmp_path, "osv")
+def test_tls_report_reads_like_a_timeline(scheme_capture: Callable[[str], Captured]) -> None:
+    captured = scheme_capture("osv")  # the capture the osv case above has checked
     lines = list(tls_lines(captured.events))
     entry = [line for line in lines if " syscall_entry " in line and " FS " in line]
     assert entry and "app-tcb[tls-glibc:" in entry[0] and "-> kernel-tcb[thread" in entry[0]

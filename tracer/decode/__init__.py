@@ -3,6 +3,8 @@
 No I/O and no third-party imports: every function takes register values and guest memory the
 capture already read, and returns text or small records. The gdb agent imports this package
 inside gdb's Python, so it may import the standard library, itself and `tracer.events` only.
+The tables are data files beside the modules, read once at import: `syscalls.tbl` (the syscall
+table), `flags.tbl` (flag and enum values, ioctl requests), `structs.tbl` (structure layouts).
 """
 
 from tracer.decode.errno import ERRNO, errno_message, errno_name, format_errno

@@ -1,7 +1,7 @@
 """Every flag and enum table by name, and one entry point that prints any of them like strace.
 
-The tables live by domain in `flags_mm`, `flags_fs`, `flags_proc` and `flags_net`; the rules for
-printing them in `xlat`. A few values need more than a table (mmap's huge-page field, clone's exit
+The tables live in the data file `flags.tbl` (read by `flag_tables`); the rules for printing
+them in `xlat`. A few values need more than a table (mmap's huge-page field, clone's exit
 signal, futex's PRIVATE/CLOCK bits, ioctl's `_IOC(...)` fallback, AT_FDCWD, modes): those are
 registered here as formatters under a table-like name, so syscall specs refer to all of them the
 same way.
@@ -14,7 +14,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Final
 
-from tracer.decode import flags_fs, flags_mm, flags_net, flags_proc
+from tracer.decode.flag_tables import TABLES, Table
 from tracer.decode.flags_fs import format_dirfd, format_ioctl_request, format_mode
 from tracer.decode.flags_mm import format_mmap_flags
 from tracer.decode.flags_proc import (
@@ -26,21 +26,6 @@ from tracer.decode.flags_proc import (
 )
 from tracer.decode.xlat import EnumTable, FlagTable, format_enum
 from tracer.decode.xlat import format_flags as _format_flag_table
-
-Table = EnumTable | FlagTable
-
-TABLES: Final[Mapping[str, Table]] = MappingProxyType(
-    {
-        table.name: table
-        for table in (
-            *flags_mm.TABLES,
-            *flags_fs.TABLES,
-            *flags_proc.TABLES,
-            *flags_net.TABLES,
-        )
-    }
-)
-"""Plain tables by name: `TABLES["PROT"]`, `TABLES["O"]`, `TABLES["ARCH"]`, ..."""
 
 
 def _table_formatter(table: Table) -> Callable[[int], str]:

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from tracer.decode.flag_tables import flags_named
 from tracer.decode.flags_proc import SIG, format_clone_flags, format_signal
 from tracer.decode.quoting import format_buffer, format_string
 from tracer.decode.structs import IOV_KEY, LAYOUTS, MAX_ELEMENTS, Layout
-from tracer.decode.xlat import flag_table, format_flags, format_ptr
+from tracer.decode.xlat import format_flags, format_ptr
 
 U64_MAX: Final = (1 << 64) - 1
 
@@ -187,24 +188,7 @@ def _sigset(data: bytes, ctx: StructContext) -> str:
     return format_sigset(int.from_bytes(data[:size], "little"), size * 8)
 
 
-SA_FLAGS: Final = flag_table(
-    "SA",
-    (
-        (0x00000001, "SA_NOCLDSTOP"),
-        (0x00000002, "SA_NOCLDWAIT"),
-        (0x00000004, "SA_SIGINFO"),
-        (0x00000400, "SA_UNSUPPORTED"),
-        (0x00000800, "SA_EXPOSE_TAGBITS"),
-        (0x04000000, "SA_RESTORER"),
-        (0x08000000, "SA_ONSTACK"),
-        (0x10000000, "SA_RESTART"),
-        (0x40000000, "SA_NODEFER"),
-        (0x80000000, "SA_RESETHAND"),
-    ),
-    zero="0",
-    unknown=None,
-    width=64,
-)
+SA_FLAGS: Final = flags_named("SA")
 _SA_RESTORER: Final = 0x04000000
 _HANDLERS: Final = {0: "SIG_DFL", 1: "SIG_IGN", U64_MAX: "SIG_ERR"}
 
@@ -222,26 +206,7 @@ def _sigaction(data: bytes, ctx: StructContext) -> str:
     return _record(shown)
 
 
-POLL: Final = flag_table(
-    "POLL",
-    (
-        (0x1, "POLLIN"),
-        (0x2, "POLLPRI"),
-        (0x4, "POLLOUT"),
-        (0x8, "POLLERR"),
-        (0x10, "POLLHUP"),
-        (0x20, "POLLNVAL"),
-        (0x40, "POLLRDNORM"),
-        (0x80, "POLLRDBAND"),
-        (0x100, "POLLWRNORM"),
-        (0x200, "POLLWRBAND"),
-        (0x400, "POLLMSG"),
-        (0x1000, "POLLREMOVE"),
-        (0x2000, "POLLRDHUP"),
-    ),
-    zero="0",
-    unknown=None,
-)
+POLL: Final = flags_named("POLL")
 
 
 def _pollfd(data: bytes, ctx: StructContext) -> str:
@@ -281,9 +246,7 @@ def _clone_args(data: bytes, ctx: StructContext) -> str:
     return _record(shown)
 
 
-SS_FLAGS: Final = flag_table(
-    "SS", ((0x1, "SS_ONSTACK"), (0x2, "SS_DISABLE"), (0x80000000, "SS_AUTODISARM")), zero="0"
-)
+SS_FLAGS: Final = flags_named("SS")
 
 
 def _stack_t(data: bytes, ctx: StructContext) -> str:
