@@ -314,10 +314,8 @@ class TimelineRows:
         if here is None:
             return None
         query = {"kinds": wanted, "cpu": self.view_filter.cpu, "pid": self.view_filter.pid}
-        if forward:
-            found_seq = yield from _stream_find(self.source, here.seq + 1, query, predicate)
-        else:
-            found_seq = yield from _page_back_find(self.source, here.seq, query, predicate)
+        from_seq = here.seq + 1 if forward else here.seq
+        found_seq = yield from _find_by_kind(self.source, from_seq, forward, query, predicate)
         return None if found_seq is None else self.index_of(found_seq, nearest=False)
 
 
@@ -334,37 +332,28 @@ def _chunk_sizes() -> Iterator[int]:
         size = min(size * 4, _SCAN_CHUNK)
 
 
-def _stream_find(
-    source: TraceSource, start_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
+def _find_by_kind(
+    source: TraceSource,
+    from_seq: int,
+    forward: bool,
+    query: dict[str, Any],
+    predicate: Callable[[Event], bool],
 ) -> Search:
+    """The first event `predicate` accepts from `from_seq` on (forward) or before it (back),
+    in chunks of growing size; yields the events looked at so far between large chunks."""
     looked = 0
     for size in _chunk_sizes():
-        chunk = list(source.events(start_seq, size, **query))
+        if forward:
+            chunk = list(source.events(from_seq, size, **query))
+        else:
+            chunk = source.events_before(from_seq, size, **query)
         for event in chunk:
             if predicate(event):
                 return event.seq
         looked += len(chunk)
         if len(chunk) < size:
             return None
-        start_seq = chunk[-1].seq + 1
-        if size == _SCAN_CHUNK:
-            yield looked
-    return None  # not reached: the sizes never end
-
-
-def _page_back_find(
-    source: TraceSource, before_seq: int, query: dict[str, Any], predicate: Callable[[Event], bool]
-) -> Search:
-    looked = 0
-    for size in _chunk_sizes():
-        chunk = source.events_before(before_seq, size, **query)
-        for event in chunk:
-            if predicate(event):
-                return event.seq
-        looked += len(chunk)
-        if len(chunk) < size:
-            return None
-        before_seq = chunk[-1].seq
+        from_seq = chunk[-1].seq + 1 if forward else chunk[-1].seq
         if size == _SCAN_CHUNK:
             yield looked
     return None  # not reached: the sizes never end
