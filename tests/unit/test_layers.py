@@ -185,3 +185,24 @@ def test_no_import_cycles() -> None:
 
 def test_only_target_reads_pygdbmi() -> None:
     assert _violations("tracer", ("pygdbmi",), allowed=("tracer.target",)) == []
+
+
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_module_or_function_outgrows_its_limit() -> None:
+    """A module past 450 lines or a function past 80 asks to be split along a line the domain
+    draws (issue 10); this names every one that has grown past."""
+    too_long = []
+    for name, path in _modules().items():
+        source = path.read_text()
+        lines = source.count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert too_long == []
