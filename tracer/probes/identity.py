@@ -29,6 +29,7 @@ class Identity:
     started: set[int] = field(default_factory=set)
     next_pid: int = 1
     execs: dict[int, tuple[int, str]] = field(default_factory=dict)  # cpu -> (pid, new name)
+    threaded: set[int] = field(default_factory=set)  # address spaces a clone returned in
 
     def switched(self, cpu: int, pid: int, name: str) -> Thread:
         if name:
@@ -51,9 +52,10 @@ class Identity:
         """The thread crossing into or out of user mode; True if seen for the first time."""
         key = cr3 & ~CR3_FLAGS
         thread = self.current.get(cpu) or self.by_cr3.get(key)
-        if thread is None and cpu in self.execs:
+        exec_cpu = self._exec_cpu(cpu) if thread is None else None
+        if exec_cpu is not None:
             # execve gave the process a new address space: same pid, the new program's name.
-            pid, name = self.execs.pop(cpu)
+            pid, name = self.execs.pop(exec_cpu)
             thread = Thread(pid, name)
             self.by_cr3[key] = thread
             self.names[pid] = name
@@ -70,6 +72,13 @@ class Identity:
         self.started.add(thread.pid)
         return thread, first
 
+    def _exec_cpu(self, cpu: int) -> int | None:
+        """The CPU whose pending execve a new address space on `cpu` comes from: this CPU's,
+        else the oldest on another (Linux's sched_exec moves an exec'ing task to another CPU)."""
+        if cpu in self.execs:
+            return cpu
+        return next(iter(self.execs), None)
+
     def exec_started(self, cpu: int, pid: int, path: bytes | None) -> None:
         """An execve on this CPU: if it succeeds, the next new address space is this pid's."""
         if path:
@@ -78,8 +87,16 @@ class Identity:
     def exec_failed(self, cpu: int) -> None:
         self.execs.pop(cpu, None)
 
+    def cloned(self, cr3: int) -> None:
+        """A clone returned a child in this address space: it may have several threads now."""
+        self.threaded.add(cr3 & ~CR3_FLAGS)
+
+    def is_threaded(self, cr3: int) -> bool:
+        return cr3 & ~CR3_FLAGS in self.threaded
+
     def exited(self, cpu: int, cr3: int) -> None:
         self.by_cr3.pop(cr3 & ~CR3_FLAGS, None)
+        self.threaded.discard(cr3 & ~CR3_FLAGS)
 
     def name(self, pid: int) -> str:
         return self.names.get(pid, "kernel" if pid == 0 else f"pid{pid}")

@@ -34,6 +34,7 @@ ENTRY_SYMBOLS = ("entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "syscall_
 NO_RETURN = frozenset({60, 231})  # exit, exit_group: the address space may be reused at once
 NR_EXIT_GROUP = 231
 EXECS = {59: 0, 322: 1}  # execve, execveat: which argument is the path
+CLONES = frozenset({56, 435})  # clone, clone3
 ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
 IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
 # At sysretq the exit path has restored every general register from pt_regs, and sysretq
@@ -340,8 +341,10 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
         group_exit = nr & 0xFFFFFFFF == NR_EXIT_GROUP
         core.end_syscall(hit, group_exit=group_exit)
         # One thread's exit leaves the address space to the others (a worker ends while the
-        # main thread waits in a syscall to join it): forgotten only with its last thread.
-        if group_exit or not core.syscalls_in_space(hit.cr3):
+        # main thread runs in user mode or waits in a syscall to join it): a raw exit forgets
+        # it only in a process no clone has returned in, with no other syscall in flight.
+        threads = core.ids.is_threaded(hit.cr3) or core.syscalls_in_space(hit.cr3)
+        if group_exit or not threads:
             core.ids.exited(hit.cpu, hit.cr3)
 
 
@@ -359,6 +362,9 @@ def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Eve
         core.ids.exec_failed(hit.cpu)  # it returned to the old address space
     regs_, values = ptregs(core, hit)
     cpu_regs = hit.fields.get("cpu_regs", {})
+    ret = values.get("ax", cpu_regs.get("rax", 0))
+    if inflight is not None and inflight.nr in CLONES and 0 < ret < 1 << 31:
+        core.ids.cloned(hit.cr3)
     frame = hit.fields.get("iret_frame")
     if hit.fields.get("exit_kind") == "iretq" and frame:
         user_rip, user_rflags, user_rsp = frame[0], frame[2], frame[3]
@@ -373,7 +379,7 @@ def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Eve
             pid,
             hit.cr3,
             nr=inflight.nr if inflight else values.get("orig_ax", 0),
-            ret=values.get("ax", cpu_regs.get("rax", 0)),
+            ret=ret,
             entry_seq=inflight.entry_seq if inflight else None,
             user_rip=user_rip,
             user_rsp=user_rsp,

@@ -1,0 +1,45 @@
+"""Who a crossing belongs to: a new address space after an execve keeps the exec'ing pid."""
+
+from __future__ import annotations
+
+from tracer.probes.identity import Identity
+
+
+def _started_shell() -> Identity:
+    ids = Identity(program_names=("init",))
+    ids.user_thread(cpu=1, cr3=0x1000)  # pid 1, init
+    ids.user_thread(cpu=1, cr3=0x2000)  # pid 2, a child of init
+    return ids
+
+
+def test_an_exec_on_the_same_cpu_keeps_its_pid_and_takes_the_new_name() -> None:
+    ids = _started_shell()
+    ids.exec_started(cpu=1, pid=2, path=b"/bin/two_threads")
+    thread, first = ids.user_thread(cpu=1, cr3=0x3000)
+    assert (thread.pid, thread.name, first) == (2, "two_threads", True)
+
+
+def test_an_exec_moved_to_another_cpu_keeps_its_pid() -> None:
+    """Linux's sched_exec moves the exec'ing task: its new image first returns on CPU 0."""
+    ids = _started_shell()
+    ids.exec_started(cpu=1, pid=2, path=b"/bin/two_threads")
+    thread, _ = ids.user_thread(cpu=0, cr3=0x3000)
+    assert (thread.pid, thread.name) == (2, "two_threads")
+    assert ids.execs == {}
+
+
+def test_a_new_address_space_with_no_exec_pending_is_a_new_process() -> None:
+    ids = _started_shell()
+    ids.exec_started(cpu=1, pid=2, path=b"/bin/two_threads")
+    ids.exec_failed(cpu=1)
+    thread, first = ids.user_thread(cpu=0, cr3=0x3000)
+    assert (thread.pid, first) == (3, True)
+
+
+def test_a_process_a_clone_returned_in_is_threaded_until_it_exits() -> None:
+    ids = _started_shell()
+    assert not ids.is_threaded(0x2000)
+    ids.cloned(0x2000 | 0x1)  # PCID bits are not the address space
+    assert ids.is_threaded(0x2000)
+    ids.exited(cpu=1, cr3=0x2000)
+    assert not ids.is_threaded(0x2000)
