@@ -35,7 +35,9 @@ def _build(tmp_path: Path) -> Path:
 # iretq path is not matched to its entry (on one CPU too: `execve(...) = ?`), so the FS reset
 # by the exec can show as a base change with no cause: 1 of 4 runs still fails (4 of 5 before
 # the pid fix). Not strict: it passes when the exec does not move.
-@pytest.mark.xfail(reason="execve's exit after a sched_exec migration is unmatched", strict=False)
+@pytest.mark.xfail(
+    reason="an execve moved by sched_exec: its FS reset can lack a cause", strict=False
+)
 def test_two_threads_on_two_cpus(tmp_path: Path, debian_kernel_dbg: KernelFiles) -> None:
     assert debian_kernel_dbg.vmlinux_nodebug is not None
     program = _build(tmp_path)
