@@ -70,9 +70,14 @@ class TraceKernel:
 
     def running(self, symbolize: Symbolizer | None) -> Symbolizer | None:
         """`symbolize` for addresses where the kernel ran (MSR values) rather than linked."""
-        if symbolize is None or not self.slide:
-            return symbolize
-        return lambda addr: symbolize(self.unslid(addr))
+        return running_symbolizer(symbolize, self.slide)
+
+
+def running_symbolizer(symbolize: Symbolizer | None, slide: int) -> Symbolizer | None:
+    """`symbolize` (link-time addresses) for addresses where a kernel moved by `slide` ran."""
+    if symbolize is None or not slide:
+        return symbolize
+    return lambda addr: symbolize((addr - slide) & _MASK)
 
 
 class KernelOnDemand:

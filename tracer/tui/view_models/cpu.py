@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tracer.decode.msr import CSTAR, IA32_SYSENTER_EIP, LSTAR, msr_name
 from tracer.events import Symbolizer
+from tracer.image.trace_kernel import running_symbolizer
 from tracer.tui.view_models.moment import BASES, CpuBases, Moment, changed
 from tracer.tui.view_models.rows import msr_detail
 
@@ -34,20 +35,13 @@ def _source(how: str, seq: int | None) -> str:
     return how if seq is None else f"{how} #{seq}"
 
 
-def unslid(symbolize: Symbolizer | None, slide: int) -> Symbolizer | None:
-    """Symbols at link time for an address where a slid (KASLR) kernel ran."""
-    if symbolize is None or not slide:
-        return symbolize
-    return lambda addr: symbolize((addr - slide) & ((1 << 64) - 1))
-
-
 def cpu_rows(
     now: Moment, before: Moment | None, symbolize: Symbolizer | None = None, kaslr_slide: int = 0
 ) -> list[CpuRow]:
     """`kaslr_slide`: how far the kernel ran from its link address (MSR values are runtime
     addresses; the probes' pcs were moved back at capture)."""
     diff = changed(now, before)
-    code_symbolize = unslid(symbolize, kaslr_slide)
+    code_symbolize = running_symbolizer(symbolize, kaslr_slide)
     rows = []
     if now.rip is None:
         rows.append(CpuRow("rip", "RIP", "not recorded", "this event has no pc", "", known=False))
