@@ -31,9 +31,21 @@ def test_an_exec_moved_to_another_cpu_keeps_its_pid() -> None:
 def test_a_new_address_space_with_no_exec_pending_is_a_new_process() -> None:
     ids = _started_shell()
     ids.exec_started(cpu=1, pid=2, path=b"/bin/two_threads")
-    ids.exec_failed(cpu=1)
+    ids.exec_failed(pid=2)
     thread, first = ids.user_thread(cpu=0, cr3=0x3000)
     assert (thread.pid, first) == (3, True)
+
+
+def test_a_failed_exec_drops_its_own_pending_exec_whatever_cpu_it_returns_on() -> None:
+    """Its exit may come on another CPU than its entry, where another exec may be pending."""
+    ids = _started_shell()
+    ids.user_thread(cpu=0, cr3=0x4000)  # pid 3
+    ids.exec_started(cpu=1, pid=2, path=b"/bin/missing")
+    ids.exec_started(cpu=0, pid=3, path=b"/bin/hello")
+    ids.exec_failed(pid=2)  # returned on CPU 0
+    assert ids.execs == {0: (3, "hello")}
+    thread, _ = ids.user_thread(cpu=0, cr3=0x5000)
+    assert (thread.pid, thread.name) == (3, "hello")
 
 
 def test_a_process_a_clone_returned_in_is_threaded_until_it_exits() -> None:

@@ -84,8 +84,10 @@ class Identity:
         if path:
             self.execs[cpu] = (pid, path.rsplit(b"/", 1)[-1].decode(errors="replace")[:15])
 
-    def exec_failed(self, cpu: int) -> None:
-        self.execs.pop(cpu, None)
+    def exec_failed(self, pid: int) -> None:
+        """The execve returned an error: no new address space is this pid's (the task may
+        have moved to another CPU meanwhile, so it is found by pid)."""
+        self.execs = {cpu: pending for cpu, pending in self.execs.items() if pending[0] != pid}
 
     def cloned(self, cr3: int) -> None:
         """A clone returned a child in this address space: it may have several threads now."""
