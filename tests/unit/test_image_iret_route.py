@@ -1,5 +1,6 @@
 """Where a syscall's way out through iretq starts: Linux copies the iret frame to a trampoline
-stack and shares its iretq with every interrupt; the built-in guest's route pops in place."""
+stack and shares its iretq with every interrupt, so its exits are taken where the dispatcher
+returns; the built-in guest's route pops in place and keeps its exit instructions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from test_image_support import assemble_program
 
 from tracer.image import ElfImage, analyze_syscall_entry
 from tracer.image.iret_route import IretRoute, find_iret_routes
+from tracer.probes.kinds import Mode, ProbeKind
+from tracer.probes.plan import ProbePlan
+from tracer.probes.syscall import add_entry
 
 # pt_regs pushed, the dispatch call with RDI = RSP, then sysret's checks branching away.
 ENTRY = """
@@ -34,6 +38,8 @@ sysret_path:
 	popq	%rax
 	addq	$8, %rsp
 	swapgs
+	.globl	entry_sysretq
+entry_sysretq:
 	sysretq
 
 	.globl	do_syscall_64
@@ -151,3 +157,30 @@ def test_a_path_without_a_dispatch_call_has_no_route(tmp_path: Path) -> None:
     image = ElfImage.open(assemble_program(tmp_path, "e", ENTRY.format(after_call=LINUX_ROUTE)))
     path = analyze_syscall_entry(image, _at(image, "entry_SYSCALL_64"))
     assert find_iret_routes(image, replace(path, dispatch_call=None)) == ()
+
+
+def _exit_probes(image: ElfImage) -> dict[int, dict[str, object]]:
+    plan = ProbePlan(Mode.DEFAULT)
+    add_entry(plan, image, _at(image, "entry_SYSCALL_64"))
+    return {p.addr: dict(p.extra) for p in plan.probes if p.kind == ProbeKind.SYSCALL_EXIT}
+
+
+def test_a_moved_frame_puts_the_exit_where_the_dispatcher_returns(tmp_path: Path) -> None:
+    image = ElfImage.open(assemble_program(tmp_path, "e", ENTRY.format(after_call=LINUX_ROUTE)))
+    path = analyze_syscall_entry(image, _at(image, "entry_SYSCALL_64"))
+    assert path.dispatch_call is not None
+    returned = path.dispatch_call + 5  # the call's length
+    # No probe at sysretq (every syscall stops where the dispatcher returned) nor at the
+    # route's start (every interrupt from user mode passes there); the shared iretq keeps its
+    # probe for interrupts (a Linux capture without irq probes drops it).
+    assert _exit_probes(image) == {
+        _at(image, "native_iret"): {"exit_kind": "iretq"},
+        returned: {"exit_kind": "return", "frame_at": "rsp"},
+    }
+
+
+def test_a_frame_popped_in_place_keeps_the_exit_instructions(tmp_path: Path) -> None:
+    image = ElfImage.open(assemble_program(tmp_path, "e", ENTRY.format(after_call=IN_PLACE_ROUTE)))
+    exits = _exit_probes(image)
+    assert sorted(exits) == sorted([_at(image, "entry_sysretq"), _at(image, "guest_iret")])
+    assert all(e["exit_kind"] in ("sysretq", "iretq") for e in exits.values())

@@ -72,20 +72,14 @@ def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> Non
     """What the stripped ELF cannot say about tasks, the layout cached from DWARF can. Without
     interrupt probes, Linux's interrupt paths would cost stops per timer tick for nothing the
     trace keeps: their swapgs, and the iretq every interrupt returns through (to kernel mode
-    too). Syscalls that leave by iret (execve, rt_sigreturn, a signal's delivery) keep their
-    exit: it is taken where the iret route starts, which only returns to user mode pass."""
+    too). Syscalls keep their exits, taken where the dispatcher returns: also those that leave
+    by iret (execve, rt_sigreturn, a signal's delivery)."""
     if "irq" not in probes:
         plan.probes = [p for p in plan.probes if p.kind != "swapgs" and not _iret_exit(p)]
-        if plan.iret_routes:
+        if not plan.return_exits:
             plan.notes.append(
-                "Linux without interrupt probes: syscalls that return by iretq leave where "
-                "the iret route starts (interrupts and faults from user mode stop there too)"
-            )
-        else:
-            plan.notes.append(
-                "Linux without interrupt probes: no iret route found, syscalls that return "
-                "by iretq (execve, rt_sigreturn) show no exit; --probes "
-                "syscall,msr,segbase,irq traces them"
+                "Linux without interrupt probes: syscalls that return by iretq (execve, "
+                "rt_sigreturn) show no exit; --probes syscall,msr,segbase,irq traces them"
             )
     layout = task_layout(linux.kernel)
     if plan.task_layout is None and layout is not None:
@@ -99,13 +93,7 @@ def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> Non
 
 
 def _iret_exit(probe: AgentProbe) -> bool:
-    """An iretq exit instruction's probe (not a route's start, which is kept)."""
-    extra = dict(probe.extra)
-    return (
-        probe.kind == "syscall_exit"
-        and extra.get("exit_kind") == "iretq"
-        and not extra.get("frame_at")
-    )
+    return probe.kind == "syscall_exit" and ("exit_kind", "iretq") in probe.extra
 
 
 def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:

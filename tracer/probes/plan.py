@@ -16,11 +16,10 @@ from tracer.probes.kinds import AgentProbe, Mode, PlanError
 from tracer.probes.registry import SITE_FINDERS
 from tracer.probes.ringbuf import RingLayout, add_ring_probe
 from tracer.probes.sched import TaskLayout
-from tracer.probes.syscall import add_entry, exit_swapgs_for, find_entry
+from tracer.probes.syscall import ReturnExit, add_entry, exit_swapgs_for, find_entry
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, EntryPath
-    from tracer.image.iret_route import IretRoute
 
 __all__ = [
     "ALL_PROBES",
@@ -64,7 +63,7 @@ class ProbePlan:
     wants_lstar_stop: bool = False
     interrupt_stubs: dict[int, InterruptStub] = field(default_factory=dict)  # by dispatch call
     exit_swapgs: dict[int, int] = field(default_factory=dict)  # exit site -> its swapgs
-    iret_routes: dict[int, IretRoute] = field(default_factory=dict)  # by the route's start
+    return_exits: dict[int, ReturnExit] = field(default_factory=dict)  # by site
     task_layout: TaskLayout | None = None
     tls_span: int = 0
     graph_functions: dict[int, str] = field(default_factory=dict)
@@ -90,14 +89,9 @@ class ProbePlan:
     def armed_at(self, kind: str, addr: int) -> bool:
         return any(p.kind == kind and p.addr == addr for p in self.probes)
 
-    def route_swapgs(self, start: int) -> int | None:
-        """The swapgs an iret route runs after its start (the one before its iretq)."""
-        route = self.iret_routes.get(start)
-        return None if route is None else self.exit_swapgs.get(route.iret)
-
     def routed_iret(self, addr: int) -> bool:
-        """An iretq whose syscall returns leave at a route's start."""
-        return any(route.iret == addr for route in self.iret_routes.values())
+        """An iretq whose syscall returns were taken where the dispatcher returned."""
+        return any(addr in way_out.irets for way_out in self.return_exits.values())
 
 
 def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], int, bool]:

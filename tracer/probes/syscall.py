@@ -60,6 +60,16 @@ class Pending:
     cr3: int = 0
 
 
+@dataclass(frozen=True)
+class ReturnExit:
+    """Exits taken where the dispatcher returns, before the way out is chosen: the swapgs
+    each way runs after the stop, and the iretq the iret way reaches."""
+
+    sysret_swapgs: int | None
+    iret_swapgs: int | None
+    irets: tuple[int, ...]
+
+
 # --- sites -----------------------------------------------------------------------------------
 
 
@@ -94,16 +104,32 @@ def add_exits(plan: ProbePlan, path: EntryPath) -> None:
             armed.add(addr)
 
 
-def add_iret_routes(plan: ProbePlan, image: ElfImage, path: EntryPath) -> None:
-    """An exit probe where each iret route starts, for routes whose iretq cannot show the
-    syscall's frame (it moved to another stack): RSP is still the frame there."""
+def add_return_exit(plan: ProbePlan, image: ElfImage, path: EntryPath) -> None:
+    """Where the exit instructions cannot show every syscall's frame (an iret route moves it
+    to another stack, and its iretq returns every interrupt too), the exit is taken where the
+    dispatcher returns, RSP at pt_regs: once per syscall, whichever way it leaves, and no
+    interrupt passes there. The path's sysretq then needs no probe."""
     from tracer.image.iret_route import find_iret_routes  # noqa: PLC0415 - capstone
 
-    for route in find_iret_routes(image, path):
-        if route.moves_frame and route.start not in plan.iret_routes:
-            plan.iret_routes[route.start] = route
-            extra = (("exit_kind", "iretq"), ("frame_at", "rsp"))
-            plan.probes.append(AgentProbe(route.start, ProbeKind.SYSCALL_EXIT, extra))
+    routes = find_iret_routes(image, path)
+    if path.dispatch_call is None or not any(route.moves_frame for route in routes):
+        return
+    call = next((i for i in path.instructions if i.addr == path.dispatch_call), None)
+    if call is None:
+        return
+    sysrets = {site.addr for site in path.exit_sites if site.kind == "sysretq"}
+    plan.probes = [
+        p for p in plan.probes if not (p.kind == ProbeKind.SYSCALL_EXIT and p.addr in sysrets)
+    ]
+    irets = tuple(route.iret for route in routes)
+    site = call.addr + call.size
+    plan.return_exits[site] = ReturnExit(
+        sysret_swapgs=next((plan.exit_swapgs.get(a) for a in sorted(sysrets)), None),
+        iret_swapgs=next((plan.exit_swapgs.get(a) for a in irets), None),
+        irets=irets,
+    )
+    extra = (("exit_kind", "return"), ("frame_at", "rsp"))
+    plan.probes.append(AgentProbe(site, ProbeKind.SYSCALL_EXIT, extra))
 
 
 def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
@@ -118,7 +144,7 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     regs_pointer = (("regs_pointer", entry.regs_pointer),)
     plan.probes.append(AgentProbe(entry.dispatch_call, ProbeKind.SYSCALL_ENTRY, regs_pointer))
     add_exits(plan, entry)
-    add_iret_routes(plan, image, entry)
+    add_return_exit(plan, image, entry)
     segbase.add_swapgs_probes(plan, image)
     plan.wants_lstar_stop = False
     return plan.probes[before:]
@@ -249,7 +275,7 @@ def on_return_to_user(
     core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]
 ) -> None:
     if core.plan.routed_iret(hit.pc) and core.bases.get(hit.cpu) == observed:
-        return  # a syscall's exit where the iret route starts already rebuilt this way out
+        return  # a syscall's exit where the dispatcher returned already rebuilt this way out
     core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
 
 
@@ -259,13 +285,13 @@ def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Eve
     regs_, values = ptregs(core, hit)
     cpu_regs = hit.fields.get("cpu_regs", {})
     ret = values.get("ax", cpu_regs.get("rax", 0))
-    observed = _exit_bases(core, hit, observed, inflight, ret, out)
+    observed = _exit_bases(core, hit, observed, inflight, values, out)
     if inflight is not None and inflight.nr in EXECS and _failed(ret):
         core.ids.exec_failed(pid)  # it returned to the old address space
     if inflight is not None and inflight.nr in CLONES and 0 < ret < 1 << 31:
         core.ids.cloned(hit.cr3)
     frame = hit.fields.get("iret_frame")
-    if hit.fields.get("exit_kind") == "iretq" and frame:
+    if frame:  # the frame iretq pops, or pt_regs' own where the dispatcher returned
         user_rip, user_rflags, user_rsp = frame[0], frame[2], frame[3]
     else:
         user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
@@ -300,18 +326,23 @@ def _exit_bases(
     hit: ProbeHit,
     observed: SegBases,
     inflight: Pending | None,
-    ret: int,
+    values: dict[str, int],
     out: list[Event],
 ) -> SegBases:
     """Rebuild what ran between the last stop and this exit; the bases user mode gets back."""
-    if hit.pc not in core.plan.iret_routes:
+    way_out = core.plan.return_exits.get(hit.pc)
+    if way_out is None:
         core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
         return observed
-    # Stopped where an iret route starts, before its swapgs. An exec resets FS and the user
-    # GS by loading null selectors, which no probe sees: at its exit, that is their cause.
+    # Stopped where the dispatcher returned, before the exit's swapgs. An exec resets FS and
+    # the user GS by loading null selectors, which no probe sees: at its exit, their cause.
+    ret = values.get("ax", 0)
     exec_done = inflight is not None and inflight.nr in EXECS and not _failed(ret)
     core.reconcile(hit, observed, out, SegCause.SYSCALL_EXIT if exec_done else SegCause.UNKNOWN)
-    swap = core.plan.route_swapgs(hit.pc)
+    # sysret needs RCX = RIP and R11 = RFLAGS (what the syscall instruction left); anything
+    # else (a new program, a restored context, a signal frame) leaves by iret.
+    by_sysret = values.get("cx") == values.get("ip") and values.get("r11") == values.get("flags")
+    swap = way_out.sysret_swapgs if by_sysret else way_out.iret_swapgs
     if swap is None:
         return observed
     if not core.plan.armed_at(ProbeKind.SWAPGS, swap):  # else its own stop records it

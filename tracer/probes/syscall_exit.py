@@ -2,9 +2,9 @@
 
 Exits are the sysretq/iretq instructions of the entry path. A sysretq exit finds its frame
 through the kernel-stack slot (threads of one address space have a syscall each in flight), an
-iretq exit by the frame it pops. Where the iretq cannot show it (Linux copies the frame to a
-trampoline stack, and its iretq returns every interrupt too), the exit is taken where the iret
-route starts, with RSP still at pt_regs (`tracer.image.iret_route`).
+iretq exit by the frame it pops. Where an iretq cannot show it (Linux copies the frame to a
+trampoline stack, and its iretq returns every interrupt too), the exit is taken where the
+dispatcher returns, RSP at pt_regs (`syscall.add_return_exit`).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _exit_ptregs(
 
 def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     if probe.get("frame_at") == "rsp":
-        return _at_iret_route(ctx, cpu)
+        return _at_frame(ctx, cpu)
     ringbuf.drain(ctx, cpu)
     pc = cpu.reg("rip")
     values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
@@ -171,10 +171,10 @@ def _emit_exit(
     )
 
 
-def _at_iret_route(ctx: StopContext, cpu: Cpu) -> bool:
-    """Where the iret route starts, RSP at the pt_regs of what returns to user mode. A
-    syscall the tracer saw entered leaves here; anything else (an interrupt's or exception's
-    return to user mode, a new task's first) costs this stop and no record."""
+def _at_frame(ctx: StopContext, cpu: Cpu) -> bool:
+    """Where the dispatcher returned, RSP at the syscall's pt_regs: complete and final (the
+    exit work has run), whichever way it then leaves. A syscall entered before the probes
+    were armed has no frame here and no record."""
     regs_addr = cpu.reg("rsp")
     entry = ctx.frames.get(regs_addr)
     if entry is None or entry.kind != "syscall":
@@ -187,10 +187,10 @@ def _at_iret_route(ctx: StopContext, cpu: Cpu) -> bool:
         return False
     ringbuf.drain(ctx, cpu)
     values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
-    frame = None
+    frame = None  # what user mode gets back (iretq pops these; sysretq takes the same)
     if data is not None and ctx.ip_offset + IRET_FRAME <= len(data):
         frame = _iret_frame(data[ctx.ip_offset : ctx.ip_offset + IRET_FRAME])
-    shared: dict[str, Any] = {"exit_kind": "iretq", "iret_frame": frame}
+    shared: dict[str, Any] = {"exit_kind": "return", "iret_frame": frame}
     _emit_exit(ctx, cpu, cpu.reg("rip"), entry, data, values, shared)
     return False
 

@@ -1,6 +1,6 @@
-"""A syscall's exit where the iret route starts (Linux: the iretq it reaches returns every
-interrupt and pops a copy of the frame): the agent tells a syscall's return from an
-interrupt's by the frame at RSP, and the builder rebuilds the route's swapgs after the stop."""
+"""A syscall's exit where the dispatcher returns (Linux: the iretq of its iret route pops a
+copy of the frame and returns every interrupt too): the agent finds the syscall by the frame
+at RSP, and the builder rebuilds the swapgs of the way out the frame takes, after the stop."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from test_probes_agent import PERCPU, REGS, USER_BUF, FakeCpu, Rig, _path, _ptre
 from tracer.analysis.checks import KernelFacts, run_checks
 from tracer.capture.run import adapt_plan
 from tracer.events import ProcessEvent, SegBaseChange, SegBases, SegCause, SyscallExit
-from tracer.image.iret_route import IretRoute
 from tracer.probes.kinds import AgentProbe, Mode, ProbeKind
 from tracer.probes.plan import ProbePlan
+from tracer.probes.syscall import ReturnExit
 
-ROUTE, IRET, ROUTE_SWAPGS = 0x2000, 0x2078, 0x2075  # _path()'s iretq and the swapgs before it
+RETURN = 0x1045  # after _path()'s dispatch call
+SYSRET_SWAPGS, IRET, IRET_SWAPGS = 0x10EB, 0x2078, 0x2075  # _path()'s exits and their swapgs
 NEW_CR3 = 0x31_0000
 OLD_TCB, USER_GS = 0x41_D198, 0
 NEW_IP, NEW_SP = 0x40_1BC0, 0x7FFE_1000
-ROUTE_SPEC = {"exit_kind": "iretq", "frame_at": "rsp"}
+RETURN_SPEC = {"exit_kind": "return", "frame_at": "rsp"}
 
 
 def _plan() -> ProbePlan:
     plan = ProbePlan(Mode.DEFAULT, entry=_path())
-    plan.iret_routes[ROUTE] = IretRoute(ROUTE, IRET, moves_frame=True)
-    plan.exit_swapgs[IRET] = ROUTE_SWAPGS
+    plan.return_exits[RETURN] = ReturnExit(SYSRET_SWAPGS, IRET_SWAPGS, (IRET,))
     return plan
 
 
@@ -39,11 +39,11 @@ def _enter(rig: Rig, nr: int, *args: int) -> FakeCpu:
     return cpu
 
 
-def _at_route(rig: Rig, cpu: FakeCpu, **frame: int) -> bool:
-    """The route's first instruction: RSP at pt_regs, the kernel's GS still loaded."""
+def _returned(rig: Rig, cpu: FakeCpu, **frame: int) -> bool:
+    """Where the dispatcher returned: RSP at pt_regs, the kernel's GS still loaded."""
     cpu.write(REGS, _ptregs(**frame))
-    cpu.registers.update(rip=ROUTE, rsp=REGS)
-    return rig.stop(ProbeKind.SYSCALL_EXIT, cpu, **ROUTE_SPEC)
+    cpu.registers.update(rip=RETURN, rsp=REGS)
+    return rig.stop(ProbeKind.SYSCALL_EXIT, cpu, **RETURN_SPEC)
 
 
 def _execve_returns(rig: Rig) -> list:
@@ -54,20 +54,20 @@ def _execve_returns(rig: Rig) -> list:
     reads: list[int] = []
     read = cpu.read
     cpu.read = lambda addr, n: reads.append(addr) or read(addr, n)  # type: ignore[method-assign]
-    _at_route(rig, cpu, orig_ax=59, ax=0, ip=NEW_IP, cx=0, sp=NEW_SP, flags=0x202, cs=0x33)
+    _returned(rig, cpu, orig_ax=59, ax=0, ip=NEW_IP, cx=0, sp=NEW_SP, flags=0x202, cs=0x33)
     assert reads == [REGS]  # pt_regs only: nothing of the old program's memory
     return rig.events()
 
 
-def test_execve_leaves_where_the_route_starts_with_its_result_and_new_registers() -> None:
+def test_execve_exits_where_the_dispatcher_returns_with_its_result_and_new_registers() -> None:
     rig = Rig(_plan())
     events = _execve_returns(rig)
     assert rig.records() == [] and not rig.ctx.frames and not rig.ctx.inflight
     exit_ = next(e for e in events if isinstance(e, SyscallExit))
     entry_seq = next(e.seq for e in events if e.kind == "syscall_entry")
     assert (exit_.nr, exit_.ret, exit_.entry_seq) == (59, 0, entry_seq)
-    assert (exit_.user_rip, exit_.user_rsp, exit_.pc) == (NEW_IP, NEW_SP, ROUTE)
-    # What user mode gets back once the route's swapgs has run.
+    assert (exit_.user_rip, exit_.user_rsp, exit_.pc) == (NEW_IP, NEW_SP, RETURN)
+    # What user mode gets back once the iret way's swapgs has run.
     assert exit_.bases == SegBases(0, USER_GS, PERCPU)
     started = [e for e in events if isinstance(e, ProcessEvent) and e.action == "start"]
     assert [(e.pid, e.name) for e in started] == [(1, "hello"), (1, "two_threads")]
@@ -79,18 +79,18 @@ def test_the_exec_fs_reset_has_the_execve_exit_as_cause_and_the_swapgs_follows()
     entry_seq = next(e.seq for e in events if e.kind == "syscall_entry")
     changes = [(e.which, e.old, e.new, e.cause, e.pc) for e in events
                if isinstance(e, SegBaseChange) and entry_seq < e.seq < exit_seq]  # fmt: skip
-    assert changes == [("fs", OLD_TCB, 0, SegCause.SYSCALL_EXIT, ROUTE),
-                       ("gs", PERCPU, USER_GS, "swapgs", ROUTE_SWAPGS),
-                       ("kgs", USER_GS, PERCPU, "swapgs", ROUTE_SWAPGS)]  # fmt: skip
+    assert changes == [("fs", OLD_TCB, 0, SegCause.SYSCALL_EXIT, RETURN),
+                       ("gs", PERCPU, USER_GS, "swapgs", IRET_SWAPGS),
+                       ("kgs", USER_GS, PERCPU, "swapgs", IRET_SWAPGS)]  # fmt: skip
     findings = run_checks(events, KernelFacts())
     assert not [f for f in findings if f.rule == "unknown-base-change"], findings
 
 
-def test_an_fs_change_at_another_syscalls_route_exit_stays_unexplained() -> None:
+def test_an_fs_change_at_another_syscalls_exit_stays_unexplained() -> None:
     rig = Rig(_plan())
     cpu = _enter(rig, 15)  # rt_sigreturn: pt_regs rewritten, orig_ax -1
     cpu.registers.update(fs_base=0x1234)
-    _at_route(rig, cpu, orig_ax=-1, ax=0, ip=0x40_2000, sp=NEW_SP, cs=0x33)
+    _returned(rig, cpu, orig_ax=-1, ax=0, ip=0x40_2000, sp=NEW_SP, cs=0x33)
     events = rig.events()
     exit_ = next(e for e in events if isinstance(e, SyscallExit))
     assert (exit_.nr, exit_.user_rip) == (15, 0x40_2000)
@@ -98,13 +98,27 @@ def test_an_fs_change_at_another_syscalls_route_exit_stays_unexplained() -> None
     assert fs.cause is SegCause.UNKNOWN
 
 
-def test_an_interrupts_return_to_user_mode_costs_the_stop_and_no_record() -> None:
+def test_a_plain_syscall_leaves_by_sysret_and_its_swapgs_is_that_ways() -> None:
     rig = Rig(_plan())
-    cpu = FakeCpu({REGS: _ptregs(orig_ax=-1, ip=0x40_1234, cs=0x33)}, rip=ROUTE, rsp=REGS)
+    cpu = _enter(rig, 39)  # getpid
+    _returned(rig, cpu, orig_ax=39, ax=2, ip=0x40_1000, cx=0x40_1000, flags=0x246, r11=0x246,
+              sp=0x7FFF_0000, cs=0x33)  # fmt: skip
+    events = rig.events()
+    exit_ = next(e for e in events if isinstance(e, SyscallExit))
+    assert (exit_.ret, exit_.user_rip, exit_.user_rsp, exit_.user_rflags) == (
+        2, 0x40_1000, 0x7FFF_0000, 0x246)  # fmt: skip
+    assert exit_.bases == SegBases(OLD_TCB, USER_GS, PERCPU)
+    swaps = [e.pc for e in events if isinstance(e, SegBaseChange) and e.seq > exit_.seq - 3]
+    assert swaps == [SYSRET_SWAPGS, SYSRET_SWAPGS]
+
+
+def test_a_syscall_entered_before_the_probes_costs_no_record() -> None:
+    rig = Rig(_plan())
+    cpu = FakeCpu({REGS: _ptregs(orig_ax=61, ip=0x40_1234, cs=0x33)}, rip=RETURN, rsp=REGS)
     reads: list[int] = []
     read = cpu.read
     cpu.read = lambda addr, n: reads.append(addr) or read(addr, n)  # type: ignore[method-assign]
-    assert rig.stop(ProbeKind.SYSCALL_EXIT, cpu, **ROUTE_SPEC) is False
+    assert rig.stop(ProbeKind.SYSCALL_EXIT, cpu, **RETURN_SPEC) is False
     assert rig.lines == [] and reads == []
 
 
@@ -113,16 +127,16 @@ def test_a_frame_left_by_a_syscall_that_never_exited_is_dropped_not_matched() ->
     rig = Rig(_plan())
     cpu = _enter(rig, 61)  # wait4
     rig.lines = []
-    _at_route(rig, cpu, orig_ax=56, ax=0, ip=0x40_3000, cs=0x33)  # a forked child's frame
+    _returned(rig, cpu, orig_ax=56, ax=0, ip=0x40_3000, cs=0x33)  # a forked child's frame
     assert rig.lines == [] and not rig.ctx.frames
 
 
-def test_the_routed_iretq_adds_nothing_after_a_route_exit() -> None:
+def test_the_iretq_adds_nothing_after_an_exit_where_the_dispatcher_returned() -> None:
     """With interrupt probes the iretq is armed too: it sees the same way out again."""
     rig = Rig(_plan())
     cpu = _enter(rig, 59, USER_BUF)
     cpu.registers.update(cr3=NEW_CR3, fs_base=0)
-    _at_route(rig, cpu, orig_ax=59, ax=0, ip=NEW_IP, cx=0, sp=NEW_SP, cs=0x33)
+    _returned(rig, cpu, orig_ax=59, ax=0, ip=NEW_IP, cx=0, sp=NEW_SP, cs=0x33)
     before = rig.events()
     cpu.registers.update(rip=IRET, rsp=0xFFFF_FE00_0000_1000, gs_base=USER_GS, k_gs_base=PERCPU)
     # The trampoline stack holds a copy of the frame, not the pt_regs the syscall built.
@@ -137,16 +151,15 @@ def _probe(addr: int, kind: ProbeKind, **extra: object) -> AgentProbe:
     return AgentProbe(addr, kind, tuple(extra.items()))
 
 
-def test_linux_without_irq_probes_keeps_the_route_and_drops_the_shared_iretq() -> None:
+def test_linux_without_irq_probes_keeps_the_return_exit_and_drops_the_shared_iretq() -> None:
     plan = _plan()
     plan.probes = [
         _probe(0x1040, ProbeKind.SYSCALL_ENTRY, regs_pointer="rdi"),
-        _probe(0x10EE, ProbeKind.SYSCALL_EXIT, exit_kind="sysretq"),
         _probe(IRET, ProbeKind.SYSCALL_EXIT, exit_kind="iretq"),
-        _probe(ROUTE, ProbeKind.SYSCALL_EXIT, **ROUTE_SPEC),
+        _probe(RETURN, ProbeKind.SYSCALL_EXIT, **RETURN_SPEC),
         _probe(0x3000, ProbeKind.SWAPGS),
     ]
     linux = SimpleNamespace(kernel=SimpleNamespace(layout=SimpleNamespace(task_pid=None)))
     adapt_plan(plan, linux, frozenset({"syscall", "msr", "segbase"}))  # type: ignore[arg-type]
-    assert [p.addr for p in plan.probes] == [0x1040, 0x10EE, ROUTE]
-    assert any("iret route" in note for note in plan.notes)
+    assert [p.addr for p in plan.probes] == [0x1040, RETURN]
+    assert not plan.notes  # nothing lost: no "show no exit" note
