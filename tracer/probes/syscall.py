@@ -1,8 +1,8 @@
 """Syscalls: entry at the entry path's call to its C dispatcher (pt_regs complete), exit at each
-sysretq/iretq the path reaches (or where an iret route starts, when its iretq cannot show the
-frame). An exit instruction also serves interrupts (their frame is on the stack) and the first
-entry to user mode (no frame the tracer saw built). The agent's side of exits is in
-`syscall_exit`.
+sysretq/iretq the path reaches, or, where an iret route moves the frame away (Linux), where the
+dispatcher returns. An exit instruction also serves interrupts (their frame is on the stack)
+and the first entry to user mode (no frame the tracer saw built). The agent's side of exits is
+in `syscall_exit`.
 """
 
 from __future__ import annotations
