@@ -29,12 +29,21 @@ def _plan() -> ProbePlan:
     return plan
 
 
-def _enter(rig: Rig, nr: int, *args: int) -> FakeCpu:
+def _enter(
+    rig: Rig,
+    nr: int,
+    *args: int,
+    path: bytes = b"/bin/two_threads",
+    thread: int = 1,
+    stack: int = REGS,
+    **regs: int,
+) -> FakeCpu:
     """A syscall entered at the dispatch call (kernel GS, the old program's FS)."""
     frame = _ptregs(orig_ax=nr, ip=0x40_1000, cx=0x40_1000, sp=0x7FFF_0000, cs=0x33,
                     **dict(zip(("di", "si", "dx"), args, strict=False)))  # fmt: skip
-    memory = {REGS: frame, USER_BUF: b"/bin/two_threads".ljust(4096, b"\0")}  # a whole page
-    cpu = FakeCpu(memory, rip=0x1040, rdi=REGS, fs_base=OLD_TCB, k_gs_base=USER_GS)
+    memory = {stack: frame, USER_BUF: path.ljust(4096, b"\0")}  # a whole page
+    cpu = FakeCpu(memory, rip=0x1040, rdi=stack, fs_base=OLD_TCB, k_gs_base=USER_GS, **regs)
+    cpu.thread = thread  # gdb's thread n is vCPU n - 1
     rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
     return cpu
 
@@ -163,3 +172,22 @@ def test_linux_without_irq_probes_keeps_the_return_exit_and_drops_the_shared_ire
     adapt_plan(plan, linux, frozenset({"syscall", "msr", "segbase"}))  # type: ignore[arg-type]
     assert [p.addr for p in plan.probes] == [0x1040, RETURN]
     assert not plan.notes  # nothing lost: no "show no exit" note
+
+
+def test_an_exec_moved_to_another_cpu_names_its_new_space_by_its_own_exit() -> None:
+    """sched_exec moved pid 2's exec from CPU 1 to CPU 0, where pid 1 has an exec of its own
+    pending: the exit at the frame says whose the new space is (the oldest pending exec, the
+    rule without it, would say pid 1's)."""
+    rig = Rig(_plan())
+    other = {"stack": REGS - 0x4000, "cr3": 0x32_0000}
+    _enter(rig, 39, **other)  # pid 1 on CPU 0
+    _enter(rig, 39, thread=2)  # pid 2 on CPU 1
+    _enter(rig, 59, USER_BUF, path=b"/bin/slow", **other)
+    cpu = _enter(rig, 59, USER_BUF, thread=2)
+    rig.events()
+    cpu.thread = 1  # pid 2's exec ends on CPU 0
+    cpu.registers.update(cr3=NEW_CR3, fs_base=0)
+    _returned(rig, cpu, orig_ax=59, ax=0, ip=NEW_IP, cx=0, sp=NEW_SP, cs=0x33)
+    exit_ = next(e for e in rig.events() if isinstance(e, SyscallExit))
+    assert (exit_.cpu, exit_.pid, rig.builder.process_name(exit_.pid)) == (0, 2, "two_threads")
+    assert rig.builder.ids.execs == {0: (1, "slow")}

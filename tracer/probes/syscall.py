@@ -58,6 +58,7 @@ class Pending:
     nr: int
     args: tuple[int, int, int, int, int, int]
     cr3: int = 0
+    pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
             memory=user_buffers(hit),
         )
     )
-    core.start_syscall(hit, Pending(seq, nr, args, hit.cr3))  # type: ignore[arg-type]
+    core.start_syscall(hit, Pending(seq, nr, args, hit.cr3, pid))  # type: ignore[arg-type]
     if nr in EXECS:
         path = dict(user_buffers(hit)).get(EXECS[nr])
         core.ids.exec_started(hit.cpu, pid, path)
@@ -280,11 +281,16 @@ def on_return_to_user(
 
 
 def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-    pid = core.pid(hit)
     inflight = core.end_syscall(hit)
     regs_, values = ptregs(core, hit)
     cpu_regs = hit.fields.get("cpu_regs", {})
     ret = values.get("ax", cpu_regs.get("rax", 0))
+    if inflight is not None and inflight.nr in EXECS and not _failed(ret):
+        # The new program's first crossing is its exec's exit: its address space is this
+        # exec's pid's, on whichever CPU the exec ends.
+        core.ids.exec_returned(hit.cpu, inflight.pid)
+    core.user_thread(hit, out)
+    pid = core.pid(hit)
     observed = _exit_bases(core, hit, observed, inflight, values, out)
     if inflight is not None and inflight.nr in EXECS and _failed(ret):
         core.ids.exec_failed(pid)  # it returned to the old address space
