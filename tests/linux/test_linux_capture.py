@@ -12,7 +12,8 @@ import pytest
 from test_linux_boot import _host_strace, _program
 
 from tracer.decode.syscall_table import syscall_name
-from tracer.events import SegBaseChange, SegCause, SyscallEntry
+from tracer.events import SegBaseChange, SegCause, SyscallEntry, SyscallExit
+from tracer.export.labels import syscall_line
 from tracer.linux.kaslr import SLIDE_ALIGN
 from tracer.linux.packages import KernelFiles
 from tracer.store import TraceReader
@@ -46,10 +47,31 @@ def after_exec(events: list, program: str) -> list[SyscallEntry]:
     return mine[start:]
 
 
+def _host_execve_result(program: Path) -> str:
+    """What strace prints after `execve(...) = `: the exec's own result."""
+    out = subprocess.run(["strace", "-qq", "-e", "trace=execve", str(program)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    line = next(ln for ln in out.stderr.splitlines() if ln.startswith("execve("))
+    return line.rsplit(" = ", 1)[1]
+
+
+def check_execve_result(events: list, program: Path) -> None:
+    """The exec that loaded the program returns through Linux's iret route: its exit is
+    matched to its entry and shows what strace shows (`execve(...) = 0`)."""
+    pid = next(p for p in events if p.kind == "process" and p.name == program.name).pid
+    execve = [e for e in events if isinstance(e, SyscallEntry) and e.pid == pid
+              and e.nr == NR_EXECVE][-1]  # fmt: skip
+    exit_ = next(e for e in events if isinstance(e, SyscallExit) and e.entry_seq == execve.seq)
+    assert exit_.pid == pid and exit_.cr3 != execve.cr3  # the new program's address space
+    line = syscall_line(execve, exit_)
+    assert line.endswith(f" = {_host_execve_result(program)}"), line
+
+
 def check_against_strace(events: list) -> None:
     program = _program()
     mine = after_exec(events, program.name)
     assert [syscall_name(e.nr) for e in mine] == _host_strace(program)
+    check_execve_result(events, program)
     arch_prctl = next(e for e in mine if syscall_name(e.nr) == "arch_prctl")
     fs = [e for e in events if isinstance(e, SegBaseChange) and e.which == "fs"]
     assert any(e.cause is SegCause.ARCH_PRCTL and e.new == arch_prctl.args[1] for e in fs), (

@@ -1,7 +1,8 @@
 """Threads on two CPUs under Debian's own kernel (`--smp 2`): a static glibc pthread program
 with a worker pinned to each CPU. Its syscalls on both CPUs, its clone3 calls decoded with
 CLONE_SETTLS, each thread's TCB an FS owner, every syscall's exit matched to its own entry (by
-the kernel-stack slot Linux's entry loads RSP from), `tracer check` clean."""
+the kernel-stack slot Linux's entry loads RSP from, or the frame at the iret route's start),
+the exec's own result, `tracer check` clean."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_linux_capture import after_exec, capture, tracer
+from test_linux_capture import after_exec, capture, check_execve_result, tracer
 
 from tracer.decode.syscall_table import syscall_name
 from tracer.events import SyscallExit
@@ -30,14 +31,10 @@ def _build(tmp_path: Path) -> Path:
     return program
 
 
-# Known bug, open in issue 12: Linux's sched_exec often moves the exec'ing task to the other
-# CPU. Its new image now keeps its pid (probes/identity.py), but the execve's exit on Linux's
-# iretq path is not matched to its entry (on one CPU too: `execve(...) = ?`), so the FS reset
-# by the exec can show as a base change with no cause: 1 of 4 runs still fails (4 of 5 before
-# the pid fix). Not strict: it passes when the exec does not move.
-@pytest.mark.xfail(
-    reason="an execve moved by sched_exec: its FS reset can lack a cause", strict=False
-)
+# Linux's sched_exec often moves the exec'ing task to the other CPU: its new image keeps its
+# pid (probes/identity.py), and the FS reset by the exec is caused by the execve's exit on the
+# CPU it returned on (Linux's iret route, probes/syscall_exit.py), so `tracer check` is clean
+# whether the exec moved or not.
 def test_two_threads_on_two_cpus(tmp_path: Path, debian_kernel_dbg: KernelFiles) -> None:
     assert debian_kernel_dbg.vmlinux_nodebug is not None
     program = _build(tmp_path)
@@ -47,6 +44,7 @@ def test_two_threads_on_two_cpus(tmp_path: Path, debian_kernel_dbg: KernelFiles)
     assert host.strip() in summary["meta"]["console"].splitlines()  # prints what it prints
     mine = after_exec(events, program.name)
     assert {e.cpu for e in mine} == {0, 1}, "the program's syscalls on both CPUs"
+    check_execve_result(events, program)  # `execve(...) = 0`, as strace prints it
 
     clones = [e for e in mine if syscall_name(e.nr) in ("clone", "clone3")]
     exits = {e.entry_seq: e for e in events if isinstance(e, SyscallExit)}

@@ -31,9 +31,21 @@ def test_an_exec_moved_to_another_cpu_keeps_its_pid() -> None:
 def test_a_new_address_space_with_no_exec_pending_is_a_new_process() -> None:
     ids = _started_shell()
     ids.exec_started(cpu=1, pid=2, path=b"/bin/two_threads")
-    ids.exec_failed(cpu=1)
+    ids.exec_failed(pid=2)
     thread, first = ids.user_thread(cpu=0, cr3=0x3000)
     assert (thread.pid, first) == (3, True)
+
+
+def test_a_failed_exec_drops_its_own_pending_exec_whatever_cpu_it_returns_on() -> None:
+    """Its exit may come on another CPU than its entry, where another exec may be pending."""
+    ids = _started_shell()
+    ids.user_thread(cpu=0, cr3=0x4000)  # pid 3
+    ids.exec_started(cpu=1, pid=2, path=b"/bin/missing")
+    ids.exec_started(cpu=0, pid=3, path=b"/bin/hello")
+    ids.exec_failed(pid=2)  # returned on CPU 0
+    assert ids.execs == {0: (3, "hello")}
+    thread, _ = ids.user_thread(cpu=0, cr3=0x5000)
+    assert (thread.pid, thread.name) == (3, "hello")
 
 
 def test_a_process_a_clone_returned_in_is_threaded_until_it_exits() -> None:
@@ -43,3 +55,16 @@ def test_a_process_a_clone_returned_in_is_threaded_until_it_exits() -> None:
     assert ids.is_threaded(0x2000)
     ids.exited(cpu=1, cr3=0x2000)
     assert not ids.is_threaded(0x2000)
+
+
+def test_an_exec_whose_exit_returned_takes_its_space_before_other_cpus_pending_ones() -> None:
+    """pid 3's exec began on CPU 1 and returned on CPU 0, where pid 2's exec is pending: the
+    exit says which, so the new space is pid 3's (the oldest-pending rule would say pid 2)."""
+    ids = _started_shell()
+    ids.user_thread(cpu=0, cr3=0x4000)  # pid 3
+    ids.exec_started(cpu=0, pid=2, path=b"/bin/slow")
+    ids.exec_started(cpu=1, pid=3, path=b"/bin/two_threads")
+    ids.exec_returned(cpu=0, pid=3)
+    thread, first = ids.user_thread(cpu=0, cr3=0x5000)
+    assert (thread.pid, thread.name, first) == (3, "two_threads", True)
+    assert ids.execs == {0: (2, "slow")} and ids.returning == {}

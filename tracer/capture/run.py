@@ -71,14 +71,16 @@ def linux_target(options: CaptureOptions, linux: LinuxBoot, scratch: Path) -> Ta
 def adapt_plan(plan: ProbePlan, linux: LinuxBoot, probes: frozenset[str]) -> None:
     """What the stripped ELF cannot say about tasks, the layout cached from DWARF can. Without
     interrupt probes, Linux's interrupt paths would cost stops per timer tick for nothing the
-    trace keeps: their swapgs, and the iretq every interrupt returns through (shared with the
-    few syscalls that leave by iret: execve, rt_sigreturn; those show no exit)."""
+    trace keeps: their swapgs, and the iretq every interrupt returns through (to kernel mode
+    too). Syscalls keep their exits, taken where the dispatcher returns: also those that leave
+    by iret (execve, rt_sigreturn, a signal's delivery)."""
     if "irq" not in probes:
         plan.probes = [p for p in plan.probes if p.kind != "swapgs" and not _iret_exit(p)]
-        plan.notes.append(
-            "Linux without interrupt probes: syscalls that return by iretq (execve, "
-            "rt_sigreturn) show no exit; --probes syscall,msr,segbase,irq traces them"
-        )
+        if not plan.return_exits:
+            plan.notes.append(
+                "Linux without interrupt probes: syscalls that return by iretq (execve, "
+                "rt_sigreturn) show no exit; --probes syscall,msr,segbase,irq traces them"
+            )
     layout = task_layout(linux.kernel)
     if plan.task_layout is None and layout is not None:
         plan.task_layout = layout

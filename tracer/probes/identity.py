@@ -29,6 +29,7 @@ class Identity:
     started: set[int] = field(default_factory=set)
     next_pid: int = 1
     execs: dict[int, tuple[int, str]] = field(default_factory=dict)  # cpu -> (pid, new name)
+    returning: dict[int, tuple[int, str]] = field(default_factory=dict)  # cpu -> its exec's
     threaded: set[int] = field(default_factory=set)  # address spaces a clone returned in
 
     def switched(self, cpu: int, pid: int, name: str) -> Thread:
@@ -52,10 +53,10 @@ class Identity:
         """The thread crossing into or out of user mode; True if seen for the first time."""
         key = cr3 & ~CR3_FLAGS
         thread = self.current.get(cpu) or self.by_cr3.get(key)
-        exec_cpu = self._exec_cpu(cpu) if thread is None else None
-        if exec_cpu is not None:
+        pending = self._pending_exec(cpu) if thread is None else None
+        if pending is not None:
             # execve gave the process a new address space: same pid, the new program's name.
-            pid, name = self.execs.pop(exec_cpu)
+            pid, name = pending
             thread = Thread(pid, name)
             self.by_cr3[key] = thread
             self.names[pid] = name
@@ -72,20 +73,31 @@ class Identity:
         self.started.add(thread.pid)
         return thread, first
 
-    def _exec_cpu(self, cpu: int) -> int | None:
-        """The CPU whose pending execve a new address space on `cpu` comes from: this CPU's,
-        else the oldest on another (Linux's sched_exec moves an exec'ing task to another CPU)."""
-        if cpu in self.execs:
-            return cpu
-        return next(iter(self.execs), None)
+    def _pending_exec(self, cpu: int) -> tuple[int, str] | None:
+        """The execve a new address space on `cpu` comes from: the one whose exit returned
+        there, else this CPU's, else the oldest on another (Linux's sched_exec moves an
+        exec'ing task to another CPU)."""
+        if cpu in self.returning:
+            return self.returning.pop(cpu)
+        began = cpu if cpu in self.execs else next(iter(self.execs), None)
+        return None if began is None else self.execs.pop(began)
+
+    def exec_returned(self, cpu: int, pid: int) -> None:
+        """This pid's execve returns on `cpu` (its exit carries the frame, so which exec is
+        known): the next new address space there is its, whichever CPU the exec began on."""
+        began = next((c for c, (p, _) in self.execs.items() if p == pid), None)
+        if began is not None:
+            self.returning[cpu] = self.execs.pop(began)
 
     def exec_started(self, cpu: int, pid: int, path: bytes | None) -> None:
         """An execve on this CPU: if it succeeds, the next new address space is this pid's."""
         if path:
             self.execs[cpu] = (pid, path.rsplit(b"/", 1)[-1].decode(errors="replace")[:15])
 
-    def exec_failed(self, cpu: int) -> None:
-        self.execs.pop(cpu, None)
+    def exec_failed(self, pid: int) -> None:
+        """The execve returned an error: no new address space is this pid's (the task may
+        have moved to another CPU meanwhile, so it is found by pid)."""
+        self.execs = {cpu: pending for cpu, pending in self.execs.items() if pending[0] != pid}
 
     def cloned(self, cr3: int) -> None:
         """A clone returned a child in this address space: it may have several threads now."""

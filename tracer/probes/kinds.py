@@ -14,7 +14,7 @@ class ProbeKind(StrEnum):
     """What a probe is (armed at a site) or what a record from the agent is (on the pipe)."""
 
     SYSCALL_ENTRY = "syscall_entry"
-    SYSCALL_EXIT = "syscall_exit"  # armed at every sysretq/iretq; also the syscall's record
+    SYSCALL_EXIT = "syscall_exit"  # at each sysretq/iretq (Linux: where the dispatcher returns)
     RETURN_TO_USER = "return_to_user"  # record: an exit with no entry seen (first user entry)
     INTERRUPT_ENTRY = "interrupt_entry"
     INTERRUPT_EXIT = "interrupt_exit"  # record: an exit through an interrupt's frame

@@ -16,7 +16,7 @@ from tracer.probes.kinds import AgentProbe, Mode, PlanError
 from tracer.probes.registry import SITE_FINDERS
 from tracer.probes.ringbuf import RingLayout, add_ring_probe
 from tracer.probes.sched import TaskLayout
-from tracer.probes.syscall import add_entry, exit_swapgs_for, find_entry
+from tracer.probes.syscall import ReturnExit, add_entry, exit_swapgs_for, find_entry
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, EntryPath
@@ -63,6 +63,7 @@ class ProbePlan:
     wants_lstar_stop: bool = False
     interrupt_stubs: dict[int, InterruptStub] = field(default_factory=dict)  # by dispatch call
     exit_swapgs: dict[int, int] = field(default_factory=dict)  # exit site -> its swapgs
+    return_exits: dict[int, ReturnExit] = field(default_factory=dict)  # by site
     task_layout: TaskLayout | None = None
     tls_span: int = 0
     graph_functions: dict[int, str] = field(default_factory=dict)
@@ -84,6 +85,13 @@ class ProbePlan:
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.probes if p.kind == kind)
+
+    def armed_at(self, kind: str, addr: int) -> bool:
+        return any(p.kind == kind and p.addr == addr for p in self.probes)
+
+    def routed_iret(self, addr: int) -> bool:
+        """An iretq whose syscall returns were taken where the dispatcher returned."""
+        return any(addr in way_out.irets for way_out in self.return_exits.values())
 
 
 def ptregs_layout(image: ElfImage) -> tuple[tuple[tuple[str, int, int], ...], int, bool]:

@@ -10,7 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tracer.probes import funcgraph, irq, msr, ringbuf, sched, segbase, syscall, vdso
+from tracer.probes import (
+    funcgraph,
+    irq,
+    msr,
+    ringbuf,
+    sched,
+    segbase,
+    syscall,
+    syscall_exit,
+    vdso,
+)
 from tracer.probes.kinds import ProbeKind
 from tracer.probes.stops import StopHandler
 
@@ -34,7 +44,8 @@ class Handlers:
 
 KINDS: dict[ProbeKind, Handlers] = {
     ProbeKind.SYSCALL_ENTRY: Handlers(syscall.at_entry, syscall.on_entry, crosses_user=True),
-    ProbeKind.SYSCALL_EXIT: Handlers(syscall.at_exit, syscall.on_exit, crosses_user=True),
+    # A way out of the kernel too: on_exit names the thread itself, once it knows an exec's.
+    ProbeKind.SYSCALL_EXIT: Handlers(syscall_exit.at_exit, syscall.on_exit),
     ProbeKind.RETURN_TO_USER: Handlers(None, syscall.on_return_to_user, crosses_user=True),
     ProbeKind.INTERRUPT_ENTRY: Handlers(irq.at_entry, irq.on_entry),
     ProbeKind.INTERRUPT_EXIT: Handlers(None, irq.on_exit),

@@ -1,6 +1,8 @@
 """Syscalls: entry at the entry path's call to its C dispatcher (pt_regs complete), exit at each
-sysretq/iretq the path reaches. An exit instruction also serves interrupts (their frame is on
-the stack) and the first entry to user mode (no frame the tracer saw built).
+sysretq/iretq the path reaches, or, where an iret route moves the frame away (Linux), where the
+dispatcher returns. An exit instruction also serves interrupts (their frame is on the stack)
+and the first entry to user mode (no frame the tracer saw built). The agent's side of exits is
+in `syscall_exit`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tracer.decode.ptregs import decode_pt_regs
-from tracer.decode.strace import entry_reads, exit_reads
-from tracer.events import Event, ProcessEvent, PtRegsValues, SegBases, SyscallEntry, SyscallExit
-from tracer.probes import ringbuf, segbase, vdso
+from tracer.decode.strace import entry_reads
+from tracer.events import (
+    Event,
+    ProcessEvent,
+    PtRegsValues,
+    SegBases,
+    SegCause,
+    SyscallEntry,
+    SyscallExit,
+)
+from tracer.probes import ringbuf, segbase
 from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
 from tracer.probes.stops import (
     MASK64,
@@ -36,21 +46,8 @@ NR_EXIT_GROUP = 231
 EXECS = {59: 0, 322: 1}  # execve, execveat: which argument is the path
 CLONES = frozenset({56, 435})  # clone, clone3
 ARG_FIELDS = ("di", "si", "dx", "r10", "r8", "r9")
-IRET_FRAME = 40  # rip, cs, rflags, rsp, ss
-# At sysretq the exit path has restored every general register from pt_regs, and sysretq
-# itself takes the user rip from rcx and rflags from r11: the pt_regs field -> the register
-# holding its value. orig_ax, cs and ss are kept from the entry's read.
-SYSRET_REGISTERS = {
-    **{f"r{n}": f"r{n}" for n in range(8, 16)},
-    **{name: "r" + name for name in ("bp", "bx", "ax", "cx", "dx", "si", "di")},
-    "ip": "rcx",
-    "flags": "r11",
-    "sp": "rsp",
-}
-KEPT_AT_ENTRY = ("orig_ax", "cs", "ss")
-# A syscall that may rewrite its own frame's kept fields (rt_sigreturn restores a whole
-# context and sets orig_ax to -1): its exit reads pt_regs from memory.
-REWRITES_FRAME = frozenset({15})
+MAX_ERRNO = 4095
+KEPT_AT_ENTRY = ("orig_ax", "cs", "ss")  # pt_regs fields no register holds at a sysretq exit
 
 
 @dataclass
@@ -61,6 +58,17 @@ class Pending:
     nr: int
     args: tuple[int, int, int, int, int, int]
     cr3: int = 0
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class ReturnExit:
+    """Exits taken where the dispatcher returns, before the way out is chosen: the swapgs
+    each way runs after the stop, and the iretq the iret way reaches."""
+
+    sysret_swapgs: int | None
+    iret_swapgs: int | None
+    irets: tuple[int, ...]
 
 
 # --- sites -----------------------------------------------------------------------------------
@@ -97,6 +105,34 @@ def add_exits(plan: ProbePlan, path: EntryPath) -> None:
             armed.add(addr)
 
 
+def add_return_exit(plan: ProbePlan, image: ElfImage, path: EntryPath) -> None:
+    """Where the exit instructions cannot show every syscall's frame (an iret route moves it
+    to another stack, and its iretq returns every interrupt too), the exit is taken where the
+    dispatcher returns, RSP at pt_regs: once per syscall, whichever way it leaves, and no
+    interrupt passes there. The path's sysretq then needs no probe."""
+    from tracer.image.iret_route import find_iret_routes  # noqa: PLC0415 - capstone
+
+    routes = find_iret_routes(image, path)
+    if path.dispatch_call is None or not any(route.moves_frame for route in routes):
+        return
+    call = next((i for i in path.instructions if i.addr == path.dispatch_call), None)
+    if call is None:
+        return
+    sysrets = {site.addr for site in path.exit_sites if site.kind == "sysretq"}
+    plan.probes = [
+        p for p in plan.probes if not (p.kind == ProbeKind.SYSCALL_EXIT and p.addr in sysrets)
+    ]
+    irets = tuple(route.iret for route in routes)
+    site = call.addr + call.size
+    plan.return_exits[site] = ReturnExit(
+        sysret_swapgs=next((plan.exit_swapgs.get(a) for a in sorted(sysrets)), None),
+        iret_swapgs=next((plan.exit_swapgs.get(a) for a in irets), None),
+        irets=irets,
+    )
+    extra = (("exit_kind", "return"), ("frame_at", "rsp"))
+    plan.probes.append(AgentProbe(site, ProbeKind.SYSCALL_EXIT, extra))
+
+
 def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentProbe]:
     """Analyse the syscall entry path and add its probes; returns the probes added."""
     from tracer.image import analyze_syscall_entry  # noqa: PLC0415 - capstone, tracer side only
@@ -109,6 +145,7 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     regs_pointer = (("regs_pointer", entry.regs_pointer),)
     plan.probes.append(AgentProbe(entry.dispatch_call, ProbeKind.SYSCALL_ENTRY, regs_pointer))
     add_exits(plan, entry)
+    add_return_exit(plan, image, entry)
     segbase.add_swapgs_probes(plan, image)
     plan.wants_lstar_stop = False
     return plan.probes[before:]
@@ -171,119 +208,6 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     return False
 
 
-def _frame_at_exit(
-    ctx: StopContext, probe: ProbeSpec, cpu: Cpu, values: dict[str, int]
-) -> InFlight | None:
-    """sysretq: the frame at the top of this thread's kernel stack (or, with no stack slot
-    known, the syscall in flight in this address space); iretq: the frame on the stack."""
-    kind = probe.get("exit_kind", "sysretq")
-    if kind != "iretq":
-        regs_addr = _thread_frame(ctx, probe, cpu)
-        entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
-        if entry is not None:
-            ctx.stack_slot_works = True
-            if ctx.inflight.get(entry.cr3) is entry:
-                ctx.inflight.pop(entry.cr3)
-            return entry
-        if ctx.stack_slot_works:
-            return None  # a new thread's first return: nothing of its own in flight
-        entry = ctx.inflight.pop(values["cr3"], None)
-        if entry is not None:
-            ctx.frames.pop(entry.regs_addr, None)
-        return entry
-    entry = ctx.frames.pop((values["rsp"] - ctx.ip_offset) & MASK64, None)
-    if entry is not None and entry.kind == "syscall":
-        ctx.inflight.pop(entry.cr3, None)
-    return entry
-
-
-def _thread_frame(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> int | None:
-    """Where the running thread's pt_regs sit: below the kernel stack top its entry loaded
-    from the per-CPU slot (the per-CPU area is in KERNEL_GS_BASE once the exit's swapgs ran)."""
-    slot = probe.get("stack_slot")
-    if slot is None:
-        return None
-    top = cpu.read((cpu.reg("k_gs_base") + slot) & MASK64, 8)
-    if top is None:
-        return None
-    return (int.from_bytes(top, "little") - ctx.ptregs_size) & MASK64
-
-
-def _sysret_ptregs(ctx: StopContext, cpu: Cpu, entry: InFlight) -> bytes | None:
-    """The frame the sysretq path restored, from the registers gdb already fetched (no memory
-    read), or None when a field cannot be known that way."""
-    if entry.nr is None or entry.nr & 0xFFFFFFFF in REWRITES_FRAME:
-        return None
-    values = {name: cpu.reg(reg) for name, reg in SYSRET_REGISTERS.items()}
-    return ctx.ptregs_from({**values, **entry.kept})
-
-
-def _iret_frame(raw: bytes | None) -> list[int] | None:
-    if raw is None or len(raw) < IRET_FRAME:
-        return None
-    return [int.from_bytes(raw[i : i + 8], "little") for i in range(0, IRET_FRAME, 8)]
-
-
-def _exit_ptregs(
-    ctx: StopContext, cpu: Cpu, kind: str, entry: InFlight, rsp: int
-) -> tuple[bytes | None, list[int] | None | bool]:
-    """pt_regs at a syscall's exit, and its iret frame when the pt_regs read held it (else
-    False: read it apart)."""
-    if kind != "iretq":
-        data = _sysret_ptregs(ctx, cpu, entry)
-        return (data if data is not None else ctx.read_ptregs(cpu, entry.regs_addr)), None
-    data = ctx.read_ptregs(cpu, entry.regs_addr)
-    ip_at = (entry.regs_addr + ctx.ip_offset) & MASK64
-    if data is None or rsp != ip_at or ctx.ip_offset + IRET_FRAME > len(data):
-        return data, False
-    return data, _iret_frame(data[ctx.ip_offset : ctx.ip_offset + IRET_FRAME])
-
-
-def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
-    ringbuf.drain(ctx, cpu)
-    pc = cpu.reg("rip")
-    values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
-    kind = probe.get("exit_kind", "sysretq")
-    entry = _frame_at_exit(ctx, probe, cpu, values)
-    data: bytes | None = None
-    frame: list[int] | None | bool = False if kind == "iretq" else None
-    if entry is not None and entry.kind == "syscall":
-        data, frame = _exit_ptregs(ctx, cpu, kind, entry, values["rsp"])
-    if frame is False:  # one 40-byte read: the frame iretq pops
-        frame = _iret_frame(cpu.read(values["rsp"], IRET_FRAME))
-    shared: dict[str, Any] = {"exit_kind": kind, "iret_frame": frame}
-    if entry is None:  # first entry to user mode, or a frame the tracer did not see built
-        ctx.emit(ProbeKind.RETURN_TO_USER, pc, cpu, **shared)
-        if ctx.vdso and (kind != "iretq" or isinstance(frame, list)):
-            user_rsp = frame[3] if isinstance(frame, list) else values["rsp"]
-            return vdso.at_user_entry(ctx, cpu, values["cr3"], user_rsp)
-    elif entry.kind == "interrupt":
-        extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
-        ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
-    else:
-        ret = ctx.ptregs_field(data, "ax")
-        ret = values["rax"] if ret is None else ret
-        reads = (
-            exit_reads(entry.nr, entry.args, ret, entry.entry_memory)
-            if entry.nr is not None
-            else []
-        )
-        memory = user_memory(cpu, reads)
-        if entry.nr is not None:
-            memory = follow_memory(cpu, entry.nr, entry.args, ret, memory)
-        ctx.emit(
-            ProbeKind.SYSCALL_EXIT,
-            pc,
-            cpu,
-            **shared,
-            regs_addr=entry.regs_addr,
-            ptregs=None if data is None else data.hex(),
-            cpu_regs=values,
-            memory=memory,
-        )
-    return False
-
-
 # --- events ------------------------------------------------------------------------------------
 
 
@@ -328,7 +252,7 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
             memory=user_buffers(hit),
         )
     )
-    core.start_syscall(hit, Pending(seq, nr, args, hit.cr3))  # type: ignore[arg-type]
+    core.start_syscall(hit, Pending(seq, nr, args, hit.cr3, pid))  # type: ignore[arg-type]
     if nr in EXECS:
         path = dict(user_buffers(hit)).get(EXECS[nr])
         core.ids.exec_started(hit.cpu, pid, path)
@@ -351,22 +275,29 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
 def on_return_to_user(
     core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]
 ) -> None:
+    if core.plan.routed_iret(hit.pc) and core.bases.get(hit.cpu) == observed:
+        return  # a syscall's exit where the dispatcher returned already rebuilt this way out
     core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
 
 
 def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-    pid = core.pid(hit)
-    core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
     inflight = core.end_syscall(hit)
-    if inflight is not None and inflight.nr in EXECS:
-        core.ids.exec_failed(hit.cpu)  # it returned to the old address space
     regs_, values = ptregs(core, hit)
     cpu_regs = hit.fields.get("cpu_regs", {})
     ret = values.get("ax", cpu_regs.get("rax", 0))
+    if inflight is not None and inflight.nr in EXECS and not _failed(ret):
+        # The new program's first crossing is its exec's exit: its address space is this
+        # exec's pid's, on whichever CPU the exec ends.
+        core.ids.exec_returned(hit.cpu, inflight.pid)
+    core.user_thread(hit, out)
+    pid = core.pid(hit)
+    observed = _exit_bases(core, hit, observed, inflight, values, out)
+    if inflight is not None and inflight.nr in EXECS and _failed(ret):
+        core.ids.exec_failed(pid)  # it returned to the old address space
     if inflight is not None and inflight.nr in CLONES and 0 < ret < 1 << 31:
         core.ids.cloned(hit.cr3)
     frame = hit.fields.get("iret_frame")
-    if hit.fields.get("exit_kind") == "iretq" and frame:
+    if frame:  # the frame iretq pops, or pt_regs' own where the dispatcher returned
         user_rip, user_rflags, user_rsp = frame[0], frame[2], frame[3]
     else:
         user_rip, user_rflags = cpu_regs.get("rcx", 0), cpu_regs.get("r11", 0)
@@ -390,3 +321,36 @@ def on_exit(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Eve
             memory=user_buffers(hit),
         )
     )
+
+
+def _failed(ret: int) -> bool:
+    return ret > MASK64 - MAX_ERRNO  # -4095..-1
+
+
+def _exit_bases(
+    core: EventBuilder,
+    hit: ProbeHit,
+    observed: SegBases,
+    inflight: Pending | None,
+    values: dict[str, int],
+    out: list[Event],
+) -> SegBases:
+    """Rebuild what ran between the last stop and this exit; the bases user mode gets back."""
+    way_out = core.plan.return_exits.get(hit.pc)
+    if way_out is None:
+        core.inferred_swaps(hit, observed, core.exit_sites(hit), out)
+        return observed
+    # Stopped where the dispatcher returned, before the exit's swapgs. An exec resets FS and
+    # the user GS by loading null selectors, which no probe sees: at its exit, their cause.
+    ret = values.get("ax", 0)
+    exec_done = inflight is not None and inflight.nr in EXECS and not _failed(ret)
+    core.reconcile(hit, observed, out, SegCause.SYSCALL_EXIT if exec_done else SegCause.UNKNOWN)
+    # sysret needs RCX = RIP and R11 = RFLAGS (what the syscall instruction left); anything
+    # else (a new program, a restored context, a signal frame) leaves by iret.
+    by_sysret = values.get("cx") == values.get("ip") and values.get("r11") == values.get("flags")
+    swap = way_out.sysret_swapgs if by_sysret else way_out.iret_swapgs
+    if swap is None:
+        return observed
+    if not core.plan.armed_at(ProbeKind.SWAPGS, swap):  # else its own stop records it
+        core.swapgs(hit, observed, swap, True, out)
+    return segbase.swapped(observed)
