@@ -59,10 +59,10 @@ def signals_deferred(arrived: list[int] | None = None) -> Iterator[list[int]]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-        for sig in arrived[held:]:
-            outer = old[sig]
+        for signum in arrived[held:]:
+            outer = old[signal.Signals(signum)]
             if isinstance(outer, _Hold) and outer.arrived is not arrived:
-                outer.arrived.append(sig)
+                outer.arrived.append(signum)
 
 
 class TargetSession:
