@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Self, TypeAlias
 
 from tracer.capture import (
+    CaptureInterrupted,
     CaptureOptions,
     CaptureResult,
     CaptureStats,
@@ -253,7 +254,13 @@ class Session:
         """
         self._claim()
         options = self.options(until, **limits)
-        self.result = capture(options, progress=progress, stop=self._stop, on_start=self._started)
+        try:
+            self.result = capture(
+                options, progress=progress, stop=self._stop, on_start=self._started
+            )
+        except CaptureInterrupted as exc:
+            self.result = exc.result
+            raise
         if self.result.reason in ("interrupted", "terminated"):
             raise KeyboardInterrupt(self.result.reason)
         return self.result

@@ -4,7 +4,8 @@
  * thread's own __thread data, pthread_exit, and a contention test: THREADS threads hammer a
  * raw futex lock, a pthread mutex and their own __thread counters for ROUNDS rounds each.
  *
- *   pthread [THREADS [ROUNDS]]      (defaults 4 and 20000; output is deterministic)
+ *   pthread [THREADS [ROUNDS [ITEMS]]]  (defaults 4, 20000 and 200 condvar queue items;
+ *                                   output is deterministic)
  *   pthread exit_group              exit(5) while other threads spin, sleep and wait
  *   pthread crash                   a thread faults: the whole process ends (SIGSEGV)
  */
@@ -158,9 +159,8 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void test_condvar(void)
+static void test_condvar(int n)
 {
-	int n = 200;
 	long sum = 0;
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, producer, &n) == 0, "create producer");
@@ -369,13 +369,14 @@ int main(int argc, char **argv)
 		return other_threads_then(wait_forever, crasher);
 	int threads = argc > 1 ? atoi(argv[1]) : 4;
 	int rounds = argc > 2 ? atoi(argv[2]) : 20000;
-	if (threads < 1 || threads > MAX_THREADS || rounds < 1) {
-		fprintf(stderr, "usage: pthread [THREADS (1..%d) [ROUNDS]]\n", MAX_THREADS);
+	int items = argc > 3 ? atoi(argv[3]) : 200;
+	if (threads < 1 || threads > MAX_THREADS || rounds < 1 || items < 1) {
+		fprintf(stderr, "usage: pthread [THREADS (1..%d) [ROUNDS [ITEMS]]]\n", MAX_THREADS);
 		return 2;
 	}
 	printf("pthread: start\n");
 	test_basics();
-	test_condvar();
+	test_condvar(items);
 	test_clone_errors();
 	test_contention(threads, rounds);
 	if (failures) {

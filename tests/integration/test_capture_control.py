@@ -41,7 +41,7 @@ def test_pause_step_twice_and_resume(tmp_path: Path) -> None:
         kernel=KERNEL,
         boot_image=BOOT_IMAGE,
         output=tmp_path / "t.db",
-        programs=[Program(USER / "fuzzer", ("4000", "7"))],
+        programs=[Program(USER / "fuzzer", ("300", "7"))],  # paused at the 20th syscall
         timeout=240,
         idle_timeout=60,
         control=control,

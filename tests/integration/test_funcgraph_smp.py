@@ -21,7 +21,7 @@ def guest() -> None:
 
 def test_each_cpus_calls_come_from_its_own_ring(tmp_path: Path) -> None:
     captured = run_capture(
-        tmp_path, [("pthread-musl", ("2", "20"))], ftrace=True, smp=2, cmdline="gtlog=1"
+        tmp_path, [("pthread-musl", ("2", "20", "20"))], ftrace=True, smp=2, cmdline="gtlog=1"
     )
     running: dict[int, int] = {}  # cpu -> pid, from the context switches
     misplaced, per_cpu = [], {0: 0, 1: 0}

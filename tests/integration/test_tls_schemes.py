@@ -31,7 +31,7 @@ pytestmark = pytest.mark.qemu
 # Four rounds of each syscall per program: enough for switches of every cause. Under the
 # tracer each timer tick of the SMP-capable guest costs stops that take most of the tick, so
 # a capture's guest time grows with its host time; more rounds only lengthened the run.
-TLS_ARGS = ("4",)
+TLS_ARGS = ("2",)
 # The guest's cause names -> the tracer's.
 CAUSES = {
     "boot": SegCause.WRMSR,

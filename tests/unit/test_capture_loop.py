@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -200,16 +199,6 @@ def test_qemu_killed_is_named(binaries, tmp_path):
     result, _target, events = run(binaries, tmp_path, build=script, read_msrs=False)
     assert result.error == "QEMU was killed by SIGKILL"
     assert syscalls(events) == [NR_WRITE]
-
-
-def test_ctrl_c_asks_the_loop_to_stop_between_events(binaries, tmp_path):
-    interrupt = Call(lambda: os.kill(os.getpid(), signal.SIGINT))
-    script = lambda g: [g.syscall(NR_WRITE), interrupt, g.syscall(39), g.syscall(39)]  # noqa: E731
-    result, _target, events = run(binaries, tmp_path, build=script, read_msrs=False)
-    assert result.reason == "interrupted" and result.error == "interrupted"
-    assert NR_WRITE in syscalls(events)
-    assert isinstance(events[-1], Gap)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_pause_step_and_resume_are_served_between_drains(binaries, tmp_path):

@@ -6,7 +6,13 @@
 `target/`; used by `api.py`, `commands/`, `tui/` and the pytest plugin.
 """
 
-from tracer.capture.control import CaptureControl, StopRequest, signals_stop
+from tracer.capture.control import (
+    CaptureControl,
+    CaptureInterrupted,
+    CaptureTerminated,
+    StopRequest,
+    signals_stop,
+)
 from tracer.capture.loop import CaptureLoop
 from tracer.capture.options import (
     ABNORMAL_ENDS,
@@ -22,10 +28,12 @@ from tracer.capture.run import TargetFactory, capture, plan_capture, qemu_target
 __all__ = [
     "ABNORMAL_ENDS",
     "CaptureControl",
+    "CaptureInterrupted",
     "CaptureLoop",
     "CaptureOptions",
     "CaptureResult",
     "CaptureStats",
+    "CaptureTerminated",
     "Program",
     "ProgramExit",
     "StopRequest",

@@ -9,8 +9,12 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tracer.target.errors import Terminated
+
+if TYPE_CHECKING:
+    from tracer.capture.options import CaptureResult
 
 STUCK_AFTER = 5.0  # seconds a stop request may wait before another signal raises instead
 
@@ -22,6 +26,7 @@ class StopRequest:
         self._event = threading.Event()
         self.reason = "stopped"
         self.requested_at: float | None = None
+        self.signum: int | None = None  # the signal that asked, when a signal did
 
     def request(self, reason: str = "stopped") -> None:
         if not self._event.is_set():
@@ -32,6 +37,25 @@ class StopRequest:
     @property
     def requested(self) -> bool:
         return self._event.is_set()
+
+
+class CaptureInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a capture. Raised once the trace is complete and QEMU and gdb are gone, so
+    that whatever runs captures (a script, pytest, a benchmark) stops as Ctrl-C asks instead of
+    going on to the next; `result` is what `capture()` would have returned."""
+
+    def __init__(self, result: CaptureResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+class CaptureTerminated(CaptureInterrupted, Terminated):
+    """SIGTERM ended a capture (as CaptureInterrupted otherwise)."""
+
+
+def interruption(signum: int, result: CaptureResult) -> CaptureInterrupted:
+    """The exception that hands signal `signum` on to the caller, with the capture's result."""
+    return CaptureTerminated(result) if signum == signal.SIGTERM else CaptureInterrupted(result)
 
 
 class CaptureControl:
@@ -85,6 +109,7 @@ def signals_stop(stop: StopRequest) -> Iterator[None]:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         reason = "terminated" if signum == signal.SIGTERM else "interrupted"
+        stop.signum = stop.signum or signum
         if stop.requested and time.monotonic() - (stop.requested_at or 0.0) > STUCK_AFTER:
             raise Terminated(reason) if signum == signal.SIGTERM else KeyboardInterrupt(reason)
         stop.request(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from tracer.capture.control import StopRequest, signals_stop
+from tracer.capture.control import StopRequest, interruption, signals_stop
 from tracer.capture.kaslr import read_lstar_when_set
 from tracer.capture.linux import (
     LinuxBoot,
@@ -162,7 +163,9 @@ def capture(
     """Run one capture to its end; the trace file holds every event seen, whatever happens.
 
     Tool failures (gdb or QEMU dying, Ctrl-C, SIGTERM) end in `result.error` and a Gap as the
-    last event; `stop` ends it early from another thread; `on_start` sees the live target
+    last event. Ctrl-C and SIGTERM are then raised as CaptureInterrupted/CaptureTerminated
+    (KeyboardInterrupt), carrying the result, once the trace is complete and QEMU and gdb are
+    gone; `stop` ends it early from another thread; `on_start` sees the live target
     (QEMU and gdb pids, the private directory) once both processes are up.
     """
     started = time.monotonic()
@@ -216,10 +219,11 @@ def _capture(
         loop.stats.mark("plan")
         for text in plan.notes:
             loop.note(text)
-        end = _drive(loop, options, target_factory, on_start, enter)
+        received: list[int] = []
+        end = _drive(loop, options, target_factory, on_start, enter, received)
         _write_end(loop, writer, end)
     loop.stats.mark("write")
-    return CaptureResult(
+    result = CaptureResult(
         output=options.output,
         reason=loop.done_reason or "unknown",
         stats=loop.stats,
@@ -232,6 +236,11 @@ def _capture(
         triple_fault=loop.done_reason == "triple-fault",
         programs=program_exits(options.programs, loop.started, loop.exit_statuses),
     )
+    if loop.stop.signum is not None:
+        received.insert(0, loop.stop.signum)
+    if received:  # the caller asked to stop too, not only this capture: tell it, now it is safe
+        raise interruption(received[0], result)
+    return result
 
 
 def _drive(
@@ -240,8 +249,11 @@ def _drive(
     target_factory: TargetFactory,
     on_start: Callable[[Target], None] | None,
     enter: Enter | None = None,
+    received: list[int] | None = None,
 ) -> SessionEnd | None:
-    """Open the target, run the loop, and end the target whatever happens."""
+    """Open the target, run the loop, and end the target whatever happens. Signals that cut
+    it short or arrived during the cleanup go to `received`."""
+    received = [] if received is None else received
     target: Target | None = None
     end: SessionEnd | None = None
     try:
@@ -259,7 +271,7 @@ def _drive(
                 loop.run(target)
             # From here on a Ctrl-C waits: one landing while the last records become events
             # would leave holes in the trace's sequence.
-            with signals_deferred():
+            with signals_deferred(received):
                 loop.stats.mark("run")
                 if loop.done_reason in ("interrupted", "terminated"):
                     loop.fail(loop.done_reason, loop.done_reason)
@@ -267,14 +279,16 @@ def _drive(
     except TargetError as exc:
         loop.fail(_root_cause(target, exc), "error")
     except Terminated:
+        received.append(signal.SIGTERM)
         loop.fail("terminated", "terminated")
     except KeyboardInterrupt:
+        received.append(signal.SIGINT)
         loop.fail("interrupted", "interrupted")
     except Exception as exc:  # a bug: the trace says so before the caller reports it
         loop.fail(f"internal error: {type(exc).__name__}: {exc}", "error")
         raise
     finally:
-        with signals_deferred():
+        with signals_deferred(received):
             if target is not None:
                 with contextlib.suppress(Exception):
                     end = loop.finish(target)

@@ -213,11 +213,13 @@ def _graph(args: argparse.Namespace, kernel: Path) -> tuple[str, ...]:
     return patterns
 
 
-def _exit_status(result: Any) -> int:
-    if result.reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if result.reason == "terminated":
+def _exit_status(result: Any, signalled: BaseException | None = None) -> int:
+    from tracer.capture import CaptureTerminated
+
+    if isinstance(signalled, CaptureTerminated) or result.reason == "terminated":
         return EXIT_TERMINATED
+    if signalled is not None or result.reason == "interrupted":
+        return EXIT_INTERRUPTED
     return EXIT_FAILURE if result.failure() else EXIT_OK
 
 
@@ -246,7 +248,7 @@ def _summary(result: Any, status: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.capture import capture
+    from tracer.capture import CaptureInterrupted, capture
     from tracer.commands.progress import CaptureProgress
     from tracer.image import ImageError
     from tracer.store import TraceFileError
@@ -259,14 +261,17 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"ok": False, "exit_status": EXIT_USAGE, "error": str(exc)}))
         raise
     show = not args.quiet and not args.json and sys.stderr.isatty()
+    signalled: CaptureInterrupted | None = None
     try:
         with CaptureProgress(enabled=show) as progress:
             result = capture(options, progress=progress.update)
+    except CaptureInterrupted as exc:  # the trace is complete: report it, exit 130 or 143
+        result, signalled = exc.result, exc
     except (ImageError, TraceFileError, FileExistsError) as exc:
         return _early_failure(args, str(exc), EXIT_USAGE)
     except (TargetError, OSError) as exc:
         return _early_failure(args, str(exc), EXIT_FAILURE)
-    status = _exit_status(result)
+    status = _exit_status(result, signalled)
     if args.json:
         print(json.dumps(_summary(result, status)))
     failure = result.failure()

@@ -28,27 +28,41 @@ class SessionState(StrEnum):
     CLOSED = "closed"
 
 
+class _Hold:
+    """The handler of a deferral: notes each signal that arrives."""
+
+    def __init__(self, arrived: list[int]) -> None:
+        self.arrived = arrived
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.arrived.append(signum)
+
+
 @contextlib.contextmanager
-def signals_deferred() -> Iterator[list[int]]:
+def signals_deferred(arrived: list[int] | None = None) -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM while cleanup runs, so a second Ctrl-C cannot cut it short.
 
-    Yields the list of signals that arrived; only the main thread can do this (elsewhere the
-    block runs as is). Cleanup is bounded by its own timeouts, so nothing waits forever.
+    Yields the list of signals that arrived (`arrived`, when given, for a caller that acts on
+    them afterwards); a deferral inside another hands them on to it. Only the main thread can
+    do this (elsewhere the block runs as is). Cleanup is bounded by its own timeouts, so nothing
+    waits forever.
     """
-    arrived: list[int] = []
+    arrived = [] if arrived is None else arrived
     if threading.current_thread() is not threading.main_thread():
         yield arrived
         return
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
-
+    held = len(arrived)
+    hold = _Hold(arrived)
     old = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield arrived
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        for signum in arrived[held:]:
+            outer = old[signal.Signals(signum)]
+            if isinstance(outer, _Hold) and outer.arrived is not arrived:
+                outer.arrived.append(signum)
 
 
 class TargetSession:
