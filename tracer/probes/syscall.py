@@ -158,6 +158,7 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
             args,
             kept={k: v for k, v in kept.items() if v is not None},
             entry_memory={index: None if data is None else b"" for index, data in memory},
+            user_return=(ctx.ptregs_field(data, "ip"), ctx.ptregs_field(data, "sp")),
         )
         ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:
@@ -178,6 +179,9 @@ def _frame_at_exit(
     known, the syscall in flight in this address space); iretq: the frame on the stack."""
     kind = probe.get("exit_kind", "sysretq")
     if kind != "iretq":
+        entry = ctx.returning_syscall(values["cr3"], values["rcx"], values["rsp"])
+        if entry is not None:  # known without reading the stack slot
+            return entry
         regs_addr = _thread_frame(ctx, probe, cpu)
         entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
         if entry is not None:

@@ -101,18 +101,24 @@ class GdbCpu:
     """The `tracer.probes.stops.Cpu` for the thread (vCPU) that hit a probe."""
 
     inferior: Any = None  # gdb.Inferior, once the first stop has run
+    # name -> gdb.RegisterDescriptor: a read by descriptor skips gdb's search of the register
+    # names (measured: ~1.2 us of ~3.5 us a read); a name the target lacks stays a name.
+    registers: dict[str, Any] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, pc: int | None = None) -> None:
         self.frame = gdb.selected_frame()
-        self.cache: dict[str, int] = {}  # registers read at this stop
+        # At a breakpoint's stop the pc is the breakpoint's address: no read for it.
+        self.cache: dict[str, int] = {} if pc is None else {"rip": pc}  # read at this stop
         self.thread = gdb.selected_thread().num  # QEMU's vCPU n is gdb thread n + 1
         if GdbCpu.inferior is None:
             GdbCpu.inferior = gdb.selected_inferior()
+            GdbCpu.registers = {r.name: r for r in self.frame.architecture().registers()}
 
     def reg(self, name: str) -> int:
         value = self.cache.get(name)
         if value is None:
-            value = self.cache[name] = int(self.frame.read_register(name)) & MASK64
+            register = self.registers.get(name, name)
+            value = self.cache[name] = int(self.frame.read_register(register)) & MASK64
         return value
 
     def read(self, addr: int, length: int) -> bytes | None:
@@ -191,6 +197,7 @@ class Probe(gdb.Breakpoint):
         super().__init__(f"*{int(probe['addr']):#x}", internal=True)
         self.agent = agent
         self.probe = probe
+        self.addr = int(probe["addr"])
         self.handler = handler
 
     def stop(self) -> bool:
@@ -202,7 +209,7 @@ class Probe(gdb.Breakpoint):
 
     def _stop(self) -> bool:
         agent = self.agent
-        cpu = GdbCpu()
+        cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
         started = time.perf_counter_ns()
