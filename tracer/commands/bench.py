@@ -21,6 +21,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--syscalls", type=int, default=3000, help="fuzzer syscalls per run")
     p.add_argument("--mi-stops", type=int, default=1500, help="stops for the MI round-trip run")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the tracer and the bare loop in turns this many times (the median round shows)",
+    )
+    p.add_argument(
         "--graph",
         action="store_true",
         help="benchmark the function-graph ring buffer instead: events per second "
@@ -44,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.smp is not None and not 2 <= args.smp <= 4:
         print(f"tracer bench: --smp must be 2..4, not {args.smp}", file=sys.stderr)
         return EXIT_USAGE
+    if args.rounds < 1:
+        print(f"tracer bench: --rounds must be at least 1, not {args.rounds}", file=sys.stderr)
+        return EXIT_USAGE
     if args.smp is not None and args.graph:
         print("tracer bench: --smp and --graph measure different things: pick one", file=sys.stderr)
         return EXIT_USAGE
@@ -54,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         figures = stops.graph_figures(args.syscalls)
         show = stops.print_graph_figures
     else:
-        figures = stops.stop_figures(args.syscalls, args.mi_stops)
+        figures = stops.stop_figures(args.syscalls, args.mi_stops, args.rounds)
         show = stops.print_stop_figures
     if args.json:
         print(json.dumps(figures))

@@ -18,6 +18,10 @@ from tracer.probes.kinds import ProbeKind
 MASK64 = (1 << 64) - 1
 PAGE = 4096
 BASE_REGISTERS = ("fs_base", "gs_base", "k_gs_base")
+# clone, fork, vfork, clone3: their child first returns to the parent's user rip (and, without
+# a stack of its own, rsp) with no entry of its own.
+SPAWNS = frozenset({56, 57, 58, 435})
+MATCH_FRAMES = 64  # more frames in flight than this: read the stack slot, not a long search
 
 Record = dict[str, Any]
 ProbeSpec = dict[str, Any]
@@ -107,6 +111,9 @@ class InFlight:
     # Which entry reads failed (None): a page the program never touched is mapped only when
     # the kernel faults on it, so the exit reads it again.
     entry_memory: dict[int, bytes | None] = field(default_factory=dict)
+    # The user rip and rsp the syscall entered from (pt_regs ip, sp): where its sysretq
+    # returns unless the syscall moved them.
+    user_return: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass
@@ -212,6 +219,32 @@ class StopContext:
             return None
         data = cpu.read((base - size) & MASK64, size + 8)
         return None if data is None else data.hex()
+
+    def returning_syscall(self, cr3: int, rip: int, rsp: int) -> InFlight | None:
+        """The syscall a sysretq to user `rip`/`rsp` in address space `cr3` returns from, taken
+        out of the frames in flight, when exactly one entered from there; else None (the caller
+        reads the thread's kernel stack slot: a memory round trip to the target per exit).
+
+        Two threads in flight never entered from the same user rip and rsp (each has its own
+        stack), except a child that starts on its parent's stack at its parent's return
+        address: while a clone, fork or vfork is in flight, only the stack slot can tell."""
+        if not self.stack_slot_works or len(self.frames) > MATCH_FRAMES:
+            return None
+        found: InFlight | None = None
+        for frame in self.frames.values():
+            if frame.cr3 != cr3 or frame.kind != "syscall":
+                continue
+            if frame.nr is None or frame.nr & 0xFFFFFFFF in SPAWNS:
+                return None
+            if frame.user_return == (rip, rsp):
+                if found is not None:
+                    return None
+                found = frame
+        if found is not None:
+            del self.frames[found.regs_addr]
+            if self.inflight.get(cr3) is found:
+                del self.inflight[cr3]
+        return found
 
 
 StopHandler = Callable[[StopContext, ProbeSpec, Cpu], bool]

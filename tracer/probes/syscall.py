@@ -195,6 +195,7 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
             args,
             kept={k: v for k, v in kept.items() if v is not None},
             entry_memory={index: None if data is None else b"" for index, data in memory},
+            user_return=(ctx.ptregs_field(data, "ip"), ctx.ptregs_field(data, "sp")),
         )
         ctx.inflight[cr3] = ctx.frames[regs_addr] = entry
     else:

@@ -50,6 +50,9 @@ def _frame_at_exit(
     known, the syscall in flight in this address space); iretq: the frame on the stack."""
     kind = probe.get("exit_kind", "sysretq")
     if kind != "iretq":
+        entry = ctx.returning_syscall(values["cr3"], values["rcx"], values["rsp"])
+        if entry is not None:  # known without reading the stack slot
+            return entry
         regs_addr = _thread_frame(ctx, probe, cpu)
         entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
         if entry is not None:

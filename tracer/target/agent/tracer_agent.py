@@ -51,6 +51,17 @@ DUPLICATE_CHECK = ("rsp", "rax", "rcx", "rdx", "rdi", "rsi", "r11", "r8")
 AGENT: Agent | None = None  # the installed plan
 
 
+class _RegisterExpr(dict):
+    """Register name -> its gdb expression ("rsp" -> "$rsp"), made once per name."""
+
+    def __missing__(self, name: str) -> str:
+        self[name] = "$" + name
+        return self[name]
+
+
+REGISTER_EXPR = _RegisterExpr()
+
+
 class Batch:
     """Records waiting to go to the tracer; shared with the flusher thread under a lock."""
 
@@ -102,17 +113,20 @@ class GdbCpu:
 
     inferior: Any = None  # gdb.Inferior, once the first stop has run
 
-    def __init__(self) -> None:
-        self.frame = gdb.selected_frame()
-        self.cache: dict[str, int] = {}  # registers read at this stop
+    def __init__(self, pc: int | None = None) -> None:
+        # At a breakpoint's stop the pc is the breakpoint's address: no read for it.
+        self.cache: dict[str, int] = {} if pc is None else {"rip": pc}  # read at this stop
         self.thread = gdb.selected_thread().num  # QEMU's vCPU n is gdb thread n + 1
         if GdbCpu.inferior is None:
             GdbCpu.inferior = gdb.selected_inferior()
 
     def reg(self, name: str) -> int:
+        """A register of frame #0 as `$name`, not `gdb.Frame.read_register`: a gdb.Frame costs
+        gdb its frame id (unwinder sniffing, prologue analysis: 35-80 us a stop), `$name` only
+        the frame (the first read ~12 us, each further ~4 us against ~2.3 by a Frame)."""
         value = self.cache.get(name)
         if value is None:
-            value = self.cache[name] = int(self.frame.read_register(name)) & MASK64
+            value = self.cache[name] = int(gdb.parse_and_eval(REGISTER_EXPR[name])) & MASK64
         return value
 
     def read(self, addr: int, length: int) -> bytes | None:
@@ -134,7 +148,7 @@ class GdbCpu:
         """Return addresses up the stack (gdb's unwinder, DWARF CFI), for attribution."""
         out: list[int] = []
         try:
-            frame = self.frame.older()
+            frame = gdb.selected_frame().older()
             while frame is not None and len(out) < depth:
                 out.append(frame.pc())
                 frame = frame.older()
@@ -191,6 +205,7 @@ class Probe(gdb.Breakpoint):
         super().__init__(f"*{int(probe['addr']):#x}", internal=True)
         self.agent = agent
         self.probe = probe
+        self.addr = int(probe["addr"])
         self.handler = handler
 
     def stop(self) -> bool:
@@ -202,7 +217,7 @@ class Probe(gdb.Breakpoint):
 
     def _stop(self) -> bool:
         agent = self.agent
-        cpu = GdbCpu()
+        cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
         started = time.perf_counter_ns()
@@ -260,6 +275,7 @@ def flush() -> None:
     stopped target), held records without their function records when it cannot."""
     if AGENT is not None:
         try:
+            gdb.selected_frame()  # raises while the target runs
             cpu: GdbCpu | None = GdbCpu()
         except gdb.error:  # running, or QEMU gone
             cpu = None

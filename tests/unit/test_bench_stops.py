@@ -1,0 +1,54 @@
+"""`tracer bench` (stop rates): the tracer and the bare loop in turns, the median round shown
+beside every round's ratio (the measuring boots the guest; here its parts are stand-ins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tracer.bench import stops
+from tracer.cli import main
+
+
+def test_rounds_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tracer bench: ") and len(err.splitlines()) == 1
+
+
+def test_the_median_round_is_shown_beside_every_rounds_ratio(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tracer.target.bench as target_bench
+
+    ratios = iter([1.9, 1.2, 1.5])
+    turns: list[str] = []
+
+    def fake_capture(options: Any) -> Any:
+        turns.append("tracer")
+        return SimpleNamespace(plan=SimpleNamespace(probes=[]))
+
+    def fake_bare(*args: Any) -> Any:
+        turns.append("bare")
+        return SimpleNamespace(per_second=900.0, stops=100)
+
+    def fake_round(trace: Path, bare: Any) -> dict[str, Any]:
+        ratio = next(ratios)
+        return {"per_stop_cost_vs_bare_gdb": ratio, "syscalls_per_s": round(450 / ratio, 1)}
+
+    monkeypatch.setattr(stops, "capture", fake_capture)
+    monkeypatch.setattr(stops, "_round_figures", fake_round)
+    monkeypatch.setattr(stops, "_fuzzer_options", lambda n, out: SimpleNamespace(
+        kernel=Path("k"), qemu_config=lambda: None, output=out))  # fmt: skip
+    monkeypatch.setattr(target_bench, "bare_gdb_rate", fake_bare)
+    monkeypatch.setattr(
+        target_bench, "mi_roundtrip_rate", lambda *a, **k: SimpleNamespace(per_second=5, stops=9)
+    )
+    figures = stops.stop_figures(10, 9, rounds=3)
+    assert turns == ["tracer", "bare"] * 3
+    assert figures["per_stop_cost_vs_bare_gdb"] == 1.5
+    assert figures["per_round_cost_vs_bare_gdb"] == [1.9, 1.2, 1.5]
+    assert figures["rounds"] == 3 and figures["mi_stops"] == 9
