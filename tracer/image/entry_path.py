@@ -218,7 +218,8 @@ def _choose_dispatch(
     image: ElfImage, order: list[capstone.CsInsn], entry: int
 ) -> tuple[capstone.CsInsn, int] | None:
     """The call to the C dispatcher: after the register-save pushes, preferring a target
-    named like a syscall handler (do_syscall_64), else the first such call."""
+    named like a syscall handler (do_syscall_64), then a call handed pt_regs in RDI, else the
+    first such call."""
     calls = [(insn, t) for insn, t in _direct_calls(order) if t != entry]
     run = _longest(_push_runs(order))
     position = {insn.address: i for i, insn in enumerate(order)}
@@ -234,6 +235,10 @@ def _choose_dispatch(
     for insn, target in calls:
         if "syscall" in (image.symbolize(target) or "").lower():
             return insn, target
+    # Linux's interrupt stubs call error_entry first (it pushes pt_regs and returns the stack
+    # to switch to), then the handler with `mov rdi, rsp`: the call handed pt_regs is the one.
+    handed = [(insn, t) for insn, t in calls if _passes_regs(order, insn)]
+    calls = handed or calls
     return calls[0] if calls else None
 
 
@@ -266,26 +271,40 @@ def _is_rsp_copy(insn: capstone.CsInsn) -> bool:
     return False
 
 
-def _regs_pointer(walker: _Walker, entry_part: list[capstone.CsInsn], call: int) -> RegsPointer:
-    """ "rdi" when the last write to RDI falling through to the call copies RSP, else "rsp"."""
+def _rdi_write(order: list[capstone.CsInsn], call: int) -> capstone.CsInsn | None:
+    """The last instruction writing RDI that falls through to the call, if the path shows one."""
     by_end = {
         insn.address + insn.size: insn
-        for insn in entry_part
+        for insn in order
         if not _is_jump(insn) and insn.mnemonic not in _ENDS_PATH
     }
     addr = call
     for _ in range(_MAX_PATH_INSNS):
         prev = by_end.get(addr)
         if prev is None:
-            return "rsp"
+            return None
         _, written = prev.regs_access()
         if _RDI_REGS & set(written):
-            if _is_rsp_copy(prev):
-                return "rdi"
-            text = f"{prev.mnemonic} {prev.op_str}"
-            walker.note(f"RDI is set by `{text}` before the dispatch call; pt_regs taken at RSP")
-            return "rsp"
+            return prev
         addr = prev.address
+    return None
+
+
+def _passes_regs(order: list[capstone.CsInsn], call: capstone.CsInsn) -> bool:
+    """The call gets RSP (pt_regs) as its first argument."""
+    prev = _rdi_write(order, call.address)
+    return prev is not None and _is_rsp_copy(prev)
+
+
+def _regs_pointer(walker: _Walker, entry_part: list[capstone.CsInsn], call: int) -> RegsPointer:
+    """ "rdi" when the last write to RDI falling through to the call copies RSP, else "rsp"."""
+    prev = _rdi_write(entry_part, call)
+    if prev is None:
+        return "rsp"
+    if _is_rsp_copy(prev):
+        return "rdi"
+    text = f"{prev.mnemonic} {prev.op_str}"
+    walker.note(f"RDI is set by `{text}` before the dispatch call; pt_regs taken at RSP")
     return "rsp"
 
 
