@@ -41,7 +41,9 @@ def test_pause_step_twice_and_resume(tmp_path: Path) -> None:
         kernel=KERNEL,
         boot_image=BOOT_IMAGE,
         output=tmp_path / "t.db",
-        programs=[Program(USER / "fuzzer", ("300", "7"))],  # paused at the 20th syscall
+        programs=[
+            Program(USER / "fuzzer", ("1500", "7"))
+        ],  # paused at the 20th: room for a lagging tracer
         timeout=240,
         idle_timeout=60,
         control=control,

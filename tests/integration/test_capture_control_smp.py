@@ -44,7 +44,7 @@ def test_pause_stops_every_vcpu_and_a_step_moves_one(tmp_path: Path) -> None:
         kernel=KERNEL,
         boot_image=BOOT_IMAGE,
         output=tmp_path / "t.db",
-        programs=[Program(USER / "pthread-musl", ("2", "200", "20"))],  # 20 condvar items
+        programs=[Program(USER / "pthread-musl", ("2", "200", "80"))],  # room for a lagging tracer
         timeout=240,
         idle_timeout=60,
         control=control,
