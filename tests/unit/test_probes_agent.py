@@ -448,3 +448,15 @@ def test_kind_modules_share_the_exit_sites() -> None:
     assert plan.exit_swapgs == {SYSRET: 0x10EB, IRET: 0x2075}
     assert irq.vector_name(14) == "#PF" and msr.BASE_MSRS[MSR_FS_BASE] == "fs"
     assert sched.find_switch.__module__ == "tracer.probes.sched"
+
+
+def test_a_system_vector_is_named_by_its_stub_entry_and_exit() -> None:
+    rig = Rig()
+    frame = _ptregs(orig_ax=-1 & (2**64 - 1), ip=0x40_1234, cs=0x33)
+    cpu = FakeCpu({REGS: frame}, rip=0x3000, rdi=REGS, rsi=0x77)  # rsi: not an argument
+    rig.stop(ProbeKind.INTERRUPT_ENTRY, cpu, stub="asm_sysvec_apic_timer_interrupt")
+    cpu.registers.update(rip=IRET, rsp=REGS + 128)
+    rig.stop(ProbeKind.SYSCALL_EXIT, cpu, exit_kind="iretq")
+    entry, exit_ = [e for e in rig.events() if isinstance(e, Interrupt)]
+    assert (entry.vector, entry.name, entry.from_ring) == (-1, "sysvec_apic_timer_interrupt", 3)
+    assert (exit_.vector, exit_.name, exit_.rip) == (-1, "sysvec_apic_timer_interrupt", 0x40_1234)

@@ -42,7 +42,7 @@ def node_name(node: CallNode, symbolize: Symbolizer | None) -> str:
     if node.kind is NodeKind.IRQ:
         event = node.event
         name = event.name if isinstance(event, Interrupt) and event.name else "irq"
-        return f"{name} (vector {node.addr})"
+        return f"{name} (vector {node.addr})" if node.addr >= 0 else name  # -1: a system vector
     return comment_text(node.event, symbolize)
 
 

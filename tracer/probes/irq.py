@@ -117,9 +117,10 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
     data = ctx.read_ptregs(cpu, regs_addr)
     vector = probe.get("vector")
-    if vector is None:
+    if vector is None and probe.get("stub") in DEVICE_STUBS:
         # Device interrupts: the vector is the handler's second argument (Linux's
         # common_interrupt(regs, vector)); stubs may already have reset orig_ax to -1.
+        # A system vector's handler (sysvec_*(regs)) gets none: it is named by its stub.
         vector = cpu.reg("rsi") & 0xFF
     ctx.emit(
         ProbeKind.INTERRUPT_ENTRY,
@@ -132,7 +133,8 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
         cr2=cpu.reg("cr2") if vector == PAGE_FAULT else None,
         stub=probe.get("stub", ""),
     )
-    ctx.frames[regs_addr] = InFlight("interrupt", regs_addr, vector=vector)
+    stub = probe.get("stub", "")
+    ctx.frames[regs_addr] = InFlight("interrupt", regs_addr, vector=vector, stub=stub)
     return False
 
 
@@ -148,6 +150,8 @@ def _interrupt(
     error_code: int | None = None,
 ) -> Interrupt:
     vector = hit.fields.get("vector")
+    stub = hit.fields.get("stub") or ""
+    name = vector_name(vector) if vector is not None or not stub else stub.removeprefix("asm_")
     return Interrupt(
         core.next_seq(),
         core.time(hit),
@@ -155,7 +159,7 @@ def _interrupt(
         core.pid(hit),
         action,
         -1 if vector is None else vector,
-        vector_name(vector),
+        name,
         error_code,
         hit.fields.get("cr2"),
         ring,

@@ -107,6 +107,7 @@ class InFlight:
     nr: int | None = None
     args: list[int] = field(default_factory=list)
     vector: int | None = None
+    stub: str = ""  # an interrupt's entry stub: names a system vector the handler is not told
     kept: dict[str, int] = field(default_factory=dict)  # pt_regs fields no register holds at exit
     # Which entry reads failed (None): a page the program never touched is mapped only when
     # the kernel faults on it, so the exit reads it again.

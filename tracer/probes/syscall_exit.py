@@ -135,7 +135,7 @@ def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
             user_rsp = frame[3] if isinstance(frame, list) else values["rsp"]
             return vdso.at_user_entry(ctx, cpu, values["cr3"], user_rsp)
     elif entry.kind == "interrupt":
-        extra = {"vector": entry.vector, "regs_addr": entry.regs_addr}
+        extra = {"vector": entry.vector, "regs_addr": entry.regs_addr, "stub": entry.stub}
         ctx.emit(ProbeKind.INTERRUPT_EXIT, pc, cpu, **shared, **extra)
     else:
         _emit_exit(ctx, cpu, pc, entry, data, values, shared)
