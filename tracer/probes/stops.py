@@ -221,6 +221,14 @@ class StopContext:
         data = cpu.read((base - size) & MASK64, size + 8)
         return None if data is None else data.hex()
 
+    def take_frame(self, regs_addr: int | None) -> InFlight | None:
+        """The frame at `regs_addr`, taken out of the frames in flight (and out of its address
+        space's latest syscall when it is that one: another thread's stays)."""
+        entry = self.frames.pop(regs_addr, None) if regs_addr is not None else None
+        if entry is not None and self.inflight.get(entry.cr3) is entry:
+            del self.inflight[entry.cr3]
+        return entry
+
     def returning_syscall(self, cr3: int, rip: int, rsp: int) -> InFlight | None:
         """The syscall a sysretq to user `rip`/`rsp` in address space `cr3` returns from, taken
         out of the frames in flight, when exactly one entered from there; else None (the caller
@@ -241,11 +249,7 @@ class StopContext:
                 if found is not None:
                     return None
                 found = frame
-        if found is not None:
-            del self.frames[found.regs_addr]
-            if self.inflight.get(cr3) is found:
-                del self.inflight[cr3]
-        return found
+        return None if found is None else self.take_frame(found.regs_addr)
 
 
 StopHandler = Callable[[StopContext, ProbeSpec, Cpu], bool]

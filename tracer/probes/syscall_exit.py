@@ -53,12 +53,9 @@ def _frame_at_exit(
         entry = ctx.returning_syscall(values["cr3"], values["rcx"], values["rsp"])
         if entry is not None:  # known without reading the stack slot
             return entry
-        regs_addr = _thread_frame(ctx, probe, cpu)
-        entry = ctx.frames.pop(regs_addr, None) if regs_addr is not None else None
+        entry = ctx.take_frame(_thread_frame(ctx, probe, cpu))
         if entry is not None:
             ctx.stack_slot_works = True
-            if ctx.inflight.get(entry.cr3) is entry:
-                ctx.inflight.pop(entry.cr3)
             return entry
         if ctx.stack_slot_works:
             return None  # a new thread's first return: nothing of its own in flight
@@ -66,10 +63,7 @@ def _frame_at_exit(
         if entry is not None:
             ctx.frames.pop(entry.regs_addr, None)
         return entry
-    entry = ctx.frames.pop((values["rsp"] - ctx.ip_offset) & MASK64, None)
-    if entry is not None and entry.kind == "syscall":
-        ctx.inflight.pop(entry.cr3, None)
-    return entry
+    return ctx.take_frame((values["rsp"] - ctx.ip_offset) & MASK64)
 
 
 def _thread_frame(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> int | None:
@@ -182,9 +176,7 @@ def _at_frame(ctx: StopContext, cpu: Cpu) -> bool:
     entry = ctx.frames.get(regs_addr)
     if entry is None or entry.kind != "syscall":
         return False
-    del ctx.frames[regs_addr]
-    if ctx.inflight.get(entry.cr3) is entry:
-        ctx.inflight.pop(entry.cr3)
+    ctx.take_frame(regs_addr)
     data = ctx.read_ptregs(cpu, regs_addr)
     if _stale(ctx, data, entry):
         return False
