@@ -26,6 +26,9 @@ from tracer.target.qemu import guest_exit_status
 from tracer.target.records import AgentError, AgentRecord, ProbeHit, StopEvent
 
 LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after them is recorded
+# A drain returns to the loop after this long even while records keep coming (a guest that
+# out-runs the tracer), so a stop, a pause, the timeouts and progress are still seen.
+DRAIN_SLICE_S = 0.25
 
 # Events the timer alone produces: a guest spinning in user space still takes interrupts (and
 # their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
@@ -193,12 +196,17 @@ class CaptureLoop:
 
     def drain(self, target: Target, timeout: float, *, everything: bool = False) -> bool:
         """Take what the agent sent; False once its pipe has closed."""
-        for item in target.drain(timeout):
+        until = time.monotonic() + DRAIN_SLICE_S
+        for taken, item in enumerate(target.drain(timeout), 1):
             if item is None:
                 return False
             self.take(item)
-            if not everything and self.control is not None and self.control.pending:
-                break  # serve a pause now, not after a long backlog
+            if everything:
+                continue
+            if self.stop.requested or (self.control is not None and self.control.pending):
+                break  # serve a stop or a pause now, not after a long backlog
+            if taken % 64 == 0 and time.monotonic() > until:
+                break
         return True
 
     # The loop -------------------------------------------------------------------------------
@@ -220,6 +228,8 @@ class CaptureLoop:
                 continue  # paused: nothing runs, so nothing times out
             if self.done_reason is not None or not self._step(target):
                 break
+            if self.stop.requested:
+                continue  # asked during the drain: that is why it ends, not a timeout
             now = time.monotonic()
             paused = self.pausing.paused_s if self.pausing is not None else 0.0
             if deadline is not None and now - paused > deadline:

@@ -82,6 +82,7 @@ class FakeTarget:
     def finish(self) -> SessionEnd:
         if ("finish", None) not in self.calls:
             self.calls.append(("finish", None))
+        self.running = False  # QEMU is gone: what the script holds past here never happened
         return SessionEnd(self.returncode, self.console, self.triple_fault, self.written)
 
     # Run control ----------------------------------------------------------------------------
