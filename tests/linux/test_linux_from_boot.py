@@ -11,7 +11,7 @@ import pytest
 from test_linux_boot import _program
 from test_linux_capture import tracer
 
-from tracer.events import ContextSwitch, MsrWrite, ProcessEvent, SyscallEntry
+from tracer.events import ContextSwitch, ProcessEvent, SyscallEntry
 from tracer.linux.packages import KernelFiles
 from tracer.store import TraceReader
 
@@ -34,8 +34,9 @@ def test_from_boot_traces_kernel_threads_before_init(
     with TraceReader.open(out) as reader:
         events = list(reader.events())
     # The boot only: no process has started, no syscall made; the kernel's own work is there.
+    # (Its MSR writes, the machine-check banks, come only when the look that saw LSTAR set
+    # came early: the boot goes on between two looks, more of it on a loaded machine.)
     assert not any(isinstance(e, ProcessEvent | SyscallEntry) for e in events)
-    assert any(isinstance(e, MsrWrite) for e in events)
     # Kernel threads (kthreadd is pid 2, its children follow), named from task_struct's comm
     # through the DWARF layout; which of them run in the first events depends on timing.
     threads = {e.next_pid: e.next_name for e in events if isinstance(e, ContextSwitch)}
