@@ -81,14 +81,14 @@ static void lapic_timer_start(void)
 }
 
 /* Count LAPIC timer ticks over one scheduler tick, measured with the TSC. */
-static void lapic_timer_calibrate(void)
+static __wait_text void lapic_timer_calibrate(void)
 {
 	lapic_write(LAPIC_TIMER_DIV, 0x3);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
 	lapic_write(LAPIC_TIMER_INIT, 0xffffffff);
 	u64 t0 = rdtsc(), span = tsc_khz * 1000 / HZ;
 	while (rdtsc() - t0 < span)
-		cpu_relax();
+		delay_relax();
 	u32 count = 0xffffffff - lapic_read(LAPIC_TIMER_CUR);
 	lapic_write(LAPIC_TIMER_INIT, 0);
 	lapic_timer_count = count ? count : 100000;
@@ -102,11 +102,11 @@ static void send_ipi(int cpu, u32 icr)
 	lapic_write(LAPIC_ICR_LO, icr);
 }
 
-static void udelay(u64 us)
+static __wait_text void udelay(u64 us)
 {
 	u64 t0 = rdtsc(), span = tsc_khz * us / 1000;
 	while (rdtsc() - t0 < span)
-		cpu_relax();
+		delay_relax();
 }
 
 /* --- the kernel lock ----------------------------------------------------------------------- */
@@ -253,6 +253,12 @@ static bool ap_prepare(int cpu)
 	return true;
 }
 
+static __wait_text void wait_ap_started(u64 span)
+{
+	for (u64 t0 = rdtsc(); !ap_started && rdtsc() - t0 < span;)
+		delay_relax();
+}
+
 static bool ap_start(int cpu, u8 apic_id)
 {
 	apic_id_of[cpu] = apic_id;
@@ -265,8 +271,7 @@ static bool ap_start(int cpu, u8 apic_id)
 		send_ipi(cpu, ICR_STARTUP | (TRAMPOLINE_PHYS >> 12));
 		udelay(200);
 	}
-	for (u64 t0 = rdtsc(); !ap_started && rdtsc() - t0 < tsc_khz * 1000;)
-		cpu_relax();
+	wait_ap_started(tsc_khz * 1000);
 	if (!ap_started)
 		nr_cpus = cpu;
 	return ap_started;

@@ -86,6 +86,21 @@ static inline void cpu_relax(void)
 {
 	__asm__ volatile("pause" ::: "memory");
 }
+/*
+ * The boot's timed waits (clock calibration, AP start-up delays) under QEMU's -icount, where
+ * guest time is instructions: on a page holding a debugger's breakpoint QEMU runs every
+ * instruction as a block of its own, and each look at a clock (rdtsc, a port) ends a block
+ * too, so a wait of nothing but looks cost ~100x its length in real time (a 2-CPU boot under
+ * the tracer took 4.5 s instead of 0.2). So the waits live on pages of their own
+ * (__wait_text, kernel.ld) and look at the clock every thousand or so plain instructions:
+ * a look per guest microsecond is precise enough for them.
+ */
+#define __wait_text __attribute__((section(".text.wait"))) noinline
+static inline void delay_relax(void)
+{
+	for (unsigned i = 0; i < 256; i++)
+		__asm__ volatile("" ::: "memory");
+}
 
 #define X86_CR4_PGE (1UL << 7)
 #define X86_CR4_OSFXSR (1UL << 9)

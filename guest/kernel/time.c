@@ -12,7 +12,7 @@ static u64 realtime_at_boot_ns;
 #define PIT_HZ 1193182UL
 #define CALIBRATE_MS 10
 
-static u64 calibrate_tsc_khz(void)
+static __wait_text u64 calibrate_tsc_khz(void)
 {
 	const u32 latch = PIT_HZ * CALIBRATE_MS / 1000;
 	outb(0x61, (inb(0x61) & ~0x02) | 0x01); /* gate channel 2 on, speaker off */
@@ -20,8 +20,8 @@ static u64 calibrate_tsc_khz(void)
 	outb(0x42, latch & 0xff);
 	outb(0x42, latch >> 8);
 	u64 t0 = rdtsc();
-	for (u32 i = 0; i < 100000000 && !(inb(0x61) & 0x20); i++)
-		;
+	for (u32 i = 0; i < 1000000 && !(inb(0x61) & 0x20); i++)
+		delay_relax();
 	u64 khz = (rdtsc() - t0) / CALIBRATE_MS;
 	return khz ? khz : 1000000;
 }
