@@ -177,6 +177,7 @@ OPTION_CASES: dict[str, tuple[list[str], str]] = {
     "probes": (["--probes", "syscall,bogus"], "unknown probe(s): bogus"),
     "output-dir": (["-o", "/nonexistent-dir/t.db"], "does not exist"),
     "arg-space": (["--args", "'a b'"], "has whitespace"),
+    "icount-one-vcpu": (["--icount", "shift=0,sleep=off"], "--icount sleep=off with one vCPU"),
 }
 
 

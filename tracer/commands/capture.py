@@ -109,7 +109,7 @@ def build_options(args: argparse.Namespace) -> Any:
         max_events=args.max_events,
         timeout=args.timeout,
         idle_timeout=args.idle_timeout,
-        icount=args.icount,
+        icount=_icount(args.icount, args.smp),
         read_msrs=not args.no_msr_read,
         memory_mb=args.memory,
         start_timeout=args.start_timeout,
@@ -143,6 +143,17 @@ def _linux_kernel(args: argparse.Namespace, kernel: Path) -> bool:
     if linux and (args.graph or args.ftrace):
         raise UsageError("--graph and --ftrace are not supported on a Linux kernel yet")
     return linux
+
+
+def _icount(icount: str | None, smp: int) -> str | None:
+    """QEMU's -icount as given, except the one setting that cannot work under a debugger."""
+    if icount is not None and smp == 1 and "sleep=off" in icount.replace(" ", ""):
+        raise UsageError(
+            "--icount sleep=off with one vCPU: QEMU counts a vCPU stopped at a breakpoint as "
+            "idle and moves guest time to the next timer tick at every stop, so the guest only "
+            "takes interrupts; use --icount shift=0 (sleep on) or --smp 2 or more"
+        )
+    return icount
 
 
 def _accel(accel: str) -> str:
