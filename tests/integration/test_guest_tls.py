@@ -19,7 +19,7 @@ from test_guest import ALL_OK, PANIC, PROCESS_FAILED, USER, Boot, boot, built  #
 MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE = 0xC0000100, 0xC0000101, 0xC0000102
 BASE_MSRS = {MSR_FS_BASE: "fs", MSR_GS_BASE: "gs", MSR_KERNEL_GS_BASE: "kgs"}
 KTHREAD_TID = 1000
-ROUNDS, SPIN = "60", "200000"
+ROUNDS, SPIN = "30", "200000"
 WORKLOAD = ([USER / "tls-glibc", ROUNDS, SPIN], [USER / "tls-musl", ROUNDS, SPIN])
 ENTRY_CAUSES = ("syscall_entry", "irq_entry", "exception_entry")
 EXIT_CAUSES = ("syscall_exit", "irq_exit", "exception_exit")
