@@ -58,8 +58,8 @@ def test_each_thread_runs_on_its_own_tcb_on_two_cpus(
 ) -> None:
     run = boot_smp(
         2,
-        [USER / "pthread-glibc", "4", "3000"],
-        [USER / "pthread-musl", "4", "3000"],
+        [USER / "pthread-glibc", "4", "1000"],
+        [USER / "pthread-musl", "4", "1000"],
         gtlog=tmp_path / "gt.log",
         cmdline=f"tls={scheme} sched=parallel",
         timeout=180,
