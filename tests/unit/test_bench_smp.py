@@ -9,7 +9,16 @@ from tracer.bench.stops import print_smp_figures
 from tracer.cli import main
 
 
-@pytest.mark.parametrize("argv", [["--smp", "1"], ["--smp", "5"], ["--smp", "2", "--graph"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--smp", "1"],
+        ["--smp", "5"],
+        ["--smp", "2", "--graph"],
+        ["--icount", "shift=0", "--graph"],
+        ["--icount", "shift=0,sleep=off"],
+    ],
+)
 def test_bad_smp_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", *argv]) == 2
     err = capsys.readouterr().err

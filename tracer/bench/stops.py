@@ -86,7 +86,9 @@ def print_graph_figures(figures: dict[str, Any], syscalls: int) -> None:
     print("  goals: slowdown under 3x; drain at least 0.8x the bare read_memory bandwidth")
 
 
-def stop_figures(syscalls: int, mi_stops: int, rounds: int = 3) -> dict[str, Any]:
+def stop_figures(
+    syscalls: int, mi_stops: int, rounds: int = 3, icount: str | None = None
+) -> dict[str, Any]:
     """Stops per second: the tracer's, a bare gdb Python breakpoint's, one MI round trip's.
 
     The tracer and the bare loop run in turns, `rounds` times (the machine's load moves by
@@ -98,7 +100,7 @@ def stop_figures(syscalls: int, mi_stops: int, rounds: int = 3) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
         scratch = Path(tmp)
         for turn in range(max(rounds, 1)):
-            options = _fuzzer_options(syscalls, scratch / f"bench{turn}.db")
+            options = _fuzzer_options(syscalls, scratch / f"bench{turn}.db", icount=icount)
             result = capture(options)
             probe_addrs = [
                 p.addr for p in result.plan.probes if p.kind in ("syscall_entry", "syscall_exit")
@@ -116,6 +118,7 @@ def stop_figures(syscalls: int, mi_stops: int, rounds: int = 3) -> dict[str, Any
         "rounds": len(runs),
         "per_round_cost_vs_bare_gdb": [run[ratio] for run in runs],
         "per_round_syscalls_per_s": [run["syscalls_per_s"] for run in runs],
+        "icount": icount,
     }
 
 
@@ -155,6 +158,7 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
     print(
         f"workload: fuzzer {syscalls} on the built-in guest, TCG, same probe sites; the tracer "
         f"and the bare loop in turns, {figures['rounds']} rounds: the median round"
+        + (f"; -icount {figures['icount']} for both" if figures.get("icount") else "")
     )
     rows = (
         ("tracer (agent reads pt_regs, bases, buffers)", "tracer_stops_per_s"),

@@ -40,6 +40,13 @@ def add_parser(sub: Any) -> None:
         help="measure on N CPUs (2-4) instead: stop rate and stops per syscall, overall and "
         "per CPU, beside the same threaded workload on one CPU",
     )
+    p.add_argument(
+        "--icount",
+        default=None,
+        metavar="SPEC",
+        help="QEMU -icount for the tracer's and the bare loop's runs alike (e.g. shift=0): "
+        "guest time by instructions, so both see the same timer ticks for the same work",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -53,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         print(f"tracer bench: --rounds must be at least 1, not {args.rounds}", file=sys.stderr)
         return EXIT_USAGE
+    if args.icount is not None and (args.smp is not None or args.graph):
+        print("tracer bench: --icount is for the per-stop figures only", file=sys.stderr)
+        return EXIT_USAGE
+    if args.icount is not None and "sleep=off" in args.icount:
+        print("tracer bench: --icount sleep=off livelocks one vCPU under gdb", file=sys.stderr)
+        return EXIT_USAGE
     if args.smp is not None and args.graph:
         print("tracer bench: --smp and --graph measure different things: pick one", file=sys.stderr)
         return EXIT_USAGE
@@ -63,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         figures = stops.graph_figures(args.syscalls)
         show = stops.print_graph_figures
     else:
-        figures = stops.stop_figures(args.syscalls, args.mi_stops, args.rounds)
+        figures = stops.stop_figures(args.syscalls, args.mi_stops, args.rounds, args.icount)
         show = stops.print_stop_figures
     if args.json:
         print(json.dumps(figures))
