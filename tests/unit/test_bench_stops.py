@@ -31,8 +31,11 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         turns.append("tracer")
         return SimpleNamespace(plan=SimpleNamespace(probes=[]))
 
-    def fake_bare(*args: Any) -> Any:
+    configs: list[Any] = []
+
+    def fake_bare(kernel: Path, config: Any, *args: Any) -> Any:
         turns.append("bare")
+        configs.append(config)
         return SimpleNamespace(per_second=900.0, stops=100)
 
     def fake_round(trace: Path, bare: Any) -> dict[str, Any]:
@@ -41,14 +44,15 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
 
     monkeypatch.setattr(stops, "capture", fake_capture)
     monkeypatch.setattr(stops, "_round_figures", fake_round)
-    monkeypatch.setattr(stops, "_fuzzer_options", lambda n, out: SimpleNamespace(
-        kernel=Path("k"), qemu_config=lambda: None, output=out))  # fmt: skip
+    monkeypatch.setattr(stops, "_fuzzer_options", lambda n, out, icount: SimpleNamespace(
+        kernel=Path("k"), qemu_config=lambda: {"icount": icount}, output=out))  # fmt: skip
     monkeypatch.setattr(target_bench, "bare_gdb_rate", fake_bare)
     monkeypatch.setattr(
         target_bench, "mi_roundtrip_rate", lambda *a, **k: SimpleNamespace(per_second=5, stops=9)
     )
-    figures = stops.stop_figures(10, 9, rounds=3)
+    figures = stops.stop_figures(10, 9, rounds=3, icount="shift=0")
     assert turns == ["tracer", "bare"] * 3
+    assert configs == [{"icount": "shift=0"}] * 3 and figures["icount"] == "shift=0"
     assert figures["per_stop_cost_vs_bare_gdb"] == 1.5
     assert figures["per_round_cost_vs_bare_gdb"] == [1.9, 1.2, 1.5]
     assert figures["rounds"] == 3 and figures["mi_stops"] == 9
