@@ -197,6 +197,22 @@ _FIRMWARE = re.compile(
 )
 
 
+def icount_refusal(icount: str | None, cpus: int) -> str | None:
+    """Why QEMU's -icount `icount` cannot work under a debugger on `cpus` vCPUs, or None.
+
+    With one vCPU and sleep=off QEMU counts the vCPU stopped at a breakpoint as idle and moves
+    guest time to the next timer deadline at every stop: an interrupt's own entry and iretq
+    stops bring the next tick before the first user instruction, so the guest never runs.
+    """
+    if icount is None or cpus > 1 or "sleep=off" not in icount.replace(" ", ""):
+        return None
+    return (
+        "--icount sleep=off with one vCPU: QEMU counts a vCPU stopped at a breakpoint as idle "
+        "and moves guest time to the next timer tick at every stop, so the guest only takes "
+        "interrupts; use --icount shift=0 (sleep on) or --smp 2 or more"
+    )
+
+
 def console_tail(console: str, lines: int = 3) -> str:
     """The last lines of the guest console, control characters and firmware noise dropped,
     joined on one line."""

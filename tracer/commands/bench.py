@@ -53,6 +53,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.bench import stops
+    from tracer.capture.options import icount_refusal
 
     if args.smp is not None and not 2 <= args.smp <= 4:
         print(f"tracer bench: --smp must be 2..4, not {args.smp}", file=sys.stderr)
@@ -63,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.icount is not None and (args.smp is not None or args.graph):
         print("tracer bench: --icount is for the per-stop figures only", file=sys.stderr)
         return EXIT_USAGE
-    if args.icount is not None and "sleep=off" in args.icount:
-        print("tracer bench: --icount sleep=off livelocks one vCPU under gdb", file=sys.stderr)
+    refusal = icount_refusal(args.icount, 1)  # the per-stop figures run on one vCPU
+    if refusal is not None:
+        print(f"tracer bench: {refusal}", file=sys.stderr)
         return EXIT_USAGE
     if args.smp is not None and args.graph:
         print("tracer bench: --smp and --graph measure different things: pick one", file=sys.stderr)

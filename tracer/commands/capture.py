@@ -146,13 +146,12 @@ def _linux_kernel(args: argparse.Namespace, kernel: Path) -> bool:
 
 
 def _icount(icount: str | None, smp: int) -> str | None:
-    """QEMU's -icount as given, except the one setting that cannot work under a debugger."""
-    if icount is not None and smp == 1 and "sleep=off" in icount.replace(" ", ""):
-        raise UsageError(
-            "--icount sleep=off with one vCPU: QEMU counts a vCPU stopped at a breakpoint as "
-            "idle and moves guest time to the next timer tick at every stop, so the guest only "
-            "takes interrupts; use --icount shift=0 (sleep on) or --smp 2 or more"
-        )
+    """QEMU's -icount as given, except a setting that cannot work under a debugger."""
+    from tracer.capture.options import icount_refusal
+
+    refusal = icount_refusal(icount, smp)
+    if refusal is not None:
+        raise UsageError(refusal)
     return icount
 
 
