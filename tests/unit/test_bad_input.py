@@ -279,3 +279,21 @@ def test_api_session_refuses_before_booting(elves: dict[str, Path], no_boot: Pat
             [(elves["static"], ["two words"])], kernel=elves["static"], boot_image=elves["static"]
         )
     assert not no_boot.exists()
+
+
+def test_a_program_and_its_arguments_as_strace_takes_them(
+    elves: dict[str, Path], tmp_path: Path
+) -> None:
+    """`tracer capture [options] PROG ARG...`: everything after PROG is its (options too)."""
+    from tracer.cli import build_parser
+    from tracer.commands.capture import build_options
+
+    static = str(elves["static"])
+    argv = ["capture", "--kernel", static, "--boot-image", static, "-o", str(tmp_path / "t.db"),
+            "--program", static, "--args", "first", static, "-v", "--smp", "2"]  # fmt: skip
+    options = build_options(build_parser().parse_args(argv))
+    assert [(str(p.path), p.args) for p in options.programs] == [
+        (static, ("first",)),
+        (static, ("-v", "--smp", "2")),
+    ]
+    assert options.smp == 1  # the program's --smp, not the capture's

@@ -132,6 +132,11 @@ def test_a_whole_run_reads_msrs_at_the_first_syscall_and_ends_with_the_guest(bin
     writes = [arg for name, arg in target.calls if name == "write_memory"]
     assert writes == [(rip, b"\x0f\x32"), (rip, b"\0\0")]
     assert target.registers["rcx"] == 0 and target.registers["cs"] == 0x10
+    # Its steps run with the probes quiet: gdb may report a step as the probe's hit.
+    quiet = [i for i, (name, _arg) in enumerate(target.calls) if name == "set_probes_quiet"]
+    steps = [i for i, (name, _arg) in enumerate(target.calls) if name == "step"]
+    assert [target.calls[i][1] for i in quiet] == [True, False]
+    assert steps and quiet[0] < steps[0] and steps[-1] < quiet[1]
     assert isinstance(events[-1], Note) and "guest-exit" in events[-1].text
     assert result.programs == (ProgramExit(binaries[1], 1, 0),)
     phases = result.stats.phases

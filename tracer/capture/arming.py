@@ -52,7 +52,8 @@ class Arming:
             self.want_ring = False
             self._arm_ring(target)
         # gdb may report this breakpoint again when the guest goes on (after the injected
-        # rdmsr moved RIP); the agent drops a second hit with unchanged registers.
+        # rdmsr moved RIP); the agent drops a second hit with unchanged registers (the hits
+        # during the rdmsr's steps are not compared: the probes were quiet).
 
     def _arm_vdso(self, target: Target) -> None:
         """A process's vDSO image came with this stop: break on its functions."""
@@ -76,11 +77,16 @@ class Arming:
 
     def snapshot_msrs(self, target: Target, pc: int | None) -> None:
         loop = self.loop
+        # Its single steps at this probe's address are now and then reported as the probe's
+        # hit (with RCX holding an MSR number): the agent must not take them for passes.
+        target.set_probes_quiet(True)
         try:
             values = read_msrs(target, MSRS_ON_DEMAND)
         except TargetError as exc:
             loop.note(f"on-demand MSR read failed: {exc}", "warning")
             return
+        finally:
+            target.set_probes_quiet(False)
         self.msr_values.update(values)
         try:  # the CPU that stopped: GS_BASE and KERNEL_GS_BASE are its own
             cpu = target.selected_vcpu()

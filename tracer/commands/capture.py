@@ -27,6 +27,13 @@ def add_parser(sub: Any) -> None:
     add_capture_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="PROGRAM [ARG ...]",
+        help="a program to run and its arguments, as strace takes them (after every option; "
+        "run after any --program)",
+    )
     p.set_defaults(run=run, programs=None)
 
 
@@ -53,6 +60,8 @@ def build_options(args: argparse.Namespace) -> Any:
     from tracer.guest import InputError, check_kernel, check_program
     from tracer.probes.plan import ALL_PROBES, Mode
 
+    if args.command:  # `tracer capture ./prog a b`, as `strace ./prog a b`
+        args.programs = [*(args.programs or []), [args.command[0], list(args.command[1:])]]
     builtin = args.kernel is None
     if builtin or not args.programs:
         ensure_guest_built(args.quiet or args.json)

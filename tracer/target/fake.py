@@ -240,6 +240,9 @@ class FakeTarget:
     def set_stop_first_syscall(self, stop: bool) -> None:
         self.calls.append(("set_stop_first_syscall", stop))
 
+    def set_probes_quiet(self, quiet: bool) -> None:
+        self.calls.append(("set_probes_quiet", quiet))
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
         return {"bytes": size * reps, "ns": 1}
 

@@ -87,6 +87,10 @@ class Target(Machine, Protocol):
 
     def set_stop_first_syscall(self, stop: bool) -> None: ...
 
+    def set_probes_quiet(self, quiet: bool) -> None:
+        """While the tracer runs code in the guest (`target.msr`), hits are not passes."""
+        ...
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]: ...
 
     # Liveness and the end.

@@ -199,6 +199,9 @@ class TargetSession:
     def set_stop_first_syscall(self, stop: bool) -> None:
         self.gdb.python(f"tracer_agent.set_stop_first_syscall({stop!r})")
 
+    def set_probes_quiet(self, quiet: bool) -> None:
+        self.gdb.python(f"tracer_agent.set_quiet({quiet!r})")
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
         """A bare gdb read_memory loop in gdb's Python: bytes read and nanoseconds taken."""
         text = self.gdb.python(f"tracer_agent.bench_read({addr}, {size}, {reps})", timeout=60)

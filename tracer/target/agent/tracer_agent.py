@@ -169,6 +169,10 @@ class Agent:
         self.breakpoints: list[gdb.Breakpoint] = []
         self.last_hit: dict[int, tuple[int, dict]] = {}  # vCPU -> its last probe and state
         self.duplicates = 0
+        # While the tracer runs code in the guest (an injected rdmsr single-stepped at a probe's
+        # address), gdb may report that probe's breakpoint: such a hit is no pass of the guest.
+        self.quiet = False
+        self.quiet_hits = 0
         self.handler_ns = 0
         self.stop_ns = 0  # the whole stop(): the frame, the duplicate check and the handler
         self.handled = 0
@@ -219,6 +223,9 @@ class Probe(gdb.Breakpoint):
 
     def _stop(self) -> bool:
         agent = self.agent
+        if agent.quiet:  # not a pass: nothing recorded, nothing to compare the next hit with
+            agent.quiet_hits += 1
+            return False
         cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
@@ -294,6 +301,10 @@ def set_stop_on_lstar(value: bool) -> None:
     _installed().ctx.stop_on_lstar = bool(value)
 
 
+def set_quiet(value: bool) -> None:
+    _installed().quiet = bool(value)
+
+
 def set_ring_armed(value: bool) -> None:
     _installed().ctx.ring_armed = bool(value)
 
@@ -303,7 +314,7 @@ def stats() -> None:
     a = _installed()
     gdb.write(
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} stop_ns={a.stop_ns} "
-        f"duplicates={a.duplicates} written={a.batch.written} "
+        f"duplicates={a.duplicates} quiet_hits={a.quiet_hits} written={a.batch.written} "
         f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )
 
