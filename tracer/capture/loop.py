@@ -50,6 +50,7 @@ AGENT_STAT_KEYS = (
     "drain_bytes",
     "drains",
     "duplicates",
+    "quiet_hits",
 )
 
 
