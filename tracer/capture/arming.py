@@ -75,18 +75,21 @@ class Arming:
             target.set_stop_first_syscall(True)
         loop.note(f"syscall entry found from LSTAR: {loop.image.symbolize(lstar) or hex(lstar)}")
 
-    def snapshot_msrs(self, target: Target, pc: int | None) -> None:
+    def snapshot_msrs(self, target: Target, pc: int | None, *, armed: bool = True) -> None:
+        """`armed`: the agent's probes are in (else, as on Linux before they are, no agent)."""
         loop = self.loop
         # Its single steps at this probe's address are now and then reported as the probe's
         # hit (with RCX holding an MSR number): the agent must not take them for passes.
-        target.set_probes_quiet(True)
+        if armed:
+            target.set_probes_quiet(True)
         try:
             values = read_msrs(target, MSRS_ON_DEMAND)
         except TargetError as exc:
             loop.note(f"on-demand MSR read failed: {exc}", "warning")
             return
         finally:
-            target.set_probes_quiet(False)
+            if armed:
+                target.set_probes_quiet(False)
         self.msr_values.update(values)
         try:  # the CPU that stopped: GS_BASE and KERNEL_GS_BASE are its own
             cpu = target.selected_vcpu()

@@ -119,7 +119,7 @@ def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
     if loop.arming.want_msrs:
         loop.arming.want_msrs = False
         pc = target.read_register("rip")
-        loop.arming.snapshot_msrs(target, slide.unrelocate(pc))
+        loop.arming.snapshot_msrs(target, slide.unrelocate(pc), armed=False)
     return LinuxTarget(target, slide)
 
 

@@ -22,19 +22,22 @@ from tracer.commands.common import (
 from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, *, command: bool = True) -> None:
+    """`command`: the trailing PROGRAM [ARG ...] (not for `tracer tui`, whose positional is a
+    trace file)."""
     p = sub.add_parser("capture", help="boot the guest and record a trace", description=__doc__)
     add_capture_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument(
-        "command",
-        nargs=argparse.REMAINDER,
-        metavar="PROGRAM [ARG ...]",
-        help="a program to run and its arguments, as strace takes them (after every option; "
-        "run after any --program)",
-    )
-    p.set_defaults(run=run, programs=None)
+    p.set_defaults(run=run, programs=None, program_argv=None)
+    if command:
+        p.add_argument(
+            "program_argv",
+            nargs=argparse.REMAINDER,
+            metavar="PROGRAM [ARG ...]",
+            help="a program to run and its arguments, as strace takes them (after every "
+            "option; run after any --program)",
+        )
 
 
 def _usage(exc: Exception) -> UsageError:
@@ -60,8 +63,9 @@ def build_options(args: argparse.Namespace) -> Any:
     from tracer.guest import InputError, check_kernel, check_program
     from tracer.probes.plan import ALL_PROBES, Mode
 
-    if args.command:  # `tracer capture ./prog a b`, as `strace ./prog a b`
-        args.programs = [*(args.programs or []), [args.command[0], list(args.command[1:])]]
+    if args.program_argv:  # `tracer capture ./prog a b`, as `strace ./prog a b`
+        argv = args.program_argv
+        args.programs = [*(args.programs or []), [argv[0], list(argv[1:])]]
     builtin = args.kernel is None
     if builtin or not args.programs:
         ensure_guest_built(args.quiet or args.json)

@@ -22,7 +22,7 @@ def _capture_options_parser() -> argparse.ArgumentParser:
 
     holder = argparse.ArgumentParser(add_help=False)
     sub = holder.add_subparsers()
-    capture.add_parser(sub)
+    capture.add_parser(sub, command=False)
     return sub.choices["capture"]
 
 

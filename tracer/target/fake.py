@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracer.target.errors import GdbDied, TargetTimeout
+from tracer.target.errors import GdbDied, TargetError, TargetTimeout
 from tracer.target.protocol import SessionEnd
 from tracer.target.records import AgentRecord, StopEvent
 
@@ -232,15 +232,19 @@ class FakeTarget:
         return self.written
 
     def set_ring_armed(self, armed: bool) -> None:
+        self._agent_or_raise()
         self.calls.append(("set_ring_armed", armed))
 
     def set_stop_on_lstar(self, stop: bool) -> None:
+        self._agent_or_raise()
         self.calls.append(("set_stop_on_lstar", stop))
 
     def set_stop_first_syscall(self, stop: bool) -> None:
+        self._agent_or_raise()
         self.calls.append(("set_stop_first_syscall", stop))
 
     def set_probes_quiet(self, quiet: bool) -> None:
+        self._agent_or_raise()
         self.calls.append(("set_probes_quiet", quiet))
 
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
@@ -272,6 +276,11 @@ class FakeTarget:
 
     def triple_faulted(self) -> bool:
         return self.triple_fault
+
+    def _agent_or_raise(self) -> None:
+        """gdb knows no `tracer_agent` before the agent is loaded: its commands fail."""
+        if not any(name == "load_agent" for name, _arg in self.calls):
+            raise TargetError("Error while executing Python code. (no agent loaded)")
 
     def _alive_or_raise(self) -> None:
         if self.dead is not None:
