@@ -20,13 +20,23 @@ from tracer.capture import (
     console_tail,
     plan_capture,
 )
+from tracer.capture import loop as loop_module
 from tracer.decode.msr import FMASK, GS_BASE, IA32_EFER, KERNEL_GS_BASE, LSTAR, STAR
 from tracer.decode.ptregs import encode_pt_regs
 from tracer.events import Event, Gap, MsrRead, Note, ProcessEvent, SyscallEntry
 from tracer.image import ElfImage
 from tracer.probes.plan import ProbePlan
 from tracer.store import TraceReader
-from tracer.target.fake import Call, FakeTarget, GdbDies, PowerOff, Records, Step, Stop
+from tracer.target.fake import (
+    Call,
+    FakeTarget,
+    GdbDies,
+    InTransit,
+    PowerOff,
+    Records,
+    Step,
+    Stop,
+)
 from tracer.target.records import AgentError, ProbeHit, StopEvent
 
 PERCPU = 0xFFFF_FFFF_8011_7000
@@ -277,3 +287,25 @@ def test_the_console_tail_leaves_the_firmware_out():
         "spin: started | second | third | spin: going round forever"
     )
     assert console_tail("SeaBIOS (version 1.16)\nBooting from ROM..\n") == ""
+
+
+def test_a_pause_waits_for_every_record_written_before_it(binaries, tmp_path, monkeypatch):
+    """A starved tracer process gets the agent's records slowly: the pause is noted after all
+    of them, however long they take while they keep coming (here 0.8 s, four times the idle
+    limit: a limit on the whole wait would note the pause first)."""
+    monkeypatch.setattr(loop_module, "DRAIN_ALL_IDLE_S", 0.2)
+    control = CaptureControl()
+
+    def ask() -> None:
+        control.pause()
+        control.resume()
+
+    def script(g: Guest) -> list[Step]:
+        slow = InTransit(g.syscall(39).items * 4, every_s=0.1)  # 0.8 s in all
+        return [g.syscall(NR_WRITE), Call(ask), slow, g.syscall(NR_WRITE), PowerOff(1)]
+
+    result, _target, events = run(binaries, tmp_path, build=script, read_msrs=False,
+                                  control=control)  # fmt: skip
+    paused = next(i for i, e in enumerate(events) if isinstance(e, Note) and "paused" in e.text)
+    assert syscalls(events[:paused]) == [NR_WRITE] + [39] * 4
+    assert syscalls(events[paused:]) == [NR_WRITE] and result.reason == "guest-exit"

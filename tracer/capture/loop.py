@@ -29,6 +29,9 @@ LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after the
 # A drain returns to the loop after this long even while records keep coming (a guest that
 # out-runs the tracer), so a stop, a pause, the timeouts and progress are still seen.
 DRAIN_SLICE_S = 0.25
+# Taking every record the agent has written (at a pause, a step, a real stop) gives up only
+# after this long without one arriving.
+DRAIN_ALL_IDLE_S = 5.0
 
 # Events the timer alone produces: a guest spinning in user space still takes interrupts (and
 # their swapgs, context switches, TLS snapshots), so these do not count as progress for `hang`.
@@ -291,14 +294,19 @@ class CaptureLoop:
             return
         self.done_reason = "triple-fault" if target.triple_faulted() else "guest-exit"
 
-    def drain_all(self, target: Target, timeout: float = 5.0) -> None:
-        """Every record the agent has written, so what is decided now follows them."""
+    def drain_all(self, target: Target) -> None:
+        """Every record the agent has written, so what is decided now follows them: as long
+        as they keep coming (a tracer process starved by a loaded host takes its time), up to
+        DRAIN_ALL_IDLE_S without one."""
         written = target.flush_agent()
-        deadline = time.monotonic() + timeout
+        taken, since = self.stats.records, time.monotonic()
         while self.drain(target, 0.05, everything=True):
             if written is None or self.stats.records >= written:
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if self.stats.records > taken:
+                taken, since = self.stats.records, now
+            elif now - since > DRAIN_ALL_IDLE_S:
                 return
 
     # The end --------------------------------------------------------------------------------

@@ -1,18 +1,20 @@
 """An in-memory Target for unit tests: it replays a script of agent records and stops.
 
 A script is a list of steps, taken in order while the guest "runs": `Records` are delivered by
-`drain()`, `Stop` is reported by `poll_stop()` once the records before it are drained,
-`PowerOff` ends the guest with QEMU's exit code, `GdbDies` closes the control channel and the
-agent's pipe, `Call` runs a function (e.g. to send a signal). Registers and memory are dicts;
-`rdmsr` written at RIP and single-stepped reads `msrs`, as the real CPU would. Other vCPUs'
-registers wait in `cpu_registers` until one is selected.
+`drain()`, `InTransit` are records the agent has already written that reach the tracer one
+every `every_s` seconds (a starved tracer process), `Stop` is reported by `poll_stop()` once
+the records before it are drained, `PowerOff` ends the guest with QEMU's exit code, `GdbDies`
+closes the control channel and the agent's pipe, `Call` runs a function (e.g. to send a
+signal). Registers and memory are dicts; `rdmsr` written at RIP and single-stepped reads
+`msrs`, as the real CPU would. Other vCPUs' registers wait in `cpu_registers` until one is
+selected.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,13 @@ class Call:
     function: Callable[[], None]
 
 
-Step = Records | Stop | PowerOff | GdbDies | Call
+@dataclass(frozen=True)
+class InTransit:
+    items: tuple[AgentRecord, ...]
+    every_s: float
+
+
+Step = Records | InTransit | Stop | PowerOff | GdbDies | Call
 
 
 @dataclass
@@ -198,14 +206,17 @@ class FakeTarget:
         self.calls.append(("arm", list(probes)))
 
     def drain(self, timeout: float = 0.05) -> Iterator[AgentRecord | None]:
-        while self.running and self.script:
+        # Records already written reach the tracer whether or not the guest runs.
+        while self.script and (self.running or isinstance(self.script[0], InTransit)):
             step = self.script[0]
-            if isinstance(step, Records):
+            if isinstance(step, Records | InTransit):
                 # One record at a time, so a drain the loop leaves early loses none.
                 if len(step.items) <= 1:
                     self.script.pop(0)
                 else:
-                    self.script[0] = Records(step.items[1:])
+                    self.script[0] = replace(step, items=step.items[1:])
+                if isinstance(step, InTransit):
+                    time.sleep(step.every_s)
                 if step.items:
                     self.written += 1
                     yield step.items[0]
@@ -229,7 +240,7 @@ class FakeTarget:
 
     def flush_agent(self) -> int | None:
         self._alive_or_raise()
-        return self.written
+        return self.written + sum(len(s.items) for s in self.script if isinstance(s, InTransit))
 
     def set_ring_armed(self, armed: bool) -> None:
         self._agent_or_raise()
