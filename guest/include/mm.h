@@ -51,6 +51,15 @@ void mm_destroy(struct mm *mm);
 void mm_activate(struct mm *mm); /* CR3 = mm's tables, or the kernel's for NULL */
 
 u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc);
+#define PT_SPAN (1UL << 21) /* what one page table maps */
+/*
+ * va's PTE with one walk, and in *stop where its page table ends (or end, if sooner): the PTEs
+ * of [va, *stop) follow it. NULL if a table is absent (not alloc), with *stop past all that
+ * table would map; NULL with *stop == va when a table cannot be made, == end when va is not a
+ * user address.
+ */
+u64 *mm_walk_span(struct mm *mm, unsigned long va, unsigned long end, bool alloc,
+		  unsigned long *stop);
 bool mm_mapped(struct mm *mm, unsigned long va);
 int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags);
 int mm_map_range(struct mm *mm, unsigned long start, unsigned long end, u64 pte_flags);

@@ -154,16 +154,24 @@ void mm_activate(struct mm *mm)
 	write_cr3(virt_to_phys(mm ? mm->pml4 : kernel_pml4));
 }
 
-u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
+/*
+ * va's PTE, the tables above it made if alloc. NULL if va is not a user address, if a table
+ * cannot be made, or (not alloc) if one is absent: then *absent_shift says which level (the
+ * range that table would map is 1 << *absent_shift bytes).
+ */
+static __always_inline u64 *walk(struct mm *mm, unsigned long va, bool alloc, int *absent_shift)
 {
+	*absent_shift = 0;
 	if (va >= TASK_SIZE_MAX)
 		return NULL;
 	u64 *table = mm->pml4;
 	for (int shift = 39; shift > 12; shift -= 9) {
 		u64 *e = &table[(va >> shift) & 511];
 		if (!(*e & PTE_P)) {
-			if (!alloc)
+			if (!alloc) {
+				*absent_shift = shift;
 				return NULL;
+			}
 			u64 p = alloc_page();
 			if (!p)
 				return NULL;
@@ -175,17 +183,35 @@ u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
 	return &table[(va >> 12) & 511];
 }
 
+u64 *mm_walk(struct mm *mm, unsigned long va, bool alloc)
+{
+	int absent;
+	return walk(mm, va, alloc, &absent);
+}
+
+u64 *mm_walk_span(struct mm *mm, unsigned long va, unsigned long end, bool alloc,
+		  unsigned long *stop)
+{
+	int absent;
+	u64 *pte = walk(mm, va, alloc, &absent);
+	if (pte)
+		*stop = MIN(end, ALIGN_DOWN(va, PT_SPAN) + PT_SPAN);
+	else if (absent)
+		*stop = MIN(end, ALIGN_DOWN(va, 1UL << absent) + (1UL << absent));
+	else
+		*stop = va >= TASK_SIZE_MAX ? end : va; /* not a user address, or out of memory */
+	return pte;
+}
+
 bool mm_mapped(struct mm *mm, unsigned long va)
 {
 	u64 *pte = mm_walk(mm, va, false);
 	return pte && (*pte & PTE_MAPPED);
 }
 
-int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
+/* A fresh zeroed frame at *pte (the frame it had goes back). */
+static __always_inline int map_zero_at(struct mm *mm, u64 *pte, u64 pte_flags)
 {
-	u64 *pte = mm_walk(mm, va, true);
-	if (!pte)
-		return -ENOMEM;
 	if ((*pte & PTE_MAPPED) && (*pte & PTE_ADDR_MASK)) {
 		free_page(*pte & PTE_ADDR_MASK);
 		mm->nr_pages--;
@@ -200,37 +226,29 @@ int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
 	return 0;
 }
 
+int mm_map_zero_page(struct mm *mm, unsigned long va, u64 pte_flags)
+{
+	u64 *pte = mm_walk(mm, va, true);
+	return pte ? map_zero_at(mm, pte, pte_flags) : -ENOMEM;
+}
+
+/* One walk per page table, not per page: an 8 MiB thread stack is 4 walks, not 2,048. */
 int mm_map_range(struct mm *mm, unsigned long start, unsigned long end, u64 pte_flags)
 {
 	if ((end - start) / PAGE_SIZE + 64 > nr_free_pages())
 		return -ENOMEM;
-	for (unsigned long va = start; va < end; va += PAGE_SIZE) {
-		int err = mm_map_zero_page(mm, va, pte_flags);
+	unsigned long va = start, stop;
+	while (va < end) {
+		u64 *pte = mm_walk_span(mm, va, end, true, &stop);
+		int err = pte ? 0 : -ENOMEM;
+		for (; !err && va < stop; va += PAGE_SIZE, pte++)
+			err = map_zero_at(mm, pte, pte_flags);
 		if (err) {
 			mm_unmap_range(mm, start, va);
 			return err;
 		}
 	}
 	return 0;
-}
-
-/*
- * The PTE for va, or NULL with *next set past the whole absent table that would hold it, so
- * walks over huge sparse ranges (munmap of most of the address space) stay cheap.
- */
-static u64 *walk_or_skip(struct mm *mm, unsigned long va, unsigned long *next)
-{
-	u64 *table = mm->pml4;
-	for (int shift = 39; shift > 12; shift -= 9) {
-		u64 e = table[(va >> shift) & 511];
-		if (!(e & PTE_P)) {
-			*next = ALIGN_DOWN(va, 1UL << shift) + (1UL << shift);
-			return NULL;
-		}
-		table = phys_to_virt(e & PTE_ADDR_MASK);
-	}
-	*next = va + PAGE_SIZE;
-	return &table[(va >> 12) & 511];
 }
 
 /*
@@ -257,24 +275,28 @@ void mm_unmap_range(struct mm *mm, unsigned long start, unsigned long end)
 	struct frame_batch batch;
 	unsigned long next;
 	batch.n = 0;
-	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
-		u64 *pte = walk_or_skip(mm, va, &next);
-		if (!pte || !(*pte & PTE_MAPPED))
-			continue;
-		u64 frame = *pte & PTE_ADDR_MASK;
-		*pte = 0;
-		if (active)
-			invlpg(va);
-		if (!frame)
-			continue;
-		mm->nr_pages--;
-		if (nr_cpus == 1) {
-			free_page(frame);
-			continue;
+	end = MIN(end, TASK_SIZE_MAX);
+	for (unsigned long va = start; va < end;) {
+		u64 *pte = mm_walk_span(mm, va, end, false, &next);
+		for (; pte && va < next; va += PAGE_SIZE, pte++) {
+			if (!(*pte & PTE_MAPPED))
+				continue;
+			u64 frame = *pte & PTE_ADDR_MASK;
+			*pte = 0;
+			if (active)
+				invlpg(va);
+			if (!frame)
+				continue;
+			mm->nr_pages--;
+			if (nr_cpus == 1) {
+				free_page(frame);
+				continue;
+			}
+			batch.frames[batch.n++] = frame;
+			if (batch.n == (int)ARRAY_SIZE(batch.frames))
+				free_batch(mm, &batch);
 		}
-		batch.frames[batch.n++] = frame;
-		if (batch.n == (int)ARRAY_SIZE(batch.frames))
-			free_batch(mm, &batch);
+		va = next;
 	}
 	if (batch.n)
 		free_batch(mm, &batch);
@@ -282,11 +304,12 @@ void mm_unmap_range(struct mm *mm, unsigned long start, unsigned long end)
 
 unsigned long mm_first_mapped(struct mm *mm, unsigned long start, unsigned long end)
 {
-	unsigned long next;
-	for (unsigned long va = start; va < end && va < TASK_SIZE_MAX; va = next) {
-		u64 *pte = walk_or_skip(mm, va, &next);
-		if (pte && (*pte & PTE_MAPPED))
-			return va;
+	unsigned long next, limit = MIN(end, TASK_SIZE_MAX);
+	for (unsigned long va = start; va < limit; va = next) {
+		u64 *pte = mm_walk_span(mm, va, limit, false, &next);
+		for (; pte && va < next; va += PAGE_SIZE, pte++)
+			if (*pte & PTE_MAPPED)
+				return va;
 	}
 	return end;
 }

@@ -48,15 +48,33 @@ static long map_anon(struct mm *mm, unsigned long start, unsigned long end, unsi
 		return mm_map_range(mm, start, end, pte);
 	if (pte & PTE_P)
 		pte = (pte & ~PTE_P) | PTE_LAZY;
-	for (unsigned long va = start; va < end; va += PAGE_SIZE) {
-		u64 *p = mm_walk(mm, va, true);
+	for (unsigned long va = start, stop; va < end;) {
+		u64 *p = mm_walk_span(mm, va, end, true, &stop);
 		if (!p) {
 			mm_unmap_range(mm, start, va);
 			return -ENOMEM;
 		}
-		*p = pte;
+		for (; va < stop; va += PAGE_SIZE)
+			*p++ = pte;
 	}
 	return 0;
+}
+
+/* Every page of [start, end) mapped (fault_in: a lazy page may get its frame now). */
+static bool range_mapped(struct mm *mm, unsigned long start, unsigned long end, bool fault_in)
+{
+	unsigned long va = start, stop;
+	while (va < end) {
+		u64 *pte = mm_walk_span(mm, va, end, false, &stop);
+		for (; pte && va < stop && (*pte & PTE_MAPPED); va += PAGE_SIZE)
+			pte++;
+		if (va >= stop)
+			continue; /* the whole span is mapped */
+		if (!fault_in || !mm_fault_in_lazy(mm, va))
+			return false;
+		va += PAGE_SIZE; /* its table may be new: walk again */
+	}
+	return true;
 }
 
 /* A free range of len bytes below mm->mmap_base and well above the heap, searched top-down. */
@@ -158,20 +176,23 @@ long sys_mprotect(ulong addr, ulong len, ulong prot)
 	len = ALIGN_UP(len, PAGE_SIZE);
 	if (addr > TASK_SIZE_MAX - len)
 		return -ENOMEM;
-	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE)
-		if (!mm_mapped(mm, va) && !mm_fault_in_lazy(mm, va))
-			return -ENOMEM;
+	if (!range_mapped(mm, addr, addr + len, true))
+		return -ENOMEM;
 	u64 flags = prot_to_pte(prot);
-	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE) {
-		u64 *pte = mm_walk(mm, va, false);
-		u64 frame = *pte & PTE_ADDR_MASK;
-		if (!frame && (flags & PTE_P)) {
-			frame = alloc_page();
-			if (!frame)
-				return -ENOMEM;
+	for (unsigned long va = addr, stop, end = addr + len; va < end;) {
+		u64 *pte = mm_walk_span(mm, va, end, false, &stop);
+		if (!pte)
+			return -ENOMEM; /* cannot be: every page was mapped */
+		for (; va < stop; va += PAGE_SIZE, pte++) {
+			u64 frame = *pte & PTE_ADDR_MASK;
+			if (!frame && (flags & PTE_P)) {
+				frame = alloc_page();
+				if (!frame)
+					return -ENOMEM;
+			}
+			*pte = frame | flags | (*pte & (PTE_A | PTE_D));
+			invlpg(va);
 		}
-		*pte = frame | flags | (*pte & (PTE_A | PTE_D));
-		invlpg(va);
 	}
 	tlb_shootdown(mm); /* other CPUs running this process's threads */
 	return 0;
@@ -192,15 +213,16 @@ long sys_madvise(ulong addr, ulong len, ulong advice)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE)
-		if (!mm_mapped(mm, va))
-			return -ENOMEM;
+	if (!range_mapped(mm, addr, addr + len, false))
+		return -ENOMEM;
 	if (advice != MADV_DONTNEED && advice != MADV_FREE)
 		return 0;
-	for (unsigned long va = addr; va < addr + len; va += PAGE_SIZE) {
-		u64 *pte = mm_walk(mm, va, false);
-		if (pte && (*pte & PTE_P) && (*pte & PTE_W))
-			memset(phys_to_virt(*pte & PTE_ADDR_MASK), 0, PAGE_SIZE);
+	for (unsigned long va = addr, stop, end = addr + len; va < end;) {
+		u64 *pte = mm_walk_span(mm, va, end, false, &stop);
+		for (; pte && va < stop; va += PAGE_SIZE, pte++)
+			if ((*pte & PTE_P) && (*pte & PTE_W))
+				memset(phys_to_virt(*pte & PTE_ADDR_MASK), 0, PAGE_SIZE);
+		va = stop;
 	}
 	return 0;
 }
