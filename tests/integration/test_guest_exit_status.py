@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_guest import BAD_PROGRAM, PANIC, USER, boot, built  # noqa: F401
+
+pytestmark = pytest.mark.qemu  # every test boots the guest
 
 
 def test_one_program_gives_its_own_status(built: None, tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from test_guest import BOOT, PANIC, USER, Boot, boot, built  # noqa: F401
 
+pytestmark = pytest.mark.qemu  # every test boots the guest
+
 PTHREAD_OUTPUT = [
     "pthread: start",
     "worker 1: __thread sum 55, returned 100",

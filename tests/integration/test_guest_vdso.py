@@ -10,6 +10,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from test_guest import GUEST, USER, boot, built  # noqa: F401
 
+pytestmark = pytest.mark.qemu  # every test boots the guest
+
 VDSO = GUEST / "build" / "vdso" / "vdso.so"
 VDSO_OUTPUT = [
     "vdso: ELF at AT_SYSINFO_EHDR",
