@@ -68,3 +68,17 @@ def test_an_exec_whose_exit_returned_takes_its_space_before_other_cpus_pending_o
     thread, first = ids.user_thread(cpu=0, cr3=0x5000)
     assert (thread.pid, thread.name, first) == (3, "two_threads", True)
     assert ids.execs == {0: (2, "slow")} and ids.returning == {}
+
+
+def test_with_a_context_switch_probe_an_exec_still_starts_the_new_image() -> None:
+    """Linux with `--probes ...,sched`: the switch names the running task (its real pid); the
+    exec's new address space is that task's new program, as without the probe."""
+    ids = Identity(program_names=())
+    ids.switched(cpu=0, pid=79, name="init")  # the forked child, still init's image
+    assert ids.user_thread(cpu=0, cr3=0x2000)[1]  # its first crossing: a start
+    ids.exec_started(cpu=0, pid=79, path=b"/bin/hello-glibc")
+    ids.exec_returned(cpu=0, pid=79)
+    thread, first = ids.user_thread(cpu=0, cr3=0x3000)
+    assert (thread.pid, thread.name, first) == (79, "hello-glibc", True)
+    assert ids.thread(cpu=0, cr3=0x3000) == thread and ids.name(79) == "hello-glibc"
+    assert ids.user_thread(cpu=0, cr3=0x3000) == (thread, False)  # once

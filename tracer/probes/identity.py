@@ -52,14 +52,23 @@ class Identity:
     def user_thread(self, cpu: int, cr3: int) -> tuple[Thread, bool]:
         """The thread crossing into or out of user mode; True if seen for the first time."""
         key = cr3 & ~CR3_FLAGS
-        thread = self.current.get(cpu) or self.by_cr3.get(key)
-        pending = self._pending_exec(cpu) if thread is None else None
+        running = self.current.get(cpu)
+        thread = running or self.by_cr3.get(key)
+        if thread is None:
+            pending = self._pending_exec(cpu)
+        elif running is not None and key not in self.by_cr3:
+            # A context-switch probe says who runs: a new address space is its exec's image.
+            pending = self._exec_of(cpu, running.pid)
+        else:
+            pending = None
         if pending is not None:
             # execve gave the process a new address space: same pid, the new program's name.
             pid, name = pending
             thread = Thread(pid, name)
             self.by_cr3[key] = thread
             self.names[pid] = name
+            if running is not None:
+                self.current[cpu] = thread
             return thread, True
         if thread is None:
             pid = self.next_pid
@@ -80,6 +89,13 @@ class Identity:
         if cpu in self.returning:
             return self.returning.pop(cpu)
         began = cpu if cpu in self.execs else next(iter(self.execs), None)
+        return None if began is None else self.execs.pop(began)
+
+    def _exec_of(self, cpu: int, pid: int) -> tuple[int, str] | None:
+        """`pid`'s own pending execve, if it made one."""
+        if cpu in self.returning and self.returning[cpu][0] == pid:
+            return self.returning.pop(cpu)
+        began = next((c for c, (p, _) in self.execs.items() if p == pid), None)
         return None if began is None else self.execs.pop(began)
 
     def exec_returned(self, cpu: int, pid: int) -> None:
