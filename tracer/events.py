@@ -51,6 +51,7 @@ class SegCause(StrEnum):
     ARCH_PRCTL = "arch_prctl"
     SYSCALL_ENTRY = "syscall_entry"
     SYSCALL_EXIT = "syscall_exit"
+    SYSCALL = "syscall"  # inside one, seen before it returned: an exec's resets at a switch
     CONTEXT_SWITCH = "context_switch"
     INTERRUPT_ENTRY = "interrupt_entry"
     INTERRUPT_EXIT = "interrupt_exit"

@@ -14,6 +14,7 @@ from tracer.events import (
     MsrWrite,
     ProcessEvent,
     SegBaseChange,
+    SegCause,
     SyscallEntry,
     SyscallExit,
     TlsSnapshot,
@@ -384,6 +385,26 @@ def test_context_switch_names_both_tasks_from_their_structs() -> None:
     assert (switch.prev_pid, switch.prev_name, switch.next_pid, switch.next_name) == (
         1, "init", 2, "sh",
     )  # fmt: skip
+
+
+def test_an_exec_switched_out_before_it_returns_caused_its_fs_reset() -> None:
+    """Linux may switch an exec'ing task out after the exec reset FS (a null selector, no
+    probe sees it): the switch sees FS at 0, the exec in flight explains it."""
+    layout = TaskLayout(pid_offset=8, pid_size=4, comm_offset=16, comm_size=8)
+
+    def task(pid: int, name: bytes) -> bytes:
+        return pid.to_bytes(4, "little") + bytes(4) + name.ljust(8, b"\0")
+
+    structs = {0xA008: task(1, b"hello"), 0xB008: task(9, b"kworker")}
+    for nr, cause in ((39, SegCause.UNKNOWN), (59, SegCause.SYSCALL)):  # getpid, execve
+        rig = Rig(ProbePlan(Mode.DEFAULT, entry=_path(), task_layout=layout))
+        cpu = _syscall_cpu(nr, USER_BUF, buf=b"/bin/x\0")
+        cpu.registers["fs_base"] = 0x41_D198
+        rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
+        switch = FakeCpu(structs, rdi=0xA000, rsi=0xB000, fs_base=0)
+        rig.stop(ProbeKind.CONTEXT_SWITCH, switch, task_span=list(layout.span))
+        fs = [e for e in rig.events() if isinstance(e, SegBaseChange) and e.which == "fs"]
+        assert [(e.old, e.new, e.cause) for e in fs] == [(0x41_D198, 0, cause)], nr
 
 
 def test_function_graph_by_breakpoints_nests_calls() -> None:

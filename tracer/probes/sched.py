@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tracer.events import ContextSwitch, Event, SegBases
+from tracer.events import ContextSwitch, Event, SegBases, SegCause
 from tracer.probes import ringbuf
 from tracer.probes.kinds import AgentProbe, ProbeKind
 from tracer.probes.stops import Cpu, ProbeSpec, StopContext
+from tracer.probes.syscall import EXECS
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, StructLayout
@@ -114,7 +115,6 @@ def at_switch(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
 
 
 def on_switch(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Event]) -> None:
-    core.reconcile(hit, observed, out)
     layout = core.plan.task_layout
     tasks = hit.fields.get("tasks") or [None, None]
     addrs = (hit.fields.get("prev", 0), hit.fields.get("next", 0))
@@ -123,6 +123,10 @@ def on_switch(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[E
         pid, name = layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, "")
         decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
     (prev_pid, prev_name), (next_pid, next_name) = decoded
+    # A task switched out inside its execve has had FS and the user GS reset already (null
+    # selectors, which no probe sees): those changes are the exec's, not unexplained.
+    execing = any(p.pid == prev_pid and p.nr in EXECS for p in core.inflight.values())
+    core.reconcile(hit, observed, out, SegCause.SYSCALL if execing else SegCause.UNKNOWN)
     core.ids.switched(hit.cpu, prev_pid, prev_name)
     core.ids.switched(hit.cpu, next_pid, next_name)
     out.append(
