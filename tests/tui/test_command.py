@@ -54,3 +54,10 @@ def test_screenshots_are_written(tmp_path: Path, monkeypatch, capsys) -> None:  
     except (ImportError, OSError):  # OSError: cairosvg installed, libcairo2 not
         pytest.skip("cairosvg (with libcairo2) is not installed: SVG only")
     assert (tmp_path / "cpu.png").stat().st_size > 10_000
+
+
+def test_a_program_in_place_of_a_trace_says_how_to_watch_it(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["tui", "/bin/true"]) == 2
+    err = capsys.readouterr().err
+    assert "an executable, not a trace file" in err and "tracer tui --program /bin/true" in err
+    assert len(err.splitlines()) == 1

@@ -55,10 +55,25 @@ def _need_textual() -> None:
 def run(args: argparse.Namespace) -> int:
     _need_textual()
     if args.trace is not None:
+        _not_a_program(args.trace)
         return _replay(args)
     if args.screenshots is not None:
         raise UsageError("--screenshots needs a trace file")
     return _live(args)
+
+
+def _not_a_program(path: Path) -> None:
+    """`tracer tui ./a.out` as one would write `tracer capture ./a.out`: say how to watch it."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError:
+        return  # the trace reader says what is wrong with it
+    if magic == b"\x7fELF":
+        raise UsageError(
+            f"{path}: an executable, not a trace file; to capture it and watch live: "
+            f"tracer tui --program {path}"
+        )
 
 
 def _replay(args: argparse.Namespace) -> int:
