@@ -64,12 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _not_a_program(path: Path) -> None:
     """`tracer tui ./a.out` as one would write `tracer capture ./a.out`: say how to watch it."""
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError:
-        return  # the trace reader says what is wrong with it
-    if magic == b"\x7fELF":
+    from tracer.image.elf import is_elf
+
+    if is_elf(path):
         raise UsageError(
             f"{path}: an executable, not a trace file; to capture it and watch live: "
             f"tracer tui --program {path}"

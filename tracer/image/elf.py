@@ -105,6 +105,16 @@ class TlsSymbol:
     tp_offset: int | None  # offset from the thread pointer (negative, x86-64 variant II)
 
 
+def is_elf(path: str | Path) -> bool:
+    """Whether the file starts as an ELF does (False when it cannot be read: the caller's
+    reader says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .elf import ElfImage
+from .elf import ElfImage, is_elf
 from .errors import ImageError, read_input
 from .symbols import Symbol, SymbolBind, SymbolLookups, SymbolTable, SymbolType
 
@@ -136,13 +136,8 @@ class KernelSymbols(Protocol):
 def open_kernel_symbols(path: str | Path) -> ElfImage | SymbolMap:
     """`--symbols FILE`: a vmlinux (with or without DWARF) is read as an ELF, anything else as a
     System.map or kallsyms dump."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            is_elf = f.read(4) == b"\x7fELF"
-    except OSError:
-        is_elf = False  # SymbolMap.open says what is wrong with the path
-    return ElfImage.open(path) if is_elf else SymbolMap.open(path)
+    path = Path(path)  # unreadable: SymbolMap.open says what is wrong with it
+    return ElfImage.open(path) if is_elf(path) else SymbolMap.open(path)
 
 
 def with_symbols(image: ElfImage, symbols: Sequence[Symbol]) -> ElfImage:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracer.image.elf import ElfImage
+from tracer.image.elf import ElfImage, is_elf
 from tracer.image.errors import ImageError
 from tracer.image.notes import build_id, has_debug_info, has_pvh_note
 from tracer.image.symbol_map import KernelSymbols, SymbolMap
@@ -79,15 +79,7 @@ def open_linux_kernel(
         source = symbols or kallsyms_for(kernel, progress=progress)
     else:
         raise ImageError(kernel, "neither a bzImage nor an ELF with a PVH entry note")
-    if _is_elf(source):
+    if is_elf(source):
         return _elf_kernel(source, kernel)
     found = SymbolMap.open(source)  # a System.map or kallsyms dump; says what else is wrong
     return LinuxKernel(kernel, found, None, abi_layout(found.address_of("current_task")))
-
-
-def _is_elf(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False

@@ -95,15 +95,19 @@ class Identity:
         """`pid`'s own pending execve, if it made one."""
         if cpu in self.returning and self.returning[cpu][0] == pid:
             return self.returning.pop(cpu)
+        return self._take_exec(pid)
+
+    def _take_exec(self, pid: int) -> tuple[int, str] | None:
+        """`pid`'s execve among those begun, whichever CPU it began on, taken out."""
         began = next((c for c, (p, _) in self.execs.items() if p == pid), None)
         return None if began is None else self.execs.pop(began)
 
     def exec_returned(self, cpu: int, pid: int) -> None:
         """This pid's execve returns on `cpu` (its exit carries the frame, so which exec is
         known): the next new address space there is its, whichever CPU the exec began on."""
-        began = next((c for c, (p, _) in self.execs.items() if p == pid), None)
-        if began is not None:
-            self.returning[cpu] = self.execs.pop(began)
+        pending = self._take_exec(pid)
+        if pending is not None:
+            self.returning[cpu] = pending
 
     def exec_started(self, cpu: int, pid: int, path: bytes | None) -> None:
         """An execve on this CPU: if it succeeds, the next new address space is this pid's."""
