@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import shutil
+import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 QEMU_DIR = Path(__file__).resolve().parent
@@ -128,3 +133,77 @@ def ensure_built(build: bool = True) -> None:
     image = REPO_ROOT / load()["boot_image"]
     if not image.exists():
         raise FileNotFoundError(f"{image} is missing: run make -C guest")
+
+
+# The ground-truth log in guest RAM (gtlog=mem; guest/include/gtlog.h): the kernel writes its
+# lines into `gtlog_mem`, QEMU keeps the guest's RAM in a shared file, the host reads them from
+# it after the guest ended. The debug port (~3 us a byte under TCG) takes only what overflows.
+GTLOG_MEM_SYMBOL = "gtlog_mem"
+GTLOG_MEM_MAGIC = b"GTLOGMEM"
+GTLOG_MEM_HEADER = struct.Struct("<8sQQQ")  # magic, size, len, spilled
+
+
+def ram_file_args(ram_file: str | os.PathLike[str], memory_mb: int) -> list[str]:
+    """QEMU arguments that keep the guest's RAM in ram_file (shared: the file sees every
+    write, even when QEMU is killed)."""
+    path = str(ram_file).replace(",", ",,")
+    backend = f"memory-backend-file,id=guest-ram,size={memory_mb}M,mem-path={path},share=on"
+    return ["-object", backend, "-machine", "memory-backend=guest-ram"]
+
+
+def ram_file_dir(memory_mb: int) -> str | None:
+    """Where a RAM file costs no disk writes: /dev/shm when it has room, else the temp dir."""
+    try:
+        if shutil.disk_usage("/dev/shm").free > 2 * memory_mb << 20:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return None
+
+
+def new_ram_file(memory_mb: int) -> str:
+    fd, path = tempfile.mkstemp(prefix="guest-ram-", dir=ram_file_dir(memory_mb))
+    os.close(fd)
+    return path
+
+
+def gtlog_mem_offset(kernel_elf: str | os.PathLike[str]) -> int:
+    """Where `gtlog_mem` is in the RAM file: its physical address, from the kernel's symbol
+    and the load segment that holds it (pyelftools)."""
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415 - only with gtlog=mem
+
+    with open(kernel_elf, "rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        found = symtab.get_symbol_by_name(GTLOG_MEM_SYMBOL) if symtab else None
+        if not found:
+            raise ValueError(f"{kernel_elf}: no symbol {GTLOG_MEM_SYMBOL}")
+        vaddr = found[0]["st_value"]
+        for seg in elf.iter_segments():
+            start = seg["p_vaddr"]
+            if seg["p_type"] == "PT_LOAD" and start <= vaddr < start + seg["p_memsz"]:
+                return seg["p_paddr"] + vaddr - start
+    raise ValueError(f"{kernel_elf}: {GTLOG_MEM_SYMBOL} is in no load segment")
+
+
+def read_gtlog(
+    ram_file: str | os.PathLike[str],
+    spill: str | os.PathLike[str] | None,
+    kernel_elf: str | os.PathLike[str] | None = None,
+) -> bytes:
+    """The whole log of a gtlog=mem boot: the RAM buffer's lines, then the port's (empty when
+    the kernel never set the buffer up)."""
+    kernel_elf = kernel_elf or REPO_ROOT / load()["kernel_elf"]
+    offset = gtlog_mem_offset(kernel_elf)
+    text = b""
+    with open(ram_file, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size >= offset + GTLOG_MEM_HEADER.size:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as ram:
+                magic, room, used, _ = GTLOG_MEM_HEADER.unpack_from(ram, offset)
+                if magic == GTLOG_MEM_MAGIC and used <= room:
+                    start = offset + GTLOG_MEM_HEADER.size
+                    text = ram[start : start + used]
+    if spill is not None and os.path.exists(spill):
+        text += Path(spill).read_bytes()
+    return text

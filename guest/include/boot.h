@@ -21,6 +21,8 @@ enum tls_scheme {
 
 struct boot_params {
 	bool gtlog;
+	bool gtlog_mem;     /* gtlog=mem: the log in guest RAM (gtlog_mem), the port only past it */
+	unsigned long gtlog_mem_room; /* gtlog_mem_room=N: use only N bytes of it (tests the port) */
 	bool verbose;
 	bool kfault;	     /* fault in the kernel on purpose once booted (to test panics) */
 	bool sched_parallel; /* sched=parallel: start every program at once, interleaved */

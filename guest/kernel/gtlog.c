@@ -12,6 +12,7 @@
 #define DEBUGCON_PORT 0xe9
 
 bool gtlog_enabled;
+struct gtlog_mem gtlog_mem __attribute__((aligned(4096)));
 
 static void gt_raw(struct gtline *l, const char *s)
 {
@@ -92,18 +93,50 @@ void gt_str(struct gtline *l, const char *key, const char *s)
 
 static spinlock_t gtlog_lock; /* one line at a time from all CPUs */
 
-void gt_end_to(struct gtline *l, u16 port)
+static void gt_close(struct gtline *l)
 {
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
+}
+
+void gt_end_to(struct gtline *l, u16 port)
+{
+	gt_close(l);
 	unsigned long flags = spin_lock_irqsave(&gtlog_lock);
 	outsb(port, l->buf, l->len);
 	spin_unlock_irqrestore(&gtlog_lock, flags);
 }
 
+/* The buffer while every line so far fitted, then the port (see gtlog.h). */
 void gt_end(struct gtline *l)
 {
-	gt_end_to(l, DEBUGCON_PORT);
+	struct gtlog_mem *m = &gtlog_mem;
+	if (!boot_params.gtlog_mem) {
+		gt_end_to(l, DEBUGCON_PORT);
+		return;
+	}
+	gt_close(l);
+	unsigned long flags = spin_lock_irqsave(&gtlog_lock);
+	if (!m->spilled && m->len + l->len <= m->size) {
+		memcpy(m->data + m->len, l->buf, l->len);
+		barrier();
+		m->len += l->len;
+	} else {
+		m->spilled = 1;
+		outsb(DEBUGCON_PORT, l->buf, l->len);
+	}
+	spin_unlock_irqrestore(&gtlog_lock, flags);
+}
+
+void gtlog_mem_start(void)
+{
+	gtlog_mem.size = sizeof(gtlog_mem.data);
+	if (boot_params.gtlog_mem_room && boot_params.gtlog_mem_room < gtlog_mem.size)
+		gtlog_mem.size = boot_params.gtlog_mem_room;
+	gtlog_mem.len = 0;
+	gtlog_mem.spilled = 0;
+	barrier();
+	memcpy(gtlog_mem.magic, GTLOG_MEM_MAGIC, sizeof(gtlog_mem.magic));
 }
 
 void gtlog_boot(const char *cmdline)

@@ -100,6 +100,10 @@ static void parse_option(const char *key, const char *value)
 			boot_params.ftrace_entries = n;
 	} else if (!strcmp(key, "gtlog")) {
 		boot_params.gtlog = strcmp(value, "0") != 0;
+		boot_params.gtlog_mem = !strcmp(value, "mem");
+	} else if (!strcmp(key, "gtlog_mem_room")) {
+		if (parse_u64(value, &n))
+			boot_params.gtlog_mem_room = n;
 	} else if (!strcmp(key, "verbose")) {
 		boot_params.verbose = strcmp(value, "0") != 0;
 	} else if (!strcmp(key, "kfault")) {
@@ -135,6 +139,8 @@ void parse_cmdline(const char *cmdline)
 		p += n;
 	}
 	gtlog_enabled = boot_params.gtlog;
+	if (boot_params.gtlog_mem)
+		gtlog_mem_start();
 }
 
 static u64 read_multiboot(u64 mbi_phys, u64 *mem_end)

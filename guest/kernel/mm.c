@@ -23,7 +23,7 @@ static u64 dm_pd[512] __aligned(4096);
 static u64 dm_pd_apic[512] __aligned(4096); /* the 4th GiB: the local APIC's page, uncached */
 static u64 kimg_pdpt[512] __aligned(4096);
 static u64 kimg_pd[512] __aligned(4096);
-static u64 kimg_pt[4][512] __aligned(4096);
+static u64 kimg_pt[12][512] __aligned(4096); /* 24 MiB: the image with gtlog_mem (16 MiB) */
 
 void mem_init(u64 reserved_end_phys, u64 mem_end_phys)
 {

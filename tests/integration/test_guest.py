@@ -422,3 +422,19 @@ def test_gdb_attach_stops_in_do_syscall_64(built: None) -> None:
     assert "$1 = 12" in result.stdout, result.stdout + result.stderr  # brk
     assert "$2 = 12" in result.stdout
     assert "<cpu0_percpu>" in result.stdout
+
+
+def test_ground_truth_log_overflows_from_ram_to_the_port(built: None, tmp_path: Path) -> None:
+    """gtlog=mem with room for a few lines: the rest go to the debug port, and the log read
+    back (RAM first, then the port) is the whole log in order, as with the room it needs."""
+    whole = boot([USER / "hello-glibc"], gtlog=tmp_path / "whole.log")
+    small = boot(
+        [USER / "hello-glibc"], gtlog=tmp_path / "small.log", cmdline="gtlog_mem_room=2048"
+    )
+    assert whole.status == small.status == ALL_OK, small.console
+    assert len((tmp_path / "small.log").read_bytes()) > 4 * 2048  # most of it on the port
+    for run in (whole, small):
+        assert run.gtlog[0]["ev"] == "boot" and run.gtlog[-1]["ev"] == "poweroff"
+    assert syscall_names(small.gtlog) == syscall_names(whole.gtlog) == GLIBC_HELLO_SYSCALLS
+    tsc = [e["tsc"] for e in small.gtlog]
+    assert tsc == sorted(tsc)  # one CPU: the lines in the order they were written

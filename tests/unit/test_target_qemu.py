@@ -46,3 +46,15 @@ def test_debug_exit_status_decoding() -> None:
     assert guest_exit_status(0) is None
     assert guest_exit_status(-9) is None
     assert guest_exit_status(None) is None
+
+
+def test_guest_ram_in_a_shared_file(tmp_path: Path) -> None:
+    files = QemuFiles(tmp_path)
+    ram = tmp_path / "ram,1"
+    argv = build_argv(QemuConfig(boot_image=Path("k"), memory_mb=64, ram_file=ram), files)
+    backend = argv[argv.index("-object") + 1]
+    assert (
+        backend == f"memory-backend-file,id=guest-ram,size=64M,mem-path={tmp_path}/ram,,1,share=on"
+    )
+    assert argv[argv.index("-machine") + 1] == "memory-backend=guest-ram"
+    assert "-object" not in build_argv(QemuConfig(boot_image=Path("k")), files)

@@ -45,6 +45,7 @@ class CaptureOptions:
     memory_mb: int = 256
     overwrite: bool = True
     debugcon: Path | None = None
+    ram_file: Path | None = None  # the guest's RAM kept in this file (tests: QemuConfig.ram_file)
     meta: dict[str, str] = field(default_factory=dict)
     until_event: Callable[[Event], bool] | None = None  # end at the first event it accepts
     start_timeout: float = 10.0  # for QEMU's gdbstub socket to appear
@@ -83,6 +84,7 @@ class CaptureOptions:
             memory_mb=self.memory_mb,
             icount=self.icount,
             debugcon=self.debugcon,
+            ram_file=self.ram_file,
             accel=self.accel,
             cpu=self.cpu,
             smp=self.smp,

@@ -53,6 +53,9 @@ class QemuConfig:
     debugcon: Path | None = None  # where the guest's debug-port output goes (tests only)
     extra_args: tuple[str, ...] = ()
     smp: int = 1  # vCPUs (-smp N)
+    # The guest's RAM kept in this file (shared: it sees every write, whatever ends QEMU), for
+    # tests that read what a guest left in memory (the built-in guest's gtlog=mem log).
+    ram_file: Path | None = None
 
 
 class QemuState(StrEnum):
@@ -140,6 +143,10 @@ def build_argv(config: QemuConfig, files: QemuFiles, qemu: str = QEMU_BINARY) ->
         argv += ["-smp", str(config.smp)]
     if config.debug_exit:
         argv += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if config.ram_file is not None:
+        backend = f"size={config.memory_mb}M,mem-path={option_value(config.ram_file)},share=on"
+        argv += ["-object", f"memory-backend-file,id=guest-ram,{backend}"]
+        argv += ["-machine", "memory-backend=guest-ram"]
     argv += list(config.extra_args)
     return argv
 
