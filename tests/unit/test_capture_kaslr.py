@@ -72,3 +72,18 @@ def test_a_step_reported_with_nothing_done_is_taken_again() -> None:
     assert read_msrs(target, (LSTAR,)) == {LSTAR: RUNTIME_ENTRY}
     assert [c for c, _ in target.calls].count("step") == 2
     assert target.registers["rip"] == KERNEL_RIP  # put back where it was
+
+
+def test_the_bytes_put_back_are_the_running_kernels_not_the_files() -> None:
+    """Linux NOPs its `call __fentry__` sites at boot; a look at one must leave the NOP there
+    (putting back the file's call broke the instruction and hung the boot)."""
+    from tracer.target.msr import read_msrs
+
+    target = Booting([(0x10, KERNEL_RIP, RUNTIME_ENTRY)])
+    nop, call = bytes.fromhex("0f1f440000"), bytes.fromhex("e82bf2f1ff")
+    for i in range(5):
+        target.memory[KERNEL_RIP + i] = nop[i]
+        target.file_bytes[KERNEL_RIP + i] = call[i]
+    target.interrupt()
+    assert read_msrs(target, (LSTAR,)) == {LSTAR: RUNTIME_ENTRY}
+    assert target.read_code(KERNEL_RIP, 5) == nop

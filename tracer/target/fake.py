@@ -65,6 +65,9 @@ class FakeTarget:
     script: list[Step]
     registers: dict[str, int] = field(default_factory=dict)
     memory: dict[int, int] = field(default_factory=dict)  # address -> byte
+    # What the kernel's file says where the running kernel patched its text: `read_memory`
+    # answers these from the file, as gdb does with trust-readonly-sections; `read_code` not.
+    file_bytes: dict[int, int] = field(default_factory=dict)
     msrs: dict[int, int] = field(default_factory=dict)
     cpu_registers: dict[int, dict[str, int]] = field(default_factory=dict)  # other vCPUs
     selected_cpu: int = 0  # the vCPU `registers` belongs to
@@ -153,7 +156,7 @@ class FakeTarget:
         self._alive_or_raise()
         self.calls.append(("step", None))
         rip = self.registers.get("rip", 0)
-        if self.read_memory(rip, len(RDMSR)) == RDMSR:
+        if self.read_code(rip, len(RDMSR)) == RDMSR:  # the CPU runs memory, not the file
             value = self.msrs.get(self.registers.get("rcx", 0) & 0xFFFFFFFF, 0)
             self.registers["rax"], self.registers["rdx"] = value & 0xFFFFFFFF, value >> 32
             self.registers["rip"] = rip + len(RDMSR)
@@ -190,7 +193,12 @@ class FakeTarget:
 
     def read_memory(self, addr: int, length: int) -> bytes:
         self._alive_or_raise()
-        return bytes(self.memory.get(addr + i, 0) for i in range(length))
+        at = range(addr, addr + length)
+        return bytes(self.file_bytes.get(a, self.memory.get(a, 0)) for a in at)
+
+    def read_code(self, addr: int, length: int) -> bytes:
+        self._alive_or_raise()
+        return bytes(self.memory.get(a, 0) for a in range(addr, addr + length))
 
     def write_memory(self, addr: int, data: bytes) -> None:
         self.calls.append(("write_memory", (addr, data)))

@@ -1,7 +1,9 @@
 """Read real MSR values the gdbstub does not expose, by running one `rdmsr` in the guest.
 
-At a stop in ring 0: save RIP, RAX, RCX, RDX and the two bytes at RIP; write `rdmsr` there; for
-each MSR set RCX, single-step, read EDX:EAX; then put every byte and register back. The caller
+At a stop in ring 0: save RIP, RAX, RCX, RDX and the two bytes at RIP (as the guest has them,
+not as the kernel's file does: put back from the file, the bytes of an instruction Linux patched
+at boot broke it, a `call __fentry__` over its NOP); write `rdmsr` there; for each MSR set RCX,
+single-step, read EDX:EAX; then put every byte and register back. The caller
 tells the agent to let the next hit at this PC pass, since gdb will see its breakpoint again.
 """
 
@@ -27,7 +29,7 @@ def read_msrs(gdb: Machine, msrs: Sequence[int]) -> dict[int, int]:
     if cs & 3:
         raise MsrReadError(f"cannot run rdmsr at {rip:#x}: the CPU is in ring {cs & 3}, not 0")
     saved = {name: gdb.read_register(name) for name in SAVED_REGISTERS}
-    original = gdb.read_memory(rip, len(RDMSR))
+    original = gdb.read_code(rip, len(RDMSR))
     values: dict[int, int] = {}
     gdb.write_memory(rip, RDMSR)
     try:

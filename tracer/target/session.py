@@ -178,6 +178,9 @@ class TargetSession:
     def read_memory(self, addr: int, length: int) -> bytes:
         return self.gdb.read_memory(addr, length)
 
+    def read_code(self, addr: int, length: int) -> bytes:
+        return self.gdb.read_code(addr, length)
+
     def write_memory(self, addr: int, data: bytes) -> None:
         self.gdb.write_memory(addr, data)
 
