@@ -1,6 +1,9 @@
-"""Debian's kernel booted under QEMU with the tracer's initramfs and gdb: the KASLR slide from
-the first user syscall, then every syscall of a static glibc program at the slid entry, with
-its process from `current_task`, against host strace of the same binary."""
+"""Debian's kernel booted under QEMU with the tracer's initramfs and gdb, by the by-hand proof
+(`python -m tracer.linux.proof`): the KASLR slide from the first user syscall, then every
+syscall of a static glibc program at the slid entry, with its process from `current_task`,
+against host strace of the same binary, and the page tables at the entry and in
+do_syscall_64 with PTI on. The other boots (a bzImage with its System.map under KASLR, the
+DWARF vmlinux through PVH) are `tracer capture`'s, in test_linux_capture.py."""
 
 from __future__ import annotations
 
@@ -53,28 +56,10 @@ def _check_syscalls(result: ProofResult) -> None:
     assert result.lstar == result.lstar_msr
 
 
-def test_bzimage_with_system_map_kaslr_on(debian_kernel_dbg: KernelFiles) -> None:
-    result = _boot(debian_kernel_dbg.vmlinuz, debian_kernel_dbg.system_map)
-    assert result.slide is not None and result.slide.offset % SLIDE_ALIGN == 0
-    _check_syscalls(result)
-    assert all(s.comm is None for s in result.syscalls)  # no DWARF: no task_struct offsets
-    assert all(s.cr3_entry == s.cr3_kernel for s in result.syscalls)  # -cpu max: PTI off
-
-
-def test_dwarf_vmlinux_through_pvh(debian_kernel_dbg: KernelFiles) -> None:
-    assert debian_kernel_dbg.vmlinux
-    result = _boot(debian_kernel_dbg.vmlinux, None)
-    # No decompressor, so no KASLR: the PVH entry runs the image where it was linked.
-    assert result.slide is not None and result.slide.offset == 0
-    _check_syscalls(result)
-    comms = [s.comm for s in result.syscalls]
-    assert comms[0] == "init" and comms[-1] == _program().name[:15]
-    assert {s.pid for s in result.syscalls if s.comm == "init"} >= {1}
-
-
 def test_intel_cpu_turns_pti_on(debian_kernel_dbg: KernelFiles) -> None:
     result = _boot(debian_kernel_dbg.vmlinuz, debian_kernel_dbg.vmlinux, cpu="Skylake-Client")
     assert "Kernel/User page tables isolation: enabled" in result.serial
+    assert result.slide is not None and result.slide.offset % SLIDE_ALIGN == 0  # a bzImage: KASLR
     _check_syscalls(result)
     # The entry runs on the user page tables; do_syscall_64 on the kernel's, of one process.
     assert all(s.cr3_entry != s.cr3_kernel for s in result.syscalls)
