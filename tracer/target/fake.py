@@ -250,21 +250,22 @@ class FakeTarget:
         self._alive_or_raise()
         return self.written + sum(len(s.items) for s in self.script if isinstance(s, InTransit))
 
-    def set_ring_armed(self, armed: bool) -> None:
+    def _agent_setting(self, name: str, value: bool) -> None:
+        """An agent switch the loop flipped, recorded in order (the agent must be loaded)."""
         self._agent_or_raise()
-        self.calls.append(("set_ring_armed", armed))
+        self.calls.append((name, value))
+
+    def set_ring_armed(self, armed: bool) -> None:
+        self._agent_setting("set_ring_armed", armed)
 
     def set_stop_on_lstar(self, stop: bool) -> None:
-        self._agent_or_raise()
-        self.calls.append(("set_stop_on_lstar", stop))
+        self._agent_setting("set_stop_on_lstar", stop)
 
     def set_stop_first_syscall(self, stop: bool) -> None:
-        self._agent_or_raise()
-        self.calls.append(("set_stop_first_syscall", stop))
+        self._agent_setting("set_stop_first_syscall", stop)
 
     def set_probes_quiet(self, quiet: bool) -> None:
-        self._agent_or_raise()
-        self.calls.append(("set_probes_quiet", quiet))
+        self._agent_setting("set_probes_quiet", quiet)
 
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
         return {"bytes": size * reps, "ns": 1}
