@@ -387,16 +387,19 @@ def test_context_switch_names_both_tasks_from_their_structs() -> None:
     )  # fmt: skip
 
 
-def test_an_exec_switched_out_before_it_returns_caused_its_fs_reset() -> None:
-    """Linux may switch an exec'ing task out after the exec reset FS (a null selector, no
-    probe sees it): the switch sees FS at 0, the exec in flight explains it."""
+def test_an_exec_or_exit_switched_out_before_it_returns_caused_its_fs_reset() -> None:
+    """Linux may switch an exec'ing or exiting task out after mm_release reset FS
+    (deactivate_mm's null selector, no probe sees it): the switch sees FS at 0, the exec or
+    exit in flight explains it."""
     layout = TaskLayout(pid_offset=8, pid_size=4, comm_offset=16, comm_size=8)
 
     def task(pid: int, name: bytes) -> bytes:
         return pid.to_bytes(4, "little") + bytes(4) + name.ljust(8, b"\0")
 
     structs = {0xA008: task(1, b"hello"), 0xB008: task(9, b"kworker")}
-    for nr, cause in ((39, SegCause.UNKNOWN), (59, SegCause.SYSCALL)):  # getpid, execve
+    # getpid; execve, exit, exit_group
+    for nr, cause in ((39, SegCause.UNKNOWN), (59, SegCause.SYSCALL), (60, SegCause.SYSCALL),
+                      (231, SegCause.SYSCALL)):  # fmt: skip
         rig = Rig(ProbePlan(Mode.DEFAULT, entry=_path(), task_layout=layout))
         cpu = _syscall_cpu(nr, USER_BUF, buf=b"/bin/x\0")
         cpu.registers["fs_base"] = 0x41_D198

@@ -67,6 +67,9 @@ class EventBuilder:
         # CPU entered (the one running there, for what happens inside it).
         self.inflight: dict[int, Pending] = {}
         self.on_cpu: dict[int, Pending] = {}
+        # CPUs whose running task entered exit or exit_group, until that CPU's next syscall:
+        # Linux resets FS there with a null selector, which no probe sees (sched.on_switch).
+        self.exiting: set[int] = set()
         self.agent_errors: list[str] = []
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
@@ -92,6 +95,7 @@ class EventBuilder:
 
     def start_syscall(self, hit: ProbeHit, pending: Pending) -> None:
         self.inflight[_frame_key(hit)] = self.on_cpu[hit.cpu] = pending
+        self.exiting.discard(hit.cpu)
 
     def end_syscall(self, hit: ProbeHit, group_exit: bool = False) -> Pending | None:
         """The syscall this exit (or this exit/exit_group entry) ends; exit_group ends every

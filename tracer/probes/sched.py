@@ -123,10 +123,12 @@ def on_switch(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[E
         pid, name = layout.decode(bytes.fromhex(raw)) if (layout and raw) else (None, "")
         decoded.append((pid if pid is not None else 0, name or f"task@{addr:#x}"))
     (prev_pid, prev_name), (next_pid, next_name) = decoded
-    # A task switched out inside its execve has had FS and the user GS reset already (null
-    # selectors, which no probe sees): those changes are the exec's, not unexplained.
+    # A task switched out inside an execve, exit or exit_group has had FS and the user GS reset
+    # already: Linux's mm_release runs deactivate_mm, which loads null selectors into both
+    # (no probe sees a selector load): those changes are the syscall's, not unexplained.
     execing = any(p.pid == prev_pid and p.nr in EXECS for p in core.inflight.values())
-    core.reconcile(hit, observed, out, SegCause.SYSCALL if execing else SegCause.UNKNOWN)
+    releasing = execing or hit.cpu in core.exiting
+    core.reconcile(hit, observed, out, SegCause.SYSCALL if releasing else SegCause.UNKNOWN)
     core.ids.switched(hit.cpu, prev_pid, prev_name)
     core.ids.switched(hit.cpu, next_pid, next_name)
     out.append(

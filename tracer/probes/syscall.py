@@ -265,6 +265,7 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
         )
         group_exit = nr & 0xFFFFFFFF == NR_EXIT_GROUP
         core.end_syscall(hit, group_exit=group_exit)
+        core.exiting.add(hit.cpu)
         # One thread's exit leaves the address space to the others (a worker ends while the
         # main thread runs in user mode or waits in a syscall to join it): a raw exit forgets
         # it only in a process no clone has returned in, with no other syscall in flight.
