@@ -162,9 +162,17 @@ def ram_file_dir(memory_mb: int) -> str | None:
 
 
 def new_ram_file(memory_mb: int) -> str:
+    """A RAM file by name (the caller removes it; `open_ram_fd` leaves nothing behind)."""
     fd, path = tempfile.mkstemp(prefix="guest-ram-", dir=ram_file_dir(memory_mb))
     os.close(fd)
     return path
+
+
+def open_ram_fd(memory_mb: int) -> int:
+    """An unlinked RAM file, open: QEMU maps it as /proc/self/fd/N when it inherits fd N."""
+    fd, path = tempfile.mkstemp(prefix="guest-ram-", dir=ram_file_dir(memory_mb))
+    os.unlink(path)
+    return fd
 
 
 def gtlog_mem_offset(kernel_elf: str | os.PathLike[str]) -> int:
@@ -187,23 +195,23 @@ def gtlog_mem_offset(kernel_elf: str | os.PathLike[str]) -> int:
 
 
 def read_gtlog(
-    ram_file: str | os.PathLike[str],
+    ram: str | os.PathLike[str] | int,
     spill: str | os.PathLike[str] | None,
     kernel_elf: str | os.PathLike[str] | None = None,
 ) -> bytes:
-    """The whole log of a gtlog=mem boot: the RAM buffer's lines, then the port's (empty when
-    the kernel never set the buffer up)."""
+    """The whole log of a gtlog=mem boot: the RAM buffer's lines (`ram`: the file, or a
+    descriptor open on it), then the port's (empty when the kernel never set the buffer up)."""
     kernel_elf = kernel_elf or REPO_ROOT / load()["kernel_elf"]
     offset = gtlog_mem_offset(kernel_elf)
     text = b""
-    with open(ram_file, "rb") as f:
+    with open(ram, "rb", closefd=not isinstance(ram, int)) as f:
         size = os.fstat(f.fileno()).st_size
         if size >= offset + GTLOG_MEM_HEADER.size:
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as ram:
-                magic, room, used, _ = GTLOG_MEM_HEADER.unpack_from(ram, offset)
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                magic, room, used, _ = GTLOG_MEM_HEADER.unpack_from(mapped, offset)
                 if magic == GTLOG_MEM_MAGIC and used <= room:
                     start = offset + GTLOG_MEM_HEADER.size
-                    text = ram[start : start + used]
+                    text = mapped[start : start + used]
     if spill is not None and os.path.exists(spill):
         text += Path(spill).read_bytes()
     return text

@@ -3,6 +3,7 @@ without QEMU: a RAM file written here as the kernel would leave it."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,3 +58,15 @@ def test_the_offset_is_the_symbols_physical_address() -> None:
     with open(kernel, "rb") as f:
         vaddr = ELFFile(f).get_section_by_name(".symtab").get_symbol_by_name("gtlog_mem")[0]
     assert REAL_OFFSET(kernel) == vaddr["st_value"] - 0xFFFFFFFF80000000  # the guest's KERNEL_VMA
+
+
+def test_read_through_a_descriptor_left_open(tmp_path: Path) -> None:
+    """qemu/boot's way: the file already unlinked, read through its descriptor, kept open."""
+    path = ram_file(tmp_path, b'{"ev":"a"}\n')
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        path.unlink()
+        assert qemu_profiles.read_gtlog(fd, None, "k") == b'{"ev":"a"}\n'
+        assert os.fstat(fd).st_size > OFFSET  # still open: the caller closes it
+    finally:
+        os.close(fd)
