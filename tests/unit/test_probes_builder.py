@@ -195,3 +195,52 @@ def test_an_unwatched_swapgs_is_inferred_not_unknown() -> None:
     events += builder.feed(hit("return_to_user", IRET, (0, 0, PERCPU), exit_kind="iretq"))
     changes = [e for e in events if isinstance(e, SegBaseChange)]
     assert changes and all(e.cause is SegCause.SWAPGS and e.inferred for e in changes)
+
+
+def _rebuilt_plan() -> ProbePlan:
+    plan = _plan()
+    plan.inactive_writes_rebuilt = True
+    return plan
+
+
+def test_an_unarmed_inactive_write_at_a_switch_is_the_switchs() -> None:
+    """Linux's `__wrgsbase_inactive` (swapgs; wrgsbase; swapgs) is not armed in default mode:
+    the KERNEL_GS_BASE it left is seen at the CPU's next stop, here the exit of the task
+    switched in, whose user GS differs, and is credited to the switch under way."""
+    hit = Hits()
+    builder = EventBuilder(_rebuilt_plan(), ["hello"], t0_ns=1000)
+    entry, exit_ = _syscall(hit, 39, 1)
+    entry = ProbeHit(entry.seq, entry.time_ns, entry.probe, entry.pc, 0, CR3,
+                     (0, PERCPU, 0x7000), entry.fields)  # fmt: skip
+    # __switch_to's wrfsbase, called from the scheduler (its return address in a switch
+    # function), with the user GS of the task switched out (0x7000) inactive
+    switch = ProbeHit(2, exit_.time_ns, "wrfsbase", 0x3000, 0, CR3, (0, PERCPU, 0x7000),
+                      {"value": 0, "callers": [0x3050], "stack": ""})  # fmt: skip
+    builder.causes.switch_ranges.append((0x3000, 0x3100))
+    exit_ = ProbeHit(3, exit_.time_ns + 1, exit_.probe, exit_.pc, 0, CR3, (0, 0x9000, PERCPU),
+                     exit_.fields)  # fmt: skip
+    events = _feed(builder, [entry, switch, exit_]) + builder.flush_held()
+    kgs = [e for e in events if isinstance(e, SegBaseChange) and e.which == "kgs"
+           and e.cause is not SegCause.SWAPGS]  # fmt: skip
+    assert [(e.old, e.new, e.cause) for e in kgs] == [(0x7000, 0x9000, SegCause.CONTEXT_SWITCH)]
+    assert not [e for e in events if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN]
+
+
+def test_an_unarmed_inactive_write_before_a_swapgs_and_by_arch_prctl() -> None:
+    """arch_prctl(ARCH_SET_GS) writes the inactive GS too; its value may have been swapped
+    into GS by the time of the next stop: the write, then the swapgs."""
+    for rebuilt, unknown in ((True, 0), (False, 1)):
+        hit = Hits()
+        plan = _rebuilt_plan() if rebuilt else _plan()
+        builder = EventBuilder(plan, ["hello"], t0_ns=1000)
+        entry, _ = _syscall(hit, 158, 0)  # arch_prctl
+        entry.fields["ptregs"] = _regs(orig_ax=158, di=0x1001, si=0x5000, ip=0x401000)
+        later = hit("return_to_user", IRET, (0, 0x5000, PERCPU), exit_kind="iretq")
+        events = _feed(builder, [entry, later])
+        changes = [e for e in events if isinstance(e, SegBaseChange)]
+        flagged = [e for e in changes if e.cause is SegCause.UNKNOWN]
+        assert len(flagged) == unknown, changes
+        if rebuilt:
+            assert [(e.which, e.cause) for e in changes][-3:] == [
+                ("kgs", SegCause.ARCH_PRCTL), ("gs", SegCause.SWAPGS), ("kgs", SegCause.SWAPGS),
+            ]  # fmt: skip

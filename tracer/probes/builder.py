@@ -70,6 +70,9 @@ class EventBuilder:
         # CPUs whose running task entered exit or exit_group, until that CPU's next syscall:
         # Linux resets FS there with a null selector, which no probe sees (sched.on_switch).
         self.exiting: set[int] = set()
+        # CPUs where an unarmed inactive-base write may have run since their last stop, and
+        # what it would be part of (plan.inactive_writes_rebuilt; see reconcile).
+        self.inactive_writes: dict[int, SegCause] = {}
         self.agent_errors: list[str] = []
         self.owners = TlsOwners(symbolize=symbolize)
         self.tls_variables = tls_variables or {}
@@ -182,6 +185,9 @@ class EventBuilder:
     ) -> None:
         """Changes between the last known state and `expected` that no probe saw."""
         last = self.bases.get(hit.cpu)
+        pending = self.inactive_writes.pop(hit.cpu, None)
+        if last is not None and pending is not None:
+            last = self._inactive_write(hit, last, expected, pending, out)
         if last is not None and _exchanged(last, expected):
             # GS and KERNEL_GS_BASE traded places: only swapgs does that (one on a path no
             # probe watches, e.g. an interrupt's way in when interrupts are not probed).
@@ -191,6 +197,26 @@ class EventBuilder:
                 old, new = last.get(which), expected.get(which)  # type: ignore[arg-type]
                 self.base_change(hit, which, old, new, cause, hit.pc, True, out)  # type: ignore[arg-type]
         self.bases[hit.cpu] = expected
+
+    def inactive_write_by(self, cpu: int, cause: SegCause) -> None:
+        """A switch or arch_prctl is under way on `cpu`: an unarmed inactive-base write may
+        come before the CPU's next stop."""
+        if self.plan.inactive_writes_rebuilt:
+            self.inactive_writes[cpu] = cause
+
+    def _inactive_write(
+        self, hit: ProbeHit, last: SegBases, expected: SegBases, cause: SegCause, out: list[Event]
+    ) -> SegBases:
+        """The KERNEL_GS_BASE an unarmed inactive-base write left: the one `expected` shows,
+        either where it is (GS unmoved) or, after one swapgs since, in GS."""
+        if expected.gs_base == last.gs_base and expected.kernel_gs_base != last.kernel_gs_base:
+            written = expected.kernel_gs_base
+        elif expected.kernel_gs_base == last.gs_base and expected.gs_base != last.kernel_gs_base:
+            written = expected.gs_base
+        else:
+            return last
+        self.base_change(hit, "kgs", last.kernel_gs_base, written, cause, hit.pc, True, out)
+        return replace(last, kernel_gs_base=written)
 
     def swapgs(
         self, hit: ProbeHit, before: SegBases, pc: int, inferred: bool, out: list[Event]

@@ -69,6 +69,9 @@ class ProbePlan:
     graph_functions: dict[int, str] = field(default_factory=dict)
     ring: RingLayout | None = None
     vdso: bool = False  # break on each process's vDSO functions (found at run time)
+    # Inactive-base writes (swapgs; wr*base; swapgs) left unarmed: their KERNEL_GS_BASE is
+    # rebuilt at the CPU's next stop (segbase.find_base_writes, EventBuilder.reconcile).
+    inactive_writes_rebuilt: bool = False
 
     def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
         """What the agent's `install` reads (`tracer.probes.stops.StopContext.from_plan`)."""

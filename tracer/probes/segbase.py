@@ -44,12 +44,23 @@ def swapped(bases: SegBases) -> SegBases:
 
 
 def find_base_writes(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:
-    """wrfsbase/wrgsbase, each with the register it writes from."""
+    """wrfsbase/wrgsbase, each with the register it writes from. In default mode not a
+    write of the inactive base (swapgs; wr*base; swapgs: Linux's `__wrgsbase_inactive`, run at
+    every context switch, half its stops there): what it leaves in KERNEL_GS_BASE is found at
+    the CPU's next stop and credited to the switch or the arch_prctl in progress."""
     if "segbase" not in request.probes:
         return
     from tracer.image import scan_sites  # noqa: PLC0415 - capstone, tracer side only
 
+    swaps = {site.addr: site for site in scan_sites(image, {"swapgs"})}
+    ends = {site.addr + site.size for site in swaps.values()}
     for site in scan_sites(image, {"wrfsbase", "wrgsbase"}):
+        inactive = site.addr in ends and site.addr + site.size in swaps
+        if inactive and plan.mode is Mode.DEFAULT:
+            plan.inactive_writes_rebuilt = True
+            plan.notes.append(f"{site.function or hex(site.addr)}: an inactive-base write "
+                              "between two swapgs, rebuilt at the next stop")  # fmt: skip
+            continue
         match = _REG_OPERAND.match(site.text.split(None, 1)[1] if " " in site.text else "")
         extra = (("source", match.group(1)),) if match else ()
         plan.probes.append(AgentProbe(site.addr, ProbeKind(site.kind), extra))
@@ -201,6 +212,8 @@ def on_wrbase(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[E
     insn = _WRITES[ProbeKind(hit.probe)]
     why = attribute(core, hit, insn.cause)
     arrive(core, hit, observed, why, out)
+    if why.cause is SegCause.CONTEXT_SWITCH:
+        core.inactive_write_by(hit.cpu, SegCause.CONTEXT_SWITCH)
     value = hit.fields.get("value")
     if value is not None:
         base_write(core, hit, insn.which, observed, int(value), why.cause, out)

@@ -33,6 +33,7 @@ from tracer.probes.stops import (
     regs,
     user_memory,
 )
+from tracer.tls_owners import ARCH_SET_GS
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, EntryPath
@@ -254,6 +255,8 @@ def on_entry(core: EventBuilder, hit: ProbeHit, observed: SegBases, out: list[Ev
         )
     )
     core.start_syscall(hit, Pending(seq, nr, args, hit.cr3, pid))  # type: ignore[arg-type]
+    if nr == segbase.NR_ARCH_PRCTL and args and args[0] == ARCH_SET_GS:  # Linux: inactive write
+        core.inactive_write_by(hit.cpu, SegCause.ARCH_PRCTL)
     if nr in EXECS:
         path = dict(user_buffers(hit)).get(EXECS[nr])
         core.ids.exec_started(hit.cpu, pid, path)
