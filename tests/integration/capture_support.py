@@ -55,6 +55,7 @@ def run_capture(
     mode: Mode = Mode.DEFAULT,
     cmdline: str = "gtlog=1",
     read_msrs: bool = True,
+    memory_mb: int = 256,
     **extra: object,
 ) -> Captured:
     tmp.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,6 @@ def run_capture(
     in_ram = "gtlog=1" in cmdline.split()
     if in_ram:
         cmdline = " ".join("gtlog=mem" if w == "gtlog=1" else w for w in cmdline.split())
-    memory_mb = int(extra.get("memory_mb", 256))  # type: ignore[call-overload]
     ram_file = Path(qemu_profiles.new_ram_file(memory_mb)) if in_ram else None
     spill = tmp / "truth-port.jsonl" if in_ram else truth_log
     options = CaptureOptions(
@@ -77,6 +77,7 @@ def run_capture(
         read_msrs=read_msrs,
         debugcon=spill,
         ram_file=ram_file,
+        memory_mb=memory_mb,
         **{"timeout": 240, "idle_timeout": 60, **extra},
     )
     try:
