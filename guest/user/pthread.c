@@ -8,6 +8,7 @@
  *                                   output is deterministic)
  *   pthread exit_group              exit(5) while other threads spin, sleep and wait
  *   pthread crash                   a thread faults: the whole process ends (SIGSEGV)
+ *   pthread forever                 threads spin, sleep and wait, and nothing ends them
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -367,6 +368,8 @@ int main(int argc, char **argv)
 		return other_threads_then(exit_five, NULL);
 	if (argc > 1 && !strcmp(argv[1], "crash"))
 		return other_threads_then(wait_forever, crasher);
+	if (argc > 1 && !strcmp(argv[1], "forever"))
+		return other_threads_then(wait_forever, NULL);
 	int threads = argc > 1 ? atoi(argv[1]) : 4;
 	int rounds = argc > 2 ? atoi(argv[2]) : 20000;
 	int items = argc > 3 ? atoi(argv[3]) : 200;
