@@ -29,7 +29,8 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
 
     def fake_capture(options: Any) -> Any:
         turns.append("tracer")
-        return SimpleNamespace(plan=SimpleNamespace(probes=[]))
+        plan = SimpleNamespace(probes=[], agent_plan=lambda **_: {"probes": ["planned"]})
+        return SimpleNamespace(plan=plan)
 
     configs: list[Any] = []
 
@@ -38,21 +39,34 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         configs.append(config)
         return SimpleNamespace(per_second=900.0, stops=100)
 
-    def fake_round(trace: Path, bare: Any) -> dict[str, Any]:
+    def fake_alone(kernel: Path, config: Any, plan: dict[str, Any], *args: Any) -> Any:
+        turns.append("alone")
+        assert plan == {"probes": ["planned"]}  # the capture's own plan, as installed
+        return SimpleNamespace(per_second=800.0)
+
+    def fake_round(trace: Path, bare: Any, alone: Any) -> dict[str, Any]:
         ratio = next(ratios)
-        return {"per_stop_cost_vs_bare_gdb": ratio, "syscalls_per_s": round(450 / ratio, 1)}
+        return {
+            "per_stop_cost_vs_bare_gdb": ratio,
+            "syscalls_per_s": round(450 / ratio, 1),
+            "agent_alone_cost_vs_bare_gdb": bare.per_second / alone.per_second,
+            "tracer_cost_vs_agent_alone": ratio,
+        }
 
     monkeypatch.setattr(stops, "capture", fake_capture)
     monkeypatch.setattr(stops, "_round_figures", fake_round)
     monkeypatch.setattr(stops, "_fuzzer_options", lambda n, out, icount: SimpleNamespace(
         kernel=Path("k"), qemu_config=lambda: {"icount": icount}, output=out))  # fmt: skip
     monkeypatch.setattr(target_bench, "bare_gdb_rate", fake_bare)
+    monkeypatch.setattr(target_bench, "agent_alone_rate", fake_alone)
     monkeypatch.setattr(
         target_bench, "mi_roundtrip_rate", lambda *a, **k: SimpleNamespace(per_second=5, stops=9)
     )
     figures = stops.stop_figures(10, 9, rounds=3, icount="shift=0")
-    assert turns == ["tracer", "bare"] * 3
+    assert turns == ["tracer", "bare", "alone"] * 3
     assert configs == [{"icount": "shift=0"}] * 3 and figures["icount"] == "shift=0"
     assert figures["per_stop_cost_vs_bare_gdb"] == 1.5
     assert figures["per_round_cost_vs_bare_gdb"] == [1.9, 1.2, 1.5]
+    assert figures["per_round_agent_alone_vs_bare_gdb"] == [1.125] * 3
+    assert figures["per_round_tracer_vs_agent_alone"] == [1.9, 1.2, 1.5]
     assert figures["rounds"] == 3 and figures["mi_stops"] == 9

@@ -89,12 +89,15 @@ def print_graph_figures(figures: dict[str, Any], syscalls: int) -> None:
 def stop_figures(
     syscalls: int, mi_stops: int, rounds: int = 3, icount: str | None = None
 ) -> dict[str, Any]:
-    """Stops per second: the tracer's, a bare gdb Python breakpoint's, one MI round trip's.
+    """Stops per second: the tracer's, a bare gdb Python breakpoint's, the tracer's agent alone
+    in gdb, one MI round trip's.
 
-    The tracer and the bare loop run in turns, `rounds` times (the machine's load moves by
-    tens of percent within a minute: a ratio means something only between neighbours); the
-    figures are those of the round with the median ratio, beside every round's ratio."""
-    from tracer.target.bench import bare_gdb_rate, mi_roundtrip_rate
+    The tracer, the bare loop and the agent alone run in turns, `rounds` times (the machine's
+    load moves by tens of percent within a minute: a ratio means something only between
+    neighbours); the figures are those of the round with the median ratio, beside every
+    round's ratio. The agent alone splits the tracer's cost over the bare loop in two: what
+    its probes cost inside gdb, and what the tracer process and MI add to that."""
+    from tracer.target.bench import agent_alone_rate, bare_gdb_rate, mi_roundtrip_rate
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
@@ -107,7 +110,9 @@ def stop_figures(
             ]
             config = options.qemu_config()
             bare = bare_gdb_rate(options.kernel, config, probe_addrs, scratch)
-            runs.append(_round_figures(options.output, bare))
+            plan = result.plan.agent_plan(stop_first_syscall=False)
+            alone = agent_alone_rate(options.kernel, config, plan, scratch)
+            runs.append(_round_figures(options.output, bare, alone))
         mi = mi_roundtrip_rate(options.kernel, config, probe_addrs, max_stops=mi_stops)
     ratio = "per_stop_cost_vs_bare_gdb"
     ranked = sorted(runs, key=lambda run: run[ratio] or 0.0)
@@ -117,13 +122,16 @@ def stop_figures(
         "mi_stops": mi.stops,
         "rounds": len(runs),
         "per_round_cost_vs_bare_gdb": [run[ratio] for run in runs],
+        "per_round_agent_alone_vs_bare_gdb": [run["agent_alone_cost_vs_bare_gdb"] for run in runs],
+        "per_round_tracer_vs_agent_alone": [run["tracer_cost_vs_agent_alone"] for run in runs],
         "per_round_syscalls_per_s": [run["syscalls_per_s"] for run in runs],
         "icount": icount,
     }
 
 
-def _round_figures(trace: Path, bare: Any) -> dict[str, Any]:
-    """One round: the tracer's capture (its trace) beside the bare loop that followed it."""
+def _round_figures(trace: Path, bare: Any, alone: Any) -> dict[str, Any]:
+    """One round: the tracer's capture (its trace) beside the bare loop and the agent alone
+    that followed it."""
     with TraceReader.open(trace) as reader:
         entries = list(reader.events(kinds="syscall_entry"))
         exits = list(reader.events(kinds="syscall_exit"))
@@ -151,18 +159,24 @@ def _round_figures(trace: Path, bare: Any) -> dict[str, Any]:
         "tracer_us_per_stop": round(1e6 / tool_rate, 1) if tool_rate else None,
         "bare_gdb_us_per_stop": round(1e6 / bare.per_second, 1) if bare.per_second else None,
         "bare_gdb_stops": bare.stops,
+        "agent_alone_stops_per_s": round(alone.syscall.per_second, 1),
+        "agent_alone_cost_vs_bare_gdb": _ratio(bare.per_second, alone.syscall.per_second),
+        "tracer_cost_vs_agent_alone": _ratio(alone.syscall.per_second, tool_rate),
+        "agent_alone_all_stops_per_syscall": _ratio(alone.handled.stops, alone.syscall.stops / 2),
+        "agent_alone_stop_us": round(alone.stop_us, 1),
     }
 
 
 def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
     print(
-        f"workload: fuzzer {syscalls} on the built-in guest, TCG, same probe sites; the tracer "
-        f"and the bare loop in turns, {figures['rounds']} rounds: the median round"
+        f"workload: fuzzer {syscalls} on the built-in guest, TCG, same probe sites; the tracer, "
+        f"the bare loop and the agent alone in turns, {figures['rounds']} rounds: the median round"
         + (f"; -icount {figures['icount']} for both" if figures.get("icount") else "")
     )
     rows = (
         ("tracer (agent reads pt_regs, bases, buffers)", "tracer_stops_per_s"),
         ("bare gdb Python breakpoint (ceiling)", "bare_gdb_stops_per_s"),
+        ("the agent alone in gdb (records to /dev/null)", "agent_alone_stops_per_s"),
         ("MI round trip per stop", "mi_roundtrip_stops_per_s"),
     )
     for label, key in rows:
@@ -178,11 +192,23 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
         f"{figures['all_stops_cost_vs_bare_gdb']}x the ceiling per stop, "
         f"{figures['all_stops_per_syscall']} per syscall"
     )
+    print(
+        f"  {'split: agent alone vs ceiling, tracer vs it':44} "
+        f"{figures['agent_alone_cost_vs_bare_gdb']}x x {figures['tracer_cost_vs_agent_alone']}x"
+        f"   (inside gdb: {figures['agent_alone_stop_us']} us a stop in the agent, "
+        f"{figures['agent_alone_all_stops_per_syscall']} stops per syscall; the rest: "
+        "the tracer process and MI)"
+    )
     print(f"  {'syscalls traced per second':44} {figures['syscalls_per_s']}   (goal >= 450)")
     print(
         f"  {'every round: cost vs ceiling / syscalls/s':44} "
-        f"{' '.join(f'{r}x' for r in figures['per_round_cost_vs_bare_gdb'])} / "
+        f"{_times(figures['per_round_cost_vs_bare_gdb'])} / "
         f"{' '.join(str(r) for r in figures['per_round_syscalls_per_s'])}"
+    )
+    print(
+        f"  {'every round: agent alone vs ceiling':44} "
+        f"{_times(figures['per_round_agent_alone_vs_bare_gdb'])}; "
+        f"tracer vs agent alone {_times(figures['per_round_tracer_vs_agent_alone'])}"
     )
     print(
         f"  {'us per stop: tracer / bare gdb / in agent':44} {figures['tracer_us_per_stop']}"
@@ -228,6 +254,10 @@ def _run_figures(syscalls: int, threads: int, cpus: int, output: Path) -> dict[s
             for cpu in sorted(per_cpu_stops)
         },
     }
+
+
+def _times(ratios: list[float | None]) -> str:
+    return " ".join(f"{r}x" for r in ratios)
 
 
 def _ratio(a: float, b: float, digits: int = 3) -> float | None:

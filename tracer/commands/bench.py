@@ -1,6 +1,7 @@
 """Boot the built-in guest with the syscall fuzzer several times and print, side by side: the
-tracer's stops/s, a bare gdb Python-breakpoint loop's stops/s (the ceiling), one MI round trip
-per stop, stops per syscall and syscalls traced per second."""
+tracer's stops/s, a bare gdb Python-breakpoint loop's stops/s (the ceiling), the tracer's agent
+alone in gdb (no tracer process), one MI round trip per stop, stops per syscall and syscalls
+traced per second."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def add_parser(sub: Any) -> None:
         "--rounds",
         type=int,
         default=3,
-        help="the tracer and the bare loop in turns this many times (the median round shows)",
+        help="the tracer, the bare loop and the agent alone in turns this many times (the median "
+        "round shows)",
     )
     p.add_argument(
         "--graph",

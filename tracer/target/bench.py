@@ -3,6 +3,8 @@
 - bare gdb: a gdb Python breakpoint whose stop() only counts and returns False, with the best
   settings: the ceiling for anything gdb-driven.
 - MI round trip: a plain breakpoint reported over MI, and one -exec-continue per stop.
+- the agent alone: the tracer's agent and plan in a batch gdb, its records written to
+  /dev/null: what the tracer costs inside gdb, without its own process or MI.
 - the tracer: its real probes (the agent reading pt_regs, bases, user buffers).
 Each rate is measured from the first to the last stop, so boot time is left out.
 """
@@ -10,14 +12,24 @@ Each rate is measured from the first to the last stop, so boot time is left out.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import subprocess
 import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tracer.target.gdb import FAST_SETTINGS, find_gdb, to_stop_event
+from tracer.target.gdb import (
+    AGENT_SCRIPT,
+    CONNECTED_SETTINGS,
+    FAST_SETTINGS,
+    agent_env,
+    find_gdb,
+    to_stop_event,
+)
 from tracer.target.mi import MiChannel, mi_quote
 from tracer.target.qemu import QemuConfig, QemuMachine, die_with_parent
 
@@ -48,6 +60,52 @@ def _report():
 """
 
 
+# The agent as the tracer loads it, each stop() timed from outside; only the syscall probes'
+# stops count for the rate (as the bare loop's), every stop for the handled rate.
+_AGENT_SCRIPT = """
+import sys, time
+sys.path.insert(0, {agent_dir!r})
+import tracer_agent
+_t, _syscall = [], []
+_stop = tracer_agent.Probe.stop
+def _timed(self):
+    now = time.monotonic()
+    _t.append(now)
+    if self.probe["kind"] in ("syscall_entry", "syscall_exit"):
+        _syscall.append(now)
+    return _stop(self)
+tracer_agent.Probe.stop = _timed
+tracer_agent.install_file({plan!r})
+def _span(t):
+    return (t[-1] - t[0]) if len(t) > 1 else 0.0
+def _report():
+    a = tracer_agent.AGENT
+    with open({out!r}, "w") as f:
+        f.write("%d %.9f %d %.9f %d\\n" % (
+            len(_syscall), _span(_syscall), len(_t), _span(_t), a.stop_ns))
+"""
+
+
+@dataclass(frozen=True)
+class AgentRate:
+    """The agent alone: its syscall probes' stops (`syscall`) and every stop it handled."""
+
+    syscall: Rate
+    handled: Rate
+    stop_ns: int  # inside the agent's stop(), all stops
+
+    @property
+    def stop_us(self) -> float:
+        return self.stop_ns / self.handled.stops / 1e3 if self.handled.stops else 0.0
+
+
+def _gdb_batch(kernel: Path, socket: Path, *extra: str) -> list[str]:
+    argv = [find_gdb(), "-nx", "-q", "-batch"]
+    for setting in FAST_SETTINGS:
+        argv += ["-ex", setting]
+    return [*argv, "-ex", f"file {kernel}", "-ex", f"target remote {socket}", *extra]
+
+
 def bare_gdb_rate(
     kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path, timeout: float = 300.0
 ) -> Rate:
@@ -56,26 +114,55 @@ def bare_gdb_rate(
     script = scratch / "bare.py"
     script.write_text(textwrap.dedent(_BARE_SCRIPT.format(addrs=list(addrs), out=str(out))))
     with QemuMachine(qemu) as machine:
-        argv = [find_gdb(), "-nx", "-q", "-batch"]
-        for setting in FAST_SETTINGS:
-            argv += ["-ex", setting]
-        argv += [
-            "-ex",
-            f"file {kernel}",
-            "-ex",
-            f"target remote {machine.files.gdb_socket}",
-            "-x",
-            str(script),
-            "-ex",
-            "continue",
-            "-ex",
-            "python _report()",
-        ]
+        argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
+        argv += ["-ex", "continue", "-ex", "python _report()"]
         subprocess.run(
             argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
         )
     stops, span = out.read_text().split()
     return Rate(int(stops), float(span))
+
+
+def agent_alone_rate(
+    kernel: Path,
+    qemu: QemuConfig,
+    plan: dict[str, Any],
+    scratch: Path,
+    timeout: float = 300.0,
+) -> AgentRate:
+    """The tracer's agent and plan in a batch gdb, its records to /dev/null: the tracer's cost
+    inside gdb, without the tracer process reading, building and storing, and without MI."""
+    out = scratch / "agent.out"
+    script = scratch / "agent.py"
+    plan_file = scratch / "agent-plan.json"
+    plan_file.write_text(json.dumps({**plan, "stop_first_syscall": False, "stop_on_lstar": False}))
+    script.write_text(
+        _AGENT_SCRIPT.format(agent_dir=str(AGENT_SCRIPT.parent), plan=str(plan_file), out=str(out))
+    )
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with QemuMachine(qemu) as machine:
+            argv = _gdb_batch(kernel, machine.files.gdb_socket)
+            for setting in CONNECTED_SETTINGS:
+                argv += ["-ex", setting]
+            argv += ["-x", str(script), "-ex", "continue", "-ex", "python _report()"]
+            subprocess.run(
+                argv,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env=agent_env(sink),
+                pass_fds=[sink],
+                preexec_fn=die_with_parent,
+            )
+    finally:
+        os.close(sink)
+    syscall, syscall_span, handled, handled_span, stop_ns = out.read_text().split()
+    return AgentRate(
+        Rate(int(syscall), float(syscall_span)),
+        Rate(int(handled), float(handled_span)),
+        int(stop_ns),
+    )
 
 
 def mi_roundtrip_rate(

@@ -39,6 +39,17 @@ FAST_SETTINGS = (
 CONNECTED_SETTINGS = ("set scheduler-locking step",)
 
 
+def agent_env(records_fd: int) -> dict[str, str]:
+    """gdb's environment for the agent: the descriptor its records go to, where the tracer
+    package is, and no Python paths of the tracer's own interpreter."""
+    env = dict(os.environ)
+    env["TRACER_AGENT_FD"] = str(records_fd)
+    env["TRACER_PACKAGE_ROOT"] = str(Path(tracer.__file__).resolve().parent.parent)
+    env.pop("PYTHONPATH", None)
+    env.pop("PYTHONHOME", None)
+    return env
+
+
 def find_gdb() -> str:
     path = shutil.which("gdb")
     if path is None:
@@ -81,11 +92,7 @@ class Gdb:
         return self._read_fd
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env["TRACER_AGENT_FD"] = str(self._write_fd)
-        env["TRACER_PACKAGE_ROOT"] = str(Path(tracer.__file__).resolve().parent.parent)
-        env.pop("PYTHONPATH", None)
-        env.pop("PYTHONHOME", None)
+        env = agent_env(self._write_fd)
         argv = [self._gdb, "--interpreter=mi3", "-nx", "-q", "--nh"]
         self._mi = MiChannel(argv, pass_fds=[self._write_fd], env=env, preexec_fn=die_with_parent)
         # Only gdb keeps the write end: when gdb dies, the reader sees EOF.
