@@ -32,6 +32,15 @@ UNIT = Path(__file__).resolve().parent
 REPO = UNIT.parents[1]
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler for each test, whatever the runner inherited (a shell's
+    background job starts with SIGINT ignored), and the runner's back afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def kill_self(signum: int) -> Call:
     return Call(lambda: os.kill(os.getpid(), signum))
 

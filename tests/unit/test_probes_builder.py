@@ -226,6 +226,32 @@ def test_an_unarmed_inactive_write_at_a_switch_is_the_switchs() -> None:
     assert not [e for e in events if isinstance(e, SegBaseChange) and e.cause is SegCause.UNKNOWN]
 
 
+def test_a_switch_out_of_an_arch_prctl_is_a_switch() -> None:
+    """A task switched out inside arch_prctl (ARCH_GET_GS here), on a kernel without CFI for
+    the unwinder (no callers): the wrfsbase sits in `__switch_to` itself, so it and the
+    unarmed inactive-GS write after it are the switch's, not arch_prctl's (seen on Debian's
+    6.1: `unknown-base-change: KGS base 0x4a40e0 -> 0x0` at `__switch_to+0xf5`)."""
+    hit = Hits()
+    builder = EventBuilder(_rebuilt_plan(), ["hello"], t0_ns=1000)
+    entry, exit_ = _syscall(hit, 158, 0)
+    entry = ProbeHit(entry.seq, entry.time_ns, entry.probe, entry.pc, 0, CR3,
+                     (0x4000, PERCPU, 0x7000), entry.fields)  # fmt: skip
+    entry.fields["ptregs"] = _regs(orig_ax=158, di=0x1004, si=0x6000, ip=0x401000)
+    switch = ProbeHit(2, exit_.time_ns, "wrfsbase", 0x30F5, 0, CR3, (0x4000, PERCPU, 0x7000),
+                      {"value": 0, "callers": [], "stack": ""})  # fmt: skip
+    builder.causes.switch_ranges.append((0x3000, 0x3100))
+    back = ProbeHit(3, exit_.time_ns + 1, "wrfsbase", 0x30F5, 0, CR3, (0, PERCPU, 0),
+                    {"value": 0x4000, "callers": [], "stack": ""})  # fmt: skip
+    events = _feed(builder, [entry, switch, back]) + builder.flush_held()
+    changes = [(e.which, e.old, e.new, e.cause) for e in events
+               if isinstance(e, SegBaseChange) and e.cause is not SegCause.SWAPGS]  # fmt: skip
+    assert changes == [
+        ("fs", 0x4000, 0, SegCause.CONTEXT_SWITCH),
+        ("kgs", 0x7000, 0, SegCause.CONTEXT_SWITCH),
+        ("fs", 0, 0x4000, SegCause.CONTEXT_SWITCH),
+    ], changes
+
+
 def test_an_unarmed_inactive_write_before_a_swapgs_and_by_arch_prctl() -> None:
     """arch_prctl(ARCH_SET_GS) writes the inactive GS too; its value may have been swapped
     into GS by the time of the next stop: the write, then the swapgs."""

@@ -83,10 +83,19 @@ class CauseFinder:
         return finder
 
     def attribute(
-        self, callers: Sequence[int], stack: Sequence[int], in_arch_prctl: bool, default: SegCause
+        self,
+        callers: Sequence[int],
+        stack: Sequence[int],
+        in_arch_prctl: bool,
+        default: SegCause,
+        pc: int | None = None,
     ) -> Attribution:
-        """Return addresses from gdb's unwinder first, then words on the stack (asm stubs have
-        no CFI, so the unwinder stops at them; their return addresses are still there)."""
+        """The write's own place first (inside the context-switch code it is a switch, even
+        during an arch_prctl the task was switched out of), then return addresses from gdb's
+        unwinder, then words on the stack (asm stubs have no CFI, so the unwinder stops at
+        them; their return addresses are still there)."""
+        if pc is not None and self._in_switch(pc):
+            return Attribution(SegCause.CONTEXT_SWITCH)
         # Words below the deepest frame the unwinder already walked are those frames' own
         # slots, where stale return addresses from earlier calls can linger: skip them.
         stack = list(stack)
@@ -106,9 +115,12 @@ class CauseFinder:
                     return Attribution(path.entry_cause, path.entry_swapgs)
                 if pc in path.exit_returns:
                     return Attribution(path.exit_cause)
-            if switches and any(lo <= pc < hi for lo, hi in self.switch_ranges):
+            if switches and self._in_switch(pc):
                 return Attribution(SegCause.CONTEXT_SWITCH)
         return None
+
+    def _in_switch(self, pc: int) -> bool:
+        return any(lo <= pc < hi for lo, hi in self.switch_ranges)
 
 
 def stack_words(hex_data: str | None) -> list[int]:

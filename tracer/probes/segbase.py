@@ -135,6 +135,7 @@ def attribute(core: EventBuilder, hit: ProbeHit, default: SegCause) -> Attributi
         stack_words(hit.fields.get("stack")),
         in_arch_prctl,
         default,
+        hit.pc,
     )
 
 
