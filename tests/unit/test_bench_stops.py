@@ -70,3 +70,16 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
     assert figures["per_round_agent_alone_vs_bare_gdb"] == [1.125] * 3
     assert figures["per_round_tracer_vs_agent_alone"] == [1.9, 1.2, 1.5]
     assert figures["rounds"] == 3 and figures["mi_stops"] == 9
+
+
+def test_a_batch_gdb_that_wrote_no_figures_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from tracer.target.bench import _figures_written
+    from tracer.target.errors import GdbError
+
+    done = subprocess.CompletedProcess([], 1, b"", b"Reading symbols...\nNo module named 'x'\n")
+    with pytest.raises(GdbError, match=r"^the agent alone reported nothing: No module named 'x'$"):
+        _figures_written(tmp_path / "none", done, "the agent alone")
+    (tmp_path / "out").write_text("12 0.5\n")
+    assert _figures_written(tmp_path / "out", done, "the bare loop") == ["12", "0.5"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracer.target.errors import GdbError
 from tracer.target.gdb import (
     AGENT_SCRIPT,
     CONNECTED_SETTINGS,
@@ -106,6 +107,16 @@ def _gdb_batch(kernel: Path, socket: Path, *extra: str) -> list[str]:
     return [*argv, "-ex", f"file {kernel}", "-ex", f"target remote {socket}", *extra]
 
 
+def _figures_written(out: Path, done: subprocess.CompletedProcess[bytes], what: str) -> list[str]:
+    """The figures a batch gdb wrote, or why there are none in one line."""
+    if not out.exists():
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise GdbError(
+            f"{what} reported nothing: {lines[-1] if lines else f'gdb exited {done.returncode}'}"
+        )
+    return out.read_text().split()
+
+
 def bare_gdb_rate(
     kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path, timeout: float = 300.0
 ) -> Rate:
@@ -116,10 +127,10 @@ def bare_gdb_rate(
     with QemuMachine(qemu) as machine:
         argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
         argv += ["-ex", "continue", "-ex", "python _report()"]
-        subprocess.run(
+        done = subprocess.run(
             argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
         )
-    stops, span = out.read_text().split()
+    stops, span = _figures_written(out, done, "the bare loop")
     return Rate(int(stops), float(span))
 
 
@@ -146,7 +157,7 @@ def agent_alone_rate(
             for setting in CONNECTED_SETTINGS:
                 argv += ["-ex", setting]
             argv += ["-x", str(script), "-ex", "continue", "-ex", "python _report()"]
-            subprocess.run(
+            done = subprocess.run(
                 argv,
                 capture_output=True,
                 timeout=timeout,
@@ -157,7 +168,9 @@ def agent_alone_rate(
             )
     finally:
         os.close(sink)
-    syscall, syscall_span, handled, handled_span, stop_ns = out.read_text().split()
+    syscall, syscall_span, handled, handled_span, stop_ns = _figures_written(
+        out, done, "the agent alone"
+    )
     return AgentRate(
         Rate(int(syscall), float(syscall_span)),
         Rate(int(handled), float(handled_span)),
