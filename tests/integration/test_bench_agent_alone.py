@@ -26,9 +26,8 @@ def test_the_agent_alone_stops_where_the_tracer_did(tmp_path: Path) -> None:
     plan = result.plan.agent_plan(stop_first_syscall=False)
     alone = agent_alone_rate(options.kernel, options.qemu_config(), plan, tmp_path)
     # The same program under the same probes: an entry and an exit stop per syscall (exit and
-    # exit_group have no exit; an iretq exit probe also sees interrupts' returns), and about
-    # as many stops in all as the tracer's agent handled (interrupts, switches: timing moves).
+    # exit_group have no exit; an iretq exit probe also sees interrupts' returns), and the
+    # plan's other probes too (the MSR writes at exec, interrupts, switches).
     assert alone.syscall.stops >= 2 * syscalls - 2, (alone, syscalls)
-    assert 0.75 * result.stats.hits <= alone.handled.stops <= 1.33 * result.stats.hits
-    assert alone.handled.stops >= alone.syscall.stops
+    assert alone.handled.stops > alone.syscall.stops, alone
     assert alone.syscall.per_second > 0 and alone.stop_us > 0
