@@ -53,20 +53,21 @@ def test_pause_step_twice_and_resume(tmp_path: Path) -> None:
     )
     assert result.error is None, result.failure()
     assert result.reason == "guest-exit" and result.guest_status == 0, result.failure()
-    assert not control.paused
+    assert not control.paused, result.failure()
     with TraceReader.open(options.output) as reader:
         events = list(reader.events())
     notes = [e.text for e in events if isinstance(e, Note)]
     ours = [n for n in notes if n.startswith(("paused at", "step: rip", "resumed"))]
     assert [n.split(" ")[0] for n in ours] == ["paused", "step:", "step:", "resumed"], notes
     first = next(i for i, e in enumerate(events) if isinstance(e, Note) and e.text == ours[0])
-    assert all(isinstance(e, Note) for e in events[first : first + 4])  # nothing ran meanwhile
+    held = events[first : first + 4]
+    assert all(isinstance(e, Note) for e in held), held  # nothing ran meanwhile
     rips = [int(re.search(r"0x[0-9a-f]+", n).group(0), 16) for n in ours[:3]]  # type: ignore[union-attr]
-    assert rips[0] != rips[1] != rips[2]
+    assert rips[0] != rips[1] != rips[2], ours  # each step moved (a rep or hlt would not)
     # The pause came after the first-syscall stop was served: the MSR snapshot is there once.
-    assert sum(isinstance(e, MsrRead) and e.msr == 0xC0000082 for e in events) == 1
+    assert sum(isinstance(e, MsrRead) and e.msr == 0xC0000082 for e in events) == 1, notes
     assert sum(isinstance(e, SyscallEntry) for e in events) > 20
-    assert notes[-1] == "capture ended: guest-exit"
+    assert notes[-1] == "capture ended: guest-exit", notes
     for pid, name in zip(pids, ("qemu-system", "gdb"), strict=True):
         assert pid is not None
         wait_for(lambda pid=pid, name=name: not running(pid, name), 10, f"{name} to end")
