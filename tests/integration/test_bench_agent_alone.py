@@ -29,5 +29,6 @@ def test_the_agent_alone_stops_where_the_tracer_did(tmp_path: Path) -> None:
     # exit_group have no exit; an iretq exit probe also sees interrupts' returns), and the
     # plan's other probes too (the MSR writes at exec, interrupts, switches).
     assert alone.syscall.stops >= 2 * syscalls - 2, (alone, syscalls)
+    assert alone.entries == syscalls, (alone, syscalls)  # the same program, syscall for syscall
     assert alone.handled.stops > alone.syscall.stops, alone
     assert alone.syscall.per_second > 0 and alone.stop_us > 0

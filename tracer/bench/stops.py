@@ -162,7 +162,7 @@ def _round_figures(trace: Path, bare: Any, alone: Any) -> dict[str, Any]:
         "agent_alone_stops_per_s": round(alone.syscall.per_second, 1),
         "agent_alone_cost_vs_bare_gdb": _ratio(bare.per_second, alone.syscall.per_second),
         "tracer_cost_vs_agent_alone": _ratio(alone.syscall.per_second, tool_rate),
-        "agent_alone_all_stops_per_syscall": _ratio(alone.handled.stops, alone.syscall.stops / 2),
+        "agent_alone_all_stops_per_syscall": _ratio(alone.handled.stops, alone.entries),
         "agent_alone_stop_us": round(alone.stop_us, 1),
     }
 

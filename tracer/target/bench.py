@@ -67,13 +67,14 @@ _AGENT_SCRIPT = """
 import sys, time
 sys.path.insert(0, {agent_dir!r})
 import tracer_agent
-_t, _syscall = [], []
+_t, _syscall, _entries = [], [], [0]
 _stop = tracer_agent.Probe.stop
 def _timed(self):
     now = time.monotonic()
     _t.append(now)
     if self.probe["kind"] in ("syscall_entry", "syscall_exit"):
         _syscall.append(now)
+        _entries[0] += self.probe["kind"] == "syscall_entry"
     return _stop(self)
 tracer_agent.Probe.stop = _timed
 tracer_agent.install_file({plan!r})
@@ -82,18 +83,20 @@ def _span(t):
 def _report():
     a = tracer_agent.AGENT
     with open({out!r}, "w") as f:
-        f.write("%d %.9f %d %.9f %d\\n" % (
-            len(_syscall), _span(_syscall), len(_t), _span(_t), a.stop_ns))
+        f.write("%d %.9f %d %.9f %d %d\\n" % (
+            len(_syscall), _span(_syscall), len(_t), _span(_t), a.stop_ns, _entries[0]))
 """
 
 
 @dataclass(frozen=True)
 class AgentRate:
-    """The agent alone: its syscall probes' stops (`syscall`) and every stop it handled."""
+    """The agent alone: its syscall probes' stops (`syscall`), every stop it handled, and
+    the stops at the syscall entry probe (one per syscall)."""
 
     syscall: Rate
     handled: Rate
     stop_ns: int  # inside the agent's stop(), all stops
+    entries: int
 
     @property
     def stop_us(self) -> float:
@@ -168,13 +171,14 @@ def agent_alone_rate(
             )
     finally:
         os.close(sink)
-    syscall, syscall_span, handled, handled_span, stop_ns = _figures_written(
+    syscall, syscall_span, handled, handled_span, stop_ns, entries = _figures_written(
         out, done, "the agent alone"
     )
     return AgentRate(
         Rate(int(syscall), float(syscall_span)),
         Rate(int(handled), float(handled_span)),
         int(stop_ns),
+        int(entries),
     )
 
 
