@@ -12,6 +12,7 @@ from tracer.decode.ptregs import (
     LINUX_PT_REGS,
     LINUX_PT_REGS_SIZE,
     PT_REGS_SYSCALL_ARGS,
+    PtRegsLayout,
     check_pt_regs_at_entry,
     decode_pt_regs,
     encode_pt_regs,
@@ -76,6 +77,25 @@ def test_decode_with_a_dwarf_style_layout() -> None:
     data = (0x401000).to_bytes(8, "little") + b"\x33\x00\xff\xff\xff\xff\xff\xff"
     data += (0x202).to_bytes(8, "little")
     assert decode_pt_regs(data, layout) == (("ip", 0x401000), ("cs", 0x33), ("flags", 0x202))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        (("b", 8, 8), ("a", 0, 8)),  # out of order: read in the layout's order all the same
+        (("a", 0, 8), ("b", 4, 4)),  # overlapping
+        (("a", 0, 3), ("b", 3, 5)),  # sizes no struct code has
+        (("a", 2, 1), ("b", 6, 2), ("c", 12, 4)),  # holes before, between and at the end
+    ],
+)
+def test_any_layout_reads_each_field_at_its_offset(layout: PtRegsLayout) -> None:
+    data = bytes(range(1, 25))
+    expected = tuple((n, int.from_bytes(data[o : o + size], "little")) for n, o, size in layout)
+    assert decode_pt_regs(data, layout) == expected
+    assert decode_pt_regs(data, list(layout)) == expected
+    needed = max(o + size for _, o, size in layout)
+    with pytest.raises(ValueError, match=f"needs {needed} bytes"):
+        decode_pt_regs(data[: needed - 1], layout)
 
 
 def test_short_data_is_an_error() -> None:

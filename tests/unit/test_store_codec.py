@@ -28,7 +28,7 @@ from tracer.events import (
     TlsSnapshot,
     VdsoCall,
 )
-from tracer.store.codec import COLUMNS, CodecError, column_int, decode, encode
+from tracer.store.codec import COLUMNS, CodecError, _dumps, column_int, decode, encode
 
 U64 = (1 << 64) - 1
 REGS = (("r15", 0), ("rax", U64), ("orig_rax", 1), ("ss", 43))
@@ -117,6 +117,29 @@ def test_round_trip_is_exact(event: Event) -> None:
     assert type(back) is type(event)
     for field in dataclasses.fields(event):
         assert type(getattr(back, field.name)) is type(getattr(event, field.name)), field.name
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: f"{e.kind.value}-{e.seq}")
+def test_payload_is_the_compact_json_the_library_writes(event: Event) -> None:
+    """The encoder made once writes what `JSONEncoder(separators=(",", ":"))` would: files
+    written before it read the same, and theirs compare equal."""
+    payload = encode(event)[7]
+    assert payload == json.JSONEncoder(separators=(",", ":")).encode(json.loads(payload))
+
+
+def test_the_payload_encoder_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _dumps({"a": object()})
+    assert _dumps({"s": "é\n", "n": [1 << 64, -1, 0.5, None, True]}) == json.dumps(
+        {"s": "é\n", "n": [1 << 64, -1, 0.5, None, True]}, separators=(",", ":")
+    )
+
+
+def test_a_base_change_with_its_owners_is_what_replace_makes() -> None:
+    change = SegBaseChange(7, 8, 1, 2, "kgs", U64, 1, SegCause.SWAPGS, 0x1234, True, "x", "y")
+    named = change.with_owners("user", "percpu[1]")
+    assert named == dataclasses.replace(change, old_owner="user", new_owner="percpu[1]")
+    assert change.old_owner == "x"  # a new event, the old one unchanged
 
 
 def test_decode_restores_nested_types() -> None:

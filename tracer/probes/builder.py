@@ -285,7 +285,7 @@ class EventBuilder:
         for event in out:
             if isinstance(event, SegBaseChange):
                 old, new = self.owners.label_change(event)
-                event = replace(event, old_owner=old, new_owner=new)
+                event = event.with_owners(old, new)
             elif isinstance(event, TlsSnapshot):
                 event = replace(event, owner=self.owners.owner(event.fs_base, "fs", event.pid))
             else:
@@ -321,7 +321,7 @@ class EventBuilder:
             if isinstance(event, SegBaseChange) and event.cause is SegCause.CONTEXT_SWITCH:
                 loaded = replace(event, pid=switch.next_pid)
                 old, new = self.owners.label_load(loaded, switch.next_pid)
-                done.append(replace(event, old_owner=old, new_owner=new))
+                done.append(event.with_owners(old, new))
             else:
                 done += self._finish([event])
         return done

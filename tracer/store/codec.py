@@ -33,7 +33,22 @@ _MISSING: Any = dataclasses.MISSING
 Convert: TypeAlias = Callable[[Any], Any] | None
 """None means the value is already what JSON holds (and decodes back to itself)."""
 
-_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """JSON without spaces, as `JSONEncoder(separators=(",", ":")).encode` writes it, with
+    CPython's C encoder made once: `encode` makes one a call (2 of a base change's 5 us)."""
+    encoder = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    chunks = make(
+        None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        False, False, True,
+    )  # fmt: skip
+    return lambda obj: "".join(chunks(obj, 0))
+
+
+_dumps = _compact_encoder()
 
 
 class CodecError(ValueError):
