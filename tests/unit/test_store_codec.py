@@ -28,7 +28,15 @@ from tracer.events import (
     TlsSnapshot,
     VdsoCall,
 )
-from tracer.store.codec import COLUMNS, CodecError, _dumps, column_int, decode, encode
+from tracer.store.codec import (
+    COLUMNS,
+    CodecError,
+    _compact_encoder,
+    _dumps,
+    column_int,
+    decode,
+    encode,
+)
 
 U64 = (1 << 64) - 1
 REGS = (("r15", 0), ("rax", U64), ("orig_rax", 1), ("ss", 43))
@@ -133,6 +141,24 @@ def test_the_payload_encoder_refuses_what_json_cannot_hold() -> None:
     assert _dumps({"s": "é\n", "n": [1 << 64, -1, 0.5, None, True]}) == json.dumps(
         {"s": "é\n", "n": [1 << 64, -1, 0.5, None, True]}, separators=(",", ":")
     )
+
+
+def _other_arguments(*args: object) -> None:
+    raise TypeError(f"make_encoder() takes other arguments, not {len(args)}")
+
+
+@pytest.mark.parametrize("c_encoder", [None, _other_arguments], ids=["none", "other-arguments"])
+def test_without_a_usable_c_encoder_payloads_are_the_same(
+    monkeypatch: pytest.MonkeyPatch, c_encoder: object
+) -> None:
+    """No C encoder, or one that takes other arguments (a later Python): the library's own."""
+    monkeypatch.setattr(json.encoder, "c_make_encoder", c_encoder)
+    fallback = _compact_encoder()
+    monkeypatch.undo()  # the library's own encoder goes on using what this Python has
+    assert fallback.__name__ == "encode"
+    for event in SAMPLES:
+        payload = encode(event)[7]
+        assert fallback(json.loads(payload)) == payload
 
 
 def test_a_base_change_with_its_owners_is_what_replace_makes() -> None:
