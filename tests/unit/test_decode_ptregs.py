@@ -93,6 +93,7 @@ def test_any_layout_reads_each_field_at_its_offset(layout: PtRegsLayout) -> None
     expected = tuple((n, int.from_bytes(data[o : o + size], "little")) for n, o, size in layout)
     assert decode_pt_regs(data, layout) == expected
     assert decode_pt_regs(data, list(layout)) == expected
+    assert decode_pt_regs(data, [list(field) for field in layout]) == expected  # from JSON
     needed = max(o + size for _, o, size in layout)
     with pytest.raises(ValueError, match=f"needs {needed} bytes"):
         decode_pt_regs(data[: needed - 1], layout)

@@ -44,7 +44,10 @@ def decode_pt_regs(
     data: bytes, layout: PtRegsLayout = LINUX_PT_REGS
 ) -> tuple[tuple[str, int], ...]:
     """Each field of `layout` read from `data` as a little-endian unsigned number."""
-    unpack = _unpacker(layout if isinstance(layout, tuple) else tuple(layout))
+    try:
+        unpack = _unpacker(tuple(layout))
+    except TypeError:  # fields as lists (a layout read back from JSON): not hashable
+        unpack = None
     needed = pt_regs_size(layout) if unpack is None else unpack.size  # its last field's end
     if len(data) < needed:
         raise ValueError(f"pt_regs needs {needed} bytes, got {len(data)}")
