@@ -50,7 +50,19 @@ class MomentPane(VerticalScroll):
             shown = Text(
                 f"cannot show #{event.seq} here: {type(exc).__name__}: {exc}", style="bold red"
             )
-        self.body.update(shown)
+        self._update_body(shown)
+
+    def _update_body(self, shown: RenderableType) -> None:
+        """The body's new content, laid out again only when its height changes: a layout
+        repaints every widget on the screen, where a same-height update repaints this one."""
+        body = self.body
+        before = body.size
+        body.update(shown, layout=False)
+        if (
+            not before.width
+            or body.get_content_height(before, before, before.width) != before.height
+        ):
+            body.refresh(layout=True)
 
     def invalidate(self) -> None:
         self.generation += 1
