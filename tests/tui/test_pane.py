@@ -1,15 +1,19 @@
-"""A moment pane lays itself out again only when its body's height changes."""
+"""A moment pane lays itself out again only when its body's height changes, and draws a
+renderable once per width."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
+from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from tracer.tui.widgets.pane import MomentPane
+from tracer.tui.widgets.pane import MomentPane, RenderedOnce
 
 
 @dataclass
@@ -57,3 +61,32 @@ async def test_a_layout_only_when_the_height_changes() -> None:
         assert pane.body._layout_updates == before + 1
         await pilot.pause()
         assert pane.body.size.height == 5
+
+
+class CountedDraws:
+    """Draws a line as wide as it is offered; counts how often it is drawn."""
+
+    def __init__(self) -> None:
+        self.draws = 0
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        self.draws += 1
+        yield Segment("x" * options.max_width)
+
+
+def test_drawn_once_per_width_and_the_same_as_the_renderable() -> None:
+    console = Console(width=80, file=io.StringIO())
+    inner = CountedDraws()
+    once = RenderedOnce(inner)
+    for width in (10, 10, 20, 10):
+        lines = console.render_lines(once, console.options.update_width(width))
+        assert Segment.get_line_length(lines[0]) == width
+    assert inner.draws == 2
+
+    table = Table("name", "value", box=None, expand=True)
+    table.add_row("fs_base", "0x4c9380")
+    table.add_row("gs_base", Text("0xffff888000000000", style="bold"))
+    options = console.options.update_width(41)
+    assert console.render_lines(RenderedOnce(table), options) == console.render_lines(
+        table, options
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -22,6 +24,26 @@ def moment_title(trace: OpenTrace, event: Event) -> Text:
         parts.append(trace.index.process_label(pid))
     parts.append(event.kind.value.replace("_", " "))
     return Text("  ".join(parts), style="bold")
+
+
+class RenderedOnce:
+    """A renderable drawn once per width. Textual draws a body twice after each update (once
+    for its height, once for its lines): a table of a dozen rows costs ~4 ms a time."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+        self._drawn: dict[tuple[object, ...], list[Segment]] = {}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Not the height: these panes grow with their content, whatever height is offered.
+        key = (options.max_width, options.justify, options.overflow, options.no_wrap)
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            drawn = self._drawn[key] = list(console.render(self.renderable, options))
+        yield from drawn
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.renderable)
 
 
 class MomentPane(VerticalScroll):
@@ -57,7 +79,7 @@ class MomentPane(VerticalScroll):
         repaints every widget on the screen, where a same-height update repaints this one."""
         body = self.body
         before = body.size
-        body.update(shown, layout=False)
+        body.update(shown if isinstance(shown, Text) else RenderedOnce(shown), layout=False)
         if (
             not before.width
             or body.get_content_height(before, before, before.width) != before.height
