@@ -79,6 +79,7 @@ class MomentPane(VerticalScroll):
         repaints every widget on the screen, where a same-height update repaints this one."""
         body = self.body
         before = body.size
+        # A Text is measured without being drawn (and justified by Textual): left as it is.
         body.update(shown if isinstance(shown, Text) else RenderedOnce(shown), layout=False)
         if (
             not before.width
