@@ -23,7 +23,7 @@ def test_the_agent_alone_stops_where_the_tracer_did(tmp_path: Path) -> None:
     assert result.reason == "guest-exit", result.failure()
     with TraceReader.open(options.output) as reader:
         syscalls = sum(1 for _ in reader.events(kinds="syscall_entry"))
-    plan = result.plan.agent_plan(stop_first_syscall=False)
+    plan = result.plan.agent_plan(stop_first_syscall=False, cpus=1)
     alone = agent_alone_rate(options.kernel, options.qemu_config(), plan, tmp_path)
     # The same program under the same probes: an entry and an exit stop per syscall (exit and
     # exit_group have no exit; an iretq exit probe also sees interrupts' returns), and the

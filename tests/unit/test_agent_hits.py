@@ -1,7 +1,8 @@
 """The gdb agent's filter of breakpoint hits, run in this process with a stand-in `gdb` module:
 gdb's second report of one hit is dropped, a real second pass is kept, and the hits gdb reports
 while the tracer runs code in the guest (the injected rdmsr's single steps, with RCX holding an
-MSR number) record nothing and are not what the next hit is compared with."""
+MSR number) record nothing and are not what the next hit is compared with. Where the plan allows
+it, a syscall site is lifted at its stop (no step over it) and put back at the next stop."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 ENTRY = 0xFFFF_FFFF_8000_2040  # the probe's address
+SYSRET = 0xFFFF_FFFF_8000_2100  # the entry path's sysretq
+IRET = 0xFFFF_FFFF_8000_2200  # an iretq that interrupts return through too
 PT_REGS = 0xFFFF_8800_0001_FF58  # where the entry built the user's registers
 LAYOUT = [("r10", 56, 8), ("r9", 64, 8), ("r8", 72, 8), ("ax", 80, 8), ("cx", 88, 8),
           ("dx", 96, 8), ("si", 104, 8), ("di", 112, 8), ("orig_ax", 120, 8), ("ip", 128, 8),
@@ -27,6 +30,7 @@ NR_BRK = 12
 class Breakpoint:
     def __init__(self, spec: str, internal: bool = False) -> None:
         self.spec = spec
+        self.enabled = True  # gdb takes it out of the guest when False
 
     def is_valid(self) -> bool:
         return True
@@ -40,7 +44,8 @@ class Guest:
 
     def __init__(self) -> None:
         self.registers = {
-            **dict.fromkeys(("rax", "rdx", "r8", "fs_base", "k_gs_base"), 0),
+            **dict.fromkeys(("rax", "rdx", "fs_base", "k_gs_base", "rbx", "rbp"), 0),
+            **{f"r{n}": 0 for n in range(8, 16) if n != 11},
             "rip": ENTRY, "rdi": PT_REGS, "rsp": PT_REGS, "rcx": 0x401A2B, "rsi": NR_BRK,
             "r11": 0x246, "cr3": 0x41_0000, "gs_base": 0xFFFF_FFFF_8010_0000,
         }  # fmt: skip
@@ -54,8 +59,22 @@ class Guest:
         return self.memory[addr][:length]
 
 
+PROBES = [{"kind": "syscall_entry", "addr": ENTRY}]
+LIFTING = {
+    "lift_sites": True,
+    "probes": [
+        *PROBES,
+        {"kind": "syscall_exit", "addr": SYSRET, "exit_kind": "sysretq"},
+        {"kind": "syscall_exit", "addr": IRET, "exit_kind": "iretq"},
+    ],
+}
+
+
 @pytest.fixture
-def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Guest, int]]:
+def agent(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[tuple[Any, Guest, int]]:
+    """The agent installed with the plan `request.param` adds to, if any."""
     guest = Guest()
     gdb = types.ModuleType("gdb")
     gdb.Breakpoint = Breakpoint  # type: ignore[attr-defined]
@@ -70,8 +89,8 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Guest, int]]:
     read_end, write_end = os.pipe()
     monkeypatch.setenv("TRACER_AGENT_FD", str(write_end))
     module = importlib.import_module("tracer.target.agent.tracer_agent")
-    plan = {"ptregs_size": 168, "ptregs_layout": LAYOUT,
-            "probes": [{"kind": "syscall_entry", "addr": ENTRY}]}  # fmt: skip
+    plan = {"ptregs_size": 168, "ptregs_layout": LAYOUT, "probes": PROBES,
+            **getattr(request, "param", {})}  # fmt: skip
     module.install(json.dumps(plan))
     yield module, guest, read_end
     module.AGENT.batch.closed = True  # ends the flusher thread
@@ -115,3 +134,62 @@ def test_hits_while_the_tracer_steps_the_guest_are_not_passes(agent) -> None:
     assert [r["probe"] for r in taken] == ["syscall_entry"]
     assert taken[0]["ptregs"] == guest.memory[PT_REGS].hex()
     assert module.AGENT.quiet_hits == 1 and module.AGENT.duplicates == 1
+
+
+def enabled(module: Any) -> list[bool]:
+    return [bp.enabled for bp in module.AGENT.breakpoints]
+
+
+@pytest.mark.parametrize("agent", [LIFTING], indirect=True)
+def test_a_syscall_site_is_lifted_at_its_stop_and_put_back_at_the_next(agent) -> None:
+    module, guest, read_end = agent
+    entry, sysret, iret = module.AGENT.breakpoints
+    assert entry.stop() is False
+    assert enabled(module) == [False, True, True]  # gdb finds nothing to step over
+    guest.registers.update(rip=SYSRET, rsp=0x7FFF_F000, rax=0)
+    assert sysret.stop() is False
+    assert enabled(module) == [True, False, True]  # the entry back before the guest runs on
+    guest.registers.update(rip=IRET, rsp=PT_REGS + 128)
+    guest.memory[PT_REGS + 128] = bytes(40)
+    iret.stop()  # interrupts return through it too: gdb steps over it as before
+    assert enabled(module) == [True, True, True]
+    assert module.AGENT.lifted_stops == 2
+    assert [r["probe"] for r in records(module, read_end)] == [
+        "syscall_entry",
+        "syscall_exit",
+        "return_to_user",
+    ]
+
+
+@pytest.mark.parametrize("agent", [{**LIFTING, "lift_sites": False}], indirect=True)
+def test_nothing_is_lifted_where_the_plan_does_not_allow_it(agent) -> None:
+    module, guest, _read_end = agent
+    entry, sysret, _iret = module.AGENT.breakpoints
+    entry.stop()
+    guest.registers.update(rip=SYSRET, rsp=0x7FFF_F000)
+    sysret.stop()
+    assert enabled(module) == [True, True, True]
+    assert module.AGENT.lifted_stops == 0
+
+
+@pytest.mark.parametrize("agent", [{**LIFTING, "stop_first_syscall": True}], indirect=True)
+def test_a_site_where_the_tracer_asked_for_a_real_stop_stays_armed(agent) -> None:
+    module, guest, _read_end = agent
+    entry = module.AGENT.breakpoints[0]
+    assert entry.stop() is True  # gdb stops; when resumed, it steps over the site itself
+    assert enabled(module) == [True, True, True]
+    guest.registers["rsp"] -= 0x100
+    assert entry.stop() is False  # the next syscall: lifted as usual
+    assert enabled(module) == [False, True, True]
+
+
+@pytest.mark.parametrize("agent", [LIFTING], indirect=True)
+def test_hits_while_the_tracer_steps_the_guest_leave_the_lifted_site_alone(agent) -> None:
+    module, guest, _read_end = agent
+    entry, sysret, _iret = module.AGENT.breakpoints
+    entry.stop()
+    module.set_quiet(True)
+    guest.registers.update(rip=SYSRET)
+    sysret.stop()  # not a pass of the guest: nothing has run since the lifted stop
+    module.set_quiet(False)
+    assert enabled(module) == [False, True, True]

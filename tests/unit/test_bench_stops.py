@@ -29,7 +29,7 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
 
     def fake_capture(options: Any) -> Any:
         turns.append("tracer")
-        plan = SimpleNamespace(probes=[], agent_plan=lambda **_: {"probes": ["planned"]})
+        plan = SimpleNamespace(probes=[], agent_plan=lambda **kw: {"probes": ["planned"], "cpus": kw["cpus"]})
         return SimpleNamespace(plan=plan)
 
     configs: list[Any] = []
@@ -41,7 +41,7 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
 
     def fake_alone(kernel: Path, config: Any, plan: dict[str, Any], *args: Any) -> Any:
         turns.append("alone")
-        assert plan == {"probes": ["planned"]}  # the capture's own plan, as installed
+        assert plan == {"probes": ["planned"], "cpus": 1}  # the capture's own plan, as installed
         return SimpleNamespace(per_second=800.0)
 
     def fake_round(trace: Path, bare: Any, alone: Any) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
     monkeypatch.setattr(stops, "capture", fake_capture)
     monkeypatch.setattr(stops, "_round_figures", fake_round)
     monkeypatch.setattr(stops, "_fuzzer_options", lambda n, out, icount: SimpleNamespace(
-        kernel=Path("k"), qemu_config=lambda: {"icount": icount}, output=out))  # fmt: skip
+        kernel=Path("k"), qemu_config=lambda: {"icount": icount}, output=out, smp=1))  # fmt: skip
     monkeypatch.setattr(target_bench, "bare_gdb_rate", fake_bare)
     monkeypatch.setattr(target_bench, "agent_alone_rate", fake_alone)
     monkeypatch.setattr(

@@ -24,7 +24,7 @@ from tracer.probes import funcgraph, irq, msr, ringbuf, sched, syscall
 from tracer.probes.builder import EventBuilder
 from tracer.probes.kinds import AgentProbe, Mode, ProbeKind
 from tracer.probes.plan import ProbePlan
-from tracer.probes.registry import KINDS
+from tracer.probes.registry import KINDS, liftable
 from tracer.probes.ringbuf import RingLayout
 from tracer.probes.sched import TaskLayout
 from tracer.probes.stops import StopContext
@@ -90,7 +90,7 @@ class Rig:
     def __init__(self, plan: ProbePlan | None = None, **flags: Any) -> None:
         self.plan = plan or ProbePlan(Mode.DEFAULT, entry=_path())
         self.lines: list[str] = []
-        agent_plan = json.loads(json.dumps(self.plan.agent_plan(stop_first_syscall=False)))
+        agent_plan = json.loads(json.dumps(self.plan.agent_plan(stop_first_syscall=False, cpus=1)))
         self.ctx = StopContext.from_plan(agent_plan, lambda r: self.lines.append(json.dumps(r)))
         for name, value in flags.items():
             setattr(self.ctx, name, value)
@@ -484,3 +484,26 @@ def test_a_system_vector_is_named_by_its_stub_entry_and_exit() -> None:
     entry, exit_ = [e for e in rig.events() if isinstance(e, Interrupt)]
     assert (entry.vector, entry.name, entry.from_ring) == (-1, "sysvec_apic_timer_interrupt", 3)
     assert (exit_.vector, exit_.name, exit_.rip) == (-1, "sysvec_apic_timer_interrupt", 0x40_1234)
+
+
+def test_syscall_sites_are_lifted_on_one_cpu_with_the_context_switch_probed() -> None:
+    plan = ProbePlan(Mode.DEFAULT, entry=_path())
+    plan.probes.append(AgentProbe(DISPATCH, ProbeKind.SYSCALL_ENTRY))
+    assert not plan.lifts_sites(cpus=1)  # a task switched to could reach a lifted site unseen
+    plan.probes.append(AgentProbe(0x3000, ProbeKind.CONTEXT_SWITCH))
+    assert plan.lifts_sites(cpus=1)
+    assert plan.agent_plan(stop_first_syscall=False, cpus=1)["lift_sites"] is True
+    assert not plan.lifts_sites(cpus=2)  # a breakpoint is lifted for every CPU at once
+    assert plan.agent_plan(stop_first_syscall=False, cpus=2)["lift_sites"] is False
+
+
+def test_only_sites_a_cpu_cannot_reach_twice_without_another_stop_are_liftable() -> None:
+    def probe(kind: ProbeKind, **extra: Any) -> dict[str, Any]:
+        return AgentProbe(0x1000, kind, tuple(extra.items())).to_json()
+
+    assert liftable(probe(ProbeKind.SYSCALL_ENTRY, regs_pointer="rdi"))
+    assert liftable(probe(ProbeKind.SYSCALL_EXIT, exit_kind="sysretq"))
+    assert liftable(probe(ProbeKind.SYSCALL_EXIT, frame_at="rsp"))  # the dispatcher's return
+    assert not liftable(probe(ProbeKind.SYSCALL_EXIT, exit_kind="iretq"))  # interrupts nest
+    assert not liftable(probe(ProbeKind.INTERRUPT_ENTRY, regs_pointer="rdi"))
+    assert not liftable(probe(ProbeKind.CONTEXT_SWITCH))

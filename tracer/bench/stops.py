@@ -110,7 +110,7 @@ def stop_figures(
             ]
             config = options.qemu_config()
             bare = bare_gdb_rate(options.kernel, config, probe_addrs, scratch)
-            plan = result.plan.agent_plan(stop_first_syscall=False)
+            plan = result.plan.agent_plan(stop_first_syscall=False, cpus=options.smp)
             alone = agent_alone_rate(options.kernel, config, plan, scratch)
             runs.append(_round_figures(options.output, bare, alone))
         mi = mi_roundtrip_rate(options.kernel, config, probe_addrs, max_stops=mi_stops)

@@ -54,6 +54,7 @@ AGENT_STAT_KEYS = (
     "drains",
     "duplicates",
     "quiet_hits",
+    "lifted",
 )
 
 

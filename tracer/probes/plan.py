@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tracer.decode.ptregs import LINUX_PT_REGS
 from tracer.probes.funcgraph import add_graph_probes
 from tracer.probes.irq import InterruptStub
-from tracer.probes.kinds import AgentProbe, Mode, PlanError
+from tracer.probes.kinds import AgentProbe, Mode, PlanError, ProbeKind
 from tracer.probes.registry import SITE_FINDERS
 from tracer.probes.ringbuf import RingLayout, add_ring_probe
 from tracer.probes.sched import TaskLayout
@@ -73,9 +73,17 @@ class ProbePlan:
     # rebuilt at the CPU's next stop (segbase.find_base_writes, EventBuilder.reconcile).
     inactive_writes_rebuilt: bool = False
 
-    def agent_plan(self, *, stop_first_syscall: bool) -> dict[str, Any]:
+    def lifts_sites(self, cpus: int) -> bool:
+        """Whether the agent may lift the syscall sites at their stops instead of letting gdb
+        step over them (`registry.liftable`): two guest runs a syscall instead of four. Only
+        on one CPU (a breakpoint is lifted for every CPU at once) and with the context switch
+        probed (a task the CPU switches to stops there before it can reach a lifted site)."""
+        return cpus == 1 and self.count(ProbeKind.CONTEXT_SWITCH) > 0
+
+    def agent_plan(self, *, stop_first_syscall: bool, cpus: int) -> dict[str, Any]:
         """What the agent's `install` reads (`tracer.probes.stops.StopContext.from_plan`)."""
         return {
+            "lift_sites": self.lifts_sites(cpus),
             "probes": [p.to_json() for p in self.probes],
             "ptregs_layout": [list(f) for f in self.ptregs_layout],
             "ptregs_size": self.ptregs_size,

@@ -22,7 +22,7 @@ from tracer.probes import (
     vdso,
 )
 from tracer.probes.kinds import ProbeKind
-from tracer.probes.stops import StopHandler
+from tracer.probes.stops import ProbeSpec, StopHandler
 
 if TYPE_CHECKING:
     from tracer.events import Event, SegBases
@@ -61,6 +61,22 @@ KINDS: dict[ProbeKind, Handlers] = {
     ProbeKind.VDSO_IMAGE: Handlers(None, vdso.on_image),
     ProbeKind.VDSO_CALL: Handlers(vdso.at_call, vdso.on_call),
 }
+
+
+def liftable(probe: ProbeSpec) -> bool:
+    """Whether a probe's site can do without gdb's step over it when the agent lifts it at
+    its stop and puts it back at the CPU's next stop (`Agent.lift`): its site must not be
+    reached again on that CPU before some other probe stops there. With one CPU and every
+    context switch probed (`ProbePlan.lifts_sites`), the syscall entry is reached again only
+    after its syscall left through an exit probe or the CPU switched tasks; an exit that
+    returns syscalls alone (sysretq, the dispatcher's return) only after the next entry or a
+    switch. Not an iretq: an interrupt taken in the kernel returns through it too, and so do
+    the interrupts and exceptions that nest, each reaching its stub's site again."""
+    kind = probe.get("kind")
+    if kind == ProbeKind.SYSCALL_ENTRY:
+        return True
+    return kind == ProbeKind.SYSCALL_EXIT and probe.get("exit_kind") != "iretq"
+
 
 # Sites found in every plan, in this order: the swapgs left to probe are known only once the
 # syscall entry and the interrupt stubs are. The function graph is added on request

@@ -37,7 +37,7 @@ if PACKAGE_ROOT not in sys.path:
 
 from tracer.probes import ringbuf  # noqa: E402 - only once the path is known
 from tracer.probes.kinds import ProbeKind  # noqa: E402
-from tracer.probes.registry import KINDS  # noqa: E402
+from tracer.probes.registry import KINDS, liftable  # noqa: E402
 from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
 
 # Records are encoded by the flusher thread while the guest runs, not in the stop that made
@@ -176,6 +176,11 @@ class Agent:
         self.handler_ns = 0
         self.stop_ns = 0  # the whole stop(): the frame, the duplicate check and the handler
         self.handled = 0
+        # Sites lifted at their stop (no step over them: one guest run a stop instead of two),
+        # put back at the next stop; only when the plan says it is safe (`liftable`).
+        self.lifts = bool(plan.get("lift_sites", False))
+        self.lifted: list[Probe] = []
+        self.lifted_stops = 0
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
 
@@ -183,7 +188,15 @@ class Agent:
         for probe in probes:
             self.breakpoints.append(Probe(self, probe))
 
+    def put_back(self) -> None:
+        """Re-insert the sites lifted at the last stop: another probe stopped since."""
+        for bp in self.lifted:
+            if bp.is_valid():
+                bp.enabled = True
+        self.lifted = []
+
     def disarm(self) -> None:
+        self.lifted = []
         for bp in self.breakpoints:
             if bp.is_valid():
                 bp.delete()
@@ -213,6 +226,7 @@ class Probe(gdb.Breakpoint):
         self.probe = probe
         self.addr = int(probe["addr"])
         self.handler = handler
+        self.lift = agent.lifts and liftable(probe)
 
     def stop(self) -> bool:
         entered = time.perf_counter_ns()
@@ -226,6 +240,8 @@ class Probe(gdb.Breakpoint):
         if agent.quiet:  # not a pass: nothing recorded, nothing to compare the next hit with
             agent.quiet_hits += 1
             return False
+        if agent.lifted:
+            agent.put_back()
         cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
@@ -234,6 +250,10 @@ class Probe(gdb.Breakpoint):
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
             if stop:  # the tracer will look now: nothing may wait in the ring or here
                 ringbuf.release(agent.ctx, cpu)
+            elif self.lift:  # gdb finds no breakpoint here and just continues
+                self.enabled = False
+                agent.lifted.append(self)
+                agent.lifted_stops += 1
             return stop
         except Exception as exc:  # a probe must never stop the guest by accident
             error = f"{type(exc).__name__}: {exc}"
@@ -315,6 +335,7 @@ def stats() -> None:
     gdb.write(
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} stop_ns={a.stop_ns} "
         f"duplicates={a.duplicates} quiet_hits={a.quiet_hits} written={a.batch.written} "
+        f"lifted={a.lifted_stops} "
         f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )
 
