@@ -11,6 +11,7 @@ import pytest
 
 from tracer.bench import stops
 from tracer.cli import main
+from tracer.probes.kinds import AgentProbe, ProbeKind
 
 
 def test_rounds_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,14 +30,19 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
 
     def fake_capture(options: Any) -> Any:
         turns.append("tracer")
-        plan = SimpleNamespace(probes=[], agent_plan=lambda **kw: {"probes": ["planned"], "cpus": kw["cpus"]})
+        plan = SimpleNamespace(
+            probes=[AgentProbe(0x10, ProbeKind.SYSCALL_ENTRY), AgentProbe(0x20, ProbeKind.WRMSR)],
+            agent_plan=lambda **kw: {"probes": ["planned"], "cpus": kw["cpus"]},
+            lifts_sites=lambda cpus: cpus == 1,
+        )
         return SimpleNamespace(plan=plan)
 
     configs: list[Any] = []
 
-    def fake_bare(kernel: Path, config: Any, *args: Any) -> Any:
-        turns.append("bare")
+    def fake_bare(kernel: Path, config: Any, addrs: list[int], *args: Any, **kw: Any) -> Any:
+        turns.append(f"bare lifting {kw['lifted']}" if "lifted" in kw else "bare")
         configs.append(config)
+        assert addrs == [0x10]  # the syscall probes' sites
         return SimpleNamespace(per_second=900.0, stops=100)
 
     def fake_alone(kernel: Path, config: Any, plan: dict[str, Any], *args: Any) -> Any:
@@ -44,7 +50,7 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         assert plan == {"probes": ["planned"], "cpus": 1}  # the capture's own plan, as installed
         return SimpleNamespace(per_second=800.0)
 
-    def fake_round(trace: Path, bare: Any, alone: Any) -> dict[str, Any]:
+    def fake_round(trace: Path, bare: Any, alone: Any, bare_lifted: Any) -> dict[str, Any]:
         ratio = next(ratios)
         return {
             "per_stop_cost_vs_bare_gdb": ratio,
@@ -63,8 +69,8 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         target_bench, "mi_roundtrip_rate", lambda *a, **k: SimpleNamespace(per_second=5, stops=9)
     )
     figures = stops.stop_figures(10, 9, rounds=3, icount="shift=0")
-    assert turns == ["tracer", "bare", "alone"] * 3
-    assert configs == [{"icount": "shift=0"}] * 3 and figures["icount"] == "shift=0"
+    assert turns == ["tracer", "bare", "bare lifting [16]", "alone"] * 3
+    assert configs == [{"icount": "shift=0"}] * 6 and figures["icount"] == "shift=0"
     assert figures["per_stop_cost_vs_bare_gdb"] == 1.5
     assert figures["per_round_cost_vs_bare_gdb"] == [1.9, 1.2, 1.5]
     assert figures["per_round_agent_alone_vs_bare_gdb"] == [1.125] * 3

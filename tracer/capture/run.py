@@ -265,9 +265,7 @@ def _drive(
             if enter is not None:
                 target = enter(loop, target)
             first_stop = loop.arming.wants_first_syscall_stop
-            target.load_agent(
-                loop.plan.agent_plan(stop_first_syscall=first_stop, cpus=options.smp)
-            )
+            target.load_agent(loop.plan.agent_plan(stop_first_syscall=first_stop, cpus=options.smp))
             loop.stats.mark("agent")
             with signals_stop(loop.stop):
                 loop.run(target)

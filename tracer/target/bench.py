@@ -48,12 +48,19 @@ class Rate:
 _BARE_SCRIPT = """
 import gdb, time
 _t = []
+_lifted = []
 class _Count(gdb.Breakpoint):
     def stop(self):
         _t.append(time.monotonic())
+        for bp in _lifted:
+            bp.enabled = True
+        del _lifted[:]
+        if self.lift:
+            self.enabled = False
+            _lifted.append(self)
         return False
 for _a in {addrs!r}:
-    _Count("*%#x" % _a, internal=True)
+    _Count("*%#x" % _a, internal=True).lift = _a in {lifted!r}
 def _report():
     span = (_t[-1] - _t[0]) if len(_t) > 1 else 0.0
     with open({out!r}, "w") as f:
@@ -121,12 +128,21 @@ def _figures_written(out: Path, done: subprocess.CompletedProcess[bytes], what: 
 
 
 def bare_gdb_rate(
-    kernel: Path, qemu: QemuConfig, addrs: Sequence[int], scratch: Path, timeout: float = 300.0
+    kernel: Path,
+    qemu: QemuConfig,
+    addrs: Sequence[int],
+    scratch: Path,
+    timeout: float = 300.0,
+    lifted: Sequence[int] = (),
 ) -> Rate:
-    """The ceiling: gdb's own Python breakpoints, nothing read, nothing sent anywhere."""
+    """The ceiling: gdb's own Python breakpoints, nothing read, nothing sent anywhere. The
+    sites in `lifted` are lifted at their stop and put back at the next, as the agent does
+    (`tracer_agent.Agent.put_back`): no step over them."""
     out = scratch / "bare.out"
     script = scratch / "bare.py"
-    script.write_text(textwrap.dedent(_BARE_SCRIPT.format(addrs=list(addrs), out=str(out))))
+    script.write_text(
+        textwrap.dedent(_BARE_SCRIPT.format(addrs=list(addrs), lifted=sorted(lifted), out=str(out)))
+    )
     with QemuMachine(qemu) as machine:
         argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
         argv += ["-ex", "continue", "-ex", "python _report()"]
