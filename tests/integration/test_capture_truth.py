@@ -24,6 +24,7 @@ from tracer.events import (
 )
 from tracer.image import ElfImage, analyze_syscall_entry
 from tracer.probes.plan import Mode
+from tracer.store import TraceReader
 
 pytestmark = pytest.mark.qemu
 
@@ -76,6 +77,15 @@ def test_syscall_exits_equal_truth(captured: Captured) -> None:
         assert exit_.user_rip == exit_.reg("ip")
         assert exit_.user_rsp == exit_.reg("sp")
         assert exit_.ret == exit_.reg("ax")
+
+
+def test_the_syscall_sites_were_lifted_not_stepped_over(captured: Captured) -> None:
+    """On one CPU the agent lifts the syscall sites at their stops instead of letting gdb step
+    over them (`registry.liftable`): the entries and exits that equal the truth above were
+    taken that way (all but the first syscall's entry, a real stop, and each exit too)."""
+    with TraceReader.open(captured.trace) as reader:
+        lifted = int(reader.meta["agent_lifted"])
+    assert lifted >= len(_of(captured.events, SyscallEntry))
 
 
 def test_msr_writes_equal_truth(captured: Captured) -> None:
