@@ -65,10 +65,10 @@ KINDS: dict[ProbeKind, Handlers] = {
 
 def liftable(probe: ProbeSpec) -> bool:
     """Whether a probe's site can do without gdb's step over it when the agent lifts it at
-    its stop and puts it back at the CPU's next stop (`Agent.lift`): its site must not be
-    reached again on that CPU before some other probe stops there. With one CPU and every
-    context switch probed (`ProbePlan.lifts_sites`), the syscall entry is reached again only
-    after its syscall left through an exit probe or the CPU switched tasks; an exit that
+    its stop and puts it back at the next stop (`tracer_agent.Agent.put_back`): its site must
+    not be reached again on that CPU before some other probe stops there. With one CPU and
+    every context switch probed (`ProbePlan.lifts_sites`), the syscall entry is reached again
+    only after its syscall left through an exit probe or the CPU switched tasks; an exit that
     returns syscalls alone (sysretq, the dispatcher's return) only after the next entry or a
     switch. Not an iretq: an interrupt taken in the kernel returns through it too, and so do
     the interrupts and exceptions that nest, each reaching its stub's site again."""

@@ -177,7 +177,10 @@ class Agent:
         self.stop_ns = 0  # the whole stop(): the frame, the duplicate check and the handler
         self.handled = 0
         # Sites lifted at their stop (no step over them: one guest run a stop instead of two),
-        # put back at the next stop; only when the plan says it is safe (`liftable`).
+        # put back at the next stop; only when the plan says it is safe (`liftable`). gdb's
+        # manual advises stop() against altering breakpoints: only `enabled` is flipped here,
+        # none is added or deleted; gdb applies it at once (always-inserted), and the truth
+        # tests check that no hit is lost.
         self.lifts = bool(plan.get("lift_sites", False))
         self.lifted: list[Probe] = []
         self.lifted_stops = 0
