@@ -20,10 +20,12 @@ import pytest
 ENTRY = 0xFFFF_FFFF_8000_2040  # the probe's address
 SYSRET = 0xFFFF_FFFF_8000_2100  # the entry path's sysretq
 IRET = 0xFFFF_FFFF_8000_2200  # an iretq that interrupts return through too
+TIMER = 0xFFFF_FFFF_8000_2300  # an interrupt stub's call to its handler
+IRQ_REGS = 0xFFFF_8800_0001_FE58  # the frame the stub built
 PT_REGS = 0xFFFF_8800_0001_FF58  # where the entry built the user's registers
 LAYOUT = [("r10", 56, 8), ("r9", 64, 8), ("r8", 72, 8), ("ax", 80, 8), ("cx", 88, 8),
           ("dx", 96, 8), ("si", 104, 8), ("di", 112, 8), ("orig_ax", 120, 8), ("ip", 128, 8),
-          ("sp", 152, 8)]  # fmt: skip
+          ("cs", 136, 8), ("sp", 152, 8)]  # fmt: skip
 NR_BRK = 12
 
 
@@ -66,6 +68,7 @@ LIFTING = {
         *PROBES,
         {"kind": "syscall_exit", "addr": SYSRET, "exit_kind": "sysretq"},
         {"kind": "syscall_exit", "addr": IRET, "exit_kind": "iretq"},
+        {"kind": "interrupt_entry", "addr": TIMER, "regs_pointer": "rdi", "vector": 32},
     ],
 }
 
@@ -143,16 +146,16 @@ def enabled(module: Any) -> list[bool]:
 @pytest.mark.parametrize("agent", [LIFTING], indirect=True)
 def test_a_syscall_site_is_lifted_at_its_stop_and_put_back_at_the_next(agent) -> None:
     module, guest, read_end = agent
-    entry, sysret, iret = module.AGENT.breakpoints
+    entry, sysret, iret, _timer = module.AGENT.breakpoints
     assert entry.stop() is False
-    assert enabled(module) == [False, True, True]  # gdb finds nothing to step over
+    assert enabled(module) == [False, True, True, True]  # gdb finds nothing to step over
     guest.registers.update(rip=SYSRET, rsp=0x7FFF_F000, rax=0)
     assert sysret.stop() is False
-    assert enabled(module) == [True, False, True]  # the entry back before the guest runs on
+    assert enabled(module) == [True, False, True, True]  # the entry back before it runs on
     guest.registers.update(rip=IRET, rsp=PT_REGS + 128)
     guest.memory[PT_REGS + 128] = bytes(40)
     iret.stop()  # interrupts return through it too: gdb steps over it as before
-    assert enabled(module) == [True, True, True]
+    assert enabled(module) == [True] * 4
     assert module.AGENT.lifted_stops == 2
     assert [r["probe"] for r in records(module, read_end)] == [
         "syscall_entry",
@@ -164,11 +167,11 @@ def test_a_syscall_site_is_lifted_at_its_stop_and_put_back_at_the_next(agent) ->
 @pytest.mark.parametrize("agent", [{**LIFTING, "lift_sites": False}], indirect=True)
 def test_nothing_is_lifted_where_the_plan_does_not_allow_it(agent) -> None:
     module, guest, _read_end = agent
-    entry, sysret, _iret = module.AGENT.breakpoints
+    entry, sysret, _iret, _timer = module.AGENT.breakpoints
     entry.stop()
     guest.registers.update(rip=SYSRET, rsp=0x7FFF_F000)
     sysret.stop()
-    assert enabled(module) == [True, True, True]
+    assert enabled(module) == [True] * 4
     assert module.AGENT.lifted_stops == 0
 
 
@@ -177,19 +180,69 @@ def test_a_site_where_the_tracer_asked_for_a_real_stop_stays_armed(agent) -> Non
     module, guest, _read_end = agent
     entry = module.AGENT.breakpoints[0]
     assert entry.stop() is True  # gdb stops; when resumed, it steps over the site itself
-    assert enabled(module) == [True, True, True]
+    assert enabled(module) == [True] * 4
     guest.registers["rsp"] -= 0x100
     assert entry.stop() is False  # the next syscall: lifted as usual
-    assert enabled(module) == [False, True, True]
+    assert enabled(module) == [False, True, True, True]
 
 
 @pytest.mark.parametrize("agent", [LIFTING], indirect=True)
 def test_hits_while_the_tracer_steps_the_guest_leave_the_lifted_site_alone(agent) -> None:
     module, guest, _read_end = agent
-    entry, sysret, _iret = module.AGENT.breakpoints
+    entry, sysret, _iret, _timer = module.AGENT.breakpoints
     entry.stop()
     module.set_quiet(True)
     guest.registers.update(rip=SYSRET)
     sysret.stop()  # not a pass of the guest: nothing has run since the lifted stop
     module.set_quiet(False)
-    assert enabled(module) == [False, True, True]
+    assert enabled(module) == [False, True, True, True]
+
+
+def interrupt(guest: Guest, cs: int) -> None:
+    """The guest at the timer stub's call, its frame saying which mode it interrupted."""
+    frame = bytearray(168)
+    frame[136:144] = struct.pack("<Q", cs)
+    guest.memory[IRQ_REGS] = bytes(frame)
+    guest.registers.update(rip=TIMER, rdi=IRQ_REGS, rsi=32, cr2=0)
+
+
+@pytest.mark.parametrize("agent", [LIFTING], indirect=True)
+def test_a_kernel_with_an_unprobed_way_back_to_user_mode_stops_the_lifting(agent) -> None:
+    """The next stop after a lifted entry interrupts user mode: the syscall went back there
+    unseen (a return path with no probe), and so did the syscalls after it, the entry being
+    lifted. The trace says so and gdb steps over every site from then on."""
+    module, guest, read_end = agent
+    entry, _sysret, _iret, timer = module.AGENT.breakpoints
+    entry.stop()
+    interrupt(guest, cs=0x33)
+    timer.stop()
+    taken = records(module, read_end)
+    assert [r["probe"] for r in taken] == ["syscall_entry", "interrupt_entry", "agent_error"]
+    assert "no exit probe" in taken[-1]["error"] and taken[-1]["gap"] is True
+    assert enabled(module) == [True] * 4 and not module.AGENT.lifts
+    guest.registers.update(rip=ENTRY, rdi=PT_REGS, rsp=PT_REGS - 0x100)
+    entry.stop()
+    assert enabled(module) == [True] * 4  # stepped over by gdb, as on several CPUs
+
+
+@pytest.mark.parametrize("agent", [LIFTING], indirect=True)
+def test_an_interrupt_of_the_kernel_after_a_lifted_entry_is_the_syscall_at_work(agent) -> None:
+    module, guest, read_end = agent
+    entry, sysret, _iret, timer = module.AGENT.breakpoints
+    entry.stop()
+    interrupt(guest, cs=0x10)  # taken inside the syscall
+    timer.stop()
+    assert module.AGENT.lifts
+    assert [r["probe"] for r in records(module, read_end)] == ["syscall_entry", "interrupt_entry"]
+    interrupt(guest, cs=0x33)  # the entry was put back at the stop before: nothing unseen
+    guest.registers["rsp"] -= 0x40  # another pass, not gdb's second report of the last
+    timer.stop()
+    assert module.AGENT.lifts
+    guest.registers.update(rip=ENTRY, rdi=PT_REGS, rsp=PT_REGS - 0x100)
+    entry.stop()
+    assert enabled(module) == [False, True, True, True]
+    guest.registers.update(rip=SYSRET, rsp=0x7FFF_F000)
+    sysret.stop()  # the syscall's exit: user mode reached the probed way
+    interrupt(guest, cs=0x33)
+    timer.stop()
+    assert module.AGENT.lifts

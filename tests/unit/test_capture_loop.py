@@ -37,7 +37,7 @@ from tracer.target.fake import (
     Step,
     Stop,
 )
-from tracer.target.records import AgentError, ProbeHit, StopEvent
+from tracer.target.records import AgentError, ProbeHit, StopEvent, parse_record
 
 PERCPU = 0xFFFF_FFFF_8011_7000
 CR3 = 0x20_0000
@@ -262,11 +262,17 @@ def test_pause_step_and_resume_are_served_between_drains(binaries, tmp_path):
 
 
 def test_agent_errors_become_gaps_and_the_capture_goes_on(binaries, tmp_path):
-    script = lambda g: [Records((AgentError("syscall_entry", "KeyError: 'x'"),)),  # noqa: E731
+    seen = parse_record(
+        b'{"probe":"agent_error","kind":"interrupt_entry","error":"lost","gap":true}'
+    )
+    script = lambda g: [Records((AgentError("syscall_entry", "KeyError: 'x'"), seen)),  # noqa: E731
                         g.syscall(NR_WRITE), PowerOff(1)]  # fmt: skip
     result, _target, events = run(binaries, tmp_path, build=script, read_msrs=False)
     gaps = [e for e in events if isinstance(e, Gap)]
-    assert gaps and "KeyError" in gaps[0].reason
+    assert [(g.reason, g.count) for g in gaps] == [
+        ("probe failed: KeyError: 'x'", 1),
+        ("lost", None),
+    ]
     assert result.failure() is None and syscalls(events) == [NR_WRITE]
 
 

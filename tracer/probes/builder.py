@@ -272,6 +272,8 @@ class EventBuilder:
     def agent_error(self, record: dict[str, object], time_ns: int) -> Gap:
         text = str(record.get("error", "unknown agent error"))
         self.agent_errors.append(text)
+        if record.get("gap") is True:  # events the agent saw go unrecorded, how many unknown
+            return Gap(self.next_seq(), max(0, time_ns - self.t0), text, None)
         return Gap(self.next_seq(), max(0, time_ns - self.t0), f"probe failed: {text}", 1)
 
     def flush_held(self) -> list[Event]:

@@ -116,6 +116,8 @@ def at_entry(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     """At the call from an interrupt/exception stub to its C handler: pt_regs complete."""
     regs_addr = cpu.reg(probe.get("regs_pointer", "rdi"))
     data = ctx.read_ptregs(cpu, regs_addr)
+    cs = ctx.ptregs_field(data, "cs")
+    ctx.interrupted_user = None if cs is None else cs & 3 == 3
     vector = probe.get("vector")
     if vector is None and probe.get("stub") in DEVICE_STUBS:
         # Device interrupts: the vector is the handler's second argument (Linux's

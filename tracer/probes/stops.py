@@ -145,6 +145,9 @@ class StopContext:
     stack_slot_works: bool = False
     frames: dict[int, InFlight] = field(default_factory=dict)  # pt_regs address -> in flight
     seq: int = 0
+    # Set by each interrupt entry: whether it interrupted user mode (pt_regs' CS), None when
+    # the frame could not be read; the agent checks its lifted syscall entry against it.
+    interrupted_user: bool | None = None
     drain_ns: int = 0
     drain_bytes: int = 0
     drains: int = 0

@@ -27,9 +27,10 @@ class AgentError:
 
     kind: str
     error: str
+    gap: bool = False  # not a failure: the agent saw events go unrecorded, `error` says which
 
     def as_dict(self) -> dict[str, Any]:
-        return {"probe": "agent_error", "kind": self.kind, "error": self.error}
+        return {"probe": "agent_error", "kind": self.kind, "error": self.error, "gap": self.gap}
 
 
 AgentRecord = ProbeHit | AgentError
@@ -65,7 +66,11 @@ def parse_record(line: bytes) -> AgentRecord:
     if not isinstance(record, dict):
         raise ValueError(f"not a JSON object: {line[:60]!r}")
     if "seq" not in record:
-        return AgentError(str(record.get("kind", "")), str(record.get("error", record)))
+        return AgentError(
+            str(record.get("kind", "")),
+            str(record.get("error", record)),
+            record.get("gap") is True,
+        )
     fields = {k: v for k, v in record.items() if k not in _HIT_KEYS}
     return ProbeHit(
         seq=record["seq"],

@@ -184,6 +184,7 @@ class Agent:
         self.lifts = bool(plan.get("lift_sites", False))
         self.lifted: list[Probe] = []
         self.lifted_stops = 0
+        self.entry_lifted = False  # the last stop lifted a syscall entry
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
 
@@ -197,6 +198,26 @@ class Agent:
             if bp.is_valid():
                 bp.enabled = True
         self.lifted = []
+
+    def check_lifting(self, probe: Probe, entry_lifted: bool) -> None:
+        """A lifted syscall entry relies on every way back to user mode stopping at a probe
+        first (the syscall's exit, a switch). An interrupt of user mode as the very next stop
+        shows a way that does not, on this kernel: the syscalls made since went unseen. Say
+        so in the trace (a gap) and step over every site from here on, as gdb does."""
+        if not entry_lifted or probe.probe["kind"] != ProbeKind.INTERRUPT_ENTRY:
+            return
+        if not self.ctx.interrupted_user:
+            return
+        self.lifts = False
+        for bp in self.breakpoints:
+            bp.lift = False
+        error = (
+            "syscalls may be missing before this interrupt: the CPU went back to user mode "
+            "after a syscall entry with no exit probe stopping (a return path the tracer did "
+            "not find); gdb steps over the syscall sites from here on"
+        )
+        self.batch.add({"probe": str(ProbeKind.AGENT_ERROR), "kind": probe.probe["kind"],
+                        "error": error, "gap": True})  # fmt: skip
 
     def disarm(self) -> None:
         self.lifted = []
@@ -245,18 +266,21 @@ class Probe(gdb.Breakpoint):
             return False
         if agent.lifted:
             agent.put_back()
+        entry_lifted, agent.entry_lifted = agent.entry_lifted, False
         cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
         started = time.perf_counter_ns()
         try:
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
+            agent.check_lifting(self, entry_lifted)
             if stop:  # the tracer will look now: nothing may wait in the ring or here
                 ringbuf.release(agent.ctx, cpu)
             elif self.lift:  # gdb finds no breakpoint here and just continues
                 self.enabled = False
                 agent.lifted.append(self)
                 agent.lifted_stops += 1
+                agent.entry_lifted = self.probe["kind"] == ProbeKind.SYSCALL_ENTRY
             return stop
         except Exception as exc:  # a probe must never stop the guest by accident
             error = f"{type(exc).__name__}: {exc}"
