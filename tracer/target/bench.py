@@ -52,6 +52,10 @@ _lifted = []
 class _Count(gdb.Breakpoint):
     def stop(self):
         _t.append(time.monotonic())
+        return False
+class _Lifting(gdb.Breakpoint):  # only with sites to lift: the plain loop's stop() stays bare
+    def stop(self):
+        _t.append(time.monotonic())
         for bp in _lifted:
             bp.enabled = True
         del _lifted[:]
@@ -60,7 +64,7 @@ class _Count(gdb.Breakpoint):
             _lifted.append(self)
         return False
 for _a in {addrs!r}:
-    _Count("*%#x" % _a, internal=True).lift = _a in {lifted!r}
+    (_Lifting if {lifted!r} else _Count)("*%#x" % _a, internal=True).lift = _a in {lifted!r}
 def _report():
     span = (_t[-1] - _t[0]) if len(_t) > 1 else 0.0
     with open({out!r}, "w") as f:

@@ -182,9 +182,8 @@ class Agent:
         # none is added or deleted; gdb applies it at once (always-inserted), and the truth
         # tests check that no hit is lost.
         self.lifts = bool(plan.get("lift_sites", False))
-        self.lifted: list[Probe] = []
+        self.lifted: list[Probe] = []  # by the last stop
         self.lifted_stops = 0
-        self.entry_lifted = False  # the last stop lifted a syscall entry
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
 
@@ -192,25 +191,26 @@ class Agent:
         for probe in probes:
             self.breakpoints.append(Probe(self, probe))
 
-    def put_back(self) -> None:
-        """Re-insert the sites lifted at the last stop: another probe stopped since."""
+    def put_back(self) -> bool:
+        """Re-insert the sites lifted at the last stop: another probe stopped since. True when
+        one was the syscall entry."""
+        entry = False
         for bp in self.lifted:
+            entry = entry or bp.probe["kind"] == ProbeKind.SYSCALL_ENTRY
             if bp.is_valid():
                 bp.enabled = True
         self.lifted = []
+        return entry
 
-    def check_lifting(self, probe: Probe, entry_lifted: bool) -> None:
-        """A lifted syscall entry relies on every way back to user mode stopping at a probe
-        first (the syscall's exit, a switch). An interrupt of user mode as the very next stop
-        shows a way that does not, on this kernel: the syscalls made since went unseen. Say
-        so in the trace (a gap) and step over every site from here on, as gdb does."""
-        if not entry_lifted or probe.probe["kind"] != ProbeKind.INTERRUPT_ENTRY:
-            return
-        if not self.ctx.interrupted_user:
+    def check_lifting(self, probe: Probe) -> None:
+        """Called at the stop right after a lifted syscall entry, which relies on every way
+        back to user mode stopping at a probe first (the syscall's exit, a switch). An
+        interrupt of user mode as this stop shows a way that does not, on this kernel: the
+        syscalls made since went unseen. Say so in the trace (a gap) and step over every site
+        from here on, as gdb does."""
+        if probe.probe["kind"] != ProbeKind.INTERRUPT_ENTRY or not self.ctx.interrupted_user:
             return
         self.lifts = False
-        for bp in self.breakpoints:
-            bp.lift = False
         error = (
             "syscalls may be missing before this interrupt: the CPU went back to user mode "
             "after a syscall entry with no exit probe stopping (a return path the tracer did "
@@ -250,7 +250,7 @@ class Probe(gdb.Breakpoint):
         self.probe = probe
         self.addr = int(probe["addr"])
         self.handler = handler
-        self.lift = agent.lifts and liftable(probe)
+        self.liftable = liftable(probe)
 
     def stop(self) -> bool:
         entered = time.perf_counter_ns()
@@ -264,23 +264,21 @@ class Probe(gdb.Breakpoint):
         if agent.quiet:  # not a pass: nothing recorded, nothing to compare the next hit with
             agent.quiet_hits += 1
             return False
-        if agent.lifted:
-            agent.put_back()
-        entry_lifted, agent.entry_lifted = agent.entry_lifted, False
+        entry_lifted = agent.put_back() if agent.lifted else False
         cpu = GdbCpu(self.addr)
         if agent.repeated(cpu, self.probe["addr"]):
             return False
         started = time.perf_counter_ns()
         try:
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
-            agent.check_lifting(self, entry_lifted)
+            if entry_lifted:
+                agent.check_lifting(self)
             if stop:  # the tracer will look now: nothing may wait in the ring or here
                 ringbuf.release(agent.ctx, cpu)
-            elif self.lift:  # gdb finds no breakpoint here and just continues
+            elif self.liftable and agent.lifts:  # gdb finds no breakpoint here: it goes on
                 self.enabled = False
                 agent.lifted.append(self)
                 agent.lifted_stops += 1
-                agent.entry_lifted = self.probe["kind"] == ProbeKind.SYSCALL_ENTRY
             return stop
         except Exception as exc:  # a probe must never stop the guest by accident
             error = f"{type(exc).__name__}: {exc}"
