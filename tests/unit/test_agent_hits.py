@@ -246,3 +246,18 @@ def test_an_interrupt_of_the_kernel_after_a_lifted_entry_is_the_syscall_at_work(
     interrupt(guest, cs=0x33)
     timer.stop()
     assert module.AGENT.lifts
+
+
+@pytest.mark.parametrize("agent", [LIFTING], indirect=True)
+def test_only_a_hit_gdb_stepped_over_can_be_reported_twice(agent) -> None:
+    module, guest, read_end = agent
+    entry, _sysret, iret, _timer = module.AGENT.breakpoints
+    entry.stop()  # lifted: gdb runs on without a step, so nothing reports this hit again
+    entry.stop()  # the site reached again (put back meanwhile), every register the same
+    guest.registers.update(rip=IRET, rsp=PT_REGS + 128)
+    guest.memory[PT_REGS + 128] = bytes(40)
+    iret.stop()
+    iret.stop()  # gdb's step over the iretq, reported as a second hit: dropped
+    taken = [r["probe"] for r in records(module, read_end)]
+    assert taken == ["syscall_entry", "syscall_entry", "syscall_exit"]
+    assert module.AGENT.duplicates == 1

@@ -1,5 +1,6 @@
-"""While the guest runs, the tracer's threads yield the CPU to gdb and QEMU, and get their
-priority back afterwards; where it could not be given back, it is not taken."""
+"""While the guest runs, the tracer's threads yield the CPU to gdb and QEMU (a higher nice, and
+SCHED_BATCH where sched_setattr is there), and get their priority and policy back afterwards;
+where it could not be given back, it is not taken."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import pytest
 
 from tracer.capture import loop
+from tracer.target import sched
 
 
 def _nice(tid: int = 0) -> int:
@@ -32,11 +34,16 @@ def test_every_thread_runs_nicer_during_the_capture_and_is_restored(
     worker.start()
     started.wait(5)
     before_main, before_reader = _nice(threading.get_native_id()), _nice(seen["tid"])
+    batch = sched.set_thread(0)  # sched_setattr(2) there: SCHED_BATCH, else the nice alone
     with loop.tracer_yields_cpu():
         assert _nice(threading.get_native_id()) == min(19, before_main + 10)
         assert _nice(seen["tid"]) == min(19, before_reader + 10)
+        if batch:
+            assert os.sched_getscheduler(seen["tid"]) == os.SCHED_BATCH
+            assert os.sched_getscheduler(0) == os.SCHED_BATCH
     assert _nice(threading.get_native_id()) == before_main
     assert _nice(seen["tid"]) == before_reader
+    assert os.sched_getscheduler(seen["tid"]) == os.sched_getscheduler(0) == os.SCHED_OTHER
     done.set()
     worker.join()
 

@@ -20,6 +20,7 @@ from tracer.probes.attribution import CauseFinder
 from tracer.probes.builder import EventBuilder
 from tracer.probes.plan import ProbePlan
 from tracer.store import TraceWriter
+from tracer.target import sched
 from tracer.target.errors import GdbDied, QemuDied, TargetError
 from tracer.target.protocol import SessionEnd, Target
 from tracer.target.qemu import guest_exit_status
@@ -370,23 +371,26 @@ class CaptureLoop:
 @contextlib.contextmanager
 def tracer_yields_cpu() -> Iterator[None]:
     """While the guest runs, this process's threads (not gdb's, not QEMU's: other processes)
-    run at a lower priority: on a busy machine the stop's own work (QEMU, gdb) goes first and
-    the tracer catches up in between, the agent's records waiting in its 1 MiB pipe. Only where
-    the priority can be given back afterwards (root, or RLIMIT_NICE allowing it): a library
-    caller's process is never left slower. TRACER_NICE=0 turns it off."""
+    run at a lower priority and as SCHED_BATCH (never preempting a task they wake; QEMU and gdb
+    ask for short slices, `tracer.target.sched`): on a busy machine the stop's own work goes
+    first and the tracer catches up in between, the agent's records waiting in its 1 MiB pipe.
+    Only where the priority can be given back afterwards (root, or RLIMIT_NICE allowing it): a
+    library caller's process is never left slower. TRACER_NICE=0 turns it off."""
     step = int(os.environ.get("TRACER_NICE", "10") or 0)
     threads = _own_threads() if step > 0 and _can_restore_priority() else []
     before: dict[int, int] = {}
     for tid in threads:
         with contextlib.suppress(OSError):
             before[tid] = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, before[tid] + step))
+            if not sched.batch(tid, min(19, before[tid] + step)):
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, before[tid] + step))
     try:
         yield
     finally:
         for tid, value in before.items():
             with contextlib.suppress(OSError):  # a thread gone, or not allowed to raise back
-                os.setpriority(os.PRIO_PROCESS, tid, value)
+                if not sched.normal(tid, value):
+                    os.setpriority(os.PRIO_PROCESS, tid, value)
 
 
 def _can_restore_priority() -> bool:

@@ -14,17 +14,20 @@ from enum import StrEnum
 from pathlib import Path
 
 from tracer.target.errors import QemuDied, TargetTimeout, ToolMissing
+from tracer.target.sched import short_slice
 
 QEMU_BINARY = "qemu-system-x86_64"
 
 
 def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGKILL if the tracer dies, so nothing outlives it."""
+    """preexec_fn of every QEMU and gdb: the child gets SIGKILL if the tracer dies, so nothing
+    outlives it, and asks for a short time slice (`sched.short_slice`)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    short_slice()
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class Agent:
         self.batch = Batch(int(os.environ["TRACER_AGENT_FD"]))
         self.ctx = StopContext.from_plan(plan, self.batch.add)
         self.breakpoints: list[gdb.Breakpoint] = []
-        self.last_hit: dict[int, tuple[int, dict]] = {}  # vCPU -> its last probe and state
+        # vCPU -> its last hit's address and registers (None: lifted, `passed`)
+        self.last_hit: dict[int, tuple[int, dict | None]] = {}
         self.duplicates = 0
         # While the tracer runs code in the guest (an injected rdmsr single-stepped at a probe's
         # address), gdb may report that probe's breakpoint: such a hit is no pass of the guest.
@@ -230,13 +231,20 @@ class Agent:
         """gdb's step over a breakpoint is now and then reported as a second hit at the same
         place with nothing changed (seen under TCG with a timer interrupt pending); a real
         second pass through the same place differs in some register. Per vCPU: the others'
-        hits come between."""
-        last = (addr, regs(cpu, DUPLICATE_CHECK))
-        if self.last_hit.get(cpu.thread) == last:
-            self.duplicates += 1
-            return True
-        self.last_hit[cpu.thread] = last
-        return False
+        hits come between. Only the hit right after one that gdb stepped over, at the same
+        place, can be such a report: no register is read for any other."""
+        last = self.last_hit.get(cpu.thread)
+        if last is None or last[0] != addr or last[1] is None:
+            return False
+        if regs(cpu, DUPLICATE_CHECK) != last[1]:
+            return False
+        self.duplicates += 1
+        return True
+
+    def passed(self, cpu: GdbCpu, addr: int, lifted: bool) -> None:
+        """The hit to compare the vCPU's next one with: its registers, unless it was lifted
+        (gdb does not step over it, so nothing can report it twice)."""
+        self.last_hit[cpu.thread] = (addr, None if lifted else regs(cpu, DUPLICATE_CHECK))
 
 
 class Probe(gdb.Breakpoint):
@@ -269,6 +277,7 @@ class Probe(gdb.Breakpoint):
         if agent.repeated(cpu, self.probe["addr"]):
             return False
         started = time.perf_counter_ns()
+        lifted = False
         try:
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
             if entry_lifted:
@@ -279,6 +288,7 @@ class Probe(gdb.Breakpoint):
                 self.enabled = False
                 agent.lifted.append(self)
                 agent.lifted_stops += 1
+                lifted = True
             return stop
         except Exception as exc:  # a probe must never stop the guest by accident
             error = f"{type(exc).__name__}: {exc}"
@@ -286,6 +296,7 @@ class Probe(gdb.Breakpoint):
             agent.batch.add({**record, "error": error})
             return False
         finally:
+            agent.passed(cpu, self.probe["addr"], lifted)
             agent.handler_ns += time.perf_counter_ns() - started
             agent.handled += 1
 
