@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tracer.capture import loop
+from tracer.capture import priority
 from tracer.target import sched
 
 
@@ -17,7 +17,7 @@ def _nice(tid: int = 0) -> int:
     return os.getpriority(os.PRIO_PROCESS, tid)
 
 
-@pytest.mark.skipif(not loop._can_restore_priority(), reason="cannot restore a priority here")
+@pytest.mark.skipif(not priority._can_restore_priority(), reason="cannot restore a priority here")
 def test_every_thread_runs_nicer_during_the_capture_and_is_restored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -35,7 +35,7 @@ def test_every_thread_runs_nicer_during_the_capture_and_is_restored(
     started.wait(5)
     before_main, before_reader = _nice(threading.get_native_id()), _nice(seen["tid"])
     batch = sched.set_thread(0)  # sched_setattr(2) there: SCHED_BATCH, else the nice alone
-    with loop.tracer_yields_cpu():
+    with priority.tracer_yields_cpu():
         assert _nice(threading.get_native_id()) == min(19, before_main + 10)
         assert _nice(seen["tid"]) == min(19, before_reader + 10)
         if batch:
@@ -51,7 +51,7 @@ def test_every_thread_runs_nicer_during_the_capture_and_is_restored(
 def test_tracer_nice_zero_leaves_the_priority_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACER_NICE", "0")
     before = _nice(threading.get_native_id())
-    with loop.tracer_yields_cpu():
+    with priority.tracer_yields_cpu():
         assert _nice(threading.get_native_id()) == before
 
 
@@ -59,7 +59,7 @@ def test_a_priority_that_could_not_be_restored_is_not_taken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("TRACER_NICE", raising=False)
-    monkeypatch.setattr(loop, "_can_restore_priority", lambda: False)
+    monkeypatch.setattr(priority, "_can_restore_priority", lambda: False)
     before = _nice(threading.get_native_id())
-    with loop.tracer_yields_cpu():
+    with priority.tracer_yields_cpu():
         assert _nice(threading.get_native_id()) == before

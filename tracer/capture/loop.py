@@ -6,21 +6,22 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from tracer.capture.arming import Arming
 from tracer.capture.control import CaptureControl, StopRequest
 from tracer.capture.options import ABNORMAL_ENDS, CaptureOptions, CaptureStats, console_tail
 from tracer.capture.pausing import Pausing
+from tracer.capture.priority import tracer_yields_cpu
 from tracer.decode.strace import syscall_name
 from tracer.decode.tls import TlsVariable
 from tracer.events import Event, EventKind, Gap, Note, ProcessEvent, SyscallEntry
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
 from tracer.probes.builder import EventBuilder
+from tracer.probes.kinds import ProbeKind
 from tracer.probes.plan import ProbePlan
 from tracer.store import TraceWriter
-from tracer.target import sched
 from tracer.target.errors import GdbDied, QemuDied, TargetError
 from tracer.target.protocol import SessionEnd, Target
 from tracer.target.qemu import guest_exit_status
@@ -46,6 +47,23 @@ CLOCK_DRIVEN = frozenset(
         EventKind.FUNC_EXIT,
     }
 )
+# Records whose events are all clock-driven: they are no progress for `hang` either.
+CLOCK_DRIVEN_RECORDS = frozenset(
+    {
+        ProbeKind.INTERRUPT_ENTRY,
+        ProbeKind.INTERRUPT_EXIT,
+        ProbeKind.CONTEXT_SWITCH,
+        ProbeKind.SWAPGS,
+        ProbeKind.WRFSBASE,
+        ProbeKind.WRGSBASE,
+        ProbeKind.FUNC_ENTRY,
+        ProbeKind.FUNC_EXIT,
+    }
+)
+# With nothing watching the events as they come, records wait (up to this many) and become
+# events when the guest stops, off the cores QEMU and gdb need: TRACER_HOLD_RECORDS=0 builds
+# each as it arrives. A few KiB a record: the bound keeps the tracer's memory flat.
+HOLD_RECORDS = 10_000
 AGENT_STAT_KEYS = (
     "handled",
     "handler_ns",
@@ -133,6 +151,8 @@ class CaptureLoop:
         self.arming = Arming(self)
         self.control: CaptureControl | None = options.control
         self.pausing = Pausing(self, self.control) if self.control is not None else None
+        self.hold_limit = hold_limit(options, on_event)
+        self.held: list[AgentRecord] = []
 
     # Events ---------------------------------------------------------------------------------
 
@@ -159,7 +179,7 @@ class CaptureLoop:
 
     def _saw_process(self, event: ProcessEvent) -> None:
         if event.action == "start":
-            self.stats.mark("first_user")
+            self.stats.mark("first_user", (self.builder.t0 + event.time_ns) / 1e9)
             self.started.append((event.pid, event.name))
         elif event.status is not None:
             self.exit_statuses[event.pid] = event.status
@@ -176,6 +196,7 @@ class CaptureLoop:
 
     def record_external(self, event: Event) -> None:
         """An event made here, not by the builder: after whatever the builder still holds."""
+        self.release()
         for held in self.builder.flush_held():
             self.record(held)
         # The owners learn from it too: GS_BASE read at a Linux capture's first stop names the
@@ -191,6 +212,30 @@ class CaptureLoop:
             return  # the capture ended at the hit that met its limit; later ones are not in it
         if isinstance(item, ProbeHit):
             self.stats.hits += 1
+        if not self.hold_limit:
+            self._build(item)
+            return
+        self.held.append(item)
+        self.stats.held = len(self.held)
+        if not isinstance(item, ProbeHit) or item.probe not in CLOCK_DRIVEN_RECORDS:
+            self.last_activity = time.monotonic()
+        if len(self.held) >= self.hold_limit:
+            self.release()
+
+    def release(self) -> None:
+        """Build the events of the records held so far, in order."""
+        while self.held:
+            batch, self.held = self.held, []
+            for done, item in enumerate(batch, 1):
+                try:
+                    self._build(item)
+                except BaseException:
+                    self.held[:0] = batch[done:]  # the rest stays for the next release
+                    raise
+        self.stats.held = 0
+
+    def _build(self, item: AgentRecord) -> None:
+        if isinstance(item, ProbeHit):
             for event in self.builder.feed(item):
                 self.record(event)
         elif isinstance(item, AgentError):
@@ -276,6 +321,7 @@ class CaptureLoop:
                 return True
         target.flush_agent()
         self.drain(target, 0.2)
+        self.release()  # what the arming reads (the LSTAR written, a vDSO image) is in them
         self.arming.at_stop(target, stop.pc)
         target.resume()
         return True
@@ -302,14 +348,17 @@ class CaptureLoop:
         DRAIN_ALL_IDLE_S without one."""
         written = target.flush_agent()
         taken, since = self.stats.records, time.monotonic()
-        while self.drain(target, 0.05, everything=True):
-            if written is None or self.stats.records >= written:
-                return
-            now = time.monotonic()
-            if self.stats.records > taken:
-                taken, since = self.stats.records, now
-            elif now - since > DRAIN_ALL_IDLE_S:
-                return
+        try:
+            while self.drain(target, 0.05, everything=True):
+                if written is None or self.stats.records >= written:
+                    return
+                now = time.monotonic()
+                if self.stats.records > taken:
+                    taken, since = self.stats.records, now
+                elif now - since > DRAIN_ALL_IDLE_S:
+                    return
+        finally:
+            self.release()
 
     # The end --------------------------------------------------------------------------------
 
@@ -320,6 +369,7 @@ class CaptureLoop:
         for item in target.drain(0.0):
             if item is not None:
                 self.take(item)
+        self.release()
         for event in self.builder.flush_held():
             self.record(event)
         self.stats.agent_written = end.agent_written
@@ -368,51 +418,25 @@ class CaptureLoop:
         return guest_exit_status(self.qemu_exit)
 
 
-@contextlib.contextmanager
-def tracer_yields_cpu() -> Iterator[None]:
-    """While the guest runs, this process's threads (not gdb's, not QEMU's: other processes)
-    run at a lower priority and as SCHED_BATCH (never preempting a task they wake; QEMU and gdb
-    ask for short slices, `tracer.target.sched`): on a busy machine the stop's own work goes
-    first and the tracer catches up in between, the agent's records waiting in its 1 MiB pipe.
-    Only where the priority can be given back afterwards (root, or RLIMIT_NICE allowing it): a
-    library caller's process is never left slower. TRACER_NICE=0 turns it off."""
-    step = int(os.environ.get("TRACER_NICE", "10") or 0)
-    threads = _own_threads() if step > 0 and _can_restore_priority() else []
-    before: dict[int, int] = {}
-    for tid in threads:
-        with contextlib.suppress(OSError):
-            before[tid] = os.getpriority(os.PRIO_PROCESS, tid)
-            if not sched.batch(tid, min(19, before[tid] + step)):
-                os.setpriority(os.PRIO_PROCESS, tid, min(19, before[tid] + step))
+def hold_limit(options: CaptureOptions, on_event: Callable[[Event], None] | None) -> int:
+    """How many records may wait before their events are built (0: none wait): only when no
+    one needs the events as they come (a live view, a pause, a limit to stop at, a Linux boot
+    whose progress is its events) and no record carries the function graph's ring."""
+    live = (
+        on_event is not None
+        or options.control is not None
+        or options.until.startswith("syscall:")
+        or options.until_event is not None
+        or options.max_events is not None
+        or options.from_boot
+        or options.ftrace
+    )
+    if live:
+        return 0
     try:
-        yield
-    finally:
-        for tid, value in before.items():
-            with contextlib.suppress(OSError):  # a thread gone, or not allowed to raise back
-                if not sched.normal(tid, value):
-                    os.setpriority(os.PRIO_PROCESS, tid, value)
-
-
-def _can_restore_priority() -> bool:
-    if not hasattr(os, "setpriority"):
-        return False
-    if os.geteuid() == 0:
-        return True
-    try:
-        import resource
-
-        soft, _hard = resource.getrlimit(resource.RLIMIT_NICE)
-        floor = 20 - soft  # the lowest nice value this process may set
-        return soft == resource.RLIM_INFINITY or os.getpriority(os.PRIO_PROCESS, 0) >= floor
-    except (ImportError, AttributeError, OSError, ValueError):
-        return False
-
-
-def _own_threads() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc/self/task")]
-    except OSError:
-        return []
+        return max(0, int(os.environ.get("TRACER_HOLD_RECORDS", HOLD_RECORDS)))
+    except ValueError:
+        return HOLD_RECORDS
 
 
 def signal_name(number: int) -> str:

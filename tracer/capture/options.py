@@ -97,6 +97,7 @@ class CaptureStats:
     syscalls: int = 0
     hits: int = 0
     records: int = 0  # lines received from the agent's pipe (hits and agent errors)
+    held: int = 0  # records received, their events not built yet (`CaptureLoop.holds`)
     agent_written: int | None = None  # lines the agent says it wrote (None: not known)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
@@ -107,8 +108,11 @@ class CaptureStats:
     phases: dict[str, float] = field(default_factory=dict)
     armed: str = ""  # where the probes were armed, when not from the start (a Linux boot)
 
-    def mark(self, phase: str) -> None:
-        self.phases.setdefault(phase, round(time.monotonic() - self.started, 3))
+    def mark(self, phase: str, at: float | None = None) -> None:
+        """The phase ended now, or at `at` (time.monotonic()), never before the one marked
+        before it (the phases run one after the other)."""
+        when = round((time.monotonic() if at is None else at) - self.started, 3)
+        self.phases.setdefault(phase, max(when, *self.phases.values(), 0.0))
 
     @property
     def elapsed(self) -> float:

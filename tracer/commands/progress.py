@@ -27,11 +27,7 @@ class CaptureProgress:
     def update(self, stats: CaptureStats) -> None:
         if self._status is None:
             return
-        rate = stats.events / stats.elapsed if stats.elapsed > 0 else 0.0
-        self._status.update(
-            f"{stats.events} events, {stats.syscalls} syscalls, {rate:.0f} events/s, "
-            f"{stats.elapsed:.1f} s"
-        )
+        self._status.update(progress_line(stats))
 
     def __exit__(
         self,
@@ -41,3 +37,18 @@ class CaptureProgress:
     ) -> None:
         if self._status is not None:
             self._status.stop()
+
+
+def progress_line(stats: CaptureStats) -> str:
+    """Events so far; records whose events are built once the guest stops count apart."""
+    if stats.held:
+        rate = stats.records / stats.elapsed if stats.elapsed > 0 else 0.0
+        return (
+            f"{stats.records} records ({stats.events} events built, the rest when the guest "
+            f"stops), {rate:.0f} records/s, {stats.elapsed:.1f} s"
+        )
+    rate = stats.events / stats.elapsed if stats.elapsed > 0 else 0.0
+    return (
+        f"{stats.events} events, {stats.syscalls} syscalls, {rate:.0f} events/s, "
+        f"{stats.elapsed:.1f} s"
+    )

@@ -2,7 +2,7 @@
 
 A stop is a relay between QEMU's threads and gdb (a packet, a wake-up, a reply, a dozen times
 a stop); the tracer process, decoding and storing records meanwhile, keeps a core busy at a
-lower priority (`capture.loop.tracer_yields_cpu`). Linux's EEVDF scheduler (6.6 on) lets a
+lower priority (`capture.priority.tracer_yields_cpu`). Linux's EEVDF scheduler (6.6 on) lets a
 running task finish its slice before a task it woke gets the core, unless the woken one asks
 for a shorter slice (`sched_attr.sched_runtime`, honoured for SCHED_OTHER from 6.12): QEMU and
 gdb ask for 0.1 ms, the shortest allowed, so the relay's wake-ups take the core at once.

@@ -1,0 +1,109 @@
+"""With nothing watching the events as they come, the capture loop holds the agent's records
+and builds their events when the guest stops (at a real stop, at the end, or every
+`HOLD_RECORDS`): the same trace as built record by record, the same hang check."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from test_capture_loop import NR_EXIT_GROUP, NR_WRITE, Guest, binaries, run, syscalls
+
+from tracer.capture import CaptureOptions
+from tracer.capture import loop as loop_module
+from tracer.events import MsrRead, Note
+from tracer.target.fake import InTransit, PowerOff, Records, Stop
+from tracer.target.records import StopEvent
+
+__all__ = ["binaries"]  # the fixture, shared with test_capture_loop
+
+
+def _comparable(events: list) -> list:
+    """Events without what differs between two runs: the time of the events the loop made
+    itself (notes, the MSRs it read), and the wall clock in a note's text."""
+    out = []
+    for event in events:
+        if isinstance(event, Note | MsrRead):
+            event = dataclasses.replace(event, time_ns=0)
+        if isinstance(event, Note):
+            event = dataclasses.replace(event, text=event.text.split(":")[0])
+        out.append(dataclasses.astuple(event))
+    return out
+
+
+@pytest.mark.parametrize("limit", ["3", str(loop_module.HOLD_RECORDS)])
+def test_held_records_make_the_trace_built_record_by_record(
+    binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str
+) -> None:
+    def script(g: Guest) -> list:
+        first = [Records((g.start(), g.entry(12))), Stop(StopEvent("breakpoint-hit", g.dispatch))]
+        writes = [g.syscall(NR_WRITE, 5) for _ in range(10)]
+        last = [Records((g.entry(NR_EXIT_GROUP, 0),)), PowerOff(1)]
+        return [*first, Records((g.exit(12, 0x4AC000),)), *writes, *last]
+
+    releases: list[int] = []
+    release = loop_module.CaptureLoop.release
+
+    def counted(self: loop_module.CaptureLoop) -> None:
+        releases.append(len(self.held))
+        release(self)
+
+    monkeypatch.setattr(loop_module.CaptureLoop, "release", counted)
+    (tmp_path / "live").mkdir()
+    (tmp_path / "held").mkdir()
+    monkeypatch.setenv("TRACER_HOLD_RECORDS", "0")
+    live, _target, live_events = run(binaries, tmp_path / "live", build=script)
+    assert not any(releases)  # nothing was held
+    monkeypatch.setenv("TRACER_HOLD_RECORDS", limit)
+    held, _target, held_events = run(binaries, tmp_path / "held", build=script)
+    assert max(releases) >= 3  # records waited, then became events together
+    if limit == "3":
+        assert max(releases) == 3
+    assert held.reason == live.reason == "guest-exit"
+    assert syscalls(held_events) == syscalls(live_events) == [12, *[NR_WRITE] * 10, NR_EXIT_GROUP]
+    assert _comparable(held_events) == _comparable(live_events)
+    assert held.programs == live.programs and held.stats.held == 0
+
+
+def test_only_a_capture_nobody_watches_holds_records(binaries) -> None:
+    kernel, _user = binaries
+    base = CaptureOptions(kernel, kernel, [], Path("t.db"))
+    assert loop_module.hold_limit(base, None) == loop_module.HOLD_RECORDS
+    assert loop_module.hold_limit(base, print) == 0  # a live view
+    watched = (
+        {"until": "syscall:write"},
+        {"max_events": 10},
+        {"until_event": lambda event: False},
+        {"from_boot": True},
+        {"ftrace": True},
+    )
+    for change in watched:
+        assert loop_module.hold_limit(dataclasses.replace(base, **change), None) == 0, change
+
+
+def test_a_guest_spinning_with_its_records_held_is_still_a_hang(
+    binaries, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timer interrupts keep coming (2 s of them) while the program makes no syscall: the
+    hang is seen 0.3 s after its last syscall, long before the interrupts end."""
+    ticks = 200
+
+    def script(g: Guest) -> list:
+        started = Records((g.start(), g.entry(12), g.exit(12, 0)))
+        tick = [g.hit("interrupt_entry", g.dispatch, (0, 0, 0), vector=32) for _ in range(ticks)]
+        return [started, InTransit(tuple(tick), every_s=0.01)]
+
+    taken: list[int] = []
+    finish = loop_module.CaptureLoop.finish
+
+    def counted(self: loop_module.CaptureLoop, target: object) -> object:
+        taken.append(self.stats.records)
+        return finish(self, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop_module.CaptureLoop, "finish", counted)
+    result, _target, events = run(binaries, tmp_path, build=script, idle_timeout=0.3,
+                                  read_msrs=False)  # fmt: skip
+    assert result.reason == "hang"
+    assert syscalls(events) == [12]
+    assert taken[0] < 3 + ticks  # the loop ended while the interrupts still came
