@@ -2,8 +2,9 @@
 
     python -m tracer.bench.soak --minutes 10 [--sample 5] [--output soak.db] [--json]
 
-Prints, every sample: events and syscalls so far, the rate, and the resident memory of the
-tracer process and of gdb (QEMU's too, for reference). At the end: events captured; events
+Prints, every sample: agent records, events and syscalls so far, the rate, and the resident
+memory of the tracer process and of gdb (QEMU's too, for reference). The capture runs as
+`tracer capture` does (its records' events built in batches); at the end: events captured; events
 lost, counted three ways (agent records written to the pipe but never received; syscall
 entries without their exit or exits without their entry; for every fuzzer run that finished,
 the syscalls it says it made against those traced for it); and memory over time (peak, the
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import TextIO
 
 from tracer.capture import CaptureOptions, CaptureResult, CaptureStats, Program, capture
+from tracer.capture.control import CaptureInterrupted
 from tracer.decode.syscall_table import NR_EXIT, NR_EXIT_GROUP
 from tracer.events import Event, SyscallEntry, SyscallExit
 from tracer.guest import BUILTIN_KERNEL, builtin_program, ensure_guest_built, find_boot_image
+from tracer.store import TraceReader
 from tracer.target.protocol import Target
 
 MAX_MODULES = 16  # the built-in guest's multiboot module limit
@@ -54,6 +57,7 @@ def rss_mb(pid: int | str) -> float | None:
 @dataclass
 class Sample:
     seconds: float
+    records: int  # from the agent; their events are built in batches (`CaptureLoop.hold_limit`)
     events: int
     syscalls: int
     tracer_mb: float | None
@@ -63,7 +67,7 @@ class Sample:
 
 @dataclass
 class Pairing:
-    """Syscall entries and exits matched per process, live, as the events are recorded."""
+    """Syscall entries and exits matched per process, read back from the trace."""
 
     pending: dict[int, SyscallEntry] = field(default_factory=dict)
     per_pid: dict[int, int] = field(default_factory=dict)
@@ -111,6 +115,7 @@ class Soak:
         self.last_sample = now
         sample = Sample(
             round(now, 1),
+            stats.records,
             stats.events,
             stats.syscalls,
             rss_mb("self"),
@@ -118,10 +123,11 @@ class Soak:
             rss_mb(self.qemu_pid) if self.qemu_pid else None,
         )
         self.samples.append(sample)
-        rate = stats.syscalls / now if now > 0 else 0.0
+        rate = stats.records / now if now > 0 else 0.0
         print(
-            f"{sample.seconds:8.1f} s {sample.events:10d} events {sample.syscalls:9d} syscalls "
-            f"{rate:7.0f}/s  tracer {_mb(sample.tracer_mb)}  gdb {_mb(sample.gdb_mb)}  "
+            f"{sample.seconds:8.1f} s {sample.records:9d} records {rate:6.0f}/s "
+            f"{sample.events:10d} events {sample.syscalls:9d} syscalls  "
+            f"tracer {_mb(sample.tracer_mb)}  gdb {_mb(sample.gdb_mb)}  "
             f"qemu {_mb(sample.qemu_mb)}",
             file=self.out,
             flush=True,
@@ -275,10 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         started = time.monotonic()
-        result = capture(
-            options, on_event=soak.pairing.see, progress=soak.progress, on_start=soak.started
-        )
+        # As `tracer capture` runs it: nothing watches the events as they come, so the
+        # records wait in batches (`CaptureLoop.hold_limit`); the pairs are checked in the file.
+        try:
+            result = capture(options, progress=soak.progress, on_start=soak.started)
+        except CaptureInterrupted as stopped:  # Ctrl-C: the figures so far, then stop
+            result = stopped.result
         soak.progress(result.stats)  # a last sample at the end
+        with TraceReader.open(output) as reader:
+            for event in reader.events(kinds=("syscall_entry", "syscall_exit")):
+                soak.pairing.see(event)
         summary = summarize(result, soak)
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         print_summary(summary)

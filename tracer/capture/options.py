@@ -97,7 +97,7 @@ class CaptureStats:
     syscalls: int = 0
     hits: int = 0
     records: int = 0  # lines received from the agent's pipe (hits and agent errors)
-    held: int = 0  # records received, their events not built yet (`CaptureLoop.holds`)
+    held: int = 0  # records received, their events not built yet (`CaptureLoop.hold_limit`)
     agent_written: int | None = None  # lines the agent says it wrote (None: not known)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None

@@ -284,8 +284,10 @@ class TargetSession:
                     self.gdb.flush_agent()
                     self.agent_stats = self.gdb.agent_stats()
                     written = self.agent_stats.get("written")
-            self.gdb.close()
+            # QEMU first: its gdbstub lets the guest run on when gdb goes, and what it then
+            # did (a program finishing untraced) would be in its console but not in the trace.
             self.qemu.close()
+            self.gdb.close()
             if self._reader is not None:
                 self._reader.join(timeout=5.0)
             self.gdb.close_hits()
