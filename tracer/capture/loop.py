@@ -62,7 +62,7 @@ CLOCK_DRIVEN_RECORDS = frozenset(
 )
 # With nothing watching the events as they come, records wait (up to this many) and become
 # events when the guest stops, off the cores QEMU and gdb need: TRACER_HOLD_RECORDS=0 builds
-# each as it arrives. A few KiB a record: the bound keeps the tracer's memory flat.
+# each as it arrives. About 1.5 KiB a record: the bound keeps the tracer's memory flat.
 HOLD_RECORDS = 10_000
 AGENT_STAT_KEYS = (
     "handled",
@@ -205,8 +205,9 @@ class CaptureLoop:
         self.record(event)
 
     def take(self, item: AgentRecord) -> None:
-        # Activity is an event recorded, not a hit: a program spinning in user space still
-        # takes timer interrupts, and their returns to user are hits that record nothing.
+        # Activity is an event recorded (a record of a kind that is not clock-driven, while
+        # records are held), not a hit: a program spinning in user space still takes timer
+        # interrupts, and their returns to user are hits that record nothing.
         self.stats.records += 1
         if self.limit_met:
             return  # the capture ended at the hit that met its limit; later ones are not in it
