@@ -5,15 +5,28 @@ and builds their events when the guest stops (at a real stop, at the end, or eve
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from test_capture_loop import NR_EXIT_GROUP, NR_WRITE, Guest, binaries, run, syscalls
 
-from tracer.capture import CaptureOptions
+from tracer.capture import (
+    CaptureOptions,
+    Program,
+    StopRequest,
+    capture,
+    holding,
+    plan_capture,
+)
 from tracer.capture import loop as loop_module
+from tracer.capture.control import CaptureInterrupted
 from tracer.events import MsrRead, Note
-from tracer.target.fake import InTransit, PowerOff, Records, Stop
+from tracer.image import ElfImage
+from tracer.probes.builder import EventBuilder
+from tracer.store import TraceReader
+from tracer.target.fake import FakeTarget, InTransit, PowerOff, Records, Stop
 from tracer.target.records import StopEvent
 
 __all__ = ["binaries"]  # the fixture, shared with test_capture_loop
@@ -32,7 +45,7 @@ def _comparable(events: list) -> list:
     return out
 
 
-@pytest.mark.parametrize("limit", ["3", str(loop_module.HOLD_RECORDS)])
+@pytest.mark.parametrize("limit", ["3", str(holding.HOLD_RECORDS)])
 def test_held_records_make_the_trace_built_record_by_record(
     binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str
 ) -> None:
@@ -45,9 +58,9 @@ def test_held_records_make_the_trace_built_record_by_record(
     releases: list[int] = []
     release = loop_module.CaptureLoop.release
 
-    def counted(self: loop_module.CaptureLoop) -> None:
+    def counted(self: loop_module.CaptureLoop, **how: bool) -> None:
         releases.append(len(self.held))
-        release(self)
+        release(self, **how)
 
     monkeypatch.setattr(loop_module.CaptureLoop, "release", counted)
     (tmp_path / "live").mkdir()
@@ -69,8 +82,8 @@ def test_held_records_make_the_trace_built_record_by_record(
 def test_only_a_capture_nobody_watches_holds_records(binaries) -> None:
     kernel, _user = binaries
     base = CaptureOptions(kernel, kernel, [], Path("t.db"))
-    assert loop_module.hold_limit(base, None) == loop_module.HOLD_RECORDS
-    assert loop_module.hold_limit(base, print) == 0  # a live view
+    assert holding.hold_limit(base, None) == holding.HOLD_RECORDS
+    assert holding.hold_limit(base, print) == 0  # a live view
     watched = (
         {"until": "syscall:write"},
         {"max_events": 10},
@@ -79,7 +92,7 @@ def test_only_a_capture_nobody_watches_holds_records(binaries) -> None:
         {"ftrace": True},
     )
     for change in watched:
-        assert loop_module.hold_limit(dataclasses.replace(base, **change), None) == 0, change
+        assert holding.hold_limit(dataclasses.replace(base, **change), None) == 0, change
 
 
 def test_a_guest_spinning_with_its_records_held_is_still_a_hang(
@@ -107,3 +120,37 @@ def test_a_guest_spinning_with_its_records_held_is_still_a_hang(
     assert result.reason == "hang"
     assert syscalls(events) == [12]
     assert taken[0] < 3 + ticks  # the loop ended while the interrupts still came
+
+
+def test_ctrl_c_while_held_records_are_built_leaves_no_hole(
+    binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that forces the end (a stop asked long ago and not yet served) lands while a
+    batch of held records becomes events: it is heard between two records, never inside one,
+    so every event up to the cut is in the trace."""
+    kernel, user = binaries
+    opts = CaptureOptions(kernel, kernel, [Program(user)], tmp_path / "trace.db", read_msrs=False)
+    guest = Guest(plan_capture(opts, ElfImage.open(kernel)))
+    script = [Records((guest.start(),)), *[guest.syscall(NR_WRITE, 5) for _ in range(40)]]
+    target = FakeTarget(script, registers={"cs": 0x10, "rip": guest.dispatch})
+    stop = StopRequest()
+    feed, fed = EventBuilder.feed, []
+
+    def feed_then_ctrl_c(self: EventBuilder, hit: object) -> list:
+        events = feed(self, hit)  # type: ignore[arg-type]
+        fed.append(hit)
+        if len(fed) == 30:  # mid-batch, the record's events made: the stop was asked 10 s
+            stop.request("interrupted")  # ago, so this signal raises when it is heard
+            stop.requested_at = (stop.requested_at or 0.0) - 10
+            os.kill(os.getpid(), signal.SIGINT)
+        return events
+
+    monkeypatch.setattr(EventBuilder, "feed", feed_then_ctrl_c)
+    monkeypatch.setenv("TRACER_HOLD_RECORDS", "25")
+    with pytest.raises(CaptureInterrupted) as ended:
+        capture(opts, target_factory=lambda _options: target, stop=stop)
+    assert ended.value.result.reason == "interrupted"
+    with TraceReader.open(ended.value.result.output) as reader:
+        seqs = [event.seq for event in reader.events()]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(fed) > 30  # the records held at the cut were built too

@@ -4,12 +4,12 @@ conditions and special stops answered. `FakeTarget` drives it in the unit tests.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Sequence
 
 from tracer.capture.arming import Arming
 from tracer.capture.control import CaptureControl, StopRequest
+from tracer.capture.holding import CLOCK_DRIVEN_RECORDS, hold_limit
 from tracer.capture.options import ABNORMAL_ENDS, CaptureOptions, CaptureStats, console_tail
 from tracer.capture.pausing import Pausing
 from tracer.capture.priority import tracer_yields_cpu
@@ -19,13 +19,13 @@ from tracer.events import Event, EventKind, Gap, Note, ProcessEvent, SyscallEntr
 from tracer.image import ElfImage, ImageError
 from tracer.probes.attribution import CauseFinder
 from tracer.probes.builder import EventBuilder
-from tracer.probes.kinds import ProbeKind
 from tracer.probes.plan import ProbePlan
 from tracer.store import TraceWriter
 from tracer.target.errors import GdbDied, QemuDied, TargetError
 from tracer.target.protocol import SessionEnd, Target
 from tracer.target.qemu import guest_exit_status
 from tracer.target.records import AgentError, AgentRecord, ProbeHit, StopEvent
+from tracer.target.session import redeliver, signals_deferred
 
 LIMITS = ("until", "max-events")  # ends the caller asked for: nothing after them is recorded
 # A drain returns to the loop after this long even while records keep coming (a guest that
@@ -47,23 +47,6 @@ CLOCK_DRIVEN = frozenset(
         EventKind.FUNC_EXIT,
     }
 )
-# Records whose events are all clock-driven: they are no progress for `hang` either.
-CLOCK_DRIVEN_RECORDS = frozenset(
-    {
-        ProbeKind.INTERRUPT_ENTRY,
-        ProbeKind.INTERRUPT_EXIT,
-        ProbeKind.CONTEXT_SWITCH,
-        ProbeKind.SWAPGS,
-        ProbeKind.WRFSBASE,
-        ProbeKind.WRGSBASE,
-        ProbeKind.FUNC_ENTRY,
-        ProbeKind.FUNC_EXIT,
-    }
-)
-# With nothing watching the events as they come, records wait (up to this many) and become
-# events when the guest stops, off the cores QEMU and gdb need: TRACER_HOLD_RECORDS=0 builds
-# each as it arrives. About 1.5 KiB a record: the bound keeps the tracer's memory flat.
-HOLD_RECORDS = 10_000
 AGENT_STAT_KEYS = (
     "handled",
     "handler_ns",
@@ -221,19 +204,30 @@ class CaptureLoop:
         if not isinstance(item, ProbeHit) or item.probe not in CLOCK_DRIVEN_RECORDS:
             self.last_activity = time.monotonic()
         if len(self.held) >= self.hold_limit:
-            self.release()
+            self.release(until_stop=True)
 
-    def release(self) -> None:
-        """Build the events of the records held so far, in order."""
-        while self.held:
-            batch, self.held = self.held, []
-            for done, item in enumerate(batch, 1):
-                try:
-                    self._build(item)
-                except BaseException:
-                    self.held[:0] = batch[done:]  # the rest stays for the next release
-                    raise
-        self.stats.held = 0
+    def release(self, *, until_stop: bool = False) -> None:
+        """Build the events of the records held so far, in order; with `until_stop`, only until
+        a stop is asked (the rest wait for the end). Ctrl-C and SIGTERM wait meanwhile, and are
+        heard between two records: a record's events are never recorded in part."""
+        if not self.held:
+            return
+        with signals_deferred() as arrived:
+            while self.held:
+                batch, self.held = self.held, []
+                for done, item in enumerate(batch, 1):
+                    try:
+                        self._build(item)
+                    except BaseException:
+                        self.held[:0] = batch[done:]  # the rest stays for the next release
+                        raise
+                    if until_stop and (arrived or self.stop.requested):
+                        self.held[:0] = batch[done:]
+                        break
+                if until_stop and (arrived or self.stop.requested):
+                    break
+        self.stats.held = len(self.held)
+        redeliver(arrived)
 
     def _build(self, item: AgentRecord) -> None:
         if isinstance(item, ProbeHit):
@@ -417,27 +411,6 @@ class CaptureLoop:
     @property
     def guest_status(self) -> int | None:
         return guest_exit_status(self.qemu_exit)
-
-
-def hold_limit(options: CaptureOptions, on_event: Callable[[Event], None] | None) -> int:
-    """How many records may wait before their events are built (0: none wait): only when no
-    one needs the events as they come (a live view, a pause, a limit to stop at, a Linux boot
-    whose progress is its events) and no record carries the function graph's ring."""
-    live = (
-        on_event is not None
-        or options.control is not None
-        or options.until.startswith("syscall:")
-        or options.until_event is not None
-        or options.max_events is not None
-        or options.from_boot
-        or options.ftrace
-    )
-    if live:
-        return 0
-    try:
-        return max(0, int(os.environ.get("TRACER_HOLD_RECORDS", HOLD_RECORDS)))
-    except ValueError:
-        return HOLD_RECORDS
 
 
 def signal_name(number: int) -> str:

@@ -65,6 +65,21 @@ def signals_deferred(arrived: list[int] | None = None) -> Iterator[list[int]]:
                 outer.arrived.append(signum)
 
 
+def redeliver(arrived: list[int]) -> None:
+    """Signals a deferral held, given now to the handlers it put back (a deferral inside
+    another has already handed them on to it): between two steps of work, not inside one."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in arrived:
+        handler = signal.getsignal(signum)
+        if isinstance(handler, _Hold):
+            continue
+        if callable(handler):
+            handler(signum, None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(signum)
+
+
 class TargetSession:
     """QEMU halted at reset + gdb connected to it with the agent loaded.
 
