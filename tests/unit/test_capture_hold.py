@@ -89,7 +89,6 @@ def test_only_a_capture_nobody_watches_holds_records(binaries) -> None:
         {"max_events": 10},
         {"until_event": lambda event: False},
         {"from_boot": True},
-        {"ftrace": True},
     )
     for change in watched:
         assert holding.hold_limit(dataclasses.replace(base, **change), None) == 0, change
@@ -154,3 +153,28 @@ def test_ctrl_c_while_held_records_are_built_leaves_no_hole(
         seqs = [event.seq for event in reader.events()]
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(fed) > 30  # the records held at the cut were built too
+
+
+def test_a_record_carrying_the_ring_is_built_at_once_with_those_before_it(
+    binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function-graph drain carries up to hundreds of KiB: it is never held, and the records
+    before it become events with it, in order."""
+
+    def script(g: Guest) -> list:
+        drain = g.hit("ftrace_drain", g.dispatch, (0, 0, 0), cpu_rings=[])
+        records = Records((g.start(), *g.syscall(NR_WRITE, 5).items, drain))
+        return [records, g.syscall(39), PowerOff(1)]
+
+    releases: list[tuple[int, str]] = []
+    release = loop_module.CaptureLoop.release
+
+    def counted(self: loop_module.CaptureLoop, **how: bool) -> None:
+        last = self.held[-1] if self.held else None
+        releases.append((len(self.held), getattr(last, "probe", "")))
+        release(self, **how)
+
+    monkeypatch.setattr(loop_module.CaptureLoop, "release", counted)
+    _result, _target, events = run(binaries, tmp_path, build=script, read_msrs=False)
+    assert (4, "ftrace_drain") in releases  # start, entry, exit, the drain: built together
+    assert syscalls(events) == [NR_WRITE, 39]

@@ -22,8 +22,13 @@ CLOCK_DRIVEN_RECORDS = frozenset(
         ProbeKind.WRGSBASE,
         ProbeKind.FUNC_ENTRY,
         ProbeKind.FUNC_EXIT,
+        ProbeKind.FTRACE_FULL,
+        ProbeKind.FTRACE_DRAIN,
     }
 )
+# Records that carry the function graph's ring (up to hundreds of KiB): never held, the ones
+# before them built with them.
+RELEASING = frozenset({ProbeKind.FTRACE_DRAIN, ProbeKind.FTRACE_FULL})
 # With nothing watching the events as they come, records wait (up to this many) and become
 # events when the guest stops, off the cores QEMU and gdb need: TRACER_HOLD_RECORDS=0 builds
 # each as it arrives. About 1.5 KiB a record: the bound keeps the tracer's memory flat.
@@ -33,7 +38,7 @@ HOLD_RECORDS = 10_000
 def hold_limit(options: CaptureOptions, on_event: Callable[[Event], None] | None) -> int:
     """How many records may wait before their events are built (0: none wait): only when no
     one needs the events as they come (a live view, a pause, a limit to stop at, a Linux boot
-    whose progress is its events) and no record carries the function graph's ring."""
+    whose progress is its events)."""
     live = (
         on_event is not None
         or options.control is not None
@@ -41,7 +46,6 @@ def hold_limit(options: CaptureOptions, on_event: Callable[[Event], None] | None
         or options.until_event is not None
         or options.max_events is not None
         or options.from_boot
-        or options.ftrace
     )
     if live:
         return 0

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from tracer.capture.arming import Arming
 from tracer.capture.control import CaptureControl, StopRequest
-from tracer.capture.holding import CLOCK_DRIVEN_RECORDS, hold_limit
+from tracer.capture.holding import CLOCK_DRIVEN_RECORDS, RELEASING, hold_limit
 from tracer.capture.options import ABNORMAL_ENDS, CaptureOptions, CaptureStats, console_tail
 from tracer.capture.pausing import Pausing
 from tracer.capture.priority import tracer_yields_cpu
@@ -203,7 +203,9 @@ class CaptureLoop:
         self.stats.held = len(self.held)
         if not isinstance(item, ProbeHit) or item.probe not in CLOCK_DRIVEN_RECORDS:
             self.last_activity = time.monotonic()
-        if len(self.held) >= self.hold_limit:
+        if len(self.held) >= self.hold_limit or (
+            isinstance(item, ProbeHit) and item.probe in RELEASING
+        ):
             self.release(until_stop=True)
 
     def release(self, *, until_stop: bool = False) -> None:
