@@ -63,3 +63,29 @@ def test_a_priority_that_could_not_be_restored_is_not_taken(
     before = _nice(threading.get_native_id())
     with priority.tracer_yields_cpu():
         assert _nice(threading.get_native_id()) == before
+
+
+@pytest.mark.skipif(not priority._can_restore_priority(), reason="cannot restore a priority here")
+def test_a_thread_under_another_policy_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller's thread already at SCHED_BATCH (or IDLE) is left under it: only its nice moves,
+    and comes back."""
+    monkeypatch.delenv("TRACER_NICE", raising=False)
+    done, seen = threading.Event(), {}
+
+    def caller_thread() -> None:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        seen["tid"] = threading.get_native_id()
+        done.wait(5)
+
+    worker = threading.Thread(target=caller_thread)
+    worker.start()
+    while "tid" not in seen:
+        threading.Event().wait(0.01)
+    before = _nice(seen["tid"])
+    with priority.tracer_yields_cpu():
+        assert os.sched_getscheduler(seen["tid"]) == os.SCHED_BATCH
+        assert _nice(seen["tid"]) == min(19, before + 10)
+    assert os.sched_getscheduler(seen["tid"]) == os.SCHED_BATCH
+    assert _nice(seen["tid"]) == before
+    done.set()
+    worker.join()

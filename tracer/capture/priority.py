@@ -20,19 +20,29 @@ def tracer_yields_cpu() -> Iterator[None]:
     library caller's process is never left slower. TRACER_NICE=0 turns it off."""
     step = int(os.environ.get("TRACER_NICE", "10") or 0)
     threads = _own_threads() if step > 0 and _can_restore_priority() else []
-    before: dict[int, int] = {}
+    before: dict[int, tuple[int, bool]] = {}  # thread -> its nice, and whether made batch
     for tid in threads:
         with contextlib.suppress(OSError):
-            before[tid] = os.getpriority(os.PRIO_PROCESS, tid)
-            if not sched.batch(tid, min(19, before[tid] + step)):
-                os.setpriority(os.PRIO_PROCESS, tid, min(19, before[tid] + step))
+            nice = os.getpriority(os.PRIO_PROCESS, tid)
+            # A thread under another policy (a caller's choice) keeps it: only its nice moves.
+            batched = _policy(tid) == os.SCHED_OTHER and sched.batch(tid, min(19, nice + step))
+            if not batched:
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + step))
+            before[tid] = (nice, batched)
     try:
         yield
     finally:
-        for tid, value in before.items():
+        for tid, (nice, batched) in before.items():
             with contextlib.suppress(OSError):  # a thread gone, or not allowed to raise back
-                if not sched.normal(tid, value):
-                    os.setpriority(os.PRIO_PROCESS, tid, value)
+                if not (batched and sched.normal(tid, nice)):
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+def _policy(tid: int) -> int | None:
+    try:
+        return os.sched_getscheduler(tid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _can_restore_priority() -> bool:
