@@ -20,8 +20,6 @@ import struct
 
 SLICE_NS = 100_000  # the kernel's floor for a requested slice
 _SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}.get(platform.machine())
-_SCHED_OTHER = 0
-_SCHED_BATCH = 3
 # struct sched_attr (SCHED_ATTR_SIZE_VER1): size, policy, flags, nice, priority, runtime,
 # deadline, period, util_min, util_max.
 _ATTR = struct.Struct("IIQiIQQQII")
@@ -38,7 +36,9 @@ def slice_ns() -> int:
         return SLICE_NS
 
 
-def set_thread(tid: int, *, policy: int = _SCHED_OTHER, nice: int = 0, runtime_ns: int = 0) -> bool:
+def set_thread(
+    tid: int, *, policy: int = os.SCHED_OTHER, nice: int = 0, runtime_ns: int = 0
+) -> bool:
     """sched_setattr(2) for one thread (0: the caller); False where it is not available."""
     if _SCHED_SETATTR is None:
         return False
@@ -63,8 +63,8 @@ def short_slice() -> None:
 def batch(tid: int, nice: int) -> bool:
     """SCHED_BATCH at `nice` for one of the tracer's threads: it never preempts a woken
     task (QEMU's, gdb's) and is treated as the CPU-bound work it is."""
-    return set_thread(tid, policy=_SCHED_BATCH, nice=nice)
+    return set_thread(tid, policy=os.SCHED_BATCH, nice=nice)
 
 
 def normal(tid: int, nice: int) -> bool:
-    return set_thread(tid, policy=_SCHED_OTHER, nice=nice)
+    return set_thread(tid, policy=os.SCHED_OTHER, nice=nice)
