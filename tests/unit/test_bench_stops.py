@@ -55,6 +55,7 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         return {
             "per_stop_cost_vs_bare_gdb": ratio,
             "syscalls_per_s": round(450 / ratio, 1),
+            "bare_gdb_syscalls_per_s": 450.0,
             "agent_alone_cost_vs_bare_gdb": bare.per_second / alone.per_second,
             "tracer_cost_vs_agent_alone": ratio,
         }
@@ -76,6 +77,38 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
     assert figures["per_round_agent_alone_vs_bare_gdb"] == [1.125] * 3
     assert figures["per_round_tracer_vs_agent_alone"] == [1.9, 1.2, 1.5]
     assert figures["rounds"] == 3 and figures["mi_stops"] == 9
+    assert figures["per_round_bare_gdb_syscalls_per_s"] == [450.0] * 3
+
+
+def test_a_round_counts_the_bare_loops_own_syscalls_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bare loop's stops are the same sites (2 a syscall): its syscalls/s is what the
+    tracer would reach at 1.0x the ceiling per stop, printed beside the goal."""
+    import contextlib
+
+    times = {"syscall_entry": [n * 100_000_000 for n in range(10)]}  # 10 syscalls over 0.9 s
+    times["syscall_exit"] = [t + 50_000_000 for t in times["syscall_entry"]]
+
+    class Reader:
+        meta = {"agent_handled": "22"}
+
+        def events(self, kinds: str | None = None) -> list[Any]:
+            picked = [kinds] if kinds else list(times)
+            return [SimpleNamespace(time_ns=t, cpu=0) for k in picked for t in times[k]]
+
+    monkeypatch.setattr(
+        stops.TraceReader, "open", staticmethod(lambda path: contextlib.nullcontext(Reader()))
+    )
+    rate = SimpleNamespace(per_second=500.0, stops=20)
+    alone = SimpleNamespace(
+        syscall=SimpleNamespace(per_second=400.0), handled=SimpleNamespace(stops=22),
+        entries=10, stop_us=300.0,
+    )  # fmt: skip
+    figures = stops._round_figures(Path("round.db"), rate, alone, rate)
+    assert figures["syscalls_traced"] == 10
+    assert figures["bare_gdb_syscalls_per_s"] == 250.0  # 500 stops/s, 20 stops for 10 syscalls
+    assert figures["syscalls_per_s"] == round(10 / 0.95, 1)
 
 
 def test_a_batch_gdb_that_wrote_no_figures_is_one_line(tmp_path: Path) -> None:
