@@ -46,6 +46,7 @@ CONTROL_MSRS = (MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_FMASK)
 BASE_MSRS = {"fs": MSR_FS_BASE, "gs": MSR_GS_BASE, "kgs": MSR_KERNEL_GS_BASE}
 BASES = ("fs", "gs", "kgs")
 WINDOW = 256
+NEAR_WINDOW = 16  # tried first by `build_moments`
 _SYSCALL_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SYSCALL_EXIT)
 KernelSection = Callable[[int], str | None]  # the kernel ELF section holding an address
 
@@ -229,9 +230,51 @@ def build_moments(
     kernel_section: KernelSection | None = None,
 ) -> tuple[Moment | None, Moment | None]:
     """The moment at `seq` and the one at the previous event on the same CPU (for changes)."""
-    events = window_before(source, seq, window)
-    if not events or events[-1].seq != seq:
+    events = _window_for(source, seq, window, _folds_inside)
+    if events is None:
         return None, None
+    return _moments(source, index, events, kernel_section)
+
+
+def _window_for(
+    source: TraceSource, seq: int, window: int, answers: Callable[[list[Event]], bool]
+) -> list[Event] | None:
+    """The events up to `seq` (None when it is not in the trace): a short window first, kept
+    when `answers` says the events before it could change nothing (a fold stops at the newest
+    event that names every base, which a syscall stop does), so a jump decodes a dozen events
+    instead of `window`."""
+    if window > NEAR_WINDOW:
+        events = window_before(source, seq, NEAR_WINDOW)
+        if not events or events[-1].seq != seq:
+            return None
+        if answers(events):
+            return events
+    events = window_before(source, seq, window)
+    return events if events and events[-1].seq == seq else None
+
+
+def _folds_inside(events: list[Event]) -> bool:
+    """Whether the last event and the previous one on its CPU both fold completely within
+    `events`."""
+    end = len(events) - 1
+    cpu = getattr(events[end], "cpu", None)
+    before = next(
+        (p for p in range(end - 1, -1, -1) if getattr(events[p], "cpu", cpu) == cpu), None
+    )
+    if before is None:
+        return False
+    return all(
+        cr3 is not None and len(bases) == len(BASES)
+        for bases, cr3 in (_fold(events, end, cpu), _fold(events, before, cpu))
+    )
+
+
+def _moments(
+    source: TraceSource,
+    index: TraceIndex,
+    events: list[Event],
+    kernel_section: KernelSection | None,
+) -> tuple[Moment | None, Moment | None]:
     end = len(events) - 1
     now = _moment(source, index, events, end, fallback=True, kernel_section=kernel_section)
     for position in range(end - 1, -1, -1):
@@ -276,8 +319,17 @@ def bases_by_cpu(
     source: TraceSource, index: TraceIndex, seq: int, cpus: list[int], window: int = WINDOW
 ) -> list[CpuBases]:
     """Every CPU's FS base, GS base and KERNEL_GS_BASE as they stand at `seq`."""
-    events = window_before(source, seq, window)
-    if not events or events[-1].seq != seq:
+
+    def answers(events: list[Event]) -> bool:  # each CPU's bases and task inside `events`
+        end = len(events) - 1
+        return all(
+            len(_fold(events, end, cpu)[0]) == len(BASES)
+            and any(getattr(e, "cpu", None) == cpu and event_pid(e) is not None for e in events)
+            for cpu in cpus
+        )
+
+    events = _window_for(source, seq, window, answers)
+    if events is None:
         return []
     end = len(events) - 1
     found = []
