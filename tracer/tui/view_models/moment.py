@@ -46,7 +46,7 @@ CONTROL_MSRS = (MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_FMASK)
 BASE_MSRS = {"fs": MSR_FS_BASE, "gs": MSR_GS_BASE, "kgs": MSR_KERNEL_GS_BASE}
 BASES = ("fs", "gs", "kgs")
 WINDOW = 256
-NEAR_WINDOW = 16  # tried first by `build_moments`
+NEAR_WINDOW = 16  # tried before WINDOW (`_window_for`)
 _SYSCALL_KINDS = (EventKind.SYSCALL_ENTRY, EventKind.SYSCALL_EXIT)
 KernelSection = Callable[[int], str | None]  # the kernel ELF section holding an address
 
@@ -263,10 +263,11 @@ def _folds_inside(events: list[Event]) -> bool:
     )
     if before is None:
         return False
-    return all(
-        cr3 is not None and len(bases) == len(BASES)
-        for bases, cr3 in (_fold(events, end, cpu), _fold(events, before, cpu))
+    folds = (  # as `_moment` folds each: by that event's own CPU
+        _fold(events, end, cpu),
+        _fold(events, before, getattr(events[before], "cpu", None)),
     )
+    return all(cr3 is not None and len(bases) == len(BASES) for bases, cr3 in folds)
 
 
 def _moments(
