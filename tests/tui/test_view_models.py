@@ -285,14 +285,11 @@ def test_moment_falls_back_to_queries_beyond_its_window(source) -> None:  # type
     assert far.bases == near.bases and far.cr3 == near.cr3
 
 
-def test_moments_from_the_short_window_equal_the_whole_windows(  # type: ignore[no-untyped-def]
-    source, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A jump folds a few events, not 256: where both moments fold completely inside the short
-    window its answer is the whole window's, at every event of the trace."""
+def _short_then_whole(source, monkeypatch, answer):  # type: ignore[no-untyped-def]
+    """`answer()` with the short window tried first, then with the whole window only, and the
+    rows each asked the trace for."""
     from tracer.tui.view_models import moment
 
-    index = index_of_all()
     asked: list[int] = []
     page = source.page
 
@@ -301,13 +298,24 @@ def test_moments_from_the_short_window_equal_the_whole_windows(  # type: ignore[
         return page(start, count, **query)
 
     monkeypatch.setattr(source, "page", counted)
-    seqs = [event.seq for event in EVENTS]
-    short = [build_moments(source, index, seq) for seq in seqs]
-    short_asked, asked[:] = sum(asked), []
-    monkeypatch.setattr(moment, "NEAR_WINDOW", 10**9)  # the whole window only
-    whole = [build_moments(source, index, seq) for seq in seqs]
+    short = answer()
+    short_rows, asked[:] = sum(asked), []
+    monkeypatch.setattr(moment, "NEAR_WINDOW", 10**9)
+    whole = answer()
+    return short, whole, short_rows, sum(asked)
+
+
+def test_moments_from_the_short_window_equal_the_whole_windows(  # type: ignore[no-untyped-def]
+    source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A jump folds a few events, not 256: where both moments fold completely inside the short
+    window its answer is the whole window's, at every event of the trace."""
+    index = index_of_all()
+    short, whole, short_rows, whole_rows = _short_then_whole(
+        source, monkeypatch, lambda: [build_moments(source, index, e.seq) for e in EVENTS]
+    )
     assert short == whole
-    assert short_asked < sum(asked)  # some moments stayed in the short window
+    assert short_rows < whole_rows  # some moments stayed in the short window
 
 
 def test_every_cpus_bases_from_the_short_window_equal_the_whole_windows(
@@ -316,33 +324,22 @@ def test_every_cpus_bases_from_the_short_window_equal_the_whole_windows(
     """The same, with the bases of every CPU side by side, on a trace of two CPUs where every
     event has its CPU: most moments stay in the short window."""
     from tracer.bench.synthetic import synthetic_events
-    from tracer.tui.view_models import moment
+    from tracer.tui.view_models.moment import bases_by_cpu
 
     events = list(synthetic_events(3000, cpus=2))
     source, index = MemoryTrace(events), TraceIndex()
     index.feed_live(events)
     seqs = [event.seq for event in events[::7]]
-    asked: list[int] = []
-    page = source.page
-
-    def counted(start, count, **query):  # type: ignore[no-untyped-def]
-        asked.append(count)
-        return page(start, count, **query)
-
-    monkeypatch.setattr(source, "page", counted)
 
     def every_cpu() -> list[object]:
         return [
-            (build_moments(source, index, seq), moment.bases_by_cpu(source, index, seq, [0, 1]))
+            (build_moments(source, index, seq), bases_by_cpu(source, index, seq, [0, 1]))
             for seq in seqs
         ]
 
-    short = every_cpu()
-    short_asked, asked[:] = sum(asked), []
-    monkeypatch.setattr(moment, "NEAR_WINDOW", 10**9)
-    whole = every_cpu()
+    short, whole, short_rows, whole_rows = _short_then_whole(source, monkeypatch, every_cpu)
     assert short == whole
-    assert short_asked < sum(asked) / 2
+    assert short_rows < whole_rows / 2
 
 
 def test_cpu_rows_mark_changes_and_unknowns(source) -> None:  # type: ignore[no-untyped-def]

@@ -128,7 +128,7 @@ def stop_figures(
         "per_round_agent_alone_vs_bare_gdb": [run["agent_alone_cost_vs_bare_gdb"] for run in runs],
         "per_round_tracer_vs_agent_alone": [run["tracer_cost_vs_agent_alone"] for run in runs],
         "per_round_syscalls_per_s": [run["syscalls_per_s"] for run in runs],
-        "per_round_bare_gdb_syscalls_per_s": [run.get("bare_gdb_syscalls_per_s") for run in runs],
+        "per_round_bare_gdb_syscalls_per_s": [run["bare_gdb_syscalls_per_s"] for run in runs],
         "icount": icount,
     }
 
@@ -225,7 +225,7 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
     )
     print(
         f"  {'syscalls traced per second':44} {figures['syscalls_per_s']}   (goal >= 450; "
-        f"the bare loop's own: {figures.get('bare_gdb_syscalls_per_s')})"
+        f"the bare loop's own: {figures['bare_gdb_syscalls_per_s']})"
     )
     print(
         f"  {'every round: cost vs ceiling / syscalls/s':44} "
