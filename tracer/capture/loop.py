@@ -57,6 +57,9 @@ AGENT_STAT_KEYS = (
     "duplicates",
     "quiet_hits",
     "lifted",
+    "watchpoints",
+    "watch_stops",
+    "watching",
 )
 
 

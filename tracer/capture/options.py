@@ -64,6 +64,7 @@ class CaptureOptions:
     smp: int = 1  # vCPUs (each a gdb thread; events carry the CPU they happened on)
     from_boot: bool = False  # Linux: arm the probes once LSTAR is set, not at /init's 1st syscall
     vdso: bool = False  # vDSO calls as user-side events (a probe on each vDSO function)
+    watch: bool = True  # syscalls by watchpoints where the kernel allows (`syscall_watch`)
 
     def __post_init__(self) -> None:
         # Paths are what a caller's strings become, whatever came in.

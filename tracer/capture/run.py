@@ -126,7 +126,8 @@ def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
 def plan_capture(options: CaptureOptions, image: ElfImage) -> ProbePlan:
     """Every probe to arm for these options on this kernel (PlanError if it cannot)."""
     programs = tuple(ElfImage.open(p.path, require_symbols=False) for p in options.programs)
-    plan = build_plan(image, options.mode, options.probes, programs=programs)
+    watch = options.watch and options.smp == 1
+    plan = build_plan(image, options.mode, options.probes, programs=programs, watch=watch)
     if options.ftrace:
         ring = find_ring(image)
         if ring is None:

@@ -135,6 +135,7 @@ def build_options(args: argparse.Namespace) -> Any:
         smp=args.smp,
         from_boot=getattr(args, "from_boot", False),
         vdso=args.vdso,
+        watch=args.watch,
         **_ftrace(args, kernel),
     )
 

@@ -57,6 +57,14 @@ def _add_machine_arguments(p: Any) -> None:
         "that cross no boundary, found through each process's AT_SYSINFO_EHDR",
     )
     p.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_false",
+        help="syscalls by breakpoints only: no watchpoints on each thread's syscall frame "
+        "(on one CPU they are the fast way: QEMU re-translates the guest after every "
+        "breakpoint stop, not after a watchpoint's)",
+    )
+    p.add_argument(
         "--cpu", default="max", help="QEMU CPU model (e.g. Skylake-Client: Intel, PTI on)"
     )
     p.add_argument("--cmdline", default=None, help="kernel command line")

@@ -17,6 +17,7 @@ from tracer.probes.registry import SITE_FINDERS
 from tracer.probes.ringbuf import RingLayout, add_ring_probe
 from tracer.probes.sched import TaskLayout
 from tracer.probes.syscall import ReturnExit, add_entry, exit_swapgs_for, find_entry
+from tracer.probes.syscall_watch import WatchSites
 
 if TYPE_CHECKING:
     from tracer.image import ElfImage, EntryPath
@@ -72,6 +73,8 @@ class ProbePlan:
     # Inactive-base writes (swapgs; wr*base; swapgs) left unarmed: their KERNEL_GS_BASE is
     # rebuilt at the CPU's next stop (segbase.find_base_writes, EventBuilder.reconcile).
     inactive_writes_rebuilt: bool = False
+    watch_wanted: bool = False  # syscalls by watchpoints where the kernel allows (one CPU)
+    watch: WatchSites | None = None  # set by `syscall_watch.add_watch` when it does
 
     def lifts_sites(self, cpus: int) -> bool:
         """Whether the agent may lift the syscall sites at their stops instead of letting gdb
@@ -84,6 +87,7 @@ class ProbePlan:
         """What the agent's `install` reads (`tracer.probes.stops.StopContext.from_plan`)."""
         return {
             "lift_sites": self.lifts_sites(cpus),
+            "watch": self.watch.to_json() if self.watch and self.lifts_sites(cpus) else None,
             "probes": [p.to_json() for p in self.probes],
             "ptregs_layout": [list(f) for f in self.ptregs_layout],
             "ptregs_size": self.ptregs_size,
@@ -129,10 +133,14 @@ def build_plan(
     probes: frozenset[str] = ALL_PROBES,
     entry_addr: int | None = None,
     programs: tuple[ElfImage, ...] = (),
+    *,
+    watch: bool = False,
 ) -> ProbePlan:
-    """Everything to arm before the guest runs. The entry may be unknown until LSTAR is written."""
+    """Everything to arm before the guest runs. The entry may be unknown until LSTAR is written.
+    `watch`: take syscalls by watchpoints where the kernel allows (`syscall_watch`; one CPU)."""
     layout, size, from_dwarf = ptregs_layout(image)
     plan = ProbePlan(mode, ptregs_layout=layout, ptregs_size=size, ptregs_from_dwarf=from_dwarf)
+    plan.watch_wanted = watch
     if not from_dwarf:
         plan.notes.append("no struct pt_regs in DWARF: using Linux's x86-64 layout")
     plan.tls_span = tls_span([image, *programs])

@@ -110,7 +110,7 @@ def _exit_ptregs(
 
 def at_exit(ctx: StopContext, probe: ProbeSpec, cpu: Cpu) -> bool:
     if probe.get("frame_at") == "rsp":
-        return _at_frame(ctx, cpu)
+        return at_frame(ctx, cpu, cpu.reg("rsp"))
     ringbuf.drain(ctx, cpu)
     pc = cpu.reg("rip")
     values = regs(cpu, ("rax", "rcx", "r11", "rsp", "cr3"))
@@ -168,11 +168,11 @@ def _emit_exit(
     )
 
 
-def _at_frame(ctx: StopContext, cpu: Cpu) -> bool:
-    """Where the dispatcher returned, RSP at the syscall's pt_regs: complete and final (the
-    exit work has run), whichever way it then leaves. A syscall entered before the probes
-    were armed has no frame here and no record."""
-    regs_addr = cpu.reg("rsp")
+def at_frame(ctx: StopContext, cpu: Cpu, regs_addr: int) -> bool:
+    """Where the syscall's pt_regs at `regs_addr` are complete and final (the exit work has
+    run), whichever way it then leaves: where the dispatcher returned (RSP at the frame), or
+    at a way out's first pop (`syscall_watch`). A syscall entered before the probes were
+    armed has no frame here and no record."""
     entry = ctx.frames.get(regs_addr)
     if entry is None or entry.kind != "syscall":
         return False

@@ -35,7 +35,7 @@ PACKAGE_ROOT = _package_root()
 if PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, PACKAGE_ROOT)
 
-from tracer.probes import ringbuf  # noqa: E402 - only once the path is known
+from tracer.probes import ringbuf, syscall_watch  # noqa: E402 - only once the path is known
 from tracer.probes.kinds import ProbeKind  # noqa: E402
 from tracer.probes.registry import KINDS, liftable  # noqa: E402
 from tracer.probes.stops import MASK64, StopContext, regs  # noqa: E402
@@ -185,12 +185,46 @@ class Agent:
         self.lifts = bool(plan.get("lift_sites", False))
         self.lifted: list[Probe] = []  # by the last stop
         self.lifted_stops = 0
+        self.watch: syscall_watch.SyscallWatch | None = None  # syscalls by watchpoints
         thread = threading.Thread(target=self.batch.run_flusher, name="agent-flush", daemon=True)
         thread.start()
 
     def arm(self, probes: list) -> None:
+        sites = self.plan.get("watch")
         for probe in probes:
-            self.breakpoints.append(Probe(self, probe))
+            bp = Probe(self, probe)
+            self.breakpoints.append(bp)
+            if sites and probe["kind"] == ProbeKind.SYSCALL_ENTRY and probe["addr"] == sites["call"]:
+                make = lambda addr, write: Watch(self, addr, write)  # noqa: E731
+                self.watch = syscall_watch.SyscallWatch(sites, probe, make, self.batch.add)
+        if self.watch is not None and not self.watch.waiting:  # the watchpoints lift these
+            waiting = [bp for bp in self.breakpoints if syscall_watch.kind_of(bp.probe)]
+            for bp in waiting:
+                bp.liftable = False
+            self.watch.start(waiting)
+            self.watch.frame_size = self.ctx.ptregs_size
+            self.watch.cache = cache_region
+
+    def watch_stop(self, write: bool) -> bool:
+        """A watchpoint's stop (`syscall_watch`): timed and guarded as a breakpoint's."""
+        entered = time.perf_counter_ns()
+        watch = self.watch
+        try:
+            if self.quiet or watch is None or not watch.active:
+                return False
+            self.handled += 1
+            cpu = GdbCpu()
+            stop = bool(watch.at_stop(self.ctx, cpu, write))
+            if stop:
+                ringbuf.release(self.ctx, cpu)
+            return stop
+        except Exception as exc:  # a probe must never stop the guest by accident
+            kind = ProbeKind.SYSCALL_ENTRY if write else ProbeKind.SYSCALL_EXIT
+            record = {"probe": str(ProbeKind.AGENT_ERROR), "kind": str(kind)}
+            self.batch.add({**record, "error": f"{type(exc).__name__}: {exc}"})
+            return False
+        finally:
+            self.stop_ns += time.perf_counter_ns() - entered
 
     def put_back(self) -> bool:
         """Re-insert the sites lifted at the last stop: another probe stopped since. True when
@@ -278,8 +312,13 @@ class Probe(gdb.Breakpoint):
             return False
         started = time.perf_counter_ns()
         lifted = False
+        kind = self.probe["kind"]
         try:
+            if agent.watch is not None:
+                agent.watch.at_breakpoint(agent.ctx, kind, cpu)
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
+            if agent.watch is not None and not stop:
+                agent.watch.after_breakpoint(kind, self, cpu)
             if entry_lifted:
                 agent.check_lifting(self)
             if stop:  # the tracer will look now: nothing may wait in the ring or here
@@ -299,6 +338,35 @@ class Probe(gdb.Breakpoint):
             agent.passed(cpu, self.probe["addr"], lifted)
             agent.handler_ns += time.perf_counter_ns() - started
             agent.handled += 1
+
+
+def cache_region(lo: int, hi: int) -> None:
+    """gdb's memory cache for [lo, hi) while the target is stopped: at a watchpoint's stop
+    gdb reads the watched words again and again (4-5 reads a stop), the agent the frame."""
+    try:
+        if not cache_region.ready:  # type: ignore[attr-defined]
+            gdb.execute("set mem inaccessible-by-default off", to_string=True)
+            gdb.execute("set dcache line-size 256", to_string=True)
+            cache_region.ready = True  # type: ignore[attr-defined]
+        gdb.execute(f"mem {lo:#x} {hi:#x} rw cache", to_string=True)
+    except gdb.error:
+        pass  # overlapping an earlier frame's: that one caches it
+
+
+cache_region.ready = False  # type: ignore[attr-defined]
+
+
+class Watch(gdb.Breakpoint):
+    """A watchpoint on a syscall frame's word (`syscall_watch`): write below it, read its first."""
+
+    def __init__(self, agent: Agent, addr: int, write: bool) -> None:
+        kind = gdb.WP_ACCESS if write else gdb.WP_READ  # a write stops only on a new value
+        super().__init__(f"*(unsigned long *){addr:#x}", gdb.BP_WATCHPOINT, kind, internal=True)
+        self.agent = agent
+        self.write = write
+
+    def stop(self) -> bool:
+        return self.agent.watch_stop(self.write)
 
 
 # --- commands the tracer runs over MI (`python tracer_agent.<name>(...)`) ----------------------
@@ -372,6 +440,9 @@ def stats() -> None:
         f"agent-stats handled={a.handled} handler_ns={a.handler_ns} stop_ns={a.stop_ns} "
         f"duplicates={a.duplicates} quiet_hits={a.quiet_hits} written={a.batch.written} "
         f"lifted={a.lifted_stops} "
+        f"watchpoints={a.watch.made if a.watch else 0} "
+        f"watch_stops={a.watch.stops if a.watch else 0} "
+        f"watching={int(bool(a.watch and a.watch.active))} "
         f"drain_ns={a.ctx.drain_ns} drain_bytes={a.ctx.drain_bytes} drains={a.ctx.drains}\n"
     )
 

@@ -1,0 +1,291 @@
+"""Syscalls through two watchpoints on the running thread's frame instead of breakpoints.
+
+QEMU's gdbstub empties its translation cache at every breakpoint stop (the guest's code is
+translated again after each), not at a watchpoint's, and a watchpoint needs no step over it:
+QEMU stops after the access. So on one CPU, once a thread's first syscall stopped at the entry
+breakpoint, its syscalls are taken at two watchpoints on its pt_regs frame:
+
+- a write watchpoint on the word below the frame, where the dispatcher call pushes its return
+  address: a stop at the dispatcher's first instruction is the entry (every register as at
+  the call but rip and rsp);
+- a read watchpoint on the frame's first word, which the exit path's first pop reads back: a
+  stop right after the first pop of a way out is the exit (the exit work and any base switch
+  before it done, the frame still whole), before that way's swapgs, which the tracer rebuilds
+  as it does where Linux's dispatcher returns.
+
+Other code touches these words too (an interrupt of user mode builds its frame at the same
+place, a clone reads its parent's): those stops are at other places and record nothing. The
+entry breakpoint waits, lifted, while the running thread's frame is watched, and comes back at
+each context switch (`ProbePlan.lifts_sites`: one CPU, every switch probed). The sysretq
+probes wait unarmed: they come back, with the entry breakpoint for good, when a syscall's exit
+was not seen before its thread's next entry (a way out the tracer did not find).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tracer.probes import syscall
+from tracer.probes.kinds import Mode, ProbeKind
+from tracer.probes.stops import MASK64, PAGE, Cpu, ProbeSpec, StopContext
+from tracer.probes.syscall_exit import at_frame
+
+if TYPE_CHECKING:
+    from tracer.image import EntryPath
+    from tracer.probes.plan import ProbePlan
+
+EXITS = ("sysretq", "iretq", "sysexit")
+MAX_WATCHED_FRAMES = 32  # threads whose frames stay watched (two watchpoints each)
+
+
+@dataclass(frozen=True)
+class WatchSites:
+    """What the agent compares a watchpoint stop's rip with."""
+
+    call: int  # the dispatcher call (the entry's recorded pc)
+    dispatcher: int  # the call's target: rip after the call's write
+    exit_pops: tuple[int, ...]  # rip after each way out's first pop of the frame
+
+    def to_json(self) -> dict[str, Any]:
+        return {"call": self.call, "dispatcher": self.dispatcher, "exit_pops": self.exit_pops}
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def _ways_out(path: EntryPath) -> list[tuple[int, int, int | None]]:
+    """Each way out after the dispatcher call: (its first pop, the instruction after it, the
+    swapgs between the pop and the exit instruction). A pop that follows another pop is not a
+    way's first; a run of pops that reaches no exit instruction is no way out."""
+    insns = sorted(
+        {i.addr: i for i in path.instructions if path.dispatch_call is None or i.addr > path.dispatch_call}.values(),
+        key=lambda i: i.addr,
+    )
+    ways = []
+    for index, insn in enumerate(insns):
+        if insn.mnemonic != "pop" or (index and insns[index - 1].mnemonic == "pop"):
+            continue
+        swap = None
+        for later in insns[index + 1 :]:
+            if later.mnemonic == "swapgs":
+                swap = later.addr
+            if later.mnemonic.startswith(EXITS) or later.mnemonic in ("ret", "jmp", "call"):
+                if later.mnemonic.startswith(EXITS):
+                    ways.append((insn.addr, insn.end, swap))
+                break
+    return ways
+
+
+def add_watch(plan: ProbePlan, path: EntryPath) -> None:
+    """Take this path's syscalls by watchpoints when the plan asked for them and may: one CPU
+    with every switch probed, the default mode, a direct dispatcher call, ways out that pop
+    the frame with no call between the first pop and the exit instruction (the exit is taken
+    at that pop: whatever runs after it the trace would see too late), and Linux's iret route
+    not in the way (its frame moves: `syscall.add_return_exit`)."""
+    if not plan.watch_wanted or plan.mode != Mode.DEFAULT or not plan.lifts_sites(1):
+        return
+    reasons = []
+    if path.dispatch_call is None or path.dispatcher is None or path.regs_pointer is None:
+        reasons.append("no direct dispatcher call")
+    if plan.return_exits:
+        reasons.append("the frame moves before the iretq")
+    call = next((i for i in path.instructions if i.addr == path.dispatch_call), None)
+    ways = _ways_out(path)
+    if not ways:
+        reasons.append("no pop of the frame before the exit instruction")
+    if reasons or call is None or path.dispatcher is None:
+        plan.notes.append("syscalls by breakpoints, not watchpoints: " + "; ".join(reasons))
+        return
+    irets = tuple(site.addr for site in path.exit_sites if site.kind == "iretq")
+    for _pop, pc, swap in ways:
+        plan.return_exits[pc] = syscall.ReturnExit(sysret_swapgs=swap, iret_swapgs=swap, irets=irets)
+    plan.watch = WatchSites(call.addr, path.dispatcher, tuple(pc for _pop, pc, _swap in ways))
+
+
+# --- at the stop (in gdb) ----------------------------------------------------------------------
+
+
+class AtCall:
+    """A watchpoint's stop after the dispatcher call, seen as the call itself (the entry's
+    site): rip the call's, rsp one word higher; every other register is as it was there."""
+
+    def __init__(self, cpu: Cpu, call: int) -> None:
+        self.cpu = cpu
+        self.call = call
+
+    @property
+    def thread(self) -> int:
+        return self.cpu.thread
+
+    def reg(self, name: str) -> int:
+        if name == "rip":
+            return self.call
+        value = self.cpu.reg(name)
+        return (value + 8) & MASK64 if name == "rsp" else value
+
+    def read(self, addr: int, length: int) -> bytes | None:
+        return self.cpu.read(addr, length)
+
+    def write(self, addr: int, data: bytes) -> bool:
+        return self.cpu.write(addr, data)
+
+    def callers(self, depth: int) -> list[int]:
+        return self.cpu.callers(depth)
+
+
+Watchpoint = Any  # the agent's gdb watchpoint or breakpoint: has `enabled`
+
+
+class SyscallWatch:
+    """The agent's side: which frames are watched, and what a watchpoint stop means.
+
+    `make(addr, write)` sets a watchpoint on a word (write: an access watchpoint, as gdb stops
+    at a write only when the value changes, and the call writes the same return address each
+    time; else a read watchpoint). `waiting`: the breakpoints that wait while frames are
+    watched (`kind_of`). `report` takes the error record when the watchpoints give up."""
+
+    def __init__(
+        self,
+        sites: dict[str, Any],
+        entry: ProbeSpec,
+        make: Callable[[int, bool], Watchpoint],
+        report: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.call = int(sites["call"])
+        self.dispatcher = int(sites["dispatcher"])
+        self.exit_pops = frozenset(int(pc) for pc in sites["exit_pops"])
+        self.entry = entry
+        self.make = make
+        self.report = report
+        self.waiting: list[Watchpoint] = []
+        self.watched: OrderedDict[int, tuple[Watchpoint, Watchpoint]] = OrderedDict()
+        self.lifted: list[Watchpoint] = []  # out while a breakpoint's step runs over their word
+        self.active = True
+        self.cache: Callable[[int, int], None] | None = None
+        self.frame_size = 168
+        self.stops = 0
+        self.made = 0
+
+    def start(self, waiting: list[Watchpoint]) -> None:
+        """The exits wait from the start; the entry breakpoint takes each thread's first."""
+        self.waiting = waiting
+        for bp in waiting:
+            bp.enabled = kind_of(bp.probe) == "entry"
+
+    def put_back(self) -> None:
+        for watch in self.lifted:
+            watch.enabled = True
+        self.lifted = []
+
+    def at_breakpoint(self, ctx: StopContext, kind: str, cpu: Cpu) -> None:
+        """Before a breakpoint's handler: a switch may run a thread with no frame watched; a
+        syscall entry on a frame whose last syscall never left was missed by the watchpoints."""
+        self.put_back()
+        if not self.active:
+            return
+        if kind == ProbeKind.CONTEXT_SWITCH:
+            for bp in self.waiting:
+                bp.enabled = bp.enabled or kind_of(bp.probe) == "entry"
+        elif kind in (ProbeKind.SYSCALL_ENTRY, ProbeKind.INTERRUPT_ENTRY):
+            # An interrupt of user mode on a frame with a syscall in flight: the same.
+            pointer = self.entry.get("regs_pointer", "rdi") if kind == ProbeKind.SYSCALL_ENTRY else "rsp"
+            regs_addr = cpu.reg(str(pointer))
+            if regs_addr in self.watched and self.missed_exit(ctx, regs_addr):
+                self.give_up()
+
+    def after_breakpoint(self, kind: str, bp: Watchpoint, cpu: Cpu) -> None:
+        """After a breakpoint's handler (no real stop): a syscall entry's thread gets its
+        frame watched, and the entry breakpoint waits. gdb steps over a breakpoint with the
+        watchpoints blind (QEMU reports the step, not the access, and gdb takes it for a
+        signal): a watched word the breakpoint's call would write is lifted until the next
+        stop, and the entry breakpoint itself is lifted rather than stepped over."""
+        if not self.active:
+            return
+        rsp = cpu.reg("rsp")
+        if kind == ProbeKind.SYSCALL_ENTRY:
+            regs_addr = cpu.reg(str(self.entry.get("regs_pointer", "rdi")))
+            if regs_addr != rsp:
+                return  # the call does not push its return address right below the frame
+            self.watch(regs_addr)
+            self.entered(regs_addr)
+            bp.enabled = False
+        elif kind == ProbeKind.INTERRUPT_ENTRY:
+            pair = self.watched.get(rsp)  # from user mode: its frame is the syscalls' one
+            if pair is not None and pair[0].enabled:
+                pair[0].enabled = False
+                self.lifted.append(pair[0])
+
+    def entered(self, regs_addr: int) -> None:
+        """A syscall on this frame: its call write is watched no more until its exit (no stop
+        at the dispatcher's ret, nor at the calls an interrupt of the syscall makes there)."""
+        pair = self.watched.get(regs_addr)
+        if pair is not None:
+            pair[0].enabled = False
+
+    def watch(self, regs_addr: int) -> None:
+        if regs_addr not in self.watched:
+            while len(self.watched) >= MAX_WATCHED_FRAMES:
+                for old in self.watched.popitem(last=False)[1]:
+                    old.delete()
+            self.watched[regs_addr] = (self.make(regs_addr - 8, True), self.make(regs_addr, False))
+            self.made += 2
+            if self.cache is not None:
+                self.cache((regs_addr - 8) & ~(PAGE - 1), -(-(regs_addr + self.frame_size) // PAGE) * PAGE)
+        self.watched.move_to_end(regs_addr)
+
+    def missed_exit(self, ctx: StopContext, regs_addr: int) -> bool:
+        """A new syscall on a frame whose last syscall is still in flight: its exit went by
+        unseen (a way out the tracer did not find)."""
+        frame = ctx.frames.get(regs_addr)
+        return frame is not None and frame.kind == "syscall" and frame.nr is not None
+
+    def at_stop(self, ctx: StopContext, cpu: Cpu, write: bool) -> bool | None:
+        """A watchpoint's stop: the entry, the exit, or (None) neither. The result is the
+        kind's: True asks for a real stop."""
+        self.stops += 1
+        self.put_back()
+        pc = cpu.reg("rip")
+        if write:
+            if pc != self.dispatcher:
+                return None
+            regs_addr = (cpu.reg("rsp") + 8) & MASK64
+            if self.missed_exit(ctx, regs_addr):
+                self.give_up()
+            else:
+                self.entered(regs_addr)
+            return syscall.at_entry(ctx, self.entry, AtCall(cpu, self.call))
+        if pc not in self.exit_pops:
+            return None
+        regs_addr = (cpu.reg("rsp") - 8) & MASK64
+        frame = ctx.frames.get(regs_addr)
+        if frame is not None and frame.kind == "syscall" and regs_addr in self.watched:
+            self.watched[regs_addr][0].enabled = True  # the next syscall's call write
+        return at_frame(ctx, cpu, regs_addr)
+
+    def give_up(self) -> None:
+        """A syscall's exit went by unseen: the breakpoints take every syscall from here on."""
+        self.active = False
+        for pair in self.watched.values():
+            for watch in pair:
+                watch.enabled = False
+        self.lifted = []
+        for bp in self.waiting:
+            bp.enabled = True
+        error = (
+            "a syscall's exit went by unseen (a way out of the kernel the tracer did not "
+            "find): syscalls by breakpoints from here on, the one before may be missing"
+        )
+        self.report({"probe": str(ProbeKind.AGENT_ERROR), "kind": str(ProbeKind.SYSCALL_EXIT),
+                     "error": error, "gap": True})  # fmt: skip
+
+
+def kind_of(probe: ProbeSpec) -> str:
+    """Which breakpoints wait while frames are watched: the entry, and the sysretq exits."""
+    if probe.get("kind") == ProbeKind.SYSCALL_ENTRY:
+        return "entry"
+    if probe.get("kind") == ProbeKind.SYSCALL_EXIT and probe.get("exit_kind") == "sysretq":
+        return "exit"
+    return ""
