@@ -79,13 +79,23 @@ def test_syscall_exits_equal_truth(captured: Captured) -> None:
         assert exit_.ret == exit_.reg("ax")
 
 
-def test_the_syscall_sites_were_lifted_not_stepped_over(captured: Captured) -> None:
-    """On one CPU the agent lifts the syscall sites at their stops instead of letting gdb step
-    over them (`registry.liftable`): the entries and exits that equal the truth above were
-    taken that way (all but the first syscall's entry, a real stop, and each exit too)."""
+def test_the_syscalls_were_taken_by_watchpoints(captured: Captured) -> None:
+    """On one CPU the agent takes syscalls at two watchpoints on the thread's frame
+    (`syscall_watch`: a watchpoint's stop costs QEMU no re-translation, a breakpoint's does):
+    the entries and exits that equal the truth above were taken that way, all but each
+    thread's first entry (a breakpoint's), and no exit was missed (the watchpoints never gave
+    up)."""
     with TraceReader.open(captured.trace) as reader:
-        lifted = int(reader.meta["agent_lifted"])
-    assert lifted >= len(_of(captured.events, SyscallEntry))
+        meta = reader.meta
+    entries = _of(captured.events, SyscallEntry)
+    exits = _of(captured.events, SyscallExit)
+    threads = int(meta["agent_watchpoints"]) // 2
+    assert meta["agent_watching"] == "1" and int(meta["agent_lifted"]) == 0
+    assert 1 <= threads < len(entries)
+    watch = captured.result.plan.watch
+    assert watch is not None and {e.pc for e in exits} <= set(watch.exit_pops)
+    # An interrupt of user mode stops at the frame's pop too: its own return.
+    assert int(meta["agent_watch_stops"]) >= len(entries) - threads + len(exits)
 
 
 def test_msr_writes_equal_truth(captured: Captured) -> None:
@@ -193,6 +203,8 @@ def test_default_and_exhaustive_modes_give_the_same_events(tmp_path: Path) -> No
             ):
                 continue
             skip = {"seq", "time_ns", "inferred", "entry_seq"}
+            if isinstance(event, SyscallExit):
+                skip.add("pc")  # default mode's is where a watchpoint saw the frame popped
             if getattr(event, "nr", None) in RANDOM_OR_CLOCK:
                 skip |= {"memory", "ret", "regs"}  # what these return differs run to run
             fields = {k: v for k, v in vars_of(event).items() if k not in skip}
@@ -204,6 +216,11 @@ def test_default_and_exhaustive_modes_give_the_same_events(tmp_path: Path) -> No
         tmp_path / "e", [("allsyscalls-musl", ())], mode=Mode.EXHAUSTIVE, read_msrs=False
     )
     assert comparable(default) == comparable(exhaustive)
+    watch = default.result.plan.watch
+    assert watch is not None and exhaustive.result.plan.watch is None
+    exit_sites = {site.addr for site in entry.exit_sites}
+    assert {e.pc for e in _of(default.events, SyscallExit)} <= set(watch.exit_pops)
+    assert {e.pc for e in _of(exhaustive.events, SyscallExit)} <= exit_sites
     for captured in (default, exhaustive):
         swaps = [
             e

@@ -1,4 +1,6 @@
-"""Lifting the syscall sites relies on every way back to user mode stopping at a probe first.
+"""Lifting the syscall sites (breakpoints, `--no-watch`) relies on every way back to user mode
+stopping at a probe first, and watching them (`syscall_watch`) on every way out popping the
+frame where the tracer found it.
 A kernel where one does not (here the built-in guest with its sysretq probe taken out of the
 plan, as if the tracer had not found it) is caught at the first interrupt of user mode right
 after a lifted entry: the trace gets a gap saying syscalls may be missing, and from there on
@@ -7,6 +9,7 @@ ground-truth log."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 from capture_support import build_guest, run_capture
 
 import tracer.capture.run as capture_run
-from tracer.events import Gap, SyscallEntry
+from tracer.events import Gap, SyscallEntry, SyscallExit
 from tracer.probes.kinds import ProbeKind
 from tracer.store import TraceReader
 
@@ -35,7 +38,7 @@ def test_an_unprobed_way_back_to_user_mode_is_reported_and_ends_the_lifting(
         return plan
 
     monkeypatch.setattr(capture_run, "build_plan", without_sysret)
-    captured = run_capture(tmp_path, [("fuzzer", ("600", "3"))])
+    captured = run_capture(tmp_path, [("fuzzer", ("600", "3"))], watch=False)
     assert captured.result.error is None
     gaps = [e for e in captured.events if isinstance(e, Gap) and "no exit probe" in e.reason]
     assert len(gaps) == 1 and gaps[0].count is None
@@ -48,3 +51,35 @@ def test_an_unprobed_way_back_to_user_mode_is_reported_and_ends_the_lifting(
     assert len(after) > 100 and after == truth[len(truth) - len(after) :]
     with TraceReader.open(captured.trace) as reader:
         assert 0 < int(reader.meta["agent_lifted"]) < len(entries)
+
+
+def test_an_exit_the_watchpoints_miss_is_reported_and_breakpoints_take_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built-in guest with its sysret way's pop taken out of the watch plan, as if the
+    tracer had not found that way out: the first syscall that leaves by it goes unseen, and
+    its thread's next entry finds the frame still in flight. The trace gets a gap, and from
+    there on the breakpoints (entry and sysretq) take every syscall."""
+    build_guest()
+    planned = capture_run.build_plan
+
+    def without_sysret_pop(*args: Any, **kwargs: Any) -> Any:
+        plan = planned(*args, **kwargs)
+        assert plan.watch is not None and len(plan.watch.exit_pops) == 2
+        iret_way = max(plan.watch.exit_pops)  # the sysret way is the entry path's own, first
+        plan.watch = dataclasses.replace(plan.watch, exit_pops=(iret_way,))
+        return plan
+
+    monkeypatch.setattr(capture_run, "build_plan", without_sysret_pop)
+    captured = run_capture(tmp_path, [("fuzzer", ("600", "3"))])
+    assert captured.result.error is None
+    gaps = [e for e in captured.events if isinstance(e, Gap) and "went by unseen" in e.reason]
+    assert len(gaps) == 1
+    entries = [e for e in captured.events if isinstance(e, SyscallEntry)]
+    exits = [e for e in captured.events if isinstance(e, SyscallExit)]
+    truth = [t["nr"] for t in captured.truth if t["ev"] == "syscall_entry"]
+    assert [e.nr & 0xFFFFFFFF for e in entries] == truth  # every entry, before and after
+    after = [e for e in exits if e.seq > gaps[0].seq]
+    assert len(after) > 100 and len(after) >= len([e for e in entries if e.seq > gaps[0].seq]) - 1
+    with TraceReader.open(captured.trace) as reader:
+        assert reader.meta["agent_watching"] == "0"

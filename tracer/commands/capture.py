@@ -109,13 +109,12 @@ def build_options(args: argparse.Namespace) -> Any:
         raise UsageError("--smp takes 1 to 4 CPUs")
     _positive(args.start_timeout, "--start-timeout")
     _check_output(args.output)
-    cmdline = args.cmdline if args.cmdline is not None else ""
     return CaptureOptions(
         kernel=kernel,
         boot_image=boot_image,
         programs=programs,
         output=args.output,
-        cmdline=cmdline,
+        cmdline=args.cmdline if args.cmdline is not None else "",
         probes=probes,
         mode=Mode(args.mode),
         until=args.until,

@@ -83,11 +83,20 @@ class ProbePlan:
         probed (a task the CPU switches to stops there before it can reach a lifted site)."""
         return cpus == 1 and self.count(ProbeKind.CONTEXT_SWITCH) > 0
 
+    def watches(self, cpus: int) -> bool:
+        """Whether the agent takes syscalls by watchpoints (`syscall_watch`): where the kernel
+        allows, on one CPU, and with no breakpoint where a watchpoint stops (gdb would step
+        over it unseen: the function graph's at the dispatcher)."""
+        if self.watch is None or not self.lifts_sites(cpus):
+            return False
+        stops_at = {self.watch.dispatcher, *self.watch.exit_pops}
+        return not any(p.addr in stops_at for p in self.probes)
+
     def agent_plan(self, *, stop_first_syscall: bool, cpus: int) -> dict[str, Any]:
         """What the agent's `install` reads (`tracer.probes.stops.StopContext.from_plan`)."""
         return {
             "lift_sites": self.lifts_sites(cpus),
-            "watch": self.watch.to_json() if self.watch and self.lifts_sites(cpus) else None,
+            "watch": self.watch.to_json() if self.watches(cpus) else None,
             "probes": [p.to_json() for p in self.probes],
             "ptregs_layout": [list(f) for f in self.ptregs_layout],
             "ptregs_size": self.ptregs_size,

@@ -19,6 +19,7 @@ from tracer.probes import (
     segbase,
     syscall,
     syscall_exit,
+    syscall_watch,
     vdso,
 )
 from tracer.probes.kinds import ProbeKind
@@ -87,5 +88,6 @@ SITE_FINDERS: tuple[SiteFinder, ...] = (
     sched.find_sites,
     irq.find_sites,
     syscall.find_sites,
+    syscall_watch.find_sites,
     segbase.find_swapgs,
 )

@@ -21,7 +21,7 @@ from tracer.events import (
     SyscallEntry,
     SyscallExit,
 )
-from tracer.probes import ringbuf, segbase, syscall_watch
+from tracer.probes import ringbuf, segbase
 from tracer.probes.kinds import AgentProbe, PlanError, ProbeKind
 from tracer.probes.stops import (
     MASK64,
@@ -147,7 +147,6 @@ def add_entry(plan: ProbePlan, image: ElfImage, entry_addr: int) -> list[AgentPr
     plan.probes.append(AgentProbe(entry.dispatch_call, ProbeKind.SYSCALL_ENTRY, regs_pointer))
     add_exits(plan, entry)
     add_return_exit(plan, image, entry)
-    syscall_watch.add_watch(plan, entry)
     segbase.add_swapgs_probes(plan, image)
     plan.wants_lstar_stop = False
     return plan.probes[before:]

@@ -34,8 +34,8 @@ from tracer.probes.stops import MASK64, PAGE, Cpu, ProbeSpec, StopContext
 from tracer.probes.syscall_exit import at_frame
 
 if TYPE_CHECKING:
-    from tracer.image import EntryPath
-    from tracer.probes.plan import ProbePlan
+    from tracer.image import ElfImage, EntryPath
+    from tracer.probes.plan import ProbePlan, SiteRequest
 
 EXITS = ("sysretq", "iretq", "sysexit")
 MAX_WATCHED_FRAMES = 32  # threads whose frames stay watched (two watchpoints each)
@@ -61,7 +61,11 @@ def _ways_out(path: EntryPath) -> list[tuple[int, int, int | None]]:
     swapgs between the pop and the exit instruction). A pop that follows another pop is not a
     way's first; a run of pops that reaches no exit instruction is no way out."""
     insns = sorted(
-        {i.addr: i for i in path.instructions if path.dispatch_call is None or i.addr > path.dispatch_call}.values(),
+        {
+            i.addr: i
+            for i in path.instructions
+            if path.dispatch_call is None or i.addr > path.dispatch_call
+        }.values(),
         key=lambda i: i.addr,
     )
     ways = []
@@ -77,6 +81,12 @@ def _ways_out(path: EntryPath) -> list[tuple[int, int, int | None]]:
                     ways.append((insn.addr, insn.end, swap))
                 break
     return ways
+
+
+def find_sites(plan: ProbePlan, image: ElfImage, request: SiteRequest) -> None:
+    """After the syscall entry's sites: take its syscalls by watchpoints where it may."""
+    if plan.entry is not None and "syscall" in request.probes:
+        add_watch(plan, plan.entry)
 
 
 def add_watch(plan: ProbePlan, path: EntryPath) -> None:
@@ -101,7 +111,9 @@ def add_watch(plan: ProbePlan, path: EntryPath) -> None:
         return
     irets = tuple(site.addr for site in path.exit_sites if site.kind == "iretq")
     for _pop, pc, swap in ways:
-        plan.return_exits[pc] = syscall.ReturnExit(sysret_swapgs=swap, iret_swapgs=swap, irets=irets)
+        plan.return_exits[pc] = syscall.ReturnExit(
+            sysret_swapgs=swap, iret_swapgs=swap, irets=irets
+        )
     plan.watch = WatchSites(call.addr, path.dispatcher, tuple(pc for _pop, pc, _swap in ways))
 
 
@@ -169,9 +181,14 @@ class SyscallWatch:
         self.stops = 0
         self.made = 0
 
-    def start(self, waiting: list[Watchpoint]) -> None:
-        """The exits wait from the start; the entry breakpoint takes each thread's first."""
+    def start(
+        self, waiting: list[Watchpoint], frame_size: int, cache: Callable[[int, int], None]
+    ) -> None:
+        """The exits wait from the start; the entry breakpoint takes each thread's first.
+        `cache(lo, hi)` turns on gdb's memory cache there (`cache_frame`)."""
         self.waiting = waiting
+        self.frame_size = frame_size
+        self.cache = cache
         for bp in waiting:
             bp.enabled = kind_of(bp.probe) == "entry"
 
@@ -191,7 +208,9 @@ class SyscallWatch:
                 bp.enabled = bp.enabled or kind_of(bp.probe) == "entry"
         elif kind in (ProbeKind.SYSCALL_ENTRY, ProbeKind.INTERRUPT_ENTRY):
             # An interrupt of user mode on a frame with a syscall in flight: the same.
-            pointer = self.entry.get("regs_pointer", "rdi") if kind == ProbeKind.SYSCALL_ENTRY else "rsp"
+            pointer = (
+                self.entry.get("regs_pointer", "rdi") if kind == ProbeKind.SYSCALL_ENTRY else "rsp"
+            )
             regs_addr = cpu.reg(str(pointer))
             if regs_addr in self.watched and self.missed_exit(ctx, regs_addr):
                 self.give_up()
@@ -233,8 +252,23 @@ class SyscallWatch:
             self.watched[regs_addr] = (self.make(regs_addr - 8, True), self.make(regs_addr, False))
             self.made += 2
             if self.cache is not None:
-                self.cache((regs_addr - 8) & ~(PAGE - 1), -(-(regs_addr + self.frame_size) // PAGE) * PAGE)
+                self.cache(
+                    (regs_addr - 8) & ~(PAGE - 1), -(-(regs_addr + self.frame_size) // PAGE) * PAGE
+                )
         self.watched.move_to_end(regs_addr)
+
+    def cache_frame(self, regs_addr: int) -> None:
+        """gdb's memory cache on the frame's pages, emptied whenever the guest runs: at a
+        watchpoint's stop gdb reads the watched words 4-5 times, the agent the frame; with the
+        cache, one read of the line (`dcache line-size`, set at install) serves them all."""
+        if self.cache is None:
+            return
+        lo = (regs_addr - 8) & ~(PAGE - 1)
+        hi = -(-(regs_addr + self.frame_size) // PAGE) * PAGE
+        try:
+            self.cache(lo, hi)
+        except Exception:  # noqa: BLE001 - overlapping an earlier frame's region: cached there
+            pass
 
     def missed_exit(self, ctx: StopContext, regs_addr: int) -> bool:
         """A new syscall on a frame whose last syscall is still in flight: its exit went by

@@ -73,7 +73,8 @@ def _report():
 
 
 # The agent as the tracer loads it, each stop() timed from outside; only the syscall probes'
-# stops count for the rate (as the bare loop's), every stop for the handled rate.
+# stops count for the rate (as the bare loop's), every stop for the handled rate. A
+# watchpoint's stop (`syscall_watch`) counts as a syscall stop when it was the entry or exit.
 _AGENT_SCRIPT = """
 import sys, time
 sys.path.insert(0, {agent_dir!r})
@@ -88,6 +89,17 @@ def _timed(self):
         _entries[0] += self.probe["kind"] == "syscall_entry"
     return _stop(self)
 tracer_agent.Probe.stop = _timed
+_watch_stop = tracer_agent.Watch.stop
+def _watch_timed(self):
+    now = time.monotonic()
+    _t.append(now)
+    seq = tracer_agent.AGENT.ctx.seq
+    stop = _watch_stop(self)
+    if tracer_agent.AGENT.ctx.seq != seq:  # it recorded the syscall's entry or exit
+        _syscall.append(now)
+        _entries[0] += self.write
+    return stop
+tracer_agent.Watch.stop = _watch_timed
 tracer_agent.install_file({plan!r})
 def _span(t):
     return (t[-1] - t[0]) if len(t) > 1 else 0.0

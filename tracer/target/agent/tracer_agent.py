@@ -194,16 +194,20 @@ class Agent:
         for probe in probes:
             bp = Probe(self, probe)
             self.breakpoints.append(bp)
-            if sites and probe["kind"] == ProbeKind.SYSCALL_ENTRY and probe["addr"] == sites["call"]:
+            if (
+                sites
+                and probe["kind"] == ProbeKind.SYSCALL_ENTRY
+                and probe["addr"] == sites["call"]
+            ):
                 make = lambda addr, write: Watch(self, addr, write)  # noqa: E731
                 self.watch = syscall_watch.SyscallWatch(sites, probe, make, self.batch.add)
         if self.watch is not None and not self.watch.waiting:  # the watchpoints lift these
             waiting = [bp for bp in self.breakpoints if syscall_watch.kind_of(bp.probe)]
             for bp in waiting:
                 bp.liftable = False
-            self.watch.start(waiting)
-            self.watch.frame_size = self.ctx.ptregs_size
-            self.watch.cache = cache_region
+            for setting in ("mem inaccessible-by-default off", "dcache line-size 256"):
+                gdb.execute("set " + setting, to_string=True)  # `SyscallWatch.cache_frame`
+            self.watch.start(waiting, self.ctx.ptregs_size, cache_region)
 
     def watch_stop(self, write: bool) -> bool:
         """A watchpoint's stop (`syscall_watch`): timed and guarded as a breakpoint's."""
@@ -317,7 +321,7 @@ class Probe(gdb.Breakpoint):
             if agent.watch is not None:
                 agent.watch.at_breakpoint(agent.ctx, kind, cpu)
             stop = bool(self.handler(agent.ctx, self.probe, cpu))
-            if agent.watch is not None and not stop:
+            if agent.watch is not None:  # even at a real stop: its exit is the watchpoint's
                 agent.watch.after_breakpoint(kind, self, cpu)
             if entry_lifted:
                 agent.check_lifting(self)
@@ -341,19 +345,7 @@ class Probe(gdb.Breakpoint):
 
 
 def cache_region(lo: int, hi: int) -> None:
-    """gdb's memory cache for [lo, hi) while the target is stopped: at a watchpoint's stop
-    gdb reads the watched words again and again (4-5 reads a stop), the agent the frame."""
-    try:
-        if not cache_region.ready:  # type: ignore[attr-defined]
-            gdb.execute("set mem inaccessible-by-default off", to_string=True)
-            gdb.execute("set dcache line-size 256", to_string=True)
-            cache_region.ready = True  # type: ignore[attr-defined]
-        gdb.execute(f"mem {lo:#x} {hi:#x} rw cache", to_string=True)
-    except gdb.error:
-        pass  # overlapping an earlier frame's: that one caches it
-
-
-cache_region.ready = False  # type: ignore[attr-defined]
+    gdb.execute(f"mem {lo:#x} {hi:#x} rw cache", to_string=True)
 
 
 class Watch(gdb.Breakpoint):
