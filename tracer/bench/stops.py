@@ -157,6 +157,9 @@ def _round_figures(trace: Path, bare: Any, alone: Any, bare_lifted: Any) -> dict
     all_rate = handled / every_span if every_span else 0.0  # interrupt-entry stops too
     return {
         "syscalls_traced": len(entries),
+        # The tracer's syscall stops are watchpoints' (`syscall_watch`), the bare loops'
+        # breakpoints at the same syscall sites.
+        "syscalls_by_watchpoints": meta.get("agent_watching") == "1",
         "tracer_stops_per_s": round(tool_rate, 1),
         "bare_gdb_stops_per_s": round(bare.per_second, 1),
         "per_stop_cost_vs_bare_gdb": round(bare.per_second / tool_rate, 3) if tool_rate else None,
@@ -191,8 +194,9 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
         f"the bare loop and the agent alone in turns, {figures['rounds']} rounds: the median round"
         + (f"; -icount {figures['icount']} for both" if figures.get("icount") else "")
     )
+    way = "watchpoints" if figures.get("syscalls_by_watchpoints") else "breakpoints"
     rows = (
-        ("tracer (agent reads pt_regs, bases, buffers)", "tracer_stops_per_s"),
+        (f"tracer (syscalls by {way}; reads pt_regs...)", "tracer_stops_per_s"),
         ("bare gdb Python breakpoint (ceiling)", "bare_gdb_stops_per_s"),
         ("the same, syscall sites lifted as the agent", "bare_lifted_stops_per_s"),
         ("the agent alone in gdb (records to /dev/null)", "agent_alone_stops_per_s"),

@@ -59,6 +59,7 @@ class Pausing:
             if not self.loop.handle_stop(target, stop):  # the agent's own stop came first
                 return
         target.mark_stopped()
+        target.set_watchpoints_paused(True)  # a step after a watchpoint's stop may not move
         self.loop.drain_all(target)
         self.paused_at = time.monotonic()
         self.control.paused = True
@@ -121,6 +122,7 @@ class Pausing:
         self.control.paused = False
         self.loop.note("resumed")
         self.loop.last_activity = time.monotonic()
+        target.set_watchpoints_paused(False)
         target.resume()
 
     def _where(self, target: Target) -> str:

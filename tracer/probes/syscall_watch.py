@@ -174,6 +174,8 @@ class SyscallWatch:
         self.report = report
         self.waiting: list[Watchpoint] = []
         self.watched: OrderedDict[int, tuple[Watchpoint, Watchpoint]] = OrderedDict()
+        self.paused: list[Watchpoint] = []  # out while the tracer steps the guest
+        self.pauses = 0
         self.lifted: list[Watchpoint] = []  # out while a breakpoint's step runs over their word
         self.active = True
         self.cache: Callable[[int, int], None] | None = None
@@ -182,15 +184,17 @@ class SyscallWatch:
         self.made = 0
 
     def start(
-        self, waiting: list[Watchpoint], frame_size: int, cache: Callable[[int, int], None]
+        self, breakpoints: list[Watchpoint], frame_size: int, cache: Callable[[int, int], None]
     ) -> None:
-        """The exits wait from the start; the entry breakpoint takes each thread's first.
+        """The exits wait from the start; the entry breakpoint takes each thread's first, and
+        neither is lifted the breakpoints' way (`registry.liftable`): the watchpoints do it.
         `cache(lo, hi)` turns on gdb's memory cache there (`cache_frame`)."""
-        self.waiting = waiting
+        self.waiting = [bp for bp in breakpoints if kind_of(bp.probe)]
+        for bp in self.waiting:
+            bp.liftable = False
+            bp.enabled = kind_of(bp.probe) == "entry"
         self.frame_size = frame_size
         self.cache = cache
-        for bp in waiting:
-            bp.enabled = kind_of(bp.probe) == "entry"
 
     def put_back(self) -> None:
         for watch in self.lifted:
@@ -298,6 +302,20 @@ class SyscallWatch:
         if frame is not None and frame.kind == "syscall" and regs_addr in self.watched:
             self.watched[regs_addr][0].enabled = True  # the next syscall's call write
         return at_frame(ctx, cpu, regs_addr)
+
+    def pause(self, paused: bool) -> None:
+        """While the tracer steps the guest itself (an injected rdmsr, the user's steps), the
+        watchpoints are out: a single step after a watchpoint's stop was seen not to move.
+        Pauses nest; the last one out puts back what the first took out."""
+        self.pauses = max(self.pauses + (1 if paused else -1), 0)
+        if paused and self.pauses == 1:
+            self.paused = [w for pair in self.watched.values() for w in pair if w.enabled]
+            for watch in self.paused:
+                watch.enabled = False
+        elif not paused and self.pauses == 0:
+            for watch in self.paused:
+                watch.enabled = True
+            self.paused = []
 
     def give_up(self) -> None:
         """A syscall's exit went by unseen: the breakpoints take every syscall from here on."""

@@ -267,6 +267,9 @@ class FakeTarget:
     def set_probes_quiet(self, quiet: bool) -> None:
         self._agent_setting("set_probes_quiet", quiet)
 
+    def set_watchpoints_paused(self, paused: bool) -> None:
+        self._agent_setting("set_watchpoints_paused", paused)
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
         return {"bytes": size * reps, "ns": 1}
 

@@ -97,6 +97,10 @@ class Target(Machine, Protocol):
         """While the tracer runs code in the guest (`target.msr`), hits are not passes."""
         ...
 
+    def set_watchpoints_paused(self, paused: bool) -> None:
+        """While the user pauses and steps the guest, the syscall watchpoints are out."""
+        ...
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]: ...
 
     # Liveness and the end.

@@ -220,6 +220,9 @@ class TargetSession:
     def set_probes_quiet(self, quiet: bool) -> None:
         self.gdb.python(f"tracer_agent.set_quiet({quiet!r})")
 
+    def set_watchpoints_paused(self, paused: bool) -> None:
+        self.gdb.python(f"tracer_agent.set_watch_paused({paused!r})")
+
     def bench_read(self, addr: int, size: int, reps: int) -> dict[str, int]:
         """A bare gdb read_memory loop in gdb's Python: bytes read and nanoseconds taken."""
         text = self.gdb.python(f"tracer_agent.bench_read({addr}, {size}, {reps})", timeout=60)

@@ -13,6 +13,7 @@ kinds, `tracer.decode`), found at TRACER_PACKAGE_ROOT (else beside this file).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -190,24 +191,16 @@ class Agent:
         thread.start()
 
     def arm(self, probes: list) -> None:
-        sites = self.plan.get("watch")
+        sites = self.plan.get("watch") or {}
         for probe in probes:
-            bp = Probe(self, probe)
-            self.breakpoints.append(bp)
-            if (
-                sites
-                and probe["kind"] == ProbeKind.SYSCALL_ENTRY
-                and probe["addr"] == sites["call"]
-            ):
-                make = lambda addr, write: Watch(self, addr, write)  # noqa: E731
+            self.breakpoints.append(Probe(self, probe))
+            if probe["kind"] == ProbeKind.SYSCALL_ENTRY and probe["addr"] == sites.get("call"):
+                make = functools.partial(Watch, self)
                 self.watch = syscall_watch.SyscallWatch(sites, probe, make, self.batch.add)
-        if self.watch is not None and not self.watch.waiting:  # the watchpoints lift these
-            waiting = [bp for bp in self.breakpoints if syscall_watch.kind_of(bp.probe)]
-            for bp in waiting:
-                bp.liftable = False
+        if self.watch is not None and not self.watch.waiting:
             for setting in ("mem inaccessible-by-default off", "dcache line-size 256"):
                 gdb.execute("set " + setting, to_string=True)  # `SyscallWatch.cache_frame`
-            self.watch.start(waiting, self.ctx.ptregs_size, cache_region)
+            self.watch.start(self.breakpoints, self.ctx.ptregs_size, cache_region)
 
     def watch_stop(self, write: bool) -> bool:
         """A watchpoint's stop (`syscall_watch`): timed and guarded as a breakpoint's."""
@@ -419,6 +412,12 @@ def set_stop_on_lstar(value: bool) -> None:
 
 def set_quiet(value: bool) -> None:
     _installed().quiet = bool(value)
+    set_watch_paused(value)
+
+
+def set_watch_paused(value: bool) -> None:
+    if _installed().watch is not None:
+        _installed().watch.pause(bool(value))  # type: ignore[union-attr]
 
 
 def set_ring_armed(value: bool) -> None:
