@@ -221,7 +221,9 @@ class Agent:
             self.batch.add({**record, "error": f"{type(exc).__name__}: {exc}"})
             return False
         finally:
-            self.stop_ns += time.perf_counter_ns() - entered
+            spent = time.perf_counter_ns() - entered
+            self.stop_ns += spent
+            self.handler_ns += spent  # all of it is the kind's
 
     def put_back(self) -> bool:
         """Re-insert the sites lifted at the last stop: another probe stopped since. True when
