@@ -15,7 +15,7 @@ from tracer.image import ElfImage
 from tracer.probes.kinds import AgentProbe, Mode, ProbeKind
 from tracer.probes.plan import ProbePlan, build_plan
 from tracer.probes.syscall import ReturnExit
-from tracer.probes.syscall_watch import AtCall, SyscallWatch, WatchSites
+from tracer.probes.syscall_watch import MAX_WATCHED_FRAMES, AtCall, SyscallWatch, WatchSites
 
 KERNEL = Path(__file__).parents[1] / "tui" / "fixtures" / "kernel.elf"  # the built-in guest's
 DISPATCHER = 0x5000  # _path()'s dispatcher
@@ -170,6 +170,17 @@ def test_an_exit_the_watchpoints_missed_gives_the_syscalls_back_to_the_breakpoin
     assert rig.records() == ["syscall_entry", "agent_error", "syscall_entry"]
     gap = rig.builder.agent_error(json.loads(rig.lines[1]), 0)
     assert isinstance(gap, Gap) and "went by unseen" in gap.reason
+
+
+def test_past_the_most_frames_watched_the_longest_unused_ones_are_deleted() -> None:
+    rig = WatchRig()
+    for n in range(MAX_WATCHED_FRAMES + 1):
+        rig.watch.watch(REGS + 0x4000 * n)
+    rig.watch.watch(REGS + 0x4000)  # used again: not the oldest any more
+    rig.watch.watch(REGS + 0x4000 * (MAX_WATCHED_FRAMES + 1))
+    deleted = [w.addr for w in rig.made if w.deleted]
+    assert deleted == [REGS - 8, REGS, REGS + 0x8000 - 8, REGS + 0x8000]
+    assert len(rig.watch.watched) == MAX_WATCHED_FRAMES
 
 
 def test_at_call_shows_the_call_site() -> None:

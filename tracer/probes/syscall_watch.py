@@ -5,9 +5,11 @@ translated again after each), not at a watchpoint's, and a watchpoint needs no s
 QEMU stops after the access. So on one CPU, once a thread's first syscall stopped at the entry
 breakpoint, its syscalls are taken at two watchpoints on its pt_regs frame:
 
-- a write watchpoint on the word below the frame, where the dispatcher call pushes its return
-  address: a stop at the dispatcher's first instruction is the entry (every register as at
-  the call but rip and rsp);
+- an access watchpoint on the word below the frame, where the dispatcher call pushes its
+  return address: a stop at the dispatcher's first instruction is the entry (every register
+  as at the call but rip and rsp). gdb reports a write only when the value changes, and the
+  call writes the same address each time, hence access; it is off from the entry to the exit,
+  so the dispatcher's `ret` reading the word back is no stop;
 - a read watchpoint on the frame's first word, which the exit path's first pop reads back: a
   stop right after the first pop of a way out is the exit (the exit work and any base switch
   before it done, the frame still whole), before that way's swapgs, which the tracer rebuilds
@@ -18,7 +20,8 @@ place, a clone reads its parent's): those stops are at other places and record n
 entry breakpoint waits, lifted, while the running thread's frame is watched, and comes back at
 each context switch (`ProbePlan.lifts_sites`: one CPU, every switch probed). The sysretq
 probes wait unarmed: they come back, with the entry breakpoint for good, when a syscall's exit
-was not seen before its thread's next entry (a way out the tracer did not find).
+was not seen before its thread's next entry or an interrupt of its user mode (a way out the
+tracer did not find).
 """
 
 from __future__ import annotations
@@ -98,11 +101,11 @@ def add_watch(plan: ProbePlan, path: EntryPath) -> None:
     if not plan.watch_wanted or plan.mode != Mode.DEFAULT or not plan.lifts_sites(1):
         return
     reasons = []
-    if path.dispatch_call is None or path.dispatcher is None or path.regs_pointer is None:
+    call = next((i for i in path.instructions if i.addr == path.dispatch_call), None)
+    if call is None or path.dispatcher is None or path.regs_pointer is None:
         reasons.append("no direct dispatcher call")
     if plan.return_exits:
         reasons.append("the frame moves before the iretq")
-    call = next((i for i in path.instructions if i.addr == path.dispatch_call), None)
     ways = _ways_out(path)
     if not ways:
         reasons.append("no pop of the frame before the exit instruction")
@@ -251,7 +254,10 @@ class SyscallWatch:
     def watch(self, regs_addr: int) -> None:
         if regs_addr not in self.watched:
             while len(self.watched) >= MAX_WATCHED_FRAMES:
-                for old in self.watched.popitem(last=False)[1]:
+                pair = self.watched.popitem(last=False)[1]
+                self.lifted = [w for w in self.lifted if w not in pair]
+                self.paused = [w for w in self.paused if w not in pair]
+                for old in pair:
                     old.delete()
             self.watched[regs_addr] = (self.make(regs_addr - 8, True), self.make(regs_addr, False))
             self.made += 2
