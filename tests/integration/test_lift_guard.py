@@ -74,12 +74,16 @@ def test_an_exit_the_watchpoints_miss_is_reported_and_breakpoints_take_over(
     captured = run_capture(tmp_path, [("fuzzer", ("600", "3"))])
     assert captured.result.error is None
     gaps = [e for e in captured.events if isinstance(e, Gap) and "went by unseen" in e.reason]
-    assert len(gaps) == 1
+    assert len(gaps) == 1 and gaps[0].count is None
     entries = [e for e in captured.events if isinstance(e, SyscallEntry)]
-    exits = [e for e in captured.events if isinstance(e, SyscallExit)]
+    exits = {e.entry_seq for e in captured.events if isinstance(e, SyscallExit)}
     truth = [t["nr"] for t in captured.truth if t["ev"] == "syscall_entry"]
-    assert [e.nr & 0xFFFFFFFF for e in entries] == truth  # every entry, before and after
-    after = [e for e in exits if e.seq > gaps[0].seq]
-    assert len(after) > 100 and len(after) >= len([e for e in entries if e.seq > gaps[0].seq]) - 1
+    after = [e for e in entries if e.seq > gaps[0].seq]
+    # Before the gap the entries after the unseen exit went unseen too (the call word is not
+    # watched during a syscall) until the next stop showed it; after it, none, nor any exit.
+    assert len(entries) <= len(truth)
+    assert len(after) > 100
+    assert [e.nr & 0xFFFFFFFF for e in after] == truth[len(truth) - len(after) :]
+    assert all(e.seq in exits for e in after if e.nr != 231)  # exit_group has none
     with TraceReader.open(captured.trace) as reader:
         assert reader.meta["agent_watching"] == "0"

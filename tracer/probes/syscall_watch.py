@@ -334,7 +334,8 @@ class SyscallWatch:
             bp.enabled = True
         error = (
             "a syscall's exit went by unseen (a way out of the kernel the tracer did not "
-            "find): syscalls by breakpoints from here on, the one before may be missing"
+            "find): syscalls may be missing since the last exit seen; syscalls by breakpoints "
+            "from here on"
         )
         self.report({"probe": str(ProbeKind.AGENT_ERROR), "kind": str(ProbeKind.SYSCALL_EXIT),
                      "error": error, "gap": True})  # fmt: skip
