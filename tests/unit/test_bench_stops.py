@@ -50,7 +50,10 @@ def test_the_median_round_is_shown_beside_every_rounds_ratio(
         assert plan == {"probes": ["planned"], "cpus": 1}  # the capture's own plan, as installed
         return SimpleNamespace(per_second=800.0)
 
-    def fake_round(trace: Path, bare: Any, alone: Any, bare_lifted: Any) -> dict[str, Any]:
+    def fake_round(
+        trace: Path, bare: Any, alone: Any, bare_lifted: Any, bare_watch: Any
+    ) -> dict[str, Any]:
+        assert bare_watch is None  # the plan takes no syscall by watchpoints
         ratio = next(ratios)
         return {
             "per_stop_cost_vs_bare_gdb": ratio,
@@ -109,6 +112,12 @@ def test_a_round_counts_the_bare_loops_own_syscalls_a_second(
     assert figures["syscalls_traced"] == 10
     assert figures["bare_gdb_syscalls_per_s"] == 250.0  # 500 stops/s, 20 stops for 10 syscalls
     assert figures["syscalls_per_s"] == round(10 / 0.95, 1)
+    assert figures["bare_watch_syscalls_per_s"] is None
+    # With the syscalls by watchpoints, the bare watchpoint loop's syscalls a second beside.
+    watch = SimpleNamespace(per_second=21.0, stops=30)
+    figures = stops._round_figures(Path("round.db"), rate, alone, rate, watch)
+    assert figures["bare_watch_syscalls_per_s"] == 21.0
+    assert figures["syscall_cost_vs_bare_watch"] == round(21.0 / (10 / 0.95), 3)
 
 
 def test_a_batch_gdb_that_wrote_no_figures_is_one_line(tmp_path: Path) -> None:

@@ -98,7 +98,12 @@ def stop_figures(
     neighbours); the figures are those of the round with the median ratio, beside every
     round's ratio. The agent alone splits the tracer's cost over the bare loop in two: what
     its probes cost inside gdb, and what the tracer process and MI add to that."""
-    from tracer.target.bench import agent_alone_rate, bare_gdb_rate, mi_roundtrip_rate
+    from tracer.target.bench import (
+        agent_alone_rate,
+        bare_gdb_rate,
+        bare_watch_rate,
+        mi_roundtrip_rate,
+    )
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tracer-bench-") as tmp:
@@ -115,7 +120,12 @@ def stop_figures(
             bare_lifted = bare_gdb_rate(options.kernel, config, probe_addrs, scratch, lifted=lifted)
             plan = result.plan.agent_plan(stop_first_syscall=False, cpus=options.smp)
             alone = agent_alone_rate(options.kernel, config, plan, scratch)
-            runs.append(_round_figures(options.output, bare, alone, bare_lifted))
+            watch = plan.get("watch")
+            bare_watch = None
+            if watch:
+                call, dispatcher = watch["call"], watch["dispatcher"]
+                bare_watch = bare_watch_rate(options.kernel, config, call, dispatcher, scratch)
+            runs.append(_round_figures(options.output, bare, alone, bare_lifted, bare_watch))
         mi = mi_roundtrip_rate(options.kernel, config, probe_addrs, max_stops=mi_stops)
     ratio = "per_stop_cost_vs_bare_gdb"
     ranked = sorted(runs, key=lambda run: run[ratio] or 0.0)
@@ -129,6 +139,9 @@ def stop_figures(
         "per_round_tracer_vs_agent_alone": [run["tracer_cost_vs_agent_alone"] for run in runs],
         "per_round_syscalls_per_s": [run["syscalls_per_s"] for run in runs],
         "per_round_bare_gdb_syscalls_per_s": [run["bare_gdb_syscalls_per_s"] for run in runs],
+        "per_round_syscall_cost_vs_bare_watch": [
+            run.get("syscall_cost_vs_bare_watch") for run in runs
+        ],
         "icount": icount,
     }
 
@@ -140,9 +153,12 @@ def _lifted_sites(plan: Any, cpus: int) -> list[int]:
     return [p.addr for p in plan.probes if liftable(p.to_json())]
 
 
-def _round_figures(trace: Path, bare: Any, alone: Any, bare_lifted: Any) -> dict[str, Any]:
+def _round_figures(
+    trace: Path, bare: Any, alone: Any, bare_lifted: Any, bare_watch: Any = None
+) -> dict[str, Any]:
     """One round: the tracer's capture (its trace) beside the bare loops (gdb stepping over
-    every site; the agent's sites lifted as it does) and the agent alone that followed it."""
+    every site; the agent's sites lifted as it does; with the tracer's syscalls by watchpoints,
+    the same words watched) and the agent alone that followed it."""
     with TraceReader.open(trace) as reader:
         entries = list(reader.events(kinds="syscall_entry"))
         exits = list(reader.events(kinds="syscall_exit"))
@@ -185,6 +201,11 @@ def _round_figures(trace: Path, bare: Any, alone: Any, bare_lifted: Any) -> dict
         "tracer_cost_vs_agent_alone": _ratio(alone.syscall.per_second, tool_rate),
         "agent_alone_all_stops_per_syscall": _ratio(alone.handled.stops, alone.entries),
         "agent_alone_stop_us": round(alone.stop_us, 1),
+        "bare_watch_syscalls_per_s": round(bare_watch.per_second, 1) if bare_watch else None,
+        # Per syscall: the bare watchpoint loop stops three times a syscall, the tracer twice.
+        "syscall_cost_vs_bare_watch": (
+            _ratio(bare_watch.per_second, len(entries) / span) if bare_watch and span else None
+        ),
     }
 
 
@@ -231,6 +252,13 @@ def print_stop_figures(figures: dict[str, Any], syscalls: int) -> None:
         f"  {'syscalls traced per second':44} {figures['syscalls_per_s']}   (goal >= 450; "
         f"the bare loop's own: {figures['bare_gdb_syscalls_per_s']})"
     )
+    if figures.get("bare_watch_syscalls_per_s") is not None:
+        print(
+            f"  {'bare gdb watchpoints on the same two words':44} "
+            f"{figures['bare_watch_syscalls_per_s']} syscalls/s: the tracer "
+            f"{figures['syscall_cost_vs_bare_watch']}x its cost a syscall (every round: "
+            f"{_times(figures['per_round_syscall_cost_vs_bare_watch'])})"
+        )
     print(
         f"  {'every round: cost vs ceiling / syscalls/s':44} "
         f"{_times(figures['per_round_cost_vs_bare_gdb'])} / "

@@ -5,6 +5,10 @@
 - MI round trip: a plain breakpoint reported over MI, and one -exec-continue per stop.
 - the agent alone: the tracer's agent and plan in a batch gdb, its records written to
   /dev/null: what the tracer costs inside gdb, without its own process or MI.
+- bare gdb watchpoints: where the tracer takes syscalls by watchpoints (`syscall_watch`), the
+  same two words watched from the first syscall's entry breakpoint, stop() returning False
+  (three stops a syscall: the access watchpoint stops at the call and at the `ret`); counts
+  the syscalls, the ceiling for a watchpoint tracer.
 - the tracer: its real probes (the agent reading pt_regs, bases, user buffers).
 Each rate is measured from the first to the last stop, so boot time is left out.
 """
@@ -65,6 +69,29 @@ class _Lifting(gdb.Breakpoint):  # only with sites to lift: the plain loop's sto
         return False
 for _a in {addrs!r}:
     (_Lifting if {lifted!r} else _Count)("*%#x" % _a, internal=True).lift = _a in {lifted!r}
+def _report():
+    span = (_t[-1] - _t[0]) if len(_t) > 1 else 0.0
+    with open({out!r}, "w") as f:
+        f.write("%d %.9f\\n" % (len(_t), span))
+"""
+
+
+_BARE_WATCH_SCRIPT = """
+import gdb, time
+_t = []
+class _Watch(gdb.Breakpoint):
+    def stop(self):
+        if int(gdb.parse_and_eval("$pc")) == {dispatcher}:
+            _t.append(time.monotonic())
+        return False
+class _Entry(gdb.Breakpoint):
+    def stop(self):
+        rsp = int(gdb.parse_and_eval("$rsp"))
+        _Watch("*(unsigned long *)%#x" % (rsp - 8), gdb.BP_WATCHPOINT, gdb.WP_ACCESS, internal=True)
+        _Watch("*(unsigned long *)%#x" % rsp, gdb.BP_WATCHPOINT, gdb.WP_READ, internal=True)
+        self.enabled = False
+        return False
+_Entry("*%#x" % {call}, internal=True)
 def _report():
     span = (_t[-1] - _t[0]) if len(_t) > 1 else 0.0
     with open({out!r}, "w") as f:
@@ -166,6 +193,29 @@ def bare_gdb_rate(
             argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
         )
     stops, span = _figures_written(out, done, "the bare loop")
+    return Rate(int(stops), float(span))
+
+
+def bare_watch_rate(
+    kernel: Path,
+    qemu: QemuConfig,
+    call: int,
+    dispatcher: int,
+    scratch: Path,
+    timeout: float = 300.0,
+) -> Rate:
+    """The watchpoint ceiling: syscalls (not stops) a second with the dispatcher call's word
+    and the frame's first word watched by gdb Python watchpoints that do nothing."""
+    out = scratch / "bare-watch.out"
+    script = scratch / "bare-watch.py"
+    script.write_text(_BARE_WATCH_SCRIPT.format(call=call, dispatcher=dispatcher, out=str(out)))
+    with QemuMachine(qemu) as machine:
+        argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
+        argv += ["-ex", "continue", "-ex", "python _report()"]
+        done = subprocess.run(
+            argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
+        )
+    stops, span = _figures_written(out, done, "the bare watchpoint loop")
     return Rate(int(stops), float(span))
 
 
