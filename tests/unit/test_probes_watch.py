@@ -183,6 +183,17 @@ def test_past_the_most_frames_watched_the_longest_unused_ones_are_deleted() -> N
     assert len(rig.watch.watched) == MAX_WATCHED_FRAMES
 
 
+def test_a_frame_not_at_rsp_at_the_call_leaves_the_syscalls_to_the_breakpoints() -> None:
+    rig, cpu = WatchRig(), _cpu()
+    cpu.registers.update(rip=DISPATCH, rsp=REGS - 16, rdi=REGS)  # the frame is not at RSP
+    rig.watch.at_breakpoint(rig.ctx, ProbeKind.SYSCALL_ENTRY, cpu)
+    rig.stop(ProbeKind.SYSCALL_ENTRY, cpu, regs_pointer="rdi")
+    rig.watch.after_breakpoint(ProbeKind.SYSCALL_ENTRY, rig.entry_bp, cpu)
+    assert not rig.watch.active and rig.made == []
+    assert rig.entry_bp.enabled and rig.exit_bp.enabled  # this syscall's exit is the sysretq's
+    assert rig.records() == ["syscall_entry"]  # nothing was missed: no gap
+
+
 def test_at_call_shows_the_call_site() -> None:
     cpu = FakeCpu(rip=DISPATCHER, rsp=REGS - 8, rdi=REGS, rax=39)
     at = AtCall(cpu, DISPATCH)

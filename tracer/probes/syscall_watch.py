@@ -223,23 +223,24 @@ class SyscallWatch:
                 self.give_up()
 
     def after_breakpoint(self, kind: str, bp: Watchpoint, cpu: Cpu) -> None:
-        """After a breakpoint's handler (no real stop): a syscall entry's thread gets its
-        frame watched, and the entry breakpoint waits. gdb steps over a breakpoint with the
-        watchpoints blind (QEMU reports the step, not the access, and gdb takes it for a
-        signal): a watched word the breakpoint's call would write is lifted until the next
-        stop, and the entry breakpoint itself is lifted rather than stepped over."""
+        """After a breakpoint's handler (a real stop too: the syscall's exit is still the
+        watchpoints'): a syscall entry's thread gets its frame watched, and the entry
+        breakpoint waits. gdb steps over a breakpoint with the watchpoints blind (QEMU reports
+        the step, not the access, and gdb takes it for a signal): a watched word the
+        breakpoint's call would write is lifted until the next stop, and the entry breakpoint
+        itself is lifted rather than stepped over."""
         if not self.active:
             return
-        rsp = cpu.reg("rsp")
         if kind == ProbeKind.SYSCALL_ENTRY:
             regs_addr = cpu.reg(str(self.entry.get("regs_pointer", "rdi")))
-            if regs_addr != rsp:
-                return  # the call does not push its return address right below the frame
+            if regs_addr != cpu.reg("rsp"):  # its return address is not right below the frame
+                self.give_up(missed=False)  # nothing missed: this exit is the breakpoints'
+                return
             self.watch(regs_addr)
             self.entered(regs_addr)
             bp.enabled = False
         elif kind == ProbeKind.INTERRUPT_ENTRY:
-            pair = self.watched.get(rsp)  # from user mode: its frame is the syscalls' one
+            pair = self.watched.get(cpu.reg("rsp"))  # from user mode: the syscalls' frame
             if pair is not None and pair[0].enabled:
                 pair[0].enabled = False
                 self.lifted.append(pair[0])
@@ -323,8 +324,9 @@ class SyscallWatch:
                 watch.enabled = True
             self.paused = []
 
-    def give_up(self) -> None:
-        """A syscall's exit went by unseen: the breakpoints take every syscall from here on."""
+    def give_up(self, missed: bool = True) -> None:
+        """The breakpoints take every syscall from here on: a syscall's exit went by unseen
+        (`missed`, reported as a gap), or the frame is not where the watchpoints expect it."""
         self.active = False
         for pair in self.watched.values():
             for watch in pair:
@@ -332,6 +334,8 @@ class SyscallWatch:
         self.lifted = []
         for bp in self.waiting:
             bp.enabled = True
+        if not missed:
+            return
         error = (
             "a syscall's exit went by unseen (a way out of the kernel the tracer did not "
             "find): syscalls may be missing since the last exit seen; syscalls by breakpoints "
