@@ -244,3 +244,17 @@ def test_no_watchpoints_unless_asked_in_default_mode_with_no_breakpoint_where_th
     plan.probes.append(AgentProbe(plan.watch.dispatcher, ProbeKind.FUNC_ENTRY))
     assert not plan.watches(1)
     assert plan.agent_plan(stop_first_syscall=False, cpus=1)["watch"] is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "watched"),
+    [({}, True), ({"watch": False}, False), ({"smp": 2}, False), ({"accel": "kvm"}, False)],
+)
+def test_a_capture_asks_for_watchpoints_on_one_cpu_under_tcg_unless_told_not_to(
+    tmp_path: Path, changes: dict[str, Any], watched: bool
+) -> None:
+    from tracer.capture import CaptureOptions
+    from tracer.capture.run import plan_capture
+
+    options = CaptureOptions(KERNEL, KERNEL, [], tmp_path / "t.db", **changes)  # type: ignore[arg-type]
+    assert (plan_capture(options, ElfImage.open(KERNEL)).watch is not None) is watched

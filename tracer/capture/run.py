@@ -126,7 +126,9 @@ def enter_linux(linux: LinuxBoot, loop: CaptureLoop, target: Target) -> Target:
 def plan_capture(options: CaptureOptions, image: ElfImage) -> ProbePlan:
     """Every probe to arm for these options on this kernel (PlanError if it cannot)."""
     programs = tuple(ElfImage.open(p.path, require_symbols=False) for p in options.programs)
-    watch = options.watch and options.smp == 1
+    # Watchpoints save TCG's re-translation after each breakpoint stop; under KVM there is
+    # none to save, and its four debug registers would not hold a watched frame per thread.
+    watch = options.watch and options.smp == 1 and options.accel == "tcg"
     plan = build_plan(image, options.mode, options.probes, programs=programs, watch=watch)
     if options.ftrace:
         ring = find_ring(image)
