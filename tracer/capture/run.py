@@ -213,6 +213,7 @@ def _capture(
         "programs": " ".join(str(p.path) for p in options.programs),
         "cmdline": options.cmdline,
         "mode": options.mode.value,
+        **_watch_meta(plan, options.smp),
         **options.meta,
     }
     with TraceWriter(options.output, meta=meta, overwrite=options.overwrite) as writer:
@@ -298,6 +299,15 @@ def _drive(
             loop.stats.ended = time.monotonic()
             loop.conclude(end)
     return end
+
+
+def _watch_meta(plan: ProbePlan, cpus: int) -> dict[str, str]:
+    """Where the syscalls are taken when by watchpoints (`syscall_watch`), for the entry-path
+    view: the dispatcher call and the stop after each way out's first pop."""
+    if plan.watch is None or not plan.watches(cpus):
+        return {}
+    pops = " ".join(f"{pc:#x}" for pc in plan.watch.exit_pops)
+    return {"watch_call": f"{plan.watch.call:#x}", "watch_exits": pops}
 
 
 def _write_end(loop: CaptureLoop, writer: TraceWriter, end: SessionEnd | None) -> None:

@@ -38,12 +38,24 @@ def _with_target(text: str, mnemonic: str, symbolize: Symbolizer | None) -> str:
     return f"{text} <{name}>" if name else text
 
 
+def watched_sites(meta: dict[str, str]) -> frozenset[int]:
+    """The sites a capture took syscalls at by watchpoints (its meta, `capture.run`): the
+    dispatcher call and the instruction after each way out's first pop; none before them."""
+    words = [meta.get("watch_call", ""), *meta.get("watch_exits", "").split()]
+    try:
+        return frozenset(int(word, 16) for word in words if word)
+    except ValueError:
+        return frozenset()
+
+
 def entry_lines(
     path: EntryPath,
     fields: Sequence[str],
     pc: int | None = None,
     symbolize: Symbolizer | None = None,
+    watched: frozenset[int] = frozenset(),
 ) -> list[EntryLine]:
+    """`watched`: where the capture took syscalls by watchpoints (`watched_sites`)."""
     pushed = push_fields(path, fields)
     exits = dict(path.exit_sites)
     entry_swapgs = set(path.entry_swapgs)
@@ -75,8 +87,16 @@ def entry_lines(
                     f"PROBE syscall entry: pt_regs complete, {path.regs_pointer} = &pt_regs"
                 )
                 style = "probe"
+            if insn.addr == path.dispatch_call and insn.addr in watched:
+                marks.insert(0, "WATCH its return address (stops in the dispatcher)")
+            elif insn.addr in watched:
+                first = f"pt_regs.{fields[0]}" if fields else "pt_regs' first word"
+                marks.append(f"WATCH syscall exit: the pop before read {first}")
+                style = "exit"
             if insn.addr in exits:
-                marks.append(f"PROBE syscall exit ({exits[insn.addr]})")
+                sysret = exits[insn.addr] == "sysretq"
+                waits = " (waits unarmed: exits are watched)" if watched and sysret else ""
+                marks.append(f"PROBE syscall exit ({exits[insn.addr]}){waits}")
                 style = "exit"
             text = _with_target(insn.text, insn.mnemonic, symbolize)
             lines.append(EntryLine(insn.addr, text, tuple(marks), style, insn.addr == pc))

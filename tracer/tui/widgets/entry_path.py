@@ -14,7 +14,13 @@ from textual.widgets import Static
 
 from tracer.events import Event
 from tracer.tui.open_trace import OpenTrace
-from tracer.tui.view_models.entry_path import EntryLine, entry_lines, here_line, path_summary
+from tracer.tui.view_models.entry_path import (
+    EntryLine,
+    entry_lines,
+    here_line,
+    path_summary,
+    watched_sites,
+)
 from tracer.tui.widgets.lines import LinesView
 
 LINE_STYLES = ("insn", "swapgs", "probe", "exit", "push", "gs", "label", "addr", "here")
@@ -63,7 +69,8 @@ class EntryPathPanel(Vertical):
             self.summary.update(Text(f"entry path unavailable: {error}", style="dim"))
             self.listing.set_lines([])
             return
-        self._lines = entry_lines(path, fields, self._pc, self.trace.symbolize)
+        watched = watched_sites(self.trace.meta)
+        self._lines = entry_lines(path, fields, self._pc, self.trace.symbolize, watched)
         head = Text("\n".join(path_summary(path, fields)), style="dim")
         self.summary.update(head)
         self._show_lines()
