@@ -154,7 +154,9 @@ class Session:
     and gdb ended. Without `output` the trace goes to a temporary directory, removed on close
     unless `keep=True`. `ftrace` records the kernel's function-graph ring buffer; None (the
     default) turns it on where the kernel has one. `vdso` records the programs' vDSO calls
-    (clock_gettime and friends) as `VdsoCall` events.
+    (clock_gettime and friends) as `VdsoCall` events. `watch=False` takes syscalls at
+    breakpoints only (on one CPU they are taken by watchpoints where the kernel allows: the
+    same events, faster; `tracer/probes/syscall_watch.py`).
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class Session:
         debugcon: str | os.PathLike[str] | None = None,
         ftrace: bool | None = None,
         vdso: bool = False,
+        watch: bool = True,
     ) -> None:
         if kernel is None or not programs:
             ensure_guest_built(quiet=True)
@@ -209,6 +212,7 @@ class Session:
             ftrace=ftrace_by_default(ftrace, kernel),
             start_timeout=start_timeout,
             vdso=vdso,
+            watch=watch,
         )
         self.result: CaptureResult | None = None
         self.qemu_pid: int | None = None

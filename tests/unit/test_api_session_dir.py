@@ -15,3 +15,12 @@ def test_a_session_that_never_captured_leaves_no_directory() -> None:
         directory = session.output.parent
         assert directory.is_dir() and directory.name.startswith("tracer-session-")
     assert not directory.exists()
+
+
+def test_a_session_takes_syscalls_by_watchpoints_unless_told_not_to() -> None:
+    if not BUILTIN_KERNEL.exists():
+        import pytest
+
+        pytest.skip("the built-in guest is not built (./run setup)")
+    with Session() as default, Session(watch=False) as breakpoints:
+        assert default.base_options.watch and not breakpoints.base_options.watch
