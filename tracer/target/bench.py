@@ -182,17 +182,24 @@ def bare_gdb_rate(
     sites in `lifted` are lifted at their stop and put back at the next, as the agent does
     (`tracer_agent.Agent.put_back`): no step over them."""
     out = scratch / "bare.out"
-    script = scratch / "bare.py"
-    script.write_text(
-        textwrap.dedent(_BARE_SCRIPT.format(addrs=list(addrs), lifted=sorted(lifted), out=str(out)))
+    script = textwrap.dedent(
+        _BARE_SCRIPT.format(addrs=list(addrs), lifted=sorted(lifted), out=str(out))
     )
+    return _script_rate(kernel, qemu, script, scratch / "bare.py", out, "the bare loop", timeout)
+
+
+def _script_rate(
+    kernel: Path, qemu: QemuConfig, text: str, script: Path, out: Path, what: str, timeout: float
+) -> Rate:
+    """Run a counting script in a batch gdb on a fresh guest; the stops and span it wrote."""
+    script.write_text(text)
     with QemuMachine(qemu) as machine:
         argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
         argv += ["-ex", "continue", "-ex", "python _report()"]
         done = subprocess.run(
             argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
         )
-    stops, span = _figures_written(out, done, "the bare loop")
+    stops, span = _figures_written(out, done, what)
     return Rate(int(stops), float(span))
 
 
@@ -207,16 +214,9 @@ def bare_watch_rate(
     """The watchpoint ceiling: syscalls (not stops) a second with the dispatcher call's word
     and the frame's first word watched by gdb Python watchpoints that do nothing."""
     out = scratch / "bare-watch.out"
-    script = scratch / "bare-watch.py"
-    script.write_text(_BARE_WATCH_SCRIPT.format(call=call, dispatcher=dispatcher, out=str(out)))
-    with QemuMachine(qemu) as machine:
-        argv = _gdb_batch(kernel, machine.files.gdb_socket, "-x", str(script))
-        argv += ["-ex", "continue", "-ex", "python _report()"]
-        done = subprocess.run(
-            argv, capture_output=True, timeout=timeout, check=False, preexec_fn=die_with_parent
-        )
-    stops, span = _figures_written(out, done, "the bare watchpoint loop")
-    return Rate(int(stops), float(span))
+    script = _BARE_WATCH_SCRIPT.format(call=call, dispatcher=dispatcher, out=str(out))
+    what = "the bare watchpoint loop"
+    return _script_rate(kernel, qemu, script, scratch / "bare-watch.py", out, what, timeout)
 
 
 def agent_alone_rate(
