@@ -194,6 +194,21 @@ def test_a_frame_not_at_rsp_at_the_call_leaves_the_syscalls_to_the_breakpoints()
     assert rig.records() == ["syscall_entry"]  # nothing was missed: no gap
 
 
+def test_a_frame_whose_page_gdb_cannot_cache_is_watched_all_the_same() -> None:
+    """gdb refuses a `mem` region overlapping an earlier one (two threads' frames on a page):
+    the earlier region caches it, and the frame is watched as any other."""
+    rig, cpu = WatchRig(), _cpu()
+
+    def overlapping(lo: int, hi: int) -> None:
+        raise RuntimeError("Overlapping memory region")
+
+    rig.watch.cache = overlapping
+    rig.breakpoint_entry(cpu)
+    assert len(rig.made) == 2 and not rig.entry_bp.enabled
+    assert rig.watched_exit(cpu, ax=0) is False
+    assert rig.records() == ["syscall_entry", "syscall_exit"]
+
+
 def test_at_call_shows_the_call_site() -> None:
     cpu = FakeCpu(rip=DISPATCHER, rsp=REGS - 8, rdi=REGS, rax=39)
     at = AtCall(cpu, DISPATCH)

@@ -262,10 +262,7 @@ class SyscallWatch:
                     old.delete()
             self.watched[regs_addr] = (self.make(regs_addr - 8, True), self.make(regs_addr, False))
             self.made += 2
-            if self.cache is not None:
-                self.cache(
-                    (regs_addr - 8) & ~(PAGE - 1), -(-(regs_addr + self.frame_size) // PAGE) * PAGE
-                )
+            self.cache_frame(regs_addr)
         self.watched.move_to_end(regs_addr)
 
     def cache_frame(self, regs_addr: int) -> None:
